@@ -1,2 +1,735 @@
+//! # sprout-protocol: the wire formats shared by `sprout` and `sprout-init`
+//!
+//! Two formats live here, both little-endian, both versioned, both decoded
+//! without allocation and without panicking on any input:
+//!
+//! - the **plan** ([`Plan`] decoded, [`PlanSpec`] encoded): everything the stub
+//!   needs to set up a container, already resolved by the controller to numbers
+//!   and NUL-terminated byte strings. It travels over a stream (fd 3 of the
+//!   stub) or sits in a file (image mode). The stub decodes it in place:
+//!   strings are `&CStr` borrowed from the receive buffer.
+//! - the **sync messages** ([`Msg`]): fixed 16-byte records on a
+//!   `SOCK_SEQPACKET` socketpair (fd 4 of the stub); file descriptors ride
+//!   along as `SCM_RIGHTS` on the message that announces them.
+//!
+//! ## Plan header
+//!
+//! ```text
+//! offset size field
+//!  0     4    magic   b"SPRT"
+//!  4     2    version VERSION (u16); a decoder refuses any other version
+//!  6     2    kind    1 = plan
+//!  8     4    len     total length in bytes, header included (u32)
+//! 12     ...  body    see PlanSpec::encode, fields in declaration order
+//! ```
+//!
+//! ## Message sequence (`sprout run`/`create`, one container)
+//!
+//! ```text
+//!  controller (sprout)                         stub (sprout-init)
+//!  ───────────────────                         ──────────────────
+//!  memfd copy of stub, socketpairs,
+//!  clone(CLONE_NEW*)  ───────────────────────▶ (child waits for id maps,
+//!  write uid_map/gid_map, join cgroup             then execveat(memfd))
+//!  plan ══════ stream fd 3 ══════════════════▶ read + decode plan
+//!                                               setns(joined namespaces)
+//!                                               [fork if a pid ns was joined]
+//!                      ◀─────────────────────── Pid{pid}      (only after fork)
+//!                                               hostname, domainname, loopback
+//!                      ◀─────────────────────── Hooks         (createContainer hooks
+//!  run hooks; HooksDone ────────────────────▶                  wanted before pivot)
+//!                                               mounts, devices, pivot_root,
+//!                                               masked/readonly paths, console
+//!                      ◀─────────────────────── Console + SCM_RIGHTS(master fd)
+//!                      ◀─────────────────────── Ready         (still privileged)
+//!  prlimit(rlimits), oom_score_adj
+//!  Run ─────────────────────────────────────▶
+//!                                               no_new_privs, CLOEXEC fds, chdir,
+//!                                               bounding, keepcaps, setgroups,
+//!                                               setresgid, setresuid, capset,
+//!                                               ambient, seccomp, chown stdio,
+//!                                               resolve args[0] in PATH
+//!                      ◀─────────────────────── Created       (only with WAIT_START:
+//!                                               blocks on the exec fifo until `start`)
+//!                                               execve ── sync fd is CLOEXEC:
+//!  EOF on sync socket = exec happened ◀──────── (EOF)
+//!
+//!  any failure:        ◀─────────────────────── Failed{step, errno, arg}; exit(1)
+//! ```
+//!
+//! The controller turns `Failed` into one line naming the config field that
+//! the step and `arg` (an index into the plan's lists) point at.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use core::ffi::CStr;
+
+mod msg;
+mod wire;
+
+pub use msg::{Msg, Step, MSG_LEN};
+pub use wire::{DecodeError, EncodeError};
+pub use wire::{Reader, Writer};
+
+/// First four bytes of every plan.
+pub const MAGIC: [u8; 4] = *b"SPRT";
+/// The protocol version this crate speaks (plan and sync messages).
+pub const VERSION: u16 = 1;
+/// Length of the plan header in bytes.
+pub const HEADER_LEN: usize = 12;
+/// `kind` value of a plan in the header.
+pub const KIND_PLAN: u16 = 1;
+/// Largest plan a decoder accepts (bytes, header included). The stub's
+/// receive buffer has exactly this size.
+pub const MAX_PLAN_LEN: usize = 1 << 20;
+/// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds).
+pub const UNSET: u32 = u32::MAX;
+
+/// Bits of [`PlanSpec::flags`] / [`Plan::flags`].
+pub mod flags {
+    /// `process.noNewPrivileges`: call `prctl(PR_SET_NO_NEW_PRIVS)`.
+    pub const NO_NEW_PRIVS: u32 = 1 << 0;
+    /// `root.readonly`: remount the new root read-only after pivot_root.
+    pub const READONLY_ROOTFS: u32 = 1 << 1;
+    /// `process.terminal`: open a pty in the container and send its master.
+    pub const TERMINAL: u32 = 1 << 2;
+    /// `--no-pivot`: use `MS_MOVE` + `chroot` instead of `pivot_root(2)`.
+    pub const NO_PIVOT: u32 = 1 << 3;
+    /// A new network namespace: bring `lo` up.
+    pub const LOOPBACK: u32 = 1 << 4;
+    /// Skip `setgroups(2)`: `/proc/self/setgroups` is "deny" in the user namespace.
+    pub const SKIP_SETGROUPS: u32 = 1 << 5;
+    /// Image mode: the stub applies [`Plan::rlimits`] itself (setrlimit);
+    /// otherwise the controller applies them with prlimit at `Ready`.
+    pub const APPLY_RLIMITS: u32 = 1 << 6;
+    /// Set up the root filesystem (mounts, pivot_root). Clear for `exec`.
+    pub const SETUP_ROOTFS: u32 = 1 << 7;
+    /// `create`: after the last privileged step, send `Created` and block on
+    /// the exec fifo ([`super::Plan::exec_fifo_fd`]) until `start`.
+    pub const WAIT_START: u32 = 1 << 8;
+    /// Join a new session keyring (`keyctl(KEYCTL_JOIN_SESSION_KEYRING)`).
+    pub const NEW_KEYRING: u32 = 1 << 9;
+    /// Talk to a controller over the sync socket (fd 4). Clear in image mode.
+    pub const SYNC: u32 = 1 << 10;
+    /// createContainer hooks exist: send `Hooks` before pivot_root and wait.
+    pub const HOOKS_BEFORE_PIVOT: u32 = 1 << 11;
+    /// seccomp with `noNewPrivileges` false: load the filter before the
+    /// privilege drop (needs CAP_SYS_ADMIN), as runc does.
+    pub const SECCOMP_EARLY: u32 = 1 << 12;
+    /// Make the stub the child subreaper (image mode `--subreaper`).
+    pub const SUBREAPER: u32 = 1 << 13;
+    /// All bits this version defines; a decoder rejects others.
+    pub const ALL: u32 = (1 << 14) - 1;
+}
+
+/// The five capability sets as bit masks (bit N = capability number N,
+/// `capabilities(7)`), plus nothing else: `cap_last_cap` is separate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// `process.capabilities.bounding`.
+    pub bounding: u64,
+    /// `process.capabilities.effective`.
+    pub effective: u64,
+    /// `process.capabilities.permitted`.
+    pub permitted: u64,
+    /// `process.capabilities.inheritable`.
+    pub inheritable: u64,
+    /// `process.capabilities.ambient`.
+    pub ambient: u64,
+}
+
+/// One namespace to join with `setns(2)`: the fd is inherited by the stub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    /// `CLONE_NEW*` constant of the namespace type (e.g. `CLONE_NEWNET`).
+    pub nstype: u32,
+    /// File descriptor number, open in the stub, referring to the namespace.
+    pub fd: u32,
+}
+
+/// One resource limit (`setrlimit(2)`/`prlimit(2)`), already mapped from
+/// the OCI `RLIMIT_*` name to its resource number. Values are raw
+/// (`u64::MAX` = `RLIM_INFINITY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Resource number (`RLIMIT_NOFILE` = 7 ...).
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// What a [`MountOp`] does. Ops run in plan order; the first three before
+/// `pivot_root` (target relative to the rootfs, resolved inside it), the
+/// rest after it (absolute paths in the new root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MountKind {
+    /// `mount(source, target, fstype, flags, data)`, then an optional
+    /// `MS_REMOUNT|MS_BIND` with `remount_flags`, then `propagation`.
+    Mount = 1,
+    /// Create a device node at `target` (`mknod` with `mode`, `major`,
+    /// `minor`, then `chown` to `uid`/`gid`), or bind-mount `source` over it
+    /// when [`mount_opts::BIND_DEVICE`] is set (inside a user namespace).
+    Device = 2,
+    /// `symlink(source, target)`.
+    Symlink = 3,
+    /// `linux.maskedPaths`: `/dev/null` bound over a file, a read-only
+    /// tmpfs over a directory; a missing path is skipped.
+    Mask = 4,
+    /// `linux.readonlyPaths`: bind the path on itself and remount it
+    /// read-only; a missing path is skipped.
+    ReadonlyPath = 5,
+    /// Write `data` to the file `target` (e.g. `/proc/sys/...` for
+    /// `linux.sysctl`).
+    WriteFile = 6,
+}
+
+impl MountKind {
+    fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Mount,
+            2 => Self::Device,
+            3 => Self::Symlink,
+            4 => Self::Mask,
+            5 => Self::ReadonlyPath,
+            6 => Self::WriteFile,
+            _ => return None,
+        })
+    }
+    /// True for kinds performed before `pivot_root`, relative to the rootfs.
+    pub fn before_pivot(self) -> bool {
+        matches!(self, Self::Mount | Self::Device | Self::Symlink)
+    }
+}
+
+/// Bits of [`MountOp::opts`].
+pub mod mount_opts {
+    /// The mount target is a file (bind of a file): create an empty file,
+    /// not a directory.
+    pub const TARGET_FILE: u32 = 1 << 0;
+    /// Create the target (and missing parents) if it does not exist.
+    pub const CREATE_TARGET: u32 = 1 << 1;
+    /// Device: bind-mount `source` from the host instead of `mknod`.
+    pub const BIND_DEVICE: u32 = 1 << 2;
+    /// A missing target is not an error (skip the op).
+    pub const OPTIONAL: u32 = 1 << 3;
+    /// All bits this version defines.
+    pub const ALL: u32 = (1 << 4) - 1;
+}
+
+/// One filesystem step of the plan (see [`MountKind`]). Unused string
+/// fields are `None`; unused numbers are 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountOp<'a> {
+    /// What to do.
+    pub kind: MountKind,
+    /// [`mount_opts`] bits.
+    pub opts: u32,
+    /// `MS_*` flags for `mount(2)` (Mount), or nothing.
+    pub flags: u64,
+    /// Flags for a second `MS_REMOUNT|MS_BIND` (e.g. a read-only bind); 0 = none.
+    pub remount_flags: u64,
+    /// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE` (+`MS_REC`); 0 = none.
+    pub propagation: u64,
+    /// Device: file type and permission bits (`S_IFCHR | 0666`).
+    pub mode: u32,
+    /// Device major number.
+    pub major: u32,
+    /// Device minor number.
+    pub minor: u32,
+    /// Device owner uid.
+    pub uid: u32,
+    /// Device owner gid.
+    pub gid: u32,
+    /// Mount source, host device path to bind, or symlink content.
+    pub source: Option<&'a CStr>,
+    /// Path the op acts on (relative to the rootfs before pivot).
+    pub target: &'a CStr,
+    /// Filesystem type for `mount(2)`.
+    pub fstype: Option<&'a CStr>,
+    /// Mount data string, or the bytes to write for WriteFile.
+    pub data: Option<&'a CStr>,
+}
+
+impl<'a> MountOp<'a> {
+    /// A op of `kind` on `target` with every other field empty.
+    pub const fn new(kind: MountKind, target: &'a CStr) -> Self {
+        MountOp {
+            kind,
+            opts: 0,
+            flags: 0,
+            remount_flags: 0,
+            propagation: 0,
+            mode: 0,
+            major: 0,
+            minor: 0,
+            uid: 0,
+            gid: 0,
+            source: None,
+            target,
+            fstype: None,
+            data: None,
+        }
+    }
+}
+
+/// Terminal window size for `process.consoleSize` (`TIOCSWINSZ`); 0x0 = leave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WinSize {
+    /// Rows (`consoleSize.height`).
+    pub rows: u16,
+    /// Columns (`consoleSize.width`).
+    pub cols: u16,
+}
+
+/// The plan as the controller builds it for encoding: borrowed slices.
+/// [`Plan`] is the same data as decoded by the stub.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanSpec<'a> {
+    /// [`flags`] bits.
+    pub flags: u32,
+    /// `process.user.uid` (in the container's user namespace).
+    pub uid: u32,
+    /// `process.user.gid`.
+    pub gid: u32,
+    /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
+    pub cap_last_cap: u32,
+    /// Capability masks.
+    pub caps: Caps,
+    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    pub preserve_fds: u32,
+    /// `process.user.umask`, or [`UNSET`].
+    pub umask: u32,
+    /// `linux.personality` domain number, or [`UNSET`].
+    pub personality: u32,
+    /// fd of the exec fifo (opened O_PATH by the controller) for WAIT_START, or [`UNSET`].
+    pub exec_fifo_fd: u32,
+    /// `SECCOMP_FILTER_FLAG_*` bits to pass to `seccomp(2)`.
+    pub seccomp_flags: u32,
+    /// `linux.rootfsPropagation` as `MS_*` flags; 0 = runc's default (`MS_SLAVE|MS_REC`).
+    pub rootfs_propagation: u64,
+    /// `process.consoleSize`.
+    pub console: WinSize,
+    /// Absolute host path of the rootfs (`root.path` resolved against the bundle).
+    pub rootfs: &'a CStr,
+    /// `hostname`, if a new UTS namespace sets one.
+    pub hostname: Option<&'a CStr>,
+    /// `domainname`.
+    pub domainname: Option<&'a CStr>,
+    /// `process.cwd` (absolute, inside the container).
+    pub cwd: &'a CStr,
+    /// Supplementary groups for `setgroups(2)`: exactly `additionalGids`.
+    pub additional_gids: &'a [u32],
+    /// Namespaces to join, user namespace first.
+    pub namespaces: &'a [Namespace],
+    /// `process.rlimits`.
+    pub rlimits: &'a [Rlimit],
+    /// Filesystem steps, in order.
+    pub mounts: &'a [MountOp<'a>],
+    /// `process.args` (argv of execve; `args[0]` is resolved through PATH).
+    pub args: &'a [&'a CStr],
+    /// `process.env` (envp of execve), with HOME added when it was missing.
+    pub env: &'a [&'a CStr],
+    /// Seccomp BPF program: `struct sock_filter` records of 8 bytes each; empty = none.
+    pub seccomp: &'a [u8],
+}
+
+/// A decoded plan: scalars copied, strings and lists borrowed in place from
+/// the buffer. Produced only by [`Plan::decode`], which has validated every
+/// list, so iterating a list yields exactly `len()` items.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'a> {
+    /// See [`PlanSpec::flags`].
+    pub flags: u32,
+    /// See [`PlanSpec::uid`].
+    pub uid: u32,
+    /// See [`PlanSpec::gid`].
+    pub gid: u32,
+    /// See [`PlanSpec::cap_last_cap`].
+    pub cap_last_cap: u32,
+    /// See [`PlanSpec::caps`].
+    pub caps: Caps,
+    /// See [`PlanSpec::preserve_fds`].
+    pub preserve_fds: u32,
+    /// See [`PlanSpec::umask`].
+    pub umask: u32,
+    /// See [`PlanSpec::personality`].
+    pub personality: u32,
+    /// See [`PlanSpec::exec_fifo_fd`].
+    pub exec_fifo_fd: u32,
+    /// See [`PlanSpec::seccomp_flags`].
+    pub seccomp_flags: u32,
+    /// See [`PlanSpec::rootfs_propagation`].
+    pub rootfs_propagation: u64,
+    /// See [`PlanSpec::console`].
+    pub console: WinSize,
+    /// See [`PlanSpec::rootfs`].
+    pub rootfs: &'a CStr,
+    /// See [`PlanSpec::hostname`].
+    pub hostname: Option<&'a CStr>,
+    /// See [`PlanSpec::domainname`].
+    pub domainname: Option<&'a CStr>,
+    /// See [`PlanSpec::cwd`].
+    pub cwd: &'a CStr,
+    /// See [`PlanSpec::additional_gids`].
+    pub additional_gids: List<'a, u32>,
+    /// See [`PlanSpec::namespaces`].
+    pub namespaces: List<'a, Namespace>,
+    /// See [`PlanSpec::rlimits`].
+    pub rlimits: List<'a, Rlimit>,
+    /// See [`PlanSpec::mounts`].
+    pub mounts: List<'a, MountOp<'a>>,
+    /// See [`PlanSpec::args`].
+    pub args: List<'a, &'a CStr>,
+    /// See [`PlanSpec::env`].
+    pub env: List<'a, &'a CStr>,
+    /// See [`PlanSpec::seccomp`] (length a multiple of 8).
+    pub seccomp: &'a [u8],
+}
+
+impl Plan<'_> {
+    /// True when `bit` (one of [`flags`]) is set.
+    pub fn has(&self, bit: u32) -> bool {
+        self.flags & bit != 0
+    }
+}
+
+/// An item type that can appear in a plan list.
+pub trait Item<'a>: Sized {
+    /// Reads one item; errors on truncation or invalid content.
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError>;
+    /// Writes one item.
+    fn write(&self, w: &mut Writer<'_>);
+}
+
+/// A validated list inside a decoded plan: `len()` items stored in `bytes`.
+#[derive(Clone, Copy)]
+pub struct List<'a, T> {
+    count: u32,
+    bytes: &'a [u8],
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<T> core::fmt::Debug for List<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "List({} items, {} bytes)", self.count, self.bytes.len())
+    }
+}
+
+impl<'a, T: Item<'a>> List<'a, T> {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+    /// True when the list has no items.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    /// Iterates over the items in order.
+    pub fn iter(&self) -> ListIter<'a, T> {
+        ListIter { left: self.count, r: Reader::new(self.bytes), _t: core::marker::PhantomData }
+    }
+    /// The item at `index`, walking the list (lists are short).
+    pub fn get(&self, index: usize) -> Option<T> {
+        self.iter().nth(index)
+    }
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let count = r.u32()?;
+        let start = r.pos();
+        for _ in 0..count {
+            T::read(r)?;
+        }
+        Ok(List { count, bytes: r.since(start), _t: core::marker::PhantomData })
+    }
+}
+
+/// Iterator over a [`List`].
+pub struct ListIter<'a, T> {
+    left: u32,
+    r: Reader<'a>,
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<'a, T: Item<'a>> Iterator for ListIter<'a, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Validated at decode time; an error here cannot happen, but stop
+        // rather than panic if it somehow did.
+        match T::read(&mut self.r) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+}
+
+impl<'a> Item<'a> for u32 {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        r.u32()
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(*self)
+    }
+}
+
+impl<'a> Item<'a> for &'a CStr {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        r.cstr()?.ok_or(DecodeError::BadString)
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        w.cstr(Some(self))
+    }
+}
+
+impl<'a> Item<'a> for Namespace {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        Ok(Namespace { nstype: r.u32()?, fd: r.u32()? })
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.nstype);
+        w.u32(self.fd);
+    }
+}
+
+impl<'a> Item<'a> for Rlimit {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        Ok(Rlimit { resource: r.u32()?, soft: r.u64()?, hard: r.u64()? })
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.resource);
+        w.u64(self.soft);
+        w.u64(self.hard);
+    }
+}
+
+impl<'a> Item<'a> for MountOp<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let kind = MountKind::from_u32(r.u32()?).ok_or(DecodeError::BadValue)?;
+        let opts = r.u32()?;
+        if opts & !mount_opts::ALL != 0 {
+            return Err(DecodeError::BadValue);
+        }
+        Ok(MountOp {
+            kind,
+            opts,
+            flags: r.u64()?,
+            remount_flags: r.u64()?,
+            propagation: r.u64()?,
+            mode: r.u32()?,
+            major: r.u32()?,
+            minor: r.u32()?,
+            uid: r.u32()?,
+            gid: r.u32()?,
+            source: r.cstr()?,
+            target: r.cstr()?.ok_or(DecodeError::BadString)?,
+            fstype: r.cstr()?,
+            data: r.cstr()?,
+        })
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.kind as u32);
+        w.u32(self.opts);
+        w.u64(self.flags);
+        w.u64(self.remount_flags);
+        w.u64(self.propagation);
+        w.u32(self.mode);
+        w.u32(self.major);
+        w.u32(self.minor);
+        w.u32(self.uid);
+        w.u32(self.gid);
+        w.cstr(self.source);
+        w.cstr(Some(self.target));
+        w.cstr(self.fstype);
+        w.cstr(self.data);
+    }
+}
+
+fn write_list<'a, T: Item<'a>>(w: &mut Writer<'_>, items: &[T]) {
+    w.u32(items.len() as u32);
+    for it in items {
+        it.write(w);
+    }
+}
+
+impl<'a> PlanSpec<'a> {
+    /// Number of bytes [`PlanSpec::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let mut w = Writer::counting();
+        self.write_all(&mut w);
+        w.pos()
+    }
+
+    /// Encodes the plan (header included) into `out`; returns the length.
+    ///
+    /// Errors: [`EncodeError::BufferTooSmall`] if `out` is shorter than
+    /// [`PlanSpec::encoded_len`], [`EncodeError::TooLarge`] above
+    /// [`MAX_PLAN_LEN`], [`EncodeError::BadSeccomp`] if the program length is
+    /// not a multiple of 8.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        if self.seccomp.len() % 8 != 0 {
+            return Err(EncodeError::BadSeccomp);
+        }
+        let len = self.encoded_len();
+        if len > MAX_PLAN_LEN {
+            return Err(EncodeError::TooLarge);
+        }
+        if out.len() < len {
+            return Err(EncodeError::BufferTooSmall);
+        }
+        let mut w = Writer::new(&mut out[..len]);
+        self.write_all(&mut w);
+        Ok(len)
+    }
+
+    fn write_all(&self, w: &mut Writer<'_>) {
+        w.bytes(&MAGIC);
+        w.u16(VERSION);
+        w.u16(KIND_PLAN);
+        let len_at = w.pos();
+        w.u32(0); // patched below
+        w.u32(self.flags);
+        w.u32(self.uid);
+        w.u32(self.gid);
+        w.u32(self.cap_last_cap);
+        let c = self.caps;
+        for m in [c.bounding, c.effective, c.permitted, c.inheritable, c.ambient] {
+            w.u64(m);
+        }
+        w.u32(self.preserve_fds);
+        w.u32(self.umask);
+        w.u32(self.personality);
+        w.u32(self.exec_fifo_fd);
+        w.u32(self.seccomp_flags);
+        w.u64(self.rootfs_propagation);
+        w.u16(self.console.rows);
+        w.u16(self.console.cols);
+        w.cstr(Some(self.rootfs));
+        w.cstr(self.hostname);
+        w.cstr(self.domainname);
+        w.cstr(Some(self.cwd));
+        write_list(w, self.additional_gids);
+        write_list(w, self.namespaces);
+        write_list(w, self.rlimits);
+        write_list(w, self.mounts);
+        write_list(w, self.args);
+        write_list(w, self.env);
+        w.u32(self.seccomp.len() as u32);
+        w.bytes(self.seccomp);
+        let total = w.pos() as u32;
+        w.patch_u32(len_at, total);
+    }
+}
+
+/// Reads the total plan length from a header, so a reader knows how many
+/// bytes to wait for. `hdr` needs at least [`HEADER_LEN`] bytes.
+///
+/// Errors: `Truncated`, `BadMagic`, `UnsupportedVersion`, `BadKind`,
+/// `BadLength` (below the header size or above [`MAX_PLAN_LEN`]).
+pub fn plan_len(hdr: &[u8]) -> Result<usize, DecodeError> {
+    let mut r = Reader::new(hdr);
+    if r.take(4)? != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let version = r.u16()?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    if r.u16()? != KIND_PLAN {
+        return Err(DecodeError::BadKind);
+    }
+    let len = r.u32()? as usize;
+    if !(HEADER_LEN..=MAX_PLAN_LEN).contains(&len) {
+        return Err(DecodeError::BadLength);
+    }
+    Ok(len)
+}
+
+impl<'a> Plan<'a> {
+    /// Decodes a plan in place. `buf` must hold exactly one plan: its length
+    /// must equal the header's `len`.
+    ///
+    /// Never panics. Errors: see [`DecodeError`]; every truncation of a valid
+    /// plan is rejected, as are unknown flag bits, strings without their
+    /// terminating NUL or with an interior NUL, and trailing bytes.
+    pub fn decode(buf: &'a [u8]) -> Result<Plan<'a>, DecodeError> {
+        let len = plan_len(buf)?;
+        if len != buf.len() {
+            return Err(if len > buf.len() { DecodeError::Truncated } else { DecodeError::BadLength });
+        }
+        let mut r = Reader::new(buf);
+        r.take(HEADER_LEN)?;
+        let flags = r.u32()?;
+        if flags & !flags::ALL != 0 {
+            return Err(DecodeError::BadValue);
+        }
+        let uid = r.u32()?;
+        let gid = r.u32()?;
+        let cap_last_cap = r.u32()?;
+        let caps = Caps {
+            bounding: r.u64()?,
+            effective: r.u64()?,
+            permitted: r.u64()?,
+            inheritable: r.u64()?,
+            ambient: r.u64()?,
+        };
+        let preserve_fds = r.u32()?;
+        let umask = r.u32()?;
+        let personality = r.u32()?;
+        let exec_fifo_fd = r.u32()?;
+        let seccomp_flags = r.u32()?;
+        let rootfs_propagation = r.u64()?;
+        let console = WinSize { rows: r.u16()?, cols: r.u16()? };
+        let rootfs = r.cstr()?.ok_or(DecodeError::BadString)?;
+        let hostname = r.cstr()?;
+        let domainname = r.cstr()?;
+        let cwd = r.cstr()?.ok_or(DecodeError::BadString)?;
+        let additional_gids = List::read(&mut r)?;
+        let namespaces = List::read(&mut r)?;
+        let rlimits = List::read(&mut r)?;
+        let mounts = List::read(&mut r)?;
+        let args = List::read(&mut r)?;
+        let env = List::read(&mut r)?;
+        let n = r.u32()? as usize;
+        if n % 8 != 0 {
+            return Err(DecodeError::BadValue);
+        }
+        let seccomp = r.take(n)?;
+        if !r.is_empty() {
+            return Err(DecodeError::BadLength);
+        }
+        Ok(Plan {
+            flags,
+            uid,
+            gid,
+            cap_last_cap,
+            caps,
+            preserve_fds,
+            umask,
+            personality,
+            exec_fifo_fd,
+            seccomp_flags,
+            rootfs_propagation,
+            console,
+            rootfs,
+            hostname,
+            domainname,
+            cwd,
+            additional_gids,
+            namespaces,
+            rlimits,
+            mounts,
+            args,
+            env,
+            seccomp,
+        })
+    }
+}
