@@ -50,7 +50,7 @@
 //!                                               ambient, seccomp, chown stdio,
 //!                                               resolve args[0] in PATH
 //!                      ◀─────────────────────── Created       (only with WAIT_START:
-//!                                               blocks on the exec fifo until `start`)
+//!                                               blocks in accept(start socket) until `start`)
 //!                                               execve ── sync fd is CLOEXEC:
 //!  EOF on sync socket = exec happened ◀──────── (EOF)
 //!
@@ -106,7 +106,7 @@ pub mod flags {
     /// Set up the root filesystem (mounts, pivot_root). Clear for `exec`.
     pub const SETUP_ROOTFS: u32 = 1 << 7;
     /// `create`: after the last privileged step, send `Created` and block on
-    /// the exec fifo ([`super::Plan::exec_fifo_fd`]) until `start`.
+    /// the start socket ([`super::Plan::start_fd`]) until `start` connects.
     pub const WAIT_START: u32 = 1 << 8;
     /// Join a new session keyring (`keyctl(KEYCTL_JOIN_SESSION_KEYRING)`).
     pub const NEW_KEYRING: u32 = 1 << 9;
@@ -305,8 +305,8 @@ pub struct PlanSpec<'a> {
     pub umask: u32,
     /// `linux.personality` domain number, or [`UNSET`].
     pub personality: u32,
-    /// fd of the exec fifo (opened O_PATH by the controller) for WAIT_START, or [`UNSET`].
-    pub exec_fifo_fd: u32,
+    /// `create`: fd of a listening AF_UNIX stream socket (bound in the state dir) on which the stub `accept`s the `start` command; or [`UNSET`].
+    pub start_fd: u32,
     /// `SECCOMP_FILTER_FLAG_*` bits to pass to `seccomp(2)`.
     pub seccomp_flags: u32,
     /// `linux.rootfsPropagation` as `MS_*` flags; 0 = runc's default (`MS_SLAVE|MS_REC`).
@@ -358,8 +358,8 @@ pub struct Plan<'a> {
     pub umask: u32,
     /// See [`PlanSpec::personality`].
     pub personality: u32,
-    /// See [`PlanSpec::exec_fifo_fd`].
-    pub exec_fifo_fd: u32,
+    /// See [`PlanSpec::start_fd`].
+    pub start_fd: u32,
     /// See [`PlanSpec::seccomp_flags`].
     pub seccomp_flags: u32,
     /// See [`PlanSpec::rootfs_propagation`].
@@ -607,7 +607,7 @@ impl<'a> PlanSpec<'a> {
         w.u32(self.preserve_fds);
         w.u32(self.umask);
         w.u32(self.personality);
-        w.u32(self.exec_fifo_fd);
+        w.u32(self.start_fd);
         w.u32(self.seccomp_flags);
         w.u64(self.rootfs_propagation);
         w.u16(self.console.rows);
@@ -684,7 +684,7 @@ impl<'a> Plan<'a> {
         let preserve_fds = r.u32()?;
         let umask = r.u32()?;
         let personality = r.u32()?;
-        let exec_fifo_fd = r.u32()?;
+        let start_fd = r.u32()?;
         let seccomp_flags = r.u32()?;
         let rootfs_propagation = r.u64()?;
         let console = WinSize { rows: r.u16()?, cols: r.u16()? };
@@ -715,7 +715,7 @@ impl<'a> Plan<'a> {
             preserve_fds,
             umask,
             personality,
-            exec_fifo_fd,
+            start_fd,
             seccomp_flags,
             rootfs_propagation,
             console,

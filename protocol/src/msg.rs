@@ -232,8 +232,8 @@ steps! {
     Umask = 36, "umask";
     /// `personality(2)`.
     Personality = 37, "personality";
-    /// Waiting on the exec fifo for `start`.
-    ExecFifo = 38, "exec fifo";
+    /// Waiting on the start socket for `start`.
+    StartWait = 38, "accept start";
     /// `keyctl(KEYCTL_JOIN_SESSION_KEYRING)`.
     Keyring = 39, "keyctl";
     /// `prctl(PR_SET_DUMPABLE)` and other hardening.
