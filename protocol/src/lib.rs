@@ -59,6 +59,22 @@
 //!
 //! The controller turns `Failed` into one line naming the config field that
 //! the step and `arg` (an index into the plan's lists) point at.
+//!
+//! ## Launch contract
+//!
+//! - The controller runs the stub as `sprout-init --controller PLANFD SYNCFD`
+//!   (decimal fd numbers), from a sealed memfd copy of the binary
+//!   (`execveat(memfd, "", AT_EMPTY_PATH)`) so that nothing in the container
+//!   can write to the host's stub (CVE-2019-5736). `PLANFD` is a stream (pipe)
+//!   carrying exactly one plan; `SYNCFD` is the `SOCK_SEQPACKET` sync socket.
+//!   Both sit above the preserved fds (`3 .. 3+preserve_fds`), are CLOEXEC,
+//!   and are gone after execve.
+//! - New namespaces are created by the controller's `clone(2)` flags, so the
+//!   stub starts as PID 1 of a new pid namespace; user-namespace id maps are
+//!   written before the stub is exec'd. Namespaces given by `path` are opened
+//!   by the controller and joined by the stub (`Plan::namespaces`).
+//! - Without `--controller` the stub is in image mode (PID 1 in a minimal
+//!   image): it reads a plan file and has no sync socket; errors go to stderr.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
