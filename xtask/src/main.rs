@@ -1,1 +1,290 @@
-fn main() {}
+//! `cargo xtask <command>`: project automation for sprout.
+//!
+//! * `demo`  — build release, make a busybox bundle, run it as uid 1000 with dropped caps.
+//! * `test`  — build everything, check the stub (static, allocator-free, small),
+//!   prepare the busybox rootfs template and run `cargo test --workspace`.
+//! * `fuzz --seconds N` — run the cargo-fuzz targets for N seconds each.
+//! * `bench` — not implemented yet.
+
+mod deps;
+mod rootfs;
+mod stubcheck;
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use serde_json::{Value, json};
+use util::{Context, Error, Result, cargo, copy_replace, is_root, remove_tree, run, status, target_dir};
+
+/// Usage text for `cargo xtask help` and bad invocations.
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo               build release, make a busybox bundle, run it as uid 1000 with dropped caps
+  test               all tests: unit, protocol, stub checks, system tests (need root)
+  fuzz [--seconds N] run the fuzz targets decode_plan and decode_sync for N seconds each (default 60)
+  bench              benchmarks (not implemented yet)
+";
+
+/// Fuzz targets run by `cargo xtask fuzz`, in order.
+const FUZZ_TARGETS: &[&str] = &["decode_plan", "decode_sync"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") if args.len() == 1 => demo(),
+        Some("test") if args.len() == 1 => test(),
+        Some("fuzz") => parse_seconds(&args[1..]).and_then(fuzz),
+        Some("bench") => {
+            eprintln!("xtask: `cargo xtask bench` is not implemented yet");
+            return ExitCode::from(2);
+        }
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parse `--seconds N` / `--seconds=N` (default 60).
+fn parse_seconds(args: &[String]) -> Result<u64> {
+    let mut seconds = 60;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = match a.strip_prefix("--seconds") {
+            Some("") => it.next().cloned(),
+            Some(v) if v.starts_with('=') => Some(v[1..].to_string()),
+            _ => bail!("unknown argument `{a}` for fuzz\n{USAGE}"),
+        };
+        seconds = match value.as_deref().map(str::parse::<u64>) {
+            Some(Ok(n)) if n > 0 => n,
+            _ => bail!("--seconds needs a positive whole number"),
+        };
+    }
+    Ok(seconds)
+}
+
+/// Print a loud multi-line banner to stderr.
+fn banner(lines: &[&str]) {
+    let bar = "!".repeat(72);
+    eprintln!("{bar}");
+    for l in lines {
+        eprintln!("!!! {l}");
+    }
+    eprintln!("{bar}");
+}
+
+/// Map a child's exit status to ours (128+signal for a signal death).
+fn exit_code_of(st: std::process::ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    let code = st
+        .code()
+        .or_else(|| st.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Absolute path of a file under the target dir.
+fn target(rel: &str) -> PathBuf {
+    target_dir().join(rel)
+}
+
+/// `cargo build -p sprout-init --profile stub`; returns target/stub/sprout-init.
+fn build_stub() -> Result<PathBuf> {
+    run(cargo().args(["build", "-p", "sprout-init", "--profile", "stub"]))?;
+    let stub = target("stub/sprout-init");
+    if !stub.is_file() {
+        bail!("the stub build produced no {}", stub.display());
+    }
+    Ok(stub)
+}
+
+/// `cargo xtask demo`.
+fn demo() -> Result<ExitCode> {
+    deps::ensure()?;
+    if !is_root() {
+        banner(&["not root: the demo container will most likely fail to start (sprout needs root for now)"]);
+    }
+    say!("building sprout (release) and the sprout-init stub");
+    run(cargo().args(["build", "--release", "-p", "sprout"]))?;
+    let stub = build_stub()?;
+    let sprout = target("release/sprout");
+    copy_replace(&stub, &target("release/sprout-init"))?;
+
+    let bundle = target("demo/bundle");
+    say!("preparing the demo bundle at {}", bundle.display());
+    remove_tree(&bundle)?;
+    std::fs::create_dir_all(&bundle).ctx(format!("creating {}", bundle.display()))?;
+    rootfs::make(&rootfs::find_busybox()?, &bundle.join("rootfs"))?;
+    run(Command::new(&sprout).arg("spec").arg("--bundle").arg(&bundle))?;
+    edit_config(&bundle.join("config.json"), demo_config)?;
+
+    let id = format!("sprout-demo-{}", std::process::id());
+    say!("running container {id} as uid 1000 with CAP_CHOWN and CAP_NET_BIND_SERVICE only");
+    let st = status(Command::new(&sprout).arg("run").arg("--bundle").arg(&bundle).arg(&id))?;
+    say!("container {id} exited: {st}");
+    Ok(exit_code_of(st))
+}
+
+/// Read, edit and rewrite an OCI config.json.
+fn edit_config(path: &Path, edit: impl FnOnce(&mut Value) -> Result) -> Result {
+    let text = std::fs::read_to_string(path).ctx(format!("reading {}", path.display()))?;
+    let mut config: Value =
+        serde_json::from_str(&text).ctx(format!("parsing {}", path.display()))?;
+    edit(&mut config)?;
+    let text = serde_json::to_string_pretty(&config)? + "\n";
+    std::fs::write(path, text).ctx(format!("writing {}", path.display()))
+}
+
+/// The demo's edits to the default spec: uid/gid 1000 with extra group 2000,
+/// two capabilities, RLIMIT_NOFILE 512/1024, cwd /tmp, FOO=bar, no terminal.
+fn demo_config(config: &mut Value) -> Result {
+    let Some(process) = config.get_mut("process").and_then(Value::as_object_mut) else {
+        bail!("config.json from `sprout spec` has no process object");
+    };
+    let path = process
+        .get("env")
+        .and_then(Value::as_array)
+        .and_then(|env| env.iter().filter_map(Value::as_str).find(|e| e.starts_with("PATH=")))
+        .unwrap_or("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let both = json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]);
+    let bind = json!(["CAP_NET_BIND_SERVICE"]);
+    process.insert("terminal".into(), json!(false));
+    process.insert("user".into(), json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}));
+    process.insert(
+        "args".into(),
+        json!(["sh", "-c", "id; grep Cap /proc/self/status; ulimit -n; pwd; echo HOME=$HOME"]),
+    );
+    process.insert("env".into(), json!([path, "FOO=bar"]));
+    process.insert("cwd".into(), json!("/tmp"));
+    process.insert(
+        "capabilities".into(),
+        json!({
+            "bounding": both,
+            "effective": both,
+            "permitted": both,
+            "inheritable": bind,
+            "ambient": bind,
+        }),
+    );
+    process.insert(
+        "rlimits".into(),
+        json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]),
+    );
+    Ok(())
+}
+
+/// `cargo xtask test`.
+fn test() -> Result<ExitCode> {
+    deps::ensure()?;
+    let root = is_root();
+    if !root {
+        banner(&[
+            "NOT ROOT: the system tests (real containers) will be SKIPPED.",
+            "Run `cargo xtask test` as root to run them.",
+        ]);
+    }
+    run(cargo().args(["build", "--workspace"]))?;
+    let stub = build_stub()?;
+    let stub_check = stubcheck::check(&stub);
+    if let Err(e) = &stub_check {
+        say!("{e}");
+        say!("(continuing with the tests; the run will fail at the end)");
+    }
+
+    let template = target("busybox-rootfs");
+    rootfs::make(&rootfs::find_busybox()?, &template)?;
+
+    let sprout = target("debug/sprout");
+    let debug_stub = target("debug/sprout-init");
+    let with_env = |cmd: &mut Command| {
+        cmd.env("SPROUT_BIN", &sprout)
+            .env("SPROUT_INIT_BIN", &stub)
+            .env("SPROUT_BUSYBOX_ROOTFS", &template);
+    };
+    // Build the tests first, then put the stub next to the debug controller
+    // (building could otherwise re-uplift the debug-profile sprout-init over it).
+    let mut build_tests = cargo();
+    build_tests.args(["test", "--workspace", "--no-run"]);
+    with_env(&mut build_tests);
+    run(&mut build_tests)?;
+    copy_replace(&stub, &debug_stub)?;
+    say!(
+        "SPROUT_BIN={} SPROUT_INIT_BIN={} SPROUT_BUSYBOX_ROOTFS={}",
+        sprout.display(),
+        stub.display(),
+        template.display()
+    );
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]);
+    with_env(&mut tests);
+    let tests_ok = status(&mut tests)?.success();
+
+    if !root {
+        banner(&["NOT ROOT: the system tests were SKIPPED."]);
+    }
+    match (stub_check, tests_ok) {
+        (Ok(()), true) => {
+            say!("all tests passed");
+            Ok(ExitCode::SUCCESS)
+        }
+        (Ok(()), false) => Err(Error("cargo test --workspace failed".into())),
+        (Err(e), true) => Err(e),
+        (Err(e), false) => Err(Error(format!("{e}\nand cargo test --workspace failed"))),
+    }
+}
+
+/// The rustup `cargo` proxy (needed for `+nightly`), not the toolchain's cargo.
+fn cargo_proxy() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    home.map(|h| h.join("bin/cargo"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "cargo".into())
+}
+
+/// `cargo xtask fuzz --seconds N`.
+fn fuzz(seconds: u64) -> Result<ExitCode> {
+    let fuzz_dir = util::workspace_root().join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").is_file() {
+        bail!("no fuzz/Cargo.toml: the fuzz targets are not there yet");
+    }
+    let proxy = cargo_proxy();
+    let has_cargo_fuzz = util::which("cargo-fuzz").is_some()
+        || proxy.parent().is_some_and(|d| d.join("cargo-fuzz").is_file());
+    if !has_cargo_fuzz {
+        say!("installing cargo-fuzz");
+        run(cargo().args(["install", "cargo-fuzz"]))?;
+    }
+    for t in FUZZ_TARGETS {
+        say!("fuzzing {t} for {seconds} s");
+        let mut cmd = Command::new(&proxy);
+        cmd.current_dir(&fuzz_dir)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .args(["+nightly", "fuzz", "run", t, "--"])
+            .arg(format!("-max_total_time={seconds}"));
+        let st = status(&mut cmd)?;
+        if !st.success() {
+            say!("fuzz target {t} failed: {st}");
+            return Ok(exit_code_of(st));
+        }
+    }
+    say!("fuzzing done: {} targets, {seconds} s each", FUZZ_TARGETS.len());
+    Ok(ExitCode::SUCCESS)
+}
