@@ -113,7 +113,9 @@ pub fn sprout_init_bin() -> PathBuf {
 
 /// The busybox rootfs template: `SPROUT_BUSYBOX_ROOTFS`, else `<workspace>/target/busybox-rootfs`.
 pub fn busybox_rootfs() -> PathBuf {
-    env_path("SPROUT_BUSYBOX_ROOTFS", || target_dir().join("busybox-rootfs"))
+    env_path("SPROUT_BUSYBOX_ROOTFS", || {
+        target_dir().join("busybox-rootfs")
+    })
 }
 
 /// A `Command` for the controller ([`sprout_bin`]) with `args`, stdin closed.
@@ -145,7 +147,11 @@ fn unescape_mountinfo(s: &str) -> PathBuf {
         let code = (b[i] == b'\\'
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)))
-        .then(|| b[i + 1..i + 4].iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+        .then(|| {
+            b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |n, c| n * 8 + u32::from(c - b'0'))
+        })
         .and_then(|n| u8::try_from(n).ok());
         if let Some(byte) = code {
             out.push(byte);
@@ -181,7 +187,11 @@ pub fn mounts_under(dir: impl AsRef<Path>) -> Vec<PathBuf> {
 pub fn assert_nothing_left(dir: impl AsRef<Path>) {
     let dir = dir.as_ref();
     let left = mounts_under(dir);
-    assert!(left.is_empty(), "mounts left under {}: {left:#?}", dir.display());
+    assert!(
+        left.is_empty(),
+        "mounts left under {}: {left:#?}",
+        dir.display()
+    );
 }
 
 /// What a finished `sprout` invocation produced. `Display` shows all of it,
@@ -250,8 +260,14 @@ fn timeout() -> Duration {
 }
 
 /// Run `cmd` to completion capturing stdout and stderr, killing it (only it,
-/// by its own handle) if it takes longer than the timeout.
+/// by its own handle) if it takes longer than `SPROUT_TEST_TIMEOUT` seconds
+/// (default [`DEFAULT_TIMEOUT`]).
 pub fn output(cmd: &mut Command) -> Output {
+    output_with_timeout(cmd, timeout())
+}
+
+/// Like [`output`] with an explicit timeout.
+pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let command = format!("{cmd:?}");
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -267,7 +283,7 @@ pub fn output(cmd: &mut Command) -> Output {
     };
     let out = reader(Box::new(child.stdout.take().expect("piped stdout")));
     let err = reader(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + timeout();
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break Some(st),
@@ -289,7 +305,12 @@ pub fn output(cmd: &mut Command) -> Output {
             b"<output abandoned after timeout>".to_vec()
         }
     };
-    Output { status, stdout: join(out), stderr: join(err), command }
+    Output {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+        command,
+    }
 }
 
 /// An OCI bundle directory under `<workspace>/target/systest/`, removed on
@@ -440,6 +461,23 @@ mod tests {
     }
 
     #[test]
+    fn output_captures_and_times_out() {
+        let out = output(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]));
+        assert_eq!(
+            (
+                out.code(),
+                out.stdout_str().as_str(),
+                out.stderr_str().as_str()
+            ),
+            (Some(3), "out\n", "err\n")
+        );
+        let start = Instant::now();
+        let out = output_with_timeout(Command::new("sleep").arg("5"), Duration::from_millis(200));
+        assert!(out.status.is_none() && !out.success(), "{out}");
+        assert!(start.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
     fn finds_mounts_below_a_dir_only() {
         let info = "\
 22 1 0:21 / / rw - ext4 /dev/sda1 rw
@@ -451,7 +489,10 @@ mod tests {
             mounts_in(info, Path::new("/work/b x")),
             vec![PathBuf::from("/work/b x/rootfs")]
         );
-        assert_eq!(mounts_in(info, Path::new("/work/b")), vec![PathBuf::from("/work/b")]);
+        assert_eq!(
+            mounts_in(info, Path::new("/work/b")),
+            vec![PathBuf::from("/work/b")]
+        );
         assert!(mounts_in(info, Path::new("/nowhere")).is_empty());
     }
 }

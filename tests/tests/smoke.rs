@@ -33,7 +33,11 @@ fn sprout_bin_is_absolute() {
 
 #[test]
 fn root_is_a_mount_point() {
-    assert!(mounts_under("/").iter().any(|m| m == std::path::Path::new("/")));
+    assert!(
+        mounts_under("/")
+            .iter()
+            .any(|m| m == std::path::Path::new("/"))
+    );
 }
 
 #[test]
@@ -43,7 +47,10 @@ fn rootfs_only_bundle_is_copied_and_removed() {
     let dir = bundle.dir().to_path_buf();
     let rootfs = bundle.rootfs();
     assert!(rootfs.join("bin/busybox").is_file());
-    assert_eq!(std::fs::read_link(rootfs.join("bin/sh")).unwrap(), std::path::Path::new("busybox"));
+    assert_eq!(
+        std::fs::read_link(rootfs.join("bin/sh")).unwrap(),
+        std::path::Path::new("busybox")
+    );
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(passwd.contains("demo:x:1000:1000:"), "{passwd}");
     let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap();

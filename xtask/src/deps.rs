@@ -33,7 +33,9 @@ pub fn ensure() -> Result {
     }
     let list = missing.join(" ");
     if !is_root() {
-        bail!("missing Debian packages: {list}\n  install them with: sudo apt-get install -y {list}");
+        bail!(
+            "missing Debian packages: {list}\n  install them with: sudo apt-get install -y {list}"
+        );
     }
     say!("installing missing Debian packages: {list}");
     apt_update()?;

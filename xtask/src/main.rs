@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use serde_json::{Value, json};
-use util::{Context, Error, Result, cargo, copy_replace, is_root, remove_tree, run, status, target_dir};
+use util::{
+    Context, Error, Result, cargo, copy_replace, is_root, remove_tree, run, status, target_dir,
+};
 
 /// Usage text for `cargo xtask help` and bad invocations.
 const USAGE: &str = "\
@@ -116,7 +118,9 @@ fn build_stub() -> Result<PathBuf> {
 fn demo() -> Result<ExitCode> {
     deps::ensure()?;
     if !is_root() {
-        banner(&["not root: the demo container will most likely fail to start (sprout needs root for now)"]);
+        banner(&[
+            "not root: the demo container will most likely fail to start (sprout needs root for now)",
+        ]);
     }
     say!("building sprout (release) and the sprout-init stub");
     run(cargo().args(["build", "--release", "-p", "sprout"]))?;
@@ -129,12 +133,21 @@ fn demo() -> Result<ExitCode> {
     remove_tree(&bundle)?;
     std::fs::create_dir_all(&bundle).ctx(format!("creating {}", bundle.display()))?;
     rootfs::make(&rootfs::find_busybox()?, &bundle.join("rootfs"))?;
-    run(Command::new(&sprout).arg("spec").arg("--bundle").arg(&bundle))?;
+    run(Command::new(&sprout)
+        .arg("spec")
+        .arg("--bundle")
+        .arg(&bundle))?;
     edit_config(&bundle.join("config.json"), demo_config)?;
 
     let id = format!("sprout-demo-{}", std::process::id());
     say!("running container {id} as uid 1000 with CAP_CHOWN and CAP_NET_BIND_SERVICE only");
-    let st = status(Command::new(&sprout).arg("run").arg("--bundle").arg(&bundle).arg(&id))?;
+    let st = status(
+        Command::new(&sprout)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id),
+    )?;
     say!("container {id} exited: {st}");
     Ok(exit_code_of(st))
 }
@@ -158,16 +171,27 @@ fn demo_config(config: &mut Value) -> Result {
     let path = process
         .get("env")
         .and_then(Value::as_array)
-        .and_then(|env| env.iter().filter_map(Value::as_str).find(|e| e.starts_with("PATH=")))
+        .and_then(|env| {
+            env.iter()
+                .filter_map(Value::as_str)
+                .find(|e| e.starts_with("PATH="))
+        })
         .unwrap_or("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .to_string();
     let both = json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]);
     let bind = json!(["CAP_NET_BIND_SERVICE"]);
     process.insert("terminal".into(), json!(false));
-    process.insert("user".into(), json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}));
+    process.insert(
+        "user".into(),
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}),
+    );
     process.insert(
         "args".into(),
-        json!(["sh", "-c", "id; grep Cap /proc/self/status; ulimit -n; pwd; echo HOME=$HOME"]),
+        json!([
+            "sh",
+            "-c",
+            "id; grep Cap /proc/self/status; ulimit -n; pwd; echo HOME=$HOME"
+        ]),
     );
     process.insert("env".into(), json!([path, "FOO=bar"]));
     process.insert("cwd".into(), json!("/tmp"));
@@ -230,7 +254,7 @@ fn test() -> Result<ExitCode> {
         template.display()
     );
     let mut tests = cargo();
-    tests.args(["test", "--workspace"]);
+    tests.args(["test", "--workspace", "--no-fail-fast"]);
     with_env(&mut tests);
     let tests_ok = status(&mut tests)?.success();
 
@@ -266,7 +290,9 @@ fn fuzz(seconds: u64) -> Result<ExitCode> {
     }
     let proxy = cargo_proxy();
     let has_cargo_fuzz = util::which("cargo-fuzz").is_some()
-        || proxy.parent().is_some_and(|d| d.join("cargo-fuzz").is_file());
+        || proxy
+            .parent()
+            .is_some_and(|d| d.join("cargo-fuzz").is_file());
     if !has_cargo_fuzz {
         say!("installing cargo-fuzz");
         run(cargo().args(["install", "cargo-fuzz"]))?;
@@ -285,6 +311,9 @@ fn fuzz(seconds: u64) -> Result<ExitCode> {
             return Ok(exit_code_of(st));
         }
     }
-    say!("fuzzing done: {} targets, {seconds} s each", FUZZ_TARGETS.len());
+    say!(
+        "fuzzing done: {} targets, {seconds} s each",
+        FUZZ_TARGETS.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,10 @@ pub fn find_busybox() -> Result<PathBuf> {
         return Ok(bb);
     }
 
-    say!("no static busybox on the host; downloading busybox-static into {}", dir.display());
+    say!(
+        "no static busybox on the host; downloading busybox-static into {}",
+        dir.display()
+    );
     fs::create_dir_all(&dir).ctx(format!("creating {}", dir.display()))?;
     let download = || {
         let mut cmd = Command::new("apt-get");
@@ -68,12 +71,18 @@ pub fn find_busybox() -> Result<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             p.extension().is_some_and(|e| e == "deb")
-                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_"))
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_"))
         })
-        .ok_or_else(|| crate::util::Error(format!("no busybox-static .deb in {}", dir.display())))?;
+        .ok_or_else(|| {
+            crate::util::Error(format!("no busybox-static .deb in {}", dir.display()))
+        })?;
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
     let bb = unpacked().ok_or_else(|| {
-        crate::util::Error(format!("busybox not found in the unpacked {}", deb.display()))
+        crate::util::Error(format!(
+            "busybox not found in the unpacked {}",
+            deb.display()
+        ))
     })?;
     if !is_static_elf(&bb) {
         bail!("{} is not a static ELF executable", bb.display());
@@ -87,7 +96,16 @@ pub fn find_busybox() -> Result<PathBuf> {
 /// `/proc /sys /dev /tmp /root /home/demo`.
 pub fn make(busybox: &Path, dest: &Path) -> Result {
     remove_tree(dest)?;
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/demo"] {
+    for d in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "home/demo",
+    ] {
         fs::create_dir_all(dest.join(d)).ctx(format!("creating {}", dest.join(d).display()))?;
     }
     let bin = dest.join("bin");

@@ -11,7 +11,12 @@ use crate::{bail, say};
 pub const MAX_STRIPPED: u64 = 32 * 1024;
 
 /// Symbols (substrings of symbol names) that betray an allocator in the stub.
-const ALLOC_SYMBOLS: &[&str] = &["__rust_alloc", "__rg_alloc", "__rust_no_alloc_shim", "malloc"];
+const ALLOC_SYMBOLS: &[&str] = &[
+    "__rust_alloc",
+    "__rg_alloc",
+    "__rust_no_alloc_shim",
+    "malloc",
+];
 
 /// Check the stub at `stub` (built with the `stub` profile):
 /// ELF type EXEC, no PT_INTERP, no dynamic section, no allocator symbols
@@ -29,7 +34,9 @@ pub fn check(stub: &Path) -> Result {
         .unwrap_or("?")
         .to_string();
     if !ty.starts_with("EXEC") {
-        problems.push(format!("ELF type is `{ty}`, want EXEC (a non-PIE static executable)"));
+        problems.push(format!(
+            "ELF type is `{ty}`, want EXEC (a non-PIE static executable)"
+        ));
     }
     let phdrs = capture(Command::new("readelf").arg("-lW").arg(stub))?;
     if phdrs.contains("INTERP") {
@@ -43,11 +50,22 @@ pub fn check(stub: &Path) -> Result {
     // The stub profile strips symbols; build an unstripped twin to look at them.
     let syms_dir = target_dir().join("stub-syms");
     run(cargo()
-        .args(["build", "--quiet", "-p", "sprout-init", "--profile", "stub", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sprout-init",
+            "--profile",
+            "stub",
+            "--target-dir",
+        ])
         .arg(&syms_dir)
         .env("CARGO_PROFILE_STUB_STRIP", "false"))?;
     let unstripped = syms_dir.join("stub/sprout-init");
-    let nm = Command::new("nm").arg(&unstripped).output().ctx("running nm")?;
+    let nm = Command::new("nm")
+        .arg(&unstripped)
+        .output()
+        .ctx("running nm")?;
     let symbols = String::from_utf8_lossy(&nm.stdout);
     let nm_err = String::from_utf8_lossy(&nm.stderr);
     if !nm.status.success() && !nm_err.contains("no symbols") {
@@ -77,7 +95,11 @@ pub fn check(stub: &Path) -> Result {
     }
 
     if !problems.is_empty() {
-        bail!("stub check failed for {}:\n  - {}", stub.display(), problems.join("\n  - "));
+        bail!(
+            "stub check failed for {}:\n  - {}",
+            stub.display(),
+            problems.join("\n  - ")
+        );
     }
     say!("stub check passed: static, no allocator symbols, {size} bytes stripped");
     Ok(())
