@@ -317,3 +317,55 @@ fn fuzz(seconds: u64) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_edits_the_default_spec() {
+        let mut c = json!({
+            "ociVersion": "1.2.1",
+            "process": {
+                "terminal": true,
+                "user": {"uid": 0, "gid": 0},
+                "args": ["sh"],
+                "env": ["PATH=/bin:/usr/bin", "TERM=xterm"],
+                "cwd": "/",
+            },
+            "root": {"path": "rootfs"},
+        });
+        demo_config(&mut c).ok().unwrap();
+        let p = &c["process"];
+        assert_eq!(p["terminal"], false);
+        assert_eq!(
+            p["user"],
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]})
+        );
+        assert_eq!(p["env"], json!(["PATH=/bin:/usr/bin", "FOO=bar"]));
+        assert_eq!(p["cwd"], "/tmp");
+        assert_eq!(
+            p["capabilities"]["ambient"],
+            json!(["CAP_NET_BIND_SERVICE"])
+        );
+        assert_eq!(
+            p["capabilities"]["bounding"],
+            json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"])
+        );
+        assert_eq!(p["rlimits"][0]["soft"], 512);
+        assert_eq!(p["args"][0], "sh");
+        assert_eq!(c["root"]["path"], "rootfs");
+    }
+
+    #[test]
+    fn parses_seconds() {
+        let a =
+            |v: &[&str]| parse_seconds(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).ok();
+        assert_eq!(a(&[]), Some(60));
+        assert_eq!(a(&["--seconds", "5"]), Some(5));
+        assert_eq!(a(&["--seconds=7"]), Some(7));
+        assert_eq!(a(&["--seconds"]), None);
+        assert_eq!(a(&["--seconds", "0"]), None);
+        assert_eq!(a(&["--bogus"]), None);
+    }
+}
