@@ -1,1 +1,182 @@
-fn main() {}
+//! `sprout-init`: the static, allocation-free stub that runs inside the new
+//! container namespaces. It reads the plan the controller precomputed
+//! (sprout-protocol), performs the setup in runc's order, and execs the
+//! container process. It decides nothing the controller could decide.
+//!
+//! ```text
+//! sprout-init --controller PLANFD SYNCFD       (launched by `sprout`)
+//! sprout-init [--plan FILE] [--] CMD [ARGS...] (image mode, default plan /etc/sprout/plan)
+//! ```
+//!
+//! Order of work (controller mode), see `run`:
+//! harden → read plan → setns (+fork) → hostname/loopback → rootfs
+//! (mounts, devices, hooks, pivot_root) → console → masked/read-only paths →
+//! read-only root → Ready/Run → privileges (`user`) → Created/start → exec.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+mod console;
+mod exec;
+mod fail;
+mod ns;
+mod plan;
+mod rootfs;
+mod sync;
+#[allow(unsafe_code)]
+mod sys;
+mod user;
+
+use core::ffi::CStr;
+
+use sprout_protocol::{Msg, Plan, Step, flags};
+
+use crate::fail::{At, Fail, Line, Res, die};
+use crate::sync::Sync;
+use crate::sys::{Args, Bufs};
+
+/// Default plan file in image mode.
+const DEFAULT_PLAN: &CStr = c"/etc/sprout/plan";
+
+/// How the stub was started.
+enum Mode {
+    /// `--controller PLANFD SYNCFD`.
+    Controller { plan_fd: u32, sync_fd: u32 },
+    /// Image mode: plan file, and the index in argv where `CMD` starts
+    /// (`argc` when no command was given: the plan's args are used).
+    Image { plan: &'static CStr, cmd: usize },
+}
+
+fn usage() -> ! {
+    Line::new()
+        .push(b"usage: sprout-init --controller PLANFD SYNCFD | sprout-init [--plan FILE] [--] CMD [ARGS...]")
+        .emit();
+    sys::exit(2)
+}
+
+fn parse_fd(s: Option<&CStr>) -> u32 {
+    let Some(s) = s else { usage() };
+    let b = s.to_bytes();
+    let mut n: u32 = 0;
+    if b.is_empty() || b.len() > 9 {
+        usage()
+    }
+    for &c in b {
+        if !c.is_ascii_digit() {
+            usage()
+        }
+        n = n * 10 + (c - b'0') as u32;
+    }
+    n
+}
+
+fn parse_args(args: &Args) -> Mode {
+    let arg = |i| args.get(i).map(CStr::to_bytes);
+    if arg(1) == Some(b"--controller") {
+        if args.len() != 4 {
+            usage()
+        }
+        return Mode::Controller { plan_fd: parse_fd(args.get(2)), sync_fd: parse_fd(args.get(3)) };
+    }
+    let mut i = 1;
+    let mut plan = DEFAULT_PLAN;
+    if arg(i) == Some(b"--plan") {
+        let Some(p) = args.get(i + 1) else { usage() };
+        plan = p;
+        i += 2;
+    }
+    if arg(i) == Some(b"--") {
+        i += 1;
+    }
+    Mode::Image { plan, cmd: i }
+}
+
+/// The entry point, called by `sys::rt` with the process arguments.
+pub fn main(args: Args) -> ! {
+    // First of all (CVE-2016-9962, runc's nsexec): not dumpable, so nothing
+    // in the container can ptrace us or open our /proc entries until exec.
+    let hardened =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let mode = parse_args(&args);
+    let sync = Sync::new(match mode {
+        Mode::Controller { sync_fd, .. } => Some(sys::fd(sync_fd)),
+        Mode::Image { .. } => None,
+    });
+    if let Err(e) = hardened {
+        die(&sync, Fail::new(Step::Dumpable, e, 0))
+    }
+    let Some(bufs) = sys::bufs() else { sys::exit(125) };
+    let Bufs { plan: plan_buf, argv, envp, gids } = bufs;
+    let plan = plan::load(&mode, plan_buf, &sync);
+    let Err(f) = run(&mode, &args, &plan, &sync, argv, envp, gids);
+    die(&sync, f)
+}
+
+/// Everything after the plan is decoded; returns only on failure.
+fn run(
+    mode: &Mode,
+    args: &Args,
+    plan: &Plan<'static>,
+    sync: &Sync,
+    argv: &mut sys::CStrVec,
+    envp: &mut sys::CStrVec,
+    gids: &mut [u32],
+) -> Res<core::convert::Infallible> {
+    let mut cmd = None;
+    match *mode {
+        Mode::Controller { .. } => {
+            ns::join(plan, sync)?;
+            ns::identity(plan)?;
+            if plan.has(flags::SETUP_ROOTFS) {
+                rootfs::prepare(plan, sync)?;
+            }
+            if plan.has(flags::TERMINAL) {
+                console::setup(plan, sync)?;
+            }
+            if plan.has(flags::SETUP_ROOTFS) {
+                rootfs::finish(plan)?;
+            }
+        }
+        Mode::Image { cmd: i, .. } => {
+            if i < args.len() {
+                cmd = Some(i);
+            }
+        }
+    }
+    if plan.has(flags::SYNC) && sync.is_connected() {
+        // The controller applies rlimits (prlimit) and oom_score_adj now.
+        sync.send(Msg::Ready)?;
+        sync.expect(Msg::Run)?;
+    }
+    if plan.has(flags::APPLY_RLIMITS) {
+        for (i, rl) in plan.rlimits.iter().enumerate() {
+            sys::setrlimit(rl.resource, rl.soft, rl.hard).at(Step::Rlimit, i as u32)?;
+        }
+    }
+    // argv: the plan's args, or CMD... in image mode.
+    let arg0 = match cmd {
+        Some(i) => {
+            for j in i..args.len() {
+                if let Some(a) = args.get(j) {
+                    argv.push(a).at(Step::Execve, 0)?;
+                }
+            }
+            args.get(i)
+        }
+        None => {
+            for a in plan.args.iter() {
+                argv.push(a).at(Step::Execve, 0)?;
+            }
+            plan.args.get(0)
+        }
+    };
+    for e in plan.env.iter() {
+        envp.push(e).at(Step::Execve, 0)?;
+    }
+    let mut path = [0u8; exec::PATH_MAX];
+    let exe = user::finalize(plan, sync, arg0, gids, &mut path)?;
+    // Later (PID-1 duties in image mode): a `spawn` step forks here, the
+    // child execs and the parent forwards signals and reaps.
+    exec::wait_start(plan, sync)?;
+    Err(exec::exec(exe, argv, envp))
+}

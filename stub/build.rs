@@ -1,0 +1,11 @@
+//! Link the `sprout-init` binary as a static, non-PIE executable with our
+//! own `_start` (stub-build.md §2: `-nostartfiles -static -no-pie`; `-no-pie`
+//! also guards against a global `+crt-static` making a broken static-pie).
+//! `rustc-link-arg-bins` keeps these flags away from the tests and the
+//! other workspace crates.
+fn main() {
+    for arg in ["-nostartfiles", "-static", "-no-pie"] {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}

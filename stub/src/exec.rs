@@ -1,0 +1,108 @@
+//! The last steps: PATH lookup, seccomp, waiting for `start`, execve.
+
+use core::ffi::CStr;
+
+use rustix::fd::AsFd;
+use rustix::fs::{Access, AtFlags, CWD, FileType};
+use rustix::io::Errno;
+use rustix::net::{SendFlags, SocketFlags};
+use sprout_protocol::{Msg, Plan, Step, UNSET, flags};
+
+pub use crate::rootfs::PATH_MAX;
+use crate::fail::{At, Fail, Res};
+use crate::sync::Sync;
+use crate::sys::{self, CStrVec};
+
+/// The `PATH` used when `process.env` has none (runc's default, as
+/// `os/exec.LookPath` sees it after runc sets it).
+const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Finds the executable for `arg0` as runc does (Go's `exec.LookPath`,
+/// execvp(3) semantics): a name containing `/` is used as is; otherwise
+/// each entry of the `PATH=` in `process.env` (an empty entry is `.`) is
+/// tried and the first regular file we may execute wins. `ENOENT` when
+/// nothing is found, `EACCES` when only non-executable files were; an
+/// absent `args[0]` is `EINVAL`. The result is written into `buf`.
+pub fn resolve<'b>(arg0: Option<&CStr>, plan: &Plan<'_>, buf: &'b mut [u8; PATH_MAX]) -> Result<&'b CStr, Errno> {
+    let name = arg0.ok_or(Errno::INVAL)?.to_bytes();
+    if name.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    if name.contains(&b'/') {
+        return join(buf, b"", name);
+    }
+    let path = plan.env.iter().find_map(|e| e.to_bytes().strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH);
+    let mut err = Errno::NOENT;
+    for dir in path.split(|&c| c == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let Ok(cand) = join(buf, dir, name) else { continue };
+        let regular = rustix::fs::statat(CWD, cand, AtFlags::empty())
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile);
+        if !regular {
+            continue;
+        }
+        match rustix::fs::accessat(CWD, cand, Access::EXEC_OK, AtFlags::empty()) {
+            Ok(()) => return join(buf, dir, name),
+            Err(_) => err = Errno::ACCESS,
+        }
+    }
+    Err(err)
+}
+
+/// `dir/name` (or `name` when `dir` is empty) as a C string in `buf`.
+fn join<'b>(buf: &'b mut [u8; PATH_MAX], dir: &[u8], name: &[u8]) -> Result<&'b CStr, Errno> {
+    let mut len = 0;
+    let sep: &[u8] = if dir.is_empty() { b"" } else { b"/" };
+    for part in [dir, sep, name] {
+        let end = len + part.len();
+        buf.get_mut(len..end).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(part);
+        len = end;
+    }
+    *buf.get_mut(len).ok_or(Errno::NAMETOOLONG)? = 0;
+    CStr::from_bytes_until_nul(buf).map_err(|_| Errno::INVAL)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, seccomp_flags, prog)`. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` the listener fd is sent to the
+/// controller (`SeccompListener` + SCM_RIGHTS) and the stub waits for
+/// `SeccompDone` before closing it (in image mode it is just closed).
+pub fn load_seccomp(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+    let listener = sys::seccomp_filter(plan.seccomp_flags, plan.seccomp).at(Step::Seccomp, 0)?;
+    if let Some(fd) = listener {
+        if sync.is_connected() {
+            sync.send_fd(Msg::SeccompListener, fd.as_fd())?;
+            sync.expect(Msg::SeccompDone)?;
+        }
+    }
+    Ok(())
+}
+
+/// `create`: send `Created` (a vanished `create` controller is fine), then
+/// block in `accept(2)` on the listening start socket until `sprout start`
+/// connects; answer one byte `1` and close both sockets.
+pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+    if !plan.has(flags::WAIT_START) || plan.start_fd == UNSET {
+        return Ok(());
+    }
+    let _ = sync.send(Msg::Created);
+    let listener = sys::fd(plan.start_fd);
+    let conn = loop {
+        match rustix::net::accept_with(listener, SocketFlags::CLOEXEC) {
+            Err(Errno::INTR) => {}
+            r => break r.at(Step::StartWait, 0)?,
+        }
+    };
+    let _ = rustix::net::send(&conn, b"1", SendFlags::NOSIGNAL);
+    drop(conn);
+    sys::close(plan.start_fd);
+    Ok(())
+}
+
+/// Clears the signal mask (it survives execve) and execs; returns the
+/// failure (`Execve` with execve's errno).
+pub fn exec(path: &CStr, argv: &CStrVec, envp: &CStrVec) -> Fail {
+    if let Err(e) = sys::unblock_all_signals() {
+        return Fail::new(Step::Execve, e, 0);
+    }
+    Fail::new(Step::Execve, sys::execve(path, argv, envp), 0)
+}

@@ -1,0 +1,103 @@
+//! Reading and decoding the plan into the static buffer.
+
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{Mode as FileMode, OFlags};
+use rustix::io::Errno;
+use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, plan_len};
+
+use crate::fail::{Fail, Line};
+use crate::sync::Sync;
+use crate::{Mode, sys};
+
+/// Why the plan could not be had.
+enum LoadError {
+    /// A syscall failed (open, read).
+    Io(Errno),
+    /// The stream ended before the header's length.
+    Truncated,
+    /// `plan_len`/`Plan::decode` refused it.
+    Decode(DecodeError),
+}
+
+/// Reads until `buf` is full or EOF; returns the bytes read.
+fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut done = 0;
+    while let Some(rest) = buf.get_mut(done..) {
+        if rest.is_empty() {
+            break;
+        }
+        match rustix::io::read(fd, rest) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Reads one plan: the header, then exactly `plan_len(header)` bytes.
+fn read_plan(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, LoadError> {
+    let hdr = buf.get_mut(..HEADER_LEN).ok_or(LoadError::Truncated)?;
+    if read_full(fd, hdr).map_err(LoadError::Io)? < HEADER_LEN {
+        return Err(LoadError::Truncated);
+    }
+    let len = plan_len(hdr).map_err(LoadError::Decode)?;
+    let body = buf.get_mut(HEADER_LEN..len).ok_or(LoadError::Decode(DecodeError::BadLength))?;
+    if read_full(fd, body).map_err(LoadError::Io)? < body.len() {
+        return Err(LoadError::Truncated);
+    }
+    Ok(len)
+}
+
+/// Loads and decodes the plan: from `PLANFD` (then closed) in controller
+/// mode, from the plan file in image mode. Failures are reported as
+/// `Failed{ReadPlan|DecodePlan}` (errno 0 when no syscall failed: a
+/// truncated plan or a decode error; the sender's version in `arg` for an
+/// unsupported version) and always also as a line on stderr; the stub then exits 1.
+pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
+    let read = match *mode {
+        Mode::Controller { plan_fd, .. } => {
+            let r = read_plan(sys::fd(plan_fd), buf);
+            sys::close(plan_fd);
+            r
+        }
+        Mode::Image { plan, .. } => {
+            match rustix::fs::open(plan, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty()) {
+                Ok(f) => read_plan(f.as_fd(), buf),
+                Err(e) => Err(LoadError::Io(e)),
+            }
+        }
+    };
+    let err = match read {
+        Ok(len) => match Plan::decode(buf.get(..len).unwrap_or(&[])) {
+            Ok(plan) => return plan,
+            Err(e) => LoadError::Decode(e),
+        },
+        Err(e) => e,
+    };
+    let mut line = Line::new();
+    line.push(b"plan: ");
+    let fail = match err {
+        LoadError::Io(e) => {
+            line.push(b"read: errno ").num(e.raw_os_error() as u32);
+            Fail::new(Step::ReadPlan, e, 0)
+        }
+        LoadError::Truncated => {
+            line.push(b"truncated");
+            Fail { step: Step::ReadPlan, errno: 0, arg: 0 }
+        }
+        LoadError::Decode(e) => {
+            line.push(e.as_str().as_bytes());
+            let mut f = Fail { step: Step::DecodePlan, errno: 0, arg: 0 };
+            if let DecodeError::UnsupportedVersion(v) = e {
+                line.push(b" ").num(v as u32);
+                f.arg = v as u32;
+            }
+            f
+        }
+    };
+    line.emit();
+    let _ = sync.send(Msg::Failed { step: fail.step, errno: fail.errno, arg: fail.arg });
+    sys::exit(1)
+}
