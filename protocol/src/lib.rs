@@ -116,7 +116,7 @@ pub mod flags {
     pub const LOOPBACK: u32 = 1 << 4;
     /// Skip `setgroups(2)`: `/proc/self/setgroups` is "deny" in the user namespace.
     pub const SKIP_SETGROUPS: u32 = 1 << 5;
-    /// Image mode: the stub applies [`Plan::rlimits`] itself (setrlimit);
+    /// Image mode: the stub applies [`Plan::rlimits`](super::Plan::rlimits) itself (setrlimit);
     /// otherwise the controller applies them with prlimit at `Ready`.
     pub const APPLY_RLIMITS: u32 = 1 << 6;
     /// Set up the root filesystem (mounts, pivot_root). Clear for `exec`.
@@ -591,7 +591,7 @@ impl<'a> PlanSpec<'a> {
     /// [`MAX_PLAN_LEN`], [`EncodeError::BadSeccomp`] if the program length is
     /// not a multiple of 8.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        if self.seccomp.len() % 8 != 0 {
+        if !self.seccomp.len().is_multiple_of(8) {
             return Err(EncodeError::BadSeccomp);
         }
         let len = self.encoded_len();
@@ -715,7 +715,7 @@ impl<'a> Plan<'a> {
         let args = List::read(&mut r)?;
         let env = List::read(&mut r)?;
         let n = r.u32()? as usize;
-        if n % 8 != 0 {
+        if !n.is_multiple_of(8) {
             return Err(DecodeError::BadValue);
         }
         let seccomp = r.take(n)?;

@@ -55,7 +55,8 @@ pub enum Msg {
     SeccompListener,
     /// [C→S] The seccomp listener was handed on; continue.
     SeccompDone,
-    /// [S→C] `create` is done: the stub now waits for `start` on the exec fifo.
+    /// [S→C] `create` is done: the stub now waits for `start` on the start
+    /// socket ([`crate::Plan::start_fd`]).
     Created,
 }
 

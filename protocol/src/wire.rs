@@ -154,12 +154,12 @@ impl<'b> Writer<'b> {
     }
     /// Appends raw bytes.
     pub fn bytes(&mut self, b: &[u8]) {
-        if let Some(buf) = self.buf.as_deref_mut() {
-            if let Some(dst) = buf.get_mut(self.pos..self.pos + b.len()) {
-                dst.copy_from_slice(b);
-            }
+        if let (Some(buf), Some(end)) = (self.buf.as_deref_mut(), self.pos.checked_add(b.len()))
+            && let Some(dst) = buf.get_mut(self.pos..end)
+        {
+            dst.copy_from_slice(b);
         }
-        self.pos += b.len();
+        self.pos = self.pos.saturating_add(b.len());
     }
     /// Appends a little-endian u16.
     pub fn u16(&mut self, v: u16) {
@@ -184,12 +184,12 @@ impl<'b> Writer<'b> {
             }
         }
     }
-    /// Overwrites a u32 at `at` (already written).
+    /// Overwrites a u32 at `at` (already written); dropped if out of bounds.
     pub fn patch_u32(&mut self, at: usize, v: u32) {
-        if let Some(buf) = self.buf.as_deref_mut() {
-            if let Some(dst) = buf.get_mut(at..at + 4) {
-                dst.copy_from_slice(&v.to_le_bytes());
-            }
+        if let (Some(buf), Some(end)) = (self.buf.as_deref_mut(), at.checked_add(4))
+            && let Some(dst) = buf.get_mut(at..end)
+        {
+            dst.copy_from_slice(&v.to_le_bytes());
         }
     }
 }
