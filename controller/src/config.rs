@@ -1,0 +1,147 @@
+//! Loading an OCI bundle: the directory, its `config.json` and the rootfs
+//! (OCI runtime spec, "Filesystem Bundle" and "Configuration").
+//!
+//! The JSON is parsed twice: first untyped, so that a syntax error gets a
+//! line and column and so that capability and rlimit names get our own
+//! messages; then into [`oci_spec::runtime::Spec`] with the field path of
+//! any type error (`config.json: process.user.uid: invalid type: ...`).
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result};
+
+/// The name of the configuration file in a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A loaded, checked bundle.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    /// Absolute, canonical bundle directory.
+    pub dir: PathBuf,
+    /// The parsed configuration.
+    pub spec: Spec,
+    /// Absolute, canonical host path of the root filesystem (`root.path`
+    /// resolved against the bundle); it exists and is a directory.
+    pub rootfs: PathBuf,
+}
+
+/// Loads `dir/config.json`.
+///
+/// Errors, one line each: the bundle directory or `config.json` missing,
+/// invalid JSON (with line and column), a type error (with the field path),
+/// an unknown capability or rlimit name, `root` missing, `root.path` not an
+/// existing directory.
+pub fn load(dir: &Path) -> Result<Bundle> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => crate::bail!("bundle \"{shown}\": not a directory"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::bail!("bundle \"{shown}\": no such directory")
+        }
+        Err(e) => return Err(Error::io(format!("bundle \"{shown}\""), &e)),
+    }
+    let dir = dir.canonicalize().map_err(|e| Error::io(format!("bundle \"{shown}\""), &e))?;
+    let path = dir.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::bail!("bundle \"{}\": no {CONFIG_FILE} in it", dir.display())
+        }
+        Err(e) => return Err(Error::io(format!("{}: read", path.display()), &e)),
+    };
+    let spec = parse(&text)?;
+    let rootfs = rootfs(&dir, &spec)?;
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Parses config text into a [`Spec`] (see the module docs).
+pub fn parse(text: &str) -> Result<Spec> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
+    if !value.is_object() {
+        crate::bail!("{CONFIG_FILE}: the top level must be a JSON object");
+    }
+    crate::caps::precheck(&value)?;
+    crate::rlimit::precheck(&value)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, Spec>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." {
+            Error::invalid(format!("{CONFIG_FILE}: {}", e.inner()))
+        } else {
+            Error::invalid(format!("{CONFIG_FILE}: {path}: {}", e.inner()))
+        }
+    })
+}
+
+/// `root.path` resolved against the bundle; it must be an existing directory.
+fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
+    let Some(root) = spec.root() else {
+        crate::bail!("root: missing (the config must name a root filesystem)");
+    };
+    let given = root.path();
+    if given.as_os_str().is_empty() {
+        crate::bail!("root.path: must not be empty");
+    }
+    let path = if given.is_absolute() { given.clone() } else { bundle.join(given) };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => crate::bail!("root.path \"{}\": not a directory", given.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::bail!("root.path \"{}\": no such directory", given.display())
+        }
+        Err(e) => return Err(Error::io(format!("root.path \"{}\"", given.display()), &e)),
+    }
+    path.canonicalize().map_err(|e| Error::io(format!("root.path \"{}\"", given.display()), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let e = parse("{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}").unwrap_err().to_string();
+        assert_eq!(e, "config.json: invalid JSON: key must be a string at line 3 column 3");
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = parse(r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": "root"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("config.json: process.user.uid: invalid type: string \"root\""), "{e}");
+    }
+
+    #[test]
+    fn names_get_our_messages() {
+        let e = parse(r#"{"process": {"cwd": "/", "user": {}, "capabilities": {"bounding": ["CAP_FOO"]}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "process.capabilities.bounding: unknown capability \"CAP_FOO\"");
+        let e = parse(r#"{"process": {"cwd": "/", "user": {}, "rlimits": [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "process.rlimits[0].type: unknown rlimit type \"RLIMIT_X\"");
+    }
+
+    #[test]
+    fn bundle_errors() {
+        let base = std::env::temp_dir().join(format!("sprout-config-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let e = load(&base).unwrap_err().to_string();
+        assert_eq!(e, format!("bundle \"{}\": no such directory", base.display()));
+        std::fs::create_dir_all(&base).unwrap();
+        let e = load(&base).unwrap_err().to_string();
+        assert!(e.ends_with(": no config.json in it"), "{e}");
+        std::fs::write(base.join("config.json"), r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#).unwrap();
+        assert_eq!(load(&base).unwrap_err().to_string(), "root.path \"rootfs\": no such directory");
+        std::fs::create_dir(base.join("rootfs")).unwrap();
+        let b = load(&base).unwrap();
+        assert_eq!(b.rootfs, base.canonicalize().unwrap().join("rootfs"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,116 @@
+//! The controller's error type: every failure becomes one line on stderr,
+//! `sprout: <message>`, where the message names the config field, the value,
+//! the operation and the errno (`process.cwd "/data": chdir: Permission
+//! denied (EACCES)`).
+
+use std::fmt;
+use std::io;
+
+use nix::errno::Errno;
+
+/// A controller error. `Display` gives the whole one-line message (without
+/// the `sprout: ` prefix, which `main` adds).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid input (config, bundle, command line): the message names the
+    /// field and the value.
+    #[error("{0}")]
+    Invalid(String),
+    /// A system call failed: `context: strerror (ENAME)`.
+    #[error("{context}: {}", errno_text(*.errno))]
+    Sys {
+        /// What was being done, naming the config field when there is one.
+        context: String,
+        /// The kernel's error number.
+        errno: Errno,
+    },
+    /// The container failed during setup (a `Failed` message from the stub,
+    /// already turned into words by [`crate::failure`]).
+    #[error("{0}")]
+    Container(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Invalid`] from anything printable.
+    pub fn invalid(msg: impl fmt::Display) -> Error {
+        Error::Invalid(msg.to_string())
+    }
+
+    /// An [`Error::Sys`] from an `io::Error` (non-OS errors become `EIO`
+    /// with their text appended to the context).
+    pub fn io(context: impl fmt::Display, e: &io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(n) => Error::Sys { context: context.to_string(), errno: Errno::from_raw(n) },
+            None => Error::Invalid(format!("{context}: {e}")),
+        }
+    }
+}
+
+/// `"Permission denied (EACCES)"`: the C library's text for an errno plus
+/// its symbolic name, as used in every message. 0 gives `"unknown error"`.
+pub fn errno_text(errno: Errno) -> String {
+    if errno == Errno::UnknownErrno {
+        return "unknown error".to_string();
+    }
+    format!("{} ({errno:?})", errno.desc())
+}
+
+/// [`errno_text`] for a raw positive errno value (from the wire).
+pub fn raw_errno_text(errno: u32) -> String {
+    errno_text(Errno::from_raw(errno as i32))
+}
+
+/// Adds context to a failing system call: `.ctx(|| format!("writing {path}"))`.
+pub trait Context<T> {
+    /// Maps the error to [`Error::Sys`] with the context.
+    fn ctx<S: fmt::Display>(self, f: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, Errno> {
+    fn ctx<S: fmt::Display>(self, f: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|errno| Error::Sys { context: f().to_string(), errno })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn ctx<S: fmt::Display>(self, f: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::io(f(), &e))
+    }
+}
+
+/// Returns early with an [`Error::Invalid`] built like `format!`.
+#[macro_export]
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err($crate::error::Error::Invalid(format!($($t)*)))
+    };
+}
+
+/// Prints a one-line warning on stderr: `sprout: warning: <message>`.
+pub fn warn(msg: impl fmt::Display) {
+    eprintln!("sprout: warning: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_has_description_and_name() {
+        assert_eq!(errno_text(Errno::EACCES), "Permission denied (EACCES)");
+        assert_eq!(raw_errno_text(2), "No such file or directory (ENOENT)");
+        assert_eq!(raw_errno_text(0), "unknown error");
+    }
+
+    #[test]
+    fn sys_error_display() {
+        let e: Result<()> = Err(Errno::EPERM).ctx(|| "process.rlimits[0] RLIMIT_NOFILE: prlimit");
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "process.rlimits[0] RLIMIT_NOFILE: prlimit: Operation not permitted (EPERM)"
+        );
+    }
+}

@@ -1,0 +1,553 @@
+//! Launching a container in the foreground (`sprout run`): the controller
+//! side of the message sequence in `sprout_protocol`'s crate docs.
+//!
+//! 1. Copy `sprout-init` into a sealed memfd (CVE-2019-5736: nothing in
+//!    the container can ever write to the host's stub binary).
+//! 2. Create the plan pipe, the `SOCK_SEQPACKET` sync socketpair and an
+//!    error pipe (all CLOEXEC), move every fd the child needs above the
+//!    highest fd number it must land on, prepare argv/envp, block the
+//!    forwarded signals — everything before the fork.
+//! 3. `clone(2)` with the new-namespace flags. The child waits for the id
+//!    maps (user namespace), becomes root there, `dup2`s the plan/sync/
+//!    namespace fds to `3+N`, `4+N`, `5+N...` and `execveat`s the memfd.
+//! 4. Write the id maps, then the plan; then the sync loop: `Ready` →
+//!    `prlimit` + `oom_score_adj` → `Run`; `Console` → keep the pty master;
+//!    `Pid` → the container process is the stub's child; `Failed` → one
+//!    line naming the config field ([`crate::failure`]). EOF after `Run`
+//!    without `Failed` means the exec happened (the sync fd is CLOEXEC).
+//! 5. Relay the pty (if any), forward signals, wait, and return the exit
+//!    code (128+N for a death by signal N).
+//!
+//! On any error after the clone the [`Child`] guard kills (SIGKILL) and
+//! reaps what was started; mounts live in the child's mount namespace and
+//! vanish with it.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, pipe2};
+use sprout_protocol::{MSG_LEN, Msg, flags};
+
+use crate::console;
+use crate::error::{Context, Error, Result, errno_text};
+use crate::failure;
+use crate::plan::{Plan, clone_flags, map_text};
+use crate::rlimit;
+use crate::sys::{self, ChildSetup};
+use crate::timing::Timer;
+
+/// Environment variable overriding the stub's path.
+pub const STUB_ENV: &str = "SPROUT_INIT";
+
+/// Signals the controller forwards to the container process while it runs
+/// (as `runc run` does); `SIGWINCH` resizes the pty instead when there is one.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGWINCH,
+    Signal::SIGPWR,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+];
+
+/// What `sprout run` adds to the plan.
+pub struct RunOptions<'a> {
+    /// `--pid-file`: where to write the container process's pid (once it is
+    /// ready, before it execs).
+    pub pid_file: Option<&'a Path>,
+}
+
+/// The stub's path: `$SPROUT_INIT`, else `sprout-init` next to this
+/// executable (`/proc/self/exe`).
+pub fn stub_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(STUB_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("locating sprout-init: /proc/self/exe", &e))?;
+    Ok(exe.with_file_name("sprout-init"))
+}
+
+/// Copies the stub into a sealed memfd (`memfd_create(2)` with
+/// `MFD_CLOEXEC|MFD_ALLOW_SEALING` (+`MFD_EXEC` where the kernel knows
+/// it), then `F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE`).
+pub fn load_stub(path: &Path) -> Result<OwnedFd> {
+    use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
+    let shown = path.display();
+    let mut src = File::open(path)
+        .map_err(|e| Error::io(format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"), &e))?;
+    let base = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
+    const MFD_EXEC: libc::c_uint = 0x0010;
+    let fd = match memfd_create(c"sprout-init", base | MemFdCreateFlag::from_bits_retain(MFD_EXEC)) {
+        Err(Errno::EINVAL) => memfd_create(c"sprout-init", base),
+        r => r,
+    }
+    .ctx(|| "sprout-init: memfd_create")?;
+    let mut dst = File::from(fd);
+    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io(format!("sprout-init \"{shown}\": copy to memfd"), &e))?;
+    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    fcntl(dst.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).ctx(|| "sprout-init: sealing the memfd")?;
+    Ok(OwnedFd::from(dst))
+}
+
+/// The started processes; dropping it before `done` kills (SIGKILL) and
+/// reaps them, so that an error after the clone leaves nothing behind.
+struct Child {
+    /// The cloned child (the stub).
+    pid: Pid,
+    /// Its pidfd.
+    pidfd: OwnedFd,
+    /// The container process when the stub forked (`Pid` message).
+    grandchild: Option<(Pid, OwnedFd)>,
+    /// Set once everything was reaped.
+    done: bool,
+}
+
+impl Child {
+    /// The container process: the grandchild if the stub forked.
+    fn container(&self) -> Pid {
+        self.grandchild.as_ref().map_or(self.pid, |g| g.0)
+    }
+
+    fn container_pidfd(&self) -> &OwnedFd {
+        self.grandchild.as_ref().map_or(&self.pidfd, |g| &g.1)
+    }
+
+    /// Sends `sig` to the container process (ESRCH ignored).
+    fn signal(&self, sig: Signal) {
+        let _ = kill(self.container(), sig);
+    }
+
+    /// Waits for the stub and describes how it ended.
+    fn wait_stub(&mut self) -> String {
+        let st = wait(self.pid);
+        if self.grandchild.is_none() {
+            self.done = true;
+        }
+        describe_status(st)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some((g, _)) = &self.grandchild {
+            let _ = kill(*g, Signal::SIGKILL);
+            wait(*g);
+        }
+        let _ = kill(self.pid, Signal::SIGKILL);
+        wait(self.pid);
+    }
+}
+
+/// `waitpid` until `pid` is gone (EINTR retried); `None` if it was not
+/// our child any more.
+fn wait(pid: Pid) -> Option<WaitStatus> {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Err(Errno::EINTR) => continue,
+            Ok(WaitStatus::StillAlive) => continue,
+            Ok(st @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return Some(st),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The exit code for a wait status: the code, or 128+N for signal N.
+fn exit_code(st: Option<WaitStatus>) -> i32 {
+    match st {
+        Some(WaitStatus::Exited(_, c)) => c,
+        Some(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+        _ => 1,
+    }
+}
+
+fn describe_status(st: Option<WaitStatus>) -> String {
+    match st {
+        Some(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Some(WaitStatus::Signaled(_, s, core)) => {
+            format!("killed by {s}{}", if core { " (core dumped)" } else { "" })
+        }
+        _ => "status unknown".to_string(),
+    }
+}
+
+/// Names of the new namespaces for the clone error message.
+fn clone_desc(plan: &Plan) -> String {
+    if plan.new_namespaces.is_empty() {
+        "clone".to_string()
+    } else {
+        format!("linux.namespaces: clone (new {})", plan.new_namespaces.join(", "))
+    }
+}
+
+/// Writes the id maps of a new user namespace. When the kernel refuses
+/// the gid map (an unprivileged controller), `deny` is written to
+/// `setgroups` and the map retried; then the plan gets `SKIP_SETGROUPS`.
+/// Returns whether that happened.
+fn write_id_maps(pid: Pid, plan: &Plan) -> Result<bool> {
+    let uid_map = format!("/proc/{pid}/uid_map");
+    write_once(&uid_map, &map_text(&plan.uid_map)).ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
+    let gid_map = format!("/proc/{pid}/gid_map");
+    let text = map_text(&plan.gid_map);
+    match write_once(&gid_map, &text) {
+        Ok(()) => Ok(false),
+        Err(Errno::EPERM) => {
+            let sg = format!("/proc/{pid}/setgroups");
+            write_once(&sg, "deny").ctx(|| format!("linux.gidMappings: writing {sg}"))?;
+            write_once(&gid_map, &text).ctx(|| format!("linux.gidMappings: writing {gid_map}"))?;
+            Ok(true)
+        }
+        Err(e) => Err(e).ctx(|| format!("linux.gidMappings: writing {gid_map}")),
+    }
+}
+
+/// One `write(2)` of the whole text (id maps must be written at once).
+fn write_once(path: &str, text: &str) -> Result<(), Errno> {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(io_errno)?;
+    let n = f.write(text.as_bytes()).map_err(io_errno)?;
+    if n != text.len() { Err(Errno::EIO) } else { Ok(()) }
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Writes the pid file atomically (temp file + rename), as runc does.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.sprout-tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io(format!("--pid-file \"{}\"", path.display()), &e))
+}
+
+/// Reads the child's pre-exec failure record, if it wrote one.
+fn child_failure(err_r: &OwnedFd) -> Option<String> {
+    let mut rec = [0u8; 5];
+    let mut f = File::from(err_r.try_clone().ok()?);
+    let n = f.read(&mut rec).ok()?;
+    if n != 5 {
+        return None;
+    }
+    let errno = u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]);
+    Some(format!("{}: {}", sys::stage::name(rec[0]), errno_text(Errno::from_raw(errno as i32))))
+}
+
+/// Sends one sync message.
+fn send_msg(sock: &OwnedFd, msg: Msg) -> Result<()> {
+    send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL).ctx(|| "sync socket: send")?;
+    Ok(())
+}
+
+/// Runs the planned container in the foreground; returns its exit code.
+///
+/// Errors: anything before the container process runs, as one line (the
+/// stub's failures named by config field, see [`crate::failure`]).
+pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i32> {
+    // ---- 1. prepare everything before the fork ----
+    let stub = load_stub(&stub_path()?)?;
+    timer.phase("copy sprout-init into a sealed memfd");
+    let mut bytes = plan.encode()?;
+    timer.phase("encode plan");
+
+    let cloexec = OFlag::O_CLOEXEC;
+    let (plan_r, plan_w) = pipe2(cloexec).ctx(|| "plan pipe")?;
+    let (sync_parent, sync_child) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
+    let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
+    let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
+    let wait_pipe = if userns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
+
+    // Every fd the child keeps goes above the highest number it must land on.
+    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 1).max(10);
+    let hi = |fd: &OwnedFd| sys::dup_above(fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
+    let plan_r = hi(&plan_r)?;
+    let sync_child = hi(&sync_child)?;
+    let stub = hi(&stub)?;
+    let err_w = hi(&err_w)?;
+    let ns_fds: Vec<OwnedFd> = plan.join.iter().map(|j| hi(&j.fd)).collect::<Result<_>>()?;
+    let mut moves = vec![(plan_r.as_raw_fd(), plan.plan_fd as RawFd), (sync_child.as_raw_fd(), plan.sync_fd as RawFd)];
+    moves.extend(ns_fds.iter().zip(&plan.join).map(|(fd, j)| (fd.as_raw_fd(), j.stub_fd as RawFd)));
+
+    let argv_s = [
+        CString::from(c"sprout-init"),
+        CString::from(c"--controller"),
+        CString::new(plan.plan_fd.to_string()).expect("digits"),
+        CString::new(plan.sync_fd.to_string()).expect("digits"),
+    ];
+    let argv_refs: Vec<&std::ffi::CStr> = argv_s.iter().map(|s| s.as_c_str()).collect();
+    let argv = sys::ptr_array(&argv_refs);
+    let envp = sys::ptr_array(&[]);
+
+    if plan.join.iter().any(|j| j.nstype == clone_flags::NEWPID) {
+        // The stub forks after joining a pid namespace and its parent exits:
+        // the container process must become our child to be waited for.
+        nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
+    }
+    let old_mask = sys::current_sigmask();
+    let mut forwarded = SigSet::empty();
+    for s in FORWARDED {
+        forwarded.add(*s);
+    }
+    forwarded.thread_block().ctx(|| "blocking signals")?;
+    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+
+    let setup = ChildSetup {
+        clone_flags: plan.clone_flags,
+        wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
+        become_root: userns,
+        fd_moves: &moves,
+        exec_fd: stub.as_raw_fd(),
+        argv: &argv,
+        envp: &envp,
+        sigmask: &old_mask,
+        err_fd: err_w.as_raw_fd(),
+        pdeathsig: true,
+    };
+    timer.phase("prepare fds, argv, signals");
+
+    // ---- 2. clone ----
+    let (pid, pidfd) = sys::spawn(&setup).ctx(|| clone_desc(&plan))?;
+    let mut child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
+    // The child has its copies now. (The namespace files in `plan.join`
+    // stay open: failure messages name their paths.)
+    drop((plan_r, sync_child, stub, err_w, ns_fds));
+    timer.phase("clone");
+
+    // ---- 3. id maps, plan ----
+    if let Some((wait_r, wait_w)) = wait_pipe {
+        drop(wait_r);
+        if write_id_maps(child.pid, &plan)? {
+            if !plan.additional_gids.is_empty() {
+                crate::bail!(
+                    "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"
+                );
+            }
+            plan.flags |= flags::SKIP_SETGROUPS;
+            bytes = plan.encode()?;
+        }
+        File::from(wait_w).write_all(b"1").map_err(|e| Error::io("id-map pipe: write", &e))?;
+        timer.phase("write id maps");
+    }
+    let plan_sent = File::from(plan_w).write_all(&bytes);
+    timer.phase("send plan");
+
+    // ---- 4. sync loop ----
+    let mut console: Option<OwnedFd> = None;
+    let mut failed: Option<String> = None;
+    let mut running = false;
+    let mut buf = [0u8; MSG_LEN + 1];
+    loop {
+        let (sync_ready, sig_ready) = {
+            let mut fds = [
+                PollFd::new(sync_parent.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(Errno::EINTR) => continue,
+                r => r.ctx(|| "poll")?,
+            };
+            (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))
+        };
+        if sig_ready {
+            forward_signals(&sigfd, &child, console.as_ref());
+        }
+        if !sync_ready {
+            continue;
+        }
+        let rec = sys::recv_record(&sync_parent, &mut buf).ctx(|| "sync socket: recv")?;
+        if rec.len == 0 {
+            break;
+        }
+        let msg = if rec.truncated || rec.len != MSG_LEN {
+            None
+        } else {
+            Msg::decode(&buf[..rec.len]).ok()
+        };
+        let Some(msg) = msg else {
+            crate::bail!("sync socket: malformed message from sprout-init ({} bytes)", rec.len);
+        };
+        match msg {
+            Msg::Failed { step, errno, arg } => {
+                failed.get_or_insert_with(|| failure::describe(&plan, step, errno, arg));
+            }
+            Msg::Console if plan.flags & flags::TERMINAL != 0 && console.is_none() => {
+                let mut fds = rec.fds.into_iter();
+                let Some(master) = fds.next() else {
+                    crate::bail!("sync socket: Console message from sprout-init without a file descriptor");
+                };
+                console = Some(master);
+            }
+            Msg::Pid { pid } if !running && child.grandchild.is_none() && pid > 0 => {
+                let gpid = Pid::from_raw(pid as i32);
+                let gfd = sys::pidfd_open(gpid.as_raw()).ctx(|| format!("pidfd_open of container process {pid}"))?;
+                child.grandchild = Some((gpid, gfd));
+            }
+            Msg::Ready if !running => {
+                let target = child.container();
+                for (i, r) in plan.rlimits.iter().enumerate() {
+                    sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard)
+                        .ctx(|| format!("process.rlimits[{i}] {}: prlimit", rlimit::name_of(r.resource)))?;
+                }
+                if let Some(adj) = plan.oom_score_adj {
+                    let path = format!("/proc/{target}/oom_score_adj");
+                    std::fs::write(&path, adj.to_string())
+                        .map_err(|e| Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e))?;
+                }
+                if let Some(p) = opts.pid_file {
+                    write_pid_file(p, target)?;
+                }
+                send_msg(&sync_parent, Msg::Run)?;
+                running = true;
+                timer.phase("setup in the container (until Ready)");
+            }
+            other => crate::bail!("sync socket: unexpected {other:?} from sprout-init"),
+        }
+    }
+    drop(sync_parent);
+
+    if let Some(msg) = failed {
+        return Err(Error::Container(msg));
+    }
+    if !running {
+        if let Some(what) = child_failure(&err_r) {
+            let st = child.wait_stub();
+            crate::bail!("starting the container: {what} ({st})");
+        }
+        if let Err(e) = plan_sent {
+            let st = child.wait_stub();
+            return Err(Error::io(format!("sending the plan to sprout-init ({st})"), &e));
+        }
+        let st = child.wait_stub();
+        crate::bail!("sprout-init exited before the container was ready ({st})");
+    }
+    if plan.flags & flags::TERMINAL != 0 && console.is_none() {
+        crate::bail!("process.terminal: sprout-init sent no console");
+    }
+    timer.phase("exec (sync socket closed)");
+
+    // ---- 5. relay, forward signals, wait ----
+    let stdin_tty = console::stdin_is_tty();
+    let _raw = match &console {
+        Some(master) => {
+            console::sync_size(master);
+            console::spawn_input(master, stdin_tty).map_err(|e| Error::io("starting the stdin relay", &e))?;
+            if stdin_tty { console::RawMode::enter() } else { None }
+        }
+        None => None,
+    };
+    let mut pty_open = console.is_some();
+    let status = loop {
+        let (exited, sig_ready, pty_ready) = {
+            let mut fds = vec![
+                PollFd::new(child.container_pidfd().as_fd(), PollFlags::POLLIN),
+                PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+            ];
+            if let (true, Some(m)) = (pty_open, &console) {
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(Errno::EINTR) => continue,
+                r => r.ctx(|| "poll")?,
+            };
+            let ready = |i: usize| fds.get(i).and_then(|f| f.any()).unwrap_or(false);
+            (ready(0), ready(1), ready(2))
+        };
+        if pty_ready {
+            if let Some(m) = &console {
+                pty_open = console::pump_output(m);
+            }
+        }
+        if sig_ready {
+            forward_signals(&sigfd, &child, console.as_ref());
+        }
+        if exited {
+            break wait(child.container());
+        }
+    };
+    // The rest of the output: until the pty closes or stays quiet.
+    if let (true, Some(m)) = (pty_open, &console) {
+        loop {
+            let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(200u16)) {
+                Ok(n) if n > 0 && console::pump_output(m) => {}
+                Err(Errno::EINTR) => {}
+                _ => break,
+            }
+        }
+    }
+    if child.grandchild.is_some() {
+        wait(child.pid);
+        // As a subreaper we may have inherited orphans of the container.
+        while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            if st == WaitStatus::StillAlive {
+                break;
+            }
+        }
+    }
+    child.done = true;
+    timer.phase("container ran");
+    Ok(exit_code(status))
+}
+
+/// Reads every pending signal from the signalfd and forwards it to the
+/// container process; `SIGWINCH` with a pty resizes the pty instead.
+fn forward_signals(sigfd: &SignalFd, child: &Child, console: Option<&OwnedFd>) {
+    while let Ok(Some(info)) = sigfd.read_signal() {
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+        match (sig, console) {
+            (Signal::SIGWINCH, Some(m)) => console::sync_size(m),
+            _ => child.signal(sig),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let p = Pid::from_raw(1);
+        assert_eq!(exit_code(Some(WaitStatus::Exited(p, 3))), 3);
+        assert_eq!(exit_code(Some(WaitStatus::Signaled(p, Signal::SIGKILL, false))), 137);
+        assert_eq!(exit_code(None), 1);
+        assert_eq!(describe_status(Some(WaitStatus::Signaled(p, Signal::SIGSEGV, true))), "killed by SIGSEGV (core dumped)");
+    }
+
+    #[test]
+    fn stub_is_sealed_in_a_memfd() {
+        let fd = load_stub(Path::new("/bin/true")).unwrap();
+        let seals = fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap();
+        let want = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+        assert_eq!(SealFlag::from_bits_truncate(seals) & want, want);
+        let mut f = File::from(fd);
+        assert!(f.write_all(b"x").is_err());
+        let e = load_stub(Path::new("/nonexistent/sprout-init")).unwrap_err().to_string();
+        assert!(e.contains("No such file or directory (ENOENT)"), "{e}");
+    }
+}

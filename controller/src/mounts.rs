@@ -1,0 +1,1094 @@
+//! The filesystem part of the plan: `mounts`, devices, `/dev` symlinks,
+//! `linux.sysctl`, `linux.readonlyPaths` and `linux.maskedPaths` as a list
+//! of [`Op`]s (wire: [`sprout_protocol::MountOp`]), in the order the stub
+//! performs them:
+//!
+//! 1. every entry of `mounts`, in order (`cgroup` entries expanded, see
+//!    [`cgroup_ops`]) — targets relative to the rootfs;
+//! 2. device nodes: runc's defaults (`null zero full random urandom tty`)
+//!    and `linux.devices`, unless `/dev` is a bind mount (runc's
+//!    `needsSetupDev`);
+//! 3. the `/dev` symlinks (`fd stdin stdout stderr`, `ptmx` when `/dev/pts`
+//!    is mounted, `core` when `/proc` is);
+//! 4. after `pivot_root` (absolute paths): sysctls, read-only paths, masked
+//!    paths — runc's order (`standard_init_linux.go`).
+//!
+//! Mount options follow runc's table (`libcontainer/specconv`): flag words
+//! set or clear `MS_*` bits, propagation words set the propagation, and
+//! everything else is passed to the filesystem as the data string.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+use sprout_protocol::{MountKind, MountOp, mount_opts};
+
+use crate::error::{Error, Result};
+
+/// `MS_*` mount flags (`<linux/mount.h>`, `mount(2)`), as `u64`.
+#[allow(missing_docs)]
+pub mod ms {
+    pub const RDONLY: u64 = 1;
+    pub const NOSUID: u64 = 2;
+    pub const NODEV: u64 = 4;
+    pub const NOEXEC: u64 = 8;
+    pub const SYNCHRONOUS: u64 = 16;
+    pub const REMOUNT: u64 = 32;
+    pub const MANDLOCK: u64 = 64;
+    pub const DIRSYNC: u64 = 128;
+    pub const NOSYMFOLLOW: u64 = 256;
+    pub const NOATIME: u64 = 1024;
+    pub const NODIRATIME: u64 = 2048;
+    pub const BIND: u64 = 4096;
+    pub const MOVE: u64 = 8192;
+    pub const REC: u64 = 16384;
+    pub const SILENT: u64 = 32768;
+    pub const POSIXACL: u64 = 1 << 16;
+    pub const UNBINDABLE: u64 = 1 << 17;
+    pub const PRIVATE: u64 = 1 << 18;
+    pub const SLAVE: u64 = 1 << 19;
+    pub const SHARED: u64 = 1 << 20;
+    pub const RELATIME: u64 = 1 << 21;
+    pub const I_VERSION: u64 = 1 << 23;
+    pub const STRICTATIME: u64 = 1 << 24;
+    pub const LAZYTIME: u64 = 1 << 25;
+
+    /// Names of the flags above, for `sprout plan`.
+    pub const NAMES: &[(u64, &str)] = &[
+        (RDONLY, "MS_RDONLY"),
+        (NOSUID, "MS_NOSUID"),
+        (NODEV, "MS_NODEV"),
+        (NOEXEC, "MS_NOEXEC"),
+        (SYNCHRONOUS, "MS_SYNCHRONOUS"),
+        (REMOUNT, "MS_REMOUNT"),
+        (MANDLOCK, "MS_MANDLOCK"),
+        (DIRSYNC, "MS_DIRSYNC"),
+        (NOSYMFOLLOW, "MS_NOSYMFOLLOW"),
+        (NOATIME, "MS_NOATIME"),
+        (NODIRATIME, "MS_NODIRATIME"),
+        (BIND, "MS_BIND"),
+        (MOVE, "MS_MOVE"),
+        (REC, "MS_REC"),
+        (SILENT, "MS_SILENT"),
+        (POSIXACL, "MS_POSIXACL"),
+        (UNBINDABLE, "MS_UNBINDABLE"),
+        (PRIVATE, "MS_PRIVATE"),
+        (SLAVE, "MS_SLAVE"),
+        (SHARED, "MS_SHARED"),
+        (RELATIME, "MS_RELATIME"),
+        (I_VERSION, "MS_I_VERSION"),
+        (STRICTATIME, "MS_STRICTATIME"),
+        (LAZYTIME, "MS_LAZYTIME"),
+    ];
+
+    /// The names of the bits in `flags` (unknown bits as hex).
+    pub fn names(flags: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut left = flags;
+        for (bit, name) in NAMES {
+            if flags & bit != 0 {
+                out.push(name.to_string());
+                left &= !bit;
+            }
+        }
+        if left != 0 {
+            out.push(format!("{left:#x}"));
+        }
+        out
+    }
+}
+
+/// Flags a bind mount only gets through a second `MS_REMOUNT|MS_BIND`
+/// (the kernel ignores them on the initial bind).
+const BIND_REMOUNT_FLAGS: u64 = ms::RDONLY
+    | ms::NOSUID
+    | ms::NODEV
+    | ms::NOEXEC
+    | ms::NOATIME
+    | ms::NODIRATIME
+    | ms::RELATIME
+    | ms::STRICTATIME
+    | ms::NOSYMFOLLOW;
+
+/// What one mount option does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opt {
+    /// Set these `MS_*` bits.
+    Set(u64),
+    /// Clear these `MS_*` bits.
+    Clear(u64),
+    /// Mount propagation (`MS_SHARED` ... with or without `MS_REC`).
+    Propagation(u64),
+}
+
+/// runc's option table (`mountFlags` and `mountPropagationMapping`).
+fn option(word: &str) -> Option<Opt> {
+    use Opt::*;
+    Some(match word {
+        "acl" => Set(ms::POSIXACL),
+        "async" => Clear(ms::SYNCHRONOUS),
+        "atime" => Clear(ms::NOATIME),
+        "bind" => Set(ms::BIND),
+        "defaults" => Set(0),
+        "dev" => Clear(ms::NODEV),
+        "diratime" => Clear(ms::NODIRATIME),
+        "dirsync" => Set(ms::DIRSYNC),
+        "exec" => Clear(ms::NOEXEC),
+        "iversion" => Set(ms::I_VERSION),
+        "lazytime" => Set(ms::LAZYTIME),
+        "loud" => Clear(ms::SILENT),
+        "mand" => Set(ms::MANDLOCK),
+        "noacl" => Clear(ms::POSIXACL),
+        "noatime" => Set(ms::NOATIME),
+        "nodev" => Set(ms::NODEV),
+        "nodiratime" => Set(ms::NODIRATIME),
+        "noexec" => Set(ms::NOEXEC),
+        "noiversion" => Clear(ms::I_VERSION),
+        "nolazytime" => Clear(ms::LAZYTIME),
+        "nomand" => Clear(ms::MANDLOCK),
+        "norelatime" => Clear(ms::RELATIME),
+        "nostrictatime" => Clear(ms::STRICTATIME),
+        "nosuid" => Set(ms::NOSUID),
+        "nosymfollow" => Set(ms::NOSYMFOLLOW),
+        "rbind" => Set(ms::BIND | ms::REC),
+        "relatime" => Set(ms::RELATIME),
+        "remount" => Set(ms::REMOUNT),
+        "ro" => Set(ms::RDONLY),
+        "rw" => Clear(ms::RDONLY),
+        "silent" => Set(ms::SILENT),
+        "strictatime" => Set(ms::STRICTATIME),
+        "suid" => Clear(ms::NOSUID),
+        "symfollow" => Clear(ms::NOSYMFOLLOW),
+        "sync" => Set(ms::SYNCHRONOUS),
+        "private" => Propagation(ms::PRIVATE),
+        "rprivate" => Propagation(ms::PRIVATE | ms::REC),
+        "shared" => Propagation(ms::SHARED),
+        "rshared" => Propagation(ms::SHARED | ms::REC),
+        "slave" => Propagation(ms::SLAVE),
+        "rslave" => Propagation(ms::SLAVE | ms::REC),
+        "unbindable" => Propagation(ms::UNBINDABLE),
+        "runbindable" => Propagation(ms::UNBINDABLE | ms::REC),
+        _ => return None,
+    })
+}
+
+/// runc extensions sprout does not implement yet: an error rather than
+/// passing them to the filesystem as data.
+const UNSUPPORTED_OPTIONS: &[&str] = &[
+    "idmap", "ridmap", "tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec",
+    "rexec", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
+    "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+];
+
+/// Mount options split into flags, propagation and data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `MS_*` flags, applied in order (later words win).
+    pub flags: u64,
+    /// Propagation flags (the last propagation word wins), 0 = none.
+    pub propagation: u64,
+    /// Filesystem-specific options, comma-joined (`mode=755,size=65536k`).
+    pub data: String,
+}
+
+/// Splits OCI mount options (runc semantics). Errors name the option for
+/// runc extensions sprout does not support yet.
+pub fn parse_options(options: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut data: Vec<&str> = Vec::new();
+    for word in options {
+        match option(word) {
+            Some(Opt::Set(f)) => o.flags |= f,
+            Some(Opt::Clear(f)) => o.flags &= !f,
+            Some(Opt::Propagation(p)) => o.propagation = p,
+            None if UNSUPPORTED_OPTIONS.contains(&word.as_str()) => {
+                return Err(format!("option \"{word}\" is not supported yet"));
+            }
+            None => data.push(word),
+        }
+    }
+    o.data = data.join(",");
+    Ok(o)
+}
+
+/// `linux.rootfsPropagation` to `MS_*` flags; `""`/absent = 0 (the stub's
+/// default, `MS_SLAVE|MS_REC`).
+pub fn rootfs_propagation(value: Option<&str>) -> Result<u64> {
+    match value {
+        None | Some("") => Ok(0),
+        Some(v) => match option(v) {
+            Some(Opt::Propagation(p)) => Ok(p),
+            _ => crate::bail!(
+                "linux.rootfsPropagation \"{v}\": unknown propagation (want one of \
+                 private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable)"
+            ),
+        },
+    }
+}
+
+/// Where an [`Op`] comes from, for error messages (`Display`:
+/// `mounts[2] "/data"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `mounts[index]`.
+    Mount {
+        /// Index in `mounts`.
+        index: usize,
+        /// Its destination.
+        destination: String,
+    },
+    /// One of runc's default devices.
+    DefaultDevice(&'static str),
+    /// `linux.devices[index]`.
+    Device {
+        /// Index in `linux.devices`.
+        index: usize,
+        /// Its path.
+        path: String,
+    },
+    /// A `/dev` symlink sprout adds (`/dev/fd` ...).
+    DevSymlink(&'static str),
+    /// `linux.sysctl` key.
+    Sysctl(String),
+    /// `linux.readonlyPaths[index]`.
+    ReadonlyPath {
+        /// Index in `linux.readonlyPaths`.
+        index: usize,
+        /// The path.
+        path: String,
+    },
+    /// `linux.maskedPaths[index]`.
+    MaskedPath {
+        /// Index in `linux.maskedPaths`.
+        index: usize,
+        /// The path.
+        path: String,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Mount { index, destination } => write!(f, "mounts[{index}] \"{destination}\""),
+            Origin::DefaultDevice(p) => write!(f, "default device \"{p}\""),
+            Origin::Device { index, path } => write!(f, "linux.devices[{index}] \"{path}\""),
+            Origin::DevSymlink(p) => write!(f, "symlink \"{p}\""),
+            Origin::Sysctl(k) => write!(f, "linux.sysctl \"{k}\""),
+            Origin::ReadonlyPath { index, path } => write!(f, "linux.readonlyPaths[{index}] \"{path}\""),
+            Origin::MaskedPath { index, path } => write!(f, "linux.maskedPaths[{index}] \"{path}\""),
+        }
+    }
+}
+
+/// One filesystem step with owned strings; [`Op::wire`] borrows it as a
+/// [`MountOp`]. Field meanings are those of [`MountOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// What to do.
+    pub kind: MountKind,
+    /// [`mount_opts`] bits.
+    pub opts: u32,
+    /// `MS_*` flags for `mount(2)`.
+    pub flags: u64,
+    /// Flags of a second `MS_REMOUNT|MS_BIND` (they include those two), 0 = none.
+    pub remount_flags: u64,
+    /// Propagation flags, 0 = none.
+    pub propagation: u64,
+    /// Device type and permission bits.
+    pub mode: u32,
+    /// Device major.
+    pub major: u32,
+    /// Device minor.
+    pub minor: u32,
+    /// Device owner.
+    pub uid: u32,
+    /// Device group.
+    pub gid: u32,
+    /// Source / symlink content / host device.
+    pub source: Option<CString>,
+    /// Target: relative to the rootfs before pivot, absolute after.
+    pub target: CString,
+    /// Filesystem type.
+    pub fstype: Option<CString>,
+    /// Data string or file content.
+    pub data: Option<CString>,
+    /// Which config entry this op implements.
+    pub origin: Origin,
+}
+
+/// A `CString` from config text; a NUL byte is an error naming `what`.
+pub fn cstring(what: impl fmt::Display, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid(format!("{what}: contains a NUL byte")))
+}
+
+impl Op {
+    /// An op of `kind` on `target` with everything else empty.
+    fn new(kind: MountKind, target: &str, origin: &Origin) -> Result<Op> {
+        Ok(Op {
+            kind,
+            opts: 0,
+            flags: 0,
+            remount_flags: 0,
+            propagation: 0,
+            mode: 0,
+            major: 0,
+            minor: 0,
+            uid: 0,
+            gid: 0,
+            source: None,
+            target: cstring(origin, target)?,
+            fstype: None,
+            data: None,
+            origin: origin.clone(),
+        })
+    }
+
+    fn with_source(mut self, s: &str) -> Result<Op> {
+        self.source = Some(cstring(&self.origin, s)?);
+        Ok(self)
+    }
+
+    fn with_fstype(mut self, s: &str) -> Result<Op> {
+        self.fstype = Some(cstring(&self.origin, s)?);
+        Ok(self)
+    }
+
+    fn with_data(mut self, s: &str) -> Result<Op> {
+        self.data = if s.is_empty() { None } else { Some(cstring(&self.origin, s)?) };
+        Ok(self)
+    }
+
+    /// The wire form, borrowing this op's strings.
+    pub fn wire(&self) -> MountOp<'_> {
+        MountOp {
+            kind: self.kind,
+            opts: self.opts,
+            flags: self.flags,
+            remount_flags: self.remount_flags,
+            propagation: self.propagation,
+            mode: self.mode,
+            major: self.major,
+            minor: self.minor,
+            uid: self.uid,
+            gid: self.gid,
+            source: self.source.as_deref(),
+            target: &self.target,
+            fstype: self.fstype.as_deref(),
+            data: self.data.as_deref(),
+        }
+    }
+}
+
+/// An absolute container path made relative to the rootfs: leading `/`,
+/// empty and `.` components dropped (`"/dev//pts/"` -> `"dev/pts"`, `"/"`
+/// -> `"."`). `..` is kept: the stub resolves inside the rootfs.
+pub fn rootfs_relative(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+}
+
+/// The host's cgroup layout under `/sys/fs/cgroup`, from mountinfo.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CgroupLayout {
+    /// `/sys/fs/cgroup` itself is cgroup2 (unified mode).
+    pub unified: bool,
+    /// Names of the hierarchies mounted directly below `/sys/fs/cgroup`
+    /// (`cpu`, `memory`, ..., `unified`), in mountinfo order.
+    pub hierarchies: Vec<String>,
+    /// Symlinks directly below `/sys/fs/cgroup` (`cpuacct` -> `cpu,cpuacct`).
+    pub symlinks: Vec<(String, String)>,
+}
+
+impl CgroupLayout {
+    /// Parses `/proc/self/mountinfo` text (`proc(5)`: field 5 is the mount
+    /// point, the field after `-` the filesystem type).
+    pub fn from_mountinfo(text: &str) -> CgroupLayout {
+        let mut layout = CgroupLayout::default();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+            let (Some(mnt), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) else { continue };
+            let is_cgroup = *fstype == "cgroup" || *fstype == "cgroup2";
+            if *mnt == "/sys/fs/cgroup" {
+                layout.unified = *fstype == "cgroup2";
+            } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/") {
+                if is_cgroup && !name.contains('/') && !layout.hierarchies.iter().any(|h| h == name) {
+                    layout.hierarchies.push(name.to_string());
+                }
+            }
+        }
+        layout
+    }
+
+    /// The running host's layout (`/proc/self/mountinfo` and the symlinks in
+    /// `/sys/fs/cgroup`). An unreadable mountinfo gives an empty layout.
+    pub fn host() -> CgroupLayout {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut layout = CgroupLayout::from_mountinfo(&text);
+        if !layout.unified {
+            if let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") {
+                for e in dir.flatten() {
+                    if let Ok(link) = std::fs::read_link(e.path()) {
+                        layout
+                            .symlinks
+                            .push((e.file_name().to_string_lossy().into_owned(), link.to_string_lossy().into_owned()));
+                    }
+                }
+                layout.symlinks.sort();
+            }
+        }
+        layout
+    }
+}
+
+/// Facts about the container the mount plan depends on.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    /// The bundle directory (absolute): relative bind sources resolve here.
+    pub bundle: &'a Path,
+    /// A new user namespace: devices are bind-mounted, and bind remounts
+    /// keep the source's locked flags.
+    pub userns: bool,
+    /// A new cgroup namespace.
+    pub cgroupns: bool,
+    /// The host's cgroup mounts.
+    pub cgroups: &'a CgroupLayout,
+}
+
+/// Flags of a mounted filesystem that a user namespace cannot clear on a
+/// bind remount (`mount_namespaces(7)`: "locked" mount flags), read with
+/// `statvfs(3)`; 0 if it cannot be read.
+fn locked_flags(path: &Path) -> u64 {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let Ok(st) = statvfs(path) else { return 0 };
+    let f = st.flags();
+    let mut out = 0;
+    for (st_flag, ms_flag) in [
+        (FsFlags::ST_RDONLY, ms::RDONLY),
+        (FsFlags::ST_NOSUID, ms::NOSUID),
+        (FsFlags::ST_NODEV, ms::NODEV),
+        (FsFlags::ST_NOEXEC, ms::NOEXEC),
+        (FsFlags::ST_NOATIME, ms::NOATIME),
+        (FsFlags::ST_NODIRATIME, ms::NODIRATIME),
+        (FsFlags::ST_RELATIME, ms::RELATIME),
+    ] {
+        if f.contains(st_flag) {
+            out |= ms_flag;
+        }
+    }
+    out
+}
+
+/// The `MS_REMOUNT|MS_BIND` flags for a bind mount of `source` with
+/// `flags`, or 0 when no remount is needed.
+fn bind_remount(flags: u64, source: &Path, ctx: &Context) -> u64 {
+    let wanted = flags & BIND_REMOUNT_FLAGS;
+    if wanted == 0 {
+        return 0;
+    }
+    let locked = if ctx.userns { locked_flags(source) } else { 0 };
+    ms::REMOUNT | ms::BIND | wanted | locked
+}
+
+/// Whether a spec mount is a bind mount (`bind`/`rbind` option, or type
+/// `bind` as runc accepts).
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
+/// The ops for `mounts[index]` (one, or several for `cgroup`).
+fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
+    let destination = m.destination().to_string_lossy().into_owned();
+    let origin = Origin::Mount { index, destination: destination.clone() };
+    if destination.is_empty() {
+        crate::bail!("mounts[{index}].destination: must not be empty");
+    }
+    let options = m.options().clone().unwrap_or_default();
+    let parsed = parse_options(&options).map_err(|e| Error::invalid(format!("{origin}: {e}")))?;
+    let target = rootfs_relative(&destination);
+    let fstype = m.typ().clone().unwrap_or_default();
+
+    if is_bind(m) {
+        let Some(src) = m.source() else {
+            crate::bail!("{origin}: a bind mount needs a source");
+        };
+        let src: PathBuf = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+        let meta = std::fs::metadata(&src)
+            .map_err(|e| Error::io(format!("{origin}: source \"{}\": stat", src.display()), &e))?;
+        let mut op = Op::new(MountKind::Mount, &target, &origin)?
+            .with_source(&src.to_string_lossy())?
+            .with_data(&parsed.data)?;
+        op.flags = parsed.flags | ms::BIND;
+        op.remount_flags = bind_remount(parsed.flags, &src, ctx);
+        op.propagation = parsed.propagation;
+        op.opts = mount_opts::CREATE_TARGET;
+        if !meta.is_dir() {
+            op.opts |= mount_opts::TARGET_FILE;
+        }
+        return Ok(vec![op]);
+    }
+
+    if fstype == "cgroup" || fstype == "cgroup2" {
+        return cgroup_ops(&origin, &target, &parsed, ctx);
+    }
+
+    let mut op = Op::new(MountKind::Mount, &target, &origin)?.with_data(&parsed.data)?;
+    if !fstype.is_empty() {
+        op = op.with_fstype(&fstype)?;
+    }
+    if let Some(src) = m.source() {
+        op = op.with_source(&src.to_string_lossy())?;
+    }
+    op.flags = parsed.flags;
+    op.propagation = parsed.propagation;
+    op.opts = mount_opts::CREATE_TARGET;
+    Ok(vec![op])
+}
+
+/// A `cgroup`/`cgroup2` mount.
+///
+/// sprout does not manage cgroups yet (the next issue adds them), so the
+/// container stays in the controller's cgroup. On a cgroup2-only host the
+/// entry becomes a `cgroup2` mount (shows the cgroup namespace's root when
+/// there is one). On this project's hybrid v1 hosts it becomes what runc
+/// builds for v1: a tmpfs at the target (`nosuid,noexec,nodev,mode=755`),
+/// then for every hierarchy the host mounts directly under
+/// `/sys/fs/cgroup`, a recursive bind of the host's hierarchy root onto
+/// `<target>/<name>` remounted `nosuid,nodev,noexec` (and read-only when
+/// the entry is `ro`), the host's symlinks there (`cpu` ->
+/// `cpu,cpuacct`), and finally a read-only remount of the tmpfs when the
+/// entry is `ro`. Unlike runc, which binds the container's own cgroup
+/// directory, the whole host hierarchy is visible (read-only) until
+/// sprout creates a cgroup per container.
+fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) -> Result<Vec<Op>> {
+    let ro = parsed.flags & ms::RDONLY;
+    let base = ms::NOSUID | ms::NODEV | ms::NOEXEC;
+    let mut ops = Vec::new();
+    if ctx.cgroups.unified && (ctx.cgroupns || !ctx.userns) {
+        let mut op = Op::new(MountKind::Mount, target, origin)?.with_source("cgroup2")?.with_fstype("cgroup2")?;
+        op.flags = parsed.flags | base;
+        op.opts = mount_opts::CREATE_TARGET;
+        ops.push(op);
+        return Ok(ops);
+    }
+    if ctx.cgroups.unified {
+        // cgroup2 cannot be mounted from a user namespace without a cgroup
+        // namespace: bind the host's tree instead.
+        let host = Path::new("/sys/fs/cgroup");
+        let mut op = Op::new(MountKind::Mount, target, origin)?.with_source("/sys/fs/cgroup")?;
+        op.flags = ms::BIND | ms::REC;
+        op.remount_flags = bind_remount(base | ro, host, ctx);
+        op.opts = mount_opts::CREATE_TARGET;
+        ops.push(op);
+        return Ok(ops);
+    }
+    let mut tmpfs = Op::new(MountKind::Mount, target, origin)?
+        .with_source("tmpfs")?
+        .with_fstype("tmpfs")?
+        .with_data("mode=755")?;
+    tmpfs.flags = base | (parsed.flags & (ms::RELATIME | ms::NOATIME | ms::STRICTATIME));
+    tmpfs.opts = mount_opts::CREATE_TARGET;
+    ops.push(tmpfs);
+    for name in &ctx.cgroups.hierarchies {
+        let host = format!("/sys/fs/cgroup/{name}");
+        let mut op = Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&host)?;
+        op.flags = ms::BIND | ms::REC;
+        op.remount_flags = bind_remount(base | ro, Path::new(&host), ctx);
+        op.opts = mount_opts::CREATE_TARGET;
+        ops.push(op);
+    }
+    for (name, link) in &ctx.cgroups.symlinks {
+        ops.push(Op::new(MountKind::Symlink, &format!("{target}/{name}"), origin)?.with_source(link)?);
+    }
+    if ro != 0 {
+        let mut op = Op::new(MountKind::Mount, target, origin)?.with_source("tmpfs")?.with_fstype("tmpfs")?;
+        op.flags = ms::REMOUNT | ms::RDONLY | base;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+/// runc's default devices (`libcontainer/specconv.AllowedDevices` that get
+/// a node): path, major, minor; all `c`, mode 0666, owner 0:0.
+pub const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// A device node op (`mknod`, or a bind of the host's node in a user
+/// namespace, where `mknod` is not allowed).
+#[allow(clippy::too_many_arguments)]
+fn device_op(
+    origin: &Origin,
+    path: &str,
+    mode: u32,
+    major: u32,
+    minor: u32,
+    uid: u32,
+    gid: u32,
+    ctx: &Context,
+) -> Result<Op> {
+    let mut op = Op::new(MountKind::Device, &rootfs_relative(path), origin)?;
+    op.mode = mode;
+    op.major = major;
+    op.minor = minor;
+    op.uid = uid;
+    op.gid = gid;
+    op.opts = mount_opts::CREATE_TARGET;
+    if ctx.userns {
+        op = op.with_source(path)?;
+        op.opts |= mount_opts::BIND_DEVICE | mount_opts::TARGET_FILE;
+    }
+    Ok(op)
+}
+
+/// The ops for one `linux.devices` entry.
+fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
+    let path = d.path().to_string_lossy().into_owned();
+    let origin = Origin::Device { index, path: path.clone() };
+    if !d.path().is_absolute() {
+        crate::bail!("{origin}: the path must be absolute");
+    }
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => crate::bail!("{origin}: type \"a\" is only valid in cgroup device rules"),
+    };
+    let num = |what: &str, v: i64| -> Result<u32> {
+        u32::try_from(v).map_err(|_| Error::invalid(format!("{origin}: {what} {v} is out of range")))
+    };
+    let (major, minor) = if d.typ() == LinuxDeviceType::P {
+        (0, 0)
+    } else {
+        (num("major", d.major())?, num("minor", d.minor())?)
+    };
+    let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
+    device_op(&origin, &path, kind | perm, major, minor, d.uid().unwrap_or(0), d.gid().unwrap_or(0), ctx)
+}
+
+/// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
+pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        ops.extend(mount_ops(i, m, ctx)?);
+    }
+    let dest_is = |m: &Mount, d: &str| rootfs_relative(&m.destination().to_string_lossy()) == d;
+    // runc's needsSetupDev: a bind-mounted /dev is used as it is.
+    if mounts.iter().any(|m| dest_is(m, "dev") && is_bind(m)) {
+        return Ok(ops);
+    }
+    for (path, major, minor) in DEFAULT_DEVICES {
+        if devices.iter().any(|d| rootfs_relative(&d.path().to_string_lossy()) == rootfs_relative(path)) {
+            continue; // linux.devices overrides a default
+        }
+        let origin = Origin::DefaultDevice(path);
+        ops.push(device_op(&origin, path, libc::S_IFCHR | 0o666, major, minor, 0, 0, ctx)?);
+    }
+    for (i, d) in devices.iter().enumerate() {
+        ops.push(spec_device(i, d, ctx)?);
+    }
+    let mut links: Vec<(&'static str, &'static str)> = vec![
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ];
+    if mounts.iter().any(|m| dest_is(m, "dev/pts")) {
+        links.push(("/dev/ptmx", "pts/ptmx"));
+    }
+    if mounts.iter().any(|m| dest_is(m, "proc")) {
+        links.push(("/dev/core", "/proc/kcore"));
+    }
+    for (path, content) in links {
+        let origin = Origin::DevSymlink(path);
+        ops.push(Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?);
+    }
+    Ok(ops)
+}
+
+/// Which namespaces the container has (new or joined), for sysctl checks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NsPresence {
+    /// A network namespace.
+    pub net: bool,
+    /// An IPC namespace.
+    pub ipc: bool,
+    /// A UTS namespace.
+    pub uts: bool,
+}
+
+/// IPC sysctls that are namespaced (runc's `validateSysctl`); `fs.mqueue.*`
+/// too.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// `linux.sysctl` as `WriteFile` ops on `/proc/sys/...`, sorted by key.
+///
+/// Errors (runc's rules): a key whose namespace the container does not
+/// have (`net.*` needs a network namespace, IPC keys an IPC namespace,
+/// `kernel.hostname`/`kernel.domainname` a UTS namespace), any other key,
+/// or a malformed key.
+pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Vec<Op>> {
+    let mut keys: Vec<&String> = sysctl.keys().collect();
+    keys.sort();
+    let mut ops = Vec::new();
+    for key in keys {
+        let origin = Origin::Sysctl(key.clone());
+        let dotted = key.replace('/', ".");
+        if dotted.split('.').any(|c| c.is_empty() || c == "..")
+            || !dotted.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            crate::bail!("{origin}: not a valid sysctl name");
+        }
+        let needs = if dotted.starts_with("net.") {
+            Some((ns.net, "network"))
+        } else if IPC_SYSCTLS.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+            Some((ns.ipc, "IPC"))
+        } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
+            Some((ns.uts, "UTS"))
+        } else {
+            None
+        };
+        match needs {
+            None => crate::bail!("{origin}: not a namespaced sysctl; it would change the host"),
+            Some((false, name)) => {
+                crate::bail!("{origin}: needs its own {name} namespace (linux.namespaces has none)")
+            }
+            Some((true, _)) => {}
+        }
+        let path = format!("/proc/sys/{}", dotted.replace('.', "/"));
+        ops.push(Op::new(MountKind::WriteFile, &path, &origin)?.with_data(&sysctl[key])?);
+    }
+    Ok(ops)
+}
+
+/// `linux.readonlyPaths` then `linux.maskedPaths` (absolute paths, after
+/// pivot; a missing path is skipped by the stub).
+pub fn path_ops(readonly: &[String], masked: &[String]) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for (index, path) in readonly.iter().enumerate() {
+        let origin = Origin::ReadonlyPath { index, path: path.clone() };
+        if !path.starts_with('/') {
+            crate::bail!("{origin}: must be an absolute path");
+        }
+        ops.push(Op::new(MountKind::ReadonlyPath, path, &origin)?);
+    }
+    for (index, path) in masked.iter().enumerate() {
+        let origin = Origin::MaskedPath { index, path: path.clone() };
+        if !path.starts_with('/') {
+            crate::bail!("{origin}: must be an absolute path");
+        }
+        ops.push(Op::new(MountKind::Mask, path, &origin)?);
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxDeviceBuilder, MountBuilder};
+
+    fn opts(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_flags_and_data() {
+        let o = parse_options(&opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
+        assert_eq!(o.flags, ms::NOSUID | ms::STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        assert_eq!(o.propagation, 0);
+
+        let o = parse_options(&opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]))
+            .unwrap();
+        assert_eq!(o.flags, ms::NOSUID | ms::NOEXEC);
+        assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    }
+
+    #[test]
+    fn later_words_win_and_clear() {
+        let o = parse_options(&opts(&["ro", "rw", "nodev", "dev", "noexec"])).unwrap();
+        assert_eq!(o.flags, ms::NOEXEC);
+        let o = parse_options(&opts(&["rw", "ro", "suid", "nosuid"])).unwrap();
+        assert_eq!(o.flags, ms::RDONLY | ms::NOSUID);
+        let o = parse_options(&opts(&["async", "sync", "dirsync", "remount", "mand", "nomand"])).unwrap();
+        assert_eq!(o.flags, ms::SYNCHRONOUS | ms::DIRSYNC | ms::REMOUNT);
+        let o = parse_options(&opts(&["noatime", "atime", "nodiratime", "relatime", "norelatime"])).unwrap();
+        assert_eq!(o.flags, ms::NODIRATIME);
+        let o = parse_options(&opts(&["diratime", "strictatime", "nostrictatime", "defaults"])).unwrap();
+        assert_eq!(o.flags, 0);
+    }
+
+    #[test]
+    fn bind_and_propagation() {
+        let o = parse_options(&opts(&["rbind", "rprivate", "ro"])).unwrap();
+        assert_eq!(o.flags, ms::BIND | ms::REC | ms::RDONLY);
+        assert_eq!(o.propagation, ms::PRIVATE | ms::REC);
+        for (w, p) in [
+            ("private", ms::PRIVATE),
+            ("shared", ms::SHARED),
+            ("rshared", ms::SHARED | ms::REC),
+            ("slave", ms::SLAVE),
+            ("rslave", ms::SLAVE | ms::REC),
+            ("unbindable", ms::UNBINDABLE),
+            ("runbindable", ms::UNBINDABLE | ms::REC),
+        ] {
+            assert_eq!(parse_options(&opts(&["bind", w])).unwrap().propagation, p, "{w}");
+        }
+    }
+
+    #[test]
+    fn unsupported_extensions_are_errors() {
+        assert_eq!(parse_options(&opts(&["rro"])).unwrap_err(), "option \"rro\" is not supported yet");
+        assert!(parse_options(&opts(&["idmap"])).is_err());
+    }
+
+    #[test]
+    fn rootfs_propagation_values() {
+        assert_eq!(rootfs_propagation(None).unwrap(), 0);
+        assert_eq!(rootfs_propagation(Some("")).unwrap(), 0);
+        assert_eq!(rootfs_propagation(Some("rprivate")).unwrap(), ms::PRIVATE | ms::REC);
+        assert_eq!(rootfs_propagation(Some("shared")).unwrap(), ms::SHARED);
+        assert!(rootfs_propagation(Some("ro")).unwrap_err().to_string().starts_with("linux.rootfsPropagation \"ro\""));
+    }
+
+    #[test]
+    fn relative_targets() {
+        assert_eq!(rootfs_relative("/dev/pts"), "dev/pts");
+        assert_eq!(rootfs_relative("//dev//./pts/"), "dev/pts");
+        assert_eq!(rootfs_relative("/"), ".");
+        assert_eq!(rootfs_relative("tmp"), "tmp");
+        assert_eq!(rootfs_relative("/a/../b"), "a/../b");
+    }
+
+    #[test]
+    fn flag_names() {
+        assert_eq!(ms::names(ms::BIND | ms::REC | ms::RDONLY), ["MS_RDONLY", "MS_BIND", "MS_REC"]);
+        assert_eq!(ms::names(1 << 40), ["0x10000000000"]);
+    }
+
+    const HYBRID: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 41 0:39 / /sys/fs/cgroup/unified/x rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn cgroup_layout_from_mountinfo() {
+        let l = CgroupLayout::from_mountinfo(HYBRID);
+        assert!(!l.unified);
+        assert_eq!(l.hierarchies, ["cpu", "memory", "systemd", "unified"]);
+        let v2 = CgroupLayout::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(v2.unified);
+        assert!(v2.hierarchies.is_empty());
+    }
+
+    fn ctx<'a>(layout: &'a CgroupLayout, userns: bool) -> Context<'a> {
+        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout }
+    }
+
+    fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(src)
+            .options(opts(o))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn cgroup_v1_expansion() {
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["cpu".into(), "memory".into()],
+            symlinks: vec![("cpuacct".into(), "cpu".into())],
+        };
+        let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]);
+        let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
+        let ops: Vec<&Op> = ops.iter().filter(|o| matches!(o.origin, Origin::Mount { .. })).collect();
+        assert_eq!(ops.len(), 5);
+        assert_eq!(ops[0].fstype.as_deref().unwrap().to_str().unwrap(), "tmpfs");
+        assert_eq!(ops[0].target.to_str().unwrap(), "sys/fs/cgroup");
+        assert_eq!(ops[0].flags, ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RELATIME);
+        assert_eq!(ops[0].data.as_deref().unwrap().to_str().unwrap(), "mode=755");
+        assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/cpu");
+        assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/cpu");
+        assert_eq!(ops[1].flags, ms::BIND | ms::REC);
+        assert_eq!(
+            ops[1].remount_flags,
+            ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
+        );
+        assert_eq!(ops[3].kind, MountKind::Symlink);
+        assert_eq!(ops[3].target.to_str().unwrap(), "sys/fs/cgroup/cpuacct");
+        assert_eq!(ops[4].flags, ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+        assert_eq!(ops[4].opts, 0);
+    }
+
+    #[test]
+    fn cgroup_v2_is_a_cgroup2_mount() {
+        let layout = CgroupLayout { unified: true, ..Default::default() };
+        let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
+        let ops = mount_ops(0, &m, &ctx(&layout, false)).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].fstype.as_deref().unwrap().to_str().unwrap(), "cgroup2");
+        assert_eq!(ops[0].flags, ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+    }
+
+    #[test]
+    fn bind_mounts() {
+        let dir = std::env::temp_dir().join(format!("sprout-mounts-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("file"), "x").unwrap();
+        let layout = CgroupLayout::default();
+        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout };
+
+        let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
+        let op = &mount_ops(3, &m, &c).unwrap()[0];
+        assert_eq!(op.source.as_deref().unwrap().to_str().unwrap(), dir.join("data").to_str().unwrap());
+        assert_eq!(op.target.to_str().unwrap(), "data");
+        assert_eq!(op.flags, ms::BIND | ms::REC | ms::RDONLY | ms::NOSUID);
+        assert_eq!(op.remount_flags, ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID);
+        assert_eq!(op.opts, mount_opts::CREATE_TARGET);
+        assert_eq!(op.fstype, None);
+
+        let m = mount("/etc/x", "bind", &dir.join("file").to_string_lossy(), &[]);
+        let op = &mount_ops(0, &m, &c).unwrap()[0];
+        assert_eq!(op.opts, mount_opts::CREATE_TARGET | mount_opts::TARGET_FILE);
+        assert_eq!(op.flags, ms::BIND);
+        assert_eq!(op.remount_flags, 0);
+
+        let m = mount("/nope", "none", "/does/not/exist", &["bind"]);
+        assert_eq!(
+            mount_ops(2, &m, &c).unwrap_err().to_string(),
+            "mounts[2] \"/nope\": source \"/does/not/exist\": stat: No such file or directory (ENOENT)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn devices_and_symlinks() {
+        let layout = CgroupLayout::default();
+        let mounts = [
+            mount("/proc", "proc", "proc", &[]),
+            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
+            mount("/dev/pts", "devpts", "devpts", &[]),
+        ];
+        let fuse = LinuxDeviceBuilder::default()
+            .path("/dev/fuse")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .file_mode(0o600u32)
+            .build()
+            .unwrap();
+        let null = LinuxDeviceBuilder::default()
+            .path("/dev/null")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .uid(5u32)
+            .build()
+            .unwrap();
+        let ops = before_pivot(&mounts, &[fuse, null], &ctx(&layout, false)).unwrap();
+        let devs: Vec<&Op> = ops.iter().filter(|o| o.kind == MountKind::Device).collect();
+        let targets: Vec<&str> = devs.iter().map(|o| o.target.to_str().unwrap()).collect();
+        assert_eq!(targets, ["dev/zero", "dev/full", "dev/random", "dev/urandom", "dev/tty", "dev/fuse", "dev/null"]);
+        assert_eq!(devs[0].mode, libc::S_IFCHR | 0o666);
+        assert_eq!((devs[0].major, devs[0].minor), (1, 5));
+        assert_eq!(devs[5].mode, libc::S_IFCHR | 0o600);
+        assert_eq!(devs[6].uid, 5);
+        assert_eq!(devs[4].opts, mount_opts::CREATE_TARGET);
+        let links: Vec<(&str, &str)> = ops
+            .iter()
+            .filter(|o| o.kind == MountKind::Symlink)
+            .map(|o| (o.target.to_str().unwrap(), o.source.as_deref().unwrap().to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("dev/fd", "/proc/self/fd"),
+                ("dev/stdin", "/proc/self/fd/0"),
+                ("dev/stdout", "/proc/self/fd/1"),
+                ("dev/stderr", "/proc/self/fd/2"),
+                ("dev/ptmx", "pts/ptmx"),
+                ("dev/core", "/proc/kcore"),
+            ]
+        );
+
+        // In a user namespace devices are bound from the host.
+        let ops = before_pivot(&mounts[..2], &[], &ctx(&layout, true)).unwrap();
+        let d = ops.iter().find(|o| o.kind == MountKind::Device).unwrap();
+        assert_eq!(d.source.as_deref().unwrap().to_str().unwrap(), "/dev/null");
+        assert_eq!(d.opts, mount_opts::CREATE_TARGET | mount_opts::BIND_DEVICE | mount_opts::TARGET_FILE);
+        assert!(!ops.iter().any(|o| o.target.to_str().unwrap() == "dev/ptmx"));
+    }
+
+    #[test]
+    fn bind_mounted_dev_gets_no_devices() {
+        let layout = CgroupLayout::default();
+        let m = mount("/dev", "bind", "/dev", &["rbind"]);
+        let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(ops.len(), 1);
+    }
+
+    #[test]
+    fn sysctls_need_their_namespace() {
+        let mut s = HashMap::new();
+        s.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        s.insert("kernel.shmmax".to_string(), "100".to_string());
+        let all = NsPresence { net: true, ipc: true, uts: true };
+        let ops = sysctl_ops(&s, all).unwrap();
+        assert_eq!(ops[0].target.to_str().unwrap(), "/proc/sys/kernel/shmmax");
+        assert_eq!(ops[1].target.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert_eq!(ops[1].data.as_deref().unwrap().to_str().unwrap(), "1");
+        assert_eq!(ops[1].kind, MountKind::WriteFile);
+
+        let e = sysctl_ops(&s, NsPresence { net: false, ipc: true, uts: true }).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.sysctl \"net.ipv4.ip_forward\": needs its own network namespace (linux.namespaces has none)"
+        );
+        let e = sysctl_ops(&s, NsPresence { net: true, ipc: false, uts: true }).unwrap_err();
+        assert!(e.to_string().contains("kernel.shmmax\": needs its own IPC namespace"), "{e}");
+        let mut bad = HashMap::new();
+        bad.insert("vm.swappiness".to_string(), "1".to_string());
+        assert!(sysctl_ops(&bad, all).unwrap_err().to_string().contains("not a namespaced sysctl"));
+        let mut bad = HashMap::new();
+        bad.insert("net/../../x".to_string(), "1".to_string());
+        assert!(sysctl_ops(&bad, all).unwrap_err().to_string().contains("not a valid sysctl name"));
+    }
+
+    #[test]
+    fn masked_and_readonly_paths() {
+        let ops = path_ops(&opts(&["/proc/sys"]), &opts(&["/proc/kcore", "/sys/firmware"])).unwrap();
+        assert_eq!(ops.iter().map(|o| o.kind).collect::<Vec<_>>(), [
+            MountKind::ReadonlyPath,
+            MountKind::Mask,
+            MountKind::Mask
+        ]);
+        assert_eq!(ops[2].target.to_str().unwrap(), "/sys/firmware");
+        assert_eq!(ops[2].origin.to_string(), "linux.maskedPaths[1] \"/sys/firmware\"");
+        assert!(path_ops(&opts(&["proc"]), &[]).is_err());
+    }
+}

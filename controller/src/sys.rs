@@ -1,0 +1,327 @@
+//! The only module with `unsafe`: the few system calls nix does not wrap
+//! safely (raw `clone(2)` in fork mode and the child's path to
+//! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `openat2(2)` adoption,
+//! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
+//! window-size ioctls).
+//!
+//! Every `unsafe` block says why it is sound (`// SAFETY:`).
+//!
+//! # The child between `clone` and `execveat`
+//!
+//! The controller may be multi-threaded, so the cloned child (a copy of
+//! the calling thread only) may run nothing but async-signal-safe code
+//! (`signal-safety(7)`): raw system calls through `libc`, no allocation, no
+//! locks, no Rust std I/O. Everything it touches (argv/envp pointer arrays,
+//! the fd moves, the saved signal mask) is prepared by the parent before
+//! the `clone` and only read by the child. On any failure the child writes
+//! `[stage, errno (4 bytes LE)]` to an error pipe and `_exit(127)`s.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+
+/// What the cloned child does before it becomes the stub.
+pub struct ChildSetup<'a> {
+    /// `CLONE_NEW*` flags for `clone(2)` (`SIGCHLD` and `CLONE_PIDFD` are added).
+    pub clone_flags: u32,
+    /// Block on a 1-byte read of this fd first (user namespace: until the
+    /// parent has written the id maps). `-1` = do not wait.
+    pub wait_fd: RawFd,
+    /// After the wait, become uid/gid 0 of the new user namespace
+    /// (`setresgid`/`setresuid`), so that the exec keeps full capabilities
+    /// there.
+    pub become_root: bool,
+    /// `(from, to)` fd moves done with `dup2` (which clears `FD_CLOEXEC` on
+    /// `to`). Every `from` must be above every `to`, so no move clobbers a
+    /// later source and `from != to` always holds.
+    pub fd_moves: &'a [(RawFd, RawFd)],
+    /// The sealed memfd holding the stub; must not be a `to` of `fd_moves`.
+    pub exec_fd: RawFd,
+    /// NULL-terminated argv, pointing into `CString`s the parent keeps alive.
+    pub argv: &'a [*const c_char],
+    /// NULL-terminated envp.
+    pub envp: &'a [*const c_char],
+    /// The signal mask to restore just before the exec.
+    pub sigmask: &'a libc::sigset_t,
+    /// Where the child reports a failure (write end of a CLOEXEC pipe).
+    pub err_fd: RawFd,
+    /// `PR_SET_PDEATHSIG(SIGKILL)`: die with the controller's thread (a
+    /// foreground `run`). The kernel clears it when the stub changes its
+    /// credentials to a non-root user.
+    pub pdeathsig: bool,
+}
+
+/// Stages reported on the error pipe.
+pub mod stage {
+    /// Waiting for the id maps.
+    pub const WAIT: u8 = 1;
+    /// `setresgid`/`setresuid` to 0 in the new user namespace.
+    pub const BECOME_ROOT: u8 = 2;
+    /// Moving fds into place.
+    pub const DUP2: u8 = 3;
+    /// `execveat` of the stub.
+    pub const EXEC: u8 = 4;
+
+    /// A stage's description.
+    pub fn name(s: u8) -> &'static str {
+        match s {
+            WAIT => "waiting for the user-namespace id maps",
+            BECOME_ROOT => "becoming root in the new user namespace",
+            DUP2 => "moving the plan and sync fds into place",
+            EXEC => "executing sprout-init (execveat of the sealed memfd)",
+            _ => "starting sprout-init",
+        }
+    }
+}
+
+/// `clone(2)` in fork mode (no new stack; the child continues here) with
+/// `setup.clone_flags | CLONE_PIDFD | SIGCHLD`; the child runs
+/// [`child_main`] and never returns. Returns the child's pid and pidfd.
+///
+/// Errors: the `clone` errno (`EPERM`, `EINVAL`, `ENOSPC` ...).
+pub fn spawn(setup: &ChildSetup<'_>) -> Result<(libc::pid_t, OwnedFd), Errno> {
+    assert_eq!(setup.argv.last(), Some(&std::ptr::null()), "argv must be NULL-terminated");
+    assert_eq!(setup.envp.last(), Some(&std::ptr::null()), "envp must be NULL-terminated");
+    let flags = setup.clone_flags as libc::c_ulong | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let mut pidfd: c_int = -1;
+    // SAFETY: raw clone without CLONE_VM/CLONE_THREAD behaves like fork: the
+    // child gets a copy-on-write copy of this thread's memory and stack, so
+    // passing stack 0 is valid. `parent_tid` (the third argument on x86_64
+    // and aarch64) receives the pidfd because of CLONE_PIDFD; it points to a
+    // live local. The child only runs `child_main`, which is async-signal-safe
+    // and ends in execveat or _exit.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0usize,
+            &mut pidfd as *mut c_int,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    if ret == 0 {
+        child_main(setup);
+    }
+    // SAFETY: CLONE_PIDFD stored a new pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok((ret as libc::pid_t, pidfd))
+}
+
+/// The cloned child: async-signal-safe only (see the module docs).
+fn child_main(s: &ChildSetup<'_>) -> ! {
+    // SAFETY (whole function): only raw system calls on fds and pointers the
+    // parent prepared before the clone; nothing allocates or takes a lock.
+    unsafe {
+        let fail = |stage: u8| -> ! {
+            let errno = *libc::__errno_location();
+            let mut rec = [0u8; 5];
+            rec[0] = stage;
+            rec[1..].copy_from_slice(&(errno as u32).to_le_bytes());
+            libc::write(s.err_fd, rec.as_ptr().cast(), rec.len());
+            libc::_exit(127);
+        };
+        // Rust ignores SIGPIPE; an ignored disposition would survive the
+        // exec into the container.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if s.pdeathsig {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        }
+        if s.wait_fd >= 0 {
+            let mut b = 0u8;
+            loop {
+                let n = libc::read(s.wait_fd, (&mut b as *mut u8).cast(), 1);
+                if n == 1 {
+                    break;
+                }
+                if n < 0 && *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                if n == 0 {
+                    *libc::__errno_location() = libc::EPIPE;
+                }
+                fail(stage::WAIT);
+            }
+        }
+        if s.become_root {
+            // Raw syscalls: glibc's setresuid would signal the parent's other
+            // threads (its set*id broadcast), which do not exist here.
+            if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+                fail(stage::BECOME_ROOT);
+            }
+        }
+        for &(from, to) in s.fd_moves {
+            if libc::dup2(from, to) < 0 {
+                fail(stage::DUP2);
+            }
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, s.sigmask, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_execveat,
+            s.exec_fd,
+            c"".as_ptr(),
+            s.argv.as_ptr(),
+            s.envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        fail(stage::EXEC);
+    }
+}
+
+/// `dup` of `fd` to the lowest free number `>= min`, with `FD_CLOEXEC`
+/// (`fcntl(F_DUPFD_CLOEXEC)`).
+pub fn dup_above(fd: &impl AsRawFd, min: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: fcntl on a valid fd; F_DUPFD_CLOEXEC returns a new fd we own.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `r` is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// `prlimit(2)`: sets resource `resource` of process `pid` to
+/// `soft`/`hard` (`u64::MAX` = infinity).
+pub fn prlimit(pid: libc::pid_t, resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
+    let new = libc::rlimit64 { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `new` is a valid rlimit64; the old-value pointer may be NULL.
+    let r = unsafe { libc::prlimit64(pid, resource as _, &new, std::ptr::null_mut()) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Opens the regular file `rel` below `root` for reading, resolving every
+/// component as if `root` were `/` (`openat2(2)` with `RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS`), so that symlinks cannot reach host files.
+/// `O_NONBLOCK` keeps a planted FIFO from hanging us; a non-regular file is
+/// `EINVAL`.
+pub fn open_in_root(root: &Path, rel: &str) -> io::Result<File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(root)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(dir.as_raw_fd(), rel, how).map_err(io::Error::from)?;
+    // SAFETY: openat2 returned a new fd we own.
+    let file = unsafe { File::from_raw_fd(fd) };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(file)
+}
+
+/// One received sync record.
+pub struct Received {
+    /// Bytes of the record (0 = EOF).
+    pub len: usize,
+    /// The record or its control data was truncated (`MSG_TRUNC`/`MSG_CTRUNC`).
+    pub truncated: bool,
+    /// File descriptors that came with it (`SCM_RIGHTS`, received CLOEXEC).
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Receives one `SOCK_SEQPACKET` record into `buf` with up to 4 fds,
+/// retrying on `EINTR`.
+pub fn recv_record(sock: &impl AsRawFd, buf: &mut [u8]) -> Result<Received, Errno> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            for fd in raw {
+                // SAFETY: the kernel installed these fds for us; nobody else owns them.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    let truncated = msg.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    Ok(Received { len: msg.bytes, truncated, fds })
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+
+/// The window size of a terminal (`TIOCGWINSZ`): (rows, cols).
+pub fn window_size(fd: &impl AsRawFd) -> Result<(u16, u16), Errno> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`.
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ`).
+pub fn set_window_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), Errno> {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from `ws`.
+    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }?;
+    Ok(())
+}
+
+/// A saved signal mask (for [`ChildSetup::sigmask`]) from the current
+/// thread, before blocking more signals.
+pub fn current_sigmask() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it, and
+    // pthread_sigmask with a NULL new set only reads the current mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+        set
+    }
+}
+
+/// Pointers of `strings` plus the terminating NULL, for argv/envp. The
+/// pointers are valid as long as `strings` is.
+pub fn ptr_array(strings: &[&CStr]) -> Vec<*const c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dup_above_gives_a_higher_cloexec_fd() {
+        let f = File::open("/dev/null").unwrap();
+        let d = dup_above(&f, 100).unwrap();
+        assert!(d.as_raw_fd() >= 100);
+        let flags = nix::fcntl::fcntl(d.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(flags & libc::FD_CLOEXEC, 0);
+    }
+
+    #[test]
+    fn ptr_arrays_end_in_null() {
+        let a = [c"a", c"bc"];
+        let p = ptr_array(&a);
+        assert_eq!(p.len(), 3);
+        assert!(p[2].is_null());
+    }
+}
