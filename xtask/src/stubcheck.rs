@@ -47,20 +47,16 @@ pub fn check(stub: &Path) -> Result {
         problems.push("has a dynamic section".into());
     }
 
-    // The stub profile strips symbols; build an unstripped twin to look at them.
+    // The stub profile strips symbols (also through the inherited
+    // `profile.release.package.sprout-init` override); build an unstripped
+    // twin in its own target dir to look at them.
     let syms_dir = target_dir().join("stub-syms");
     run(cargo()
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "sprout-init",
-            "--profile",
-            "stub",
-            "--target-dir",
-        ])
-        .arg(&syms_dir)
-        .env("CARGO_PROFILE_STUB_STRIP", "false"))?;
+        .args(["build", "--quiet", "-p", "sprout-init", "--profile", "stub"])
+        .args(["--config", "profile.stub.strip=false"])
+        .args(["--config", "profile.stub.package.sprout-init.strip=false"])
+        .arg("--target-dir")
+        .arg(&syms_dir))?;
     let unstripped = syms_dir.join("stub/sprout-init");
     let nm = Command::new("nm")
         .arg(&unstripped)
@@ -70,6 +66,12 @@ pub fn check(stub: &Path) -> Result {
     let nm_err = String::from_utf8_lossy(&nm.stderr);
     if !nm.status.success() && !nm_err.contains("no symbols") {
         bail!("nm {} failed: {}", unstripped.display(), nm_err.trim());
+    }
+    if symbols.lines().count() == 0 {
+        bail!(
+            "{} has no symbols to check for an allocator",
+            unstripped.display()
+        );
     }
     let found: Vec<&str> = symbols
         .lines()
