@@ -31,6 +31,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::fs;
 use std::io::Read;
