@@ -18,6 +18,8 @@
 #![deny(unsafe_code)]
 
 mod caps;
+#[allow(dead_code)]
+mod cgroups;
 mod cli;
 mod config;
 mod console;

@@ -1,0 +1,712 @@
+//! Tests against the real cgroupfs: root only (skipped loudly otherwise).
+//! Each test works under its own `/sprout-test-<pid>-<n>` and a guard
+//! removes it, and kills its processes, even when the test fails.
+//! Run with `cargo test -p sprout cgroups -- --test-threads=1`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+use super::*;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!(
+                "!!!!! SKIPPED {}: needs root and a writable /sys/fs/cgroup !!!!!",
+                module_path!()
+            );
+            return;
+        }
+    };
+}
+
+/// A unique top-level test path, removed (with its processes) on drop.
+struct Guard {
+    top: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Guard {
+    fn new() -> Guard {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        Guard {
+            top: PathBuf::from(format!("/sprout-test-{}-{n}", std::process::id())),
+            children: Vec::new(),
+        }
+    }
+    fn path(&self, sub: &str) -> PathBuf {
+        if sub.is_empty() {
+            self.top.clone()
+        } else {
+            self.top.join(sub)
+        }
+    }
+    fn spawn(&mut self, script: &str) -> i32 {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id() as i32;
+        self.children.push(child);
+        pid
+    }
+    /// Every directory named like our top, in every hierarchy.
+    fn leftovers(&self) -> Vec<PathBuf> {
+        all_mounts()
+            .into_iter()
+            .map(|m| m.join(rel(&self.top)))
+            .filter(|d| d.exists())
+            .collect()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Thaw and kill whatever is left, then remove bottom-up everywhere.
+        for m in all_mounts() {
+            let top = m.join(rel(&self.top));
+            if !top.exists() {
+                continue;
+            }
+            let mut dirs = Vec::new();
+            subdirs_deepest_first(&top, &mut dirs);
+            dirs.push(top.clone());
+            for d in &dirs {
+                let _ = write_file(&d.join("freezer.state"), "THAWED");
+                let mut pids = Vec::new();
+                let _ = procs_recursive(d, &mut pids);
+                for p in pids {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(3);
+            for d in &dirs {
+                let _ = rmdir_retry(d, deadline);
+            }
+        }
+    }
+}
+
+fn all_mounts() -> Vec<PathBuf> {
+    let (v1, v2) = discover_mounts().expect("mounts");
+    v1.into_iter().map(|(_, m)| m).chain(v2).collect()
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    fs::read_to_string(p.as_ref())
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.as_ref().display()))
+        .trim()
+        .to_string()
+}
+
+fn v1_file(path: &Path, ctrl: &str, file: &str) -> PathBuf {
+    Path::new(CGROUP_ROOT).join(ctrl).join(rel(path)).join(file)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn resources() -> LinuxResources {
+    LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(32 * 1024 * 1024)
+                .reservation(16 * 1024 * 1024)
+                .swappiness(10u64)
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000)
+                .period(100_000u64)
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(5)
+                .access("r")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap()
+}
+
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(|l| l.trim().to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn path_resolution() {
+    assert_eq!(Cgroup::path_for(None, "abc"), PathBuf::from("/sprout/abc"));
+    assert_eq!(
+        Cgroup::path_for(Some(Path::new("")), "abc"),
+        PathBuf::from("/sprout/abc")
+    );
+    assert_eq!(
+        Cgroup::path_for(Some(Path::new("/a/b")), "x"),
+        PathBuf::from("/a/b")
+    );
+    assert_eq!(
+        Cgroup::path_for(Some(Path::new("a/b")), "x"),
+        PathBuf::from("/a/b")
+    );
+    assert_eq!(
+        Cgroup::path_for(Some(Path::new("../../etc/./x")), "x"),
+        PathBuf::from("/etc/x")
+    );
+    assert_eq!(
+        Cgroup::path_for(Some(Path::new("/a/../b/")), "x"),
+        PathBuf::from("/b")
+    );
+}
+
+#[test]
+fn validation_names_fields() {
+    let setup = CgroupSetup::Hybrid;
+    let bad_period = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().period(500u64).build().unwrap())
+        .build()
+        .unwrap();
+    let e = validate(&bad_period, setup).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "linux.resources.cpu.period: 500 is out of range 1000-1000000 (microseconds)"
+    );
+    let bad_swappiness = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .swappiness(150u64)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let e = validate(&bad_swappiness, setup).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.memory.swappiness: "), "{e}");
+    let mut unified = LinuxResources::default();
+    unified.set_unified(Some([("memory.high".to_string(), "1M".to_string())].into()));
+    let e = validate(&unified, setup).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "linux.resources.unified: needs a cgroup v2 host; this host is hybrid"
+    );
+    let bad_cpus = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().cpus("0-x").build().unwrap())
+        .build()
+        .unwrap();
+    assert!(
+        validate(&bad_cpus, setup)
+            .unwrap_err()
+            .to_string()
+            .starts_with("linux.resources.cpu.cpus: ")
+    );
+    assert!(validate(&resources(), setup).is_ok());
+    assert_eq!(
+        field_for_file("memory.limit_in_bytes"),
+        "linux.resources.memory.limit"
+    );
+    assert_eq!(
+        field_for_file("memory.high"),
+        "linux.resources.unified[\"memory.high\"]"
+    );
+}
+
+#[test]
+fn setup_is_detected() {
+    require_root!();
+    let s = setup().expect("setup");
+    eprintln!("cgroup setup: {s}");
+}
+
+#[test]
+fn create_add_apply_readback_update_remove() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("ctr");
+    let unified_root_ctl = fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control").ok();
+
+    let cg = Cgroup::create(&path).expect("create");
+    assert_eq!(cg.created_ancestor(), Some(g.top.as_path()));
+    for d in cg.dirs() {
+        assert!(d.is_dir(), "{} missing", d.display());
+    }
+    let pid = g.spawn("exec sleep 100");
+    cg.add_task(pid).expect("add_task");
+    cg.apply(&resources()).expect("apply");
+
+    let p = &path;
+    assert_eq!(
+        read(v1_file(p, "memory", "memory.limit_in_bytes")),
+        "33554432"
+    );
+    assert_eq!(
+        read(v1_file(p, "memory", "memory.soft_limit_in_bytes")),
+        "16777216"
+    );
+    assert_eq!(read(v1_file(p, "memory", "memory.swappiness")), "10");
+    assert_eq!(read(v1_file(p, "pids", "pids.max")), "10");
+    assert_eq!(read(v1_file(p, "cpu", "cpu.shares")), "512");
+    assert_eq!(read(v1_file(p, "cpu", "cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(v1_file(p, "cpu", "cpu.cfs_period_us")), "100000");
+    assert_eq!(read(v1_file(p, "cpuset", "cpuset.cpus")), "0");
+    assert_eq!(read(v1_file(p, "cpuset", "cpuset.mems")), "0");
+    // Exactly the rules given: libcgroups' default allow-list is gone.
+    assert_eq!(
+        sorted_lines(&read(v1_file(p, "devices", "devices.list"))),
+        vec!["c 1:3 rwm", "c 1:5 r"]
+    );
+
+    // The task is in every hierarchy, the unified one included.
+    let own = read(format!("/proc/{pid}/cgroup"));
+    for line in own.lines() {
+        let cgpath = line.splitn(3, ':').nth(2).unwrap();
+        assert_eq!(cgpath, path.to_str().unwrap(), "{line}");
+    }
+    assert!(own.lines().any(|l| l.starts_with("0::")), "{own}");
+    assert_eq!(cg.pids().unwrap(), vec![pid]);
+    // The unified root's subtree_control is untouched.
+    assert_eq!(
+        fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control").ok(),
+        unified_root_ctl
+    );
+
+    // update: memory only; devices must stay exact (libcgroups re-adds its
+    // defaults on every apply, and they must be trimmed again).
+    let upd = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64 * 1024 * 1024)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let reopened = Cgroup::open(&path).unwrap();
+    reopened.apply(&upd).expect("update");
+    assert_eq!(
+        read(v1_file(p, "memory", "memory.limit_in_bytes")),
+        "67108864"
+    );
+    assert_eq!(
+        sorted_lines(&read(v1_file(p, "devices", "devices.list"))),
+        vec!["c 1:3 rwm", "c 1:5 r"]
+    );
+    // update devices: take away 1:5, add 1:9.
+    let devs = LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(9)
+                .access("rw")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap();
+    reopened.apply(&devs).expect("update devices");
+    assert_eq!(
+        sorted_lines(&read(v1_file(p, "devices", "devices.list"))),
+        vec!["c 1:3 rwm", "c 1:9 rw"]
+    );
+
+    // remove kills the sleeper and deletes every directory, parents we made too.
+    cg.remove().expect("remove");
+    let st = g.children[0].wait().unwrap();
+    assert!(!st.success());
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+    cg.remove().expect("second remove is a no-op");
+}
+
+#[test]
+fn device_rules_are_enforced() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("");
+    let cg = Cgroup::create(&path).expect("create");
+    let r = LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .access("rw")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap();
+    cg.apply(&r).expect("apply");
+    // /dev/null works, /dev/zero (libcgroups would have allowed it) does not.
+    let out_path = std::env::temp_dir().join(format!("sprout-dev-{}", std::process::id()));
+    let script = format!(
+        "read x; (echo hi > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 && echo zero-ok || echo zero-denied) > {}",
+        out_path.display()
+    );
+    let pid = g.spawn(&script);
+    cg.add_task(pid).unwrap();
+    let child = g.children.last_mut().unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    child.wait().unwrap();
+    let out = read(&out_path);
+    let _ = fs::remove_file(&out_path);
+    assert_eq!(out, "null-ok\nzero-denied");
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty());
+}
+
+#[test]
+fn freeze_thaw() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("");
+    let cg = Cgroup::create(&path).unwrap();
+    let pid = g.spawn("exec sleep 100");
+    cg.add_task(pid).unwrap();
+    assert!(!cg.is_frozen().unwrap());
+    cg.freeze().unwrap();
+    assert_eq!(read(v1_file(&path, "freezer", "freezer.state")), "FROZEN");
+    assert!(cg.is_frozen().unwrap());
+    cg.thaw().unwrap();
+    assert_eq!(read(v1_file(&path, "freezer", "freezer.state")), "THAWED");
+    assert!(!cg.is_frozen().unwrap());
+    // remove while frozen: thaws first, then kills and deletes.
+    cg.freeze().unwrap();
+    cg.remove().expect("remove while frozen");
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
+fn kill_all_with(sig: Signal) {
+    let mut g = Guard::new();
+    let path = g.path("");
+    let cg = Cgroup::create(&path).unwrap();
+    let pid = g.spawn("read x; sleep 100 & sleep 100 & wait");
+    cg.add_task(pid).unwrap();
+    g.children[0]
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    wait_until("3 processes", Duration::from_secs(5), || {
+        cg.pids().unwrap().len() == 3
+    });
+    if cg.setup() == CgroupSetup::Hybrid {
+        // All three are in the unified hierarchy too, so SIGKILL is one
+        // cgroup.kill write with no stragglers.
+        let mut in_unified = Vec::new();
+        procs_recursive(&cg.unified.as_ref().unwrap().1, &mut in_unified).unwrap();
+        assert_eq!(in_unified.len(), 3);
+    }
+    cg.kill_all(sig as i32).expect("kill_all");
+    let st = g.children[0].wait().unwrap();
+    assert!(!st.success());
+    wait_until("empty cgroup", Duration::from_secs(5), || {
+        cg.pids().unwrap().is_empty()
+    });
+    assert_eq!(read(v1_file(&path, "freezer", "freezer.state")), "THAWED");
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty());
+}
+
+#[test]
+fn kill_all_term_freezes_signals_thaws() {
+    require_root!();
+    kill_all_with(Signal::SIGTERM);
+}
+
+#[test]
+fn kill_all_kill_uses_cgroup_kill() {
+    require_root!();
+    kill_all_with(Signal::SIGKILL);
+}
+
+#[test]
+fn kill_all_on_frozen_cgroup_thaws() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("");
+    let cg = Cgroup::create(&path).unwrap();
+    let pid = g.spawn("exec sleep 100");
+    cg.add_task(pid).unwrap();
+    cg.freeze().unwrap();
+    cg.kill_all(Signal::SIGTERM as i32).unwrap();
+    assert!(!cg.is_frozen().unwrap());
+    g.children[0].wait().unwrap();
+    cg.remove().unwrap();
+}
+
+#[test]
+fn stats_shape() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("");
+    let cg = Cgroup::create_with(&path, &resources()).unwrap();
+    let pid = g.spawn("read x; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 100");
+    cg.add_task(pid).unwrap();
+    g.children[0]
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    wait_until("cpu use", Duration::from_secs(10), || {
+        read(format!("/proc/{pid}/comm")) == "sleep"
+    });
+    let s = cg.stats().expect("stats");
+    eprintln!("{s}");
+    assert!(
+        s["cpu"]["usage"]["total"].as_u64().unwrap() > 1_000_000,
+        "{s}"
+    );
+    assert!(s["cpu"]["usage"]["user"].as_u64().is_some());
+    assert_eq!(
+        s["memory"]["usage"]["limit"].as_u64(),
+        Some(32 * 1024 * 1024)
+    );
+    assert!(s["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert_eq!(s["pids"]["current"].as_u64(), Some(1));
+    assert_eq!(s["pids"]["limit"].as_u64(), Some(10));
+    cg.remove().unwrap();
+}
+
+#[test]
+fn oom_kill_is_counted() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("");
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(16 * 1024 * 1024)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let cg = Cgroup::create_with(&path, &r).unwrap();
+    assert_eq!(cg.oom_kill_count().unwrap(), 0);
+    let pid = g.spawn("read x; x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo survived");
+    cg.add_task(pid).unwrap();
+    g.children[0]
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    let _ = g.children[0].wait().unwrap();
+    wait_until("oom_kill", Duration::from_secs(5), || {
+        cg.oom_kill_count().unwrap() >= 1
+    });
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty());
+}
+
+#[test]
+fn invalid_values_leave_nothing_behind() {
+    require_root!();
+    let g = Guard::new();
+    let path = g.path("a/b");
+    // Caught before any mkdir.
+    let bad = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().period(500u64).build().unwrap())
+        .build()
+        .unwrap();
+    let e = Cgroup::create_with(&path, &bad).unwrap_err();
+    assert!(
+        e.to_string().starts_with("linux.resources.cpu.period: "),
+        "{e}"
+    );
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+    // Rejected by the kernel (no such cpu): error names field and file.
+    let bad = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().cpus("0-4095").build().unwrap())
+        .build()
+        .unwrap();
+    let e = Cgroup::create_with(&path, &bad).unwrap_err();
+    // (6.x answers ERANGE for a cpu number above nr_cpu_ids, EINVAL for others.)
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.cpu.cpus: write \"0-4095\" to cpuset.cpus: "),
+        "{e}"
+    );
+    assert!(e.errno().is_some());
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+    // A memory limit the kernel refuses.
+    let bad = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .reservation(-5)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let e = Cgroup::create_with(&path, &bad).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.memory.reservation: "),
+        "{e}"
+    );
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
+#[test]
+fn existing_cgroup_exclusivity() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("x");
+    let cg = Cgroup::create(&path).unwrap();
+    // An existing empty cgroup can be adopted.
+    let again = Cgroup::create(&path).expect("adopt empty");
+    assert_eq!(again.created_ancestor(), None);
+    let pid = g.spawn("exec sleep 100");
+    cg.add_task(pid).unwrap();
+    let e = Cgroup::create(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "linux.cgroupsPath: cgroup {} is not empty: 1 process(es) found",
+            path.display()
+        )
+    );
+    // The failed create did not remove the other container's cgroup.
+    assert!(cg.exists());
+    assert_eq!(cg.pids().unwrap(), vec![pid]);
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty());
+}
+
+#[test]
+fn nested_and_shared_parents() {
+    require_root!();
+    let mut g = Guard::new();
+    let a = Cgroup::create(&g.path("p/a")).unwrap();
+    assert_eq!(a.created_ancestor(), Some(g.top.as_path()));
+    let b = Cgroup::create(&g.path("p/b")).unwrap();
+    // Only the leaf was new: b owns no parent.
+    assert_eq!(b.created_ancestor(), Some(g.path("p/b").as_path()));
+    let pid = g.spawn("exec sleep 100");
+    b.add_task(pid).unwrap();
+    // A sub-cgroup made inside the container is removed with it.
+    for m in all_mounts() {
+        fs::create_dir(m.join(rel(&g.path("p/a/inner")))).unwrap();
+    }
+    let top = g.top.clone();
+    let pids_dir = |sub: &str| {
+        Path::new(CGROUP_ROOT)
+            .join("pids")
+            .join(rel(&top.join(sub)))
+    };
+    a.remove().unwrap();
+    // The shared parent stays while b lives.
+    assert!(!pids_dir("p/a").exists());
+    assert!(pids_dir("p").is_dir());
+    b.remove().unwrap();
+    let _ = g.children[0].wait();
+    // b did not create p: it stays.
+    assert!(!pids_dir("p/b").exists());
+    assert!(pids_dir("p").is_dir());
+    // With the ancestor record restored (as saved in a container state),
+    // the now-empty parents go.
+    Cgroup::open(&g.path("p/gone"))
+        .unwrap()
+        .with_created_ancestor(Some(&g.top))
+        .remove()
+        .unwrap();
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
+#[test]
+fn default_parent_is_removed_when_empty() {
+    require_root!();
+    // Uses the real /sprout parent; only touches our own leaf under it.
+    let id = format!(
+        "test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let path = Cgroup::path_for(None, &id);
+    let _g = Guard {
+        top: path.clone(),
+        children: Vec::new(),
+    };
+    let cg = Cgroup::create(&path).unwrap();
+    let opened = Cgroup::open(&path).unwrap();
+    assert_eq!(opened.created_ancestor(), Some(Path::new(DEFAULT_PARENT)));
+    opened.remove().unwrap();
+    assert!(!cg.exists());
+    // /sprout itself went too unless another container (a system test
+    // running in parallel) is using it; that is not checked here to avoid
+    // a race: nested_and_shared_parents covers parent removal.
+}
