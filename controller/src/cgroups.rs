@@ -388,7 +388,9 @@ fn unescape_mount(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 4 <= b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8)
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
         {
             out.push(v);
             i += 4;

@@ -710,3 +710,13 @@ fn default_parent_is_removed_when_empty() {
     // running in parallel) is using it; that is not checked here to avoid
     // a race: nested_and_shared_parents covers parent removal.
 }
+
+#[test]
+fn mountinfo_unescape() {
+    assert_eq!(
+        unescape_mount("/sys/fs/cgroup/a\\040b"),
+        "/sys/fs/cgroup/a b"
+    );
+    assert_eq!(unescape_mount("/x\\é12"), "/x\\é12");
+    assert_eq!(unescape_mount("/x\\04"), "/x\\04");
+}
