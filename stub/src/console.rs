@@ -41,8 +41,8 @@ pub fn setup(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
 }
 
 /// runc's `mountConsole`: create `/dev/console` (mode 0666) if missing and
-/// bind the pty over it. The bind goes through `open_tree(OPEN_TREE_CLONE)`
-/// + `move_mount(2)` on the peer fd, so it needs neither a path to the pty
+/// bind the pty over it. The bind is `open_tree(OPEN_TREE_CLONE)` then
+/// `move_mount(2)` of the peer fd, so it needs neither a path to the pty
 /// nor /proc in the container.
 fn bind_console(peer: BorrowedFd<'_>) -> Result<(), Errno> {
     match rustix::fs::mknodat(CWD, c"/dev/console", FileType::RegularFile, Mode::from_raw_mode(0o666), 0) {

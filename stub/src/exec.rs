@@ -6,7 +6,7 @@ use rustix::fd::AsFd;
 use rustix::fs::{Access, AtFlags, CWD, FileType};
 use rustix::io::Errno;
 use rustix::net::{SendFlags, SocketFlags};
-use sprout_protocol::{Msg, Plan, Step, UNSET, flags};
+use sprout_protocol::{Msg, Plan, Step, flags};
 
 pub use crate::rootfs::PATH_MAX;
 use crate::fail::{At, Fail, Res};
@@ -68,20 +68,21 @@ fn join<'b>(buf: &'b mut [u8; PATH_MAX], dir: &[u8], name: &[u8]) -> Result<&'b 
 /// `SeccompDone` before closing it (in image mode it is just closed).
 pub fn load_seccomp(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let listener = sys::seccomp_filter(plan.seccomp_flags, plan.seccomp).at(Step::Seccomp, 0)?;
-    if let Some(fd) = listener {
-        if sync.is_connected() {
-            sync.send_fd(Msg::SeccompListener, fd.as_fd())?;
-            sync.expect(Msg::SeccompDone)?;
-        }
+    if let Some(fd) = listener
+        && sync.is_connected()
+    {
+        sync.send_fd(Msg::SeccompListener, fd.as_fd())?;
+        sync.expect(Msg::SeccompDone)?;
     }
     Ok(())
 }
 
 /// `create`: send `Created` (a vanished `create` controller is fine), then
 /// block in `accept(2)` on the listening start socket until `sprout start`
-/// connects; answer one byte `1` and close both sockets.
+/// connects; answer one byte `1` and close both sockets. A missing start
+/// socket (`start_fd` UNSET or not open) fails with `EBADF`.
 pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
-    if !plan.has(flags::WAIT_START) || plan.start_fd == UNSET {
+    if !plan.has(flags::WAIT_START) {
         return Ok(());
     }
     let _ = sync.send(Msg::Created);

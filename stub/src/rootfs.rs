@@ -266,7 +266,7 @@ fn symlink_op(root: BorrowedFd<'_>, op: &MountOp<'_>, i: u32) -> Res<()> {
     }
 }
 
-/// With a shared (or non-recursive) root propagation the rootfs's parent
+/// With a shared root propagation the rootfs's parent
 /// mount may still be shared, which makes pivot_root fail (EINVAL) and
 /// would leak our mounts to the host: make it private, like runc's
 /// `rootfsParentMountPrivate`. The parent mount is the deepest ancestor of
@@ -286,14 +286,17 @@ fn parent_mount_private(rootfs: &CStr) -> Result<(), Errno> {
     }
 }
 
-/// Everything up to and including `pivot_root(2)`.
+/// Everything up to and including `pivot_root(2)`: first the propagation
+/// of the whole tree, recursively (`MS_REC` | `rootfsPropagation`, default
+/// `MS_SLAVE`, as runc's `prepareRoot`), then the rootfs bound on itself so
+/// that it is a mount point pivot_root accepts.
 pub fn prepare(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let prop = match plan.rootfs_propagation {
-        0 => MS_SLAVE | MS_REC,
+        0 => MS_SLAVE,
         p => p,
-    };
+    } | MS_REC;
     sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
-    if prop & MS_SHARED != 0 || prop & MS_REC == 0 {
+    if prop & MS_SHARED != 0 {
         parent_mount_private(plan.rootfs).at(Step::RootfsPropagation, 0)?;
     }
     sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None).at(Step::BindRootfs, 0)?;

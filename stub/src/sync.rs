@@ -66,7 +66,7 @@ impl Sync {
         // (SEQPACKET truncates to the buffer, stub-build.md pitfall 8).
         let mut buf = [0u8; MSG_LEN + 1];
         let n = loop {
-            match rustix::net::recv(sock, &mut buf, RecvFlags::CMSG_CLOEXEC) {
+            match rustix::net::recv(sock, &mut buf, RecvFlags::empty()) {
                 Err(Errno::INTR) => continue,
                 r => break r.at(Step::Sync, 0)?.0,
             }

@@ -644,7 +644,7 @@ fn image_mode_runs_cmd_and_applies_rlimits() {
     let args: [&CStr; 0] = [];
     let mut spec = base(&args, SH_ENV);
     spec.flags = flags::APPLY_RLIMITS;
-    spec.rlimits = &[Rlimit { resource: libc::RLIMIT_NOFILE as u32, soft: 321, hard: 654 }];
+    spec.rlimits = &[Rlimit { resource: libc::RLIMIT_NOFILE, soft: 321, hard: 654 }];
     spec.cwd = c"/tmp";
     let plan = dir.join("plan");
     std::fs::write(&plan, encode(&spec)).unwrap();
@@ -704,30 +704,46 @@ fn joins_pid_namespace_and_forks() {
     assert_eq!(run.stdout, "pid=2\n", "{run:?}");
 }
 
-/// Sets up a busybox rootfs inside `unshare --mount --pid --fork --uts --ipc
-/// --net` with the mounts, devices, symlinks, masked and read-only paths a
-/// typical OCI config produces, then inspects it from inside.
-#[test]
-fn rootfs_in_new_namespaces() {
-    if skip_unless_root("rootfs_in_new_namespaces") || !have("unshare") {
-        return;
+/// A busybox root filesystem in a temporary directory.
+struct Rootfs {
+    dir: PathBuf,
+    root: PathBuf,
+    c: std::ffi::CString,
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rootfs_fixture(name: &str) -> Option<Rootfs> {
+    if skip_unless_root(name) || !have("unshare") {
+        return None;
     }
     let Some(busybox) = find_busybox() else {
-        eprintln!("rootfs_in_new_namespaces: skipped (no static busybox; run `cargo xtask` rootfs or set SPROUT_BUSYBOX)");
-        return;
+        eprintln!("{name}: skipped (no static busybox; run `cargo xtask` rootfs or set SPROUT_BUSYBOX)");
+        return None;
     };
-    let dir = tempdir("rootfs");
-    let rootfs = dir.join("root");
+    let dir = tempdir(name);
+    let root = dir.join("root");
     for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "usr", "root"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    // A hostile symlink: mounting on /evil must stay inside the rootfs.
-    std::os::unix::fs::symlink("/../../../../tmp", rootfs.join("evil")).unwrap();
-    std::fs::write(rootfs.join("etc/secret"), "s3cret\n").unwrap();
-    let rootfs_c = std::ffi::CString::new(rootfs.to_str().unwrap()).unwrap();
+    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    // A hostile symlink: a mount on /evil must land on the rootfs's /tmp,
+    // not the host's.
+    std::os::unix::fs::symlink("/../../../../tmp", root.join("evil")).unwrap();
+    std::fs::write(root.join("etc/secret"), "s3cret\n").unwrap();
+    let c = std::ffi::CString::new(root.to_str().unwrap()).unwrap();
+    Some(Rootfs { dir, root, c })
+}
 
+/// The mounts, devices, symlinks, sysctl, masked and read-only paths a
+/// typical OCI config (runc's spec defaults) turns into. `bind_devices`:
+/// bind the host's devices instead of mknod (user namespaces).
+fn typical_mounts(bind_devices: bool) -> Vec<MountOp<'static>> {
     use sprout_protocol::MountKind::*;
     const MS_NOSUID: u64 = libc::MS_NOSUID;
     const MS_NODEV: u64 = libc::MS_NODEV;
@@ -749,6 +765,10 @@ fn rootfs_in_new_namespaces() {
         op.major = major;
         op.minor = minor;
         op.opts = CREATE;
+        if bind_devices {
+            op.opts |= mount_opts::BIND_DEVICE;
+            op.source = Some(target);
+        }
         op
     };
     let link = |target: &'static CStr, src: &'static CStr| {
@@ -767,7 +787,7 @@ fn rootfs_in_new_namespaces() {
     optional.opts = CREATE | mount_opts::OPTIONAL;
     let mut sysctl = MountOp::new(WriteFile, c"/proc/sys/kernel/domainname");
     sysctl.data = Some(c"sprout.test");
-    let mounts = [
+    vec![
         m(Mount, c"/proc", Some(c"proc"), Some(c"proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
         m(Mount, c"/dev", Some(c"tmpfs"), Some(c"tmpfs"), MS_NOSUID | libc::MS_STRICTATIME, Some(c"mode=755,size=65536k")),
         m(Mount, c"/dev/pts", Some(c"devpts"), Some(c"devpts"), MS_NOSUID | MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=0620")),
@@ -800,8 +820,11 @@ fn rootfs_in_new_namespaces() {
         MountOp::new(ReadonlyPath, c"/proc/sys"),
         MountOp::new(ReadonlyPath, c"/proc/sysrq-trigger"),
         MountOp::new(ReadonlyPath, c"/proc/does-not-exist"),
-    ];
-    let script = c"set -e
+    ]
+}
+
+/// What the container's shell reports about its root filesystem.
+const INSPECT: &CStr = c"set -e
 echo host=$(busybox hostname) pid=$$
 for d in null zero full random urandom tty; do busybox stat -c '%n %A %t:%T' /dev/$d; done
 echo links $(busybox readlink /dev/fd) $(busybox readlink /dev/ptmx) $(busybox readlink /dev/core)
@@ -809,7 +832,6 @@ echo secret=$(busybox cat /etc/secret | busybox wc -c)
 echo timer_list=$(busybox cat /proc/timer_list | busybox wc -c)
 echo firmware=$(busybox ls -A /sys/firmware | busybox wc -l)
 busybox touch /sys/firmware/x 2>/dev/null && echo firmware-rw || echo firmware-ro
-busybox cat /proc/self/mountinfo >&2
 echo hostname-file=$(busybox cat /etc/hostname)
 echo domain=$(busybox cat /proc/sys/kernel/domainname)
 busybox touch /proc/sys/kernel/domainname 2>/dev/null && echo sys-rw || echo sys-ro
@@ -818,53 +840,117 @@ busybox touch /dev/shm/x && echo shm-rw
 busybox touch /mnt/hostetc/x 2>/dev/null && echo bind-rw || echo bind-ro
 echo tmp-mounts=$(busybox grep -c ' /tmp ' /proc/self/mountinfo)
 busybox ip link show lo
+busybox cat /proc/self/mountinfo >&2
 echo done";
-    let args = [c"/bin/sh", c"-c", script];
-    let env = [c"PATH=/bin", c"HOME=/root"];
-    let mut spec = base(&args, &env);
-    spec.flags |= flags::SETUP_ROOTFS | flags::READONLY_ROOTFS | flags::LOOPBACK | flags::NO_NEW_PRIVS | flags::HOOKS_BEFORE_PIVOT;
-    spec.rootfs = &rootfs_c;
+
+const INSPECTED: &[&str] = &[
+    "host=sprout-test pid=1\n",
+    "/dev/null crw-rw-rw- 1:3\n",
+    "/dev/zero crw-rw-rw- 1:5\n",
+    "/dev/urandom crw-rw-rw- 1:9\n",
+    "/dev/tty crw-rw-rw- 5:0\n",
+    "links /proc/self/fd pts/ptmx /proc/kcore\n",
+    "secret=0\n",
+    "timer_list=0\n",
+    "firmware=0\n",
+    "firmware-ro\n",
+    "domain=sprout.test\n",
+    "sys-ro\n",
+    "root-ro\n",
+    "shm-rw\n",
+    "bind-ro\n",
+    "tmp-mounts=1\n",
+    ",UP",
+    "done\n",
+];
+
+const CONTAINER_ENV: &[&CStr] = &[c"PATH=/bin", c"HOME=/root"];
+
+fn unshare(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net"].map(String::from).to_vec();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Sets up a busybox rootfs inside `unshare --mount --pid --fork --uts --ipc
+/// --net` (the namespaces the controller's clone would create) with the
+/// mounts of a typical config, a read-only root, hooks before pivot and
+/// loopback, then inspects it from inside.
+#[test]
+fn rootfs_in_new_namespaces() {
+    let Some(rootfs) = rootfs_fixture("rootfs_in_new_namespaces") else { return };
+    let mounts = typical_mounts(false);
+    let args = [c"/bin/sh", c"-c", INSPECT];
+    let mut spec = base(&args, CONTAINER_ENV);
+    spec.flags |= flags::SETUP_ROOTFS
+        | flags::READONLY_ROOTFS
+        | flags::LOOPBACK
+        | flags::NO_NEW_PRIVS
+        | flags::HOOKS_BEFORE_PIVOT;
+    spec.rootfs = &rootfs.c;
     spec.hostname = Some(c"sprout-test");
     spec.mounts = &mounts;
-    let run = launch(
-        &encode(&spec),
-        Opts {
-            wrapper: ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net"]
-                .map(String::from)
-                .to_vec(),
-            ..Default::default()
-        },
-    );
+    let run = launch(&encode(&spec), Opts { wrapper: unshare(&[]), ..Default::default() });
     eprintln!("{}\n{}", run.stdout, run.stderr);
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.msgs, vec![Msg::Hooks, Msg::Ready], "{run:?}");
-    let o = &run.stdout;
-    for want in [
-        "host=sprout-test pid=1\n",
-        "/dev/null crw-rw-rw- 1:3\n",
-        "/dev/zero crw-rw-rw- 1:5\n",
-        "/dev/urandom crw-rw-rw- 1:9\n",
-        "/dev/tty crw-rw-rw- 5:0\n",
-        "links /proc/self/fd pts/ptmx /proc/kcore\n",
-        "secret=0\n",
-        "timer_list=0\n",
-        "firmware=0\n",
-        "firmware-ro\n",
-        "domain=sprout.test\n",
-        "sys-ro\n",
-        "root-ro\n",
-        "shm-rw\n",
-        "bind-ro\n",
-        "tmp-mounts=1\n",
-        ",UP",
-        "done\n",
-    ] {
-        assert!(o.contains(want), "missing {want:?} in:\n{o}");
+    for want in INSPECTED {
+        assert!(run.stdout.contains(want), "missing {want:?} in:\n{}", run.stdout);
     }
-    // The host's /tmp did not get the tmpfs meant for /evil.
+    let host = std::fs::read_to_string("/etc/hostname").unwrap();
+    assert!(run.stdout.contains(&format!("hostname-file={}", host.trim())), "{}", run.stdout);
+    // Nothing leaked to the host (unshare(1) makes its mounts private, and
+    // the stub resolved /evil inside the rootfs).
     let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!host_mounts.contains(rootfs.to_str().unwrap()), "mount leaked to the host");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!host_mounts.contains(rootfs.root.to_str().unwrap()), "mount leaked to the host");
+}
+
+/// The same rootfs in a user namespace (`unshare --user --map-root-user`):
+/// devices are bind-mounted from the host, setgroups is skipped, and the
+/// read-only remounts must keep the locked flags. Also `rootfsPropagation`
+/// shared, which needs the rootfs's parent mount made private for pivot_root.
+#[test]
+fn rootfs_in_user_namespace() {
+    let Some(rootfs) = rootfs_fixture("rootfs_in_user_namespace") else { return };
+    let mounts = typical_mounts(true);
+    let args = [c"/bin/sh", c"-c", INSPECT];
+    let mut spec = base(&args, CONTAINER_ENV);
+    spec.flags |= flags::SETUP_ROOTFS | flags::READONLY_ROOTFS | flags::LOOPBACK | flags::SKIP_SETGROUPS;
+    spec.rootfs_propagation = libc::MS_SHARED;
+    spec.rootfs = &rootfs.c;
+    spec.hostname = Some(c"sprout-test");
+    spec.mounts = &mounts;
+    let run = launch(&encode(&spec), Opts { wrapper: unshare(&["--user", "--map-root-user"]), ..Default::default() });
+    eprintln!("{}\n{}", run.stdout, run.stderr);
+    assert!(run.status.success(), "{run:?}");
+    for want in INSPECTED {
+        assert!(run.stdout.contains(want), "missing {want:?} in:\n{}", run.stdout);
+    }
+}
+
+/// `--no-pivot` (MS_MOVE + chroot) with a terminal: the pty peer is bound
+/// over /dev/console and is the shell's controlling terminal.
+#[test]
+fn rootfs_no_pivot_with_console() {
+    let Some(rootfs) = rootfs_fixture("rootfs_no_pivot_with_console") else { return };
+    let mounts = typical_mounts(false);
+    let args = [
+        c"/bin/sh",
+        c"-c",
+        c"busybox stat -c 'console %t:%T' /dev/console; busybox tty; busybox ls /; echo done",
+    ];
+    let mut spec = base(&args, CONTAINER_ENV);
+    spec.flags |= flags::SETUP_ROOTFS | flags::NO_PIVOT | flags::TERMINAL;
+    spec.rootfs = &rootfs.c;
+    spec.mounts = &mounts;
+    let run = launch(&encode(&spec), Opts { wrapper: unshare(&[]), ..Default::default() });
+    eprintln!("{run:?}");
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.msgs, vec![Msg::Console, Msg::Ready], "{run:?}");
+    assert!(run.tty.contains("console 88:0"), "{run:?}"); // major 136: the pts
+    assert!(run.tty.contains("/dev/pts/0"), "{run:?}");
+    assert!(run.tty.contains("busybox") || run.tty.contains("bin"), "{run:?}");
+    assert!(run.tty.contains("done"), "{run:?}");
 }
 
 fn have(tool: &str) -> bool {

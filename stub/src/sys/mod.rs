@@ -153,6 +153,7 @@ pub fn bufs() -> Option<&'static mut Bufs> {
     }
     // SAFETY: BUFS_TAKEN guarantees this unique reference is created at most
     // once, so it never aliases another reference to BUFS.
+    #[allow(clippy::deref_addrof)] // `&mut BUFS` is the static_mut_refs lint
     Some(unsafe { &mut *(&raw mut BUFS) })
 }
 
