@@ -1,6 +1,13 @@
 //! Failures: which [`Step`] failed, with which errno, on which plan item;
 //! and how they are reported (a `Failed` message on the sync socket, or a
 //! line on stderr in image mode).
+//!
+//! `errno` is the failing syscall's, or 0 when no syscall failed (a
+//! truncated or undecodable plan). `arg` is the index into the plan list
+//! the step works on: `mounts` (MountTarget, Mount, Device, Symlink, Mask,
+//! ReadonlyPath, WriteFile), `namespaces` (Setns), `rlimits` (Rlimit), the
+//! capability number (Bounding, Ambient), the stdio fd (ChownStdio), the
+//! sender's protocol version (DecodePlan of an unsupported version); else 0.
 
 use sprout_protocol::{Msg, Step};
 

@@ -12,6 +12,13 @@
 //! harden → read plan → setns (+fork) → hostname/loopback → rootfs
 //! (mounts, devices, hooks, pivot_root) → console → masked/read-only paths →
 //! read-only root → Ready/Run → privileges (`user`) → Created/start → exec.
+//! Image mode runs only the part from Ready/Run (skipped: no controller) on.
+//!
+//! Failures (see `fail`): controller mode sends `Failed{step, errno, arg}`
+//! on the sync socket and exits 1; image mode prints
+//! `sprout-init: <step>: errno N` and exits 127 (command not found) or 126.
+//! A plan that cannot be read or decoded always also gets a stderr line and
+//! exit 1; usage errors exit 2.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]

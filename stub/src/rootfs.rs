@@ -84,12 +84,12 @@ struct PathCopy {
 
 impl PathCopy {
     fn new(src: &[u8]) -> Result<Self, Errno> {
-        let mut buf = [0u8; PATH_MAX];
         let src = if src.is_empty() { b"/" } else { src };
-        buf.get_mut(..src.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(src);
         if src.len() >= PATH_MAX {
             return Err(Errno::NAMETOOLONG);
         }
+        let mut buf = [0u8; PATH_MAX];
+        buf.get_mut(..src.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(src);
         Ok(PathCopy { buf })
     }
 

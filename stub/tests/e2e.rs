@@ -233,6 +233,13 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
         map.push((high.as_raw_fd(), n));
         keep.push(high);
     }
+    // Debugging aid: SPROUT_E2E_WRAPPER="strace -f -o /tmp/trace" runs the
+    // stub under that command.
+    if let Ok(w) = std::env::var("SPROUT_E2E_WRAPPER") {
+        let mut v: Vec<String> = w.split_whitespace().map(String::from).collect();
+        v.append(&mut opts.wrapper);
+        opts.wrapper = v;
+    }
     let mut cmd = if opts.wrapper.is_empty() {
         Command::new(STUB)
     } else {
