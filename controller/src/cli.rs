@@ -153,7 +153,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
             timer.phase("encode and verify plan");
             let text = serde_json::to_string_pretty(&plan.view(bytes.len())).map_err(Error::invalid)?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}").and_then(|_| out.flush()).map_err(|e| Error::io("stdout", &e))?;
+            match writeln!(out, "{text}").and_then(|_| out.flush()) {
+                // `sprout plan | head`: the reader went away; not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => r.map_err(|e| Error::io("stdout", &e))?,
+            }
             Ok(0)
         }
         Command::Run(a) => {

@@ -284,12 +284,18 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
 
     // Every fd the child keeps goes above the highest number it must land on.
     let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 1).max(10);
-    let hi = |fd: &OwnedFd| sys::dup_above(fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
-    let plan_r = hi(&plan_r)?;
-    let sync_child = hi(&sync_child)?;
-    let stub = hi(&stub)?;
-    let err_w = hi(&err_w)?;
-    let ns_fds: Vec<OwnedFd> = plan.join.iter().map(|j| hi(&j.fd)).collect::<Result<_>>()?;
+    // (The originals are consumed: a leftover copy of the child's sync end
+    // here would hide the EOF that means "exec happened".)
+    let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
+    let plan_r = hi(plan_r)?;
+    let sync_child = hi(sync_child)?;
+    let stub = hi(stub)?;
+    let err_w = hi(err_w)?;
+    let ns_fds: Vec<OwnedFd> = plan
+        .join
+        .iter()
+        .map(|j| sys::dup_above(&j.fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)"))
+        .collect::<Result<_>>()?;
     let mut moves = vec![(plan_r.as_raw_fd(), plan.plan_fd as RawFd), (sync_child.as_raw_fd(), plan.sync_fd as RawFd)];
     moves.extend(ns_fds.iter().zip(&plan.join).map(|(fd, j)| (fd.as_raw_fd(), j.stub_fd as RawFd)));
 

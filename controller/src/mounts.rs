@@ -455,6 +455,8 @@ pub struct Context<'a> {
     pub cgroupns: bool,
     /// The host's cgroup mounts.
     pub cgroups: &'a CgroupLayout,
+    /// The host has `/proc/kcore` (runc adds `/dev/core` only then).
+    pub kcore: bool,
 }
 
 /// Flags of a mounted filesystem that a user namespace cannot clear on a
@@ -704,7 +706,7 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     if mounts.iter().any(|m| dest_is(m, "dev/pts")) {
         links.push(("/dev/ptmx", "pts/ptmx"));
     }
-    if mounts.iter().any(|m| dest_is(m, "proc")) {
+    if ctx.kcore && mounts.iter().any(|m| dest_is(m, "proc")) {
         links.push(("/dev/core", "/proc/kcore"));
     }
     for (path, content) in links {
@@ -904,7 +906,7 @@ mod tests {
     }
 
     fn ctx<'a>(layout: &'a CgroupLayout, userns: bool) -> Context<'a> {
-        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout }
+        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout, kcore: true }
     }
 
     fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
@@ -961,7 +963,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("file"), "x").unwrap();
         let layout = CgroupLayout::default();
-        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout };
+        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
         let op = &mount_ops(3, &m, &c).unwrap()[0];

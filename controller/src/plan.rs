@@ -430,6 +430,7 @@ impl Plan {
             userns: new_userns || join.iter().any(|j| j.nstype == clone_flags::NEWUSER),
             cgroupns: has(clone_flags::NEWCGROUP),
             cgroups: &cgroups,
+            kcore: std::path::Path::new("/proc/kcore").exists(),
         };
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops = mounts::before_pivot(
