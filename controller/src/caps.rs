@@ -95,11 +95,7 @@ pub fn read_cap_last_cap() -> u32 {
 /// Errors: an unknown name (`process.capabilities.bounding: unknown
 /// capability "CAP_FOO"`). Names above `cap_last_cap` are dropped with a
 /// warning on stderr.
-pub fn mask_of<'a>(
-    field: &str,
-    names: impl IntoIterator<Item = &'a str>,
-    cap_last_cap: u32,
-) -> Result<u64> {
+pub fn mask_of<'a>(field: &str, names: impl IntoIterator<Item = &'a str>, cap_last_cap: u32) -> Result<u64> {
     let mut mask = 0u64;
     let mut unavailable = Vec::new();
     for name in names {
@@ -141,11 +137,7 @@ pub fn resolve(caps: Option<&LinuxCapabilities>, cap_last_cap: u32) -> Result<Ca
             None => Ok(0),
             Some(s) => {
                 let names = spec_names(s);
-                mask_of(
-                    &format!("process.capabilities.{name}"),
-                    names.iter().map(String::as_str),
-                    cap_last_cap,
-                )
+                mask_of(&format!("process.capabilities.{name}"), names.iter().map(String::as_str), cap_last_cap)
             }
         }
     };
@@ -167,10 +159,10 @@ pub fn precheck(config: &serde_json::Value) -> Result<()> {
     for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
         let Some(list) = caps.get(set).and_then(|v| v.as_array()) else { continue };
         for v in list {
-            if let Some(name) = v.as_str() {
-                if bit_of(name).is_none() {
-                    crate::bail!("process.capabilities.{set}: unknown capability \"{name}\"");
-                }
+            if let Some(name) = v.as_str()
+                && bit_of(name).is_none()
+            {
+                crate::bail!("process.capabilities.{set}: unknown capability \"{name}\"");
             }
         }
     }

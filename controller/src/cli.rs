@@ -209,12 +209,7 @@ fn rfc3339(secs: i64, millis: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 #[cfg(test)]
@@ -230,8 +225,23 @@ mod tests {
     #[test]
     fn parses_runc_style_lines() {
         let c = Cli::try_parse_from([
-            "sprout", "--root", "/tmp/r", "--log", "/tmp/l", "--log-format", "json", "--debug", "run", "--bundle",
-            "/b", "--pid-file", "/p", "--preserve-fds", "2", "--no-pivot", "c1",
+            "sprout",
+            "--root",
+            "/tmp/r",
+            "--log",
+            "/tmp/l",
+            "--log-format",
+            "json",
+            "--debug",
+            "run",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--preserve-fds",
+            "2",
+            "--no-pivot",
+            "c1",
         ])
         .unwrap();
         assert_eq!(c.root, Path::new("/tmp/r"));

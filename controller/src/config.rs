@@ -59,8 +59,8 @@ pub fn load(dir: &Path) -> Result<Bundle> {
 
 /// Parses config text into a [`Spec`] (see the module docs).
 pub fn parse(text: &str) -> Result<Spec> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
     if !value.is_object() {
         crate::bail!("{CONFIG_FILE}: the top level must be a JSON object");
     }
@@ -122,9 +122,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "process.capabilities.bounding: unknown capability \"CAP_FOO\"");
-        let e = parse(r#"{"process": {"cwd": "/", "user": {}, "rlimits": [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]}}"#)
-            .unwrap_err()
-            .to_string();
+        let e =
+            parse(r#"{"process": {"cwd": "/", "user": {}, "rlimits": [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]}}"#)
+                .unwrap_err()
+                .to_string();
         assert_eq!(e, "process.rlimits[0].type: unknown rlimit type \"RLIMIT_X\"");
     }
 

@@ -61,10 +61,7 @@ mod tests {
             validate(&s(&["A=1", "B=2", "C=3", "FOO"])).unwrap_err().to_string(),
             "process.env[3] \"FOO\": missing '='"
         );
-        assert_eq!(
-            validate(&s(&["=x"])).unwrap_err().to_string(),
-            "process.env[0] \"=x\": empty variable name"
-        );
+        assert_eq!(validate(&s(&["=x"])).unwrap_err().to_string(), "process.env[0] \"=x\": empty variable name");
         assert_eq!(
             validate(&s(&["A=x\0y"])).unwrap_err().to_string(),
             "process.env[0] \"A=x\\0y\": contains a NUL byte"

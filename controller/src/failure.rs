@@ -168,17 +168,11 @@ mod tests {
         let p = plan();
         let d = |s, e, a| describe(&p, s, e, a);
         assert_eq!(d(Step::Chdir, 13, 0), "process.cwd \"/data\": chdir: Permission denied (EACCES)");
-        assert_eq!(
-            d(Step::ResolveExec, 2, 0),
-            "process.args[0] \"nosuchcmd\": executable file not found in $PATH"
-        );
+        assert_eq!(d(Step::ResolveExec, 2, 0), "process.args[0] \"nosuchcmd\": executable file not found in $PATH");
         assert_eq!(d(Step::ResolveExec, 13, 0), "process.args[0] \"nosuchcmd\": permission denied");
         assert_eq!(d(Step::Execve, 8, 0), "process.args[0] \"nosuchcmd\": exec format error");
         assert_eq!(d(Step::Mount, 2, 1), "mounts[2] \"/data\": mount: No such file or directory (ENOENT)");
-        assert_eq!(
-            d(Step::Mask, 1, 2),
-            "linux.maskedPaths[1] \"/proc/kcore\": mask: Operation not permitted (EPERM)"
-        );
+        assert_eq!(d(Step::Mask, 1, 2), "linux.maskedPaths[1] \"/proc/kcore\": mask: Operation not permitted (EPERM)");
         assert_eq!(d(Step::Mount, 2, 99), "mount op 99: mount: No such file or directory (ENOENT)");
         assert_eq!(d(Step::Setresgid, 22, 0), "process.user.gid 5000: setresgid: Invalid argument (EINVAL)");
         assert_eq!(d(Step::Setresuid, 22, 0), "process.user.uid 1000: setresuid: Invalid argument (EINVAL)");

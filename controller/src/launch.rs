@@ -369,10 +369,8 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
     let mut buf = [0u8; MSG_LEN + 1];
     loop {
         let (sync_ready, sig_ready) = {
-            let mut fds = [
-                PollFd::new(sync_parent.as_fd(), PollFlags::POLLIN),
-                PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut fds =
+                [PollFd::new(sync_parent.as_fd(), PollFlags::POLLIN), PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(Errno::EINTR) => continue,
                 r => r.ctx(|| "poll")?,
@@ -389,11 +387,7 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
         if rec.len == 0 {
             break;
         }
-        let msg = if rec.truncated || rec.len != MSG_LEN {
-            None
-        } else {
-            Msg::decode(&buf[..rec.len]).ok()
-        };
+        let msg = if rec.truncated || rec.len != MSG_LEN { None } else { Msg::decode(&buf[..rec.len]).ok() };
         let Some(msg) = msg else {
             crate::bail!("sync socket: malformed message from sprout-init ({} bytes)", rec.len);
         };
@@ -483,10 +477,8 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
             let ready = |i: usize| fds.get(i).and_then(|f| f.any()).unwrap_or(false);
             (ready(0), ready(1), ready(2))
         };
-        if pty_ready {
-            if let Some(m) = &console {
-                pty_open = console::pump_output(m);
-            }
+        if pty_ready && let Some(m) = &console {
+            pty_open = console::pump_output(m);
         }
         if sig_ready {
             forward_signals(&sigfd, &child, console.as_ref());
@@ -542,7 +534,10 @@ mod tests {
         assert_eq!(exit_code(Some(WaitStatus::Exited(p, 3))), 3);
         assert_eq!(exit_code(Some(WaitStatus::Signaled(p, Signal::SIGKILL, false))), 137);
         assert_eq!(exit_code(None), 1);
-        assert_eq!(describe_status(Some(WaitStatus::Signaled(p, Signal::SIGSEGV, true))), "killed by SIGSEGV (core dumped)");
+        assert_eq!(
+            describe_status(Some(WaitStatus::Signaled(p, Signal::SIGSEGV, true))),
+            "killed by SIGSEGV (core dumped)"
+        );
     }
 
     #[test]

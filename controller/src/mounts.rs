@@ -177,9 +177,27 @@ fn option(word: &str) -> Option<Opt> {
 /// runc extensions sprout does not implement yet: an error rather than
 /// passing them to the filesystem as data.
 const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "idmap", "ridmap", "tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec",
-    "rexec", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
-    "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+    "idmap",
+    "ridmap",
+    "tmpcopyup",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 /// Mount options split into flags, propagation and data.
@@ -413,10 +431,12 @@ impl CgroupLayout {
             let is_cgroup = *fstype == "cgroup" || *fstype == "cgroup2";
             if *mnt == "/sys/fs/cgroup" {
                 layout.unified = *fstype == "cgroup2";
-            } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/") {
-                if is_cgroup && !name.contains('/') && !layout.hierarchies.iter().any(|h| h == name) {
-                    layout.hierarchies.push(name.to_string());
-                }
+            } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/")
+                && is_cgroup
+                && !name.contains('/')
+                && !layout.hierarchies.iter().any(|h| h == name)
+            {
+                layout.hierarchies.push(name.to_string());
             }
         }
         layout
@@ -427,17 +447,17 @@ impl CgroupLayout {
     pub fn host() -> CgroupLayout {
         let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut layout = CgroupLayout::from_mountinfo(&text);
-        if !layout.unified {
-            if let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") {
-                for e in dir.flatten() {
-                    if let Ok(link) = std::fs::read_link(e.path()) {
-                        layout
-                            .symlinks
-                            .push((e.file_name().to_string_lossy().into_owned(), link.to_string_lossy().into_owned()));
-                    }
+        if !layout.unified
+            && let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup")
+        {
+            for e in dir.flatten() {
+                if let Ok(link) = std::fs::read_link(e.path()) {
+                    layout
+                        .symlinks
+                        .push((e.file_name().to_string_lossy().into_owned(), link.to_string_lossy().into_owned()));
                 }
-                layout.symlinks.sort();
             }
+            layout.symlinks.sort();
         }
         layout
     }
@@ -497,8 +517,7 @@ fn bind_remount(flags: u64, source: &Path, ctx: &Context) -> u64 {
 /// Whether a spec mount is a bind mount (`bind`/`rbind` option, or type
 /// `bind` as runc accepts).
 fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
 }
 
 /// The ops for `mounts[index]` (one, or several for `cgroup`).
@@ -587,10 +606,8 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         ops.push(op);
         return Ok(ops);
     }
-    let mut tmpfs = Op::new(MountKind::Mount, target, origin)?
-        .with_source("tmpfs")?
-        .with_fstype("tmpfs")?
-        .with_data("mode=755")?;
+    let mut tmpfs =
+        Op::new(MountKind::Mount, target, origin)?.with_source("tmpfs")?.with_fstype("tmpfs")?.with_data("mode=755")?;
     tmpfs.flags = base | (parsed.flags & (ms::RELATIME | ms::NOATIME | ms::STRICTATIME));
     tmpfs.opts = mount_opts::CREATE_TARGET;
     ops.push(tmpfs);
@@ -667,11 +684,8 @@ fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
     let num = |what: &str, v: i64| -> Result<u32> {
         u32::try_from(v).map_err(|_| Error::invalid(format!("{origin}: {what} {v} is out of range")))
     };
-    let (major, minor) = if d.typ() == LinuxDeviceType::P {
-        (0, 0)
-    } else {
-        (num("major", d.major())?, num("minor", d.minor())?)
-    };
+    let (major, minor) =
+        if d.typ() == LinuxDeviceType::P { (0, 0) } else { (num("major", d.major())?, num("minor", d.minor())?) };
     let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
     device_op(&origin, &path, kind | perm, major, minor, d.uid().unwrap_or(0), d.gid().unwrap_or(0), ctx)
 }
@@ -817,8 +831,8 @@ mod tests {
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.propagation, 0);
 
-        let o = parse_options(&opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]))
-            .unwrap();
+        let o =
+            parse_options(&opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])).unwrap();
         assert_eq!(o.flags, ms::NOSUID | ms::NOEXEC);
         assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
     }
@@ -910,13 +924,7 @@ mod tests {
     }
 
     fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
-        MountBuilder::default()
-            .destination(dest)
-            .typ(typ)
-            .source(src)
-            .options(opts(o))
-            .build()
-            .unwrap()
+        MountBuilder::default().destination(dest).typ(typ).source(src).options(opts(o)).build().unwrap()
     }
 
     #[test]
@@ -937,10 +945,7 @@ mod tests {
         assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/cpu");
         assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/cpu");
         assert_eq!(ops[1].flags, ms::BIND | ms::REC);
-        assert_eq!(
-            ops[1].remount_flags,
-            ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
-        );
+        assert_eq!(ops[1].remount_flags, ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
         assert_eq!(ops[3].kind, MountKind::Symlink);
         assert_eq!(ops[3].target.to_str().unwrap(), "sys/fs/cgroup/cpuacct");
         assert_eq!(ops[4].flags, ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
@@ -1084,11 +1089,10 @@ mod tests {
     #[test]
     fn masked_and_readonly_paths() {
         let ops = path_ops(&opts(&["/proc/sys"]), &opts(&["/proc/kcore", "/sys/firmware"])).unwrap();
-        assert_eq!(ops.iter().map(|o| o.kind).collect::<Vec<_>>(), [
-            MountKind::ReadonlyPath,
-            MountKind::Mask,
-            MountKind::Mask
-        ]);
+        assert_eq!(
+            ops.iter().map(|o| o.kind).collect::<Vec<_>>(),
+            [MountKind::ReadonlyPath, MountKind::Mask, MountKind::Mask]
+        );
         assert_eq!(ops[2].target.to_str().unwrap(), "/sys/firmware");
         assert_eq!(ops[2].origin.to_string(), "linux.maskedPaths[1] \"/sys/firmware\"");
         assert!(path_ops(&opts(&["proc"]), &[]).is_err());

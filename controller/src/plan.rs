@@ -229,7 +229,12 @@ fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result<Vec<IdMap>
             || map.container.checked_add(map.size - 1).is_none()
             || map.host.checked_add(map.size - 1).is_none()
         {
-            crate::bail!("{field}[{i}]: invalid range (containerID {}, hostID {}, size {})", map.container, map.host, map.size);
+            crate::bail!(
+                "{field}[{i}]: invalid range (containerID {}, hostID {}, size {})",
+                map.container,
+                map.host,
+                map.size
+            );
         }
         out.push(map);
     }
@@ -764,16 +769,16 @@ fn warn_process_extras(p: &Process) {
 /// One warning per top-level or `linux` part sprout does not apply yet.
 fn warn_linux_extras(spec: &Spec) {
     let present = |v: Value| has_content(&v);
-    if let Some(h) = spec.hooks() {
-        if present(serde_json::to_value(h).unwrap_or(Value::Null)) {
-            skipped("hooks", "hooks are not supported yet");
-        }
+    if let Some(h) = spec.hooks()
+        && present(serde_json::to_value(h).unwrap_or(Value::Null))
+    {
+        skipped("hooks", "hooks are not supported yet");
     }
     let Some(l) = spec.linux() else { return };
-    if let Some(r) = l.resources() {
-        if present(serde_json::to_value(r).unwrap_or(Value::Null)) {
-            skipped("linux.resources", "cgroups are not supported yet (they come with the next release)");
-        }
+    if let Some(r) = l.resources()
+        && present(serde_json::to_value(r).unwrap_or(Value::Null))
+    {
+        skipped("linux.resources", "cgroups are not supported yet (they come with the next release)");
     }
     if l.cgroups_path().is_some() {
         skipped("linux.cgroupsPath", "cgroups are not supported yet; the container stays in sprout's cgroup");
@@ -865,7 +870,8 @@ mod tests {
 
     #[test]
     fn field_errors() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|c| c["process"]["args"] = json!([])), "process.args: must not be empty"),
             (Box::new(|c| c["process"]["cwd"] = json!("tmp")), "process.cwd \"tmp\": must be an absolute path"),
             (
@@ -873,7 +879,10 @@ mod tests {
                 "process.env[3] \"FOO\": missing '='",
             ),
             (
-                Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "network", "path": "/nonexistent/ns"}])),
+                Box::new(|c| {
+                    c["linux"]["namespaces"] =
+                        json!([{"type": "mount"}, {"type": "network", "path": "/nonexistent/ns"}])
+                }),
                 "linux.namespaces[1].path \"/nonexistent/ns\": open: No such file or directory (ENOENT)",
             ),
             (

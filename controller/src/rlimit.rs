@@ -54,11 +54,7 @@ pub fn resolve(rlimits: &[PosixRlimit]) -> Result<Vec<Rlimit>> {
             crate::bail!("process.rlimits[{i}].type: unknown rlimit type \"{name}\"");
         };
         if r.soft() > r.hard() {
-            crate::bail!(
-                "process.rlimits[{i}] {name}: soft limit {} is above the hard limit {}",
-                r.soft(),
-                r.hard()
-            );
+            crate::bail!("process.rlimits[{i}] {name}: soft limit {} is above the hard limit {}", r.soft(), r.hard());
         }
         if out.iter().any(|o| o.resource == resource) {
             crate::bail!("process.rlimits[{i}]: {name} is given twice");
@@ -76,10 +72,10 @@ pub fn precheck(config: &serde_json::Value) -> Result<()> {
         return Ok(());
     };
     for (i, r) in list.iter().enumerate() {
-        if let Some(t) = r.get("type").and_then(|t| t.as_str()) {
-            if resource_of(t).is_none() {
-                crate::bail!("process.rlimits[{i}].type: unknown rlimit type \"{t}\"");
-            }
+        if let Some(t) = r.get("type").and_then(|t| t.as_str())
+            && resource_of(t).is_none()
+        {
+            crate::bail!("process.rlimits[{i}].type: unknown rlimit type \"{t}\"");
         }
     }
     Ok(())
@@ -109,36 +105,21 @@ mod tests {
 
     #[test]
     fn resolves_in_order() {
-        let v = resolve(&[
-            rl(PosixRlimitType::RlimitNofile, 512, 1024),
-            rl(PosixRlimitType::RlimitCore, 0, u64::MAX),
-        ])
-        .unwrap();
-        assert_eq!(
-            v,
-            [
-                Rlimit { resource: 7, soft: 512, hard: 1024 },
-                Rlimit { resource: 4, soft: 0, hard: u64::MAX }
-            ]
-        );
+        let v = resolve(&[rl(PosixRlimitType::RlimitNofile, 512, 1024), rl(PosixRlimitType::RlimitCore, 0, u64::MAX)])
+            .unwrap();
+        assert_eq!(v, [Rlimit { resource: 7, soft: 512, hard: 1024 }, Rlimit { resource: 4, soft: 0, hard: u64::MAX }]);
     }
 
     #[test]
     fn soft_above_hard_is_an_error() {
         let e = resolve(&[rl(PosixRlimitType::RlimitNofile, 2048, 1024)]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024"
-        );
+        assert_eq!(e.to_string(), "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024");
     }
 
     #[test]
     fn duplicates_are_an_error() {
-        let e = resolve(&[
-            rl(PosixRlimitType::RlimitNofile, 1, 1),
-            rl(PosixRlimitType::RlimitNofile, 2, 2),
-        ])
-        .unwrap_err();
+        let e =
+            resolve(&[rl(PosixRlimitType::RlimitNofile, 1, 1), rl(PosixRlimitType::RlimitNofile, 2, 2)]).unwrap_err();
         assert_eq!(e.to_string(), "process.rlimits[1]: RLIMIT_NOFILE is given twice");
     }
 

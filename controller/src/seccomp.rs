@@ -141,8 +141,7 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
                 continue;
             };
             for set in &sets {
-                ctx.add_rule_conditional(act, nr, set)
-                    .map_err(|e| lib_err(&format!("{field} \"{name}\""), e))?;
+                ctx.add_rule_conditional(act, nr, set).map_err(|e| lib_err(&format!("{field} \"{name}\""), e))?;
             }
         }
     }
@@ -231,14 +230,14 @@ mod tests {
     fn too_large_programs_are_rejected() {
         // Every syscall with a distinct errno: far above 4096 instructions
         // with three architectures.
-        let names: Vec<String> = (0..440)
-            .filter_map(|n| ScmpSyscall::from(n).get_name().ok())
-            .collect();
+        let names: Vec<String> = (0..440).filter_map(|n| ScmpSyscall::from(n).get_name().ok()).collect();
         let rules: Vec<serde_json::Value> = names
             .iter()
             .enumerate()
-            .map(|(i, n)| serde_json::json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1,
-                "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": i, "op": "SCMP_CMP_NE"}]}))
+            .map(|(i, n)| {
+                serde_json::json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1,
+                "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": i, "op": "SCMP_CMP_NE"}]})
+            })
             .collect();
         let s = parse(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",

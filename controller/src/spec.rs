@@ -198,8 +198,7 @@ pub fn write_default(bundle: &Path) -> Result<()> {
         }
         Err(e) => return Err(Error::io(format!("{}: create", path.display()), &e)),
     };
-    f.write_all(DEFAULT_CONFIG.as_bytes())
-        .map_err(|e| Error::io(format!("{}: write", path.display()), &e))
+    f.write_all(DEFAULT_CONFIG.as_bytes()).map_err(|e| Error::io(format!("{}: write", path.display()), &e))
 }
 
 #[cfg(test)]

@@ -86,7 +86,8 @@ pub mod stage {
 pub fn spawn(setup: &ChildSetup<'_>) -> Result<(libc::pid_t, OwnedFd), Errno> {
     assert_eq!(setup.argv.last(), Some(&std::ptr::null()), "argv must be NULL-terminated");
     assert_eq!(setup.envp.last(), Some(&std::ptr::null()), "envp must be NULL-terminated");
-    let flags = setup.clone_flags as libc::c_ulong | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let flags =
+        setup.clone_flags as libc::c_ulong | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     let mut pidfd: c_int = -1;
     // SAFETY: raw clone without CLONE_VM/CLONE_THREAD behaves like fork: the
     // child gets a copy-on-write copy of this thread's memory and stack, so
@@ -94,16 +95,7 @@ pub fn spawn(setup: &ChildSetup<'_>) -> Result<(libc::pid_t, OwnedFd), Errno> {
     // and aarch64) receives the pidfd because of CLONE_PIDFD; it points to a
     // live local. The child only runs `child_main`, which is async-signal-safe
     // and ends in execveat or _exit.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags,
-            0usize,
-            &mut pidfd as *mut c_int,
-            0usize,
-            0usize,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
     if ret < 0 {
         return Err(Errno::last());
     }

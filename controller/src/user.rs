@@ -81,12 +81,7 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f[0].to_string(),
                 gid: f[2].trim().parse().ok()?,
-                members: f[3]
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(String::from)
-                    .collect(),
+                members: f[3].split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect(),
             })
         })
         .collect()
@@ -117,9 +112,7 @@ pub fn read_in_rootfs(rootfs: &Path, rel: &str) -> Result<Option<String>> {
         Err(e) => return Err(Error::io(format!("rootfs /{rel}: open"), &e)),
     };
     let mut buf = Vec::new();
-    file.take(MAX_FILE)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(format!("rootfs /{rel}: read"), &e))?;
+    file.take(MAX_FILE).read_to_end(&mut buf).map_err(|e| Error::io(format!("rootfs /{rel}: read"), &e))?;
     Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
 }
 
@@ -155,10 +148,7 @@ dup:x:1000:5::/second:/bin/sh
         let p = parse_passwd(PASSWD);
         let names: Vec<&str> = p.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["root", "daemon", "demo", "nohome", "dup"]);
-        assert_eq!(
-            p[2],
-            PasswdEntry { name: "demo".into(), uid: 1000, gid: 1000, home: "/home/demo".into() }
-        );
+        assert_eq!(p[2], PasswdEntry { name: "demo".into(), uid: 1000, gid: 1000, home: "/home/demo".into() });
     }
 
     #[test]
