@@ -277,8 +277,17 @@ impl Plan {
 
         let u = process.user();
         let (mut uid, mut gid) = (u.uid(), u.gid());
-        let passwd = user::rootfs_passwd(&bundle.rootfs)?;
-        if let Some(name) = u.username().as_deref().filter(|n| !n.is_empty()) {
+        let env_list = process.env().clone().unwrap_or_default();
+        env::validate(&env_list)?;
+        let mut env_list = env::dedup(&env_list);
+        let username = u.username().as_deref().filter(|n| !n.is_empty());
+        // The rootfs's passwd is read only when needed (a name, or no HOME).
+        let passwd = if username.is_some() || !env::has_home(&env_list) {
+            user::rootfs_passwd(&bundle.rootfs)?
+        } else {
+            Vec::new()
+        };
+        if let Some(name) = username {
             let Some(e) = passwd.iter().find(|e| e.name == name) else {
                 crate::bail!("process.user.username \"{name}\": no such user in the rootfs's /etc/passwd");
             };
@@ -297,9 +306,6 @@ impl Plan {
             Some(m) => crate::bail!("process.user.umask {m:#o}: out of range (at most 0o777)"),
         };
 
-        let env_list = process.env().clone().unwrap_or_default();
-        env::validate(&env_list)?;
-        let mut env_list = env::dedup(&env_list);
         let home = if env::has_home(&env_list) {
             None
         } else {
@@ -429,7 +435,12 @@ impl Plan {
         }
 
         // --- filesystem ---
-        let cgroups = mounts::CgroupLayout::host();
+        let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
+        let cgroups = if spec_mounts.iter().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))) {
+            mounts::CgroupLayout::host()
+        } else {
+            mounts::CgroupLayout::default()
+        };
         let ctx = mounts::Context {
             bundle: &bundle.dir,
             userns: new_userns || join.iter().any(|j| j.nstype == clone_flags::NEWUSER),
@@ -439,7 +450,7 @@ impl Plan {
         };
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops = mounts::before_pivot(
-            spec.mounts().as_deref().unwrap_or(&[]),
+            spec_mounts,
             linux.devices().as_deref().unwrap_or(&[]),
             &ctx,
         )?;
