@@ -484,6 +484,11 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
             forward_signals(&sigfd, &child, console.as_ref());
         }
         if exited {
+            if child.grandchild.is_some() {
+                // The stub's parent half exits right after `Pid`; reap it
+                // first so that its child is surely ours (subreaper) to wait for.
+                wait(child.pid);
+            }
             break wait(child.container());
         }
     };
@@ -499,7 +504,6 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
         }
     }
     if child.grandchild.is_some() {
-        wait(child.pid);
         // As a subreaper we may have inherited orphans of the container.
         while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             if st == WaitStatus::StillAlive {
