@@ -2,16 +2,12 @@
 
 use core::ffi::CStr;
 
-use rustix::fd::AsFd;
-use rustix::fs::{Access, AtFlags, CWD, FileType};
-use rustix::io::Errno;
-use rustix::net::{SendFlags, SocketFlags};
 use sprout_protocol::{Msg, Plan, Step, flags};
 
 pub use crate::rootfs::PATH_MAX;
 use crate::fail::{At, Fail, Res};
 use crate::sync::Sync;
-use crate::sys::{self, CStrVec};
+use crate::sys::{self, CStrVec, Errno, abi};
 
 /// The `PATH` used when `process.env` has none (runc's default, as
 /// `os/exec.LookPath` sees it after runc sets it).
@@ -36,12 +32,10 @@ pub fn resolve<'b>(arg0: Option<&CStr>, plan: &Plan<'_>, buf: &'b mut [u8; PATH_
     for dir in path.split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let Ok(cand) = join(buf, dir, name) else { continue };
-        let regular = rustix::fs::statat(CWD, cand, AtFlags::empty())
-            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile);
-        if !regular {
+        if !sys::stat(cand).is_ok_and(|st| st.file_type() == abi::S_IFREG) {
             continue;
         }
-        match rustix::fs::accessat(CWD, cand, Access::EXEC_OK, AtFlags::empty()) {
+        match sys::access_exec(cand) {
             Ok(()) => return join(buf, dir, name),
             Err(_) => err = Errno::ACCESS,
         }
@@ -71,7 +65,7 @@ pub fn load_seccomp(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     if let Some(fd) = listener
         && sync.is_connected()
     {
-        sync.send_fd(Msg::SeccompListener, fd.as_fd())?;
+        sync.send_fd(Msg::SeccompListener, fd.raw())?;
         sync.expect(Msg::SeccompDone)?;
     }
     Ok(())
@@ -88,12 +82,12 @@ pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let _ = sync.send(Msg::Created);
     let listener = sys::fd(plan.start_fd);
     let conn = loop {
-        match rustix::net::accept_with(listener, SocketFlags::CLOEXEC) {
+        match sys::accept(listener) {
             Err(Errno::INTR) => {}
             r => break r.at(Step::StartWait, 0)?,
         }
     };
-    let _ = rustix::net::send(&conn, b"1", SendFlags::NOSIGNAL);
+    let _ = sys::send(conn.raw(), b"1");
     drop(conn);
     sys::close(plan.start_fd);
     Ok(())

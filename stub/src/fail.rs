@@ -32,7 +32,7 @@ pub type Res<T> = Result<T, Fail>;
 impl Fail {
     /// A failure of `step` with `errno` on item `arg`.
     pub fn new(step: Step, errno: Errno, arg: u32) -> Self {
-        Fail { step, errno: errno.raw_os_error() as u32, arg }
+        Fail { step, errno: errno.0, arg }
     }
 }
 
@@ -109,7 +109,7 @@ pub fn die(sync: &Sync, f: Fail) -> ! {
         sys::exit(1)
     }
     Line::new().push(f.step.name().as_bytes()).push(b": errno ").num(f.errno).emit();
-    let not_found = f.errno == Errno::NOENT.raw_os_error() as u32
+    let not_found = f.errno == Errno::NOENT.0
         && matches!(f.step, Step::ResolveExec | Step::Execve);
     sys::exit(if not_found { 127 } else { 126 })
 }

@@ -102,8 +102,7 @@ fn parse_args(args: &Args) -> Mode {
 pub fn main(args: Args) -> ! {
     // First of all (CVE-2016-9962, runc's nsexec): not dumpable, so nothing
     // in the container can ptrace us or open our /proc entries until exec.
-    let hardened =
-        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let hardened = sys::set_dumpable(false);
     let mode = parse_args(&args);
     let sync = Sync::new(match mode {
         Mode::Controller { sync_fd, .. } => Some(sys::fd(sync_fd)),

@@ -1,15 +1,11 @@
 //! Joining namespaces by fd, and the per-namespace identity (hostname,
 //! domainname, loopback).
 
-use rustix::fd::AsFd;
-use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
-use rustix::pipe::PipeFlags;
 use sprout_protocol::{Msg, Plan, Step, flags};
 
 use crate::fail::{At, Res};
 use crate::sync::Sync;
-use crate::sys;
+use crate::sys::{self, Errno, abi};
 
 /// `setns(2)` into each of `plan.namespaces` in order (the controller puts
 /// the user namespace first, as runc's nsexec does), closing each fd after
@@ -22,20 +18,20 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     for (i, ns) in plan.namespaces.iter().enumerate() {
         sys::setns(sys::fd(ns.fd), ns.nstype).at(Step::Setns, i as u32)?;
         sys::close(ns.fd);
-        pid_ns |= ns.nstype == linux_raw_sys::general::CLONE_NEWPID;
+        pid_ns |= ns.nstype == abi::CLONE_NEWPID;
     }
     if !pid_ns {
         return Ok(());
     }
     // The child must not talk before the parent's `Pid` is on the socket:
     // it waits for one byte on this pipe (EOF: the parent failed).
-    let (rd, wr) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).at(Step::Fork, 0)?;
+    let (rd, wr) = sys::pipe().at(Step::Fork, 0)?;
     let pid = sys::fork().at(Step::Fork, 0)?;
     if pid == 0 {
         drop(wr);
         let mut b = [0u8; 1];
         loop {
-            match rustix::io::read(rd.as_fd(), &mut b) {
+            match sys::read(rd.raw(), &mut b) {
                 Err(Errno::INTR) => {}
                 Ok(1) => return Ok(()),
                 _ => sys::exit(1), // the parent reports the failure
@@ -44,7 +40,7 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     }
     drop(rd);
     sync.send(Msg::Pid { pid })?;
-    let _ = rustix::io::write(wr.as_fd(), b"1");
+    let _ = sys::write(wr.raw(), b"1");
     sys::exit(0)
 }
 
@@ -52,16 +48,14 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
 /// namespace (runc: `setupNetwork` brings up the loopback interface).
 pub fn identity(plan: &Plan<'_>) -> Res<()> {
     if let Some(h) = plan.hostname {
-        rustix::system::sethostname(h.to_bytes()).at(Step::Hostname, 0)?;
+        sys::sethostname(h.to_bytes()).at(Step::Hostname, 0)?;
     }
     if let Some(d) = plan.domainname {
-        rustix::system::setdomainname(d.to_bytes()).at(Step::Domainname, 0)?;
+        sys::setdomainname(d.to_bytes()).at(Step::Domainname, 0)?;
     }
     if plan.has(flags::LOOPBACK) {
-        let sock =
-            rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)
-                .at(Step::Loopback, 0)?;
-        sys::loopback_up(sock.as_fd()).at(Step::Loopback, 0)?;
+        let sock = sys::socket_inet_dgram().at(Step::Loopback, 0)?;
+        sys::loopback_up(sock.raw()).at(Step::Loopback, 0)?;
     }
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! Reading and decoding the plan into the static buffer.
 
-use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{Mode as FileMode, OFlags};
-use rustix::io::Errno;
 use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, plan_len};
 
 use crate::fail::{Fail, Line};
 use crate::sync::Sync;
-use crate::{Mode, sys};
+use crate::sys::{self, Errno, RawFd, abi};
+use crate::Mode;
 
 /// Why the plan could not be had.
 enum LoadError {
@@ -20,13 +18,13 @@ enum LoadError {
 }
 
 /// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     let mut done = 0;
     while let Some(rest) = buf.get_mut(done..) {
         if rest.is_empty() {
             break;
         }
-        match rustix::io::read(fd, rest) {
+        match sys::read(fd, rest) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(Errno::INTR) => {}
@@ -37,7 +35,7 @@ fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// Reads one plan: the header, then exactly `plan_len(header)` bytes.
-fn read_plan(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, LoadError> {
+fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
     let hdr = buf.get_mut(..HEADER_LEN).ok_or(LoadError::Truncated)?;
     if read_full(fd, hdr).map_err(LoadError::Io)? < HEADER_LEN {
         return Err(LoadError::Truncated);
@@ -54,7 +52,8 @@ fn read_plan(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, LoadError> {
 /// mode, from the plan file in image mode. Failures are reported as
 /// `Failed{ReadPlan|DecodePlan}` (errno 0 when no syscall failed: a
 /// truncated plan or a decode error; the sender's version in `arg` for an
-/// unsupported version) and always also as a line on stderr; the stub then exits 1.
+/// unsupported version) and always also as a line on stderr; the stub then
+/// exits 1.
 pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
     let read = match *mode {
         Mode::Controller { plan_fd, .. } => {
@@ -62,12 +61,10 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
             sys::close(plan_fd);
             r
         }
-        Mode::Image { plan, .. } => {
-            match rustix::fs::open(plan, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty()) {
-                Ok(f) => read_plan(f.as_fd(), buf),
-                Err(e) => Err(LoadError::Io(e)),
-            }
-        }
+        Mode::Image { plan, .. } => match sys::open(plan, abi::O_RDONLY | abi::O_CLOEXEC, 0) {
+            Ok(f) => read_plan(f.raw(), buf),
+            Err(e) => Err(LoadError::Io(e)),
+        },
     };
     let err = match read {
         Ok(len) => match Plan::decode(buf.get(..len).unwrap_or(&[])) {
@@ -80,7 +77,7 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
     line.push(b"plan: ");
     let fail = match err {
         LoadError::Io(e) => {
-            line.push(b"read: errno ").num(e.raw_os_error() as u32);
+            line.push(b"read: errno ").num(e.0);
             Fail::new(Step::ReadPlan, e, 0)
         }
         LoadError::Truncated => {

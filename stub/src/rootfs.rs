@@ -5,42 +5,25 @@
 
 use core::ffi::CStr;
 
-use linux_raw_sys::general as k;
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 use sprout_protocol::{MountKind, MountOp, Msg, Plan, Step, flags, mount_opts};
 
 use crate::fail::{At, Res};
 use crate::sync::Sync;
-use crate::sys;
+use crate::sys::abi::*;
+use crate::sys::{self, Errno, Fd, RawFd};
 
 /// Longest path the stub builds (`PATH_MAX`, including the NUL).
 pub const PATH_MAX: usize = 4096;
 
-const MS_RDONLY: u64 = k::MS_RDONLY as u64;
-const MS_BIND: u64 = k::MS_BIND as u64;
-const MS_REC: u64 = k::MS_REC as u64;
-const MS_REMOUNT: u64 = k::MS_REMOUNT as u64;
-const MS_SLAVE: u64 = k::MS_SLAVE as u64;
-const MS_SHARED: u64 = k::MS_SHARED as u64;
-const MS_PRIVATE: u64 = k::MS_PRIVATE as u64;
-const MS_MOVE: u64 = k::MS_MOVE as u64;
 /// `statfs(2)` `f_flags` bits (ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME,
 /// ST_NODIRATIME, ST_RELATIME) that equal their `MS_*` counterparts and
 /// must be repeated in a bind remount, or a locked mount refuses it (EPERM).
-const KEEP_ON_REMOUNT: u64 = (k::MS_NOSUID
-    | k::MS_NODEV
-    | k::MS_NOEXEC
-    | k::MS_NOATIME
-    | k::MS_NODIRATIME
-    | k::MS_RELATIME) as u64;
+const KEEP_ON_REMOUNT: u64 = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME;
 
 /// Resolution for paths inside the rootfs (openat2(2)): `..` and absolute
 /// symlinks stay inside the root, and `/proc/*/fd`-style magic links are
 /// refused, so no target can point out of it.
-const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+const IN_ROOT: u64 = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
 /// `/proc/self/fd/N` of an fd: a path `mount(2)` follows to exactly the
 /// file the fd refers to (runc's `WithProcfd`). /proc is the host's until
@@ -50,13 +33,13 @@ struct FdPath {
 }
 
 impl FdPath {
-    fn new(fd: BorrowedFd<'_>) -> Self {
+    fn new(fd: RawFd) -> Self {
         let mut buf = [0u8; 32];
         let prefix = b"/proc/self/fd/";
         buf[..prefix.len()].copy_from_slice(prefix);
         // Digits backwards from a fixed end, then shifted into place.
         let mut digits = [0u8; 10];
-        let mut n = fd.as_raw_fd() as u32;
+        let mut n = fd as u32;
         let mut d = digits.len();
         while let Some(slot) = d.checked_sub(1).and_then(|j| digits.get_mut(j)) {
             *slot = b'0' + (n % 10) as u8;
@@ -101,13 +84,10 @@ impl PathCopy {
 }
 
 /// Opens `path` inside `root` as an `O_PATH` fd (openat2 with RESOLVE_IN_ROOT).
-fn open_in(root: BorrowedFd<'_>, path: &CStr, dir: bool) -> Result<OwnedFd, Errno> {
-    let mut fl = OFlags::PATH | OFlags::CLOEXEC;
-    if dir {
-        fl |= OFlags::DIRECTORY;
-    }
+fn open_in(root: RawFd, path: &CStr, dir: bool) -> Result<Fd, Errno> {
+    let fl = O_PATH | O_CLOEXEC | if dir { O_DIRECTORY } else { 0 };
     loop {
-        match rustix::fs::openat2(root, path, fl, Mode::empty(), IN_ROOT) {
+        match sys::openat2(root, path, fl, IN_ROOT) {
             // EAGAIN: a concurrent rename raced the scoped lookup; retry.
             Err(Errno::AGAIN | Errno::INTR) => {}
             r => return r,
@@ -119,10 +99,10 @@ fn open_in(root: BorrowedFd<'_>, path: &CStr, dir: bool) -> Result<OwnedFd, Errn
 /// under umask 0), the last one as an empty regular file when `file`. Each
 /// component is created relative to its parent's fd, which was itself
 /// resolved inside the root, so a symlink can never redirect creation out.
-fn create(root: BorrowedFd<'_>, path: &CStr, file: bool) -> Result<(), Errno> {
+fn create(root: RawFd, path: &CStr, file: bool) -> Result<(), Errno> {
     let src = path.to_bytes();
     let mut copy = PathCopy::new(src)?;
-    let mut parent: Option<OwnedFd> = None;
+    let mut parent: Option<Fd> = None;
     let mut start = 0;
     while let Some(rest) = src.get(start..) {
         let Some(skip) = rest.iter().position(|&c| c != b'/') else { break };
@@ -139,11 +119,11 @@ fn create(root: BorrowedFd<'_>, path: &CStr, file: bool) -> Result<(), Errno> {
                         .get(start..)
                         .and_then(|n| CStr::from_bytes_with_nul(n).ok())
                         .ok_or(Errno::INVAL)?;
-                    let at = parent.as_ref().map_or(root, |p| p.as_fd());
+                    let at = parent.as_ref().map_or(root, Fd::raw);
                     let made = if last && file {
-                        rustix::fs::mknodat(at, name, FileType::RegularFile, Mode::from_raw_mode(0o644), 0)
+                        sys::mknodat(at, name, S_IFREG | 0o644, 0)
                     } else {
-                        rustix::fs::mkdirat(at, name, Mode::from_raw_mode(0o755))
+                        sys::mkdirat(at, name, 0o755)
                     };
                     match made {
                         Ok(()) | Err(Errno::EXIST) => {}
@@ -165,7 +145,7 @@ fn create(root: BorrowedFd<'_>, path: &CStr, file: bool) -> Result<(), Errno> {
 
 /// Resolves a mount target inside `root`, creating it first when it is
 /// missing and the op says CREATE_TARGET (a file for TARGET_FILE).
-fn resolve(root: BorrowedFd<'_>, op: &MountOp<'_>) -> Result<OwnedFd, Errno> {
+fn resolve(root: RawFd, op: &MountOp<'_>) -> Result<Fd, Errno> {
     match open_in(root, op.target, false) {
         Err(Errno::NOENT) if op.opts & mount_opts::CREATE_TARGET != 0 => {
             create(root, op.target, op.opts & mount_opts::TARGET_FILE != 0)?;
@@ -178,7 +158,7 @@ fn resolve(root: BorrowedFd<'_>, op: &MountOp<'_>) -> Result<OwnedFd, Errno> {
 /// Resolves the parent directory of `op.target` inside `root` (created if
 /// missing with CREATE_TARGET) and returns it with the last component, for
 /// the `*at` calls that create the final entry without following it.
-fn resolve_parent<'a>(root: BorrowedFd<'_>, op: &MountOp<'a>) -> Result<(OwnedFd, &'a CStr), Errno> {
+fn resolve_parent<'a>(root: RawFd, op: &MountOp<'a>) -> Result<(Fd, &'a CStr), Errno> {
     let full = op.target.to_bytes_with_nul();
     let slash = full.iter().rposition(|&c| c == b'/');
     let name = full.get(slash.map_or(0, |s| s + 1)..).unwrap_or(&[]);
@@ -206,13 +186,12 @@ fn resolve_parent<'a>(root: BorrowedFd<'_>, op: &MountOp<'a>) -> Result<(OwnedFd
 /// onto its `/proc/self/fd` path, then the optional bind-remount and
 /// propagation change on the new mount (re-resolved: the old fd refers to
 /// what is now underneath).
-fn mount_op(root: BorrowedFd<'_>, op: &MountOp<'_>, i: u32) -> Res<()> {
+fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
     let target = resolve(root, op).at(Step::MountTarget, i)?;
-    sys::mount(op.source, FdPath::new(target.as_fd()).get(), op.fstype, op.flags, op.data)
-        .at(Step::Mount, i)?;
+    sys::mount(op.source, FdPath::new(target.raw()).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
     if op.remount_flags != 0 || op.propagation != 0 {
         let target = open_in(root, op.target, false).at(Step::MountTarget, i)?;
-        let path = FdPath::new(target.as_fd());
+        let path = FdPath::new(target.raw());
         if op.remount_flags != 0 {
             sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None)
                 .at(Step::Mount, i)?;
@@ -228,39 +207,29 @@ fn mount_op(root: BorrowedFd<'_>, op: &MountOp<'_>, i: u32) -> Res<()> {
 /// (umask is 0 here) then `chown`; an existing node is left alone. With
 /// BIND_DEVICE (user namespaces, where mknod is refused), an empty file is
 /// created and the host's `source` device bound over it.
-fn device_op(root: BorrowedFd<'_>, op: &MountOp<'_>, i: u32) -> Res<()> {
+fn device_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
     let (dir, name) = resolve_parent(root, op).at(Step::MountTarget, i)?;
     if op.opts & mount_opts::BIND_DEVICE != 0 {
-        match rustix::fs::mknodat(&dir, name, FileType::RegularFile, Mode::from_raw_mode(0o644), 0) {
+        match sys::mknodat(dir.raw(), name, S_IFREG | 0o644, 0) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).at(Step::Device, i),
         }
-        let target = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .at(Step::MountTarget, i)?;
-        return sys::mount(op.source, FdPath::new(target.as_fd()).get(), None, MS_BIND, None)
-            .at(Step::Device, i);
+        let target = sys::openat(dir.raw(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0).at(Step::MountTarget, i)?;
+        return sys::mount(op.source, FdPath::new(target.raw()).get(), None, MS_BIND, None).at(Step::Device, i);
     }
-    let dev = rustix::fs::makedev(op.major, op.minor);
-    match rustix::fs::mknodat(&dir, name, FileType::from_raw_mode(op.mode), Mode::from_raw_mode(op.mode & 0o7777), dev) {
+    match sys::mknodat(dir.raw(), name, op.mode, sys::makedev(op.major, op.minor)) {
         Err(Errno::EXIST) => return Ok(()),
         r => r.at(Step::Device, i)?,
     }
-    rustix::fs::chownat(
-        &dir,
-        name,
-        Some(Uid::from_raw_unchecked(op.uid)),
-        Some(Gid::from_raw_unchecked(op.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .at(Step::Device, i)
+    sys::fchownat(dir.raw(), name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW).at(Step::Device, i)
 }
 
 /// A `Symlink` op: `symlinkat(source, parent, name)`; an existing entry is
 /// left alone (runc's `setupDevSymlinks`).
-fn symlink_op(root: BorrowedFd<'_>, op: &MountOp<'_>, i: u32) -> Res<()> {
+fn symlink_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
     let (dir, name) = resolve_parent(root, op).at(Step::MountTarget, i)?;
     let source = op.source.ok_or(Errno::INVAL).at(Step::Symlink, i)?;
-    match rustix::fs::symlinkat(source, &dir, name) {
+    match sys::symlinkat(source, dir.raw(), name) {
         Err(Errno::EXIST) => Ok(()),
         r => r.at(Step::Symlink, i),
     }
@@ -300,55 +269,53 @@ pub fn prepare(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         parent_mount_private(plan.rootfs).at(Step::RootfsPropagation, 0)?;
     }
     sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None).at(Step::BindRootfs, 0)?;
-    let root = rustix::fs::open(plan.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .at(Step::BindRootfs, 0)?;
+    let root = sys::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::BindRootfs, 0)?;
     // Device and directory modes exactly as planned (runc: umask 0 while
     // creating devices).
-    let old_umask = rustix::process::umask(Mode::empty());
+    let old_umask = sys::umask(0);
     for (i, op) in plan.mounts.iter().enumerate() {
         let i = i as u32;
         let r = match op.kind {
-            MountKind::Mount => mount_op(root.as_fd(), &op, i),
-            MountKind::Device => device_op(root.as_fd(), &op, i),
-            MountKind::Symlink => symlink_op(root.as_fd(), &op, i),
+            MountKind::Mount => mount_op(root.raw(), &op, i),
+            MountKind::Device => device_op(root.raw(), &op, i),
+            MountKind::Symlink => symlink_op(root.raw(), &op, i),
             _ => Ok(()),
         };
         match r {
-            Err(f) if f.errno == Errno::NOENT.raw_os_error() as u32 && op.opts & mount_opts::OPTIONAL != 0 => {}
+            Err(f) if f.errno == ENOENT && op.opts & mount_opts::OPTIONAL != 0 => {}
             r => r?,
         }
     }
-    rustix::process::umask(old_umask);
+    sys::umask(old_umask);
     if plan.has(flags::HOOKS_BEFORE_PIVOT) {
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;
     }
-    pivot(plan, root.as_fd()).at(Step::PivotRoot, 0)
+    pivot(plan, root.raw()).at(Step::PivotRoot, 0)
 }
 
 /// runc's `pivotRoot`: `pivot_root(".", ".")` stacks the old root on top of
 /// the new one; make it a slave (no unmount events reach the host) and
 /// detach it. With NO_PIVOT, runc's `msMoveRoot`: move the rootfs over "/"
 /// and chroot into it.
-fn pivot(plan: &Plan<'_>, root: BorrowedFd<'_>) -> Result<(), Errno> {
-    rustix::process::fchdir(root)?;
+fn pivot(plan: &Plan<'_>, root: RawFd) -> Result<(), Errno> {
+    sys::fchdir(root)?;
     if plan.has(flags::NO_PIVOT) {
         sys::mount(Some(c"."), c"/", None, MS_MOVE, None)?;
-        rustix::process::chroot(c".")?;
+        sys::chroot(c".")?;
     } else {
-        rustix::process::pivot_root(c".", c".")?;
+        sys::pivot_root(c".", c".")?;
         sys::mount(None, c".", None, MS_SLAVE | MS_REC, None)?;
-        rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)?;
+        sys::umount_detach(c".")?;
     }
-    rustix::process::chdir(c"/")
+    sys::chdir(c"/")
 }
 
 /// Bind-remounts `path` read-only, repeating the flags `statfs(2)` reports
 /// (runc's `readonlyPath`/`setReadonly`: dropping a locked nosuid/nodev/
 /// noexec/atime flag would be refused in a user namespace).
 fn remount_ro(path: &CStr) -> Result<(), Errno> {
-    let st = rustix::fs::statfs(path)?;
-    let keep = st.f_flags as u64 & KEEP_ON_REMOUNT;
+    let keep = sys::statfs_flags(path)? & KEEP_ON_REMOUNT;
     sys::mount(None, path, None, keep | MS_BIND | MS_REMOUNT | MS_RDONLY, None)
 }
 
@@ -369,10 +336,10 @@ fn readonly(path: &CStr) -> Result<(), Errno> {
 
 /// Writes `data` to an existing file (sysctl under /proc/sys).
 fn write_file(path: &CStr, data: Option<&CStr>) -> Result<(), Errno> {
-    let f = rustix::fs::open(path, OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC, Mode::empty())?;
+    let f = sys::open(path, O_WRONLY | O_TRUNC | O_CLOEXEC, 0)?;
     let mut rest = data.map_or(&[][..], CStr::to_bytes);
     while !rest.is_empty() {
-        match rustix::io::write(&f, rest) {
+        match sys::write(f.raw(), rest) {
             Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
             Err(Errno::INTR) => {}
             Err(e) => return Err(e),

@@ -21,6 +21,10 @@ use sprout_protocol::{
 
 const STUB: &str = env!("CARGO_BIN_EXE_sprout-init");
 
+/// The stub's own ABI constants (it has no libc), checked below.
+#[path = "../src/sys/abi.rs"]
+mod abi;
+
 /// The few raw calls the harness needs (fd plumbing, SCM_RIGHTS).
 mod sys {
     use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -121,6 +125,12 @@ mod sys {
         // SAFETY: sending from a valid buffer.
         let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
         assert_eq!(n, bytes.len() as isize, "send to stub");
+    }
+
+    /// `CMSG_SPACE`/`CMSG_LEN` of one int (the stub's `CmsgFd`: 24 bytes, len 20).
+    pub fn cmsg_space_len_of_int() -> (u32, u32) {
+        // SAFETY: pure arithmetic macros.
+        unsafe { (libc::CMSG_SPACE(4), libc::CMSG_LEN(4)) }
     }
 
     pub fn is_root() -> bool {
@@ -316,6 +326,77 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
 
 fn errno(e: i32) -> u32 {
     e as u32
+}
+
+/// Every syscall number, flag and ioctl the stub hard-codes equals libc's.
+#[test]
+fn abi_constants_match_libc() {
+    macro_rules! same {
+        ($($ours:ident = $theirs:expr;)*) => {
+            $(assert_eq!(abi::$ours as i128, $theirs as i128, stringify!($ours));)*
+        };
+    }
+    use libc::*;
+    same! {
+        SYS_READ = SYS_read; SYS_WRITE = SYS_write; SYS_CLOSE = SYS_close; SYS_FSTAT = SYS_fstat;
+        SYS_RT_SIGPROCMASK = SYS_rt_sigprocmask; SYS_IOCTL = SYS_ioctl; SYS_SOCKET = SYS_socket;
+        SYS_SENDTO = SYS_sendto; SYS_RECVFROM = SYS_recvfrom; SYS_SENDMSG = SYS_sendmsg;
+        SYS_CLONE = SYS_clone; SYS_EXECVE = SYS_execve; SYS_FCNTL = SYS_fcntl; SYS_CHDIR = SYS_chdir;
+        SYS_FCHDIR = SYS_fchdir; SYS_FCHOWN = SYS_fchown; SYS_UMASK = SYS_umask; SYS_SETSID = SYS_setsid;
+        SYS_SETGROUPS = SYS_setgroups; SYS_SETRESUID = SYS_setresuid; SYS_SETRESGID = SYS_setresgid;
+        SYS_CAPSET = SYS_capset; SYS_PERSONALITY = SYS_personality; SYS_STATFS = SYS_statfs;
+        SYS_PIVOT_ROOT = SYS_pivot_root; SYS_PRCTL = SYS_prctl; SYS_CHROOT = SYS_chroot;
+        SYS_MOUNT = SYS_mount; SYS_UMOUNT2 = SYS_umount2; SYS_SETHOSTNAME = SYS_sethostname;
+        SYS_SETDOMAINNAME = SYS_setdomainname; SYS_EXIT_GROUP = SYS_exit_group; SYS_KEYCTL = SYS_keyctl;
+        SYS_OPENAT = SYS_openat; SYS_MKDIRAT = SYS_mkdirat; SYS_MKNODAT = SYS_mknodat;
+        SYS_FCHOWNAT = SYS_fchownat; SYS_NEWFSTATAT = SYS_newfstatat; SYS_SYMLINKAT = SYS_symlinkat;
+        SYS_FCHMODAT = SYS_fchmodat; SYS_FACCESSAT = SYS_faccessat; SYS_ACCEPT4 = SYS_accept4;
+        SYS_DUP3 = SYS_dup3; SYS_PIPE2 = SYS_pipe2; SYS_PRLIMIT64 = SYS_prlimit64; SYS_SETNS = SYS_setns;
+        SYS_SECCOMP = SYS_seccomp; SYS_OPEN_TREE = SYS_open_tree; SYS_MOVE_MOUNT = SYS_move_mount;
+        SYS_CLOSE_RANGE = SYS_close_range; SYS_OPENAT2 = SYS_openat2;
+        EPERM = EPERM; ENOENT = ENOENT; EINTR = EINTR; E2BIG = E2BIG; EBADF = EBADF; EAGAIN = EAGAIN;
+        EACCES = EACCES; EEXIST = EEXIST; ENOTDIR = ENOTDIR; EINVAL = EINVAL; EROFS = EROFS;
+        EPIPE = EPIPE; ENAMETOOLONG = ENAMETOOLONG; ENOSYS = ENOSYS; EPROTO = EPROTO; ENOTCONN = ENOTCONN;
+        O_RDONLY = O_RDONLY; O_WRONLY = O_WRONLY; O_RDWR = O_RDWR; O_CREAT = O_CREAT; O_EXCL = O_EXCL;
+        O_NOCTTY = O_NOCTTY; O_TRUNC = O_TRUNC; O_DIRECTORY = O_DIRECTORY; O_NOFOLLOW = O_NOFOLLOW;
+        O_CLOEXEC = O_CLOEXEC; O_PATH = O_PATH; F_DUPFD_CLOEXEC = F_DUPFD_CLOEXEC;
+        RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS; RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
+        AT_FDCWD = AT_FDCWD; AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW; AT_EMPTY_PATH = AT_EMPTY_PATH;
+        X_OK = X_OK; S_IFMT = S_IFMT; S_IFREG = S_IFREG; S_IFCHR = S_IFCHR;
+        MS_RDONLY = MS_RDONLY; MS_NOSUID = MS_NOSUID; MS_NODEV = MS_NODEV; MS_NOEXEC = MS_NOEXEC;
+        MS_REMOUNT = MS_REMOUNT; MS_NOATIME = MS_NOATIME; MS_NODIRATIME = MS_NODIRATIME;
+        MS_BIND = MS_BIND; MS_MOVE = MS_MOVE; MS_REC = MS_REC; MS_PRIVATE = MS_PRIVATE;
+        MS_SLAVE = MS_SLAVE; MS_SHARED = MS_SHARED; MS_RELATIME = MS_RELATIME; MNT_DETACH = MNT_DETACH;
+        OPEN_TREE_CLONE = OPEN_TREE_CLONE; MOVE_MOUNT_F_EMPTY_PATH = MOVE_MOUNT_F_EMPTY_PATH;
+        AF_INET = AF_INET; SOCK_DGRAM = SOCK_DGRAM; SOCK_CLOEXEC = SOCK_CLOEXEC;
+        MSG_NOSIGNAL = MSG_NOSIGNAL; SOL_SOCKET = SOL_SOCKET; SCM_RIGHTS = SCM_RIGHTS;
+        SIOCGIFFLAGS = SIOCGIFFLAGS; SIOCSIFFLAGS = SIOCSIFFLAGS; IFF_UP = IFF_UP;
+        TIOCSCTTY = TIOCSCTTY; TIOCSWINSZ = TIOCSWINSZ; TIOCSPTLCK = TIOCSPTLCK; TIOCGPTPEER = TIOCGPTPEER;
+        PR_SET_DUMPABLE = PR_SET_DUMPABLE; PR_SET_KEEPCAPS = PR_SET_KEEPCAPS;
+        PR_CAPBSET_DROP = PR_CAPBSET_DROP; PR_SET_NO_NEW_PRIVS = PR_SET_NO_NEW_PRIVS;
+        PR_CAP_AMBIENT = PR_CAP_AMBIENT; PR_CAP_AMBIENT_RAISE = PR_CAP_AMBIENT_RAISE;
+        PR_CAP_AMBIENT_CLEAR_ALL = PR_CAP_AMBIENT_CLEAR_ALL;
+        CLONE_NEWPID = CLONE_NEWPID; SIGCHLD = SIGCHLD; SIG_SETMASK = SIG_SETMASK;
+        SECCOMP_SET_MODE_FILTER = SECCOMP_SET_MODE_FILTER;
+        SECCOMP_FILTER_FLAG_NEW_LISTENER = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
+    assert_eq!(abi::CAPABILITY_VERSION_3, 0x2008_0522);
+    assert_eq!(abi::KEYCTL_JOIN_SESSION_KEYRING, 1);
+    assert_eq!(abi::CLOSE_RANGE_CLOEXEC, 1 << 2);
+    // struct layouts the wrappers hard-code.
+    assert_eq!(std::mem::size_of::<libc::stat>(), 144);
+    assert_eq!(std::mem::offset_of!(libc::stat, st_mode), 24);
+    assert_eq!(std::mem::offset_of!(libc::stat, st_uid), 28);
+    assert_eq!(std::mem::offset_of!(libc::stat, st_gid), 32);
+    assert_eq!(std::mem::offset_of!(libc::stat, st_rdev), 40);
+    assert_eq!(std::mem::size_of::<libc::statfs>(), 120);
+    // f_flags (not exposed by libc) is the word after f_frsize.
+    assert_eq!(std::mem::offset_of!(libc::statfs, f_frsize), 72);
+    assert_eq!(std::mem::size_of::<libc::msghdr>(), 56);
+    assert_eq!(sys::cmsg_space_len_of_int(), (24, 20));
+    for (ma, mi) in [(1, 3), (5, 0), (136, 0x12345), (0xfffff, 0xffff_ffff), (259, 7)] {
+        assert_eq!(abi::makedev(ma, mi), libc::makedev(ma, mi), "makedev({ma}, {mi})");
+    }
 }
 
 #[test]

@@ -1,27 +1,74 @@
-//! Everything that needs `unsafe`: the runtime ([`rt`]), raw system calls
-//! that rustix does not offer (stub-build.md §7: execve, exit_group,
-//! close_range, seccomp, rt_sigprocmask, clone, plus a few where the stub
-//! needs the exact kernel ABI: `mount(2)` with NULL arguments and raw flags,
-//! setns, setgroups, prlimit64, personality, keyctl, the SIOC*IFFLAGS
-//! ioctls), adopting inherited file descriptors, and the static buffers.
+//! Everything that needs `unsafe`: the runtime ([`rt`]), the system calls
+//! (one `syscall` instruction behind safe wrappers, numbers in [`abi`]),
+//! and the static buffers.
 //!
-//! Every wrapper here is safe to call: it takes only references and plain
-//! numbers and returns `Result<_, Errno>` like rustix.
+//! Every wrapper here is safe to call: it takes references, plain numbers
+//! and fd numbers, and returns `Result<_, Errno>`. A wrong fd number makes
+//! the kernel answer `EBADF`; it cannot corrupt memory. The stub has no
+//! other dependency than the protocol crate (see [`abi`] for why).
 
+pub mod abi;
 pub mod rt;
 
 use core::ffi::{CStr, c_char};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use linux_raw_sys::general as k;
-use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-pub use rustix::io::Errno;
+use abi::*;
 use sprout_protocol::MAX_PLAN_LEN;
 
 /// The process arguments as the kernel laid them out (see [`rt`]).
 pub struct Args {
     argc: usize,
     argv: *const *const c_char,
+}
+
+/// A positive `errno` value from a failed system call (errno(3)).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub u32);
+
+impl Errno {
+    pub const PERM: Errno = Errno(EPERM);
+    pub const NOENT: Errno = Errno(ENOENT);
+    pub const INTR: Errno = Errno(EINTR);
+    pub const TOOBIG: Errno = Errno(E2BIG);
+    pub const BADF: Errno = Errno(EBADF);
+    pub const AGAIN: Errno = Errno(EAGAIN);
+    pub const ACCESS: Errno = Errno(EACCES);
+    pub const EXIST: Errno = Errno(EEXIST);
+    pub const NOTDIR: Errno = Errno(ENOTDIR);
+    pub const INVAL: Errno = Errno(EINVAL);
+    pub const ROFS: Errno = Errno(EROFS);
+    pub const PIPE: Errno = Errno(EPIPE);
+    pub const NAMETOOLONG: Errno = Errno(ENAMETOOLONG);
+    pub const NOSYS: Errno = Errno(ENOSYS);
+    pub const PROTO: Errno = Errno(EPROTO);
+    pub const NOTCONN: Errno = Errno(ENOTCONN);
+}
+
+/// Result of a system call.
+pub type Result<T> = core::result::Result<T, Errno>;
+
+/// A file descriptor number we borrow (inherited or owned elsewhere).
+pub type RawFd = i32;
+
+/// `AT_FDCWD`: `*at` calls relative to the working directory.
+pub const CWD: RawFd = AT_FDCWD;
+
+/// An owned file descriptor, closed on drop.
+pub struct Fd(RawFd);
+
+impl Fd {
+    /// The fd number, borrowed for as long as `self` lives.
+    pub fn raw(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: close(2) takes a plain integer; `Fd` owns the number.
+        let _ = unsafe { syscall(SYS_CLOSE, [self.0 as usize, 0, 0, 0, 0, 0]) };
+    }
 }
 
 /// One raw `syscall` instruction (x86-64 convention: number in rax, args in
@@ -32,67 +79,567 @@ pub struct Args {
 /// The arguments must satisfy the contract of system call `nr`; pointers
 /// must be valid for what the kernel reads or writes through them.
 #[inline(always)]
-unsafe fn syscall(nr: u32, a: [usize; 6]) -> Result<usize, Errno> {
+unsafe fn syscall(nr: usize, a: [usize; 6]) -> Result<usize> {
     let ret: usize;
     // SAFETY: the caller upholds the syscall's contract; the asm touches only
     // the declared registers and memory the kernel accesses on our behalf.
     unsafe {
         core::arch::asm!(
             "syscall",
-            inlateout("rax") nr as usize => ret,
+            inlateout("rax") nr => ret,
             in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
             in("r10") a[3], in("r8") a[4], in("r9") a[5],
             lateout("rcx") _, lateout("r11") _,
             options(nostack),
         );
     }
-    if ret > (-4096isize) as usize {
-        Err(Errno::from_raw_os_error(-(ret as isize) as i32))
-    } else {
-        Ok(ret)
-    }
+    if ret > (-4096isize) as usize { Err(Errno(ret.wrapping_neg() as u32)) } else { Ok(ret) }
 }
 
-fn ptr(s: Option<&CStr>) -> usize {
-    s.map_or(0, |s| s.as_ptr() as usize)
+/// A syscall that takes only integers and fd numbers, and reads or writes
+/// no memory through its arguments.
+fn sc_int(nr: usize, a: [usize; 6]) -> Result<usize> {
+    // SAFETY: callers pass only syscalls whose arguments are plain integers
+    // (fd numbers, flags, ids); nothing is dereferenced.
+    unsafe { syscall(nr, a) }
 }
 
-/// Borrows an inherited fd number from the plan or the command line
-/// (namespace fds, the sync socket, the start socket, stdio). A number that
-/// is not open makes the syscalls using it fail with `EBADF`.
-pub fn fd(n: u32) -> BorrowedFd<'static> {
-    // Never -1 (the one value borrow_raw forbids); out-of-range -> EBADF.
-    let n = if n > i32::MAX as u32 { i32::MAX } else { n as i32 };
-    // SAFETY: the fd numbers come from the launch contract (protocol crate
-    // docs): the controller hands them to the stub for its whole life. The
-    // stub closes such an fd only through `close`, after its last use.
-    unsafe { BorrowedFd::borrow_raw(n) }
+fn unit(r: Result<usize>) -> Result<()> {
+    r.map(drop)
 }
 
-/// Closes an inherited fd number (`close(2)`), e.g. the plan pipe after
-/// reading it. Errors are ignored, as after any `close`.
+fn owned(r: Result<usize>) -> Result<Fd> {
+    r.map(|n| Fd(n as RawFd))
+}
+
+fn p(s: &CStr) -> usize {
+    s.as_ptr() as usize
+}
+
+fn opt(s: Option<&CStr>) -> usize {
+    s.map_or(0, p)
+}
+
+/// An inherited fd number from the plan or the command line (namespace
+/// fds, the sync and start sockets, stdio) as a [`RawFd`]; numbers beyond
+/// `i32::MAX` become an fd that is never open (`EBADF`).
+pub fn fd(n: u32) -> RawFd {
+    if n > i32::MAX as u32 { i32::MAX } else { n as RawFd }
+}
+
+/// Closes an inherited fd number, e.g. the plan pipe after reading it.
 pub fn close(n: u32) {
-    if n <= i32::MAX as u32 {
-        // SAFETY: the stub owns the inherited fd (launch contract) and makes
-        // no further use of it or of any `fd(n)` borrow after this call.
-        drop(unsafe { OwnedFd::from_raw_fd(n as i32) });
-    }
+    drop(Fd(fd(n)));
 }
 
 /// `exit_group(2)`: ends the process with `code`.
 pub fn exit(code: i32) -> ! {
     loop {
-        // SAFETY: exit_group takes a plain integer and does not return.
-        let _ = unsafe { syscall(k::__NR_exit_group, [code as usize, 0, 0, 0, 0, 0]) };
+        let _ = sc_int(SYS_EXIT_GROUP, [code as usize, 0, 0, 0, 0, 0]);
     }
 }
 
-/// Writes `msg` to fd 2; errors are ignored (nowhere to report them).
+// ---- I/O -----------------------------------------------------------------
+
+/// `read(2)` into `buf`.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { syscall(SYS_READ, [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0]) }
+}
+
+/// `write(2)` from `buf`.
+pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize> {
+    // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
+    unsafe { syscall(SYS_WRITE, [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0]) }
+}
+
+/// Writes each part to fd 2; errors are ignored (nowhere to report them).
 pub fn write_stderr(parts: &[&[u8]]) {
-    for p in parts {
-        let _ = rustix::io::write(fd(2), p);
+    for part in parts {
+        let _ = write(2, part);
     }
 }
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe() -> Result<(Fd, Fd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: the kernel writes two ints into `fds`.
+    unsafe { syscall(SYS_PIPE2, [fds.as_mut_ptr() as usize, O_CLOEXEC as usize, 0, 0, 0, 0]) }?;
+    Ok((Fd(fds[0]), Fd(fds[1])))
+}
+
+/// `dup3(fd, target, 0)` (the copy is not CLOEXEC); nothing if equal.
+pub fn dup_onto(fd: RawFd, target: RawFd) -> Result<()> {
+    if fd == target {
+        return Ok(());
+    }
+    unit(sc_int(SYS_DUP3, [fd as usize, target as usize, 0, 0, 0, 0]))
+}
+
+/// Moves an owned fd to a number >= 3 (`fcntl(F_DUPFD_CLOEXEC, 3)`), so
+/// that installing stdio with [`dup_onto`] cannot clobber it.
+pub fn above_stdio(fd: Fd) -> Result<Fd> {
+    if fd.0 > 2 {
+        return Ok(fd);
+    }
+    owned(sc_int(SYS_FCNTL, [fd.0 as usize, F_DUPFD_CLOEXEC, 3, 0, 0, 0]))
+}
+
+// ---- Files -----------------------------------------------------------------
+
+/// `openat(2)`.
+pub fn openat(dir: RawFd, path: &CStr, flags: u32, mode: u32) -> Result<Fd> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    owned(unsafe { syscall(SYS_OPENAT, [dir as usize, p(path), flags as usize, mode as usize, 0, 0]) })
+}
+
+/// `open(2)` relative to the working directory.
+pub fn open(path: &CStr, flags: u32, mode: u32) -> Result<Fd> {
+    openat(CWD, path, flags, mode)
+}
+
+/// `openat2(2)` with `struct open_how { flags, mode: 0, resolve }`.
+pub fn openat2(dir: RawFd, path: &CStr, flags: u32, resolve: u64) -> Result<Fd> {
+    let how: [u64; 3] = [flags as u64, 0, resolve];
+    // SAFETY: `path` is NUL-terminated and `how` is a 24-byte open_how; the
+    // kernel only reads both.
+    owned(unsafe { syscall(SYS_OPENAT2, [dir as usize, p(path), how.as_ptr() as usize, 24, 0, 0]) })
+}
+
+/// `mkdirat(2)`.
+pub fn mkdirat(dir: RawFd, path: &CStr, mode: u32) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_MKDIRAT, [dir as usize, p(path), mode as usize, 0, 0, 0]) })
+}
+
+/// `mknodat(2)`: `mode` includes the file type; `dev` is `makedev` encoded.
+pub fn mknodat(dir: RawFd, path: &CStr, mode: u32, dev: u64) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_MKNODAT, [dir as usize, p(path), mode as usize, dev as usize, 0, 0]) })
+}
+
+pub use abi::makedev;
+
+/// `fchownat(2)`.
+pub fn fchownat(dir: RawFd, path: &CStr, uid: u32, gid: u32, flags: u32) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe {
+        syscall(SYS_FCHOWNAT, [dir as usize, p(path), uid as usize, gid as usize, flags as usize, 0])
+    })
+}
+
+/// `fchown(2)`.
+pub fn fchown(fd: RawFd, uid: u32, gid: u32) -> Result<()> {
+    unit(sc_int(SYS_FCHOWN, [fd as usize, uid as usize, gid as usize, 0, 0, 0]))
+}
+
+/// `fchmodat(AT_FDCWD, path, mode)` (chmod(2)).
+pub fn chmod(path: &CStr, mode: u32) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_FCHMODAT, [CWD as usize, p(path), mode as usize, 0, 0, 0]) })
+}
+
+/// `symlinkat(2)`: a symlink `dir`/`path` with content `target`.
+pub fn symlinkat(target: &CStr, dir: RawFd, path: &CStr) -> Result<()> {
+    // SAFETY: both strings are NUL-terminated; the kernel only reads them.
+    unit(unsafe { syscall(SYS_SYMLINKAT, [p(target), dir as usize, p(path), 0, 0, 0]) })
+}
+
+/// The fields of `struct stat` the stub reads.
+pub struct Stat {
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    /// `st_uid`.
+    pub uid: u32,
+    /// `st_gid`.
+    pub gid: u32,
+    /// `st_rdev`: device number of a device file.
+    pub rdev: u64,
+}
+
+impl Stat {
+    // x86-64 `struct stat` (144 bytes): st_mode and st_uid share the 4th
+    // 8-byte word, st_gid is the low half of the 5th, st_rdev the 6th.
+    fn from_raw(w: &[u64; 18]) -> Stat {
+        Stat { mode: w[3] as u32, uid: (w[3] >> 32) as u32, gid: w[4] as u32, rdev: w[5] }
+    }
+
+    /// The file type bits (`st_mode & S_IFMT`).
+    pub fn file_type(&self) -> u32 {
+        self.mode & S_IFMT
+    }
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: RawFd) -> Result<Stat> {
+    let mut w = [0u64; 18];
+    // SAFETY: the kernel writes a 144-byte struct stat into `w`.
+    unsafe { syscall(SYS_FSTAT, [fd as usize, w.as_mut_ptr() as usize, 0, 0, 0, 0]) }?;
+    Ok(Stat::from_raw(&w))
+}
+
+/// `stat(2)` (`newfstatat(AT_FDCWD, path, &st, 0)`, following symlinks).
+pub fn stat(path: &CStr) -> Result<Stat> {
+    let mut w = [0u64; 18];
+    // SAFETY: `path` is NUL-terminated; the kernel writes a 144-byte struct
+    // stat into `w`.
+    unsafe { syscall(SYS_NEWFSTATAT, [CWD as usize, p(path), w.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    Ok(Stat::from_raw(&w))
+}
+
+/// `access(path, X_OK)` (`faccessat(AT_FDCWD, ...)`, real ids).
+pub fn access_exec(path: &CStr) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_FACCESSAT, [CWD as usize, p(path), X_OK as usize, 0, 0, 0]) })
+}
+
+/// `statfs(2)`: the mount's `f_flags` (`ST_*`, equal to the `MS_*` bits).
+pub fn statfs_flags(path: &CStr) -> Result<u64> {
+    let mut w = [0u64; 15];
+    // SAFETY: `path` is NUL-terminated; the kernel writes a 120-byte struct
+    // statfs into `w` (f_flags is its 11th word).
+    unsafe { syscall(SYS_STATFS, [p(path), w.as_mut_ptr() as usize, 0, 0, 0, 0]) }?;
+    Ok(w[10])
+}
+
+/// `chdir(2)`.
+pub fn chdir(path: &CStr) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_CHDIR, [p(path), 0, 0, 0, 0, 0]) })
+}
+
+/// `fchdir(2)` (works on `O_PATH` fds).
+pub fn fchdir(fd: RawFd) -> Result<()> {
+    unit(sc_int(SYS_FCHDIR, [fd as usize, 0, 0, 0, 0, 0]))
+}
+
+/// `chroot(2)`.
+pub fn chroot(path: &CStr) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_CHROOT, [p(path), 0, 0, 0, 0, 0]) })
+}
+
+/// `pivot_root(2)`.
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<()> {
+    // SAFETY: both strings are NUL-terminated; the kernel only reads them.
+    unit(unsafe { syscall(SYS_PIVOT_ROOT, [p(new_root), p(put_old), 0, 0, 0, 0]) })
+}
+
+/// `umount2(path, MNT_DETACH)`.
+pub fn umount_detach(path: &CStr) -> Result<()> {
+    // SAFETY: `path` is NUL-terminated; the kernel only reads it.
+    unit(unsafe { syscall(SYS_UMOUNT2, [p(path), MNT_DETACH as usize, 0, 0, 0, 0]) })
+}
+
+/// `umask(2)`: sets the mask, returns the previous one.
+pub fn umask(mask: u32) -> u32 {
+    sc_int(SYS_UMASK, [(mask & 0o777) as usize, 0, 0, 0, 0, 0]).unwrap_or(0) as u32
+}
+
+/// `mount(2)` with the plan's values passed through unchanged: absent
+/// strings are NULL, `flags` are the raw `MS_*` bits (as runc's `mount`).
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: u64,
+    data: Option<&CStr>,
+) -> Result<()> {
+    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives
+    // the call; the kernel only reads them.
+    unit(unsafe { syscall(SYS_MOUNT, [opt(source), p(target), opt(fstype), flags as usize, opt(data), 0]) })
+}
+
+/// `open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`:
+/// a detached bind mount of exactly the file `fd` refers to.
+pub fn open_tree_clone(fd: RawFd) -> Result<Fd> {
+    let flags = OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH;
+    // SAFETY: "" is a NUL-terminated string the kernel only reads.
+    owned(unsafe { syscall(SYS_OPEN_TREE, [fd as usize, p(c""), flags as usize, 0, 0, 0]) })
+}
+
+/// `move_mount(tree, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH)`.
+pub fn move_mount(tree: RawFd, to: &CStr) -> Result<()> {
+    // SAFETY: both strings are NUL-terminated; the kernel only reads them.
+    unit(unsafe {
+        syscall(
+            SYS_MOVE_MOUNT,
+            [tree as usize, p(c""), CWD as usize, p(to), MOVE_MOUNT_F_EMPTY_PATH as usize, 0],
+        )
+    })
+}
+
+// ---- Credentials and process attributes ---------------------------------
+
+/// `prctl(PR_SET_DUMPABLE, on)`.
+pub fn set_dumpable(on: bool) -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_SET_DUMPABLE, on as usize, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_CAPBSET_DROP, cap)`.
+pub fn capbset_drop(cap: u32) -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_CAPBSET_DROP, cap as usize, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_SET_KEEPCAPS, on)`.
+pub fn set_keepcaps(on: bool) -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_SET_KEEPCAPS, on as usize, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
+pub fn ambient_clear() -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)`.
+pub fn ambient_raise(cap: u32) -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize, 0, 0, 0]))
+}
+
+/// `capset(2)`, version 3 (64-bit sets), for the calling thread.
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
+    let header: [u32; 2] = [CAPABILITY_VERSION_3, 0];
+    let lo = |v: u64| v as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let data: [u32; 6] = [
+        lo(effective),
+        lo(permitted),
+        lo(inheritable),
+        hi(effective),
+        hi(permitted),
+        hi(inheritable),
+    ];
+    // SAFETY: a cap_user_header_t and two cap_user_data_t records (v3); the
+    // kernel only reads them (the header's version is valid, so it is not
+    // written back).
+    unit(unsafe { syscall(SYS_CAPSET, [header.as_ptr() as usize, data.as_ptr() as usize, 0, 0, 0, 0]) })
+}
+
+/// `setresuid(uid, uid, uid)`. The raw syscall is per thread; the stub is
+/// single-threaded, so that is the whole process.
+pub fn setresuid(uid: u32) -> Result<()> {
+    unit(sc_int(SYS_SETRESUID, [uid as usize, uid as usize, uid as usize, 0, 0, 0]))
+}
+
+/// `setresgid(gid, gid, gid)` (see [`setresuid`]).
+pub fn setresgid(gid: u32) -> Result<()> {
+    unit(sc_int(SYS_SETRESGID, [gid as usize, gid as usize, gid as usize, 0, 0, 0]))
+}
+
+/// `setgroups(2)` with exactly `gids` (possibly empty).
+pub fn setgroups(gids: &[u32]) -> Result<()> {
+    // SAFETY: the kernel reads `gids.len()` u32 values from the slice.
+    unit(unsafe { syscall(SYS_SETGROUPS, [gids.len(), gids.as_ptr() as usize, 0, 0, 0, 0]) })
+}
+
+/// `setsid(2)`.
+pub fn setsid() -> Result<()> {
+    unit(sc_int(SYS_SETSID, [0; 6]))
+}
+
+/// `sethostname(2)`.
+pub fn sethostname(name: &[u8]) -> Result<()> {
+    // SAFETY: the kernel reads `name.len()` bytes.
+    unit(unsafe { syscall(SYS_SETHOSTNAME, [name.as_ptr() as usize, name.len(), 0, 0, 0, 0]) })
+}
+
+/// `setdomainname(2)`.
+pub fn setdomainname(name: &[u8]) -> Result<()> {
+    // SAFETY: the kernel reads `name.len()` bytes.
+    unit(unsafe { syscall(SYS_SETDOMAINNAME, [name.as_ptr() as usize, name.len(), 0, 0, 0, 0]) })
+}
+
+/// `setns(fd, nstype)` (setns(2)).
+pub fn setns(fd: RawFd, nstype: u32) -> Result<()> {
+    unit(sc_int(SYS_SETNS, [fd as usize, nstype as usize, 0, 0, 0, 0]))
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: join a new anonymous session
+/// keyring (keyctl(2); runc does this unless `--no-new-keyring`).
+pub fn join_new_session_keyring() -> Result<()> {
+    unit(sc_int(SYS_KEYCTL, [KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0, 0]))
+}
+
+/// `personality(persona)` (personality(2)).
+pub fn personality(persona: u32) -> Result<()> {
+    unit(sc_int(SYS_PERSONALITY, [persona as usize, 0, 0, 0, 0, 0]))
+}
+
+/// `prlimit64(0, resource, {soft, hard}, NULL)`, i.e. setrlimit(2) with the
+/// raw resource number from the plan.
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> Result<()> {
+    let new: [u64; 2] = [soft, hard];
+    // SAFETY: `new` is a valid struct rlimit64; no old limit is written.
+    unit(unsafe { syscall(SYS_PRLIMIT64, [0, resource as usize, new.as_ptr() as usize, 0, 0, 0]) })
+}
+
+/// `close_range(first, ~0U, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): marks every
+/// fd from `first` up close-on-exec without closing it now, like runc's
+/// `CloseExecFrom`.
+pub fn cloexec_from(first: u32) -> Result<()> {
+    unit(sc_int(SYS_CLOSE_RANGE, [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0]))
+}
+
+/// `fork(2)` as `clone(SIGCHLD)` without a new stack: returns 0 in the
+/// child and the child's pid in the parent.
+pub fn fork() -> Result<u32> {
+    // SAFETY: without CLONE_VM the child gets a copy of the address space, so
+    // both processes continue on their own copy of this stack (fork(2)).
+    unsafe { syscall(SYS_CLONE, [SIGCHLD, 0, 0, 0, 0, 0]) }.map(|pid| pid as u32)
+}
+
+/// `rt_sigprocmask(SIG_SETMASK, {}, NULL)`: the signal mask survives
+/// execve(2), so the container process must not inherit ours.
+pub fn unblock_all_signals() -> Result<()> {
+    let empty: u64 = 0;
+    // SAFETY: `empty` is a valid 8-byte sigset_t; no old set is written.
+    unit(unsafe { syscall(SYS_RT_SIGPROCMASK, [SIG_SETMASK, &raw const empty as usize, 0, 8, 0, 0]) })
+}
+
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const u8,
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)` with `prog` the
+/// raw `struct sock_filter` array (8 bytes each). With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` in `flags` it returns the listener fd.
+pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
+    let len = u16::try_from(prog.len() / 8).map_err(|_| Errno::INVAL)?;
+    let fprog = SockFprog { len, filter: prog.as_ptr() };
+    // SAFETY: `fprog` points to `len` 8-byte instructions inside `prog`; the
+    // kernel copies them (copy_from_user has no alignment requirement).
+    let r = unsafe {
+        syscall(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, flags as usize, &raw const fprog as usize, 0, 0, 0])
+    }?;
+    Ok((flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0).then_some(Fd(r as RawFd)))
+}
+
+// ---- Sockets --------------------------------------------------------------
+
+/// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)`.
+pub fn socket_inet_dgram() -> Result<Fd> {
+    owned(sc_int(SYS_SOCKET, [AF_INET as usize, (SOCK_DGRAM | SOCK_CLOEXEC) as usize, 0, 0, 0, 0]))
+}
+
+/// Sets `IFF_UP` on the interface `lo` via `sock` (netdevice(7):
+/// SIOCGIFFLAGS, then SIOCSIFFLAGS), as runc's loopback setup does.
+pub fn loopback_up(sock: RawFd) -> Result<()> {
+    // struct ifreq: char ifr_name[16]; union { short ifr_flags; ... } (24 bytes).
+    let mut ifr = [0u8; 40];
+    ifr[0] = b'l';
+    ifr[1] = b'o';
+    // SAFETY: `ifr` is a zeroed 40-byte struct ifreq naming "lo"; the kernel
+    // reads the name and writes ifr_flags inside it.
+    unsafe { syscall(SYS_IOCTL, [sock as usize, SIOCGIFFLAGS, ifr.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    let flags = u16::from_ne_bytes([ifr[16], ifr[17]]) | IFF_UP;
+    [ifr[16], ifr[17]] = flags.to_ne_bytes();
+    // SAFETY: as above; the kernel only reads the struct.
+    unit(unsafe { syscall(SYS_IOCTL, [sock as usize, SIOCSIFFLAGS, ifr.as_ptr() as usize, 0, 0, 0]) })
+}
+
+#[repr(C)]
+struct IoVec {
+    base: *const u8,
+    len: usize,
+}
+
+#[repr(C)]
+struct MsgHdr {
+    name: *const u8,
+    namelen: u32,
+    iov: *const IoVec,
+    iovlen: usize,
+    control: *const u8,
+    controllen: usize,
+    flags: i32,
+}
+
+/// `struct cmsghdr` followed by one int (SCM_RIGHTS with one fd), padded to
+/// `CMSG_SPACE(sizeof(int))` = 24 bytes.
+#[repr(C)]
+struct CmsgFd {
+    len: usize,
+    level: i32,
+    kind: i32,
+    fd: i32,
+    pad: i32,
+}
+
+/// `sendmsg(2)` of one record, with `fd` attached as `SCM_RIGHTS` (unix(7))
+/// if given. `MSG_NOSIGNAL`: a vanished peer is `EPIPE`, not SIGPIPE.
+pub fn send_record(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> Result<usize> {
+    let iov = IoVec { base: bytes.as_ptr(), len: bytes.len() };
+    // CMSG_LEN(sizeof(int)) = 16-byte header + 4.
+    let cmsg = CmsgFd { len: 20, level: SOL_SOCKET, kind: SCM_RIGHTS, fd: fd.unwrap_or(-1), pad: 0 };
+    let msg = MsgHdr {
+        name: core::ptr::null(),
+        namelen: 0,
+        iov: &raw const iov,
+        iovlen: 1,
+        control: if fd.is_some() { (&raw const cmsg).cast() } else { core::ptr::null() },
+        controllen: if fd.is_some() { size_of::<CmsgFd>() } else { 0 },
+        flags: 0,
+    };
+    // SAFETY: `msg` describes one iovec over `bytes` and, optionally, a
+    // well-formed control message; the kernel only reads them.
+    unsafe { syscall(SYS_SENDMSG, [sock as usize, &raw const msg as usize, MSG_NOSIGNAL as usize, 0, 0, 0]) }
+}
+
+/// `send(fd, bytes, MSG_NOSIGNAL)`.
+pub fn send(sock: RawFd, bytes: &[u8]) -> Result<usize> {
+    // SAFETY: the kernel reads `bytes.len()` bytes; no address is passed.
+    unsafe {
+        syscall(SYS_SENDTO, [sock as usize, bytes.as_ptr() as usize, bytes.len(), MSG_NOSIGNAL as usize, 0, 0])
+    }
+}
+
+/// `recv(fd, buf, 0)`.
+pub fn recv(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`; no
+    // address is requested.
+    unsafe { syscall(SYS_RECVFROM, [sock as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0]) }
+}
+
+/// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+pub fn accept(sock: RawFd) -> Result<Fd> {
+    owned(sc_int(SYS_ACCEPT4, [sock as usize, 0, 0, SOCK_CLOEXEC as usize, 0, 0]))
+}
+
+// ---- Terminals ------------------------------------------------------------
+
+/// `unlockpt(3)`: `ioctl(master, TIOCSPTLCK, &0)`.
+pub fn unlockpt(master: RawFd) -> Result<()> {
+    let unlock: i32 = 0;
+    // SAFETY: TIOCSPTLCK reads one int.
+    unit(unsafe { syscall(SYS_IOCTL, [master as usize, TIOCSPTLCK, &raw const unlock as usize, 0, 0, 0]) })
+}
+
+/// `ioctl(master, TIOCGPTPEER, flags)` (ioctl_tty(2), Linux 4.13): opens the
+/// pty peer without a path lookup.
+pub fn pty_peer(master: RawFd, flags: u32) -> Result<Fd> {
+    owned(sc_int(SYS_IOCTL, [master as usize, TIOCGPTPEER, flags as usize, 0, 0, 0]))
+}
+
+/// `ioctl(fd, TIOCSWINSZ, &winsize)`.
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
+    let ws: [u16; 4] = [rows, cols, 0, 0];
+    // SAFETY: TIOCSWINSZ reads one 8-byte struct winsize.
+    unit(unsafe { syscall(SYS_IOCTL, [fd as usize, TIOCSWINSZ, ws.as_ptr() as usize, 0, 0, 0]) })
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal our controlling terminal.
+pub fn set_ctty(fd: RawFd) -> Result<()> {
+    unit(sc_int(SYS_IOCTL, [fd as usize, TIOCSCTTY, 0, 0, 0, 0]))
+}
+
+// ---- execve and its buffers ------------------------------------------------
 
 /// Largest number of `argv` or `envp` entries the stub passes to execve.
 pub const MAX_ARGS: usize = 4096;
@@ -103,7 +650,7 @@ pub const MAX_GROUPS: usize = 65536;
 /// and `envp` arguments of `execve(2)`. Fixed capacity [`MAX_ARGS`].
 pub struct CStrVec {
     // Invariant: ptrs[..len] point to 'static NUL-terminated strings and
-    // ptrs[len] (and everything after) is NULL.
+    // ptrs[len..] are NULL.
     ptrs: [*const c_char; MAX_ARGS + 1],
     len: usize,
 }
@@ -114,19 +661,19 @@ impl CStrVec {
     }
 
     /// Appends `s`; `E2BIG` when [`MAX_ARGS`] entries are already there.
-    pub fn push(&mut self, s: &'static CStr) -> Result<(), Errno> {
+    pub fn push(&mut self, s: &'static CStr) -> Result<()> {
         if self.len >= MAX_ARGS {
             return Err(Errno::TOOBIG);
         }
-        if let Some(p) = self.ptrs.get_mut(self.len) {
-            *p = s.as_ptr();
+        if let Some(slot) = self.ptrs.get_mut(self.len) {
+            *slot = s.as_ptr();
             self.len += 1;
         }
         Ok(())
     }
 }
 
-/// The stub's only large data, all in `.bss` (no allocator, stub-build.md).
+/// The stub's only large data, all in `.bss` (there is no allocator).
 pub struct Bufs {
     /// Receive buffer of the plan; `Plan` borrows its strings from here.
     pub plan: [u8; MAX_PLAN_LEN],
@@ -138,12 +685,8 @@ pub struct Bufs {
     pub gids: [u32; MAX_GROUPS],
 }
 
-static mut BUFS: Bufs = Bufs {
-    plan: [0; MAX_PLAN_LEN],
-    argv: CStrVec::new(),
-    envp: CStrVec::new(),
-    gids: [0; MAX_GROUPS],
-};
+static mut BUFS: Bufs =
+    Bufs { plan: [0; MAX_PLAN_LEN], argv: CStrVec::new(), envp: CStrVec::new(), gids: [0; MAX_GROUPS] };
 static BUFS_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The static buffers, handed out once (`None` on a second call).
@@ -162,145 +705,10 @@ pub fn execve(path: &CStr, argv: &CStrVec, envp: &CStrVec) -> Errno {
     // SAFETY: `path` is NUL-terminated; `argv`/`envp` are NULL-terminated
     // arrays of pointers to 'static NUL-terminated strings (CStrVec invariant).
     let r = unsafe {
-        syscall(
-            k::__NR_execve,
-            [path.as_ptr() as usize, argv.ptrs.as_ptr() as usize, envp.ptrs.as_ptr() as usize, 0, 0, 0],
-        )
+        syscall(SYS_EXECVE, [p(path), argv.ptrs.as_ptr() as usize, envp.ptrs.as_ptr() as usize, 0, 0, 0])
     };
     match r {
         Err(e) => e,
         Ok(_) => Errno::INVAL, // execve does not return on success
     }
-}
-
-/// `CLOSE_RANGE_CLOEXEC` (include/uapi/linux/close_range.h, not in linux-raw-sys).
-const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
-
-/// `close_range(first, ~0U, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): marks every
-/// fd from `first` up close-on-exec without closing it now, like runc's
-/// `CloseExecFrom`.
-pub fn cloexec_from(first: u32) -> Result<(), Errno> {
-    // SAFETY: integer arguments only; marking fds CLOEXEC affects no memory.
-    unsafe { syscall(k::__NR_close_range, [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0]) }
-        .map(drop)
-}
-
-/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (seccomp(2)).
-pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
-
-#[repr(C)]
-struct SockFprog {
-    len: u16,
-    filter: *const u8,
-}
-
-/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)` with `prog` the
-/// raw `struct sock_filter` array (8 bytes each). With
-/// [`SECCOMP_FILTER_FLAG_NEW_LISTENER`] in `flags` it returns the listener fd.
-pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<OwnedFd>, Errno> {
-    let len = u16::try_from(prog.len() / 8).map_err(|_| Errno::INVAL)?;
-    let fprog = SockFprog { len, filter: prog.as_ptr() };
-    // SAFETY: `fprog` points to `len` 8-byte instructions inside `prog`; the
-    // kernel copies them (copy_from_user has no alignment requirement).
-    let r = unsafe {
-        syscall(k::__NR_seccomp, [1 /* SECCOMP_SET_MODE_FILTER */, flags as usize, &raw const fprog as usize, 0, 0, 0])
-    }?;
-    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-        // SAFETY: with NEW_LISTENER the return value is a new fd we own.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }));
-    }
-    Ok(None)
-}
-
-/// `rt_sigprocmask(SIG_SETMASK, {}, NULL)`: the signal mask survives
-/// execve(2), so the container process must not inherit ours.
-pub fn unblock_all_signals() -> Result<(), Errno> {
-    let empty: u64 = 0;
-    // SAFETY: `empty` is a valid 8-byte sigset_t; no old set is written.
-    unsafe { syscall(k::__NR_rt_sigprocmask, [2 /* SIG_SETMASK */, &raw const empty as usize, 0, 8, 0, 0]) }
-        .map(drop)
-}
-
-/// `fork(2)` as `clone(SIGCHLD)` without a new stack: returns 0 in the
-/// child and the child's pid in the parent.
-pub fn fork() -> Result<u32, Errno> {
-    // SAFETY: without CLONE_VM the child gets a copy of the address space, so
-    // both processes continue on their own copy of this stack (fork(2)).
-    unsafe { syscall(k::__NR_clone, [k::SIGCHLD as usize, 0, 0, 0, 0, 0]) }.map(|p| p as u32)
-}
-
-/// `setns(fd, nstype)` (setns(2)).
-pub fn setns(fd: BorrowedFd<'_>, nstype: u32) -> Result<(), Errno> {
-    // SAFETY: integer arguments only.
-    unsafe { syscall(k::__NR_setns, [fd.as_raw_fd() as usize, nstype as usize, 0, 0, 0, 0]) }.map(drop)
-}
-
-/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: join a new anonymous session
-/// keyring (keyctl(2); runc does this unless `--no-new-keyring`).
-pub fn join_new_session_keyring() -> Result<(), Errno> {
-    // SAFETY: a NULL name asks for an anonymous keyring; nothing is written.
-    unsafe { syscall(k::__NR_keyctl, [1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0, 0, 0, 0, 0]) }.map(drop)
-}
-
-/// `personality(persona)` (personality(2)).
-pub fn personality(persona: u32) -> Result<(), Errno> {
-    // SAFETY: integer argument only.
-    unsafe { syscall(k::__NR_personality, [persona as usize, 0, 0, 0, 0, 0]) }.map(drop)
-}
-
-/// `prlimit64(0, resource, {soft, hard}, NULL)`, i.e. setrlimit(2) with the
-/// raw resource number from the plan.
-pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
-    let new: [u64; 2] = [soft, hard];
-    // SAFETY: `new` is a valid struct rlimit64; no old limit is written.
-    unsafe { syscall(k::__NR_prlimit64, [0, resource as usize, &raw const new as usize, 0, 0, 0]) }.map(drop)
-}
-
-/// `setgroups(2)` with exactly `gids` (possibly empty). Thread-level, which is
-/// the whole process: the stub is single-threaded.
-pub fn setgroups(gids: &[u32]) -> Result<(), Errno> {
-    // SAFETY: the kernel reads `gids.len()` u32 values from the slice.
-    unsafe { syscall(k::__NR_setgroups, [gids.len(), gids.as_ptr() as usize, 0, 0, 0, 0]) }.map(drop)
-}
-
-/// `mount(2)` with the plan's values passed through unchanged: absent
-/// strings are NULL, `flags` are the raw `MS_*` bits (as runc's `mount`).
-pub fn mount(
-    source: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: u64,
-    data: Option<&CStr>,
-) -> Result<(), Errno> {
-    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives
-    // the call; the kernel only reads them.
-    unsafe {
-        syscall(
-            k::__NR_mount,
-            [ptr(source), target.as_ptr() as usize, ptr(fstype), flags as usize, ptr(data), 0],
-        )
-    }
-    .map(drop)
-}
-
-const SIOCGIFFLAGS: usize = 0x8913;
-const SIOCSIFFLAGS: usize = 0x8914;
-const IFF_UP: u16 = 1;
-
-/// Sets `IFF_UP` on the interface `lo` via `sock` (netdevice(7):
-/// SIOCGIFFLAGS, then SIOCSIFFLAGS), as runc's loopback setup does.
-pub fn loopback_up(sock: BorrowedFd<'_>) -> Result<(), Errno> {
-    // struct ifreq: char ifr_name[16]; union { short ifr_flags; ... } (24 bytes).
-    let mut ifr = [0u8; 40];
-    ifr[0] = b'l';
-    ifr[1] = b'o';
-    let p = ifr.as_mut_ptr() as usize;
-    // SAFETY: `ifr` is a zeroed, 40-byte struct ifreq naming "lo"; the kernel
-    // reads the name and writes ifr_flags inside it.
-    unsafe { syscall(k::__NR_ioctl, [sock.as_raw_fd() as usize, SIOCGIFFLAGS, p, 0, 0, 0]) }?;
-    let flags = u16::from_ne_bytes([ifr[16], ifr[17]]) | IFF_UP;
-    [ifr[16], ifr[17]] = flags.to_ne_bytes();
-    let p = ifr.as_ptr() as usize;
-    // SAFETY: as above; the kernel only reads the struct.
-    unsafe { syscall(k::__NR_ioctl, [sock.as_raw_fd() as usize, SIOCSIFFLAGS, p, 0, 0, 0]) }.map(drop)
 }
