@@ -263,11 +263,35 @@ fn send_msg(sock: &OwnedFd, msg: Msg) -> Result<()> {
     Ok(())
 }
 
-/// Runs the planned container in the foreground; returns its exit code.
+/// A started stub: what the later phases need.
+pub struct Launched {
+    plan: Plan,
+    child: Child,
+    sync: OwnedFd,
+    sigfd: SignalFd,
+    err_r: OwnedFd,
+    plan_sent: std::io::Result<()>,
+    console: Option<OwnedFd>,
+}
+
+/// Runs the planned container in the foreground; returns its exit code
+/// ([`spawn`], then [`Launched::sync`], then [`Launched::wait`]).
 ///
 /// Errors: anything before the container process runs, as one line (the
 /// stub's failures named by config field, see [`crate::failure`]).
-pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i32> {
+pub fn run(plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i32> {
+    let mut launched = spawn(plan, &|_| Ok(()), timer)?;
+    launched.sync(opts, timer)?;
+    launched.wait(timer)
+}
+
+/// Steps 1 to 3: prepares everything, clones the child that becomes the
+/// stub, calls `on_spawn(pid)` (where a cgroup is joined, before the stub
+/// can do anything), writes the id maps and sends the plan.
+///
+/// Errors: preparing fds or the stub, `clone(2)`, `on_spawn`, the id maps.
+/// After the clone, an error kills and reaps the child.
+pub fn spawn(mut plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut Timer) -> Result<Launched> {
     // ---- 1. prepare everything before the fork ----
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
@@ -283,9 +307,9 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
     let wait_pipe = if userns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
 
     // Every fd the child keeps goes above the highest number it must land on.
-    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 1).max(10);
     // (The originals are consumed: a leftover copy of the child's sync end
     // here would hide the EOF that means "exec happened".)
+    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 1).max(10);
     let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
     let plan_r = hi(plan_r)?;
     let sync_child = hi(sync_child)?;
@@ -338,11 +362,12 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
 
     // ---- 2. clone ----
     let (pid, pidfd) = sys::spawn(&setup).ctx(|| clone_desc(&plan))?;
-    let mut child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
+    let child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
     drop((plan_r, sync_child, stub, err_w, ns_fds));
     timer.phase("clone");
+    on_spawn(child.pid)?;
 
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {
@@ -361,159 +386,176 @@ pub fn run(mut plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i
     }
     let plan_sent = File::from(plan_w).write_all(&bytes);
     timer.phase("send plan");
+    Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None })
+}
 
-    // ---- 4. sync loop ----
-    let mut console: Option<OwnedFd> = None;
-    let mut failed: Option<String> = None;
-    let mut running = false;
-    let mut buf = [0u8; MSG_LEN + 1];
-    loop {
-        let (sync_ready, sig_ready) = {
-            let mut fds =
-                [PollFd::new(sync_parent.as_fd(), PollFlags::POLLIN), PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(Errno::EINTR) => continue,
-                r => r.ctx(|| "poll")?,
-            };
-            (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))
-        };
-        if sig_ready {
-            forward_signals(&sigfd, &child, console.as_ref());
-        }
-        if !sync_ready {
-            continue;
-        }
-        let rec = sys::recv_record(&sync_parent, &mut buf).ctx(|| "sync socket: recv")?;
-        if rec.len == 0 {
-            break;
-        }
-        let msg = if rec.truncated || rec.len != MSG_LEN { None } else { Msg::decode(&buf[..rec.len]).ok() };
-        let Some(msg) = msg else {
-            crate::bail!("sync socket: malformed message from sprout-init ({} bytes)", rec.len);
-        };
-        match msg {
-            Msg::Failed { step, errno, arg } => {
-                failed.get_or_insert_with(|| failure::describe(&plan, step, errno, arg));
-            }
-            Msg::Console if plan.flags & flags::TERMINAL != 0 && console.is_none() => {
-                let mut fds = rec.fds.into_iter();
-                let Some(master) = fds.next() else {
-                    crate::bail!("sync socket: Console message from sprout-init without a file descriptor");
-                };
-                console = Some(master);
-            }
-            Msg::Pid { pid } if !running && child.grandchild.is_none() && pid > 0 => {
-                let gpid = Pid::from_raw(pid as i32);
-                let gfd = sys::pidfd_open(gpid.as_raw()).ctx(|| format!("pidfd_open of container process {pid}"))?;
-                child.grandchild = Some((gpid, gfd));
-            }
-            Msg::Ready if !running => {
-                let target = child.container();
-                for (i, r) in plan.rlimits.iter().enumerate() {
-                    sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard)
-                        .ctx(|| format!("process.rlimits[{i}] {}: prlimit", rlimit::name_of(r.resource)))?;
-                }
-                if let Some(adj) = plan.oom_score_adj {
-                    let path = format!("/proc/{target}/oom_score_adj");
-                    std::fs::write(&path, adj.to_string())
-                        .map_err(|e| Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e))?;
-                }
-                if let Some(p) = opts.pid_file {
-                    write_pid_file(p, target)?;
-                }
-                send_msg(&sync_parent, Msg::Run)?;
-                running = true;
-                timer.phase("setup in the container (until Ready)");
-            }
-            other => crate::bail!("sync socket: unexpected {other:?} from sprout-init"),
-        }
-    }
-    drop(sync_parent);
-
-    if let Some(msg) = failed {
-        return Err(Error::Container(msg));
-    }
-    if !running {
-        if let Some(what) = child_failure(&err_r) {
-            let st = child.wait_stub();
-            crate::bail!("starting the container: {what} ({st})");
-        }
-        if let Err(e) = plan_sent {
-            let st = child.wait_stub();
-            return Err(Error::io(format!("sending the plan to sprout-init ({st})"), &e));
-        }
-        let st = child.wait_stub();
-        crate::bail!("sprout-init exited before the container was ready ({st})");
-    }
-    if plan.flags & flags::TERMINAL != 0 && console.is_none() {
-        crate::bail!("process.terminal: sprout-init sent no console");
-    }
-    timer.phase("exec (sync socket closed)");
-
-    // ---- 5. relay, forward signals, wait ----
-    let stdin_tty = console::stdin_is_tty();
-    let _raw = match &console {
-        Some(master) => {
-            console::sync_size(master);
-            console::spawn_input(master, stdin_tty).map_err(|e| Error::io("starting the stdin relay", &e))?;
-            if stdin_tty { console::RawMode::enter() } else { None }
-        }
-        None => None,
-    };
-    let mut pty_open = console.is_some();
-    let status = loop {
-        let (exited, sig_ready, pty_ready) = {
-            let mut fds = vec![
-                PollFd::new(child.container_pidfd().as_fd(), PollFlags::POLLIN),
-                PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-            ];
-            if let (true, Some(m)) = (pty_open, &console) {
-                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(Errno::EINTR) => continue,
-                r => r.ctx(|| "poll")?,
-            };
-            let ready = |i: usize| fds.get(i).and_then(|f| f.any()).unwrap_or(false);
-            (ready(0), ready(1), ready(2))
-        };
-        if pty_ready && let Some(m) = &console {
-            pty_open = console::pump_output(m);
-        }
-        if sig_ready {
-            forward_signals(&sigfd, &child, console.as_ref());
-        }
-        if exited {
-            if child.grandchild.is_some() {
-                // The stub's parent half exits right after `Pid`; reap it
-                // first so that its child is surely ours (subreaper) to wait for.
-                wait(child.pid);
-            }
-            break wait(child.container());
-        }
-    };
-    // The rest of the output: until the pty closes or stays quiet.
-    if let (true, Some(m)) = (pty_open, &console) {
+impl Launched {
+    /// Step 4: the sync loop until the sync socket closes. `Ready` is
+    /// answered with `Run` after prlimit, oom_score_adj and the pid file.
+    ///
+    /// Errors: a `Failed` report (in words), the stub dying before `Ready`,
+    /// a prlimit/oom_score_adj/pid-file failure, a protocol violation. The
+    /// child is killed and reaped on error (when `self` is dropped).
+    pub fn sync(&mut self, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<()> {
+        let plan = &self.plan;
+        let mut failed: Option<String> = None;
+        let mut running = false;
+        let mut buf = [0u8; MSG_LEN + 1];
         loop {
-            let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(200u16)) {
-                Ok(n) if n > 0 && console::pump_output(m) => {}
-                Err(Errno::EINTR) => {}
-                _ => break,
+            let (sync_ready, sig_ready) = {
+                let mut fds = [
+                    PollFd::new(self.sync.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Err(Errno::EINTR) => continue,
+                    r => r.ctx(|| "poll")?,
+                };
+                (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))
+            };
+            if sig_ready {
+                forward_signals(&self.sigfd, &self.child, self.console.as_ref());
             }
-        }
-    }
-    if child.grandchild.is_some() {
-        // As a subreaper we may have inherited orphans of the container.
-        while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            if st == WaitStatus::StillAlive {
+            if !sync_ready {
+                continue;
+            }
+            let rec = sys::recv_record(&self.sync, &mut buf).ctx(|| "sync socket: recv")?;
+            if rec.len == 0 {
                 break;
             }
+            let msg = if rec.truncated || rec.len != MSG_LEN { None } else { Msg::decode(&buf[..rec.len]).ok() };
+            let Some(msg) = msg else {
+                crate::bail!("sync socket: malformed message from sprout-init ({} bytes)", rec.len);
+            };
+            match msg {
+                Msg::Failed { step, errno, arg } => {
+                    failed.get_or_insert_with(|| failure::describe(plan, step, errno, arg));
+                }
+                Msg::Console if plan.flags & flags::TERMINAL != 0 && self.console.is_none() => {
+                    let Some(master) = rec.fds.into_iter().next() else {
+                        crate::bail!("sync socket: Console message from sprout-init without a file descriptor");
+                    };
+                    self.console = Some(master);
+                }
+                Msg::Pid { pid } if !running && self.child.grandchild.is_none() && pid > 0 => {
+                    let gpid = Pid::from_raw(pid as i32);
+                    let gfd =
+                        sys::pidfd_open(gpid.as_raw()).ctx(|| format!("pidfd_open of container process {pid}"))?;
+                    self.child.grandchild = Some((gpid, gfd));
+                }
+                Msg::Ready if !running => {
+                    let target = self.child.container();
+                    for (i, r) in plan.rlimits.iter().enumerate() {
+                        sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard)
+                            .ctx(|| format!("process.rlimits[{i}] {}: prlimit", rlimit::name_of(r.resource)))?;
+                    }
+                    if let Some(adj) = plan.oom_score_adj {
+                        let path = format!("/proc/{target}/oom_score_adj");
+                        std::fs::write(&path, adj.to_string())
+                            .map_err(|e| Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e))?;
+                    }
+                    if let Some(p) = opts.pid_file {
+                        write_pid_file(p, target)?;
+                    }
+                    send_msg(&self.sync, Msg::Run)?;
+                    running = true;
+                    timer.phase("setup in the container (until Ready)");
+                }
+                other => crate::bail!("sync socket: unexpected {other:?} from sprout-init"),
+            }
         }
+
+        if let Some(msg) = failed {
+            return Err(Error::Container(msg));
+        }
+        if !running {
+            if let Some(what) = child_failure(&self.err_r) {
+                let st = self.child.wait_stub();
+                crate::bail!("starting the container: {what} ({st})");
+            }
+            if let Err(e) = &self.plan_sent {
+                let st = self.child.wait_stub();
+                return Err(Error::io(format!("sending the plan to sprout-init ({st})"), e));
+            }
+            let st = self.child.wait_stub();
+            crate::bail!("sprout-init exited before the container was ready ({st})");
+        }
+        if plan.flags & flags::TERMINAL != 0 && self.console.is_none() {
+            crate::bail!("process.terminal: sprout-init sent no console");
+        }
+        timer.phase("exec (sync socket closed)");
+        Ok(())
     }
-    child.done = true;
-    timer.phase("container ran");
-    Ok(exit_code(status))
+
+    /// Step 5: relays the pty (if any), forwards signals and waits for the
+    /// container process; returns its exit code (128+N for signal N).
+    pub fn wait(mut self, timer: &mut Timer) -> Result<i32> {
+        let console = self.console.take();
+        let child = &mut self.child;
+        let stdin_tty = console::stdin_is_tty();
+        let _raw = match &console {
+            Some(master) => {
+                console::sync_size(master);
+                console::spawn_input(master, stdin_tty).map_err(|e| Error::io("starting the stdin relay", &e))?;
+                if stdin_tty { console::RawMode::enter() } else { None }
+            }
+            None => None,
+        };
+        let mut pty_open = console.is_some();
+        let status = loop {
+            let (exited, sig_ready, pty_ready) = {
+                let mut fds = vec![
+                    PollFd::new(child.container_pidfd().as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
+                ];
+                if let (true, Some(m)) = (pty_open, &console) {
+                    fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Err(Errno::EINTR) => continue,
+                    r => r.ctx(|| "poll")?,
+                };
+                let ready = |i: usize| fds.get(i).and_then(|f| f.any()).unwrap_or(false);
+                (ready(0), ready(1), ready(2))
+            };
+            if pty_ready && let Some(m) = &console {
+                pty_open = console::pump_output(m);
+            }
+            if sig_ready {
+                forward_signals(&self.sigfd, child, console.as_ref());
+            }
+            if exited {
+                if child.grandchild.is_some() {
+                    // The stub's parent half exits right after `Pid`; reap it
+                    // first so that its child is surely ours (subreaper) to wait for.
+                    wait(child.pid);
+                }
+                break wait(child.container());
+            }
+        };
+        // The rest of the output: until the pty closes or stays quiet.
+        if let (true, Some(m)) = (pty_open, &console) {
+            loop {
+                let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(200u16)) {
+                    Ok(n) if n > 0 && console::pump_output(m) => {}
+                    Err(Errno::EINTR) => {}
+                    _ => break,
+                }
+            }
+        }
+        if child.grandchild.is_some() {
+            // As a subreaper we may have inherited orphans of the container.
+            while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                if st == WaitStatus::StillAlive {
+                    break;
+                }
+            }
+        }
+        child.done = true;
+        timer.phase("container ran");
+        Ok(exit_code(status))
+    }
 }
 
 /// Reads every pending signal from the signalfd and forwards it to the
