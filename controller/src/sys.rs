@@ -80,7 +80,7 @@ pub mod stage {
 
 // `spawn` passes clone(2)'s arguments in the x86_64/aarch64 order
 // (flags, stack, parent_tid, ...); s390 swaps the first two.
-#[cfg(any(target_arch = "s390x", target_arch = "s390"))]
+#[cfg(target_arch = "s390x")]
 compile_error!("sys::spawn: clone(2) argument order differs on s390");
 
 /// `clone(2)` in fork mode (no new stack; the child continues here) with
