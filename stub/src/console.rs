@@ -17,9 +17,13 @@ pub fn setup(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let flags = abi::O_RDWR | abi::O_NOCTTY | abi::O_CLOEXEC;
     // Both fds above 2 (stdio might have been closed), so that installing
     // the peer as stdio below cannot clobber them.
-    let master = sys::open(c"/dev/ptmx", flags, 0).and_then(sys::above_stdio).at(Step::Console, 0)?;
+    let master = sys::open(c"/dev/ptmx", flags, 0)
+        .and_then(sys::above_stdio)
+        .at(Step::Console, 0)?;
     sys::unlockpt(master.raw()).at(Step::Console, 0)?;
-    let peer = sys::pty_peer(master.raw(), flags).and_then(sys::above_stdio).at(Step::Console, 0)?;
+    let peer = sys::pty_peer(master.raw(), flags)
+        .and_then(sys::above_stdio)
+        .at(Step::Console, 0)?;
     let size = plan.console;
     if size.rows != 0 || size.cols != 0 {
         sys::set_winsize(peer.raw(), size.rows, size.cols).at(Step::Console, 0)?;

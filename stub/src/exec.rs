@@ -4,8 +4,8 @@ use core::ffi::CStr;
 
 use sprout_protocol::{Msg, Plan, Step, flags};
 
-pub use crate::rootfs::PATH_MAX;
 use crate::fail::{At, Fail, Res};
+pub use crate::rootfs::PATH_MAX;
 use crate::sync::Sync;
 use crate::sys::{self, CStrVec, Errno, abi};
 
@@ -27,7 +27,11 @@ pub fn resolve<'b>(arg0: Option<&CStr>, plan: &Plan<'_>, buf: &'b mut [u8; PATH_
     if name.contains(&b'/') {
         return join(buf, b"", name);
     }
-    let path = plan.env.iter().find_map(|e| e.to_bytes().strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = plan
+        .env
+        .iter()
+        .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH);
     let mut err = Errno::NOENT;
     for dir in path.split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };

@@ -32,7 +32,11 @@ pub type Res<T> = Result<T, Fail>;
 impl Fail {
     /// A failure of `step` with `errno` on item `arg`.
     pub fn new(step: Step, errno: Errno, arg: u32) -> Self {
-        Fail { step, errno: errno.0, arg }
+        Fail {
+            step,
+            errno: errno.0,
+            arg,
+        }
     }
 }
 
@@ -101,15 +105,26 @@ impl Line {
 /// errno N` on stderr and exit 127 when the command was not found (as
 /// sh(1)/runc), 126 for any other failure.
 pub fn die(sync: &Sync, f: Fail) -> ! {
-    let msg = Msg::Failed { step: f.step, errno: f.errno, arg: f.arg };
+    let msg = Msg::Failed {
+        step: f.step,
+        errno: f.errno,
+        arg: f.arg,
+    };
     if sync.is_connected() {
         if sync.send(msg).is_err() {
-            Line::new().push(f.step.name().as_bytes()).push(b": errno ").num(f.errno).emit();
+            Line::new()
+                .push(f.step.name().as_bytes())
+                .push(b": errno ")
+                .num(f.errno)
+                .emit();
         }
         sys::exit(1)
     }
-    Line::new().push(f.step.name().as_bytes()).push(b": errno ").num(f.errno).emit();
-    let not_found = f.errno == Errno::NOENT.0
-        && matches!(f.step, Step::ResolveExec | Step::Execve);
+    Line::new()
+        .push(f.step.name().as_bytes())
+        .push(b": errno ")
+        .num(f.errno)
+        .emit();
+    let not_found = f.errno == Errno::NOENT.0 && matches!(f.step, Step::ResolveExec | Step::Execve);
     sys::exit(if not_found { 127 } else { 126 })
 }

@@ -83,7 +83,10 @@ fn parse_args(args: &Args) -> Mode {
         if args.len() != 4 {
             usage()
         }
-        return Mode::Controller { plan_fd: parse_fd(args.get(2)), sync_fd: parse_fd(args.get(3)) };
+        return Mode::Controller {
+            plan_fd: parse_fd(args.get(2)),
+            sync_fd: parse_fd(args.get(3)),
+        };
     }
     let mut i = 1;
     let mut plan = DEFAULT_PLAN;
@@ -112,7 +115,12 @@ pub fn main(args: Args) -> ! {
         die(&sync, Fail::new(Step::Dumpable, e, 0))
     }
     let Some(bufs) = sys::bufs() else { sys::exit(125) };
-    let Bufs { plan: plan_buf, argv, envp, gids } = bufs;
+    let Bufs {
+        plan: plan_buf,
+        argv,
+        envp,
+        gids,
+    } = bufs;
     let plan = plan::load(&mode, plan_buf, &sync);
     let Err(f) = run(&mode, &args, &plan, &sync, argv, envp, gids);
     die(&sync, f)

@@ -2,10 +2,10 @@
 
 use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, plan_len};
 
+use crate::Mode;
 use crate::fail::{Fail, Line};
 use crate::sync::Sync;
 use crate::sys::{self, Errno, RawFd, abi};
-use crate::Mode;
 
 /// Why the plan could not be had.
 enum LoadError {
@@ -41,7 +41,9 @@ fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
         return Err(LoadError::Truncated);
     }
     let len = plan_len(hdr).map_err(LoadError::Decode)?;
-    let body = buf.get_mut(HEADER_LEN..len).ok_or(LoadError::Decode(DecodeError::BadLength))?;
+    let body = buf
+        .get_mut(HEADER_LEN..len)
+        .ok_or(LoadError::Decode(DecodeError::BadLength))?;
     if read_full(fd, body).map_err(LoadError::Io)? < body.len() {
         return Err(LoadError::Truncated);
     }
@@ -82,11 +84,19 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
         }
         LoadError::Truncated => {
             line.push(b"truncated");
-            Fail { step: Step::ReadPlan, errno: 0, arg: 0 }
+            Fail {
+                step: Step::ReadPlan,
+                errno: 0,
+                arg: 0,
+            }
         }
         LoadError::Decode(e) => {
             line.push(e.as_str().as_bytes());
-            let mut f = Fail { step: Step::DecodePlan, errno: 0, arg: 0 };
+            let mut f = Fail {
+                step: Step::DecodePlan,
+                errno: 0,
+                arg: 0,
+            };
             if let DecodeError::UnsupportedVersion(v) = e {
                 line.push(b" ").num(v as u32);
                 f.arg = v as u32;
@@ -95,6 +105,10 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
         }
     };
     line.emit();
-    let _ = sync.send(Msg::Failed { step: fail.step, errno: fail.errno, arg: fail.arg });
+    let _ = sync.send(Msg::Failed {
+        step: fail.step,
+        errno: fail.errno,
+        arg: fail.arg,
+    });
     sys::exit(1)
 }

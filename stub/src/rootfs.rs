@@ -105,7 +105,9 @@ fn create(root: RawFd, path: &CStr, file: bool) -> Result<(), Errno> {
     let mut parent: Option<Fd> = None;
     let mut start = 0;
     while let Some(rest) = src.get(start..) {
-        let Some(skip) = rest.iter().position(|&c| c != b'/') else { break };
+        let Some(skip) = rest.iter().position(|&c| c != b'/') else {
+            break;
+        };
         start += skip;
         let rest = src.get(start..).unwrap_or(&[]);
         let end = start + rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
@@ -193,8 +195,7 @@ fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
         let target = open_in(root, op.target, false).at(Step::MountTarget, i)?;
         let path = FdPath::new(target.raw());
         if op.remount_flags != 0 {
-            sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None)
-                .at(Step::Mount, i)?;
+            sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None).at(Step::Mount, i)?;
         }
         if op.propagation != 0 {
             sys::mount(None, path.get(), None, op.propagation, None).at(Step::Mount, i)?;
@@ -251,7 +252,10 @@ fn parent_mount_private(rootfs: &CStr) -> Result<(), Errno> {
             Err(Errno::INVAL) if end > 1 => {}
             r => return r,
         }
-        end = bytes.get(..end).and_then(|b| b.iter().rposition(|&c| c == b'/')).unwrap_or(0);
+        end = bytes
+            .get(..end)
+            .and_then(|b| b.iter().rposition(|&c| c == b'/'))
+            .unwrap_or(0);
     }
 }
 

@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use sprout_protocol::{
-    Caps, MountOp, Msg, Namespace, PlanSpec, Rlimit, Step, UNSET, WinSize, flags, mount_opts,
-};
+use sprout_protocol::{Caps, MountOp, Msg, Namespace, PlanSpec, Rlimit, Step, UNSET, WinSize, flags, mount_opts};
 
 const STUB: &str = env!("CARGO_BIN_EXE_sprout-init");
 
@@ -30,14 +28,23 @@ mod sys {
     use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
     pub fn check(r: libc::c_int) -> std::io::Result<libc::c_int> {
-        if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r) }
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
     }
 
     pub fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
         // SAFETY: socketpair writes two fds into `fds`.
         check(unsafe {
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
         })
         .unwrap();
         // SAFETY: both fds are new and owned by nobody else.
@@ -76,7 +83,10 @@ mod sys {
     }
 
     pub fn set_timeout(fd: RawFd, secs: i64) {
-        let tv = libc::timeval { tv_sec: secs, tv_usec: 0 };
+        let tv = libc::timeval {
+            tv_sec: secs,
+            tv_usec: 0,
+        };
         // SAFETY: `tv` is a valid timeval for SO_RCVTIMEO.
         check(unsafe {
             libc::setsockopt(
@@ -94,7 +104,10 @@ mod sys {
     pub fn recv(fd: RawFd) -> std::io::Result<Option<(Vec<u8>, Option<OwnedFd>)>> {
         let mut buf = [0u8; 64];
         let mut cmsg = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
         // SAFETY: zeroed msghdr is valid; the pointers set below outlive the call.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -148,7 +161,11 @@ fn skip_unless_root(name: &str) -> bool {
 }
 
 fn cap_last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap().trim().parse().unwrap()
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// The harness's own capabilities (root here may lack some, e.g.
@@ -160,7 +177,13 @@ fn full_caps() -> Caps {
         u64::from_str_radix(line[key.len()..].trim(), 16).unwrap()
     };
     let eff = get("CapEff:");
-    Caps { bounding: get("CapBnd:"), effective: eff, permitted: get("CapPrm:"), inheritable: 0, ambient: 0 }
+    Caps {
+        bounding: get("CapBnd:"),
+        effective: eff,
+        permitted: get("CapPrm:"),
+        inheritable: 0,
+        ambient: 0,
+    }
 }
 
 /// A plan for running `args` as root in the current namespaces.
@@ -257,7 +280,10 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
         c.args(&opts.wrapper[1..]).arg(STUB);
         c
     };
-    cmd.args(["--controller", "3", "4"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(["--controller", "3", "4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     sys::install(&mut cmd, map);
     let mut child = cmd.spawn().expect("spawn stub");
     drop((plan_r, theirs, keep));
@@ -286,7 +312,9 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
     let mut msgs = Vec::new();
     let mut console = None;
     loop {
-        let Some((bytes, fd)) = sys::recv(ours.as_raw_fd()).expect("recv from stub (timeout?)") else { break };
+        let Some((bytes, fd)) = sys::recv(ours.as_raw_fd()).expect("recv from stub (timeout?)") else {
+            break;
+        };
         let msg = Msg::decode(&bytes).expect("a valid message from the stub");
         msgs.push(msg);
         let reply = match msg {
@@ -321,7 +349,14 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
     }
     let status = child.wait().unwrap();
     writer.join().unwrap();
-    Run { status, msgs, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap(), console, tty }
+    Run {
+        status,
+        msgs,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+        console,
+        tty,
+    }
 }
 
 fn errno(e: i32) -> u32 {
@@ -406,14 +441,27 @@ fn elf_is_static_exec_without_allocator() {
     assert!(text.contains("EXEC (Executable file)"), "not ET_EXEC:\n{text}");
     assert!(!text.contains("INTERP"), "has PT_INTERP:\n{text}");
     assert!(!text.contains("DYNAMIC"), "has PT_DYNAMIC:\n{text}");
-    assert!(text.contains("There is no dynamic section"), "has a dynamic section:\n{text}");
+    assert!(
+        text.contains("There is no dynamic section"),
+        "has a dynamic section:\n{text}"
+    );
     let nm = Command::new("nm").arg(STUB).output().expect("nm");
     let syms = String::from_utf8_lossy(&nm.stdout);
-    for bad in ["__rust_alloc", "__rg_alloc", "__rust_no_alloc_shim", "malloc", "__libc_"] {
+    for bad in [
+        "__rust_alloc",
+        "__rg_alloc",
+        "__rust_no_alloc_shim",
+        "malloc",
+        "__libc_",
+    ] {
         assert!(!syms.contains(bad), "allocator/libc symbol {bad} in the stub");
     }
     let undefined = Command::new("nm").args(["-u", STUB]).output().unwrap();
-    assert!(undefined.stdout.is_empty(), "undefined symbols: {}", String::from_utf8_lossy(&undefined.stdout));
+    assert!(
+        undefined.stdout.is_empty(),
+        "undefined symbols: {}",
+        String::from_utf8_lossy(&undefined.stdout)
+    );
 }
 
 #[test]
@@ -424,7 +472,11 @@ fn drops_privileges_like_runc() {
     const CHOWN: u64 = 1 << 0;
     const NET_BIND_SERVICE: u64 = 1 << 10;
     const NET_RAW: u64 = 1 << 13;
-    let args = [c"sh", c"-c", c"id -u; id -g; grep -E '^(Cap|NoNewPrivs|Groups|Uid|Gid)' /proc/self/status; pwd; umask"];
+    let args = [
+        c"sh",
+        c"-c",
+        c"id -u; id -g; grep -E '^(Cap|NoNewPrivs|Groups|Uid|Gid)' /proc/self/status; pwd; umask",
+    ];
     let mut spec = base(&args, SH_ENV);
     spec.flags |= flags::NO_NEW_PRIVS;
     spec.uid = 1000;
@@ -474,9 +526,19 @@ fn root_keeps_planned_caps_and_fds_are_closed() {
     }
     // fd 5 is not preserved (preserve_fds 0): close_range marks it CLOEXEC.
     let (r, _w) = sys::pipe();
-    let args = [c"sh", c"-c", c"ls /proc/self/fd; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"];
+    let args = [
+        c"sh",
+        c"-c",
+        c"ls /proc/self/fd; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+    ];
     let spec = base(&args, SH_ENV);
-    let run = launch(&encode(&spec), Opts { extra: vec![(r, 5)], ..Default::default() });
+    let run = launch(
+        &encode(&spec),
+        Opts {
+            extra: vec![(r, 5)],
+            ..Default::default()
+        },
+    );
     assert!(run.status.success(), "{run:?}");
     let fds: Vec<&str> = run.stdout.lines().take_while(|l| !l.contains(':')).collect();
     // 0-2 and the fd ls itself opens for /proc/self/fd: neither the plan
@@ -499,10 +561,17 @@ fn preserve_fds_keeps_them_open() {
     let plan = encode(&spec);
     let (plan_r, plan_w) = sys::pipe();
     let (ours, theirs) = sys::seqpacket_pair();
-    let (a, b, c) = (sys::dup_high(r.as_raw_fd()), sys::dup_high(plan_r.as_raw_fd()), sys::dup_high(theirs.as_raw_fd()));
+    let (a, b, c) = (
+        sys::dup_high(r.as_raw_fd()),
+        sys::dup_high(plan_r.as_raw_fd()),
+        sys::dup_high(theirs.as_raw_fd()),
+    );
     let mut cmd = Command::new(STUB);
     cmd.args(["--controller", "4", "5"]).stdout(Stdio::piped());
-    sys::install(&mut cmd, vec![(a.as_raw_fd(), 3), (b.as_raw_fd(), 4), (c.as_raw_fd(), 5)]);
+    sys::install(
+        &mut cmd,
+        vec![(a.as_raw_fd(), 3), (b.as_raw_fd(), 4), (c.as_raw_fd(), 5)],
+    );
     let child = cmd.spawn().unwrap();
     drop((a, b, c, r, plan_r, theirs));
     std::io::Write::write_all(&mut std::fs::File::from(plan_w), &plan).unwrap();
@@ -537,7 +606,11 @@ fn missing_executable_fails_resolve_enoent() {
     let spec = base(&args, SH_ENV);
     let run = launch(&encode(&spec), Opts::default());
     assert_eq!(run.status.code(), Some(1), "{run:?}");
-    assert_eq!(run.failed(), Some((Step::ResolveExec, errno(libc::ENOENT), 0)), "{run:?}");
+    assert_eq!(
+        run.failed(),
+        Some((Step::ResolveExec, errno(libc::ENOENT), 0)),
+        "{run:?}"
+    );
     // A path with a slash is not looked up: execve itself fails.
     let args = [c"/nonexistent/sprout-cmd"];
     let run = launch(&encode(&base(&args, SH_ENV)), Opts::default());
@@ -561,7 +634,11 @@ fn non_executable_file_is_eacces() {
     spec.gid = 1000;
     spec.caps = Caps::default();
     let run = launch(&encode(&spec), Opts::default());
-    assert_eq!(run.failed(), Some((Step::ResolveExec, errno(libc::EACCES), 0)), "{run:?}");
+    assert_eq!(
+        run.failed(),
+        Some((Step::ResolveExec, errno(libc::EACCES), 0)),
+        "{run:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -573,7 +650,11 @@ fn bad_version_fails_decode() {
     let run = launch(&plan, Opts::default());
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(run.failed(), Some((Step::DecodePlan, 0, 99)), "{run:?}");
-    assert!(run.stderr.contains("sprout-init: plan: unsupported protocol version 99"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("sprout-init: plan: unsupported protocol version 99"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -595,7 +676,9 @@ fn controller_closing_early_is_a_sync_failure() {
     let (ours, theirs) = sys::seqpacket_pair();
     let (a, b) = (sys::dup_high(plan_r.as_raw_fd()), sys::dup_high(theirs.as_raw_fd()));
     let mut cmd = Command::new(STUB);
-    cmd.args(["--controller", "3", "4"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(["--controller", "3", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     sys::install(&mut cmd, vec![(a.as_raw_fd(), 3), (b.as_raw_fd(), 4)]);
     let child = cmd.spawn().unwrap();
     drop((a, b, plan_r, theirs));
@@ -607,7 +690,10 @@ fn controller_closing_early_is_a_sync_failure() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sprout-init: sync: errno"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sprout-init: sync: errno"),
+        "{out:?}"
+    );
 }
 
 /// `seccomp(2)` BPF: `ERRNO(EPERM)` for mkdir/mkdirat, `USER_NOTIF` for
@@ -625,13 +711,13 @@ fn seccomp_prog() -> Vec<u8> {
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
     let prog = [
-        ins(LD_W_ABS, 0, 0, 0),                           // A = nr
-        ins(JEQ_K, 3, 0, libc::SYS_mkdir as u32),          // -> errno
-        ins(JEQ_K, 2, 0, libc::SYS_mkdirat as u32),        // -> errno
-        ins(JEQ_K, 2, 0, libc::SYS_acct as u32),           // -> notify
-        ins(RET_K, 0, 0, 0x7fff_0000),                     // ALLOW
+        ins(LD_W_ABS, 0, 0, 0),                             // A = nr
+        ins(JEQ_K, 3, 0, libc::SYS_mkdir as u32),           // -> errno
+        ins(JEQ_K, 2, 0, libc::SYS_mkdirat as u32),         // -> errno
+        ins(JEQ_K, 2, 0, libc::SYS_acct as u32),            // -> notify
+        ins(RET_K, 0, 0, 0x7fff_0000),                      // ALLOW
         ins(RET_K, 0, 0, 0x0005_0000 | libc::EPERM as u32), // ERRNO(EPERM)
-        ins(RET_K, 0, 0, 0x7fc0_0000),                     // USER_NOTIF
+        ins(RET_K, 0, 0, 0x7fc0_0000),                      // USER_NOTIF
     ];
     prog.concat()
 }
@@ -642,7 +728,10 @@ fn seccomp_filter_and_listener() {
         return;
     }
     let dir = tempdir("seccomp");
-    let script = format!("mkdir {}/x && echo made || echo denied; grep Seccomp: /proc/self/status", dir.display());
+    let script = format!(
+        "mkdir {}/x && echo made || echo denied; grep Seccomp: /proc/self/status",
+        dir.display()
+    );
     let script = std::ffi::CString::new(script).unwrap();
     let args = [c"sh", c"-c", script.as_c_str()];
     let prog = seccomp_prog();
@@ -663,8 +752,11 @@ fn seccomp_filter_and_listener() {
         let run = launch(&encode(&spec), Opts::default());
         assert!(run.status.success(), "{run:?}");
         assert!(run.stdout.starts_with("denied\nSeccomp:\t2"), "{run:?}");
-        let want =
-            if listener { vec![Msg::Ready, Msg::SeccompListener] } else { vec![Msg::Ready] };
+        let want = if listener {
+            vec![Msg::Ready, Msg::SeccompListener]
+        } else {
+            vec![Msg::Ready]
+        };
         assert_eq!(run.msgs, want);
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -693,7 +785,11 @@ fn wait_start_blocks_until_connect() {
     });
     let run = launch(
         &encode(&spec),
-        Opts { extra: vec![(OwnedFd::from(listener), 5)], on_created: Some(on_created), ..Default::default() },
+        Opts {
+            extra: vec![(OwnedFd::from(listener), 5)],
+            on_created: Some(on_created),
+            ..Default::default()
+        },
     );
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.msgs, vec![Msg::Ready, Msg::Created]);
@@ -707,7 +803,11 @@ fn terminal_gives_a_controlling_pty() {
     if skip_unless_root("terminal_gives_a_controlling_pty") {
         return;
     }
-    let args = [c"sh", c"-c", c"tty; stty size; echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$"];
+    let args = [
+        c"sh",
+        c"-c",
+        c"tty; stty size; echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$",
+    ];
     let mut spec = base(&args, SH_ENV);
     spec.flags |= flags::TERMINAL;
     spec.console = WinSize { rows: 31, cols: 97 };
@@ -718,7 +818,13 @@ fn terminal_gives_a_controlling_pty() {
     assert!(run.tty.contains("/dev/pts/"), "{run:?}");
     assert!(run.tty.contains("31 97"), "{run:?}");
     // The shell is the session leader (its pid is the sid: exec keeps the pid).
-    let line = run.tty.lines().find(|l| l.starts_with("sid=")).unwrap().trim().to_string();
+    let line = run
+        .tty
+        .lines()
+        .find(|l| l.starts_with("sid="))
+        .unwrap()
+        .trim()
+        .to_string();
     let (sid, pid) = line.trim_start_matches("sid=").split_once(" pid=").unwrap();
     assert_eq!(sid, pid, "{line}");
 }
@@ -732,32 +838,60 @@ fn image_mode_runs_cmd_and_applies_rlimits() {
     let args: [&CStr; 0] = [];
     let mut spec = base(&args, SH_ENV);
     spec.flags = flags::APPLY_RLIMITS;
-    spec.rlimits = &[Rlimit { resource: libc::RLIMIT_NOFILE, soft: 321, hard: 654 }];
+    spec.rlimits = &[Rlimit {
+        resource: libc::RLIMIT_NOFILE,
+        soft: 321,
+        hard: 654,
+    }];
     spec.cwd = c"/tmp";
     let plan = dir.join("plan");
     std::fs::write(&plan, encode(&spec)).unwrap();
     let out = Command::new(STUB)
-        .args(["--plan", plan.to_str().unwrap(), "--", "sh", "-c", "ulimit -n; ulimit -Hn; pwd"])
+        .args([
+            "--plan",
+            plan.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; pwd",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "321\n654\n/tmp\n");
     // Not found: 127 and a line on stderr; no plan file: 1.
-    let out = Command::new(STUB).args(["--plan", plan.to_str().unwrap(), "sprout-nope"]).output().unwrap();
+    let out = Command::new(STUB)
+        .args(["--plan", plan.to_str().unwrap(), "sprout-nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(127), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "sprout-init: exec: errno 2\n");
-    let out = Command::new(STUB).args(["--plan", "/nonexistent/plan", "true"]).output().unwrap();
+    let out = Command::new(STUB)
+        .args(["--plan", "/nonexistent/plan", "true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "sprout-init: plan: read: errno 2\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "sprout-init: plan: read: errno 2\n"
+    );
     // No CMD and empty plan args: EINVAL from the lookup, 126.
-    let out = Command::new(STUB).args(["--plan", plan.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(STUB)
+        .args(["--plan", plan.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(126), "{out:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["--controller"][..], &["--controller", "x", "4"], &["--controller", "3"], &["--plan"]] {
+    for args in [
+        &["--controller"][..],
+        &["--controller", "x", "4"],
+        &["--controller", "3"],
+        &["--plan"],
+    ] {
         let out = Command::new(STUB).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("sprout-init: usage:"));
@@ -771,24 +905,43 @@ fn joins_pid_namespace_and_forks() {
     if skip_unless_root("joins_pid_namespace_and_forks") || !have("unshare") {
         return;
     }
-    let mut holder = Command::new("unshare").args(["--pid", "--fork", "sleep", "60"]).spawn().unwrap();
+    let mut holder = Command::new("unshare")
+        .args(["--pid", "--fork", "sleep", "60"])
+        .spawn()
+        .unwrap();
     let ns_path = format!("/proc/{}/ns/pid_for_children", holder.id());
     // pid_for_children of unshare(1) becomes the new namespace once it has
     // called unshare(CLONE_NEWPID).
     let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ns = wait_for(|| {
         let link = std::fs::read_link(&ns_path).ok()?;
-        if link == ours { None } else { std::fs::File::open(&ns_path).ok() }
+        if link == ours {
+            None
+        } else {
+            std::fs::File::open(&ns_path).ok()
+        }
     });
     let args = [c"sh", c"-c", c"echo pid=$$"];
-    let nss = [Namespace { nstype: libc::CLONE_NEWPID as u32, fd: 5 }];
+    let nss = [Namespace {
+        nstype: libc::CLONE_NEWPID as u32,
+        fd: 5,
+    }];
     let mut spec = base(&args, SH_ENV);
     spec.namespaces = &nss;
-    let run = launch(&encode(&spec), Opts { extra: vec![(OwnedFd::from(ns), 5)], ..Default::default() });
+    let run = launch(
+        &encode(&spec),
+        Opts {
+            extra: vec![(OwnedFd::from(ns), 5)],
+            ..Default::default()
+        },
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(run.status.success(), "{run:?}");
-    assert!(matches!(run.msgs[..], [Msg::Pid { pid }, Msg::Ready] if pid > 0), "{run:?}");
+    assert!(
+        matches!(run.msgs[..], [Msg::Pid { pid }, Msg::Ready] if pid > 0),
+        "{run:?}"
+    );
     assert_eq!(run.stdout, "pid=2\n", "{run:?}");
 }
 
@@ -838,7 +991,12 @@ fn typical_mounts(bind_devices: bool) -> Vec<MountOp<'static>> {
     const MS_NOEXEC: u64 = libc::MS_NOEXEC;
     const MS_RDONLY: u64 = libc::MS_RDONLY;
     const CREATE: u32 = mount_opts::CREATE_TARGET;
-    let m = |kind, target, src: Option<&'static CStr>, fstype: Option<&'static CStr>, flags: u64, data: Option<&'static CStr>| {
+    let m = |kind,
+             target,
+             src: Option<&'static CStr>,
+             fstype: Option<&'static CStr>,
+             flags: u64,
+             data: Option<&'static CStr>| {
         let mut op = MountOp::new(kind, target);
         op.source = src;
         op.fstype = fstype;
@@ -864,23 +1022,86 @@ fn typical_mounts(bind_devices: bool) -> Vec<MountOp<'static>> {
         op.source = Some(src);
         op
     };
-    let mut sys_ro = m(Mount, c"/sys", Some(c"sysfs"), Some(c"sysfs"), MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, None);
+    let mut sys_ro = m(
+        Mount,
+        c"/sys",
+        Some(c"sysfs"),
+        Some(c"sysfs"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+        None,
+    );
     sys_ro.opts = 0;
-    let mut bind_ro = m(Mount, c"/mnt/hostetc", Some(c"/etc"), None, libc::MS_BIND | libc::MS_REC, None);
+    let mut bind_ro = m(
+        Mount,
+        c"/mnt/hostetc",
+        Some(c"/etc"),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    );
     bind_ro.remount_flags = MS_RDONLY;
     bind_ro.propagation = libc::MS_PRIVATE;
-    let mut file_bind = m(Mount, c"/etc/hostname", Some(c"/etc/hostname"), None, libc::MS_BIND, None);
+    let mut file_bind = m(
+        Mount,
+        c"/etc/hostname",
+        Some(c"/etc/hostname"),
+        None,
+        libc::MS_BIND,
+        None,
+    );
     file_bind.opts = CREATE | mount_opts::TARGET_FILE;
-    let mut optional = m(Mount, c"/opt/missing", Some(c"/nonexistent/source"), None, libc::MS_BIND, None);
+    let mut optional = m(
+        Mount,
+        c"/opt/missing",
+        Some(c"/nonexistent/source"),
+        None,
+        libc::MS_BIND,
+        None,
+    );
     optional.opts = CREATE | mount_opts::OPTIONAL;
     let mut sysctl = MountOp::new(WriteFile, c"/proc/sys/kernel/domainname");
     sysctl.data = Some(c"sprout.test");
     vec![
-        m(Mount, c"/proc", Some(c"proc"), Some(c"proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-        m(Mount, c"/dev", Some(c"tmpfs"), Some(c"tmpfs"), MS_NOSUID | libc::MS_STRICTATIME, Some(c"mode=755,size=65536k")),
-        m(Mount, c"/dev/pts", Some(c"devpts"), Some(c"devpts"), MS_NOSUID | MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=0620")),
-        m(Mount, c"/dev/shm", Some(c"shm"), Some(c"tmpfs"), MS_NOSUID | MS_NODEV | MS_NOEXEC, Some(c"mode=1777,size=65536k")),
-        m(Mount, c"/dev/mqueue", Some(c"mqueue"), Some(c"mqueue"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        m(
+            Mount,
+            c"/proc",
+            Some(c"proc"),
+            Some(c"proc"),
+            MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            None,
+        ),
+        m(
+            Mount,
+            c"/dev",
+            Some(c"tmpfs"),
+            Some(c"tmpfs"),
+            MS_NOSUID | libc::MS_STRICTATIME,
+            Some(c"mode=755,size=65536k"),
+        ),
+        m(
+            Mount,
+            c"/dev/pts",
+            Some(c"devpts"),
+            Some(c"devpts"),
+            MS_NOSUID | MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=0620"),
+        ),
+        m(
+            Mount,
+            c"/dev/shm",
+            Some(c"shm"),
+            Some(c"tmpfs"),
+            MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            Some(c"mode=1777,size=65536k"),
+        ),
+        m(
+            Mount,
+            c"/dev/mqueue",
+            Some(c"mqueue"),
+            Some(c"mqueue"),
+            MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            None,
+        ),
         sys_ro,
         bind_ro,
         file_bind,
@@ -955,7 +1176,9 @@ const INSPECTED: &[&str] = &[
 const CONTAINER_ENV: &[&CStr] = &[c"PATH=/bin", c"HOME=/root"];
 
 fn unshare(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net"].map(String::from).to_vec();
+    let mut v: Vec<String> = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net"]
+        .map(String::from)
+        .to_vec();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -966,7 +1189,9 @@ fn unshare(extra: &[&str]) -> Vec<String> {
 /// loopback, then inspects it from inside.
 #[test]
 fn rootfs_in_new_namespaces() {
-    let Some(rootfs) = rootfs_fixture("rootfs_in_new_namespaces") else { return };
+    let Some(rootfs) = rootfs_fixture("rootfs_in_new_namespaces") else {
+        return;
+    };
     let mounts = typical_mounts(false);
     let args = [c"/bin/sh", c"-c", INSPECT];
     let mut spec = base(&args, CONTAINER_ENV);
@@ -978,7 +1203,13 @@ fn rootfs_in_new_namespaces() {
     spec.rootfs = &rootfs.c;
     spec.hostname = Some(c"sprout-test");
     spec.mounts = &mounts;
-    let run = launch(&encode(&spec), Opts { wrapper: unshare(&[]), ..Default::default() });
+    let run = launch(
+        &encode(&spec),
+        Opts {
+            wrapper: unshare(&[]),
+            ..Default::default()
+        },
+    );
     eprintln!("{}\n{}", run.stdout, run.stderr);
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.msgs, vec![Msg::Hooks, Msg::Ready], "{run:?}");
@@ -986,11 +1217,18 @@ fn rootfs_in_new_namespaces() {
         assert!(run.stdout.contains(want), "missing {want:?} in:\n{}", run.stdout);
     }
     let host = std::fs::read_to_string("/etc/hostname").unwrap();
-    assert!(run.stdout.contains(&format!("hostname-file={}", host.trim())), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("hostname-file={}", host.trim())),
+        "{}",
+        run.stdout
+    );
     // Nothing leaked to the host (unshare(1) makes its mounts private, and
     // the stub resolved /evil inside the rootfs).
     let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!host_mounts.contains(rootfs.root.to_str().unwrap()), "mount leaked to the host");
+    assert!(
+        !host_mounts.contains(rootfs.root.to_str().unwrap()),
+        "mount leaked to the host"
+    );
 }
 
 /// The same rootfs in a user namespace (`unshare --user --map-root-user`):
@@ -999,7 +1237,9 @@ fn rootfs_in_new_namespaces() {
 /// shared, which needs the rootfs's parent mount made private for pivot_root.
 #[test]
 fn rootfs_in_user_namespace() {
-    let Some(rootfs) = rootfs_fixture("rootfs_in_user_namespace") else { return };
+    let Some(rootfs) = rootfs_fixture("rootfs_in_user_namespace") else {
+        return;
+    };
     let mounts = typical_mounts(true);
     let args = [c"/bin/sh", c"-c", INSPECT];
     let mut spec = base(&args, CONTAINER_ENV);
@@ -1008,7 +1248,13 @@ fn rootfs_in_user_namespace() {
     spec.rootfs = &rootfs.c;
     spec.hostname = Some(c"sprout-test");
     spec.mounts = &mounts;
-    let run = launch(&encode(&spec), Opts { wrapper: unshare(&["--user", "--map-root-user"]), ..Default::default() });
+    let run = launch(
+        &encode(&spec),
+        Opts {
+            wrapper: unshare(&["--user", "--map-root-user"]),
+            ..Default::default()
+        },
+    );
     eprintln!("{}\n{}", run.stdout, run.stderr);
     assert!(run.status.success(), "{run:?}");
     for want in INSPECTED {
@@ -1020,7 +1266,9 @@ fn rootfs_in_user_namespace() {
 /// over /dev/console and is the shell's controlling terminal.
 #[test]
 fn rootfs_no_pivot_with_console() {
-    let Some(rootfs) = rootfs_fixture("rootfs_no_pivot_with_console") else { return };
+    let Some(rootfs) = rootfs_fixture("rootfs_no_pivot_with_console") else {
+        return;
+    };
     let mounts = typical_mounts(false);
     let args = [
         c"/bin/sh",
@@ -1031,7 +1279,13 @@ fn rootfs_no_pivot_with_console() {
     spec.flags |= flags::SETUP_ROOTFS | flags::NO_PIVOT | flags::TERMINAL;
     spec.rootfs = &rootfs.c;
     spec.mounts = &mounts;
-    let run = launch(&encode(&spec), Opts { wrapper: unshare(&[]), ..Default::default() });
+    let run = launch(
+        &encode(&spec),
+        Opts {
+            wrapper: unshare(&[]),
+            ..Default::default()
+        },
+    );
     eprintln!("{run:?}");
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.msgs, vec![Msg::Console, Msg::Ready], "{run:?}");
@@ -1042,7 +1296,10 @@ fn rootfs_no_pivot_with_console() {
 }
 
 fn have(tool: &str) -> bool {
-    let ok = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("skipped: no {tool}");
     }
@@ -1071,16 +1328,17 @@ fn tempdir(tag: &str) -> PathBuf {
 /// unpacked under target/.
 fn find_busybox() -> Option<PathBuf> {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent()?.to_path_buf();
-    let mut candidates: Vec<PathBuf> = std::env::var_os("SPROUT_BUSYBOX").map(PathBuf::from).into_iter().collect();
-    candidates.extend(
-        [
-            target.join("busybox-rootfs/bin/busybox"),
-            target.join("busybox-deb/root/bin/busybox"),
-            target.join("busybox-deb/root/usr/bin/busybox"),
-            PathBuf::from("/bin/busybox"),
-            PathBuf::from("/usr/bin/busybox"),
-        ],
-    );
+    let mut candidates: Vec<PathBuf> = std::env::var_os("SPROUT_BUSYBOX")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend([
+        target.join("busybox-rootfs/bin/busybox"),
+        target.join("busybox-deb/root/bin/busybox"),
+        target.join("busybox-deb/root/usr/bin/busybox"),
+        PathBuf::from("/bin/busybox"),
+        PathBuf::from("/usr/bin/busybox"),
+    ]);
     candidates.into_iter().find(|p| {
         p.is_file()
             && Command::new("readelf")

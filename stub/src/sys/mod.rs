@@ -93,7 +93,11 @@ unsafe fn syscall(nr: usize, a: [usize; 6]) -> Result<usize> {
             options(nostack),
         );
     }
-    if ret > (-4096isize) as usize { Err(Errno(ret.wrapping_neg() as u32)) } else { Ok(ret) }
+    if ret > (-4096isize) as usize {
+        Err(Errno(ret.wrapping_neg() as u32))
+    } else {
+        Ok(ret)
+    }
 }
 
 /// A syscall that takes only integers and fd numbers, and reads or writes
@@ -224,7 +228,10 @@ pub use abi::makedev;
 pub fn fchownat(dir: RawFd, path: &CStr, uid: u32, gid: u32, flags: u32) -> Result<()> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
     unit(unsafe {
-        syscall(SYS_FCHOWNAT, [dir as usize, p(path), uid as usize, gid as usize, flags as usize, 0])
+        syscall(
+            SYS_FCHOWNAT,
+            [dir as usize, p(path), uid as usize, gid as usize, flags as usize, 0],
+        )
     })
 }
 
@@ -261,7 +268,12 @@ impl Stat {
     // x86-64 `struct stat` (144 bytes): st_mode and st_uid share the 4th
     // 8-byte word, st_gid is the low half of the 5th, st_rdev the 6th.
     fn from_raw(w: &[u64; 18]) -> Stat {
-        Stat { mode: w[3] as u32, uid: (w[3] >> 32) as u32, gid: w[4] as u32, rdev: w[5] }
+        Stat {
+            mode: w[3] as u32,
+            uid: (w[3] >> 32) as u32,
+            gid: w[4] as u32,
+            rdev: w[5],
+        }
     }
 
     /// The file type bits (`st_mode & S_IFMT`).
@@ -283,7 +295,12 @@ pub fn stat(path: &CStr) -> Result<Stat> {
     let mut w = [0u64; 18];
     // SAFETY: `path` is NUL-terminated; the kernel writes a 144-byte struct
     // stat into `w`.
-    unsafe { syscall(SYS_NEWFSTATAT, [CWD as usize, p(path), w.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    unsafe {
+        syscall(
+            SYS_NEWFSTATAT,
+            [CWD as usize, p(path), w.as_mut_ptr() as usize, 0, 0, 0],
+        )
+    }?;
     Ok(Stat::from_raw(&w))
 }
 
@@ -347,7 +364,12 @@ pub fn mount(
 ) -> Result<()> {
     // SAFETY: every pointer is NULL or a NUL-terminated string that outlives
     // the call; the kernel only reads them.
-    unit(unsafe { syscall(SYS_MOUNT, [opt(source), p(target), opt(fstype), flags as usize, opt(data), 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_MOUNT,
+            [opt(source), p(target), opt(fstype), flags as usize, opt(data), 0],
+        )
+    })
 }
 
 /// `open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`:
@@ -364,7 +386,14 @@ pub fn move_mount(tree: RawFd, to: &CStr) -> Result<()> {
     unit(unsafe {
         syscall(
             SYS_MOVE_MOUNT,
-            [tree as usize, p(c""), CWD as usize, p(to), MOVE_MOUNT_F_EMPTY_PATH as usize, 0],
+            [
+                tree as usize,
+                p(c""),
+                CWD as usize,
+                p(to),
+                MOVE_MOUNT_F_EMPTY_PATH as usize,
+                0,
+            ],
         )
     })
 }
@@ -393,12 +422,18 @@ pub fn set_keepcaps(on: bool) -> Result<()> {
 
 /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
 pub fn ambient_clear() -> Result<()> {
-    unit(sc_int(SYS_PRCTL, [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0],
+    ))
 }
 
 /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)`.
 pub fn ambient_raise(cap: u32) -> Result<()> {
-    unit(sc_int(SYS_PRCTL, [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize, 0, 0, 0]))
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize, 0, 0, 0],
+    ))
 }
 
 /// `capset(2)`, version 3 (64-bit sets), for the calling thread.
@@ -417,18 +452,29 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     // SAFETY: a cap_user_header_t and two cap_user_data_t records (v3); the
     // kernel only reads them (the header's version is valid, so it is not
     // written back).
-    unit(unsafe { syscall(SYS_CAPSET, [header.as_ptr() as usize, data.as_ptr() as usize, 0, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_CAPSET,
+            [header.as_ptr() as usize, data.as_ptr() as usize, 0, 0, 0, 0],
+        )
+    })
 }
 
 /// `setresuid(uid, uid, uid)`. The raw syscall is per thread; the stub is
 /// single-threaded, so that is the whole process.
 pub fn setresuid(uid: u32) -> Result<()> {
-    unit(sc_int(SYS_SETRESUID, [uid as usize, uid as usize, uid as usize, 0, 0, 0]))
+    unit(sc_int(
+        SYS_SETRESUID,
+        [uid as usize, uid as usize, uid as usize, 0, 0, 0],
+    ))
 }
 
 /// `setresgid(gid, gid, gid)` (see [`setresuid`]).
 pub fn setresgid(gid: u32) -> Result<()> {
-    unit(sc_int(SYS_SETRESGID, [gid as usize, gid as usize, gid as usize, 0, 0, 0]))
+    unit(sc_int(
+        SYS_SETRESGID,
+        [gid as usize, gid as usize, gid as usize, 0, 0, 0],
+    ))
 }
 
 /// `setgroups(2)` with exactly `gids` (possibly empty).
@@ -482,7 +528,10 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> Result<()> {
 /// fd from `first` up close-on-exec without closing it now, like runc's
 /// `CloseExecFrom`.
 pub fn cloexec_from(first: u32) -> Result<()> {
-    unit(sc_int(SYS_CLOSE_RANGE, [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0]))
+    unit(sc_int(
+        SYS_CLOSE_RANGE,
+        [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0],
+    ))
 }
 
 /// `fork(2)` as `clone(SIGCHLD)` without a new stack: returns 0 in the
@@ -512,11 +561,24 @@ struct SockFprog {
 /// `SECCOMP_FILTER_FLAG_NEW_LISTENER` in `flags` it returns the listener fd.
 pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
     let len = u16::try_from(prog.len() / 8).map_err(|_| Errno::INVAL)?;
-    let fprog = SockFprog { len, filter: prog.as_ptr() };
+    let fprog = SockFprog {
+        len,
+        filter: prog.as_ptr(),
+    };
     // SAFETY: `fprog` points to `len` 8-byte instructions inside `prog`; the
     // kernel copies them (copy_from_user has no alignment requirement).
     let r = unsafe {
-        syscall(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, flags as usize, &raw const fprog as usize, 0, 0, 0])
+        syscall(
+            SYS_SECCOMP,
+            [
+                SECCOMP_SET_MODE_FILTER,
+                flags as usize,
+                &raw const fprog as usize,
+                0,
+                0,
+                0,
+            ],
+        )
     }?;
     Ok((flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0).then_some(Fd(r as RawFd)))
 }
@@ -525,7 +587,10 @@ pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
 
 /// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)`.
 pub fn socket_inet_dgram() -> Result<Fd> {
-    owned(sc_int(SYS_SOCKET, [AF_INET as usize, (SOCK_DGRAM | SOCK_CLOEXEC) as usize, 0, 0, 0, 0]))
+    owned(sc_int(
+        SYS_SOCKET,
+        [AF_INET as usize, (SOCK_DGRAM | SOCK_CLOEXEC) as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// Sets `IFF_UP` on the interface `lo` via `sock` (netdevice(7):
@@ -537,7 +602,12 @@ pub fn loopback_up(sock: RawFd) -> Result<()> {
     ifr[1] = b'o';
     // SAFETY: `ifr` is a zeroed 40-byte struct ifreq naming "lo"; the kernel
     // reads the name and writes ifr_flags inside it.
-    unsafe { syscall(SYS_IOCTL, [sock as usize, SIOCGIFFLAGS, ifr.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    unsafe {
+        syscall(
+            SYS_IOCTL,
+            [sock as usize, SIOCGIFFLAGS, ifr.as_mut_ptr() as usize, 0, 0, 0],
+        )
+    }?;
     let flags = u16::from_ne_bytes([ifr[16], ifr[17]]) | IFF_UP;
     [ifr[16], ifr[17]] = flags.to_ne_bytes();
     // SAFETY: as above; the kernel only reads the struct.
@@ -575,28 +645,56 @@ struct CmsgFd {
 /// `sendmsg(2)` of one record, with `fd` attached as `SCM_RIGHTS` (unix(7))
 /// if given. `MSG_NOSIGNAL`: a vanished peer is `EPIPE`, not SIGPIPE.
 pub fn send_record(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> Result<usize> {
-    let iov = IoVec { base: bytes.as_ptr(), len: bytes.len() };
+    let iov = IoVec {
+        base: bytes.as_ptr(),
+        len: bytes.len(),
+    };
     // CMSG_LEN(sizeof(int)) = 16-byte header + 4.
-    let cmsg = CmsgFd { len: 20, level: SOL_SOCKET, kind: SCM_RIGHTS, fd: fd.unwrap_or(-1), pad: 0 };
+    let cmsg = CmsgFd {
+        len: 20,
+        level: SOL_SOCKET,
+        kind: SCM_RIGHTS,
+        fd: fd.unwrap_or(-1),
+        pad: 0,
+    };
     let msg = MsgHdr {
         name: core::ptr::null(),
         namelen: 0,
         iov: &raw const iov,
         iovlen: 1,
-        control: if fd.is_some() { (&raw const cmsg).cast() } else { core::ptr::null() },
+        control: if fd.is_some() {
+            (&raw const cmsg).cast()
+        } else {
+            core::ptr::null()
+        },
         controllen: if fd.is_some() { size_of::<CmsgFd>() } else { 0 },
         flags: 0,
     };
     // SAFETY: `msg` describes one iovec over `bytes` and, optionally, a
     // well-formed control message; the kernel only reads them.
-    unsafe { syscall(SYS_SENDMSG, [sock as usize, &raw const msg as usize, MSG_NOSIGNAL as usize, 0, 0, 0]) }
+    unsafe {
+        syscall(
+            SYS_SENDMSG,
+            [sock as usize, &raw const msg as usize, MSG_NOSIGNAL as usize, 0, 0, 0],
+        )
+    }
 }
 
 /// `send(fd, bytes, MSG_NOSIGNAL)`.
 pub fn send(sock: RawFd, bytes: &[u8]) -> Result<usize> {
     // SAFETY: the kernel reads `bytes.len()` bytes; no address is passed.
     unsafe {
-        syscall(SYS_SENDTO, [sock as usize, bytes.as_ptr() as usize, bytes.len(), MSG_NOSIGNAL as usize, 0, 0])
+        syscall(
+            SYS_SENDTO,
+            [
+                sock as usize,
+                bytes.as_ptr() as usize,
+                bytes.len(),
+                MSG_NOSIGNAL as usize,
+                0,
+                0,
+            ],
+        )
     }
 }
 
@@ -604,7 +702,12 @@ pub fn send(sock: RawFd, bytes: &[u8]) -> Result<usize> {
 pub fn recv(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`; no
     // address is requested.
-    unsafe { syscall(SYS_RECVFROM, [sock as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0]) }
+    unsafe {
+        syscall(
+            SYS_RECVFROM,
+            [sock as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+        )
+    }
 }
 
 /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
@@ -618,13 +721,21 @@ pub fn accept(sock: RawFd) -> Result<Fd> {
 pub fn unlockpt(master: RawFd) -> Result<()> {
     let unlock: i32 = 0;
     // SAFETY: TIOCSPTLCK reads one int.
-    unit(unsafe { syscall(SYS_IOCTL, [master as usize, TIOCSPTLCK, &raw const unlock as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_IOCTL,
+            [master as usize, TIOCSPTLCK, &raw const unlock as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `ioctl(master, TIOCGPTPEER, flags)` (ioctl_tty(2), Linux 4.13): opens the
 /// pty peer without a path lookup.
 pub fn pty_peer(master: RawFd, flags: u32) -> Result<Fd> {
-    owned(sc_int(SYS_IOCTL, [master as usize, TIOCGPTPEER, flags as usize, 0, 0, 0]))
+    owned(sc_int(
+        SYS_IOCTL,
+        [master as usize, TIOCGPTPEER, flags as usize, 0, 0, 0],
+    ))
 }
 
 /// `ioctl(fd, TIOCSWINSZ, &winsize)`.
@@ -657,7 +768,10 @@ pub struct CStrVec {
 
 impl CStrVec {
     const fn new() -> Self {
-        CStrVec { ptrs: [core::ptr::null(); MAX_ARGS + 1], len: 0 }
+        CStrVec {
+            ptrs: [core::ptr::null(); MAX_ARGS + 1],
+            len: 0,
+        }
     }
 
     /// Appends `s`; `E2BIG` when [`MAX_ARGS`] entries are already there.
@@ -685,8 +799,12 @@ pub struct Bufs {
     pub gids: [u32; MAX_GROUPS],
 }
 
-static mut BUFS: Bufs =
-    Bufs { plan: [0; MAX_PLAN_LEN], argv: CStrVec::new(), envp: CStrVec::new(), gids: [0; MAX_GROUPS] };
+static mut BUFS: Bufs = Bufs {
+    plan: [0; MAX_PLAN_LEN],
+    argv: CStrVec::new(),
+    envp: CStrVec::new(),
+    gids: [0; MAX_GROUPS],
+};
 static BUFS_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The static buffers, handed out once (`None` on a second call).
@@ -705,7 +823,17 @@ pub fn execve(path: &CStr, argv: &CStrVec, envp: &CStrVec) -> Errno {
     // SAFETY: `path` is NUL-terminated; `argv`/`envp` are NULL-terminated
     // arrays of pointers to 'static NUL-terminated strings (CStrVec invariant).
     let r = unsafe {
-        syscall(SYS_EXECVE, [p(path), argv.ptrs.as_ptr() as usize, envp.ptrs.as_ptr() as usize, 0, 0, 0])
+        syscall(
+            SYS_EXECVE,
+            [
+                p(path),
+                argv.ptrs.as_ptr() as usize,
+                envp.ptrs.as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
+        )
     };
     match r {
         Err(e) => e,

@@ -30,7 +30,12 @@ extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: `sp` is the initial process stack laid out by the kernel's
     // ELF loader: `argc` then `argc` valid pointers to NUL-terminated strings
     // and a NULL; these stay mapped and unmodified for the process lifetime.
-    let args = unsafe { Args { argc: *sp, argv: sp.add(1) as *const *const c_char } };
+    let args = unsafe {
+        Args {
+            argc: *sp,
+            argv: sp.add(1) as *const *const c_char,
+        }
+    };
     crate::main(args)
 }
 
