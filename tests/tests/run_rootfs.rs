@@ -1,0 +1,426 @@
+//! The container's filesystem and namespaces, checked from inside busybox
+//! containers run with `sprout run` (and from the host afterwards): /proc,
+//! /dev, /sys, masked and read-only paths, the read-only rootfs, bind
+//! mounts, mount targets through symlinks (no escape to the host), user
+//! namespaces, and the stub binary (static, started from a sealed memfd).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{busybox, run, run_ok, section, sh};
+use sprout_systests::serde_json::{Value, json};
+use sprout_systests::{Bundle, output, require_root, sprout_bin, sprout_init_bin, unique_id};
+
+/// Mount point -> (fstype, per-mount options) from mountinfo text.
+fn mount_table(mountinfo: &str) -> HashMap<String, (String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            Some((f.get(4)?.to_string(), (f.get(sep + 1)?.to_string(), f.get(5)?.to_string())))
+        })
+        .collect()
+}
+
+fn push_mount(c: &mut Value, m: Value) {
+    c["mounts"].as_array_mut().expect("mounts is a list").push(m);
+}
+
+#[test]
+fn proc_shows_the_containers_pid_namespace() {
+    require_root!();
+    let id = unique_id("pidns");
+    let bundle = busybox(&id, |c| {
+        sh(c, "echo $$; tr '\\0' ' ' </proc/1/cmdline; echo; ps -o pid,comm; readlink /proc/self/ns/pid");
+    });
+    let out = run_ok(&bundle, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "{out}");
+    assert!(lines[1].starts_with("sh -c echo $$;"), "{out}");
+    // ps sees only the container: sh (pid 1) and ps itself.
+    let pids: Vec<&str> = lines[3..lines.len() - 1].iter().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(lines[2].split_whitespace().next(), Some("PID"), "{out}");
+    assert_eq!(pids.len(), 2, "{out}");
+    assert_eq!(pids[0], "1", "{out}");
+    let host = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_ne!(lines[lines.len() - 1], host.to_str().unwrap(), "same pid namespace as the host:\n{out}");
+}
+
+#[test]
+fn dev_has_the_default_devices_and_symlinks() {
+    require_root!();
+    let id = unique_id("dev");
+    let bundle = busybox(&id, |c| {
+        sh(
+            c,
+            "for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$d; done; \
+             for l in fd stdin stdout stderr ptmx; do echo \"/dev/$l -> $(readlink /dev/$l)\"; done; \
+             head -c 3 /dev/zero | wc -c; head -c 16 /dev/urandom | wc -c; echo gone > /dev/null && echo null-ok; \
+             echo x 2>/dev/null > /dev/full || echo full-enospc",
+        );
+    });
+    assert_eq!(
+        run_ok(&bundle, &id),
+        "/dev/null character special file 1:3 666\n\
+         /dev/zero character special file 1:5 666\n\
+         /dev/full character special file 1:7 666\n\
+         /dev/random character special file 1:8 666\n\
+         /dev/urandom character special file 1:9 666\n\
+         /dev/tty character special file 5:0 666\n\
+         /dev/fd -> /proc/self/fd\n\
+         /dev/stdin -> /proc/self/fd/0\n\
+         /dev/stdout -> /proc/self/fd/1\n\
+         /dev/stderr -> /proc/self/fd/2\n\
+         /dev/ptmx -> pts/ptmx\n\
+         3\n16\nnull-ok\nfull-enospc\n"
+    );
+}
+
+/// The default spec's mounts: proc, /dev tmpfs with devpts, shm and mqueue,
+/// a read-only sysfs.
+#[test]
+fn default_mounts_have_the_right_types_and_flags() {
+    require_root!();
+    let id = unique_id("mounts");
+    let bundle = busybox(&id, |c| {
+        sh(
+            c,
+            "cat /proc/self/mountinfo; echo ==touch-sys; touch /sys/x 2>&1; \
+             echo ==shm; echo data > /dev/shm/f && cat /dev/shm/f; echo ==pts; ls /dev/pts",
+        );
+    });
+    let out = run_ok(&bundle, &id);
+    let table = mount_table(&out);
+    let want = [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ];
+    for (mp, fstype) in want {
+        let (t, _) = table.get(mp).unwrap_or_else(|| panic!("{mp} is not mounted:\n{out}"));
+        assert_eq!(t, fstype, "{mp}:\n{out}");
+    }
+    let opts = |mp: &str| table[mp].1.split(',').map(String::from).collect::<Vec<_>>();
+    assert!(opts("/sys").contains(&"ro".to_string()), "/sys not read-only:\n{out}");
+    for o in ["nosuid", "noexec", "nodev"] {
+        assert!(opts("/sys").contains(&o.to_string()), "/sys without {o}:\n{out}");
+        assert!(opts("/dev/shm").contains(&o.to_string()), "/dev/shm without {o}:\n{out}");
+    }
+    assert!(opts("/dev").contains(&"nosuid".to_string()), "{out}");
+    assert_eq!(section(&out, "==touch-sys"), "touch: /sys/x: Read-only file system\n", "{out}");
+    assert_eq!(section(&out, "==shm"), "data\n", "{out}");
+    assert_eq!(section(&out, "==pts"), "ptmx\n", "{out}");
+}
+
+/// maskedPaths: a file becomes /dev/null (char 1:3, empty), a directory
+/// an empty read-only tmpfs; both for /proc entries of the default spec
+/// (those this host has) and for rootfs paths added here.
+#[test]
+fn masked_paths_hide_files_and_directories() {
+    require_root!();
+    let id = unique_id("masked");
+    let bundle = busybox(&id, |c| {
+        let masked = c["linux"]["maskedPaths"].as_array_mut().unwrap();
+        masked.push(json!("/etc/group"));
+        masked.push(json!("/home"));
+        masked.push(json!("/does/not/exist"));
+        c["root"]["readonly"] = json!(false);
+        sh(
+            c,
+            "for f in /etc/group /proc/kcore /proc/keys /proc/timer_list; do \
+               [ -e $f ] || { echo $f absent; continue; }; \
+               echo $f $(stat -c '%F %t:%T' $f) $(wc -c < $f); done; \
+             for d in /home /proc/acpi /sys/firmware; do \
+               [ -e $d ] || { echo $d absent; continue; }; \
+               echo $d $(ls -A $d | wc -l) $(touch $d/x 2>&1); done",
+        );
+    });
+    let out = run_ok(&bundle, &id);
+    let mut want = String::new();
+    let null = "character special file 1:3 0";
+    want += &format!("/etc/group {null}\n");
+    for f in ["/proc/kcore", "/proc/keys", "/proc/timer_list"] {
+        if Path::new(f).exists() {
+            want += &format!("{f} {null}\n");
+        } else {
+            want += &format!("{f} absent\n");
+        }
+    }
+    for d in ["/home", "/proc/acpi", "/sys/firmware"] {
+        if d == "/home" || Path::new(d).exists() {
+            want += &format!("{d} 0 touch: {d}/x: Read-only file system\n");
+        } else {
+            want += &format!("{d} absent\n");
+        }
+    }
+    assert_eq!(out, want);
+    // The host's files are untouched.
+    assert!(std::fs::read_to_string(bundle.rootfs().join("etc/group")).unwrap().contains("extra:x:2000:demo"));
+    assert!(bundle.rootfs().join("home/demo").is_dir());
+}
+
+/// readonlyPaths: /proc/sys (default spec) cannot be written; a rootfs
+/// directory added here is read-only while the rest of the rootfs is not.
+#[test]
+fn readonly_paths() {
+    require_root!();
+    let id = unique_id("ropaths");
+    let bundle = busybox(&id, |c| {
+        c["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/home"));
+        c["root"]["readonly"] = json!(false);
+        sh(
+            c,
+            "echo other > /proc/sys/kernel/hostname; hostname; \
+             touch /home/demo/x; touch /rootfs-is-writable && echo rootfs-ok",
+        );
+    });
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "sprout\nrootfs-ok\n", "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sh: can't create /proc/sys/kernel/hostname: Read-only file system\n\
+         touch: /home/demo/x: Read-only file system\n",
+        "{out}"
+    );
+    assert!(bundle.rootfs().join("rootfs-is-writable").is_file());
+    assert!(!bundle.rootfs().join("home/demo/x").exists());
+}
+
+#[test]
+fn readonly_rootfs() {
+    require_root!();
+    for (readonly, want_out, want_err) in [
+        (true, "", "touch: /x: Read-only file system\n"),
+        (false, "created\n", ""),
+    ] {
+        let id = unique_id("rorootfs");
+        let bundle = busybox(&id, |c| {
+            c["root"]["readonly"] = json!(readonly);
+            sh(c, "touch /x && echo created");
+        });
+        let out = run(&bundle, &id);
+        assert_eq!(out.stdout_str(), want_out, "readonly {readonly}:\n{out}");
+        assert_eq!(out.stderr_str(), want_err, "readonly {readonly}:\n{out}");
+        assert_eq!(out.code(), Some(if readonly { 1 } else { 0 }), "{out}");
+        assert_eq!(bundle.rootfs().join("x").exists(), !readonly);
+    }
+}
+
+/// Bind mounts of a directory (rw, relative source) and a file (ro,
+/// absolute source) from the bundle, plus a read-only directory; the
+/// mount points are created in the rootfs.
+#[test]
+fn bind_mounts_from_the_bundle() {
+    require_root!();
+    let id = unique_id("bind");
+    let bundle = busybox(&id, |_| {});
+    let dir = bundle.dir().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("in-dir"), "dir content\n").unwrap();
+    let file = bundle.dir().join("file.txt");
+    std::fs::write(&file, "file content\n").unwrap();
+    let rodir = bundle.dir().join("rodata");
+    std::fs::create_dir(&rodir).unwrap();
+    std::fs::write(rodir.join("r"), "ro content\n").unwrap();
+    bundle.config_mut(|c| {
+        push_mount(c, json!({"destination": "/mnt/dir", "type": "bind", "source": "data", "options": ["rbind", "rw"]}));
+        push_mount(
+            c,
+            json!({"destination": "/etc/file.txt", "type": "bind", "source": file, "options": ["bind", "ro"]}),
+        );
+        push_mount(c, json!({"destination": "/srv/ro", "type": "none", "source": rodir, "options": ["rbind", "ro"]}));
+        sh(
+            c,
+            "cat /mnt/dir/in-dir /etc/file.txt /srv/ro/r; echo from-container > /mnt/dir/new && echo dir-rw; \
+             echo x >> /etc/file.txt; touch /srv/ro/x",
+        );
+    });
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(out.stdout_str(), "dir content\nfile content\nro content\ndir-rw\n", "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sh: can't create /etc/file.txt: Read-only file system\ntouch: /srv/ro/x: Read-only file system\n",
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "from-container\n");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "file content\n");
+    assert!(!rodir.join("x").exists());
+}
+
+/// A mount whose destination goes through a symlink in the rootfs that
+/// points at `/` (or climbs with `..`) is resolved inside the rootfs:
+/// nothing is created or mounted on the host's /tmp.
+#[test]
+fn mount_targets_through_symlinks_stay_in_the_rootfs() {
+    require_root!();
+    let id = unique_id("escape");
+    let names: Vec<String> = ["abs", "dotdot", "dotdot-dest"].iter().map(|s| format!("sprout-escape-{id}-{s}")).collect();
+    let bundle = busybox(&id, |_| {});
+    std::os::unix::fs::symlink("/", bundle.rootfs().join("evil")).unwrap();
+    std::os::unix::fs::symlink("../../..", bundle.rootfs().join("evil2")).unwrap();
+    let src = bundle.dir().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("marker"), "bound\n").unwrap();
+    bundle.config_mut(|c| {
+        push_mount(c, json!({"destination": format!("/evil/tmp/{}", names[0]), "type": "tmpfs", "source": "tmpfs"}));
+        push_mount(
+            c,
+            json!({"destination": format!("/evil2/tmp/{}", names[1]), "type": "bind", "source": src, "options": ["bind"]}),
+        );
+        push_mount(
+            c,
+            json!({"destination": format!("/tmp/../../../tmp/{}", names[2]), "type": "tmpfs", "source": "tmpfs"}),
+        );
+        sh(c, "cat /proc/self/mountinfo; echo ==marker; cat /tmp/*-dotdot/marker");
+    });
+    let host_tmp = |n: &str| common::host_tmp_path(n);
+    let out = run(&bundle, &id);
+    let host_info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for n in &names {
+        assert!(!host_tmp(n).exists(), "{} was created on the host:\n{out}", host_tmp(n).display());
+        assert!(!host_info.contains(n.as_str()), "{n} is mounted on the host");
+    }
+    assert_eq!(out.code(), Some(0), "{out}");
+    // Inside, the mounts are on the container's /tmp ...
+    let table = mount_table(&out.stdout_str());
+    for (n, fstype) in names.iter().zip(["tmpfs", "ext4-or-other", "tmpfs"]) {
+        let mp = format!("/tmp/{n}");
+        let (t, _) = table.get(&mp).unwrap_or_else(|| panic!("{mp} not mounted in the container:\n{out}"));
+        if fstype == "tmpfs" {
+            assert_eq!(t, "tmpfs", "{mp}:\n{out}");
+        }
+    }
+    assert_eq!(section(&out.stdout_str(), "==marker"), "bound\n", "{out}");
+    // ... which is the rootfs's /tmp.
+    for n in &names {
+        assert!(bundle.rootfs().join("tmp").join(n).is_dir(), "{n} not created in the rootfs");
+    }
+}
+
+fn userns(c: &mut Value, maps: Value) {
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = maps.clone();
+    c["linux"]["gidMappings"] = maps;
+}
+
+/// A user namespace mapping container 0..65535 to host 100000..165535:
+/// the maps are visible inside, and a file the container's root creates on
+/// a bind mount is owned by host uid 100000.
+#[test]
+fn user_namespace_with_a_shifted_mapping() {
+    require_root!();
+    let id = unique_id("userns");
+    let bundle = busybox(&id, |_| {});
+    let shared = bundle.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // The rootfs belongs to host root, unmapped in the container: its root
+    // cannot create the mount point itself (as with runc).
+    std::fs::create_dir(bundle.rootfs().join("shared")).unwrap();
+    bundle.config_mut(|c| {
+        userns(c, json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["bind"]}));
+        sh(c, "cat /proc/self/uid_map /proc/self/gid_map; id; touch /shared/f; stat -c %u:%g /bin/busybox");
+    });
+    let out = run_ok(&bundle, &id);
+    let norm: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    // Host root (the owner of the rootfs files) is unmapped: the overflow id.
+    assert_eq!(norm, ["0 100000 65536", "0 100000 65536", "uid=0(root) gid=0(root)", "65534:65534"], "{out}");
+    let meta = std::fs::metadata(shared.join("f")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+}
+
+/// The identity mapping of the first 65536 ids, with uid 1000 inside.
+#[test]
+fn user_namespace_identity_mapping() {
+    require_root!();
+    let id = unique_id("userns0");
+    let bundle = busybox(&id, |c| {
+        userns(c, json!([{"containerID": 0, "hostID": 0, "size": 65536}]));
+        common::demo_user(c);
+        sh(c, "cat /proc/self/uid_map; id; readlink /proc/self/ns/user");
+    });
+    let out = run_ok(&bundle, &id);
+    let lines: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines[..2], ["0 0 65536", "uid=1000(demo) gid=1000(demo) groups=2000(extra)"], "{out}");
+    let host = std::fs::read_link("/proc/self/ns/user").unwrap();
+    assert_ne!(lines[2], host.to_str().unwrap(), "{out}");
+}
+
+/// The stub is a static executable: no interpreter, no dynamic section.
+#[test]
+fn stub_is_static() {
+    let stub = sprout_init_bin();
+    if !stub.is_file() {
+        eprintln!("!!!!! SKIPPED stub_is_static: no stub at {}", stub.display());
+        return;
+    }
+    let readelf = |flag: &str| output(Command::new("readelf").arg(flag).arg(&stub));
+    let h = readelf("-h");
+    if h.status.is_none() || h.code() == Some(127) || (!h.success() && h.stderr_str().contains("No such file")) {
+        eprintln!("!!!!! SKIPPED stub_is_static: readelf is not available:\n{h}");
+        return;
+    }
+    assert!(h.success(), "{h}");
+    let ty = h.stdout_str().lines().find(|l| l.trim_start().starts_with("Type:")).unwrap_or_default().to_string();
+    assert!(ty.contains("EXEC"), "not a static EXEC: {ty}");
+    let l = readelf("-l");
+    assert!(l.success() && !l.stdout_str().contains("INTERP"), "{l}");
+    let d = readelf("-d");
+    assert!(d.stdout_str().contains("There is no dynamic section"), "{d}");
+}
+
+/// CVE-2019-5736: the container cannot write to the host's stub binary
+/// (it is started from a sealed memfd); writes through /proc/1/exe and
+/// /proc/self/exe, and an interpreter of `#!/proc/self/exe`, leave both the
+/// stub next to `sprout` and `SPROUT_INIT_BIN` unchanged.
+#[test]
+fn container_cannot_overwrite_the_stub() {
+    require_root!();
+    let stubs = [sprout_bin().with_file_name("sprout-init"), sprout_init_bin()];
+    let before: Vec<String> = stubs.iter().filter(|s| s.is_file()).map(|s| common::sha256(s)).collect();
+    assert!(!before.is_empty(), "no stub binary found");
+    // A full copy of the rootfs: the container may try to write its files.
+    let bundle = Bundle::busybox();
+    let id = unique_id("cve");
+    bundle.config_mut(|c| {
+        c["root"]["readonly"] = json!(false);
+        common::push_env(c, &format!("{}={id}", common::MARKER));
+        sh(
+            c,
+            "for f in /proc/1/exe /proc/self/exe; do echo evil >> $f; echo evil > $f; done 2>/dev/null; \
+             /evil.sh; exit 0",
+        );
+    });
+    std::fs::write(bundle.rootfs().join("evil.sh"), "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(bundle.rootfs().join("evil.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let after: Vec<String> = stubs.iter().filter(|s| s.is_file()).map(|s| common::sha256(s)).collect();
+    assert_eq!(before, after, "the stub binary changed:\n{out}");
+    // Also run the script as the container process itself: the stub execs
+    // it, and the kernel's `/proc/self/exe` is then the stub's memfd.
+    let id = unique_id("cve");
+    bundle.config_mut(|c| {
+        c["process"]["env"] = json!([format!("{}={id}", common::MARKER)]);
+        c["process"]["args"] = json!(["/evil.sh"]);
+    });
+    let out = run(&bundle, &id);
+    // The interpreter really was the stub (which then finds no plan).
+    assert!(out.stderr_str().contains("sprout-init"), "{out}");
+    let after: Vec<String> = stubs.iter().filter(|s| s.is_file()).map(|s| common::sha256(s)).collect();
+    assert_eq!(before, after, "the stub binary changed:\n{out}");
+    // The busybox the container ran is still intact too.
+    assert!(bundle.rootfs().join("bin/busybox").metadata().unwrap().len() > 100_000);
+}
