@@ -32,6 +32,8 @@ mod plan;
 mod rlimit;
 mod seccomp;
 mod spec;
+#[allow(dead_code)]
+mod state;
 #[allow(unsafe_code)]
 mod sys;
 mod timing;

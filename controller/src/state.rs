@@ -1,0 +1,397 @@
+//! Container state on disk: `<root>/<ID>/state.json` (OCI runtime spec,
+//! runtime.md "State"; runc keeps the same under `/run/runc/<ID>`).
+//!
+//! ```text
+//! <root>/                 --root (default /run/sprout), mode 0711
+//!   <ID>/                 the state directory; mkdir is the create exclusivity
+//!     state.json          State (below), replaced atomically (temp + rename)
+//!     start.sock          listening AF_UNIX socket of a created container's stub
+//! ```
+//!
+//! - **Exclusivity**: [`State::create_dir`] makes `<root>/<ID>` with one
+//!   `mkdir(2)`: of two `create`s of one ID exactly one succeeds, the
+//!   other gets `container "ID" already exists` (runc's wording).
+//! - **Locking**: [`State::lock`] takes `flock(LOCK_EX)` on the state
+//!   directory itself, so concurrent commands on one ID serialize; the lock
+//!   is dropped with the guard (or when the process dies). After getting the
+//!   lock the directory is checked to still be the one at the path (a
+//!   `delete` may have removed it while we waited).
+//! - **Liveness**: [`State::status`] never trusts a bare pid: the process
+//!   counts as alive only if `/proc/PID/stat` exists, is not a zombie and
+//!   its start time (field 22, clock ticks since boot) equals the one
+//!   recorded at create ([`State::pid_start_time`]). A recycled pid or an
+//!   unreaped zombie is `stopped`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// Default `--root`.
+pub const DEFAULT_ROOT: &str = "/run/sprout";
+/// The state file's name in the state directory.
+pub const STATE_FILE: &str = "state.json";
+/// The start socket's name in the state directory (the stub of a created
+/// container blocks in `accept(2)` on it until `start` connects).
+pub const START_SOCKET: &str = "start.sock";
+
+/// The OCI container status (runtime.md "State": `creating`, `created`,
+/// `running`, `stopped`; plus `paused`, as runc reports a frozen cgroup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `create` is still setting the container up.
+    Creating,
+    /// Set up; the stub waits on the start socket for `start`.
+    Created,
+    /// The user process runs (`start` released it).
+    Running,
+    /// The cgroup is frozen (`pause`).
+    Paused,
+    /// The container process is gone (exited, killed, never started).
+    Stopped,
+}
+
+impl Status {
+    /// The lowercase OCI name (`"created"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One container's saved state (`<root>/<ID>/state.json`).
+///
+/// The persisted status is only what the last command recorded
+/// (`creating`, `created` or `running`); [`State::status`] derives the
+/// live one from the process and the cgroup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// `ociVersion` of the bundle's config.
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Host pid of the container process (the stub until it execs, then
+    /// the user process; the stub's child when it forked after joining a
+    /// pid namespace). 0 until known.
+    pub pid: i32,
+    /// Start time of `pid`: field 22 of `/proc/PID/stat` (clock ticks
+    /// after boot), to tell the process from a later one with the same pid.
+    pub pid_start_time: u64,
+    /// Absolute bundle directory.
+    pub bundle: PathBuf,
+    /// Absolute host path of the root filesystem.
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339 UTC (`2024-05-01T12:34:56.789Z`).
+    pub created: String,
+    /// User name (else the decimal uid) of the creator.
+    pub owner: String,
+    /// The config's `annotations`.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The container's cgroup path (`linux.cgroupsPath` resolved; default `/sprout/<ID>`).
+    pub cgroup_path: PathBuf,
+    /// The topmost cgroup path `create` made (see
+    /// `cgroups::Cgroup::created_ancestor`), removed by `delete` when empty.
+    #[serde(default)]
+    pub cgroup_created_ancestor: Option<PathBuf>,
+    /// The status the last command recorded (never `paused`/`stopped`).
+    pub status_stored: Status,
+    /// The container was started by a foreground `run` (which deletes it
+    /// at the end itself).
+    #[serde(default)]
+    pub foreground: bool,
+    /// The bundle's whole config as loaded at create time (hooks, process,
+    /// namespaces... for `start`, `exec` and `delete`).
+    pub config: Spec,
+    /// `--root` this state lives under (not saved).
+    #[serde(skip)]
+    pub root: PathBuf,
+}
+
+/// An exclusive `flock(2)` on a state directory; released on drop.
+pub struct Lock {
+    _flock: Flock<File>,
+}
+
+impl State {
+    /// The state directory of `id`: `<root>/<id>`.
+    pub fn dir(root: &Path, id: &str) -> PathBuf {
+        root.join(id)
+    }
+
+    /// This container's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        Self::dir(&self.root, &self.id)
+    }
+
+    /// This container's start socket path (`<dir>/start.sock`).
+    pub fn start_socket(&self) -> PathBuf {
+        self.state_dir().join(START_SOCKET)
+    }
+
+    /// Creates `<root>/<id>` exclusively (one `mkdir(2)`, mode 0700; the
+    /// root is made first if missing, mode 0711).
+    ///
+    /// Errors: `container "ID" already exists` (runc's wording), or the
+    /// mkdir's errno naming `--root`.
+    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf> {
+        if !root.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(root)
+                .map_err(|e| Error::io(format!("--root \"{}\": mkdir", root.display()), &e))?;
+        }
+        let dir = Self::dir(root, id);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                crate::bail!("container \"{id}\" already exists")
+            }
+            Err(e) => Err(Error::io(format!("--root \"{}\": mkdir {}", root.display(), dir.display()), &e)),
+        }
+    }
+
+    /// Takes the exclusive lock of `id` (blocking until other commands on
+    /// it finish). Errors: `container "ID" does not exist` when the state
+    /// directory is missing or was removed while waiting.
+    pub fn lock(root: &Path, id: &str) -> Result<Lock> {
+        let dir = Self::dir(root, id);
+        let missing = || Error::invalid(format!("container \"{id}\" does not exist"));
+        let f = match File::open(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(Error::io(format!("state directory {}", dir.display()), &e)),
+        };
+        let locked = Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| Error::Sys { context: format!("flock {}", dir.display()), errno })?;
+        // Still the directory at the path (not removed meanwhile)?
+        let held = locked.metadata().map_err(|e| Error::io(format!("state directory {}", dir.display()), &e))?;
+        match fs::metadata(&dir) {
+            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => Ok(Lock { _flock: locked }),
+            _ => Err(missing()),
+        }
+    }
+
+    /// Loads `<root>/<id>/state.json`.
+    ///
+    /// Errors: `container "ID" does not exist` (runc's wording) when the
+    /// directory or the file is missing; an unreadable or corrupt file.
+    pub fn load(root: &Path, id: &str) -> Result<State> {
+        crate::cli::check_id(id)?;
+        let path = Self::dir(root, id).join(STATE_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+                crate::bail!("container \"{id}\" does not exist")
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), &e)),
+        };
+        let mut st: State = serde_json::from_str(&text)
+            .map_err(|e| Error::invalid(format!("{}: corrupt state: {e}", path.display())))?;
+        st.root = root.to_path_buf();
+        Ok(st)
+    }
+
+    /// Writes the state atomically: `<dir>/.state.json.tmp`, then
+    /// `rename(2)` over `state.json`, so readers see the old or the new
+    /// file, never a partial one.
+    pub fn save(&self) -> Result<()> {
+        let dir = self.state_dir();
+        let tmp = dir.join(".state.json.tmp");
+        let path = dir.join(STATE_FILE);
+        let text = serde_json::to_vec(self).map_err(Error::invalid)?;
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&text)?;
+            fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| Error::io(format!("writing {}", path.display()), &e))
+    }
+
+    /// Removes the whole state directory (missing is fine).
+    pub fn remove_dir(root: &Path, id: &str) -> Result<()> {
+        let dir = Self::dir(root, id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", dir.display()), &e)),
+        }
+    }
+
+    /// Ids of every container under `root` that has a state file, sorted.
+    /// A missing root gives an empty list.
+    pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+        let rd = match fs::read_dir(root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("--root \"{}\"", root.display()), &e)),
+        };
+        let mut ids: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.path().join(STATE_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Whether the recorded process still runs: `/proc/PID/stat` exists,
+    /// is not a zombie (`Z`/`X`), and its start time is the recorded one.
+    pub fn process_alive(&self) -> bool {
+        self.pid > 0 && proc_start_time(self.pid).is_some_and(|t| t == self.pid_start_time)
+    }
+
+    /// The live status: `stopped` once the process is gone (even unreaped,
+    /// even if the pid was reused); `paused` if the cgroup is frozen;
+    /// otherwise the stored one. A `creating` state whose `create` died
+    /// without a process is `stopped`.
+    pub fn status(&self) -> Status {
+        if !self.process_alive() {
+            return Status::Stopped;
+        }
+        if matches!(self.status_stored, Status::Created | Status::Running) && self.cgroup_frozen() {
+            return Status::Paused;
+        }
+        self.status_stored
+    }
+
+    /// Whether the container's cgroup is frozen (false if it cannot be read).
+    fn cgroup_frozen(&self) -> bool {
+        crate::cgroups::Cgroup::open(&self.cgroup_path).and_then(|c| c.is_frozen()).unwrap_or(false)
+    }
+
+    /// The pid the OCI state reports: the process's pid, 0 once stopped (runc).
+    pub fn reported_pid(&self, status: Status) -> i32 {
+        if status == Status::Stopped { 0 } else { self.pid }
+    }
+
+    /// The OCI state document for `status` (runtime.md "State"; also what
+    /// hooks get on stdin): `ociVersion, id, status, pid, bundle,
+    /// annotations` plus runc's `rootfs, created, owner`.
+    pub fn oci_json(&self, status: Status) -> Value {
+        let mut v = json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.reported_pid(status),
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        });
+        if !self.annotations.is_empty() {
+            v["annotations"] = json!(self.annotations);
+        }
+        v
+    }
+}
+
+/// Start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks after
+/// boot), or `None` if there is no such process or it is a zombie.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S ...`: comm may contain spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?; // field 3
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // fields 4..21 (18 of them), then field 22
+    fields.nth(18)?.parse().ok()
+}
+
+/// The user name of `uid` from the host's /etc/passwd, else the number.
+pub fn owner_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(root: &Path, id: &str) -> State {
+        State {
+            oci_version: "1.0.2".into(),
+            id: id.into(),
+            pid: std::process::id() as i32,
+            pid_start_time: proc_start_time(std::process::id() as i32).unwrap(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2024-01-01T00:00:00.000Z".into(),
+            owner: "root".into(),
+            annotations: BTreeMap::from([("a".to_string(), "b".to_string())]),
+            cgroup_path: "/sprout-test-nonexistent/x".into(),
+            cgroup_created_ancestor: None,
+            status_stored: Status::Created,
+            foreground: false,
+            config: Spec::default(),
+            root: root.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn start_time_of_self_and_missing() {
+        let me = std::process::id() as i32;
+        assert!(proc_start_time(me).unwrap() > 0);
+        assert_eq!(proc_start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn save_load_status_lock() {
+        let root = std::env::temp_dir().join(format!("sprout-state-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        assert_eq!(State::load(&root, "c1").unwrap_err().to_string(), "container \"c1\" does not exist");
+        assert!(State::lock(&root, "c1").is_err());
+        State::create_dir(&root, "c1").unwrap();
+        assert_eq!(State::create_dir(&root, "c1").unwrap_err().to_string(), "container \"c1\" already exists");
+        let mut st = sample(&root, "c1");
+        st.save().unwrap();
+        let back = State::load(&root, "c1").unwrap();
+        assert_eq!(back.pid, st.pid);
+        assert_eq!(back.status(), Status::Created);
+        assert_eq!(back.oci_json(Status::Created)["annotations"]["a"], "b");
+        st.pid_start_time += 1; // a "recycled" pid
+        assert_eq!(st.status(), Status::Stopped);
+        assert_eq!(st.oci_json(Status::Stopped)["pid"], 0);
+        assert_eq!(State::list_ids(&root).unwrap(), vec!["c1".to_string()]);
+        {
+            let _l = State::lock(&root, "c1").unwrap();
+        }
+        State::remove_dir(&root, "c1").unwrap();
+        assert!(State::lock(&root, "c1").is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
