@@ -13,15 +13,57 @@
 //!
 //! Input runs on its own thread (a blocking `read(0)` that the process exit
 //! ends); output runs in the controller's poll loop.
+//!
+//! A detached container (`create`, `exec -d`) or any command given
+//! `--console-socket PATH` instead hands the master to whoever listens at
+//! PATH ([`send_to_socket`]), as runc does: the caller (conmon, the
+//! containerd shim, a test) then owns the terminal.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 use nix::sys::termios::{self, SetArg, Termios};
 use sprout_protocol::WinSize;
 
+use crate::error::{Context, Error, Result};
 use crate::sys;
+
+/// The bytes sent with the master fd on a console socket: the name of the
+/// file the master was opened as (runc sends its pty master's file name,
+/// `/dev/ptmx`; receivers such as conmon and containerd use only the fd).
+pub const CONSOLE_SOCKET_NAME: &[u8] = b"/dev/ptmx";
+
+/// Hands the pty master to the `--console-socket` listener, in runc's
+/// message shape: connect a `SOCK_STREAM` `AF_UNIX` socket to `path` (a
+/// path, relative to the current directory or absolute), send one message
+/// whose data is [`CONSOLE_SOCKET_NAME`] and whose control data is
+/// `SCM_RIGHTS` carrying `master`, then close the connection. `master` is
+/// consumed (closed here once sent; the receiver holds its own copy).
+///
+/// Errors: `--console-socket "PATH": connect: ...` (no listener, not a
+/// socket, permission) or `--console-socket "PATH": sendmsg: ...`.
+pub fn send_to_socket(path: &Path, master: OwnedFd) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let shown = path.display();
+    let conn = UnixStream::connect(path).map_err(|e| Error::io(format!("--console-socket \"{shown}\": connect"), &e))?;
+    let fds = [master.as_raw_fd()];
+    let iov = [IoSlice::new(CONSOLE_SOCKET_NAME)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    loop {
+        match sendmsg::<()>(conn.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => {
+                r.ctx(|| format!("--console-socket \"{shown}\": sendmsg"))?;
+                break;
+            }
+        }
+    }
+    drop(master);
+    Ok(())
+}
 
 /// Raw mode on stdin, restored when dropped.
 pub struct RawMode {
@@ -110,5 +152,41 @@ pub fn pump_output(master: &OwnedFd) -> bool {
         }
         Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => true,
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn console_socket_gets_the_fd_and_the_name() {
+        let dir = std::env::temp_dir().join(format!("sprout-console-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("console.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        // Any fd will do: send the write end of a pipe and write through
+        // the received copy.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let receiver = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let rec = sys::recv_record(&conn, &mut buf).unwrap();
+            (buf[..rec.len].to_vec(), rec.fds)
+        });
+        send_to_socket(&path, w).unwrap();
+        let (name, mut fds) = receiver.join().unwrap();
+        assert_eq!(name, CONSOLE_SOCKET_NAME);
+        assert_eq!(fds.len(), 1);
+        File::from(fds.pop().unwrap()).write_all(b"hi").unwrap();
+        let mut got = [0u8; 2];
+        File::from(r).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hi");
+
+        let e = send_to_socket(&dir.join("nobody.sock"), File::open("/dev/null").unwrap().into()).unwrap_err();
+        assert!(e.to_string().ends_with("nobody.sock\": connect: No such file or directory (ENOENT)"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
