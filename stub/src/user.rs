@@ -16,10 +16,13 @@ use crate::sys::{self, Errno, abi};
 ///
 /// Order: seccomp (early, when `noNewPrivileges` is false: needs
 /// CAP_SYS_ADMIN) → session keyring → personality → umask →
-/// no_new_privs → fds ≥ 3+preserve_fds CLOEXEC → chdir (retried after the
-/// user switch on EPERM/EACCES) → bounding set → keepcaps → stdio
-/// ownership → setgroups → setresgid → setresuid → capset → ambient →
-/// keepcaps off → PATH lookup → seccomp (late).
+/// no_new_privs → fds ≥ 3+preserve_fds CLOEXEC → chdir (as root: early
+/// errors such as ENOENT; EPERM/EACCES wait for the user switch) → bounding
+/// set → keepcaps → stdio ownership → setgroups → setresgid → setresuid →
+/// chdir again (as the container user, without effective capabilities, so
+/// a cwd the user may not enter fails with EACCES instead of leaving the
+/// process in it) → capset → ambient → keepcaps off → PATH lookup →
+/// seccomp (late).
 pub fn finalize<'p>(
     plan: &Plan<'static>,
     sync: &Sync,
@@ -49,10 +52,10 @@ pub fn finalize<'p>(
     // runc's CloseExecFrom: the sync, start and listener fds are CLOEXEC
     // already and stay usable until execve.
     sys::cloexec_from(plan.preserve_fds.saturating_add(3)).at(Step::CloseRange, 0)?;
-    let chdir_later = match sys::chdir(plan.cwd) {
-        Err(Errno::PERM | Errno::ACCESS) => true,
-        r => r.map(|_| false).at(Step::Chdir, 0)?,
-    };
+    match sys::chdir(plan.cwd) {
+        Err(Errno::PERM | Errno::ACCESS) => {}
+        r => r.at(Step::Chdir, 0)?,
+    }
     for cap in 0..=plan.cap_last_cap.min(63) {
         if plan.caps.bounding & (1 << cap) == 0 {
             sys::capbset_drop(cap).at(Step::Bounding, cap)?;
@@ -70,9 +73,8 @@ pub fn finalize<'p>(
     }
     sys::setresgid(plan.gid).at(Step::Setresgid, 0)?;
     sys::setresuid(plan.uid).at(Step::Setresuid, 0)?;
-    if chdir_later {
-        sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
-    }
+    // Unlike runc, the cwd must be accessible to the user itself.
+    sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
     let c = plan.caps;
     sys::capset(c.effective, c.permitted, c.inheritable).at(Step::Capset, 0)?;
     sys::ambient_clear().at(Step::Ambient, 0)?;
