@@ -332,3 +332,22 @@ fn umask_is_applied() {
     });
     assert_eq!(run_ok(&bundle, &id), "0027\n");
 }
+
+/// A 0700 cwd owned by the container user is entered (after the user
+/// switch); the same directory is refused when owned by root (see
+/// `run_errors::cwd_not_accessible_for_the_user`).
+#[test]
+fn private_cwd_of_the_user_is_entered() {
+    require_root!();
+    let id = unique_id("privcwd");
+    let bundle = busybox(&id, |c| {
+        demo_user(c);
+        c["process"]["cwd"] = json!("/home/private");
+        c["process"]["args"] = json!(["pwd"]);
+    });
+    let dir = bundle.rootfs().join("home/private");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    assert_eq!(run_ok(&bundle, &id), "/home/private\n");
+}

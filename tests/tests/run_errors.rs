@@ -1,0 +1,330 @@
+//! Bad input to `sprout run`: each gives exit code 1, nothing on stdout,
+//! one line on stderr naming the field (and the value, the operation and
+//! the errno where there is one), and leaves nothing behind (no mounts, no
+//! processes). The container's own command would create a file in the
+//! bundle, which must not appear.
+
+mod common;
+
+use common::{assert_clean, assert_one_line_error, busybox, demo_user, expect_error};
+use sprout_systests::serde_json::{Value, json};
+use sprout_systests::{Bundle, output, require_root, sprout, unique_id};
+
+/// A busybox bundle whose container would create `ran` on a bind mount of
+/// the bundle directory `out/` (so a run that should have failed is
+/// noticed), edited by `edit`.
+fn bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
+    let b = busybox(id, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/out", "type": "bind", "source": "out", "options": ["bind"]}));
+        c["process"]["args"] = json!(["touch", "/out/ran"]);
+        edit(c)
+    });
+    std::fs::create_dir(b.dir().join("out")).unwrap();
+    std::fs::set_permissions(b.dir().join("out"), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    b
+}
+
+/// Runs and checks the error (see [`common::expect_error`]), and that the
+/// container's command did not run.
+#[track_caller]
+fn fails(b: &Bundle, id: &str, needles: &[&str]) -> String {
+    let msg = expect_error(b, id, needles);
+    assert!(!b.dir().join("out/ran").exists(), "the container ran despite: {msg}");
+    msg
+}
+
+/// The fixture itself: without the bad edit the command runs.
+#[test]
+fn fixture_runs_when_valid() {
+    require_root!();
+    let id = unique_id("errok");
+    let b = bundle(&id, |_| {});
+    let out = common::run(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(b.dir().join("out/ran").exists());
+}
+
+#[test]
+fn missing_bundle_directory() {
+    require_root!();
+    let id = unique_id("nobundle");
+    let b = Bundle::empty();
+    let missing = b.dir().join("nope");
+    let out = output(sprout(&["run", "--bundle"]).arg(&missing).arg(&id));
+    let msg = assert_one_line_error(&out, &["bundle", &missing.display().to_string()]);
+    assert_eq!(msg, format!("bundle \"{}\": no such directory", missing.display()));
+    assert_clean(&b, &id);
+}
+
+#[test]
+fn missing_config_json() {
+    require_root!();
+    let id = unique_id("noconfig");
+    let b = Bundle::busybox_rootfs_only();
+    let msg = expect_error(&b, &id, &["config.json"]);
+    assert_eq!(msg, format!("bundle \"{}\": no config.json in it", b.dir().display()));
+}
+
+#[test]
+fn invalid_json_has_line_and_column() {
+    require_root!();
+    let id = unique_id("badjson");
+    let b = bundle(&id, |_| {});
+    std::fs::write(b.config_path(), "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {\n    \"cwd\": \"/\",,\n").unwrap();
+    let msg = fails(&b, &id, &["config.json", "line 4", "column"]);
+    assert!(msg.starts_with("config.json: invalid JSON: "), "{msg}");
+    assert!(msg.ends_with("at line 4 column 16"), "{msg}");
+}
+
+#[test]
+fn type_error_names_the_field() {
+    require_root!();
+    let id = unique_id("badtype");
+    let b = bundle(&id, |c| c["process"]["user"]["uid"] = json!("root"));
+    let msg = fails(&b, &id, &["process.user.uid"]);
+    assert!(msg.starts_with("config.json: process.user.uid: invalid type: string \"root\""), "{msg}");
+}
+
+#[test]
+fn missing_rootfs() {
+    require_root!();
+    let id = unique_id("norootfs");
+    let b = bundle(&id, |c| c["root"]["path"] = json!("no-such-rootfs"));
+    assert_eq!(fails(&b, &id, &["root.path"]), "root.path \"no-such-rootfs\": no such directory");
+}
+
+#[test]
+fn empty_args() {
+    require_root!();
+    let id = unique_id("noargs");
+    let b = bundle(&id, |c| c["process"]["args"] = json!([]));
+    assert_eq!(fails(&b, &id, &["process.args"]), "process.args: must not be empty");
+}
+
+#[test]
+fn executable_not_found() {
+    require_root!();
+    let id = unique_id("noexec");
+    let b = bundle(&id, |c| c["process"]["args"] = json!(["no-such-command", "arg"]));
+    assert_eq!(
+        fails(&b, &id, &["process.args[0]", "executable file not found", "no-such-command"]),
+        "process.args[0] \"no-such-command\": executable file not found in $PATH"
+    );
+}
+
+#[test]
+fn executable_path_not_found() {
+    require_root!();
+    let id = unique_id("noexecpath");
+    let b = bundle(&id, |c| c["process"]["args"] = json!(["/bin/no-such-command"]));
+    assert_eq!(
+        fails(&b, &id, &["process.args[0]", "/bin/no-such-command"]),
+        "process.args[0] \"/bin/no-such-command\": no such file or directory"
+    );
+}
+
+#[test]
+fn executable_not_executable() {
+    require_root!();
+    let id = unique_id("noexecbit");
+    let b = bundle(&id, |c| c["process"]["args"] = json!(["/etc/passwd"]));
+    assert_eq!(
+        fails(&b, &id, &["process.args[0]", "/etc/passwd"]),
+        "process.args[0] \"/etc/passwd\": permission denied"
+    );
+}
+
+#[test]
+fn relative_cwd() {
+    require_root!();
+    let id = unique_id("relcwd");
+    let b = bundle(&id, |c| c["process"]["cwd"] = json!("tmp"));
+    assert_eq!(fails(&b, &id, &["process.cwd"]), "process.cwd \"tmp\": must be an absolute path");
+}
+
+#[test]
+fn cwd_does_not_exist() {
+    require_root!();
+    let id = unique_id("nocwd");
+    let b = bundle(&id, |c| c["process"]["cwd"] = json!("/no/such/dir"));
+    assert_eq!(
+        fails(&b, &id, &["process.cwd", "/no/such/dir", "ENOENT"]),
+        "process.cwd \"/no/such/dir\": chdir: No such file or directory (ENOENT)"
+    );
+}
+
+/// /data is 0700 and owned by root; uid 1000 cannot enter it.
+#[test]
+fn cwd_not_accessible_for_the_user() {
+    require_root!();
+    let id = unique_id("cwdperm");
+    let b = bundle(&id, |c| {
+        demo_user(c);
+        c["process"]["cwd"] = json!("/data");
+    });
+    let data = b.rootfs().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    assert_eq!(fails(&b, &id, &["process.cwd"]), "process.cwd \"/data\": chdir: Permission denied (EACCES)");
+}
+
+#[test]
+fn unknown_capability() {
+    require_root!();
+    let id = unique_id("badcap");
+    let b = bundle(&id, |c| {
+        c["process"]["capabilities"]["effective"] = json!(["CAP_KILL", "CAP_MAKE_COFFEE"]);
+    });
+    assert_eq!(
+        fails(&b, &id, &["process.capabilities.effective", "CAP_MAKE_COFFEE"]),
+        "process.capabilities.effective: unknown capability \"CAP_MAKE_COFFEE\""
+    );
+}
+
+#[test]
+fn unknown_rlimit_type() {
+    require_root!();
+    let id = unique_id("badrlimit");
+    let b = bundle(&id, |c| {
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10},
+            {"type": "RLIMIT_COFFEE", "soft": 1, "hard": 1}]);
+    });
+    assert_eq!(
+        fails(&b, &id, &["process.rlimits[1]", "RLIMIT_COFFEE"]),
+        "process.rlimits[1].type: unknown rlimit type \"RLIMIT_COFFEE\""
+    );
+}
+
+#[test]
+fn rlimit_soft_above_hard() {
+    require_root!();
+    let id = unique_id("softhard");
+    let b = bundle(&id, |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]));
+    assert_eq!(
+        fails(&b, &id, &["process.rlimits[0]", "RLIMIT_NOFILE"]),
+        "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024"
+    );
+}
+
+fn env_error(tag: &str, entry: &str, want: &str) {
+    let id = unique_id(tag);
+    let b = bundle(&id, |c| common::push_env(c, entry));
+    // PATH, TERM, the marker, then the bad entry.
+    assert_eq!(fails(&b, &id, &["process.env[3]"]), want);
+}
+
+#[test]
+fn env_entry_without_equals() {
+    require_root!();
+    env_error("envnoeq", "FOO", "process.env[3] \"FOO\": missing '='");
+}
+
+#[test]
+fn env_entry_with_empty_name() {
+    require_root!();
+    env_error("envempty", "=bar", "process.env[3] \"=bar\": empty variable name");
+}
+
+#[test]
+fn env_entry_with_a_nul_byte() {
+    require_root!();
+    env_error("envnul", "FOO=a\u{0}b", "process.env[3] \"FOO=a\\0b\": contains a NUL byte");
+}
+
+#[test]
+fn arg_with_a_nul_byte() {
+    require_root!();
+    let id = unique_id("argnul");
+    let b = bundle(&id, |c| c["process"]["args"] = json!(["touch", "/out/a\u{0}b"]));
+    fails(&b, &id, &["process.args[1]", "NUL"]);
+}
+
+#[test]
+fn uid_not_mapped_in_the_user_namespace() {
+    require_root!();
+    let id = unique_id("unmapped");
+    let b = bundle(&id, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        demo_user(c);
+    });
+    assert_eq!(fails(&b, &id, &["process.user.uid", "1000"]), "process.user.uid 1000 is not mapped in linux.uidMappings");
+}
+
+#[test]
+fn gid_not_mapped_in_the_user_namespace() {
+    require_root!();
+    let id = unique_id("unmappedg");
+    let b = bundle(&id, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+        demo_user(c);
+    });
+    fails(&b, &id, &["process.user.gid", "1000", "linux.gidMappings"]);
+}
+
+#[test]
+fn namespace_path_does_not_exist() {
+    require_root!();
+    let id = unique_id("nspath");
+    let b = bundle(&id, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "network", "path": "/no/such/netns"}));
+    });
+    let msg = fails(&b, &id, &["linux.namespaces[", "/no/such/netns", "ENOENT"]);
+    assert!(msg.ends_with(".path \"/no/such/netns\": open: No such file or directory (ENOENT)"), "{msg}");
+}
+
+#[test]
+fn namespace_path_of_the_wrong_type() {
+    require_root!();
+    let id = unique_id("nswrong");
+    let b = bundle(&id, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "network", "path": "/proc/self/ns/ipc"}));
+    });
+    fails(&b, &id, &["linux.namespaces[", "/proc/self/ns/ipc"]);
+}
+
+#[test]
+fn hostname_without_a_uts_namespace() {
+    require_root!();
+    let id = unique_id("nouts");
+    let b = bundle(&id, |c| {
+        c["hostname"] = json!("box");
+        common::drop_namespace(c, "uts");
+    });
+    assert_eq!(
+        fails(&b, &id, &["hostname", "uts"]),
+        "hostname \"box\": needs a UTS namespace of its own (add {\"type\": \"uts\"} to linux.namespaces)"
+    );
+}
+
+#[test]
+fn mount_source_does_not_exist() {
+    require_root!();
+    let id = unique_id("nosrc");
+    let b = bundle(&id, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "source": "no-such-source", "options": ["bind"]}));
+    });
+    fails(&b, &id, &["mounts[", "/mnt"]);
+}
+
+#[test]
+fn invalid_container_id() {
+    require_root!();
+    let id = unique_id("badid");
+    let b = bundle(&id, |_| {});
+    let out = output(sprout(&["run", "--bundle"]).arg(b.dir()).arg(format!("{id}/x")));
+    let msg = assert_one_line_error(&out, &["container id", &id]);
+    assert!(msg.ends_with("invalid (use letters, digits and _ + . -)"), "{msg}");
+    assert!(!b.dir().join("out/ran").exists());
+    assert_clean(&b, &id);
+}
