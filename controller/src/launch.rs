@@ -285,13 +285,40 @@ pub fn run(plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i32> 
     launched.wait(timer)
 }
 
+/// How [`spawn_with`] starts the stub.
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnOptions {
+    /// `PR_SET_PDEATHSIG(SIGKILL)` on the stub: it dies with this
+    /// controller (a foreground `run`/`exec`). False when the container
+    /// process must outlive the command (`exec -d`, `create`): the kernel
+    /// keeps the setting across the stub's exec into a root container
+    /// process that keeps its uid.
+    pub pdeathsig: bool,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        SpawnOptions { pdeathsig: true }
+    }
+}
+
 /// Steps 1 to 3: prepares everything, clones the child that becomes the
 /// stub, calls `on_spawn(pid)` (where a cgroup is joined, before the stub
 /// can do anything), writes the id maps and sends the plan.
 ///
 /// Errors: preparing fds or the stub, `clone(2)`, `on_spawn`, the id maps.
 /// After the clone, an error kills and reaps the child.
-pub fn spawn(mut plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut Timer) -> Result<Launched> {
+pub fn spawn(plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut Timer) -> Result<Launched> {
+    spawn_with(plan, on_spawn, SpawnOptions::default(), timer)
+}
+
+/// [`spawn`] with [`SpawnOptions`].
+pub fn spawn_with(
+    mut plan: Plan,
+    on_spawn: &dyn Fn(Pid) -> Result<()>,
+    spawn_opts: SpawnOptions,
+    timer: &mut Timer,
+) -> Result<Launched> {
     // ---- 1. prepare everything before the fork ----
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
@@ -356,7 +383,7 @@ pub fn spawn(mut plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut T
         envp: &envp,
         sigmask: &old_mask,
         err_fd: err_w.as_raw_fd(),
-        pdeathsig: true,
+        pdeathsig: spawn_opts.pdeathsig,
     };
     timer.phase("prepare fds, argv, signals");
 
@@ -390,6 +417,34 @@ pub fn spawn(mut plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut T
 }
 
 impl Launched {
+    /// The container process: the stub, or its child when it forked after
+    /// joining a pid namespace (known once `Pid` arrived, i.e. after
+    /// [`Launched::sync`]).
+    pub fn pid(&self) -> Pid {
+        self.child.container()
+    }
+
+    /// Takes the pty master the stub sent (`process.terminal`), so that
+    /// [`Launched::wait`] does not relay it: for `--console-socket`
+    /// ([`console::send_to_socket`]).
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
+    }
+
+    /// Leaves the container process running on its own (`exec -d`): reaps
+    /// the stub's parent half when it forked (it exits right after `Pid`),
+    /// and returns the container process's pid. Nothing is killed; the
+    /// process is reparented to the nearest subreaper or init once this
+    /// controller exits. Call after [`Launched::sync`].
+    pub fn detach(mut self) -> Pid {
+        let pid = self.child.container();
+        if self.child.grandchild.is_some() {
+            wait(self.child.pid);
+        }
+        self.child.done = true;
+        pid
+    }
+
     /// Step 4: the sync loop until the sync socket closes. `Ready` is
     /// answered with `Run` after prlimit, oom_score_adj and the pid file.
     ///
