@@ -15,7 +15,15 @@ fn spec_config_is_accepted_by_run() {
     require_root!();
     let b = Bundle::busybox_rootfs_only();
     let out = b.sprout("spec", &[]);
-    assert_eq!((out.code(), out.stdout_str().as_str(), out.stderr_str().as_str()), (Some(0), "", ""), "{out}");
+    assert_eq!(
+        (
+            out.code(),
+            out.stdout_str().as_str(),
+            out.stderr_str().as_str()
+        ),
+        (Some(0), "", ""),
+        "{out}"
+    );
     let config = b.config();
     assert_eq!(config["process"]["terminal"], true);
     assert_eq!(config["process"]["args"], json!(["sh"]));
@@ -36,8 +44,14 @@ fn spec_refuses_to_overwrite() {
     b.sprout("spec", &[]).assert_success();
     std::fs::write(b.config_path(), "{\"mine\": true}\n").unwrap();
     let out = b.sprout("spec", &[]);
-    assert_eq!(assert_one_line_error(&out, &["config.json"]), "File config.json exists. Remove it first");
-    assert_eq!(std::fs::read_to_string(b.config_path()).unwrap(), "{\"mine\": true}\n");
+    assert_eq!(
+        assert_one_line_error(&out, &["config.json"]),
+        "File config.json exists. Remove it first"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.config_path()).unwrap(),
+        "{\"mine\": true}\n"
+    );
 }
 
 #[test]
@@ -64,7 +78,11 @@ fn issue_bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
         edit(c);
     });
     std::fs::create_dir(b.dir().join("out")).unwrap();
-    std::fs::set_permissions(b.dir().join("out"), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        b.dir().join("out"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     b
 }
 
@@ -72,10 +90,14 @@ fn issue_bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
 fn plan(b: &Bundle, id: &str) -> (Output, Value) {
     let out = b.sprout("plan", &[id]);
     assert_clean(b, id);
-    assert!(!b.dir().join("out/ran").exists(), "`sprout plan` ran the container:\n{out}");
+    assert!(
+        !b.dir().join("out/ran").exists(),
+        "`sprout plan` ran the container:\n{out}"
+    );
     assert_eq!(out.code(), Some(0), "{out}");
     assert_eq!(out.stderr_str(), "", "{out}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("plan is not JSON: {e}\n{out}"));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("plan is not JSON: {e}\n{out}"));
     (out, v)
 }
 
@@ -86,24 +108,48 @@ fn plan_shows_the_resolved_issue_config_and_runs_nothing() {
     let b = issue_bundle(&id, |_| {});
     let (out, p) = plan(&b, &id);
     let user = &p["user"];
-    assert_eq!((&user["uid"], &user["gid"], &user["additionalGids"]), (&json!(1000), &json!(1000), &json!([2000])));
+    assert_eq!(
+        (&user["uid"], &user["gid"], &user["additionalGids"]),
+        (&json!(1000), &json!(1000), &json!([2000]))
+    );
     assert_eq!(p["homeFromPasswd"], "/home/demo", "{out}");
     assert_eq!(p["args"], json!(["touch", "/out/ran"]), "{out}");
     assert_eq!(p["cwd"], "/tmp", "{out}");
-    let env: Vec<&str> = p["env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
-    assert_eq!(env.first(), Some(&"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), "{out}");
+    let env: Vec<&str> = p["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert_eq!(
+        env.first(),
+        Some(&"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "{out}"
+    );
     assert!(env.contains(&"FOO=bar"), "{out}");
     assert_eq!(env.last(), Some(&"HOME=/home/demo"), "{out}");
     let caps = &p["capabilities"];
     for set in ["bounding", "effective", "permitted"] {
         assert_eq!(caps[set]["mask"], "0x0000000000000401", "{set}:\n{out}");
-        assert_eq!(caps[set]["names"], json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]), "{set}:\n{out}");
+        assert_eq!(
+            caps[set]["names"],
+            json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]),
+            "{set}:\n{out}"
+        );
     }
     for set in ["inheritable", "ambient"] {
-        assert_eq!(caps[set]["names"], json!(["CAP_NET_BIND_SERVICE"]), "{set}:\n{out}");
+        assert_eq!(
+            caps[set]["names"],
+            json!(["CAP_NET_BIND_SERVICE"]),
+            "{set}:\n{out}"
+        );
     }
     assert_eq!(p["rlimits"][0]["type"], "RLIMIT_NOFILE", "{out}");
-    assert_eq!((&p["rlimits"][0]["soft"], &p["rlimits"][0]["hard"]), (&json!(512), &json!(1024)), "{out}");
+    assert_eq!(
+        (&p["rlimits"][0]["soft"], &p["rlimits"][0]["hard"]),
+        (&json!(512), &json!(1024)),
+        "{out}"
+    );
     assert_eq!(p["hostname"], "sprout", "{out}");
     assert_eq!(p["rootfs"], b.rootfs().display().to_string(), "{out}");
     // The same bundle runs (and then does create the file).
@@ -119,7 +165,12 @@ fn plan_keeps_home_from_env() {
     let b = issue_bundle(&id, |c| common::push_env(c, "HOME=/elsewhere"));
     let (out, p) = plan(&b, &id);
     assert_eq!(p["homeFromPasswd"], Value::Null, "{out}");
-    let homes: Vec<&Value> = p["env"].as_array().unwrap().iter().filter(|e| e.as_str().unwrap().starts_with("HOME=")).collect();
+    let homes: Vec<&Value> = p["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.as_str().unwrap().starts_with("HOME="))
+        .collect();
     assert_eq!(homes, [&json!("HOME=/elsewhere")], "{out}");
 }
 
@@ -127,7 +178,9 @@ fn plan_keeps_home_from_env() {
 fn plan_of_a_uid_without_passwd_entry_has_home_slash() {
     require_root!();
     let id = unique_id("planuid");
-    let b = issue_bundle(&id, |c| c["process"]["user"] = json!({"uid": 4242, "gid": 4242}));
+    let b = issue_bundle(&id, |c| {
+        c["process"]["user"] = json!({"uid": 4242, "gid": 4242})
+    });
     let (out, p) = plan(&b, &id);
     assert_eq!(p["homeFromPasswd"], "/", "{out}");
     assert_eq!(p["user"]["uid"], 4242, "{out}");
@@ -139,7 +192,9 @@ fn plan_of_a_uid_without_passwd_entry_has_home_slash() {
 fn plan_reports_config_errors_like_run() {
     require_root!();
     let id = unique_id("planerr");
-    let b = issue_bundle(&id, |c| c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"]));
+    let b = issue_bundle(&id, |c| {
+        c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])
+    });
     let out = b.sprout("plan", &[&id]);
     assert_clean(&b, &id);
     let msg = assert_one_line_error(&out, &["process.capabilities.bounding", "CAP_NOPE"]);

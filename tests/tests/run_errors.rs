@@ -21,7 +21,11 @@ fn bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
         edit(c)
     });
     std::fs::create_dir(b.dir().join("out")).unwrap();
-    std::fs::set_permissions(b.dir().join("out"), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        b.dir().join("out"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     b
 }
 
@@ -30,7 +34,11 @@ fn bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
 #[track_caller]
 fn fails(b: &Bundle, id: &str, needles: &[&str]) -> String {
     let msg = expect_error(b, id, needles);
-    assert!(!b.dir().join("out/ran").exists(), "the container ran despite: {msg}");
+    eprintln!("error message: {msg}");
+    assert!(
+        !b.dir().join("out/ran").exists(),
+        "the container ran despite: {msg}"
+    );
     msg
 }
 
@@ -53,7 +61,10 @@ fn missing_bundle_directory() {
     let missing = b.dir().join("nope");
     let out = output(sprout(&["run", "--bundle"]).arg(&missing).arg(&id));
     let msg = assert_one_line_error(&out, &["bundle", &missing.display().to_string()]);
-    assert_eq!(msg, format!("bundle \"{}\": no such directory", missing.display()));
+    assert_eq!(
+        msg,
+        format!("bundle \"{}\": no such directory", missing.display())
+    );
     assert_clean(&b, &id);
 }
 
@@ -63,7 +74,10 @@ fn missing_config_json() {
     let id = unique_id("noconfig");
     let b = Bundle::busybox_rootfs_only();
     let msg = expect_error(&b, &id, &["config.json"]);
-    assert_eq!(msg, format!("bundle \"{}\": no config.json in it", b.dir().display()));
+    assert_eq!(
+        msg,
+        format!("bundle \"{}\": no config.json in it", b.dir().display())
+    );
 }
 
 #[test]
@@ -71,7 +85,11 @@ fn invalid_json_has_line_and_column() {
     require_root!();
     let id = unique_id("badjson");
     let b = bundle(&id, |_| {});
-    std::fs::write(b.config_path(), "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {\n    \"cwd\": \"/\",,\n").unwrap();
+    std::fs::write(
+        b.config_path(),
+        "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {\n    \"cwd\": \"/\",,\n",
+    )
+    .unwrap();
     let msg = fails(&b, &id, &["config.json", "line 4", "column"]);
     assert!(msg.starts_with("config.json: invalid JSON: "), "{msg}");
     assert!(msg.ends_with("at line 4 column 16"), "{msg}");
@@ -83,7 +101,10 @@ fn type_error_names_the_field() {
     let id = unique_id("badtype");
     let b = bundle(&id, |c| c["process"]["user"]["uid"] = json!("root"));
     let msg = fails(&b, &id, &["process.user.uid"]);
-    assert!(msg.starts_with("config.json: process.user.uid: invalid type: string \"root\""), "{msg}");
+    assert!(
+        msg.starts_with("config.json: process.user.uid: invalid type: string \"root\""),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -91,7 +112,10 @@ fn missing_rootfs() {
     require_root!();
     let id = unique_id("norootfs");
     let b = bundle(&id, |c| c["root"]["path"] = json!("no-such-rootfs"));
-    assert_eq!(fails(&b, &id, &["root.path"]), "root.path \"no-such-rootfs\": no such directory");
+    assert_eq!(
+        fails(&b, &id, &["root.path"]),
+        "root.path \"no-such-rootfs\": no such directory"
+    );
 }
 
 #[test]
@@ -99,16 +123,29 @@ fn empty_args() {
     require_root!();
     let id = unique_id("noargs");
     let b = bundle(&id, |c| c["process"]["args"] = json!([]));
-    assert_eq!(fails(&b, &id, &["process.args"]), "process.args: must not be empty");
+    assert_eq!(
+        fails(&b, &id, &["process.args"]),
+        "process.args: must not be empty"
+    );
 }
 
 #[test]
 fn executable_not_found() {
     require_root!();
     let id = unique_id("noexec");
-    let b = bundle(&id, |c| c["process"]["args"] = json!(["no-such-command", "arg"]));
+    let b = bundle(&id, |c| {
+        c["process"]["args"] = json!(["no-such-command", "arg"])
+    });
     assert_eq!(
-        fails(&b, &id, &["process.args[0]", "executable file not found", "no-such-command"]),
+        fails(
+            &b,
+            &id,
+            &[
+                "process.args[0]",
+                "executable file not found",
+                "no-such-command"
+            ]
+        ),
         "process.args[0] \"no-such-command\": executable file not found in $PATH"
     );
 }
@@ -117,7 +154,9 @@ fn executable_not_found() {
 fn executable_path_not_found() {
     require_root!();
     let id = unique_id("noexecpath");
-    let b = bundle(&id, |c| c["process"]["args"] = json!(["/bin/no-such-command"]));
+    let b = bundle(&id, |c| {
+        c["process"]["args"] = json!(["/bin/no-such-command"])
+    });
     assert_eq!(
         fails(&b, &id, &["process.args[0]", "/bin/no-such-command"]),
         "process.args[0] \"/bin/no-such-command\": no such file or directory"
@@ -140,7 +179,10 @@ fn relative_cwd() {
     require_root!();
     let id = unique_id("relcwd");
     let b = bundle(&id, |c| c["process"]["cwd"] = json!("tmp"));
-    assert_eq!(fails(&b, &id, &["process.cwd"]), "process.cwd \"tmp\": must be an absolute path");
+    assert_eq!(
+        fails(&b, &id, &["process.cwd"]),
+        "process.cwd \"tmp\": must be an absolute path"
+    );
 }
 
 #[test]
@@ -166,7 +208,10 @@ fn cwd_not_accessible_for_the_user() {
     let data = b.rootfs().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    assert_eq!(fails(&b, &id, &["process.cwd"]), "process.cwd \"/data\": chdir: Permission denied (EACCES)");
+    assert_eq!(
+        fails(&b, &id, &["process.cwd"]),
+        "process.cwd \"/data\": chdir: Permission denied (EACCES)"
+    );
 }
 
 #[test]
@@ -177,7 +222,11 @@ fn unknown_capability() {
         c["process"]["capabilities"]["effective"] = json!(["CAP_KILL", "CAP_MAKE_COFFEE"]);
     });
     assert_eq!(
-        fails(&b, &id, &["process.capabilities.effective", "CAP_MAKE_COFFEE"]),
+        fails(
+            &b,
+            &id,
+            &["process.capabilities.effective", "CAP_MAKE_COFFEE"]
+        ),
         "process.capabilities.effective: unknown capability \"CAP_MAKE_COFFEE\""
     );
 }
@@ -201,7 +250,9 @@ fn unknown_rlimit_type() {
 fn rlimit_soft_above_hard() {
     require_root!();
     let id = unique_id("softhard");
-    let b = bundle(&id, |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]));
+    let b = bundle(&id, |c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])
+    });
     assert_eq!(
         fails(&b, &id, &["process.rlimits[0]", "RLIMIT_NOFILE"]),
         "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024"
@@ -224,20 +275,30 @@ fn env_entry_without_equals() {
 #[test]
 fn env_entry_with_empty_name() {
     require_root!();
-    env_error("envempty", "=bar", "process.env[3] \"=bar\": empty variable name");
+    env_error(
+        "envempty",
+        "=bar",
+        "process.env[3] \"=bar\": empty variable name",
+    );
 }
 
 #[test]
 fn env_entry_with_a_nul_byte() {
     require_root!();
-    env_error("envnul", "FOO=a\u{0}b", "process.env[3] \"FOO=a\\0b\": contains a NUL byte");
+    env_error(
+        "envnul",
+        "FOO=a\u{0}b",
+        "process.env[3] \"FOO=a\\0b\": contains a NUL byte",
+    );
 }
 
 #[test]
 fn arg_with_a_nul_byte() {
     require_root!();
     let id = unique_id("argnul");
-    let b = bundle(&id, |c| c["process"]["args"] = json!(["touch", "/out/a\u{0}b"]));
+    let b = bundle(&id, |c| {
+        c["process"]["args"] = json!(["touch", "/out/a\u{0}b"])
+    });
     fails(&b, &id, &["process.args[1]", "NUL"]);
 }
 
@@ -246,12 +307,18 @@ fn uid_not_mapped_in_the_user_namespace() {
     require_root!();
     let id = unique_id("unmapped");
     let b = bundle(&id, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         demo_user(c);
     });
-    assert_eq!(fails(&b, &id, &["process.user.uid", "1000"]), "process.user.uid 1000 is not mapped in linux.uidMappings");
+    assert_eq!(
+        fails(&b, &id, &["process.user.uid", "1000"]),
+        "process.user.uid 1000 is not mapped in linux.uidMappings"
+    );
 }
 
 #[test]
@@ -259,7 +326,10 @@ fn gid_not_mapped_in_the_user_namespace() {
     require_root!();
     let id = unique_id("unmappedg");
     let b = bundle(&id, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
         demo_user(c);
@@ -277,7 +347,10 @@ fn namespace_path_does_not_exist() {
         ns.push(json!({"type": "network", "path": "/no/such/netns"}));
     });
     let msg = fails(&b, &id, &["linux.namespaces[", "/no/such/netns", "ENOENT"]);
-    assert!(msg.ends_with(".path \"/no/such/netns\": open: No such file or directory (ENOENT)"), "{msg}");
+    assert!(
+        msg.ends_with(".path \"/no/such/netns\": open: No such file or directory (ENOENT)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -322,9 +395,16 @@ fn invalid_container_id() {
     require_root!();
     let id = unique_id("badid");
     let b = bundle(&id, |_| {});
-    let out = output(sprout(&["run", "--bundle"]).arg(b.dir()).arg(format!("{id}/x")));
+    let out = output(
+        sprout(&["run", "--bundle"])
+            .arg(b.dir())
+            .arg(format!("{id}/x")),
+    );
     let msg = assert_one_line_error(&out, &["container id", &id]);
-    assert!(msg.ends_with("invalid (use letters, digits and _ + . -)"), "{msg}");
+    assert!(
+        msg.ends_with("invalid (use letters, digits and _ + . -)"),
+        "{msg}"
+    );
     assert!(!b.dir().join("out/ran").exists());
     assert_clean(&b, &id);
 }

@@ -35,7 +35,10 @@ fn issue_scenario_prints_exactly_and_exits_7() {
         c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
         c["process"]["cwd"] = json!("/tmp");
         common::push_env(c, "FOO=bar");
-        sh(c, "id; grep Cap /proc/self/status; ulimit -n; pwd; echo $HOME $FOO; exit 7");
+        sh(
+            c,
+            "id; grep Cap /proc/self/status; ulimit -n; pwd; echo $HOME $FOO; exit 7",
+        );
     });
     let out = run(&bundle, &id);
     assert_eq!(out.code(), Some(7), "{out}");
@@ -65,7 +68,10 @@ fn user_1000_gets_exactly_the_additional_gids() {
     });
     let out = run_ok(&bundle, &id);
     let first = out.lines().next().unwrap_or_default();
-    assert_eq!(first, "uid=1000(demo) gid=1000(demo) groups=2000(extra)", "{out}");
+    assert_eq!(
+        first, "uid=1000(demo) gid=1000(demo) groups=2000(extra)",
+        "{out}"
+    );
     assert_eq!(status_field(&out, "Uid"), "1000\t1000\t1000\t1000", "{out}");
     assert_eq!(status_field(&out, "Gid"), "1000\t1000\t1000\t1000", "{out}");
     assert_eq!(status_field(&out, "Groups"), "2000", "{out}");
@@ -82,11 +88,17 @@ fn no_implicit_groups_from_etc_group() {
         sh(c, ID_SCRIPT);
     });
     assert!(
-        std::fs::read_to_string(bundle.rootfs().join("etc/group")).unwrap().contains("extra:x:2000:demo"),
+        std::fs::read_to_string(bundle.rootfs().join("etc/group"))
+            .unwrap()
+            .contains("extra:x:2000:demo"),
         "the fixture must list demo in group 2000"
     );
     let out = run_ok(&bundle, &id);
-    assert_eq!(out.lines().next(), Some("uid=1000(demo) gid=1000(demo)"), "{out}");
+    assert_eq!(
+        out.lines().next(),
+        Some("uid=1000(demo) gid=1000(demo)"),
+        "{out}"
+    );
     assert_eq!(status_field(&out, "Groups"), "", "{out}");
 }
 
@@ -132,7 +144,11 @@ fn uid_1000_with_the_issue_caps() {
         sh(c, ID_SCRIPT);
     });
     let out = run_ok(&bundle, &id);
-    assert_eq!(mask(&out, "CapBnd"), CAP_CHOWN | CAP_NET_BIND_SERVICE, "{out}");
+    assert_eq!(
+        mask(&out, "CapBnd"),
+        CAP_CHOWN | CAP_NET_BIND_SERVICE,
+        "{out}"
+    );
     assert_eq!(mask(&out, "CapPrm"), CAP_NET_BIND_SERVICE, "{out}");
     assert_eq!(mask(&out, "CapEff"), CAP_NET_BIND_SERVICE, "{out}");
     assert_eq!(mask(&out, "CapInh"), CAP_NET_BIND_SERVICE, "{out}");
@@ -161,7 +177,8 @@ fn root_with_the_issue_caps() {
 #[test]
 fn capabilities_take_effect() {
     require_root!();
-    let script = "{ touch /tmp/f && chown 1234 /tmp/f; } 2>/dev/null && echo chown-ok || echo chown-failed";
+    let script =
+        "{ touch /tmp/f && chown 1234 /tmp/f; } 2>/dev/null && echo chown-ok || echo chown-failed";
     let id = unique_id("capuse");
     let bundle = busybox(&id, |c| {
         issue_caps(c);
@@ -204,7 +221,11 @@ fn no_new_privileges_on_and_off() {
             c["process"]["noNewPrivileges"] = json!(nnp);
             sh(c, "grep NoNewPrivs /proc/self/status");
         });
-        assert_eq!(run_ok(&bundle, &id), format!("NoNewPrivs:\t{want}\n"), "noNewPrivileges {nnp}");
+        assert_eq!(
+            run_ok(&bundle, &id),
+            format!("NoNewPrivs:\t{want}\n"),
+            "noNewPrivileges {nnp}"
+        );
     }
 }
 
@@ -213,7 +234,11 @@ fn no_new_privileges_on_and_off() {
 #[test]
 fn home_from_the_rootfs_passwd() {
     require_root!();
-    for (uid, want) in [(0, "/rootdir-in-container"), (1000, "/home/demo-in-container"), (1234, "/")] {
+    for (uid, want) in [
+        (0, "/rootdir-in-container"),
+        (1000, "/home/demo-in-container"),
+        (1234, "/"),
+    ] {
         let id = unique_id("home");
         let bundle = busybox(&id, |c| {
             c["process"]["user"] = json!({"uid": uid, "gid": uid});
@@ -262,7 +287,11 @@ fn passwd_symlink_resolves_inside_the_rootfs() {
     let bundle = busybox(&id, |c| sh(c, "echo \"$HOME\""));
     let etc = bundle.rootfs().join("etc");
     std::fs::create_dir_all(bundle.rootfs().join("usr/lib")).unwrap();
-    std::fs::write(bundle.rootfs().join("usr/lib/passwd"), "root:x:0:0:root:/linked-home:/bin/sh\n").unwrap();
+    std::fs::write(
+        bundle.rootfs().join("usr/lib/passwd"),
+        "root:x:0:0:root:/linked-home:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::remove_file(etc.join("passwd")).unwrap();
     std::os::unix::fs::symlink("/usr/lib/passwd", etc.join("passwd")).unwrap();
     assert_eq!(run_ok(&bundle, &id), "/linked-home\n");
@@ -286,13 +315,23 @@ fn env_is_exactly_the_config_plus_home() {
     let id = unique_id("env");
     let bundle = busybox(&id, |c| {
         let marker = format!("{}={id}", common::MARKER);
-        c["process"]["env"] = json!(["PATH=/bin", "FOO=bar", "EMPTY=", "EQ=a=b", "FOO=baz", marker]);
+        c["process"]["env"] = json!([
+            "PATH=/bin",
+            "FOO=bar",
+            "EMPTY=",
+            "EQ=a=b",
+            "FOO=baz",
+            marker
+        ]);
         c["process"]["args"] = json!(["env"]);
     });
     // A repeated name keeps its first position and its last value.
     assert_eq!(
         run_ok(&bundle, &id),
-        format!("PATH=/bin\nFOO=baz\nEMPTY=\nEQ=a=b\n{}={id}\nHOME=/root\n", common::MARKER)
+        format!(
+            "PATH=/bin\nFOO=baz\nEMPTY=\nEQ=a=b\n{}={id}\nHOME=/root\n",
+            common::MARKER
+        )
     );
 }
 

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sprout_systests::serde_json::{Value, json};
-use sprout_systests::{Bundle, Output, assert_nothing_left, busybox_rootfs, output, sprout, sprout_bin};
+use sprout_systests::{
+    Bundle, Output, assert_nothing_left, busybox_rootfs, output, sprout, sprout_bin,
+};
 
 /// The environment variable every container gets (set by [`busybox`]) so
 /// that a leftover container process can be found by its environment.
@@ -34,14 +36,22 @@ pub fn busybox(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
     fs::create_dir(&rootfs).expect("creating rootfs/");
     let mut cp = Command::new("cp");
     cp.arg("-a");
-    for e in fs::read_dir(&template).expect("reading the template").flatten() {
+    for e in fs::read_dir(&template)
+        .expect("reading the template")
+        .flatten()
+    {
         if e.file_name() != "bin" {
             cp.arg(e.path());
         }
     }
     let out = output(cp.arg(&rootfs));
     assert!(out.success(), "copying the rootfs template:\n{out}");
-    let out = output(Command::new("cp").arg("-al").arg(template.join("bin")).arg(rootfs.join("bin")));
+    let out = output(
+        Command::new("cp")
+            .arg("-al")
+            .arg(template.join("bin"))
+            .arg(rootfs.join("bin")),
+    );
     assert!(out.success(), "linking the rootfs template's bin/:\n{out}");
     let out = output(sprout(&["spec", "--bundle"]).arg(bundle.dir()));
     assert!(out.success(), "`sprout spec` failed:\n{out}");
@@ -55,7 +65,10 @@ pub fn busybox(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
 
 /// Appends an entry to `process.env`.
 pub fn push_env(c: &mut Value, entry: &str) {
-    c["process"]["env"].as_array_mut().expect("process.env is a list").push(entry.into());
+    c["process"]["env"]
+        .as_array_mut()
+        .expect("process.env is a list")
+        .push(entry.into());
 }
 
 /// `process.args = ["sh", "-c", script]`.
@@ -123,7 +136,10 @@ pub fn status_field(text: &str, name: &str) -> String {
 pub fn section(text: &str, marker: &str) -> String {
     let mut lines = text.lines().skip_while(|l| *l != marker);
     assert!(lines.next().is_some(), "no {marker} in output:\n{text}");
-    lines.take_while(|l| !l.starts_with("==")).map(|l| format!("{l}\n")).collect()
+    lines
+        .take_while(|l| !l.starts_with("=="))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// Panics unless nothing of the container `id` run from `bundle` is left on
@@ -139,7 +155,11 @@ pub fn assert_clean(bundle: &Bundle, id: &str) {
     let host: Vec<&str> = info.lines().filter(|l| l.contains(&dir)).collect();
     assert!(host.is_empty(), "host mounts of {dir} left: {host:#?}");
     let left = processes_referring_to(id, bundle.dir());
-    assert!(left.is_empty(), "processes of container {id} left:\n{}", left.join("\n"));
+    assert!(
+        left.is_empty(),
+        "processes of container {id} left:\n{}",
+        left.join("\n")
+    );
 }
 
 /// Descriptions of live processes (other than this one) whose command
@@ -148,14 +168,17 @@ pub fn processes_referring_to(id: &str, dir: &Path) -> Vec<String> {
     let me = std::process::id().to_string();
     let dir = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else { return found };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
             continue;
         }
         let p = e.path();
-        let read = |f: &str| fs::read(p.join(f)).map(|b| String::from_utf8_lossy(&b).replace('\0', " "));
+        let read =
+            |f: &str| fs::read(p.join(f)).map(|b| String::from_utf8_lossy(&b).replace('\0', " "));
         // Zombies and processes gone meanwhile have nothing to read.
         let cmdline = read("cmdline").unwrap_or_default();
         let environ = read("environ").unwrap_or_default();
@@ -180,7 +203,9 @@ pub fn assert_one_line_error(out: &Output, needles: &[&str]) -> String {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "stderr must be exactly one line:\n{out}");
     assert!(err.ends_with('\n'), "stderr line not terminated:\n{out}");
-    let msg = lines[0].strip_prefix("sprout: ").unwrap_or_else(|| panic!("no `sprout: ` prefix:\n{out}"));
+    let msg = lines[0]
+        .strip_prefix("sprout: ")
+        .unwrap_or_else(|| panic!("no `sprout: ` prefix:\n{out}"));
     for n in needles {
         assert!(msg.contains(n), "error does not contain {n:?}:\n{out}");
     }
@@ -212,7 +237,10 @@ pub fn sprout_with_fds(redirections: &str, args: &[&str]) -> Output {
 #[track_caller]
 pub fn own_limit(label: &str) -> (Option<u64>, Option<u64>) {
     let text = fs::read_to_string("/proc/self/limits").expect("reading /proc/self/limits");
-    let line = text.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} in\n{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in\n{text}"));
     let rest = &line[label.len()..];
     let mut f = rest.split_whitespace();
     let parse = |s: Option<&str>| match s {
@@ -234,7 +262,11 @@ pub fn have_cap(bit: u32) -> bool {
 pub fn sha256(path: &Path) -> String {
     let out = output(Command::new("sha256sum").arg(path));
     assert!(out.success(), "{out}");
-    out.stdout_str().split_whitespace().next().unwrap_or_default().to_string()
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `sprout <args>` (no bundle), capturing its output.
