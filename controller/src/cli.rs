@@ -4,6 +4,9 @@
 //! sprout [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND
 //!   spec [--bundle DIR]
 //!   plan [--bundle DIR] [--preserve-fds N] [--no-pivot] [ID]
+//!   plan --rootfs DIR [--user U[:G]] [--group-add G]... [--cap-drop ALL] [--cap-add CAP]...
+//!        [--no-new-privs] [--rlimit TYPE=SOFT:HARD]... [--cwd DIR] [--env K=V]... [-o FILE] [-- CMD...]
+//!   plan --show FILE
 //!   run  [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] ID
 //! ```
 //!
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::imageplan::{self, ImagePlanArgs};
 use crate::plan::{Options, Plan};
 use crate::timing::Timer;
 use crate::{config, console, launch, spec};
@@ -55,7 +59,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Write a default config.json (like `runc spec`).
     Spec(SpecArgs),
-    /// Compute the plan for a bundle and print it as JSON (runs nothing).
+    /// Compute the plan for a bundle and print it as JSON (runs nothing); with
+    /// --rootfs, compile an image plan for sprout-init; --show prints a plan file.
     Plan(PlanArgs),
     /// Run a container in the foreground; exits with its status.
     Run(RunArgs),
@@ -96,6 +101,8 @@ pub struct PlanArgs {
     launch: LaunchArgs,
     /// Container id (checked, otherwise unused).
     id: Option<String>,
+    #[command(flatten)]
+    image: ImagePlanArgs,
 }
 
 /// `sprout run`.
@@ -140,6 +147,12 @@ pub fn run(cli: &Cli) -> Result<i32> {
             spec::write_default(&a.bundle.bundle)?;
             Ok(0)
         }
+        Command::Plan(a) if a.image.active() => {
+            if let Some(v) = imageplan::run(&a.image)? {
+                print_json(&v)?;
+            }
+            Ok(0)
+        }
         Command::Plan(a) => {
             if let Some(id) = &a.id {
                 check_id(id)?;
@@ -173,6 +186,16 @@ pub fn run(cli: &Cli) -> Result<i32> {
             timer.total("run");
             Ok(code)
         }
+    }
+}
+
+/// Prints `v` pretty on stdout; a reader that went away (`| head`) is fine.
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(Error::invalid)?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| Error::io("stdout", &e)),
     }
 }
 

@@ -26,6 +26,7 @@ mod console;
 mod env;
 mod error;
 mod failure;
+mod imageplan;
 mod launch;
 mod mounts;
 mod plan;
