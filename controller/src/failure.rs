@@ -26,6 +26,10 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
     let name = step.name();
     let arg0 = || plan.args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
     match step {
+        Step::Chdir if errno == libc::EXDEV as u32 => format!(
+            "process.cwd \"{}\": resolves outside the container's root filesystem (CVE-2024-21626)",
+            plan.cwd.to_string_lossy()
+        ),
         Step::Chdir => format!("process.cwd \"{}\": {name}: {e}", plan.cwd.to_string_lossy()),
         Step::ResolveExec | Step::Execve => match errno as i32 {
             libc::ENOENT if step == Step::ResolveExec && !arg0().contains('/') => {

@@ -159,6 +159,17 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
                 fail(stage::DUP2);
             }
         }
+        // CVE-2024-21626: an fd the caller leaked to us without CLOEXEC
+        // (say, a host directory) must not reach the stub, where a
+        // `process.cwd` of /proc/self/fd/N would chdir through it to the
+        // host. Everything above the highest fd we placed (stdio, the
+        // preserved fds and the moved ones are below or at it) is made
+        // close-on-exec (close_range(2), Linux 5.11); our own fds (exec_fd,
+        // err_fd) are CLOEXEC already and stay usable until the exec.
+        let keep = s.fd_moves.iter().map(|&(_, to)| to).max().unwrap_or(2).max(2);
+        if libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0 {
+            fail(stage::DUP2);
+        }
         libc::sigprocmask(libc::SIG_SETMASK, s.sigmask, std::ptr::null_mut());
         libc::syscall(
             libc::SYS_execveat,

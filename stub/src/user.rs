@@ -75,6 +75,7 @@ pub fn finalize<'p>(
     sys::setresuid(plan.uid).at(Step::Setresuid, 0)?;
     // Unlike runc, the cwd must be accessible to the user itself.
     sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
+    cwd_inside_root(path).at(Step::Chdir, 0)?;
     let c = plan.caps;
     sys::capset(c.effective, c.permitted, c.inheritable).at(Step::Capset, 0)?;
     sys::ambient_clear().at(Step::Ambient, 0)?;
@@ -89,6 +90,16 @@ pub fn finalize<'p>(
         exec::load_seccomp(plan, sync)?;
     }
     Ok(exe)
+}
+
+/// CVE-2024-21626: the working directory must be inside the container's
+/// root. A `process.cwd` of `/proc/self/fd/N` naming a directory fd from
+/// outside it (one the caller preserved on purpose, or leaked) would
+/// otherwise leave the container in a host directory; getcwd(2) then
+/// reports it as `(unreachable)...` (Linux 2.6.36+), refused as `EXDEV`.
+fn cwd_inside_root(buf: &mut [u8]) -> Result<(), Errno> {
+    sys::getcwd(buf)?;
+    if buf.first() == Some(&b'/') { Ok(()) } else { Err(Errno::XDEV) }
 }
 
 /// runc's `fixStdioPermissions`, done while still root: make fds 0-2 owned

@@ -376,7 +376,7 @@ fn abi_constants_match_libc() {
         SYS_READ = SYS_read; SYS_WRITE = SYS_write; SYS_CLOSE = SYS_close; SYS_FSTAT = SYS_fstat;
         SYS_RT_SIGPROCMASK = SYS_rt_sigprocmask; SYS_IOCTL = SYS_ioctl; SYS_SOCKET = SYS_socket;
         SYS_SENDTO = SYS_sendto; SYS_RECVFROM = SYS_recvfrom; SYS_SENDMSG = SYS_sendmsg;
-        SYS_CLONE = SYS_clone; SYS_EXECVE = SYS_execve; SYS_FCNTL = SYS_fcntl; SYS_CHDIR = SYS_chdir;
+        SYS_CLONE = SYS_clone; SYS_EXECVE = SYS_execve; SYS_FCNTL = SYS_fcntl; SYS_CHDIR = SYS_chdir; SYS_GETCWD = SYS_getcwd;
         SYS_FCHDIR = SYS_fchdir; SYS_FCHOWN = SYS_fchown; SYS_UMASK = SYS_umask; SYS_SETSID = SYS_setsid;
         SYS_SETGROUPS = SYS_setgroups; SYS_SETRESUID = SYS_setresuid; SYS_SETRESGID = SYS_setresgid;
         SYS_CAPSET = SYS_capset; SYS_PERSONALITY = SYS_personality; SYS_STATFS = SYS_statfs;
@@ -390,7 +390,7 @@ fn abi_constants_match_libc() {
         SYS_SECCOMP = SYS_seccomp; SYS_OPEN_TREE = SYS_open_tree; SYS_MOVE_MOUNT = SYS_move_mount;
         SYS_CLOSE_RANGE = SYS_close_range; SYS_OPENAT2 = SYS_openat2;
         EPERM = EPERM; ENOENT = ENOENT; EINTR = EINTR; E2BIG = E2BIG; EBADF = EBADF; EAGAIN = EAGAIN;
-        EACCES = EACCES; EEXIST = EEXIST; ENOTDIR = ENOTDIR; EINVAL = EINVAL; EROFS = EROFS;
+        EACCES = EACCES; EEXIST = EEXIST; ENOTDIR = ENOTDIR; EINVAL = EINVAL; EROFS = EROFS; EXDEV = EXDEV;
         EPIPE = EPIPE; ENAMETOOLONG = ENAMETOOLONG; ENOSYS = ENOSYS; EPROTO = EPROTO; ENOTCONN = ENOTCONN;
         O_RDONLY = O_RDONLY; O_WRONLY = O_WRONLY; O_RDWR = O_RDWR; O_CREAT = O_CREAT; O_EXCL = O_EXCL;
         O_NOCTTY = O_NOCTTY; O_TRUNC = O_TRUNC; O_DIRECTORY = O_DIRECTORY; O_NOFOLLOW = O_NOFOLLOW;

@@ -38,6 +38,7 @@ impl Errno {
     pub const NOTDIR: Errno = Errno(ENOTDIR);
     pub const INVAL: Errno = Errno(EINVAL);
     pub const ROFS: Errno = Errno(EROFS);
+    pub const XDEV: Errno = Errno(EXDEV);
     pub const PIPE: Errno = Errno(EPIPE);
     pub const NAMETOOLONG: Errno = Errno(ENAMETOOLONG);
     pub const NOSYS: Errno = Errno(ENOSYS);
@@ -323,6 +324,14 @@ pub fn statfs_flags(path: &CStr) -> Result<u64> {
 pub fn chdir(path: &CStr) -> Result<()> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
     unit(unsafe { syscall(SYS_CHDIR, [p(path), 0, 0, 0, 0, 0]) })
+}
+
+/// `getcwd(2)`, the raw system call: the working directory into `buf`
+/// (NUL-terminated); returns its length with the NUL. Linux writes
+/// `(unreachable)/...` for a directory outside the process's root.
+pub fn getcwd(buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    unsafe { syscall(SYS_GETCWD, [buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0, 0]) }
 }
 
 /// `fchdir(2)` (works on `O_PATH` fds).
