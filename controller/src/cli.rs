@@ -135,7 +135,7 @@ pub fn check_id(id: &str) -> Result<()> {
 
 impl LaunchArgs {
     fn options(&self, debug: bool, tty_size: Option<sprout_protocol::WinSize>) -> Options {
-        Options { preserve_fds: self.preserve_fds, no_pivot: self.no_pivot, debug, tty_size }
+        Options { preserve_fds: self.preserve_fds, no_pivot: self.no_pivot, debug, tty_size, no_new_keyring: false }
     }
 }
 
@@ -182,7 +182,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
             timer.phase("load bundle");
             let plan = Plan::compute(&bundle, &a.launch.options(cli.debug, console::stdin_size()))?;
             timer.phase("compute plan");
-            let code = launch::run(plan, &launch::RunOptions { pid_file: a.pid_file.as_deref() }, &mut timer)?;
+            let code = launch::run(plan, &launch::RunOptions { pid_file: a.pid_file.as_deref(), ..Default::default() }, &mut timer)?;
             timer.total("run");
             Ok(code)
         }

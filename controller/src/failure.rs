@@ -164,6 +164,7 @@ mod tests {
             oom_score_adj: None,
             plan_fd: 3,
             sync_fd: 4,
+            start_socket: None,
         }
     }
 

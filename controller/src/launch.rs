@@ -69,11 +69,17 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGPROF,
 ];
 
-/// What `sprout run` adds to the plan.
+/// What `sprout run`/`create` add to the sync loop ([`Launched::sync`]).
+#[derive(Default)]
 pub struct RunOptions<'a> {
     /// `--pid-file`: where to write the container process's pid (once it is
     /// ready, before it execs).
     pub pid_file: Option<&'a Path>,
+    /// Called on `Hooks` (the stub waits before pivot_root, see
+    /// [`flags::HOOKS_BEFORE_PIVOT`]) with the container process's pid;
+    /// `HooksDone` is sent when it returns `Ok`. An error fails the sync
+    /// (and so kills the child).
+    pub on_hooks: Option<&'a dyn Fn(Pid) -> Result<()>>,
 }
 
 /// The stub's path: `$SPROUT_INIT`, else `sprout-init` next to this
@@ -235,7 +241,7 @@ fn io_errno(e: std::io::Error) -> Errno {
 }
 
 /// Writes the pid file atomically (temp file + rename), as runc does.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.sprout-tmp",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -336,7 +342,7 @@ pub fn spawn_with(
     // Every fd the child keeps goes above the highest number it must land on.
     // (The originals are consumed: a leftover copy of the child's sync end
     // here would hide the EOF that means "exec happened".)
-    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 1).max(10);
+    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 2).max(10);
     let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
     let plan_r = hi(plan_r)?;
     let sync_child = hi(sync_child)?;
@@ -349,6 +355,14 @@ pub fn spawn_with(
         .collect::<Result<_>>()?;
     let mut moves = vec![(plan_r.as_raw_fd(), plan.plan_fd as RawFd), (sync_child.as_raw_fd(), plan.sync_fd as RawFd)];
     moves.extend(ns_fds.iter().zip(&plan.join).map(|(fd, j)| (fd.as_raw_fd(), j.stub_fd as RawFd)));
+    // `create`: the listening start socket, on `start_fd` in the stub.
+    let start_fd = match &plan.start_socket {
+        Some(sock) => Some(sys::dup_above(sock, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)")?),
+        None => None,
+    };
+    if let Some(fd) = &start_fd {
+        moves.push((fd.as_raw_fd(), plan.start_fd() as RawFd));
+    }
 
     let argv_s = [
         CString::from(c"sprout-init"),
@@ -376,6 +390,7 @@ pub fn spawn_with(
     let setup = ChildSetup {
         clone_flags: plan.clone_flags,
         wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
+        wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: userns,
         fd_moves: &moves,
         exec_fd: stub.as_raw_fd(),
@@ -392,7 +407,7 @@ pub fn spawn_with(
     let child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
-    drop((plan_r, sync_child, stub, err_w, ns_fds));
+    drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd));
     timer.phase("clone");
     on_spawn(child.pid)?;
 
@@ -445,8 +460,10 @@ impl Launched {
         pid
     }
 
-    /// Step 4: the sync loop until the sync socket closes. `Ready` is
-    /// answered with `Run` after prlimit, oom_score_adj and the pid file.
+    /// Step 4: the sync loop until the sync socket closes (or, with
+    /// [`flags::WAIT_START`], until `Created`). `Ready` is answered with
+    /// `Run` after prlimit, oom_score_adj and the pid file; `Hooks` with
+    /// `HooksDone` after [`RunOptions::on_hooks`].
     ///
     /// Errors: a `Failed` report (in words), the stub dying before `Ready`,
     /// a prlimit/oom_score_adj/pid-file failure, a protocol violation. The
@@ -455,8 +472,10 @@ impl Launched {
         let plan = &self.plan;
         let mut failed: Option<String> = None;
         let mut running = false;
+        let mut created = false;
+        let wait_start = plan.flags & flags::WAIT_START != 0;
         let mut buf = [0u8; MSG_LEN + 1];
-        loop {
+        while !created {
             let (sync_ready, sig_ready) = {
                 let mut fds = [
                     PollFd::new(self.sync.as_fd(), PollFlags::POLLIN),
@@ -498,6 +517,20 @@ impl Launched {
                         sys::pidfd_open(gpid.as_raw()).ctx(|| format!("pidfd_open of container process {pid}"))?;
                     self.child.grandchild = Some((gpid, gfd));
                 }
+                Msg::Hooks if !running && plan.flags & flags::HOOKS_BEFORE_PIVOT != 0 => {
+                    let Some(hooks) = opts.on_hooks else {
+                        crate::bail!("sync socket: Hooks from sprout-init but no hooks to run");
+                    };
+                    hooks(self.child.container())?;
+                    send_msg(&self.sync, Msg::HooksDone)?;
+                    timer.phase("hooks before pivot_root");
+                }
+                // `create`: the stub waits on the start socket now; the
+                // sync socket stays open until it execs, so stop here.
+                Msg::Created if running && wait_start && failed.is_none() => {
+                    created = true;
+                    timer.phase("privilege drop (until Created)");
+                }
                 Msg::Ready if !running => {
                     let target = self.child.container();
                     for (i, r) in plan.rlimits.iter().enumerate() {
@@ -535,10 +568,16 @@ impl Launched {
             let st = self.child.wait_stub();
             crate::bail!("sprout-init exited before the container was ready ({st})");
         }
+        if wait_start && !created {
+            let st = self.child.wait_stub();
+            crate::bail!("sprout-init exited before the container was created ({st})");
+        }
         if plan.flags & flags::TERMINAL != 0 && self.console.is_none() {
             crate::bail!("process.terminal: sprout-init sent no console");
         }
-        timer.phase("exec (sync socket closed)");
+        if !wait_start {
+            timer.phase("exec (sync socket closed)");
+        }
         Ok(())
     }
 

@@ -91,6 +91,9 @@ pub struct Options {
     /// The size of the controller's terminal, used for the container's pty
     /// when `process.consoleSize` is absent (foreground run with a tty).
     pub tty_size: Option<WinSize>,
+    /// `--no-new-keyring`: keep the caller's session keyring (otherwise the
+    /// container joins a new anonymous one, as runc does by default).
+    pub no_new_keyring: bool,
 }
 
 /// A namespace the stub joins with `setns(2)`.
@@ -197,6 +200,10 @@ pub struct Plan {
     pub plan_fd: u32,
     /// Fd number of the sync socket in the stub (`4 + preserve_fds`).
     pub sync_fd: u32,
+    /// `create`: the listening start socket (bound at `<state dir>/start.sock`)
+    /// the stub `accept`s on; it lands on [`Plan::start_fd`] in the stub.
+    /// Set together with [`flags::WAIT_START`] by the lifecycle code.
+    pub start_socket: Option<OwnedFd>,
 }
 
 /// Warns that a present config part is skipped.
@@ -205,6 +212,7 @@ fn skipped(field: &str, why: &str) {
 }
 
 /// Whether a serialized config part has any non-empty value.
+#[cfg_attr(not(test), allow(dead_code))]
 fn has_content(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -341,6 +349,9 @@ impl Plan {
         }
         if opts.no_pivot {
             fl |= flags::NO_PIVOT;
+        }
+        if !opts.no_new_keyring {
+            fl |= flags::NEW_KEYRING;
         }
 
         // --- namespaces ---
@@ -523,7 +534,17 @@ impl Plan {
             oom_score_adj: process.oom_score_adj(),
             plan_fd: 3 + opts.preserve_fds,
             sync_fd: 4 + opts.preserve_fds,
+            start_socket: None,
         })
+    }
+
+    /// The fd number of the start socket in the stub (after the sync fd and
+    /// the namespace fds), or [`UNSET`] without one.
+    pub fn start_fd(&self) -> u32 {
+        match self.start_socket {
+            Some(_) => self.sync_fd + 1 + self.join.len() as u32,
+            None => UNSET,
+        }
     }
 
     /// Encodes the plan ([`PlanSpec::encode`]).
@@ -544,7 +565,7 @@ impl Plan {
             preserve_fds: self.preserve_fds,
             umask: self.umask,
             personality: self.personality,
-            start_fd: UNSET,
+            start_fd: self.start_fd(),
             seccomp_flags: self.seccomp_flags,
             rootfs_propagation: self.rootfs_propagation,
             console: self.console,
@@ -582,7 +603,7 @@ impl Plan {
             || p.preserve_fds != self.preserve_fds
             || p.umask != self.umask
             || p.personality != self.personality
-            || p.start_fd != UNSET
+            || p.start_fd != self.start_fd()
             || p.seccomp_flags != self.seccomp_flags
             || p.rootfs_propagation != self.rootfs_propagation
             || p.console != self.console
@@ -779,21 +800,9 @@ fn warn_process_extras(p: &Process) {
 
 /// One warning per top-level or `linux` part sprout does not apply yet.
 fn warn_linux_extras(spec: &Spec) {
-    let present = |v: Value| has_content(&v);
-    if let Some(h) = spec.hooks()
-        && present(serde_json::to_value(h).unwrap_or(Value::Null))
-    {
-        skipped("hooks", "hooks are not supported yet");
-    }
+    // hooks, linux.resources and linux.cgroupsPath are applied by the
+    // lifecycle code (crate::lifecycle), not through the plan.
     let Some(l) = spec.linux() else { return };
-    if let Some(r) = l.resources()
-        && present(serde_json::to_value(r).unwrap_or(Value::Null))
-    {
-        skipped("linux.resources", "cgroups are not supported yet (they come with the next release)");
-    }
-    if l.cgroups_path().is_some() {
-        skipped("linux.cgroupsPath", "cgroups are not supported yet; the container stays in sprout's cgroup");
-    }
     if l.intel_rdt().is_some() {
         skipped("linux.intelRdt", "not supported");
     }
@@ -861,7 +870,7 @@ mod tests {
         let p = b.plan().unwrap();
         assert_eq!(
             flag_names(p.flags),
-            ["NO_NEW_PRIVS", "READONLY_ROOTFS", "TERMINAL", "LOOPBACK", "SETUP_ROOTFS", "SYNC"]
+            ["NO_NEW_PRIVS", "READONLY_ROOTFS", "TERMINAL", "LOOPBACK", "SETUP_ROOTFS", "NEW_KEYRING", "SYNC"]
         );
         assert_eq!(p.caps.bounding, (1 << 5) | (1 << 10) | (1 << 29));
         assert_eq!(p.caps.inheritable, 0);

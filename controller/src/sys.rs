@@ -31,6 +31,10 @@ pub struct ChildSetup<'a> {
     /// Block on a 1-byte read of this fd first (user namespace: until the
     /// parent has written the id maps). `-1` = do not wait.
     pub wait_fd: RawFd,
+    /// The child's copy of the write end of `wait_fd`'s pipe, closed before
+    /// the wait so that a controller that dies (`sprout create` killed)
+    /// gives EOF instead of a child blocked forever. `-1` = none.
+    pub wait_peer_fd: RawFd,
     /// After the wait, become uid/gid 0 of the new user namespace
     /// (`setresgid`/`setresuid`), so that the exec keeps full capabilities
     /// there.
@@ -130,6 +134,9 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if s.pdeathsig {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        }
+        if s.wait_peer_fd >= 0 {
+            libc::close(s.wait_peer_fd);
         }
         if s.wait_fd >= 0 {
             let mut b = 0u8;
