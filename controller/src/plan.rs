@@ -137,8 +137,9 @@ pub fn map_text(maps: &[IdMap]) -> String {
 }
 
 /// A computed plan (see the module docs). Field meanings match
-/// [`PlanSpec`] unless noted.
-#[derive(Debug)]
+/// [`PlanSpec`] unless noted. (`Default` is an empty plan, a base for
+/// [`Plan::compute_exec`].)
+#[derive(Debug, Default)]
 pub struct Plan {
     /// [`flags`] bits.
     pub flags: u32,
@@ -254,23 +255,30 @@ fn cs(field: impl std::fmt::Display, s: &str) -> Result<CString> {
     mounts::cstring(field, s)
 }
 
-impl Plan {
-    /// Computes the plan of `bundle` for a foreground `run`.
-    ///
-    /// Errors: the first invalid or unsupported field, one line naming it
-    /// (see the module docs of [`crate::config`], [`crate::mounts`],
-    /// [`crate::caps`], [`crate::rlimit`], [`crate::env`],
-    /// [`crate::seccomp`]). Unsupported optional parts (cgroups, hooks,
-    /// LSM labels ...) give a warning on stderr and are skipped.
-    pub fn compute(bundle: &Bundle, opts: &Options) -> Result<Plan> {
-        let spec: &Spec = &bundle.spec;
-        let Some(process) = spec.process() else {
-            crate::bail!("process: missing (the config must say what to run)");
-        };
-        let linux = spec.linux().clone().unwrap_or_default();
-        let mut fl = flags::SETUP_ROOTFS | flags::SYNC;
+/// The part of a plan that comes from one `process` object (the
+/// config's for `run`/`create`, the exec process's for `exec`): resolved
+/// by [`ProcessPart::compute`]. Field meanings match [`Plan`].
+struct ProcessPart {
+    /// `NO_NEW_PRIVS` and `TERMINAL` bits.
+    flags: u32,
+    uid: u32,
+    gid: u32,
+    additional_gids: Vec<u32>,
+    home: Option<String>,
+    cap_last_cap: u32,
+    caps: Caps,
+    umask: u32,
+    console: WinSize,
+    cwd: CString,
+    rlimits: Vec<Rlimit>,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
 
-        // --- process ---
+impl ProcessPart {
+    /// Validates and resolves `process` (user names and `HOME` from the
+    /// rootfs of `bundle`); errors name the `process.*` field.
+    fn compute(bundle: &Bundle, process: &Process, opts: &Options) -> Result<ProcessPart> {
         let args = process.args().clone().unwrap_or_default();
         if args.is_empty() {
             crate::bail!("process.args: must not be empty");
@@ -327,6 +335,7 @@ impl Plan {
         let cap_last_cap = caps::read_cap_last_cap();
         let caps = caps::resolve(process.capabilities().as_ref(), cap_last_cap)?;
         let rlimits = rlimit::resolve(process.rlimits().as_deref().unwrap_or(&[]))?;
+        let mut fl = 0;
         if process.no_new_privileges() == Some(true) {
             fl |= flags::NO_NEW_PRIVS;
         }
@@ -341,6 +350,57 @@ impl Plan {
             console = WinSize { rows: clamp(b.height()), cols: clamp(b.width()) };
         }
         warn_process_extras(process);
+        Ok(ProcessPart {
+            flags: fl,
+            uid,
+            gid,
+            additional_gids,
+            home,
+            cap_last_cap,
+            caps,
+            umask,
+            console,
+            cwd,
+            rlimits,
+            args,
+            env,
+        })
+    }
+}
+
+impl Plan {
+    /// Computes the plan of `bundle` for a foreground `run`.
+    ///
+    /// Errors: the first invalid or unsupported field, one line naming it
+    /// (see the module docs of [`crate::config`], [`crate::mounts`],
+    /// [`crate::caps`], [`crate::rlimit`], [`crate::env`],
+    /// [`crate::seccomp`]). Unsupported optional parts (cgroups, hooks,
+    /// LSM labels ...) give a warning on stderr and are skipped.
+    pub fn compute(bundle: &Bundle, opts: &Options) -> Result<Plan> {
+        let spec: &Spec = &bundle.spec;
+        let Some(process) = spec.process() else {
+            crate::bail!("process: missing (the config must say what to run)");
+        };
+        let linux = spec.linux().clone().unwrap_or_default();
+        let mut fl = flags::SETUP_ROOTFS | flags::SYNC;
+
+        // --- process ---
+        let ProcessPart {
+            flags: process_flags,
+            uid,
+            gid,
+            additional_gids,
+            home,
+            cap_last_cap,
+            caps,
+            umask,
+            console,
+            cwd,
+            rlimits,
+            args,
+            env,
+        } = ProcessPart::compute(bundle, process, opts)?;
+        fl |= process_flags;
 
         // --- root ---
         let rootfs = cs("root.path", &bundle.rootfs.to_string_lossy())?;
@@ -545,6 +605,72 @@ impl Plan {
             Some(_) => self.sync_fd + 1 + self.join.len() as u32,
             None => UNSET,
         }
+    }
+
+    /// Computes the plan of an `exec` process: `process` (the config's
+    /// process merged with the command line, or `--process`) run in the
+    /// existing container of `bundle`, whose namespaces the stub joins from
+    /// `join` (user namespace first, mount namespace last; `stub_fd` is
+    /// assigned here after the plan and sync fds).
+    ///
+    /// The process part (args, cwd, user and `HOME` from the rootfs's
+    /// passwd, capabilities, rlimits, env, terminal) is resolved exactly as
+    /// for `run`; `linux.seccomp` and `linux.personality` of the container's
+    /// config apply; nothing is created (no clone flags, no id maps, no
+    /// rootfs setup: `SETUP_ROOTFS` is clear).
+    ///
+    /// Errors: the first invalid `process.*` field, `linux.seccomp`.
+    pub fn compute_exec(bundle: &Bundle, process: &Process, mut join: Vec<JoinNs>, opts: &Options) -> Result<Plan> {
+        let linux = bundle.spec.linux().clone().unwrap_or_default();
+        let part = ProcessPart::compute(bundle, process, opts)?;
+        let mut fl = flags::SYNC | part.flags;
+        if !opts.no_new_keyring {
+            // runc's setns init also leaves the caller's session keyring.
+            fl |= flags::NEW_KEYRING;
+        }
+        for (n, j) in join.iter_mut().enumerate() {
+            j.stub_fd = 5 + opts.preserve_fds + n as u32;
+        }
+        let (seccomp, seccomp_flags) = match linux.seccomp() {
+            None => (Vec::new(), 0),
+            Some(s) => {
+                let c = seccomp::compile(s, opts.debug)?;
+                if fl & flags::NO_NEW_PRIVS == 0 {
+                    fl |= flags::SECCOMP_EARLY;
+                }
+                (c.program, c.flags)
+            }
+        };
+        let personality = match linux.personality().as_ref().map(|p| p.domain()) {
+            None => UNSET,
+            Some(LinuxPersonalityDomain::PerLinux) => 0,
+            Some(LinuxPersonalityDomain::PerLinux32) => 0x0008,
+        };
+        Ok(Plan {
+            flags: fl,
+            uid: part.uid,
+            gid: part.gid,
+            additional_gids: part.additional_gids,
+            home: part.home,
+            cap_last_cap: part.cap_last_cap,
+            caps: part.caps,
+            preserve_fds: opts.preserve_fds,
+            umask: part.umask,
+            personality,
+            seccomp_flags,
+            console: part.console,
+            rootfs: cs("root.path", &bundle.rootfs.to_string_lossy())?,
+            cwd: part.cwd,
+            join,
+            rlimits: part.rlimits,
+            args: part.args,
+            env: part.env,
+            seccomp,
+            oom_score_adj: process.oom_score_adj(),
+            plan_fd: 3 + opts.preserve_fds,
+            sync_fd: 4 + opts.preserve_fds,
+            ..Plan::default()
+        })
     }
 
     /// Encodes the plan ([`PlanSpec::encode`]).
