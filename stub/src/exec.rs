@@ -15,11 +15,12 @@ const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 
 /// Finds the executable for `arg0` as runc does (Go's `exec.LookPath`,
 /// execvp(3) semantics): a name containing `/` is used as is; otherwise
-/// each entry of the `PATH=` in `process.env` (an empty entry is `.`) is
-/// tried and the first regular file we may execute wins. `ENOENT` when
+/// each entry of the `PATH=` in the command's environment `envp`
+/// (`process.env`; in image mode the merged one) is tried (an empty entry
+/// is `.`) and the first regular file we may execute wins. `ENOENT` when
 /// nothing is found, `EACCES` when only non-executable files were; an
 /// absent `args[0]` is `EINVAL`. The result is written into `buf`.
-pub fn resolve<'b>(arg0: Option<&CStr>, plan: &Plan<'_>, buf: &'b mut [u8; PATH_MAX]) -> Result<&'b CStr, Errno> {
+pub fn resolve<'b>(arg0: Option<&CStr>, envp: &CStrVec, buf: &'b mut [u8; PATH_MAX]) -> Result<&'b CStr, Errno> {
     let name = arg0.ok_or(Errno::INVAL)?.to_bytes();
     if name.is_empty() {
         return Err(Errno::NOENT);
@@ -27,11 +28,7 @@ pub fn resolve<'b>(arg0: Option<&CStr>, plan: &Plan<'_>, buf: &'b mut [u8; PATH_
     if name.contains(&b'/') {
         return join(buf, b"", name);
     }
-    let path = plan
-        .env
-        .iter()
-        .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
-        .unwrap_or(DEFAULT_PATH);
+    let path = envp.value(b"PATH=").unwrap_or(DEFAULT_PATH);
     let mut err = Errno::NOENT;
     for dir in path.split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };

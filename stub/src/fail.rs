@@ -93,6 +93,22 @@ impl Line {
         self.push(d.get(i..).unwrap_or(&[]))
     }
 
+    /// Appends `errno N (ENAME)`; the name only for the errors an image's
+    /// user is likely to meet (the table is kept short: stub size).
+    pub fn errno(&mut self, e: u32) -> &mut Self {
+        self.push(b"errno ").num(e);
+        // Each errno byte (all below b'0') is followed by its name (upper case
+        // letters and digits).
+        const NAMES: &[u8] = b"\x01EPERM\x02ENOENT\x03ESRCH\x07E2BIG\x08ENOEXEC\x09EBADF\x0bEAGAIN\x0cENOMEM\x0dEACCES\x14ENOTDIR\x15EISDIR\x16EINVAL\x18EMFILE\x1aETXTBSY\x1eEROFS\x24ENAMETOOLONG\x26ENOSYS\x28ELOOP";
+        let mut it = NAMES.split(|&c| c < b'0');
+        it.next();
+        let mut codes = NAMES.iter().filter(|&&c| c < b'0');
+        if let Some(name) = it.zip(&mut codes).find_map(|(n, &c)| (c as u32 == e).then_some(n)) {
+            self.push(b" (").push(name).push(b")");
+        }
+        self
+    }
+
     /// Writes the line and a newline to stderr.
     pub fn emit(&mut self) {
         self.push(b"\n");
@@ -102,7 +118,7 @@ impl Line {
 
 /// Reports `f` and exits: `Failed` on the sync socket (exit 1), or, without
 /// a controller (image mode) or if sending fails, `sprout-init: <step>:
-/// errno N` on stderr and exit 127 when the command was not found (as
+/// errno N (ENAME)` on stderr and exit 127 when the command was not found (as
 /// sh(1)/runc), 126 for any other failure.
 pub fn die(sync: &Sync, f: Fail) -> ! {
     let msg = Msg::Failed {
@@ -114,16 +130,16 @@ pub fn die(sync: &Sync, f: Fail) -> ! {
         if sync.send(msg).is_err() {
             Line::new()
                 .push(f.step.name().as_bytes())
-                .push(b": errno ")
-                .num(f.errno)
+                .push(b": ")
+                .errno(f.errno)
                 .emit();
         }
         sys::exit(1)
     }
     Line::new()
         .push(f.step.name().as_bytes())
-        .push(b": errno ")
-        .num(f.errno)
+        .push(b": ")
+        .errno(f.errno)
         .emit();
     let not_found = f.errno == Errno::NOENT.0 && matches!(f.step, Step::ResolveExec | Step::Execve);
     sys::exit(if not_found { 127 } else { 126 })

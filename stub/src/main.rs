@@ -5,8 +5,19 @@
 //!
 //! ```text
 //! sprout-init --controller PLANFD SYNCFD       (launched by `sprout`)
-//! sprout-init [--plan FILE] [--] CMD [ARGS...] (image mode, default plan /etc/sprout/plan)
+//! sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] [CMD [ARGS...]]
+//!                                              (image mode, default plan /etc/sprout/plan)
 //! ```
+//!
+//! Image mode (the stub copied into a minimal image as its entrypoint,
+//! with a plan compiled by `sprout plan --rootfs`): apply the plan, then
+//! - as PID 1, with `--subreaper` or a plan with `SUBREAPER`: fork the
+//!   command and do an init's duties for it (`pid1`: forward signals, reap
+//!   zombies, exit with its status), as tini and catatonit do;
+//! - otherwise, or with `--exec`: exec the command (gosu/su-exec's use).
+//!
+//! `CMD` defaults to the plan's args. The command's environment is the
+//! inherited one with the plan's entries set over it (as env(1) would).
 //!
 //! Order of work (controller mode), see `run`:
 //! harden → read plan → setns (+fork) → hostname/loopback → rootfs
@@ -16,9 +27,10 @@
 //!
 //! Failures (see `fail`): controller mode sends `Failed{step, errno, arg}`
 //! on the sync socket and exits 1; image mode prints
-//! `sprout-init: <step>: errno N` and exits 127 (command not found) or 126.
+//! `sprout-init: <step>: errno N (ENAME)` and exits 127 (command not found) or 126,
+//! before anything ran (the whole plan is applied before the fork).
 //! A plan that cannot be read or decoded always also gets a stderr line and
-//! exit 1; usage errors exit 2.
+//! exits 1 (126 in image mode); usage errors exit 2.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -27,6 +39,7 @@ mod console;
 mod exec;
 mod fail;
 mod ns;
+mod pid1;
 mod plan;
 mod rootfs;
 mod sync;
@@ -49,14 +62,25 @@ const DEFAULT_PLAN: &CStr = c"/etc/sprout/plan";
 enum Mode {
     /// `--controller PLANFD SYNCFD`.
     Controller { plan_fd: u32, sync_fd: u32 },
-    /// Image mode: plan file, and the index in argv where `CMD` starts
-    /// (`argc` when no command was given: the plan's args are used).
-    Image { plan: &'static CStr, cmd: usize },
+    /// Image mode: plan file, the index in argv where `CMD` starts
+    /// (`argc` when no command was given: the plan's args are used), and
+    /// the options.
+    Image {
+        plan: &'static CStr,
+        cmd: usize,
+        /// `--subreaper`: supervise even when not PID 1 (tini `-s`).
+        subreaper: bool,
+        /// `--pgroup`: the command in its own process group, which gets the
+        /// forwarded signals (tini `-g`).
+        pgroup: bool,
+        /// `--exec`: exec the command even as PID 1 (no supervision).
+        exec: bool,
+    },
 }
 
 fn usage() -> ! {
     Line::new()
-        .push(b"usage: sprout-init --controller PLANFD SYNCFD | sprout-init [--plan FILE] [--] CMD [ARGS...]")
+        .push(b"usage: sprout-init --controller PLANFD SYNCFD | sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] CMD [ARGS...]")
         .emit();
     sys::exit(2)
 }
@@ -90,15 +114,33 @@ fn parse_args(args: &Args) -> Mode {
     }
     let mut i = 1;
     let mut plan = DEFAULT_PLAN;
-    if arg(i) == Some(b"--plan") {
-        let Some(p) = args.get(i + 1) else { usage() };
-        plan = p;
-        i += 2;
-    }
-    if arg(i) == Some(b"--") {
+    let (mut subreaper, mut pgroup, mut exec) = (false, false, false);
+    loop {
+        match arg(i) {
+            Some(b"--plan") => {
+                let Some(p) = args.get(i + 1) else { usage() };
+                plan = p;
+                i += 1;
+            }
+            Some(b"--subreaper") => subreaper = true,
+            Some(b"--pgroup") => pgroup = true,
+            Some(b"--exec") => exec = true,
+            Some(b"--") => {
+                i += 1;
+                break;
+            }
+            Some([b'-', ..]) => usage(),
+            _ => break,
+        }
         i += 1;
     }
-    Mode::Image { plan, cmd: i }
+    Mode::Image {
+        plan,
+        cmd: i,
+        subreaper,
+        pgroup,
+        exec,
+    }
 }
 
 /// The entry point, called by `sys::rt` with the process arguments.
@@ -187,10 +229,38 @@ fn run(
     for e in plan.env.iter() {
         envp.push(e).at(Step::Execve, 0)?;
     }
+    if let Mode::Image { .. } = mode {
+        // The inherited environment, minus the names the plan sets.
+        for e in args.env() {
+            if !plan.env.iter().any(|p| same_name(p, e)) {
+                envp.push(e).at(Step::Execve, 0)?;
+            }
+        }
+    }
     let mut path = [0u8; exec::PATH_MAX];
-    let exe = user::finalize(plan, sync, arg0, gids, &mut path)?;
-    // Later (PID-1 duties in image mode): a `spawn` step forks here, the
-    // child execs and the parent forwards signals and reaps.
+    let exe = user::finalize(plan, sync, arg0, envp, gids, &mut path)?;
     exec::wait_start(plan, sync)?;
+    if let Mode::Image {
+        subreaper,
+        pgroup,
+        exec: false,
+        ..
+    } = *mode
+    {
+        let pid1 = sys::getpid() == 1;
+        let subreaper = !pid1 && (subreaper || plan.has(flags::SUBREAPER));
+        if pid1 || subreaper {
+            return pid1::supervise(exe, argv, envp, pgroup, subreaper);
+        }
+    }
     Err(exec::exec(exe, argv, envp))
+}
+
+/// Whether two `NAME=value` entries set the same variable.
+fn same_name(a: &CStr, b: &CStr) -> bool {
+    fn name(s: &CStr) -> &[u8] {
+        let b = s.to_bytes();
+        b.split(|&c| c == b'=').next().unwrap_or(b)
+    }
+    name(a) == name(b)
 }

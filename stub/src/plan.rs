@@ -1,6 +1,6 @@
 //! Reading and decoding the plan into the static buffer.
 
-use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, plan_len};
+use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, flags, plan_len};
 
 use crate::Mode;
 use crate::fail::{Fail, Line};
@@ -15,7 +15,14 @@ enum LoadError {
     Truncated,
     /// `plan_len`/`Plan::decode` refused it.
     Decode(DecodeError),
+    /// Image mode: a plan made for a controller (sync socket, rootfs
+    /// set-up, start socket, pty or namespaces to join).
+    NotImage,
 }
+
+/// Flags an image-mode plan must not have: they need a controller.
+const CONTROLLER_ONLY: u32 =
+    flags::SYNC | flags::SETUP_ROOTFS | flags::WAIT_START | flags::TERMINAL | flags::HOOKS_BEFORE_PIVOT;
 
 /// Reads until `buf` is full or EOF; returns the bytes read.
 fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -55,7 +62,9 @@ fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
 /// `Failed{ReadPlan|DecodePlan}` (errno 0 when no syscall failed: a
 /// truncated plan or a decode error; the sender's version in `arg` for an
 /// unsupported version) and always also as a line on stderr; the stub then
-/// exits 1.
+/// exits 1. In image mode the line names the plan file and the exit code
+/// is 126, as tini's for a command that cannot be run; a plan with
+/// controller-only flags or namespaces is refused there too.
 pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
     let read = match *mode {
         Mode::Controller { plan_fd, .. } => {
@@ -70,17 +79,34 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
     };
     let err = match read {
         Ok(len) => match Plan::decode(buf.get(..len).unwrap_or(&[])) {
-            Ok(plan) => return plan,
+            Ok(plan) => match mode {
+                Mode::Image { .. } if plan.flags & CONTROLLER_ONLY != 0 || !plan.namespaces.is_empty() => {
+                    LoadError::NotImage
+                }
+                _ => return plan,
+            },
             Err(e) => LoadError::Decode(e),
         },
         Err(e) => e,
     };
     let mut line = Line::new();
-    line.push(b"plan: ");
+    line.push(b"plan");
+    if let Mode::Image { plan, .. } = mode {
+        line.push(b" ").push(plan.to_bytes());
+    }
+    line.push(b": ");
     let fail = match err {
         LoadError::Io(e) => {
-            line.push(b"read: errno ").num(e.0);
+            line.push(b"read: ").errno(e.0);
             Fail::new(Step::ReadPlan, e, 0)
+        }
+        LoadError::NotImage => {
+            line.push(b"made for the sprout controller, not an image plan (use `sprout plan --rootfs`)");
+            Fail {
+                step: Step::DecodePlan,
+                errno: 0,
+                arg: 0,
+            }
         }
         LoadError::Truncated => {
             line.push(b"truncated");
@@ -105,6 +131,9 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
         }
     };
     line.emit();
+    if let Mode::Image { .. } = mode {
+        sys::exit(126)
+    }
     let _ = sync.send(Msg::Failed {
         step: fail.step,
         errno: fail.errno,

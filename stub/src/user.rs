@@ -21,15 +21,27 @@ use crate::sys::{self, Errno, abi};
 /// set → keepcaps → stdio ownership → setgroups → setresgid → setresuid →
 /// chdir again (as the container user, without effective capabilities, so
 /// a cwd the user may not enter fails with EACCES instead of leaving the
-/// process in it) → capset → ambient → keepcaps off → PATH lookup →
-/// seccomp (late).
+/// process in it) → capset → ambient → keepcaps off → PATH lookup (in
+/// `envp`'s PATH) → seccomp (late).
+///
+/// Image mode (no controller, `sync` not connected) differs where a
+/// gosu/su-exec-style tool would: inherited fds are left alone (no
+/// CLOEXEC sweep: tini and catatonit pass them on) and stdio is not
+/// chowned (it belongs to whoever started the image, possibly the host's
+/// terminal). `UNSET` ids leave the id as it is (`setresuid(-1, -1, -1)`
+/// changes nothing, setresuid(2)); `cap_last_cap` `UNSET` leaves every
+/// capability set alone, so a switch away from uid 0 clears them as the
+/// kernel does without keepcaps (capabilities(7), what gosu does).
 pub fn finalize<'p>(
     plan: &Plan<'static>,
     sync: &Sync,
     arg0: Option<&CStr>,
+    envp: &sys::CStrVec,
     gids: &mut [u32],
     path: &'p mut [u8; PATH_MAX],
 ) -> Res<&'p CStr> {
+    let controller = sync.is_connected();
+    let caps = plan.cap_last_cap != UNSET;
     let seccomp = !plan.seccomp.is_empty();
     if seccomp && plan.has(flags::SECCOMP_EARLY) {
         exec::load_seccomp(plan, sync)?;
@@ -51,18 +63,31 @@ pub fn finalize<'p>(
     }
     // runc's CloseExecFrom: the sync, start and listener fds are CLOEXEC
     // already and stay usable until execve.
-    sys::cloexec_from(plan.preserve_fds.saturating_add(3)).at(Step::CloseRange, 0)?;
+    if controller {
+        sys::cloexec_from(plan.preserve_fds.saturating_add(3)).at(Step::CloseRange, 0)?;
+    }
     match sys::chdir(plan.cwd) {
         Err(Errno::PERM | Errno::ACCESS) => {}
         r => r.at(Step::Chdir, 0)?,
     }
-    for cap in 0..=plan.cap_last_cap.min(63) {
-        if plan.caps.bounding & (1 << cap) == 0 {
-            sys::capbset_drop(cap).at(Step::Bounding, cap)?;
+    if caps {
+        for cap in 0..=plan.cap_last_cap.min(63) {
+            if plan.caps.bounding & (1 << cap) == 0 {
+                match sys::capbset_drop(cap) {
+                    // A capability this kernel does not know (an image plan
+                    // says 40, the highest sprout knows), or one already
+                    // gone (no CAP_SETPCAP needed to keep it out).
+                    Err(Errno::INVAL) => {}
+                    Err(Errno::PERM) if !sys::capbset_has(cap) => {}
+                    r => r.at(Step::Bounding, cap)?,
+                }
+            }
         }
+        sys::set_keepcaps(true).at(Step::KeepCaps, 0)?;
     }
-    sys::set_keepcaps(true).at(Step::KeepCaps, 0)?;
-    chown_stdio(plan.uid, plan.gid)?;
+    if controller {
+        chown_stdio(plan.uid, plan.gid)?;
+    }
     if !plan.has(flags::SKIP_SETGROUPS) {
         let n = plan.additional_gids.len();
         let buf = gids.get_mut(..n).ok_or(Fail::new(Step::Setgroups, Errno::TOOBIG, 0))?;
@@ -76,16 +101,18 @@ pub fn finalize<'p>(
     // Unlike runc, the cwd must be accessible to the user itself.
     sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
     cwd_inside_root(path).at(Step::Chdir, 0)?;
-    let c = plan.caps;
-    sys::capset(c.effective, c.permitted, c.inheritable).at(Step::Capset, 0)?;
-    sys::ambient_clear().at(Step::Ambient, 0)?;
-    for cap in 0..64 {
-        if c.ambient & (1 << cap) != 0 {
-            sys::ambient_raise(cap).at(Step::Ambient, cap)?;
+    if caps {
+        let c = plan.caps;
+        sys::capset(c.effective, c.permitted, c.inheritable).at(Step::Capset, 0)?;
+        sys::ambient_clear().at(Step::Ambient, 0)?;
+        for cap in 0..64 {
+            if c.ambient & (1 << cap) != 0 {
+                sys::ambient_raise(cap).at(Step::Ambient, cap)?;
+            }
         }
+        sys::set_keepcaps(false).at(Step::KeepCaps, 0)?;
     }
-    sys::set_keepcaps(false).at(Step::KeepCaps, 0)?;
-    let exe = exec::resolve(arg0, plan, path).at(Step::ResolveExec, 0)?;
+    let exe = exec::resolve(arg0, envp, path).at(Step::ResolveExec, 0)?;
     if seccomp && !plan.has(flags::SECCOMP_EARLY) {
         exec::load_seccomp(plan, sync)?;
     }

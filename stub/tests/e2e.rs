@@ -389,6 +389,10 @@ fn abi_constants_match_libc() {
         SYS_DUP3 = SYS_dup3; SYS_PIPE2 = SYS_pipe2; SYS_PRLIMIT64 = SYS_prlimit64; SYS_SETNS = SYS_setns;
         SYS_SECCOMP = SYS_seccomp; SYS_OPEN_TREE = SYS_open_tree; SYS_MOVE_MOUNT = SYS_move_mount;
         SYS_CLOSE_RANGE = SYS_close_range; SYS_OPENAT2 = SYS_openat2;
+        SYS_GETPID = SYS_getpid; SYS_WAIT4 = SYS_wait4; SYS_KILL = SYS_kill; SYS_SETPGID = SYS_setpgid;
+        SYS_RT_SIGTIMEDWAIT = SYS_rt_sigtimedwait; ESRCH = ESRCH; ECHILD = ECHILD; TIOCSPGRP = TIOCSPGRP;
+        PR_CAPBSET_READ = PR_CAPBSET_READ; PR_SET_CHILD_SUBREAPER = PR_SET_CHILD_SUBREAPER;
+        WNOHANG = WNOHANG;
         EPERM = EPERM; ENOENT = ENOENT; EINTR = EINTR; E2BIG = E2BIG; EBADF = EBADF; EAGAIN = EAGAIN;
         EACCES = EACCES; EEXIST = EEXIST; ENOTDIR = ENOTDIR; EINVAL = EINVAL; EROFS = EROFS; EXDEV = EXDEV;
         EPIPE = EPIPE; ENAMETOOLONG = ENAMETOOLONG; ENOSYS = ENOSYS; EPROTO = EPROTO; ENOTCONN = ENOTCONN;
@@ -859,21 +863,21 @@ fn image_mode_runs_cmd_and_applies_rlimits() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "321\n654\n/tmp\n");
-    // Not found: 127 and a line on stderr; no plan file: 1.
+    // Not found: 127 and a line on stderr; no plan file: 126 (as tini).
     let out = Command::new(STUB)
         .args(["--plan", plan.to_str().unwrap(), "sprout-nope"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(127), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "sprout-init: exec: errno 2\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "sprout-init: exec: errno 2 (ENOENT)\n");
     let out = Command::new(STUB)
         .args(["--plan", "/nonexistent/plan", "true"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "sprout-init: plan: read: errno 2\n"
+        "sprout-init: plan /nonexistent/plan: read: errno 2 (ENOENT)\n"
     );
     // No CMD and empty plan args: EINVAL from the lookup, 126.
     let out = Command::new(STUB)

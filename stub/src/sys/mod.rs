@@ -29,6 +29,7 @@ pub struct Errno(pub u32);
 impl Errno {
     pub const PERM: Errno = Errno(EPERM);
     pub const NOENT: Errno = Errno(ENOENT);
+    pub const SRCH: Errno = Errno(ESRCH);
     pub const INTR: Errno = Errno(EINTR);
     pub const TOOBIG: Errno = Errno(E2BIG);
     pub const BADF: Errno = Errno(EBADF);
@@ -551,6 +552,70 @@ pub fn fork() -> Result<u32> {
     unsafe { syscall(SYS_CLONE, [SIGCHLD, 0, 0, 0, 0, 0]) }.map(|pid| pid as u32)
 }
 
+/// `getpid(2)`.
+pub fn getpid() -> u32 {
+    sc_int(SYS_GETPID, [0; 6]).unwrap_or(0) as u32
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants are reparented
+/// to us instead of to PID 1 (prctl(2), Linux 3.4).
+pub fn set_child_subreaper() -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0]))
+}
+
+/// `prctl(PR_CAPBSET_READ, cap)`: whether `cap` is in the bounding set.
+pub fn capbset_has(cap: u32) -> bool {
+    sc_int(SYS_PRCTL, [PR_CAPBSET_READ, cap as usize, 0, 0, 0, 0]) == Ok(1)
+}
+
+/// `setpgid(pid, pgid)` (0 = the caller / its own pid).
+pub fn setpgid(pid: u32, pgid: u32) -> Result<()> {
+    unit(sc_int(SYS_SETPGID, [pid as usize, pgid as usize, 0, 0, 0, 0]))
+}
+
+/// `tcsetpgrp(fd, pgrp)`: `ioctl(fd, TIOCSPGRP, &pgrp)` (termios(3)).
+pub fn tcsetpgrp(fd: RawFd, pgrp: u32) -> Result<()> {
+    // SAFETY: TIOCSPGRP reads one pid_t.
+    unit(unsafe { syscall(SYS_IOCTL, [fd as usize, TIOCSPGRP, &raw const pgrp as usize, 0, 0, 0]) })
+}
+
+/// `kill(pid, sig)`; a negative `pid` is a process group.
+pub fn kill(pid: i32, sig: u32) -> Result<()> {
+    unit(sc_int(SYS_KILL, [pid as isize as usize, sig as usize, 0, 0, 0, 0]))
+}
+
+/// Every signal: `rt_sigprocmask`/`rt_sigtimedwait` take a 64-bit set
+/// (the kernel ignores SIGKILL and SIGSTOP in it).
+const ALL_SIGNALS: u64 = !0;
+
+/// `rt_sigprocmask(SIG_SETMASK, all, NULL)`: every catchable signal stays
+/// pending until [`wait_signal`] takes it. Blocked signals are queued even
+/// for the init of a pid namespace (the kernel drops only unblocked
+/// default-action signals for it), which is what makes PID 1 work.
+pub fn block_all_signals() -> Result<()> {
+    let all = ALL_SIGNALS;
+    // SAFETY: a valid 8-byte sigset_t; no old set is written.
+    unit(unsafe { syscall(SYS_RT_SIGPROCMASK, [SIG_SETMASK, &raw const all as usize, 0, 8, 0, 0]) })
+}
+
+/// `rt_sigtimedwait(all, NULL, NULL)`: takes the next pending signal
+/// (blocked with [`block_all_signals`]) and returns its number.
+pub fn wait_signal() -> Result<u32> {
+    let all = ALL_SIGNALS;
+    // SAFETY: a valid 8-byte sigset_t is read; info and timeout are NULL.
+    unsafe { syscall(SYS_RT_SIGTIMEDWAIT, [&raw const all as usize, 0, 0, 8, 0, 0]) }.map(|s| s as u32)
+}
+
+/// `wait4(-1, &status, WNOHANG, NULL)`: `Some((pid, status))` for a child
+/// that ended, `None` when children remain but none has ended; `ECHILD`
+/// when there are no children.
+pub fn reap_one() -> Result<Option<(u32, u32)>> {
+    let mut status: i32 = 0;
+    // SAFETY: the kernel writes one int into `status`; no rusage.
+    let pid = unsafe { syscall(SYS_WAIT4, [-1isize as usize, &raw mut status as usize, WNOHANG, 0, 0, 0]) }?;
+    Ok((pid != 0).then_some((pid as u32, status as u32)))
+}
+
 /// `rt_sigprocmask(SIG_SETMASK, {}, NULL)`: the signal mask survives
 /// execve(2), so the container process must not inherit ours.
 pub fn unblock_all_signals() -> Result<()> {
@@ -781,6 +846,16 @@ impl CStrVec {
             ptrs: [core::ptr::null(); MAX_ARGS + 1],
             len: 0,
         }
+    }
+
+    /// The value of the first entry starting with `prefix` (e.g. `PATH=`).
+    pub fn value(&self, prefix: &[u8]) -> Option<&'static [u8]> {
+        self.ptrs.get(..self.len)?.iter().find_map(|&p| {
+            // SAFETY: ptrs[..len] point to 'static NUL-terminated strings
+            // (the CStrVec invariant).
+            let s = unsafe { CStr::from_ptr(p) };
+            s.to_bytes().strip_prefix(prefix)
+        })
     }
 
     /// Appends `s`; `E2BIG` when [`MAX_ARGS`] entries are already there.

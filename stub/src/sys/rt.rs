@@ -56,6 +56,27 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The inherited environment (`envp`, after argv's NULL), in order.
+    pub fn env(&self) -> impl Iterator<Item = &'static CStr> {
+        // SAFETY: the kernel puts envp right after argv's NULL terminator:
+        // `argc + 1` pointers past argv, still inside the initial stack.
+        let mut p = unsafe { self.argv.add(self.argc + 1) };
+        core::iter::from_fn(move || {
+            // SAFETY: `p` points into the NULL-terminated envp array, and we
+            // never step past its NULL; each entry is a 'static C string.
+            unsafe {
+                if (*p).is_null() {
+                    return None;
+                }
+                let s = CStr::from_ptr(*p);
+                p = p.add(1);
+                Some(s)
+            }
+        })
+    }
+}
+
 /// Never formats the `PanicInfo` (that would pull in core::fmt); the stub
 /// avoids panicking paths, so this is a last resort.
 #[panic_handler]
