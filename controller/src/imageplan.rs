@@ -165,11 +165,7 @@ fn group_id(option: &str, g: &str, groups: &[GroupEntry]) -> Result<u32> {
 }
 
 /// uid, gid, supplementary groups and `HOME` for `--user` (module docs).
-fn resolve_user(
-    spec: &str,
-    passwd: &[PasswdEntry],
-    groups: &[GroupEntry],
-) -> Result<(u32, u32, Vec<u32>, String)> {
+fn resolve_user(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Result<(u32, u32, Vec<u32>, String)> {
     let (name, group) = match spec.split_once(':') {
         Some((n, g)) => (n, Some(g)),
         None => (spec, None),

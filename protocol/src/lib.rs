@@ -99,7 +99,8 @@ pub const KIND_PLAN: u16 = 1;
 /// Largest plan a decoder accepts (bytes, header included). The stub's
 /// receive buffer has exactly this size.
 pub const MAX_PLAN_LEN: usize = 1 << 20;
-/// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds).
+/// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds;
+/// `uid`, `gid` and `cap_last_cap` of image plans: "leave as it is").
 pub const UNSET: u32 = u32::MAX;
 
 /// Bits of [`PlanSpec::flags`] / [`Plan::flags`].
@@ -307,11 +308,15 @@ pub struct WinSize {
 pub struct PlanSpec<'a> {
     /// [`flags`] bits.
     pub flags: u32,
-    /// `process.user.uid` (in the container's user namespace).
+    /// `process.user.uid` (in the container's user namespace). [`UNSET`]
+    /// (image plans without `--user`): keep the uid (`setresuid(-1, -1, -1)`).
     pub uid: u32,
-    /// `process.user.gid`.
+    /// `process.user.gid`; [`UNSET`]: keep it.
     pub gid: u32,
-    /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
+    /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`);
+    /// image plans say 40 and the stub ignores `EINVAL` for numbers the
+    /// running kernel does not know. [`UNSET`] (image plans without
+    /// `--cap-drop ALL`): leave every capability set as it is.
     pub cap_last_cap: u32,
     /// Capability masks.
     pub caps: Caps,

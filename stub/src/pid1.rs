@@ -103,5 +103,9 @@ fn reap(child: u32) -> Option<u32> {
 /// The exit code for a wait(2) status: `WEXITSTATUS`, or 128 + `WTERMSIG`.
 fn exit_code(status: u32) -> i32 {
     let sig = status & 0x7f;
-    if sig == 0 { ((status >> 8) & 0xff) as i32 } else { 128 + sig as i32 }
+    if sig == 0 {
+        ((status >> 8) & 0xff) as i32
+    } else {
+        128 + sig as i32
+    }
 }
