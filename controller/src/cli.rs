@@ -64,6 +64,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run a container in the foreground; exits with its status.
     Run(RunArgs),
+    /// Run a new process inside a container; exits with its status (255
+    /// when it cannot be started).
+    Exec(crate::exec::ExecArgs),
 }
 
 /// `--bundle`.
@@ -173,6 +176,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Exec(a) => Ok(crate::exec::main(cli, a, &mut timer)),
         Command::Run(a) => {
             check_id(&a.id)?;
             if a.detach {

@@ -25,6 +25,7 @@ mod config;
 mod console;
 mod env;
 mod error;
+mod exec;
 mod failure;
 mod imageplan;
 mod launch;
