@@ -37,18 +37,33 @@ use crate::sys;
 pub const CONSOLE_SOCKET_NAME: &[u8] = b"/dev/ptmx";
 
 /// Hands the pty master to the `--console-socket` listener, in runc's
-/// message shape: connect a `SOCK_STREAM` `AF_UNIX` socket to `path` (a
-/// path, relative to the current directory or absolute), send one message
-/// whose data is [`CONSOLE_SOCKET_NAME`] and whose control data is
-/// `SCM_RIGHTS` carrying `master`, then close the connection. `master` is
-/// consumed (closed here once sent; the receiver holds its own copy).
+/// message shape: [`connect_socket`] then [`send_master`].
+///
+/// Errors: see those two.
+pub fn send_to_socket(path: &Path, master: OwnedFd) -> Result<()> {
+    send_master(path, &connect_socket(path)?, master)
+}
+
+/// Connects a `SOCK_STREAM` `AF_UNIX` socket to the `--console-socket`
+/// listener at `path` (relative to the current directory, or absolute).
+/// runc connects before it starts anything, so that a missing listener
+/// fails the command before the process runs; so do `exec` and `create`.
 ///
 /// Errors: `--console-socket "PATH": connect: ...` (no listener, not a
-/// socket, permission) or `--console-socket "PATH": sendmsg: ...`.
-pub fn send_to_socket(path: &Path, master: OwnedFd) -> Result<()> {
+/// socket, permission).
+pub fn connect_socket(path: &Path) -> Result<UnixStream> {
+    UnixStream::connect(path).map_err(|e| Error::io(format!("--console-socket \"{}\": connect", path.display()), &e))
+}
+
+/// Sends the pty master on a connected console socket as runc does: one
+/// message whose data is [`CONSOLE_SOCKET_NAME`] and whose control data is
+/// `SCM_RIGHTS` carrying `master`. `master` is consumed (closed here once
+/// sent; the receiver holds its own copy); `path` is for messages only.
+/// The connection is left to the caller to close (dropping it).
+///
+/// Errors: `--console-socket "PATH": sendmsg: ...`.
+pub fn send_master(path: &Path, conn: &UnixStream, master: OwnedFd) -> Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let shown = path.display();
-    let conn = UnixStream::connect(path).map_err(|e| Error::io(format!("--console-socket \"{shown}\": connect"), &e))?;
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(CONSOLE_SOCKET_NAME)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -56,7 +71,7 @@ pub fn send_to_socket(path: &Path, master: OwnedFd) -> Result<()> {
         match sendmsg::<()>(conn.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => {
-                r.ctx(|| format!("--console-socket \"{shown}\": sendmsg"))?;
+                r.ctx(|| format!("--console-socket \"{}\": sendmsg", path.display()))?;
                 break;
             }
         }

@@ -183,6 +183,11 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         crate::bail!("--console-socket needs --detach and a tty (--tty or process.terminal)");
     }
 
+    // Connected first (as runc): no listener, no process.
+    let console_conn = match &args.console_socket {
+        Some(path) => Some((path, console::connect_socket(path)?)),
+        None => None,
+    };
     let join = container_namespaces(&state)?;
     timer.phase("open the container's namespaces");
     let bundle = Bundle { dir: state.bundle.clone(), spec: state.config.clone(), rootfs: state.rootfs.clone() };
@@ -194,12 +199,12 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let cgroup = Cgroup::open(&state.cgroup_path).map_err(Error::invalid)?;
     let join_cgroup = |pid: nix::unistd::Pid| cgroup.add_task(pid.as_raw()).map_err(Error::invalid);
     let mut launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach }, timer)?;
-    launched.sync(&RunOptions { pid_file: args.pid_file.as_deref(), on_hooks: None }, timer)?;
-    if let Some(sock) = &args.console_socket {
+    launched.sync(&RunOptions { pid_file: args.pid_file.as_deref(), ..Default::default() }, timer)?;
+    if let Some((path, conn)) = console_conn {
         let Some(master) = launched.take_console() else {
             crate::bail!("process.terminal: sprout-init sent no console");
         };
-        console::send_to_socket(sock, master)?;
+        console::send_master(path, &conn, master)?;
     }
     // The process runs in the container's cgroup: other commands (kill,
     // delete) may go on while it runs.
