@@ -7,11 +7,26 @@
 //!   plan --rootfs DIR [--user U[:G]] [--group-add G]... [--cap-drop ALL] [--cap-add CAP]...
 //!        [--no-new-privs] [--rlimit TYPE=SOFT:HARD]... [--cwd DIR] [--env K=V]... [-o FILE] [-- CMD...]
 //!   plan --show FILE
-//!   run  [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] ID
+//!   run  [--bundle DIR] [-d] [--console-socket PATH] [--pid-file FILE] [--preserve-fds N]
+//!        [--no-pivot] [--no-new-keyring] ID
+//!   create [--bundle DIR] [--console-socket PATH] [--pid-file FILE] [--preserve-fds N]
+//!        [--no-pivot] [--no-new-keyring] ID
+//!   start ID | state ID | pause ID | resume ID
+//!   kill [--all] ID [SIGNAL]
+//!   delete [--force] ID
+//!   list [-q] [--format table|json]
+//!   ps [--format table|json] ID [PS_ARGS...]
+//!   update [--resources FILE] [--memory ...] ... ID
+//!   events [--stats] [--interval DURATION] ID
+//!   features
 //! ```
 //!
-//! `--root` (state directory) is parsed now and used by the lifecycle
-//! commands (`create`, `start`, `state`, ...) that come later.
+//! Global flags go before or after the command, as `--flag value` or
+//! `--flag=value`. `--root` is the state directory (default `/run/sprout`);
+//! `--log FILE` gets every error (and warning) as a line, JSON with
+//! `--log-format json` (`{"level":"error","msg":...,"time":...}`, what
+//! containerd and conmon read). `--systemd-cgroup` is refused: sprout
+//! drives cgroupfs directly. Errors exit 1, as runc.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,17 +34,36 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{self, CreateOptions};
+use crate::query::{self, Format, UpdateFlags};
 use crate::imageplan::{self, ImagePlanArgs};
 use crate::plan::{Options, Plan};
 use crate::timing::Timer;
-use crate::{config, console, launch, spec};
+use crate::{config, spec};
+
+/// The OCI runtime-spec version sprout implements (`features`'s
+/// `ociVersionMax`, `--version`).
+pub const SPEC_VERSION: &str = oci_spec::runtime::VERSION;
+
+/// `--version` text after the name: `version X`, `spec: Y`, `commit: Z`
+/// (runc's layout; the commit comes from `git` at build time).
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "version {}\ncommit: {}\nspec: {SPEC_VERSION}",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("SPROUT_COMMIT").unwrap_or("unknown")
+        )
+    })
+}
 
 /// sprout: an OCI container runtime.
 #[derive(Debug, Parser)]
-#[command(name = "sprout", version, about)]
+#[command(name = "sprout", version = version_text(), about)]
 pub struct Cli {
     /// State directory for containers.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/run/sprout")]
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::state::DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Also write errors to this file.
     #[arg(long, global = true, value_name = "FILE")]
@@ -40,6 +74,9 @@ pub struct Cli {
     /// Print per-phase timings and extra notes on stderr.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// Use systemd to manage cgroups (not supported: an error).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -62,8 +99,33 @@ pub enum Command {
     /// Compute the plan for a bundle and print it as JSON (runs nothing); with
     /// --rootfs, compile an image plan for sprout-init; --show prints a plan file.
     Plan(PlanArgs),
-    /// Run a container in the foreground; exits with its status.
+    /// Run a container in the foreground (exits with its status), or
+    /// detached with -d (create + start).
     Run(RunArgs),
+    /// Create a container: set it up and leave it waiting for `start`.
+    Create(CreateArgs),
+    /// Start a created container (run its process).
+    Start(IdArg),
+    /// Print the OCI state of a container as JSON.
+    State(IdArg),
+    /// Send a signal to the container's process (default SIGTERM).
+    Kill(KillArgs),
+    /// Delete a container (its processes, cgroup and state).
+    Delete(DeleteArgs),
+    /// List the containers.
+    List(ListArgs),
+    /// List the processes in a container.
+    Ps(PsArgs),
+    /// Freeze every process of a container.
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// Change the cgroup limits of a container.
+    Update(UpdateArgs),
+    /// Print container events (OOM, resource usage) as JSON lines.
+    Events(EventsArgs),
+    /// Print what this runtime supports (runtime-spec features JSON).
+    Features,
     /// Run a new process inside a container; exits with its status (255
     /// when it cannot be started).
     Exec(crate::exec::ExecArgs),
@@ -95,6 +157,9 @@ pub struct LaunchArgs {
     /// Use MS_MOVE + chroot instead of pivot_root(2).
     #[arg(long)]
     no_pivot: bool,
+    /// Do not give the container a new session keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
 }
 
 /// `sprout plan`.
@@ -116,9 +181,136 @@ pub struct RunArgs {
     /// Write the container process's pid to this file.
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Detach (not supported yet).
+    /// Send the pty master (process.terminal) to this AF_UNIX socket.
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Detach: create and start, then exit 0.
     #[arg(long, short = 'd')]
     detach: bool,
+    /// Container id.
+    id: String,
+}
+
+/// `sprout create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    launch: LaunchArgs,
+    /// Write the container process's pid to this file (no newline).
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Send the pty master (process.terminal) to this AF_UNIX socket.
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Container id.
+    id: String,
+}
+
+/// A command that takes only a container id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Container id.
+    id: String,
+}
+
+/// `sprout kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process in the container's cgroup.
+    #[arg(long, short = 'a')]
+    all: bool,
+    /// Container id.
+    id: String,
+    /// Signal name (TERM, SIGTERM) or number (default SIGTERM).
+    signal: Option<String>,
+}
+
+/// `sprout delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; a missing container is no error.
+    #[arg(long, short = 'f')]
+    force: bool,
+    /// Container id.
+    id: String,
+}
+
+/// `sprout list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print only the ids.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// `sprout ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format (json: an array of host pids).
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Container id.
+    id: String,
+    /// Options for ps(1) (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+/// `sprout update` (runc's flags).
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A linux.resources JSON object ("-" = stdin); the flags apply on top.
+    #[arg(long, short = 'r', value_name = "FILE")]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes (k, m, g suffixes; -1 = unlimited).
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory plus swap limit.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Kernel memory limit (ignored, as runc: the kernel dropped it).
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true, hide = true)]
+    kernel_memory: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(long, value_name = "N")]
+    cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds per period (-1 = unlimited).
+    #[arg(long, value_name = "USEC", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds.
+    #[arg(long, value_name = "USEC")]
+    cpu_period: Option<u64>,
+    /// CPUs allowed (0-3,5).
+    #[arg(long, value_name = "LIST")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes allowed.
+    #[arg(long, value_name = "LIST")]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 = unlimited).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight (10-1000).
+    #[arg(long, value_name = "N")]
+    blkio_weight: Option<u16>,
+    /// Container id.
+    id: String,
+}
+
+/// `sprout events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print resource usage once and exit.
+    #[arg(long)]
+    stats: bool,
+    /// How often to sample (Go duration: 5s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    interval: String,
     /// Container id.
     id: String,
 }
@@ -138,14 +330,92 @@ pub fn check_id(id: &str) -> Result<()> {
 
 impl LaunchArgs {
     fn options(&self, debug: bool, tty_size: Option<sprout_protocol::WinSize>) -> Options {
-        Options { preserve_fds: self.preserve_fds, no_pivot: self.no_pivot, debug, tty_size, no_new_keyring: false }
+        Options {
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            debug,
+            tty_size,
+            no_new_keyring: self.no_new_keyring,
+        }
+    }
+
+    fn create_options<'a>(
+        &'a self,
+        console_socket: Option<&'a Path>,
+        pid_file: Option<&'a Path>,
+        debug: bool,
+    ) -> CreateOptions<'a> {
+        CreateOptions {
+            bundle: &self.bundle.bundle,
+            console_socket,
+            pid_file,
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            debug,
+        }
+    }
+}
+
+/// Where `--log` goes (set once by [`run`]), for [`log_line`].
+static LOG: std::sync::OnceLock<(PathBuf, LogFormat)> = std::sync::OnceLock::new();
+
+/// Appends a `level` line (`error`, `warning`) to the `--log` file, if one
+/// was given (best effort).
+pub fn log_line(level: &str, msg: &str) {
+    if let Some((path, format)) = LOG.get() {
+        write_log(path, *format, level, msg);
     }
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: &Cli) -> Result<i32> {
     let mut timer = Timer::new(cli.debug);
+    if let Some(log) = &cli.log {
+        let _ = LOG.set((log.clone(), cli.log_format));
+    }
+    if cli.systemd_cgroup {
+        crate::bail!("--systemd-cgroup: not supported (sprout manages cgroups through cgroupfs; leave the flag out)");
+    }
+    let root = cli.root.as_path();
     match &cli.command {
+        Command::Create(a) => {
+            let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);
+            let code = lifecycle::create(root, &a.id, &o, &mut timer)?;
+            timer.total("create");
+            Ok(code)
+        }
+        Command::Start(a) => lifecycle::start(root, &a.id).map(|_| 0),
+        Command::State(a) => query::state(root, &a.id).map(|_| 0),
+        Command::Kill(a) => lifecycle::kill(root, &a.id, a.signal.as_deref(), a.all).map(|_| 0),
+        Command::Delete(a) => lifecycle::delete(root, &a.id, a.force).map(|_| 0),
+        Command::List(a) => query::list(root, a.quiet, a.format).map(|_| 0),
+        Command::Ps(a) => query::ps(root, &a.id, a.format, &a.ps_args).map(|_| 0),
+        Command::Pause(a) => lifecycle::pause(root, &a.id).map(|_| 0),
+        Command::Resume(a) => lifecycle::resume(root, &a.id).map(|_| 0),
+        Command::Update(a) => {
+            if a.kernel_memory.is_some() {
+                crate::error::warn("--kernel-memory: ignored (the kernel no longer supports it)");
+            }
+            let f = UpdateFlags {
+                memory: a.memory.clone(),
+                memory_swap: a.memory_swap.clone(),
+                memory_reservation: a.memory_reservation.clone(),
+                cpu_shares: a.cpu_shares,
+                cpu_quota: a.cpu_quota,
+                cpu_period: a.cpu_period,
+                cpuset_cpus: a.cpuset_cpus.clone(),
+                cpuset_mems: a.cpuset_mems.clone(),
+                pids_limit: a.pids_limit,
+                blkio_weight: a.blkio_weight,
+            };
+            query::update(root, &a.id, a.resources.as_deref(), &f).map(|_| 0)
+        }
+        Command::Events(a) => {
+            let interval = query::parse_duration(&a.interval)?;
+            query::events(root, &a.id, a.stats, interval).map(|_| 0)
+        }
+        Command::Features => query::features().map(|_| 0),
         Command::Spec(a) => {
             spec::write_default(&a.bundle.bundle)?;
             Ok(0)
@@ -178,15 +448,8 @@ pub fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Exec(a) => Ok(crate::exec::main(cli, a, &mut timer)),
         Command::Run(a) => {
-            check_id(&a.id)?;
-            if a.detach {
-                crate::bail!("run --detach: not supported yet (use a foreground run)");
-            }
-            let bundle = config::load(&a.launch.bundle.bundle)?;
-            timer.phase("load bundle");
-            let plan = Plan::compute(&bundle, &a.launch.options(cli.debug, console::stdin_size()))?;
-            timer.phase("compute plan");
-            let code = launch::run(plan, &launch::RunOptions { pid_file: a.pid_file.as_deref(), ..Default::default() }, &mut timer)?;
+            let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);
+            let code = lifecycle::run(root, &a.id, &o, a.detach, &mut timer)?;
             timer.total("run");
             Ok(code)
         }
@@ -205,11 +468,17 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 
 /// Appends an error line to the `--log` file (best effort).
 pub fn log_error(path: &Path, format: LogFormat, msg: &str) {
+    write_log(path, format, "error", msg);
+}
+
+/// Appends one `level` line: `time level msg`, or runc's JSON
+/// `{"level":...,"msg":...,"time":...}`.
+fn write_log(path: &Path, format: LogFormat, level: &str, msg: &str) {
     let time = rfc3339_now();
     let line = match format {
-        LogFormat::Text => format!("{time} error {msg}\n"),
+        LogFormat::Text => format!("{time} {level} {msg}\n"),
         LogFormat::Json => {
-            format!("{}\n", serde_json::json!({"level": "error", "msg": msg, "time": time}))
+            format!("{}\n", serde_json::json!({"level": level, "msg": msg, "time": time}))
         }
     };
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
@@ -218,7 +487,7 @@ pub fn log_error(path: &Path, format: LogFormat, msg: &str) {
 }
 
 /// The current UTC time as RFC 3339 (`2024-05-01T12:34:56.789Z`).
-fn rfc3339_now() -> String {
+pub fn rfc3339_now() -> String {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_millis())
 }

@@ -89,9 +89,12 @@ macro_rules! bail {
     };
 }
 
-/// Prints a one-line warning on stderr: `sprout: warning: <message>`.
+/// Prints a one-line warning on stderr: `sprout: warning: <message>`
+/// (and to the `--log` file, if any, at level `warning`).
 pub fn warn(msg: impl fmt::Display) {
+    let msg = msg.to_string();
     eprintln!("sprout: warning: {msg}");
+    crate::cli::log_line("warning", &msg);
 }
 
 #[cfg(test)]

@@ -80,6 +80,11 @@ pub struct RunOptions<'a> {
     /// `HooksDone` is sent when it returns `Ok`. An error fails the sync
     /// (and so kills the child).
     pub on_hooks: Option<&'a dyn Fn(Pid) -> Result<()>>,
+    /// Called on `Ready` (setup in the container is done, pivot_root
+    /// happened, the stub is still privileged) with the container
+    /// process's pid, before `Run`: a foreground `run` runs the
+    /// startContainer hooks here. An error fails the sync.
+    pub on_ready: Option<&'a dyn Fn(Pid) -> Result<()>>,
 }
 
 /// The stub's path: `$SPROUT_INIT`, else `sprout-init` next to this
@@ -280,17 +285,6 @@ pub struct Launched {
     console: Option<OwnedFd>,
 }
 
-/// Runs the planned container in the foreground; returns its exit code
-/// ([`spawn`], then [`Launched::sync`], then [`Launched::wait`]).
-///
-/// Errors: anything before the container process runs, as one line (the
-/// stub's failures named by config field, see [`crate::failure`]).
-pub fn run(plan: Plan, opts: &RunOptions<'_>, timer: &mut Timer) -> Result<i32> {
-    let mut launched = spawn(plan, &|_| Ok(()), timer)?;
-    launched.sync(opts, timer)?;
-    launched.wait(timer)
-}
-
 /// How [`spawn_with`] starts the stub.
 #[derive(Clone, Copy, Debug)]
 pub struct SpawnOptions {
@@ -314,11 +308,6 @@ impl Default for SpawnOptions {
 ///
 /// Errors: preparing fds or the stub, `clone(2)`, `on_spawn`, the id maps.
 /// After the clone, an error kills and reaps the child.
-pub fn spawn(plan: Plan, on_spawn: &dyn Fn(Pid) -> Result<()>, timer: &mut Timer) -> Result<Launched> {
-    spawn_with(plan, on_spawn, SpawnOptions::default(), timer)
-}
-
-/// [`spawn`] with [`SpawnOptions`].
 pub fn spawn_with(
     mut plan: Plan,
     on_spawn: &dyn Fn(Pid) -> Result<()>,
@@ -544,6 +533,9 @@ impl Launched {
                     }
                     if let Some(p) = opts.pid_file {
                         write_pid_file(p, target)?;
+                    }
+                    if let Some(ready) = opts.on_ready {
+                        ready(target)?;
                     }
                     send_msg(&self.sync, Msg::Run)?;
                     running = true;

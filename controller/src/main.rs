@@ -27,14 +27,16 @@ mod env;
 mod error;
 mod exec;
 mod failure;
+mod hooks;
 mod imageplan;
 mod launch;
+mod lifecycle;
 mod mounts;
 mod plan;
+mod query;
 mod rlimit;
 mod seccomp;
 mod spec;
-#[allow(dead_code)]
 mod state;
 #[allow(unsafe_code)]
 mod sys;
@@ -45,8 +47,35 @@ use std::io::Write;
 
 use clap::Parser;
 
+/// `--log FILE` and `--log-format` from the raw arguments, for errors
+/// found before the command line could be parsed.
+fn raw_log_flags() -> Option<(std::path::PathBuf, cli::LogFormat)> {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix(&format!("{name}=")).map(str::to_string).or_else(|| (a == name).then(|| args.get(i + 1).cloned()).flatten())
+        })
+    };
+    let log = value("--log")?;
+    let format = if value("--log-format").as_deref() == Some("json") { cli::LogFormat::Json } else { cli::LogFormat::Text };
+    Some((log.into(), format))
+}
+
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                && let Some((log, format)) = raw_log_flags()
+            {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+                cli::log_error(&log, format, first);
+            }
+            e.exit()
+        }
+    };
     let code = match cli::run(&cli) {
         Ok(code) => code,
         Err(e) => {

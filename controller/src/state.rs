@@ -31,7 +31,6 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 
@@ -263,11 +262,26 @@ impl State {
         self.pid > 0 && proc_start_time(self.pid).is_some_and(|t| t == self.pid_start_time)
     }
 
+    /// Records `pid` as the container process, with its start time.
+    /// Errors if the process is already gone.
+    pub fn set_pid(&mut self, pid: i32) -> Result<()> {
+        let Some(t) = proc_start_time(pid) else {
+            crate::bail!("container \"{}\": process {pid} exited during setup", self.id);
+        };
+        self.pid = pid;
+        self.pid_start_time = t;
+        Ok(())
+    }
+
     /// The live status: `stopped` once the process is gone (even unreaped,
     /// even if the pid was reused); `paused` if the cgroup is frozen;
-    /// otherwise the stored one. A `creating` state whose `create` died
-    /// without a process is `stopped`.
+    /// otherwise the stored one. A `creating` state without a process yet
+    /// is `creating` while its `create` runs (holds the lock) and `stopped`
+    /// once that died.
     pub fn status(&self) -> Status {
+        if self.status_stored == Status::Creating && self.pid == 0 {
+            return if lock_held(&self.state_dir()) { Status::Creating } else { Status::Stopped };
+        }
         if !self.process_alive() {
             return Status::Stopped;
         }
@@ -289,22 +303,58 @@ impl State {
 
     /// The OCI state document for `status` (runtime.md "State"; also what
     /// hooks get on stdin): `ociVersion, id, status, pid, bundle,
-    /// annotations` plus runc's `rootfs, created, owner`.
-    pub fn oci_json(&self, status: Status) -> Value {
-        let mut v = json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": self.reported_pid(status),
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-        });
-        if !self.annotations.is_empty() {
-            v["annotations"] = json!(self.annotations);
+    /// annotations` plus runc's `rootfs, created, owner`, in runc's order.
+    pub fn oci_state(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.oci_version.clone(),
+            id: self.id.clone(),
+            pid: self.reported_pid(status),
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: self.owner.clone(),
         }
-        v
+    }
+
+}
+
+/// The OCI state of a container as `sprout state` prints it and hooks
+/// receive it on stdin (runtime.md "State"; field order and `rootfs`,
+/// `created`, `owner` as runc's `state`). `annotations` is left out when
+/// empty (runc's `omitempty`).
+#[derive(Clone, Debug, Serialize)]
+pub struct OciState {
+    /// `ociVersion` of the config.
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Host pid of the container process; 0 when stopped (runc).
+    pub pid: i32,
+    /// `creating`, `created`, `running`, `paused` or `stopped`.
+    pub status: Status,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
+    /// Absolute rootfs path.
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// The config's annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// User name of the creator.
+    pub owner: String,
+}
+
+/// Whether some process holds the lock of the state directory `dir` (a
+/// non-blocking shared `flock` probe fails with `EWOULDBLOCK`).
+fn lock_held(dir: &Path) -> bool {
+    let Ok(f) = File::open(dir) else { return false };
+    match Flock::lock(f, FlockArg::LockSharedNonblock) {
+        Ok(_) => false,
+        Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
     }
 }
 
@@ -382,10 +432,10 @@ mod tests {
         let back = State::load(&root, "c1").unwrap();
         assert_eq!(back.pid, st.pid);
         assert_eq!(back.status(), Status::Created);
-        assert_eq!(back.oci_json(Status::Created)["annotations"]["a"], "b");
+        assert_eq!(serde_json::to_value(back.oci_state(Status::Created)).unwrap()["annotations"]["a"], "b");
         st.pid_start_time += 1; // a "recycled" pid
         assert_eq!(st.status(), Status::Stopped);
-        assert_eq!(st.oci_json(Status::Stopped)["pid"], 0);
+        assert_eq!(serde_json::to_value(st.oci_state(Status::Stopped)).unwrap()["pid"], 0);
         assert_eq!(State::list_ids(&root).unwrap(), vec!["c1".to_string()]);
         {
             let _l = State::lock(&root, "c1").unwrap();

@@ -1,6 +1,7 @@
 //! The only module with `unsafe`: the few system calls nix does not wrap
 //! safely (raw `clone(2)` in fork mode and the child's path to
-//! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `openat2(2)` adoption,
+//! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
+//! `setns(2)` in a hook's child before exec, `openat2(2)` adoption,
 //! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
 //! window-size ioctls).
 //!
@@ -220,6 +221,42 @@ pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`: sends `sig` to the process `pidfd` refers to
+/// (never to a later process that reused its pid). `ESRCH` once it exited.
+pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with an fd, a signal number, a NULL siginfo
+    // (the kernel then fills in a kill(2)-like one) and no flags.
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// Makes `cmd`'s child `setns(2)` into each `(fd, CLONE_NEW*)` of
+/// `namespaces`, in order (user namespace first), after the fork and
+/// before the exec: hooks that run in the container's namespaces. The
+/// fds must stay open until `cmd` is spawned (the caller keeps them).
+/// Joining a pid namespace only affects the hook's own children
+/// (`pid_namespaces(7)`); a mount namespace join also moves the root and
+/// cwd to that namespace's root.
+pub fn setns_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd, c_int)>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child, which may only call
+    // async-signal-safe functions: it iterates a Vec it owns (no
+    // allocation), calls setns(2) on fds the parent keeps open, and builds
+    // an io::Error from errno (no allocation for OS errors).
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(fd, nstype) in &namespaces {
+                if libc::setns(fd, nstype) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Opens the regular file `rel` below `root` for reading, resolving every

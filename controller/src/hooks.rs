@@ -1,0 +1,331 @@
+//! OCI hooks (config.md "POSIX-platform Hooks", runtime.md "Lifecycle").
+//!
+//! | kind            | when (sprout)                                    | where it runs                  | state status | on failure |
+//! |-----------------|--------------------------------------------------|--------------------------------|--------------|------------|
+//! | prestart        | `Hooks` from the stub (namespaces exist, before pivot_root) | runtime namespaces  | creating     | teardown, error |
+//! | createRuntime   | right after prestart                             | runtime namespaces             | creating     | teardown, error |
+//! | createContainer | right after createRuntime                        | container namespaces (setns)   | creating     | teardown, error |
+//! | startContainer  | `start` (foreground `run`: at `Ready`), before the exec | container namespaces (setns), so the path resolves in the container's root | created | container killed, error |
+//! | poststart       | after `start` released the process              | runtime namespaces             | running      | warning |
+//! | poststop        | `delete` (and the end of a foreground `run`)     | runtime namespaces             | stopped      | warning |
+//!
+//! Each hook is `path` executed with `args` (`args[0]` is argv[0]; absent:
+//! the path) and exactly `env`; its stdin is the state JSON (runtime.md
+//! "State"). Its stdout and stderr are captured (into a memfd, so a hook
+//! that leaves a daemon holding them cannot hang us) and quoted in the
+//! error. `timeout` (seconds, > 0) is enforced with a pidfd poll: a hook
+//! still running then is SIGKILLed and the hook fails.
+//!
+//! Container-namespace hooks (`createContainer`, `startContainer`) join, in
+//! a child before `execve`, each namespace of the container's process that
+//! differs from ours (user namespace first, mount namespace last). Before
+//! pivot_root (createContainer) the container's mount namespace still
+//! shows the host's tree, so the path resolves there, as the spec wants
+//! ("the path MUST resolve in the runtime namespace"); after pivot_root
+//! (startContainer) it resolves in the container's root ("MUST resolve in
+//! the container namespace"). A pid namespace join only applies to the
+//! hook's children (`pid_namespaces(7)`).
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use oci_spec::runtime::{Hook, Hooks, Spec};
+
+use crate::error::{Error, Result, warn};
+use crate::sys;
+
+/// The six hook kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `hooks.prestart` (deprecated by the spec, still run like runc).
+    Prestart,
+    /// `hooks.createRuntime`.
+    CreateRuntime,
+    /// `hooks.createContainer`.
+    CreateContainer,
+    /// `hooks.startContainer`.
+    StartContainer,
+    /// `hooks.poststart`.
+    Poststart,
+    /// `hooks.poststop`.
+    Poststop,
+}
+
+impl Kind {
+    /// Every kind, in lifecycle order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+        Kind::Poststart,
+        Kind::Poststop,
+    ];
+
+    /// The config field name (`createRuntime`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+
+    /// The hooks of this kind in `hooks` (empty if none).
+    pub fn of(self, hooks: &Hooks) -> &[Hook] {
+        let v = match self {
+            Kind::Prestart => hooks.prestart(),
+            Kind::CreateRuntime => hooks.create_runtime(),
+            Kind::CreateContainer => hooks.create_container(),
+            Kind::StartContainer => hooks.start_container(),
+            Kind::Poststart => hooks.poststart(),
+            Kind::Poststop => hooks.poststop(),
+        };
+        v.as_deref().unwrap_or(&[])
+    }
+}
+
+/// The hooks of `kind` in `spec` (empty if none).
+pub fn of(spec: &Spec, kind: Kind) -> &[Hook] {
+    spec.hooks().as_ref().map_or(&[], |h| kind.of(h))
+}
+
+/// Checks every hook: `path` absolute, `timeout` > 0 when given. Errors
+/// name the field: `hooks.prestart[0].timeout: must be greater than zero (got 0)`.
+pub fn validate(spec: &Spec) -> Result<()> {
+    for kind in Kind::ALL {
+        for (i, h) in of(spec, kind).iter().enumerate() {
+            let field = format!("hooks.{}[{i}]", kind.name());
+            if !h.path().is_absolute() {
+                crate::bail!("{field}.path \"{}\": must be an absolute path", h.path().display());
+            }
+            if let Some(t) = h.timeout()
+                && t <= 0
+            {
+                crate::bail!("{field}.timeout: must be greater than zero (got {t})");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a hook runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Place {
+    /// The runtime's own namespaces.
+    Runtime,
+    /// The namespaces of this host pid (the container's process).
+    Container(i32),
+}
+
+/// Namespaces in join order: user first (it owns the others), mount last.
+const NS_ORDER: [(&str, libc::c_int); 7] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// Opens `/proc/PID/ns/*` for every namespace of `pid` that differs from
+/// ours, in [`NS_ORDER`].
+fn container_namespaces(pid: i32) -> Result<Vec<(OwnedFd, libc::c_int)>> {
+    let mut out = Vec::new();
+    for (name, flag) in NS_ORDER {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue; // namespace type not supported by this kernel, or the process is gone (open fails below)
+        };
+        if t.ino() == o.ino() && t.dev() == o.dev() {
+            continue;
+        }
+        let f = File::open(&theirs).map_err(|e| Error::io(format!("opening {theirs}"), &e))?;
+        out.push((OwnedFd::from(f), flag));
+    }
+    if out.is_empty() && std::fs::metadata(format!("/proc/{pid}")).is_err() {
+        crate::bail!("the container process {pid} is gone");
+    }
+    Ok(out)
+}
+
+/// Runs the hooks of `kind` in order with `state` (the state JSON) on
+/// stdin; stops at the first failure and returns it.
+///
+/// Errors: `hooks.KIND[i] "PATH": ...` with the spawn errno, `exit status N`
+/// or `killed by SIG...`, or `timed out after N s`, plus the hook's output.
+pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
+    for (i, h) in of(spec, kind).iter().enumerate() {
+        run_one(h, &format!("hooks.{}[{i}]", kind.name()), state, place)?;
+    }
+    Ok(())
+}
+
+/// Runs the hooks of `kind` like [`run`] but turns each failure into a
+/// warning and goes on (poststart, poststop: the spec's "log a warning").
+pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
+    for (i, h) in of(spec, kind).iter().enumerate() {
+        if let Err(e) = run_one(h, &format!("hooks.{}[{i}]", kind.name()), state, Place::Runtime) {
+            warn(e);
+        }
+    }
+}
+
+/// One hook (see [`run`]).
+fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
+    let path = h.path();
+    let what = format!("{field} \"{}\"", path.display());
+    let mut cmd = Command::new(path);
+    if let Some(args) = h.args().as_deref()
+        && let Some((first, rest)) = args.split_first()
+    {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().as_deref().unwrap_or(&[]) {
+        match e.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env(e, ""),
+        };
+    }
+    // Output goes to a memfd (no reader thread, no hang on a leftover daemon).
+    let out = nix::sys::memfd::memfd_create(c"sprout-hook-output", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| Error::Sys { context: format!("{what}: memfd_create"), errno: e })?;
+    let out = File::from(out);
+    let out2 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
+    let out3 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2)).stderr(Stdio::from(out3));
+    let _ns = match place {
+        Place::Runtime => Vec::new(),
+        Place::Container(pid) => {
+            let ns = container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+            sys::setns_before_exec(&mut cmd, ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect());
+            ns
+        }
+    };
+    let mut child = cmd.spawn().map_err(|e| Error::io(format!("{what}: exec"), &e))?;
+    drop(_ns);
+    if let Some(mut stdin) = child.stdin.take() {
+        // Small (a few hundred bytes): fits the pipe; a hook that does not
+        // read it or exits early (EPIPE) is fine.
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let timeout = h.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
+    let timed_out = match timeout {
+        None => false,
+        Some(t) => !wait_exit(child.id() as i32, t)?,
+    };
+    if timed_out {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| Error::io(format!("{what}: wait"), &e))?;
+    let output = read_output(out);
+    let tail = if output.is_empty() { String::new() } else { format!(" (output: {output})") };
+    if timed_out {
+        crate::bail!("{what}: timed out after {} s (killed){tail}", timeout.unwrap_or_default().as_secs());
+    }
+    if !status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        let how = match (status.code(), status.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(s)) => format!(
+                "killed by {}",
+                nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or(s.to_string())
+            ),
+            _ => "failed".to_string(),
+        };
+        crate::bail!("{what}: {how}{tail}");
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout` for our child `pid` to exit (its pidfd becomes
+/// readable); true if it did. The child is not reaped.
+fn wait_exit(pid: i32, timeout: Duration) -> Result<bool> {
+    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::Sys { context: format!("pidfd_open {pid}"), errno: e })?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Sys { context: "poll on a hook's pidfd".into(), errno: e }),
+        }
+    }
+}
+
+/// The hook's captured output as one trimmed line (at most 500 bytes).
+fn read_output(mut f: File) -> String {
+    let mut buf = Vec::new();
+    let _ = f.rewind();
+    let _ = f.take(4096).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 500 {
+        let mut cut = 500;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(hooks: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2", "hooks": hooks})).unwrap()
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let s = spec_with(serde_json::json!({"prestart": [{"path": "rel/x"}]}));
+        assert_eq!(validate(&s).unwrap_err().to_string(), "hooks.prestart[0].path \"rel/x\": must be an absolute path");
+        let s = spec_with(serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": 0}]}));
+        assert_eq!(validate(&s).unwrap_err().to_string(), "hooks.poststop[0].timeout: must be greater than zero (got 0)");
+    }
+
+    #[test]
+    fn runs_with_state_on_stdin_env_and_timeout() {
+        let dir = std::env::temp_dir().join(format!("sprout-hooks-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let s = spec_with(serde_json::json!({"poststart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$FOO\" >> {}", out.display(), out.display())], "env": ["FOO=bar"]},
+        ], "prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]},
+        ], "poststop": [
+            {"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1},
+        ]}));
+        run(&s, Kind::Poststart, "{\"id\":\"x\"}", Place::Runtime).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}bar\n");
+        let e = run(&s, Kind::Prestart, "{}", Place::Runtime).unwrap_err().to_string();
+        assert_eq!(e, "hooks.prestart[0] \"/bin/sh\": exit status 3 (output: oops)");
+        let t = Instant::now();
+        let e = run(&s, Kind::Poststop, "{}", Place::Runtime).unwrap_err().to_string();
+        assert_eq!(e, "hooks.poststop[0] \"/bin/sleep\": timed out after 1 s (killed)");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let s = spec_with(serde_json::json!({"poststop": [{"path": "/nonexistent/hook"}]}));
+        let e = run(&s, Kind::Poststop, "{}", Place::Runtime).unwrap_err().to_string();
+        assert!(e.starts_with("hooks.poststop[0] \"/nonexistent/hook\": exec: No such file or directory"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

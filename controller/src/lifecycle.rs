@@ -1,0 +1,622 @@
+//! The OCI lifecycle (runtime.md "Lifecycle" and "Operations", runc's
+//! command line): `create`, `start`, `run` (foreground and `-d`), `kill`,
+//! `delete`, `pause`, `resume`. State is [`crate::state`]; hooks
+//! [`crate::hooks`]; the cgroup [`crate::cgroups`].
+//!
+//! ## create
+//!
+//! 1. `mkdir <root>/<ID>` (exclusive: of two creates exactly one gets
+//!    past this), then `flock` it for the whole create.
+//! 2. Load the bundle, validate hooks, compute the plan: bad input is one
+//!    line and the state dir is removed again.
+//! 3. Save the state as `creating` (pid 0) *before* anything else exists,
+//!    so that `delete --force ID` can always find and remove what a killed
+//!    `create` leaves.
+//! 4. Create the cgroup (`linux.cgroupsPath`, default `/sprout/<ID>`) with
+//!    `linux.resources` plus runc's default device rules; save the topmost
+//!    cgroup we made.
+//! 5. Bind the start socket `<state dir>/start.sock`; the plan gets
+//!    `WAIT_START` and the socket's fd.
+//! 6. Spawn the stub without `PR_SET_PDEATHSIG` (it must outlive us); in
+//!    `on_spawn` (before it runs anything) it joins the cgroup and its pid
+//!    is saved. Until `Created` the stub needs us (plan pipe, sync socket):
+//!    if we die, it gets EOF and exits.
+//! 7. Sync: on `Hooks` run prestart, createRuntime (runtime namespaces) and
+//!    createContainer (container namespaces); on `Console` hand the pty
+//!    master to `--console-socket`; on `Created` the stub blocks in
+//!    `accept(2)`.
+//! 8. Save `created`, write `--pid-file`, exit 0 (the stub is reparented).
+//!
+//! Any error in 2-7 kills what was started, removes the cgroup and the
+//! state dir.
+//!
+//! ## start
+//!
+//! Locked; only a `created` container. startContainer hooks run from here,
+//! in the container's namespaces (setns in the hook's child: after
+//! pivot_root, so the path resolves in the container), just before the
+//! release; then connect to `start.sock` (the stub answers one byte and
+//! execs), remove it, save `running`, run poststart hooks (warnings).
+//!
+//! ## run
+//!
+//! Foreground: the same steps with the stub's parent-death signal on and
+//! without the start socket: startContainer hooks run at `Ready` (after
+//! pivot_root, before the exec), poststart after the exec; the state says
+//! `running` while it runs (so `state`, `kill`, `list`, `ps` see it); at the
+//! end poststop hooks run and the cgroup and state dir are removed.
+//! `run -d` is `create` then `start` in one process.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Spec};
+use sprout_protocol::flags;
+
+use crate::cgroups::{self, Cgroup, CgroupError};
+use crate::cli::check_id;
+use crate::config;
+use crate::console;
+use crate::error::{Error, Result, warn};
+use crate::hooks::{self, Kind, Place};
+use crate::launch::{self, RunOptions, SpawnOptions};
+use crate::plan::{Options, Plan};
+use crate::state::{self, State, Status};
+use crate::sys;
+use crate::timing::Timer;
+
+/// How long `delete`/`kill` wait for a SIGKILLed container process to exit.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// A cgroup error as a controller error (its text already names the field).
+pub fn cg_err(e: CgroupError) -> Error {
+    Error::Container(e.to_string())
+}
+
+/// Command-line choices for `create` and `run`.
+#[derive(Clone, Copy, Debug)]
+pub struct CreateOptions<'a> {
+    /// `--bundle`.
+    pub bundle: &'a Path,
+    /// `--console-socket`: where the pty master goes (`process.terminal`).
+    pub console_socket: Option<&'a Path>,
+    /// `--pid-file` (relative to the current directory; no newline).
+    pub pid_file: Option<&'a Path>,
+    /// `--preserve-fds N`.
+    pub preserve_fds: u32,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--debug`.
+    pub debug: bool,
+}
+
+/// What kind of launch a create is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `create` (and the first half of `run -d`): stop at `Created`.
+    Detached,
+    /// Foreground `run`.
+    Foreground,
+}
+
+/// Removes what a failed create made (unless disarmed): the cgroup (which
+/// kills what is in it) and the state dir. The stub itself is killed by
+/// `Launched`'s drop, which happens first.
+struct Pending {
+    root: PathBuf,
+    id: String,
+    /// Cgroup path and the topmost cgroup we created.
+    cgroup: Option<(PathBuf, Option<PathBuf>)>,
+    armed: bool,
+}
+
+impl Pending {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some((path, ancestor)) = &self.cgroup
+            && let Ok(cg) = Cgroup::open(path)
+            && let Err(e) = cg.with_created_ancestor(ancestor.as_deref()).remove()
+        {
+            warn(format!("cleaning up: {e}"));
+        }
+        if let Err(e) = State::remove_dir(&self.root, &self.id) {
+            warn(format!("cleaning up: {e}"));
+        }
+    }
+}
+
+/// `linux.resources` with runc's default device rules appended (runc
+/// appends its `AllowedDevices` to the config's rules; the default config
+/// starts with a deny-all rule).
+fn resources_of(spec: &Spec) -> LinuxResources {
+    let mut r =
+        spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut devices = r.devices().clone().unwrap_or_default();
+    devices.extend(cgroups::default_device_rules());
+    r.set_devices(Some(devices));
+    r
+}
+
+/// The container's cgroup path: `linux.cgroupsPath` resolved, default `/sprout/<ID>`.
+fn cgroup_path_of(spec: &Spec, id: &str) -> PathBuf {
+    let given = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    Cgroup::path_for(given.as_deref(), id)
+}
+
+/// The container's cgroup as recorded in its state.
+pub fn cgroup_of(st: &State) -> Result<Cgroup> {
+    Ok(Cgroup::open(&st.cgroup_path).map_err(cg_err)?.with_created_ancestor(st.cgroup_created_ancestor.as_deref()))
+}
+
+/// The state JSON a hook gets.
+fn hook_state(st: &State, status: Status) -> String {
+    serde_json::to_string(&st.oci_state(status)).unwrap_or_default()
+}
+
+/// A bound, listening start socket at `<dir>/start.sock`. Bound through
+/// `/proc/self/fd/N/start.sock` so that a long `--root`/ID (sun_path is
+/// 108 bytes) still works.
+fn bind_start_socket(dir: &Path) -> Result<UnixListener> {
+    let path = dir.join(state::START_SOCKET);
+    let _ = std::fs::remove_file(&path);
+    with_short_path(dir, state::START_SOCKET, |p| UnixListener::bind(p))
+        .map_err(|e| Error::io(format!("start socket {}: bind", path.display()), &e))
+}
+
+/// Runs `f` with a path to `dir/name` short enough for `sun_path`.
+fn with_short_path<T>(dir: &Path, name: &str, f: impl FnOnce(&Path) -> std::io::Result<T>) -> std::io::Result<T> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let full = dir.join(name);
+    if full.as_os_str().len() < 100 {
+        return f(&full);
+    }
+    let d = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(dir)?;
+    use std::os::fd::AsRawFd;
+    f(&PathBuf::from(format!("/proc/self/fd/{}/{name}", d.as_raw_fd())))
+}
+
+/// Checks `process.terminal` against `--console-socket` as runc does.
+fn check_terminal(spec: &Spec, console_socket: Option<&Path>, detached: bool) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    match (terminal, console_socket.is_some()) {
+        (true, false) if detached => crate::bail!(
+            "process.terminal: a terminal for a detached container needs --console-socket (where to send the pty master)"
+        ),
+        (false, true) => crate::bail!("--console-socket: process.terminal is false (no terminal to send)"),
+        _ => Ok(()),
+    }
+}
+
+/// The uid of this process (for the state's owner).
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// A freshly set-up container (after `create`, or a foreground run
+/// before its wait).
+struct Setup {
+    state: State,
+    launched: launch::Launched,
+}
+
+/// Steps 1-7 of the module docs. Returns with the state saved as
+/// `created` (Detached) or `running` (Foreground, the process exec'd).
+fn setup(
+    root: &Path,
+    id: &str,
+    o: &CreateOptions<'_>,
+    mode: Mode,
+    timer: &mut Timer,
+) -> Result<(Setup, state::Lock, Pending)> {
+    check_id(id)?;
+    let dir = State::create_dir(root, id)?;
+    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true };
+    let lock = State::lock(root, id)?;
+    timer.phase("state dir");
+
+    let bundle = config::load(o.bundle)?;
+    hooks::validate(&bundle.spec)?;
+    check_terminal(&bundle.spec, o.console_socket, mode == Mode::Detached)?;
+    let tty_size = if mode == Mode::Foreground { console::stdin_size() } else { None };
+    let opts = Options {
+        preserve_fds: o.preserve_fds,
+        no_pivot: o.no_pivot,
+        debug: o.debug,
+        tty_size,
+        no_new_keyring: o.no_new_keyring,
+    };
+    let mut plan = Plan::compute(&bundle, &opts)?;
+    timer.phase("load bundle, compute plan");
+
+    let spec = bundle.spec.clone();
+    let cg_path = cgroup_path_of(&spec, id);
+    let mut st = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::cli::rfc3339_now(),
+        owner: state::owner_name(euid()),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        cgroup_path: cg_path.clone(),
+        cgroup_created_ancestor: None,
+        status_stored: Status::Creating,
+        foreground: mode == Mode::Foreground,
+        config: spec.clone(),
+        root: root.to_path_buf(),
+    };
+    st.save()?;
+
+    let cg = Cgroup::create_with(&cg_path, &resources_of(&spec)).map_err(cg_err)?;
+    st.cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
+    pending.cgroup = Some((cg_path.clone(), st.cgroup_created_ancestor.clone()));
+    st.save()?;
+    timer.phase("cgroup");
+
+    if mode == Mode::Detached {
+        let listener = bind_start_socket(&dir)?;
+        plan.flags |= flags::WAIT_START;
+        plan.start_socket = Some(OwnedFd::from(listener));
+    }
+    let pre_pivot_hooks = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer]
+        .iter()
+        .any(|k| !hooks::of(&spec, *k).is_empty());
+    if pre_pivot_hooks {
+        plan.flags |= flags::HOOKS_BEFORE_PIVOT;
+    }
+
+    let cell = RefCell::new(st);
+    let on_spawn = |pid: Pid| -> Result<()> {
+        cg.add_task(pid.as_raw()).map_err(cg_err)?;
+        let mut st = cell.borrow_mut();
+        st.set_pid(pid.as_raw())?;
+        st.save()
+    };
+    let mut launched = launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
+    let on_hooks = |pid: Pid| -> Result<()> {
+        let mut st = cell.borrow_mut();
+        st.set_pid(pid.as_raw())?;
+        st.save()?;
+        let json = hook_state(&st, Status::Creating);
+        hooks::run(&spec, Kind::Prestart, &json, Place::Runtime)?;
+        hooks::run(&spec, Kind::CreateRuntime, &json, Place::Runtime)?;
+        hooks::run(&spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw()))
+    };
+    let on_ready = |pid: Pid| -> Result<()> {
+        let mut st = cell.borrow_mut();
+        st.set_pid(pid.as_raw())?;
+        st.save()?;
+        let json = hook_state(&st, Status::Created);
+        hooks::run(&spec, Kind::StartContainer, &json, Place::Container(pid.as_raw()))
+    };
+    let run_opts = RunOptions {
+        pid_file: if mode == Mode::Foreground { o.pid_file } else { None },
+        on_hooks: Some(&on_hooks),
+        on_ready: if mode == Mode::Foreground && !hooks::of(&spec, Kind::StartContainer).is_empty() {
+            Some(&on_ready)
+        } else {
+            None
+        },
+    };
+    launched.sync(&run_opts, timer)?;
+    drop(run_opts);
+    if let Some(sock) = o.console_socket
+        && let Some(master) = launched.take_console()
+    {
+        console::send_to_socket(sock, master)?;
+    }
+    let mut st = cell.into_inner();
+    st.set_pid(launched.pid().as_raw())?;
+    st.status_stored = if mode == Mode::Foreground { Status::Running } else { Status::Created };
+    st.save()?;
+    if mode == Mode::Detached
+        && let Some(p) = o.pid_file
+    {
+        launch::write_pid_file(p, launched.pid())?;
+    }
+    timer.phase("save state");
+    Ok((Setup { state: st, launched }, lock, pending))
+}
+
+/// `sprout create`: sets the container up and leaves the stub waiting for
+/// `start` (see the module docs). Exit 0.
+///
+/// Errors: an existing ID (`container "ID" already exists`), any bundle,
+/// plan, cgroup, hook or setup error; nothing is left behind then.
+pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -> Result<i32> {
+    let (setup, _lock, pending) = setup(root, id, o, Mode::Detached, timer)?;
+    setup.launched.detach();
+    pending.disarm();
+    Ok(0)
+}
+
+/// `sprout run`: foreground (exit status of the container process, 128+N
+/// for signal N) or `detach` (`create` + `start`, exit 0).
+pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &mut Timer) -> Result<i32> {
+    if detach {
+        let (setup, lock, pending) = setup(root, id, o, Mode::Detached, timer)?;
+        setup.launched.detach();
+        pending.disarm();
+        drop(lock);
+        start(root, id)?;
+        return Ok(0);
+    }
+    let (Setup { state: st, launched }, lock, pending) = setup(root, id, o, Mode::Foreground, timer)?;
+    pending.disarm();
+    drop(lock);
+    hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
+    let code = launched.wait(timer);
+    // The end: poststop hooks, cgroup and state removed (unless a
+    // `delete` did it meanwhile).
+    let _lock = State::lock(root, id).ok();
+    if State::load(root, id).is_ok() {
+        let remove = cgroup_of(&st).and_then(|cg| cg.remove().map_err(cg_err));
+        hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
+        match remove {
+            Ok(()) => State::remove_dir(root, id)?,
+            Err(e) => warn(format!("container \"{id}\": {e} (the state stays for `sprout delete`)")),
+        }
+    }
+    code
+}
+
+/// `sprout start`: releases a `created` container (see the module docs).
+///
+/// Errors (runc's words): `cannot start a container that has stopped`,
+/// `cannot start an already running container`, `cannot start a
+/// container in the paused state`; a failing startContainer hook (the
+/// container is then killed); the start socket.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    check_id(id)?;
+    let _lock = State::lock(root, id)?;
+    let mut st = State::load(root, id)?;
+    match st.status() {
+        Status::Created => {}
+        Status::Stopped => crate::bail!("cannot start a container that has stopped"),
+        Status::Running => crate::bail!("cannot start an already running container"),
+        s => crate::bail!("cannot start a container in the {s} state"),
+    }
+    if let Err(e) = hooks::run(&st.config, Kind::StartContainer, &hook_state(&st, Status::Created), Place::Container(st.pid))
+    {
+        let _ = kill_and_wait(&st);
+        return Err(e);
+    }
+    let dir = st.state_dir();
+    let sock = st.start_socket();
+    let mut conn = with_short_path(&dir, state::START_SOCKET, |p| UnixStream::connect(p))
+        .map_err(|e| Error::io(format!("container \"{id}\": connecting to {}", sock.display()), &e))?;
+    let mut b = [0u8; 1];
+    let n = loop {
+        match conn.read(&mut b) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r.map_err(|e| Error::io(format!("container \"{id}\": reading {}", sock.display()), &e))?,
+        }
+    };
+    let _ = std::fs::remove_file(&sock);
+    if n != 1 {
+        crate::bail!("container \"{id}\": the container process exited before it was started");
+    }
+    st.status_stored = Status::Running;
+    st.save()?;
+    hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
+    Ok(())
+}
+
+/// Parses a signal as runc does: a number (1-64), or a name with or
+/// without `SIG`, any case (`TERM`, `sigkill`, `SIGUSR1`).
+///
+/// Errors: `unknown signal "X"`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        crate::bail!("invalid signal number {n} (1-64)");
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    match name.parse::<Signal>() {
+        Ok(sig) => Ok(sig as i32),
+        Err(_) => crate::bail!("unknown signal \"{s}\""),
+    }
+}
+
+/// A pidfd of the container process if it is still the recorded one
+/// (opened first, then the start time checked, so the fd cannot refer to
+/// a process that reused the pid).
+fn container_pidfd(st: &State) -> Option<OwnedFd> {
+    if st.pid <= 0 {
+        return None;
+    }
+    let fd = sys::pidfd_open(st.pid).ok()?;
+    st.process_alive().then_some(fd)
+}
+
+/// Waits until the process behind `pidfd` exits (poll for readability),
+/// at most `timeout`; true if it did.
+fn wait_pidfd(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// SIGKILL everything of the container (cgroup, thawed first; and the
+/// process itself by pidfd) and wait on the pidfd until it is gone.
+fn kill_and_wait(st: &State) -> Result<()> {
+    let pidfd = container_pidfd(st);
+    if let Ok(cg) = cgroup_of(st)
+        && cg.exists()
+        && let Err(e) = cg.kill_all(libc::SIGKILL)
+    {
+        warn(format!("container \"{}\": {e}", st.id));
+    }
+    if let Some(fd) = pidfd {
+        let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
+        if !wait_pidfd(&fd, KILL_WAIT) {
+            crate::bail!("container \"{}\": process {} did not exit after SIGKILL", st.id, st.pid);
+        }
+    }
+    Ok(())
+}
+
+/// `sprout kill [--all] ID [SIGNAL]` (default SIGTERM).
+///
+/// Without `--all` the container process gets the signal through a pidfd
+/// (`pidfd_send_signal`, after the start-time check); SIGKILL to a paused
+/// container also thaws it (runc). With `--all` every process in the
+/// cgroup gets it ([`Cgroup::kill_all`]).
+///
+/// Errors: `container not running` (runc) for a stopped container without
+/// `--all`; an unknown signal.
+pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
+    check_id(id)?;
+    let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
+    let st = State::load(root, id)?;
+    let status = st.status();
+    if all {
+        let cg = cgroup_of(&st)?;
+        if status == Status::Stopped && !cg.exists() {
+            return Ok(());
+        }
+        return cg.kill_all(sig).map_err(cg_err);
+    }
+    if status == Status::Stopped {
+        crate::bail!("container not running");
+    }
+    let Some(fd) = container_pidfd(&st) else { crate::bail!("container not running") };
+    match sys::pidfd_send_signal(&fd, sig) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => crate::bail!("container not running"),
+        Err(e) => return Err(Error::Sys { context: format!("container \"{id}\": signalling process {}", st.pid), errno: e }),
+    }
+    if status == Status::Paused && sig == libc::SIGKILL {
+        let _ = cgroup_of(&st)?.thaw();
+    }
+    Ok(())
+}
+
+/// `sprout delete [--force] ID`: removes a stopped (or created) container:
+/// its processes (SIGKILL, waited for on a pidfd), cgroup and state dir,
+/// then runs the poststop hooks (warnings).
+///
+/// Errors (runc's words): `container "ID" does not exist` (but `--force`
+/// of a missing container succeeds: podman relies on it), `cannot delete
+/// container ID that is not stopped: running` without `--force`.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    check_id(id)?;
+    let _lock = match State::lock(root, id) {
+        Ok(l) => l,
+        Err(_) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let st = match State::load(root, id) {
+        Ok(st) => st,
+        Err(e) => {
+            // A `create` killed before it saved anything: only the directory.
+            if force {
+                return State::remove_dir(root, id);
+            }
+            return Err(e);
+        }
+    };
+    let status = st.status();
+    match status {
+        Status::Stopped => {}
+        Status::Created | Status::Creating => kill_and_wait(&st)?,
+        Status::Running | Status::Paused if force => kill_and_wait(&st)?,
+        s => crate::bail!("cannot delete container {id} that is not stopped: {s}"),
+    }
+    cgroup_of(&st)?.remove().map_err(cg_err)?;
+    let _ = std::fs::remove_file(st.start_socket());
+    if st.status_stored != Status::Creating {
+        hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
+    }
+    State::remove_dir(root, id)
+}
+
+/// `sprout pause ID`: freezes the cgroup (status `paused`).
+///
+/// Errors: `container not running` unless running or created (runc).
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    check_id(id)?;
+    let _lock = State::lock(root, id)?;
+    let st = State::load(root, id)?;
+    match st.status() {
+        Status::Running | Status::Created => cgroup_of(&st)?.freeze().map_err(cg_err),
+        _ => crate::bail!("container not running"),
+    }
+}
+
+/// `sprout resume ID`: thaws the cgroup.
+///
+/// Errors: `container not paused` (runc).
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    check_id(id)?;
+    let _lock = State::lock(root, id)?;
+    let st = State::load(root, id)?;
+    match st.status() {
+        Status::Paused => cgroup_of(&st)?.thaw().map_err(cg_err),
+        _ => crate::bail!("container not paused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("FOO").unwrap_err().to_string(), "unknown signal \"FOO\"");
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+    }
+
+    #[test]
+    fn default_devices_are_appended() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {"resources": {"devices": [{"allow": false, "access": "rwm"}]}}
+        }))
+        .unwrap();
+        let r = resources_of(&spec);
+        let d = r.devices().as_ref().unwrap();
+        assert!(!d[0].allow());
+        assert_eq!(d.len(), 1 + cgroups::default_device_rules().len());
+        assert_eq!(cgroup_path_of(&spec, "abc"), Path::new("/sprout/abc"));
+    }
+}
