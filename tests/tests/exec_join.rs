@@ -1,0 +1,305 @@
+//! What an exec process joins and what it does not get: the container's
+//! namespaces (pid namespace included, two pid levels seen from the host)
+//! and cgroup, `-d --pid-file`, signal forwarding, `--preserve-fds`, and
+//! CVE-2024-21626 (no host fd reaches the process, `--cwd
+//! /proc/self/fd/N` never resolves to a host directory).
+
+mod common;
+#[macro_use]
+mod exec_util;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use exec_util::{Container, ROOT, sprout_root_with_fds, status_field};
+use sprout_systests::{require_root, unique_id};
+
+/// Every namespace link of the exec process equals the container init's
+/// (read inside the container: /proc/1 is the container's process).
+#[test]
+fn joins_every_namespace_of_the_container() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-ns"), |_| {});
+    let script = "for n in cgroup ipc mnt net pid uts user; do \
+                  a=$(readlink /proc/self/ns/$n); b=$(readlink /proc/1/ns/$n); \
+                  [ \"$a\" = \"$b\" ] && echo $n same || echo $n DIFFERENT $a $b; done; \
+                  hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo";
+    let got = c.exec_ok(&[], &["sh", "-c", script]);
+    assert_eq!(
+        got,
+        "cgroup same\nipc same\nmnt same\nnet same\npid same\nuts same\nuser same\nsprout\nsleep 600 \n",
+        "{got}"
+    );
+    // And they are not the host's.
+    let init = c.pid();
+    for ns in ["mnt", "pid", "net", "uts", "ipc"] {
+        let host = fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let theirs = fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
+        assert_ne!(host, theirs, "{ns}");
+    }
+}
+
+/// The exec process is in the container's pid namespace: a small pid
+/// inside, and from the host its `NSpid` has two levels (host, container).
+#[test]
+fn pid_namespace_two_levels() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-pidns"), |_| {});
+    let pid_file = c.bundle.dir().join("exec.pid");
+    let out = c.exec(
+        &["-d", "--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "60"],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid: Vec<i32> = status_field(&status, "NSpid")
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(nspid.len(), 2, "{status}");
+    assert_eq!(nspid[0], pid);
+    assert!(nspid[1] > 1, "{status}");
+    // Seen from inside: the same process, by its container pid.
+    let inside = c.exec_ok(&[], &["cat", &format!("/proc/{}/cmdline", nspid[1])]);
+    assert_eq!(inside, "sleep\x0060\x00");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// The exec process is in the container's cgroup in every hierarchy, seen
+/// from the host and from inside (same lines as the container's process).
+#[test]
+fn joins_the_container_cgroup() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-cgroup"), |_| {});
+    let inside = c.exec_ok(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo ==; cat /proc/1/cgroup",
+        ],
+    );
+    let (own, init) = inside.split_once("==\n").unwrap();
+    assert_eq!(own, init, "{inside}");
+    let pid_file = c.bundle.dir().join("exec.pid");
+    let out = c.exec(
+        &["-d", "--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "60"],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let host_exec = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let host_init = fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    assert_eq!(host_exec, host_init);
+    assert!(
+        host_exec.contains(&c.id) || !host_exec.lines().all(|l| l.ends_with(":/")),
+        "{host_exec}"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// `-d --pid-file`: exec returns 0 at once; the pid file (no trailing
+/// newline, written atomically) names a live process of the container
+/// that outlives the `sprout exec` command.
+#[test]
+fn detach_and_pid_file() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-detach"), |_| {});
+    // Relative to the caller's cwd.
+    let out = sprout_systests::output(
+        sprout_systests::sprout(&[
+            "--root",
+            ROOT,
+            "exec",
+            "--detach",
+            "--pid-file",
+            "rel.pid",
+            &c.id,
+            "sleep",
+            "60",
+        ])
+        .current_dir(c.bundle.dir()),
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "", "{out}");
+    let text = fs::read_to_string(c.bundle.dir().join("rel.pid")).unwrap();
+    assert!(!text.ends_with('\n') && !text.is_empty(), "{text:?}");
+    let pid: i32 = text.parse().unwrap();
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"sleep\x0060\x00");
+    // It is in the container's cgroup, so delete --force (on drop) kills it.
+    let procs = c.exec_ok(&[], &["ps", "-o", "args"]);
+    assert!(procs.contains("sleep 60"), "{procs}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+}
+
+/// A foreground exec forwards signals to the process and reports its
+/// death by signal as 128+N.
+#[test]
+fn signals_are_forwarded() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-signal"), |_| {});
+    let child = sprout_systests::sprout(&["--root", ROOT, "exec", &c.id, "sleep", "100"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the sleep runs in the container.
+    let start = Instant::now();
+    loop {
+        let ps = c.exec_ok(&[], &["ps", "-o", "args"]);
+        if ps.lines().any(|l| l.trim() == "sleep 100") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no sleep 100 in the container:\n{ps}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    let ps = c.exec_ok(&[], &["ps", "-o", "args"]);
+    assert!(!ps.contains("sleep 100"), "{ps}");
+}
+
+/// Only 0, 1 and 2 are open in the exec process even when the caller has
+/// more (non-CLOEXEC) fds; `--preserve-fds N` passes exactly 3..3+N.
+#[test]
+fn fds_only_stdio_and_preserved() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-fds"), |_| {});
+    // `; true`: keeps the shell from exec'ing ls, so $$ is the shell.
+    let script = "ls /proc/$$/fd | tr '\\n' ' '; true";
+    let out = sprout_root_with_fds(
+        "3</etc/hostname 4</etc/hostname 7</",
+        &["exec", &c.id, "sh", "-c", script],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "0 1 2 ", "{out}");
+    let data = c.bundle.dir().join("preserved.txt");
+    fs::write(&data, "preserved\n").unwrap();
+    let script = "ls /proc/$$/fd | tr '\\n' ' '; cat <&3; true";
+    let out = sprout_root_with_fds(
+        &format!("3<{} 4</etc/hostname", data.display()),
+        &["exec", "--preserve-fds", "1", &c.id, "sh", "-c", script],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "0 1 2 3 preserved\n", "{out}");
+}
+
+/// CVE-2024-21626: with host directory fds leaked by the caller at every
+/// number 3..=10, `--cwd /proc/self/fd/N` either fails with a one-line
+/// error or runs inside the container — never in the host directory.
+#[test]
+fn cwd_through_a_leaked_fd_never_reaches_the_host() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-21626"), |_| {});
+    let hostdir = c.bundle.dir().join("hostdir");
+    fs::create_dir_all(hostdir.join("sub")).unwrap();
+    fs::write(hostdir.join("HOST-MARKER"), "host\n").unwrap();
+    fs::write(hostdir.join("sub/HOST-MARKER"), "host\n").unwrap();
+    let leak: String = (3..=10)
+        .map(|n| {
+            let d = if n % 2 == 0 {
+                hostdir.clone()
+            } else {
+                hostdir.join("sub")
+            };
+            format!("{n}<{} ", d.display())
+        })
+        .collect();
+    for n in 3..=10 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = sprout_root_with_fds(
+            &leak,
+            &[
+                "exec",
+                "--cwd",
+                &cwd,
+                &c.id,
+                "sh",
+                "-c",
+                "pwd; ls -a . .. ../..; cat ../HOST-MARKER; exit 0",
+            ],
+        );
+        let all = format!("{}{}", out.stdout_str(), out.stderr_str());
+        assert!(
+            !all.contains("HOST-MARKER") && !all.contains("host\n"),
+            "fd {n} reached the host:\n{out}"
+        );
+        if out.code() != Some(0) {
+            assert_eq!(out.code(), Some(255), "{out}");
+            assert_eq!(out.stderr_str().lines().count(), 1, "{out}");
+            assert!(out.stderr_str().contains("process.cwd"), "{out}");
+        }
+    }
+    // A preserved fd of a host directory is the caller's choice to pass,
+    // but still not a way out for the cwd.
+    let out = sprout_root_with_fds(
+        &format!("3<{}", hostdir.display()),
+        &[
+            "exec",
+            "--preserve-fds",
+            "1",
+            "--cwd",
+            "/proc/self/fd/3",
+            &c.id,
+            "sh",
+            "-c",
+            "ls; exit 0",
+        ],
+    );
+    assert!(!out.stdout_str().contains("HOST-MARKER"), "{out}");
+}
+
+/// Running two execs at once in one container works (no lock is held
+/// while the first one runs).
+#[test]
+fn concurrent_execs() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-concurrent"), |_| {});
+    let slow = sprout_systests::sprout(&[
+        "--root",
+        ROOT,
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "sleep 2; echo slow",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    assert_eq!(c.exec_ok(&[], &["echo", "fast"]), "fast\n");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "the second exec waited for the first"
+    );
+    let out = slow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "slow\n");
+}
