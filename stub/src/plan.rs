@@ -73,7 +73,12 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
             r
         }
         Mode::Image { plan, .. } => match sys::open(plan, abi::O_RDONLY | abi::O_CLOEXEC, 0) {
-            Ok(f) => read_plan(f.raw(), buf),
+            // A file must hold exactly one plan: bytes after it are an error.
+            Ok(f) => read_plan(f.raw(), buf).and_then(|len| match read_full(f.raw(), &mut [0u8; 1]) {
+                Ok(0) => Ok(len),
+                Ok(_) => Err(LoadError::Decode(DecodeError::BadLength)),
+                Err(e) => Err(LoadError::Io(e)),
+            }),
             Err(e) => Err(LoadError::Io(e)),
         },
     };
