@@ -654,7 +654,9 @@ pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
             ],
         )
     }?;
-    Ok((flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0).then_some(Fd(r as RawFd)))
+    // Not `then_some(Fd(r))`: that builds the `Fd` eagerly, and dropping
+    // `Fd(0)` (seccomp's return without a listener) would close stdin.
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 { Ok(Some(Fd(r as RawFd))) } else { Ok(None) }
 }
 
 // ---- Sockets --------------------------------------------------------------
