@@ -14,18 +14,35 @@ use crate::sys::{self, CStrVec, Errno, abi};
 const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Finds the executable for `arg0` as runc does (Go's `exec.LookPath`,
-/// execvp(3) semantics): a name containing `/` is used as is; otherwise
+/// execvp(3) semantics): a name containing `/` is used as is (with
+/// `check_path`, only if it is an executable regular file: its stat error,
+/// else `EACCES`, as runc's `create` fails before `start`); otherwise
 /// each entry of the `PATH=` in the command's environment `envp`
 /// (`process.env`; in image mode the merged one) is tried (an empty entry
 /// is `.`) and the first regular file we may execute wins. `ENOENT` when
 /// nothing is found, `EACCES` when only non-executable files were; an
 /// absent `args[0]` is `EINVAL`. The result is written into `buf`.
-pub fn resolve<'b>(arg0: Option<&CStr>, envp: &CStrVec, buf: &'b mut [u8; PATH_MAX]) -> Result<&'b CStr, Errno> {
+pub fn resolve<'b>(
+    arg0: Option<&CStr>,
+    envp: &CStrVec,
+    check_path: bool,
+    buf: &'b mut [u8; PATH_MAX],
+) -> Result<&'b CStr, Errno> {
     let name = arg0.ok_or(Errno::INVAL)?.to_bytes();
     if name.is_empty() {
         return Err(Errno::NOENT);
     }
     if name.contains(&b'/') {
+        if !check_path {
+            return join(buf, b"", name);
+        }
+        // Go's findExecutable: `create` fails with ENOENT/EACCES (podman's
+        // 127/126) instead of the execve after `start`.
+        let cand = join(buf, b"", name)?;
+        if sys::stat(cand)?.file_type() != abi::S_IFREG {
+            return Err(Errno::ACCESS);
+        }
+        sys::access_exec(cand).map_err(|_| Errno::ACCESS)?;
         return join(buf, b"", name);
     }
     let path = envp.value(b"PATH=").unwrap_or(DEFAULT_PATH);

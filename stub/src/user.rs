@@ -112,7 +112,7 @@ pub fn finalize<'p>(
         }
         sys::set_keepcaps(false).at(Step::KeepCaps, 0)?;
     }
-    let exe = exec::resolve(arg0, envp, path).at(Step::ResolveExec, 0)?;
+    let exe = exec::resolve(arg0, envp, controller, path).at(Step::ResolveExec, 0)?;
     if seccomp && !plan.has(flags::SECCOMP_EARLY) {
         exec::load_seccomp(plan, sync)?;
     }
