@@ -6,8 +6,12 @@ use crate::util::{Result, is_root, run};
 use crate::{bail, say};
 
 /// Packages the build needs: libseccomp for the controller, pkg-config to
-/// find it, binutils (readelf, nm, strip) and file for the stub checks.
-pub const PACKAGES: &[&str] = &["libseccomp-dev", "pkg-config", "binutils", "file"];
+/// find it, binutils (readelf, nm, strip) and file for the stub checks;
+/// and what the image-mode system tests compare with or run under: tini
+/// (`tini-static`) and catatonit, podman with runc (crun 1.8 refuses hybrid
+/// cgroup hosts). Those tests skip loudly when these are missing.
+pub const PACKAGES: &[&str] =
+    &["libseccomp-dev", "pkg-config", "binutils", "file", "tini", "catatonit", "podman", "runc"];
 
 /// Whether `dpkg -s` reports the package as installed.
 pub fn installed(pkg: &str) -> bool {
