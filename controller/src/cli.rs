@@ -336,6 +336,7 @@ impl LaunchArgs {
             debug,
             tty_size,
             no_new_keyring: self.no_new_keyring,
+            cgroup_path: None,
         }
     }
 

@@ -237,18 +237,19 @@ fn setup(
     hooks::validate(&bundle.spec)?;
     check_terminal(&bundle.spec, o.console_socket, mode == Mode::Detached)?;
     let tty_size = if mode == Mode::Foreground { console::stdin_size() } else { None };
+    let cg_path = cgroup_path_of(&bundle.spec, id);
     let opts = Options {
         preserve_fds: o.preserve_fds,
         no_pivot: o.no_pivot,
         debug: o.debug,
         tty_size,
         no_new_keyring: o.no_new_keyring,
+        cgroup_path: Some(cg_path.clone()),
     };
     let mut plan = Plan::compute(&bundle, &opts)?;
     timer.phase("load bundle, compute plan");
 
     let spec = bundle.spec.clone();
-    let cg_path = cgroup_path_of(&spec, id);
     let mut st = State {
         oci_version: spec.version().clone(),
         id: id.to_string(),

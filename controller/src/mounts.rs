@@ -477,6 +477,10 @@ pub struct Context<'a> {
     pub cgroups: &'a CgroupLayout,
     /// The host has `/proc/kcore` (runc adds `/dev/core` only then).
     pub kcore: bool,
+    /// The container's cgroup path (`/a/b`, the same in every hierarchy),
+    /// if known: a v1 `cgroup` mount then binds `/sys/fs/cgroup/<h>/a/b`
+    /// instead of the hierarchy roots.
+    pub cgroup_path: Option<&'a Path>,
 }
 
 /// Flags of a mounted filesystem that a user namespace cannot clear on a
@@ -571,19 +575,18 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
 
 /// A `cgroup`/`cgroup2` mount.
 ///
-/// sprout does not manage cgroups yet (the next issue adds them), so the
-/// container stays in the controller's cgroup. On a cgroup2-only host the
-/// entry becomes a `cgroup2` mount (shows the cgroup namespace's root when
-/// there is one). On this project's hybrid v1 hosts it becomes what runc
-/// builds for v1: a tmpfs at the target (`nosuid,noexec,nodev,mode=755`),
-/// then for every hierarchy the host mounts directly under
-/// `/sys/fs/cgroup`, a recursive bind of the host's hierarchy root onto
-/// `<target>/<name>` remounted `nosuid,nodev,noexec` (and read-only when
-/// the entry is `ro`), the host's symlinks there (`cpu` ->
-/// `cpu,cpuacct`), and finally a read-only remount of the tmpfs when the
-/// entry is `ro`. Unlike runc, which binds the container's own cgroup
-/// directory, the whole host hierarchy is visible (read-only) until
-/// sprout creates a cgroup per container.
+/// On a cgroup2-only host the entry becomes a `cgroup2` mount (shows the
+/// cgroup namespace's root when there is one). On this project's hybrid v1
+/// hosts it becomes what runc builds for v1: a tmpfs at the target
+/// (`nosuid,noexec,nodev,mode=755`), then for every hierarchy the host
+/// mounts directly under `/sys/fs/cgroup`, a recursive bind of the
+/// container's own cgroup there ([`Context::cgroup_path`]; the hierarchy
+/// root when unknown, as for `sprout plan`) onto `<target>/<name>`
+/// remounted `nosuid,nodev,noexec` (and read-only when the entry is `ro`),
+/// the host's symlinks there (`cpu` -> `cpu,cpuacct`), and finally a
+/// read-only remount of the tmpfs when the entry is `ro`. So
+/// `/sys/fs/cgroup/memory/memory.limit_in_bytes` in the container is its
+/// own limit, as with runc.
 fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) -> Result<Vec<Op>> {
     let ro = parsed.flags & ms::RDONLY;
     let base = ms::NOSUID | ms::NODEV | ms::NOEXEC;
@@ -613,10 +616,16 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
     ops.push(tmpfs);
     for name in &ctx.cgroups.hierarchies {
         let host = format!("/sys/fs/cgroup/{name}");
-        let mut op = Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&host)?;
+        // The container's own cgroup (runc's getCgroupMounts); OPTIONAL,
+        // since on hybrid hosts a named or unified one may not exist.
+        let (source, opts) = match ctx.cgroup_path {
+            Some(p) => (format!("{host}/{}", rootfs_relative(&p.to_string_lossy())), mount_opts::OPTIONAL),
+            None => (host.clone(), 0),
+        };
+        let mut op = Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&source)?;
         op.flags = ms::BIND | ms::REC;
         op.remount_flags = bind_remount(base | ro, Path::new(&host), ctx);
-        op.opts = mount_opts::CREATE_TARGET;
+        op.opts = mount_opts::CREATE_TARGET | opts;
         ops.push(op);
     }
     for (name, link) in &ctx.cgroups.symlinks {
@@ -920,7 +929,7 @@ mod tests {
     }
 
     fn ctx<'a>(layout: &'a CgroupLayout, userns: bool) -> Context<'a> {
-        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout, kcore: true }
+        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout, kcore: true, cgroup_path: None }
     }
 
     fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
@@ -953,6 +962,18 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_v1_binds_the_containers_own_cgroup() {
+        let layout = CgroupLayout { unified: false, hierarchies: vec!["memory".into()], symlinks: vec![] };
+        let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
+        let mut c = ctx(&layout, false);
+        c.cgroup_path = Some(Path::new("/parent/ctr-1"));
+        let ops = mount_ops(0, &m, &c).unwrap();
+        assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/memory");
+        assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/memory/parent/ctr-1");
+        assert_eq!(ops[1].opts, mount_opts::CREATE_TARGET | mount_opts::OPTIONAL);
+    }
+
+    #[test]
     fn cgroup_v2_is_a_cgroup2_mount() {
         let layout = CgroupLayout { unified: true, ..Default::default() };
         let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
@@ -968,7 +989,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("file"), "x").unwrap();
         let layout = CgroupLayout::default();
-        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false };
+        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
         let op = &mount_ops(3, &m, &c).unwrap()[0];

@@ -80,7 +80,7 @@ fn ns_kind(t: LinuxNamespaceType) -> Option<(&'static str, u32)> {
 }
 
 /// How the plan is computed: command-line choices.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// `--preserve-fds N`.
     pub preserve_fds: u32,
@@ -94,6 +94,10 @@ pub struct Options {
     /// `--no-new-keyring`: keep the caller's session keyring (otherwise the
     /// container joins a new anonymous one, as runc does by default).
     pub no_new_keyring: bool,
+    /// The container's cgroup path (the same in every hierarchy), when
+    /// known (`create`/`run`): a v1 `cgroup` mount binds the container's own
+    /// cgroup of each hierarchy, as runc does; without it, the roots.
+    pub cgroup_path: Option<std::path::PathBuf>,
 }
 
 /// A namespace the stub joins with `setns(2)`.
@@ -518,6 +522,7 @@ impl Plan {
             cgroupns: has(clone_flags::NEWCGROUP),
             cgroups: &cgroups,
             kcore: std::path::Path::new("/proc/kcore").exists(),
+            cgroup_path: opts.cgroup_path.as_deref(),
         };
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops = mounts::before_pivot(
