@@ -269,7 +269,14 @@ pub fn output(cmd: &mut Command) -> Output {
 }
 
 /// Like [`output`] with an explicit timeout.
+///
+/// Output is collected as it arrives. Once the command has exited, its
+/// pipes get [`PIPE_GRACE`] more to reach end of file; a process that
+/// inherited them and lives on (the container of `sprout create`, whose
+/// stdio is the controller's) would otherwise keep them open forever, so
+/// then what arrived so far is returned.
 pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    use std::sync::{Arc, Mutex};
     let command = format!("{cmd:?}");
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -277,11 +284,20 @@ pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
         .spawn()
         .unwrap_or_else(|e| panic!("spawning {command}: {e}"));
     let reader = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let h = std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => sink.lock().expect("output buffer").extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        (h, buf)
     };
     let out = reader(Box::new(child.stdout.take().expect("piped stdout")));
     let err = reader(Box::new(child.stderr.take().expect("piped stderr")));
@@ -298,22 +314,30 @@ pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
             Err(e) => panic!("waiting for {command}: {e}"),
         }
     };
-    // A container process that outlived the controller may hold the pipes
-    // open; after a timeout do not wait for it.
-    let join = |h: std::thread::JoinHandle<Vec<u8>>| {
-        if status.is_some() || h.is_finished() {
-            h.join().unwrap_or_default()
-        } else {
-            b"<output abandoned after timeout>".to_vec()
+    let grace = Instant::now() + if status.is_some() { PIPE_GRACE } else { Duration::ZERO };
+    let collect = |(h, buf): (std::thread::JoinHandle<()>, Arc<Mutex<Vec<u8>>>)| {
+        while !h.is_finished() && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(5));
         }
+        let mut data = std::mem::take(&mut *buf.lock().expect("output buffer"));
+        if h.is_finished() {
+            let _ = h.join();
+        } else if status.is_none() {
+            data.extend_from_slice(b"<output abandoned after timeout>");
+        }
+        data
     };
     Output {
         status,
-        stdout: join(out),
-        stderr: join(err),
+        stdout: collect(out),
+        stderr: collect(err),
         command,
     }
 }
+
+/// How long [`output_with_timeout`] waits, after the command exited, for
+/// its pipes to close (see there).
+pub const PIPE_GRACE: Duration = Duration::from_millis(500);
 
 /// An OCI bundle directory under `<workspace>/target/systest/`, removed on
 /// drop (unless something is still mounted below it, or
