@@ -66,6 +66,7 @@ use crate::cgroups::{self, Cgroup, CgroupError};
 use crate::cli::check_id;
 use crate::config;
 use crate::console;
+use crate::copyup;
 use crate::error::{Error, Result, warn};
 use crate::hooks::{self, Kind, Place};
 use crate::launch::{self, RunOptions, SpawnOptions};
@@ -283,7 +284,9 @@ fn setup(
     let pre_pivot_hooks = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer]
         .iter()
         .any(|k| !hooks::of(&spec, *k).is_empty());
-    if pre_pivot_hooks {
+    // tmpcopyup mounts are filled in by us in the same pause.
+    let copy_up = copyup::targets(spec.mounts().as_deref().unwrap_or(&[]));
+    if pre_pivot_hooks || !copy_up.is_empty() {
         plan.flags |= flags::HOOKS_BEFORE_PIVOT;
     }
 
@@ -296,6 +299,7 @@ fn setup(
     };
     let mut launched = launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
     let on_hooks = |pid: Pid| -> Result<()> {
+        copyup::run(&bundle.rootfs, pid.as_raw(), &copy_up)?;
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()?;
@@ -328,7 +332,11 @@ fn setup(
         console::send_to_socket(sock, master)?;
     }
     let mut st = cell.into_inner();
-    st.set_pid(launched.pid().as_raw())?;
+    match st.set_pid(launched.pid().as_raw()) {
+        // A foreground process may be done already: it ran; the wait reports it.
+        Err(_) if mode == Mode::Foreground => {}
+        r => r?,
+    }
     st.status_stored = if mode == Mode::Foreground { Status::Running } else { Status::Created };
     st.save()?;
     if mode == Mode::Detached
