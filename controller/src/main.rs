@@ -23,6 +23,7 @@ mod cgroups;
 mod cli;
 mod config;
 mod console;
+mod copyup;
 mod env;
 mod error;
 mod exec;

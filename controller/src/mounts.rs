@@ -179,7 +179,6 @@ fn option(word: &str) -> Option<Opt> {
 const UNSUPPORTED_OPTIONS: &[&str] = &[
     "idmap",
     "ridmap",
-    "tmpcopyup",
     "rro",
     "rrw",
     "rnosuid",
@@ -221,6 +220,9 @@ pub fn parse_options(options: &[String]) -> Result<Options, String> {
             Some(Opt::Set(f)) => o.flags |= f,
             Some(Opt::Clear(f)) => o.flags &= !f,
             Some(Opt::Propagation(p)) => o.propagation = p,
+            // tmpfs: the controller copies the image's directory in
+            // (`crate::copyup`); elsewhere ignored, as runc does.
+            None if word == "tmpcopyup" => {}
             None if UNSUPPORTED_OPTIONS.contains(&word.as_str()) => {
                 return Err(format!("option \"{word}\" is not supported yet"));
             }
@@ -882,6 +884,7 @@ mod tests {
     fn unsupported_extensions_are_errors() {
         assert_eq!(parse_options(&opts(&["rro"])).unwrap_err(), "option \"rro\" is not supported yet");
         assert!(parse_options(&opts(&["idmap"])).is_err());
+        assert_eq!(parse_options(&opts(&["rw", "tmpcopyup", "size=1m"])).unwrap().data, "size=1m");
     }
 
     #[test]
@@ -989,7 +992,8 @@ mod tests {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("file"), "x").unwrap();
         let layout = CgroupLayout::default();
-        let c = Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None };
+        let c =
+            Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
         let op = &mount_ops(3, &m, &c).unwrap()[0];

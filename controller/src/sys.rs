@@ -1,7 +1,7 @@
 //! The only module with `unsafe`: the few system calls nix does not wrap
 //! safely (raw `clone(2)` in fork mode and the child's path to
 //! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
-//! `setns(2)` in a hook's child before exec, `openat2(2)` adoption,
+//! `setns(2)` in a hook's child before exec, `openat(2)`/`openat2(2)` adoption,
 //! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
 //! window-size ioctls).
 //!
@@ -201,6 +201,28 @@ pub fn dup_above(fd: &impl AsRawFd, min: RawFd) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: `r` is a fresh fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// `openat2(2)` of `rel` below `dir` with `flags` and `resolve`
+/// (`RESOLVE_*` bits), as an owned fd.
+pub fn openat2(
+    dir: &impl AsRawFd,
+    rel: &Path,
+    flags: nix::fcntl::OFlag,
+    resolve: nix::fcntl::ResolveFlag,
+) -> Result<OwnedFd, Errno> {
+    let how = nix::fcntl::OpenHow::new().flags(flags | nix::fcntl::OFlag::O_CLOEXEC).resolve(resolve);
+    let fd = nix::fcntl::openat2(dir.as_raw_fd(), rel, how)?;
+    // SAFETY: openat2 returned a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `openat(2)` of `name` in `dir` (`O_CLOEXEC` added), as an owned fd.
+pub fn openat(dir: &impl AsRawFd, name: &Path, flags: nix::fcntl::OFlag, mode: u32) -> Result<OwnedFd, Errno> {
+    let mode = nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t);
+    let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags | nix::fcntl::OFlag::O_CLOEXEC, mode)?;
+    // SAFETY: openat returned a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `prlimit(2)`: sets resource `resource` of process `pid` to
