@@ -485,9 +485,13 @@ fn kill_and_wait(st: &State) -> Result<()> {
     let pidfd = container_pidfd(st);
     if let Ok(cg) = cgroup_of(st)
         && cg.exists()
-        && let Err(e) = cg.kill_all(libc::SIGKILL)
     {
-        warn(format!("container \"{}\": {e}", st.id));
+        if let Err(e) = cg.kill_all(libc::SIGKILL) {
+            warn(format!("container \"{}\": {e}", st.id));
+        }
+        // A v1-frozen task cannot die (cgroup.kill of the unified
+        // hierarchy does not thaw the v1 freezer).
+        let _ = cg.thaw();
     }
     if let Some(fd) = pidfd {
         let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
@@ -517,7 +521,12 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
         if status == Status::Stopped && !cg.exists() {
             return Ok(());
         }
-        return cg.kill_all(sig).map_err(cg_err);
+        cg.kill_all(sig).map_err(cg_err)?;
+        if sig == libc::SIGKILL {
+            // As runc: SIGKILL to a paused container thaws it, so that it dies.
+            let _ = cg.thaw();
+        }
+        return Ok(());
     }
     if status == Status::Stopped {
         crate::bail!("container not running");

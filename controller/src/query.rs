@@ -196,12 +196,13 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 pub fn events(root: &Path, id: &str, stats: bool, interval: Duration) -> Result<()> {
     let st = State::load(root, id)?;
     let cg = cgroup_of(&st)?;
+    // runc's field order: type, id, data.
     let event = |typ: &str, data: Option<Value>| {
-        let mut e = json!({"type": typ, "id": id});
-        if let Some(d) = data {
-            e["data"] = d;
+        let head = format!("{{\"type\":{},\"id\":{}", json!(typ), json!(id));
+        match data {
+            Some(d) => format!("{head},\"data\":{d}}}"),
+            None => format!("{head}}}"),
         }
-        e.to_string()
     };
     if stats {
         let data = cg.stats().map_err(cg_err)?;

@@ -2,9 +2,8 @@
 //! (runc `libcontainer/specconv.Example`) except for the hostname
 //! (`sprout`).
 //!
-//! Left out compared with runc: `linux.resources.devices` (a cgroup
-//! device rule denying everything); sprout does not manage cgroups yet and
-//! would only warn that it skips it.
+//! Like runc's, `linux.resources.devices` starts with a rule denying
+//! every device; sprout appends runc's default allow-list at create.
 
 use std::io::Write;
 use std::path::Path;
@@ -137,6 +136,14 @@ pub const DEFAULT_CONFIG: &str = r#"{
 		}
 	],
 	"linux": {
+		"resources": {
+			"devices": [
+				{
+					"allow": false,
+					"access": "rwm"
+				}
+			]
+		},
 		"namespaces": [
 			{
 				"type": "pid"

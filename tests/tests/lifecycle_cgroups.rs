@@ -1,0 +1,361 @@
+//! System tests of the container cgroup: every `linux.resources` section
+//! read back from the host's cgroup files, `linux.cgroupsPath`, the
+//! stub's placement, kill --all with a forking workload, pause/resume,
+//! update, events (--stats and the OOM stream).
+
+mod common;
+mod lifecycle_util;
+
+use std::fs;
+use std::time::Duration;
+
+use lifecycle_util::*;
+use sprout_systests::serde_json::{self, Value, json};
+use sprout_systests::{require_root, unique_id};
+
+#[test]
+fn resources_are_applied_and_read_back() {
+    require_root!();
+    let rt = Rt::new("res");
+    let id = unique_id("lt-res");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 10},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 50},
+            "blockIO": {"weight": 500},
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 4, "minor": 64, "access": "r"}
+            ]
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    let cg = format!("/sprout/{id}");
+    for (ctrl, file, want) in [
+        ("memory", "memory.limit_in_bytes", "67108864"),
+        ("memory", "memory.soft_limit_in_bytes", "33554432"),
+        ("memory", "memory.memsw.limit_in_bytes", "134217728"),
+        ("memory", "memory.swappiness", "10"),
+        ("cpu", "cpu.shares", "512"),
+        ("cpu", "cpu.cfs_quota_us", "50000"),
+        ("cpu", "cpu.cfs_period_us", "100000"),
+        ("cpuset", "cpuset.cpus", "0"),
+        ("cpuset", "cpuset.mems", "0"),
+        ("pids", "pids.max", "50"),
+        ("blkio", "blkio.bfq.weight", "500"),
+    ] {
+        assert_eq!(cg_read(ctrl, &cg, file), want, "{ctrl}/{file}");
+    }
+    // Devices: the config's rules (deny all, then 4:64 r) plus runc's defaults.
+    let list = cg_read("devices", &cg, "devices.list");
+    let rules: Vec<&str> = list.lines().collect();
+    for want in ["c 4:64 r", "c 1:3 rwm", "c 1:5 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"] {
+        assert!(rules.contains(&want), "{want} missing from devices.list:\n{list}");
+    }
+    assert!(!rules.contains(&"a *:* rwm"), "deny-all must hold:\n{list}");
+
+    // The stub (and so the process) is in the cgroup of every hierarchy,
+    // the unified one included, before it runs anything.
+    let pid = rt.pid(&id);
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in own.lines() {
+        assert!(line.ends_with(&cg), "{line} in\n{own}");
+    }
+    assert!(own.lines().any(|l| l.starts_with("0::")), "{own}");
+    for ctrl in ["memory", "pids", "cpu", "freezer", "devices"] {
+        assert_eq!(cg_procs(ctrl, &cg), vec![pid], "{ctrl}");
+    }
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
+fn device_rules_are_enforced() {
+    require_root!();
+    let rt = Rt::new("dev");
+    let id = unique_id("lt-dev");
+    // /dev/null is allowed by runc's defaults; a device node for /dev/kmsg
+    // (1:11) made in the container is not.
+    let bundle = sh_bundle(
+        &id,
+        "echo x > /dev/null && echo null-ok; mknod /tmp/kmsg c 1 11 && (cat /tmp/kmsg >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied)",
+        |c| {
+            c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+            c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["effective"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["permitted"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+        },
+    );
+    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert_eq!(out.stdout_str(), "null-ok\nkmsg-denied\n", "{out}");
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn cgroups_path_relative_and_nested() {
+    require_root!();
+    let rt = Rt::new("cgpath");
+    let id = unique_id("lt-cgp");
+    let parent = unique_id("lt-parent");
+    let rel = format!("{parent}/inner/{id}");
+    let bundle = sh_bundle(&id, "sleep 600", |c| c["linux"]["cgroupsPath"] = json!(rel));
+    rt.create_ok(&bundle, &id);
+    let cg = format!("/{rel}");
+    let pid = rt.pid(&id);
+    assert_eq!(cg_procs("memory", &cg), vec![pid]);
+    assert!(cgroup_dirs(&cg).len() >= 8, "{:?}", cgroup_dirs(&cg));
+    rt.ok(&["delete", "--force", &id]);
+    // The parents sprout created go too.
+    assert!(cgroup_dirs(&format!("/{parent}")).is_empty(), "{:?}", cgroup_dirs(&format!("/{parent}")));
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
+fn kill_all_reaches_every_process_of_a_forking_workload() {
+    require_root!();
+    let rt = Rt::new("killall");
+    let id = unique_id("lt-kall");
+    // pid 1 (sh) ignores TERM (no handler); its children do not.
+    let bundle = sh_bundle(
+        &id,
+        "for i in 1 2 3 4 5; do (sleep 600; echo no) & done; sh -c 'sleep 600 & sleep 601' & echo ready > /tmp/ready; wait; sleep 600",
+        |_| {},
+    );
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    wait_file(&bundle.rootfs().join("tmp/ready"), 10);
+    let cg = format!("/sprout/{id}");
+    assert!(wait_for(10, || cg_procs("pids", &cg).len() >= 13), "{:?}", cg_procs("pids", &cg));
+    let pid1 = rt.pid(&id);
+    // TERM to all (freeze, signal each, thaw): everything but pid 1 dies.
+    rt.ok(&["kill", "--all", &id, "TERM"]);
+    assert!(
+        wait_for(10, || cg_procs("pids", &cg) == vec![pid1]),
+        "after kill --all TERM: {:?}",
+        cg_procs("pids", &cg)
+    );
+    assert_eq!(cg_read("freezer", &cg, "freezer.state"), "THAWED", "always thawed again");
+    assert_eq!(rt.status(&id), "running");
+    // KILL to all: cgroup.kill.
+    rt.ok(&["kill", "-a", &id, "KILL"]);
+    assert!(wait_for(10, || cg_procs("pids", &cg).is_empty()), "{:?}", cg_procs("pids", &cg));
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
+fn pause_and_resume_freeze_the_processes() {
+    require_root!();
+    let rt = Rt::new("pause");
+    let id = unique_id("lt-pause");
+    let bundle = sh_bundle(&id, "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done", |_| {});
+    rt.create_ok(&bundle, &id);
+    // A created container can be paused too (runc).
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    let out = rt.sprout(&["start", &id]);
+    assert_eq!(out.stderr_str(), "sprout: cannot start a container in the paused state\n", "{out}");
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["start", &id]);
+    let count = bundle.rootfs().join("tmp/count");
+    wait_file(&count, 10);
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    let cg = format!("/sprout/{id}");
+    assert_eq!(cg_read("freezer", &cg, "freezer.state"), "FROZEN");
+    let pid = rt.pid(&id);
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(common::status_field(&st, "State").starts_with('D'), "frozen task: {st}");
+    let c1 = fs::read_to_string(&count).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fs::read_to_string(&count).unwrap(), c1, "the counter moved while paused");
+    let out = rt.sprout(&["pause", &id]);
+    assert_eq!(out.stderr_str(), "sprout: container not running\n", "{out}");
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "running");
+    assert!(wait_for(10, || fs::read_to_string(&count).unwrap_or_default() != c1), "counter did not move after resume");
+    let out = rt.sprout(&["resume", &id]);
+    assert_eq!(out.stderr_str(), "sprout: container not paused\n", "{out}");
+    // SIGKILL to a paused container thaws it (runc).
+    rt.ok(&["pause", &id]);
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
+fn delete_force_of_a_paused_container() {
+    require_root!();
+    let rt = Rt::new("delpaused");
+    let id = unique_id("lt-delp");
+    let bundle = sh_bundle(&id, "sleep 600 & sleep 601", |_| {});
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    rt.ok(&["pause", &id]);
+    let out = rt.sprout(&["delete", &id]);
+    assert_eq!(out.stderr_str(), format!("sprout: cannot delete container {id} that is not stopped: paused\n"));
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn update_changes_the_limits() {
+    require_root!();
+    let rt = Rt::new("upd");
+    let id = unique_id("lt-upd");
+    let bundle = sh_bundle(&id, "sleep 600", |c| c["linux"]["resources"] = json!({"pids": {"limit": 10}}));
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    let cg = format!("/sprout/{id}");
+    let devices = cg_read("devices", &cg, "devices.list");
+    rt.ok(&[
+        "update",
+        "--memory",
+        "32m",
+        "--memory-reservation",
+        "16m",
+        "--memory-swap",
+        "64m",
+        "--cpu-shares",
+        "256",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "50000",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        "--pids-limit",
+        "20",
+        "--blkio-weight",
+        "300",
+        &id,
+    ]);
+    for (ctrl, file, want) in [
+        ("memory", "memory.limit_in_bytes", "33554432"),
+        ("memory", "memory.soft_limit_in_bytes", "16777216"),
+        ("memory", "memory.memsw.limit_in_bytes", "67108864"),
+        ("cpu", "cpu.shares", "256"),
+        ("cpu", "cpu.cfs_quota_us", "20000"),
+        ("cpu", "cpu.cfs_period_us", "50000"),
+        ("cpuset", "cpuset.cpus", "0"),
+        ("pids", "pids.max", "20"),
+        ("blkio", "blkio.bfq.weight", "300"),
+    ] {
+        assert_eq!(cg_read(ctrl, &cg, file), want, "{ctrl}/{file}");
+    }
+    // Devices are left alone by an update.
+    assert_eq!(cg_read("devices", &cg, "devices.list"), devices);
+    // --resources FILE, then from stdin; flags win over the file.
+    let file = bundle.dir().join("res.json");
+    fs::write(&file, r#"{"pids": {"limit": 30}, "cpu": {"shares": 128}}"#).unwrap();
+    rt.ok(&["update", "--resources", file.to_str().unwrap(), "--cpu-shares", "300", &id]);
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "30");
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "300");
+    // --resources - reads stdin.
+    let sh = format!(
+        "echo '{{\"pids\": {{\"limit\": 40}}}}' | {} --root {} update -r - {id}",
+        sprout_systests::sprout_bin().display(),
+        rt.root_str()
+    );
+    let out = host_sh(&sh);
+    assert!(out.success(), "{out}");
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "40");
+    // Unlimited.
+    rt.ok(&["update", "--pids-limit", "-1", "--memory", "-1", &id]);
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
+    // Bad values: one line naming the field; nothing changed.
+    for (args, needle) in [
+        (vec!["--cpu-period", "5"], "cpu.period"),
+        (vec!["--memory", "lots"], "--memory"),
+        (vec!["--cpuset-cpus", "0-999"], "cpu.cpus"),
+    ] {
+        let mut a = vec!["update"];
+        a.extend(args);
+        a.push(&id);
+        let out = rt.sprout(&a);
+        common::assert_one_line_error(&out, &[needle]);
+    }
+    fs::write(&file, "{not json").unwrap();
+    let out = rt.sprout(&["update", "-r", file.to_str().unwrap(), &id]);
+    common::assert_one_line_error(&out, &["--resources", "JSON"]);
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    let out = rt.sprout(&["update", "--pids-limit", "5", &id]);
+    assert_eq!(out.stderr_str(), "sprout: container not running\n", "{out}");
+    rt.ok(&["delete", &id]);
+}
+
+#[test]
+fn pids_limit_is_enforced() {
+    require_root!();
+    let rt = Rt::new("pids");
+    let id = unique_id("lt-pids");
+    let bundle = sh_bundle(
+        &id,
+        "n=0; for i in 1 2 3 4 5 6 7 8; do sleep 1 & if [ $? -eq 0 ]; then n=$((n+1)); fi; done; echo started $(ls /proc | grep -c '^[0-9]')",
+        |c| c["linux"]["resources"] = json!({"pids": {"limit": 4}}),
+    );
+    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert!(out.stderr_str().contains("fork") || out.stderr_str().contains("Resource"), "{out}");
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn events_stats_is_one_json_object() {
+    require_root!();
+    let rt = Rt::new("stats");
+    let id = unique_id("lt-stats");
+    let bundle = sh_bundle(&id, "sleep 600 & sleep 601", |c| c["linux"]["resources"] = json!({"pids": {"limit": 9}, "memory": {"limit": 67108864}}));
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    let cg = format!("/sprout/{id}");
+    assert!(wait_for(10, || cg_procs("pids", &cg).len() == 2));
+    let text = rt.ok(&["events", "--stats", &id]);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("{\"type\":\"stats\",\"id\":"), "runc's field order: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    let d = &v["data"];
+    assert_eq!(d["pids"]["current"], 2, "{d}");
+    assert_eq!(d["pids"]["limit"], 9, "{d}");
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{d}");
+    rt.ok(&["delete", "--force", &id]);
+    let out = rt.sprout(&["events", "--stats", &id]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(out.stderr_str(), format!("sprout: container \"{id}\" does not exist\n"));
+    let out = rt.sprout(&["events", "--interval", "soon", &id]);
+    common::assert_one_line_error(&out, &["--interval"]);
+}
+
+#[test]
+fn events_stream_reports_oom_and_ends_with_the_container() {
+    require_root!();
+    let rt = Rt::new("oom");
+    let id = unique_id("lt-oom");
+    let bundle = sh_bundle(&id, "sleep 1; tail /dev/zero; sleep 1", |c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+    });
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    let out = sprout_systests::output_with_timeout(
+        &mut rt.cmd(&["events", "--interval", "200ms", &id]),
+        Duration::from_secs(30),
+    );
+    assert!(out.success(), "events ends (exit 0) when the container stops:\n{out}");
+    let events: Vec<Value> = out.stdout_str().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e == &json!({"type": "oom", "id": id})), "{out}");
+    assert!(events.iter().any(|e| e["type"] == "stats" && e["data"]["memory"].is_object()), "{out}");
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
