@@ -1,0 +1,259 @@
+//! System tests of the OCI hooks: each kind gets the state JSON on stdin
+//! at its point of the lifecycle, in the right namespaces; timeouts;
+//! failures tear the container down (prestart, createRuntime,
+//! createContainer, startContainer) or only warn (poststart, poststop).
+
+mod common;
+mod lifecycle_util;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lifecycle_util::*;
+use sprout_systests::serde_json::{self, Value, json};
+use sprout_systests::{Bundle, require_root, unique_id};
+
+/// A host hook: `/bin/sh -c 'cat > OUT; <extra>'` with `env`.
+fn host_hook(out: &Path, extra: &str) -> Value {
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}; {extra}", out.display())],
+        "env": ["HOOK_ENV=yes", "PATH=/usr/bin:/bin"],
+    })
+}
+
+/// A directory for hook output, removed on drop.
+struct Out(PathBuf);
+impl Out {
+    fn new() -> Out {
+        let d = std::env::temp_dir().join(unique_id("lt-hooks"));
+        fs::create_dir_all(&d).unwrap();
+        Out(d)
+    }
+    fn p(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn json(&self, name: &str) -> Value {
+        let p = self.p(name);
+        let t = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}: {t}", p.display()))
+    }
+}
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Installs an executable script at `rootfs/hookbin/NAME` (only in the
+/// container: a startContainer hook path resolves there).
+fn container_script(bundle: &Bundle, name: &str, body: &str) -> String {
+    let dir = bundle.rootfs().join("hookbin");
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    format!("/hookbin/{name}")
+}
+
+fn ns_of(pid: &str, kind: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn every_hook_gets_its_state_at_its_point() {
+    require_root!();
+    let rt = Rt::new("hooks");
+    let id = unique_id("lt-hooks");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran; exec sleep 600", |c| {
+        c["annotations"] = json!({"hook.test": "1"});
+    });
+    let start_hook = container_script(&bundle, "start.sh", "cat > /tmp/startContainer.json; hostname > /tmp/startContainer.host; test -e /tmp/ran && echo after >> /tmp/startContainer.host; echo \"$HOOK_ENV\" > /tmp/startContainer.env");
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({
+            "prestart": [host_hook(&out.p("prestart.json"), &format!("echo \"$HOOK_ENV $0\" > {}", out.p("prestart.env").display()))],
+            "createRuntime": [host_hook(&out.p("createRuntime.json"), &format!("readlink /proc/self/ns/mnt > {}", out.p("createRuntime.mnt").display()))],
+            "createContainer": [host_hook(&out.p("createContainer.json"), &format!(
+                "hostname > {h}; readlink /proc/self/ns/mnt > {m}; readlink /proc/self/ns/uts > {u}; test -d {rootfs}/bin && echo host-view >> {h}",
+                h = out.p("createContainer.host").display(),
+                m = out.p("createContainer.mnt").display(),
+                u = out.p("createContainer.uts").display(),
+                rootfs = bundle.rootfs().display(),
+            ))],
+            "startContainer": [{"path": start_hook, "env": ["HOOK_ENV=in-container"]}],
+            "poststart": [host_hook(&out.p("poststart.json"), "")],
+            "poststop": [host_hook(&out.p("poststop.json"), "")],
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    let pid = rt.pid(&id).to_string();
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let st = out.json(&format!("{kind}.json"));
+        assert_eq!(st["status"], "creating", "{kind}: {st}");
+        assert_eq!(st["id"], id.as_str(), "{kind}");
+        assert_eq!(st["pid"].to_string(), pid, "{kind}: the container process: {st}");
+        assert_eq!(st["bundle"], bundle.dir().to_str().unwrap(), "{kind}");
+        assert_eq!(st["ociVersion"], "1.0.2-dev", "{kind}");
+        assert_eq!(st["annotations"]["hook.test"], "1", "{kind}");
+    }
+    // createRuntime: the runtime's namespaces; createContainer: the
+    // container's (its hostname, its mount namespace, still the host's
+    // tree before pivot_root).
+    assert_eq!(fs::read_to_string(out.p("prestart.env")).unwrap(), "yes sh\n", "env and argv[0] as given");
+    let own_mnt = ns_of("self", "mnt");
+    assert_eq!(fs::read_to_string(out.p("createRuntime.mnt")).unwrap().trim(), own_mnt);
+    assert_eq!(fs::read_to_string(out.p("createContainer.mnt")).unwrap().trim(), ns_of(&pid, "mnt"));
+    assert_eq!(fs::read_to_string(out.p("createContainer.uts")).unwrap().trim(), ns_of(&pid, "uts"));
+    assert_eq!(fs::read_to_string(out.p("createContainer.host")).unwrap(), "sprout\nhost-view\n");
+    assert!(!out.p("poststart.json").exists() && !bundle.rootfs().join("tmp/startContainer.json").exists());
+
+    rt.ok(&["start", &id]);
+    // startContainer: in the container (path and files resolve in its
+    // root), before the process runs.
+    let st: Value = serde_json::from_str(&fs::read_to_string(bundle.rootfs().join("tmp/startContainer.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "created", "{st}");
+    assert_eq!(st["pid"].to_string(), pid);
+    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/startContainer.host")).unwrap(), "sprout\n", "ran before the process");
+    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/startContainer.env")).unwrap(), "in-container\n");
+    let st = out.json("poststart.json");
+    assert_eq!(st["status"], "running", "{st}");
+    assert_eq!(st["pid"].to_string(), pid);
+    assert!(!out.p("poststop.json").exists());
+
+    rt.ok(&["delete", "--force", &id]);
+    let st = out.json("poststop.json");
+    assert_eq!(st["status"], "stopped", "{st}");
+    assert_eq!(st["pid"], 0, "{st}");
+    assert_eq!(st["id"], id.as_str());
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn foreground_run_runs_every_hook() {
+    require_root!();
+    let rt = Rt::new("fghooks");
+    let id = unique_id("lt-fgh");
+    let out = Out::new();
+    let log = out.p("order");
+    let bundle = sh_bundle(&id, "cat /tmp/start.status; echo process", |_| {});
+    let start_hook = container_script(&bundle, "start.sh", "grep -o '\"status\":\"[a-z]*\"' > /tmp/start.status");
+    let h = |name: &str| host_hook(&out.p(&format!("{name}.json")), &format!("echo {name} >> {}", log.display()));
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({
+            "prestart": [h("prestart")],
+            "createRuntime": [h("createRuntime")],
+            "createContainer": [h("createContainer")],
+            "startContainer": [{"path": start_hook}],
+            "poststart": [h("poststart")],
+            "poststop": [h("poststop")],
+        });
+    });
+    let o = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert_eq!(o.stdout_str(), "\"status\":\"created\"\nprocess\n", "{o}");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "prestart\ncreateRuntime\ncreateContainer\npoststart\npoststop\n"
+    );
+    assert_eq!(out.json("poststop.json")["status"], "stopped");
+    assert_eq!(out.json("poststart.json")["status"], "running");
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn a_hook_that_times_out_is_killed_and_fails_create() {
+    require_root!();
+    let rt = Rt::new("hooktmo");
+    let id = unique_id("lt-htmo");
+    let out = Out::new();
+    let marker = out.p("still-running");
+    let bundle = sh_bundle(&id, "true", |c| {
+        c["hooks"] = json!({"prestart": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("sleep 30; touch {}", marker.display())],
+            "timeout": 1
+        }]});
+    });
+    let t = Instant::now();
+    let o = rt.create(&bundle, &id, &[]);
+    let msg = common::assert_one_line_error(&o, &["hooks.prestart[0]", "timed out after 1 s"]);
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}: {msg}", t.elapsed());
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn failing_hooks_tear_the_container_down() {
+    require_root!();
+    let rt = Rt::new("hookfail");
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let id = unique_id(&format!("lt-hf-{}", kind.to_lowercase()));
+        let bundle = sh_bundle(&id, "true", |c| {
+            c["hooks"] = json!({kind: [
+                {"path": "/bin/true"},
+                {"path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; echo hook-said-no >&2; exit 4"]}
+            ]});
+        });
+        let o = rt.create(&bundle, &id, &[]);
+        common::assert_one_line_error(&o, &[&format!("hooks.{kind}[1] \"/bin/sh\": exit status 4"), "hook-said-no"]);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+    // A missing hook binary.
+    let id = unique_id("lt-hf-missing");
+    let bundle = sh_bundle(&id, "true", |c| c["hooks"] = json!({"createRuntime": [{"path": "/no/such/hook"}]}));
+    let o = rt.create(&bundle, &id, &[]);
+    common::assert_one_line_error(&o, &["hooks.createRuntime[0] \"/no/such/hook\"", "No such file or directory"]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn failing_start_container_hook_stops_the_container() {
+    require_root!();
+    let rt = Rt::new("hooksc");
+    let id = unique_id("lt-hsc");
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran; sleep 600", |_| {});
+    let hook = container_script(&bundle, "fail.sh", "exit 9");
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+    rt.create_ok(&bundle, &id);
+    let o = rt.sprout(&["start", &id]);
+    common::assert_one_line_error(&o, &["hooks.startContainer[0]", "exit status 9"]);
+    assert_eq!(rt.status(&id), "stopped");
+    assert!(!bundle.rootfs().join("tmp/ran").exists(), "the process must not run");
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn poststart_and_poststop_failures_are_warnings() {
+    require_root!();
+    let rt = Rt::new("hookwarn");
+    let id = unique_id("lt-hw");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["hooks"] = json!({
+            "poststart": [
+                {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]},
+                host_hook(&out.p("poststart2.json"), "")
+            ],
+            "poststop": [
+                {"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1},
+                host_hook(&out.p("poststop2.json"), "")
+            ],
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    let o = rt.sprout(&["start", &id]);
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stderr_str(), "sprout: warning: hooks.poststart[0] \"/bin/sh\": exit status 3\n", "{o}");
+    assert_eq!(out.json("poststart2.json")["status"], "running", "the next hook still runs");
+    assert_eq!(rt.status(&id), "running");
+    let o = rt.sprout(&["delete", "--force", &id]);
+    assert!(o.success(), "{o}");
+    assert!(o.stderr_str().contains("warning: hooks.poststop[0] \"/bin/sleep\": timed out after 1 s"), "{o}");
+    assert_eq!(out.json("poststop2.json")["status"], "stopped");
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
