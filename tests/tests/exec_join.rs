@@ -48,11 +48,12 @@ fn pid_namespace_two_levels() {
     require_lifecycle!();
     let c = Container::started(&unique_id("exec-pidns"), |_| {});
     let pid_file = c.bundle.dir().join("exec.pid");
-    let out = c.exec(
-        &["-d", "--pid-file", pid_file.to_str().unwrap()],
+    let (code, out) = c.exec_detached(
+        c.bundle.dir(),
+        &["--pid-file", pid_file.to_str().unwrap()],
         &["sleep", "60"],
     );
-    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(code, Some(0), "{out}");
     let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let nspid: Vec<i32> = status_field(&status, "NSpid")
@@ -89,11 +90,12 @@ fn joins_the_container_cgroup() {
     let (own, init) = inside.split_once("==\n").unwrap();
     assert_eq!(own, init, "{inside}");
     let pid_file = c.bundle.dir().join("exec.pid");
-    let out = c.exec(
-        &["-d", "--pid-file", pid_file.to_str().unwrap()],
+    let (code, out) = c.exec_detached(
+        c.bundle.dir(),
+        &["--pid-file", pid_file.to_str().unwrap()],
         &["sleep", "60"],
     );
-    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(code, Some(0), "{out}");
     let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     let host_exec = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let host_init = fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
@@ -117,22 +119,9 @@ fn detach_and_pid_file() {
     require_lifecycle!();
     let c = Container::started(&unique_id("exec-detach"), |_| {});
     // Relative to the caller's cwd.
-    let out = sprout_systests::output(
-        sprout_systests::sprout(&[
-            "--root",
-            ROOT,
-            "exec",
-            "--detach",
-            "--pid-file",
-            "rel.pid",
-            &c.id,
-            "sleep",
-            "60",
-        ])
-        .current_dir(c.bundle.dir()),
-    );
-    assert_eq!(out.code(), Some(0), "{out}");
-    assert_eq!(out.stdout_str(), "", "{out}");
+    let (code, out) = c.exec_detached(c.bundle.dir(), &["--pid-file", "rel.pid"], &["sleep", "60"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "");
     let text = fs::read_to_string(c.bundle.dir().join("rel.pid")).unwrap();
     assert!(!text.ends_with('\n') && !text.is_empty(), "{text:?}");
     let pid: i32 = text.parse().unwrap();
@@ -191,26 +180,26 @@ fn fds_only_stdio_and_preserved() {
     require_lifecycle!();
     let c = Container::started(&unique_id("exec-fds"), |_| {});
     // `; true`: keeps the shell from exec'ing ls, so $$ is the shell.
-    let script = "ls /proc/$$/fd | tr '\\n' ' '; true";
+    let script = "ls /proc/$$/fd; true";
     let out = sprout_root_with_fds(
         "3</etc/hostname 4</etc/hostname 7</",
         &["exec", &c.id, "sh", "-c", script],
     );
     assert_eq!(out.code(), Some(0), "{out}");
-    assert_eq!(out.stdout_str(), "0 1 2 ", "{out}");
+    assert_eq!(out.stdout_str(), "0\n1\n2\n", "{out}");
     let data = c.bundle.dir().join("preserved.txt");
     fs::write(&data, "preserved\n").unwrap();
-    let script = "ls /proc/$$/fd | tr '\\n' ' '; cat <&3; true";
+    let script = "ls /proc/$$/fd; cat <&3; true";
     let out = sprout_root_with_fds(
         &format!("3<{} 4</etc/hostname", data.display()),
         &["exec", "--preserve-fds", "1", &c.id, "sh", "-c", script],
     );
     assert_eq!(out.code(), Some(0), "{out}");
-    assert_eq!(out.stdout_str(), "0 1 2 3 preserved\n", "{out}");
+    assert_eq!(out.stdout_str(), "0\n1\n2\n3\npreserved\n", "{out}");
 }
 
 /// CVE-2024-21626: with host directory fds leaked by the caller at every
-/// number 3..=10, `--cwd /proc/self/fd/N` either fails with a one-line
+/// number 3..=9 (dash's limit), `--cwd /proc/self/fd/N` either fails with a one-line
 /// error or runs inside the container — never in the host directory.
 #[test]
 fn cwd_through_a_leaked_fd_never_reaches_the_host() {
@@ -221,7 +210,7 @@ fn cwd_through_a_leaked_fd_never_reaches_the_host() {
     fs::create_dir_all(hostdir.join("sub")).unwrap();
     fs::write(hostdir.join("HOST-MARKER"), "host\n").unwrap();
     fs::write(hostdir.join("sub/HOST-MARKER"), "host\n").unwrap();
-    let leak: String = (3..=10)
+    let leak: String = (3..=9)
         .map(|n| {
             let d = if n % 2 == 0 {
                 hostdir.clone()
@@ -231,7 +220,7 @@ fn cwd_through_a_leaked_fd_never_reaches_the_host() {
             format!("{n}<{} ", d.display())
         })
         .collect();
-    for n in 3..=10 {
+    for n in 3..=9 {
         let cwd = format!("/proc/self/fd/{n}");
         let out = sprout_root_with_fds(
             &leak,

@@ -230,6 +230,10 @@ fn cap_is_ambient_when_inheritable() {
     require_lifecycle!();
     let c = Container::started(&unique_id("exec-ambient"), |c| {
         c["process"]["capabilities"]["inheritable"] = json!(["CAP_NET_RAW"]);
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_NET_RAW"));
     });
     let with = c.exec_ok(
         &["-u", "1000:1000", "--cap", "CAP_NET_RAW"],

@@ -78,16 +78,14 @@ impl Container {
             c["process"]["args"] = json!(["sleep", "600"]);
             edit(c)
         });
-        let out = output(
-            sprout(&["--root", ROOT, "create", "--bundle"])
-                .arg(bundle.dir())
-                .arg(id),
-        );
+        // The container's stdio is create's (as with runc): files, not
+        // pipes, or reading create's output would wait for the container.
+        let out = create_with_files(bundle.dir(), id);
         let c = Container {
             bundle,
             id: id.to_string(),
         };
-        assert!(out.success(), "sprout create failed:\n{out}");
+        assert!(out.0, "sprout create failed:\n{}", out.1);
         c
     }
 
@@ -98,6 +96,47 @@ impl Container {
         args.push(&self.id);
         args.extend_from_slice(cmd);
         sprout_root(&args)
+    }
+
+    /// `sprout exec -d <flags...> ID <cmd...>` run in `cwd` with stdout and
+    /// stderr going to files (the detached process keeps them: pipes
+    /// would not see EOF until it ends); waits at most 30 s for `sprout`.
+    /// Returns (exit code, stdout + stderr of sprout and the process so far).
+    pub fn exec_detached(&self, cwd: &Path, flags: &[&str], cmd: &[&str]) -> (Option<i32>, String) {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = self
+            .bundle
+            .dir()
+            .join(format!("detached-{}-{n}", std::process::id()));
+        let out = fs::File::create(base.with_extension("out")).expect("creating the output file");
+        let err = out.try_clone().expect("dup of the output file");
+        let mut args = vec!["--root", ROOT, "exec", "--detach"];
+        args.extend_from_slice(flags);
+        args.push(&self.id);
+        args.extend_from_slice(cmd);
+        let mut child = sprout(&args)
+            .current_dir(cwd)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawning sprout exec -d");
+        let start = Instant::now();
+        let code = loop {
+            if let Some(st) = child.try_wait().expect("waiting for sprout exec -d") {
+                break st.code();
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        (
+            code,
+            fs::read_to_string(base.with_extension("out")).unwrap_or_default(),
+        )
     }
 
     /// [`Container::exec`] expecting exit 0 and an empty stderr; its stdout.
@@ -152,6 +191,36 @@ impl Drop for Container {
             panic!("delete --force failed:\n{out}");
         }
     }
+}
+
+/// `sprout --root ROOT create --bundle DIR ID` with stdout and stderr
+/// going to `DIR/container.out` and `DIR/container.err` (the container
+/// keeps them); waits at most 30 s. Returns (success, description).
+fn create_with_files(dir: &Path, id: &str) -> (bool, String) {
+    let out = fs::File::create(dir.join("container.out")).expect("creating container.out");
+    let err = fs::File::create(dir.join("container.err")).expect("creating container.err");
+    let mut child = sprout(&["--root", ROOT, "create", "--bundle"])
+        .arg(dir)
+        .arg(id)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawning sprout create");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("waiting for sprout create") {
+            break Some(st);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let err = fs::read_to_string(dir.join("container.err")).unwrap_or_default();
+    let ok = status.is_some_and(|s| s.success());
+    (ok, format!("status {status:?}\n--- stderr ---\n{err}"))
 }
 
 /// `sh -c 'exec <redirections>; exec sprout --root ROOT <args>'`: the
