@@ -34,10 +34,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, CreateOptions};
-use crate::query::{self, Format, UpdateFlags};
 use crate::imageplan::{self, ImagePlanArgs};
+use crate::lifecycle::{self, CreateOptions};
 use crate::plan::{Options, Plan};
+use crate::query::{self, Format, UpdateFlags};
 use crate::timing::Timer;
 use crate::{config, spec};
 

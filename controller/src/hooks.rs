@@ -14,7 +14,9 @@
 //! "State"). Its stdout and stderr are captured (into a memfd, so a hook
 //! that leaves a daemon holding them cannot hang us) and quoted in the
 //! error. `timeout` (seconds, > 0) is enforced with a pidfd poll: a hook
-//! still running then is SIGKILLed and the hook fails.
+//! still running then is SIGKILLed with its process group and fails. A
+//! hook has `PR_SET_PDEATHSIG(SIGKILL)`: it never outlives the sprout
+//! command that runs it (a killed `create` leaves no hook process).
 //!
 //! Container-namespace hooks (`createContainer`, `startContainer`) join, in
 //! a child before `execve`, each namespace of the container's process that
@@ -207,16 +209,14 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
     let out2 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
     let out3 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
     cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2)).stderr(Stdio::from(out3));
-    let _ns = match place {
+    let ns = match place {
         Place::Runtime => Vec::new(),
-        Place::Container(pid) => {
-            let ns = container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
-            sys::setns_before_exec(&mut cmd, ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect());
-            ns
-        }
+        Place::Container(pid) => container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?,
     };
+    // Dies with us (a killed create leaves no hook); joins the namespaces.
+    sys::hook_before_exec(&mut cmd, ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect());
     let mut child = cmd.spawn().map_err(|e| Error::io(format!("{what}: exec"), &e))?;
-    drop(_ns);
+    drop(ns);
     if let Some(mut stdin) = child.stdin.take() {
         // Small (a few hundred bytes): fits the pipe; a hook that does not
         // read it or exits early (EPIPE) is fine.
@@ -228,6 +228,9 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
         Some(t) => !wait_exit(child.id() as i32, t)?,
     };
     if timed_out {
+        // The hook leads its own process group (sys::hook_before_exec).
+        let _ =
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
         let _ = child.kill();
     }
     let status = child.wait().map_err(|e| Error::io(format!("{what}: wait"), &e))?;
@@ -300,7 +303,10 @@ mod tests {
         let s = spec_with(serde_json::json!({"prestart": [{"path": "rel/x"}]}));
         assert_eq!(validate(&s).unwrap_err().to_string(), "hooks.prestart[0].path \"rel/x\": must be an absolute path");
         let s = spec_with(serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": 0}]}));
-        assert_eq!(validate(&s).unwrap_err().to_string(), "hooks.poststop[0].timeout: must be greater than zero (got 0)");
+        assert_eq!(
+            validate(&s).unwrap_err().to_string(),
+            "hooks.poststop[0].timeout: must be greater than zero (got 0)"
+        );
     }
 
     #[test]

@@ -149,8 +149,7 @@ impl Drop for Pending {
 /// appends its `AllowedDevices` to the config's rules; the default config
 /// starts with a deny-all rule).
 fn resources_of(spec: &Spec) -> LinuxResources {
-    let mut r =
-        spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut r = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
     let mut devices = r.devices().clone().unwrap_or_default();
     devices.extend(cgroups::default_device_rules());
     r.set_devices(Some(devices));
@@ -281,9 +280,8 @@ fn setup(
         plan.flags |= flags::WAIT_START;
         plan.start_socket = Some(OwnedFd::from(listener));
     }
-    let pre_pivot_hooks = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer]
-        .iter()
-        .any(|k| !hooks::of(&spec, *k).is_empty());
+    let pre_pivot_hooks =
+        [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer].iter().any(|k| !hooks::of(&spec, *k).is_empty());
     // tmpcopyup mounts are filled in by us in the same pause.
     let copy_up = copyup::targets(spec.mounts().as_deref().unwrap_or(&[]));
     if pre_pivot_hooks || !copy_up.is_empty() {
@@ -297,7 +295,8 @@ fn setup(
         st.set_pid(pid.as_raw())?;
         st.save()
     };
-    let mut launched = launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
+    let mut launched =
+        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
     let on_hooks = |pid: Pid| -> Result<()> {
         copyup::run(&bundle.rootfs, pid.as_raw(), &copy_up)?;
         let mut st = cell.borrow_mut();
@@ -325,7 +324,6 @@ fn setup(
         },
     };
     launched.sync(&run_opts, timer)?;
-    drop(run_opts);
     if let Some(sock) = o.console_socket
         && let Some(master) = launched.take_console()
     {
@@ -406,7 +404,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         Status::Running => crate::bail!("cannot start an already running container"),
         s => crate::bail!("cannot start a container in the {s} state"),
     }
-    if let Err(e) = hooks::run(&st.config, Kind::StartContainer, &hook_state(&st, Status::Created), Place::Container(st.pid))
+    if let Err(e) =
+        hooks::run(&st.config, Kind::StartContainer, &hook_state(&st, Status::Created), Place::Container(st.pid))
     {
         let _ = kill_and_wait(&st);
         return Err(e);
@@ -535,7 +534,9 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     match sys::pidfd_send_signal(&fd, sig) {
         Ok(()) => {}
         Err(Errno::ESRCH) => crate::bail!("container not running"),
-        Err(e) => return Err(Error::Sys { context: format!("container \"{id}\": signalling process {}", st.pid), errno: e }),
+        Err(e) => {
+            return Err(Error::Sys { context: format!("container \"{id}\": signalling process {}", st.pid), errno: e });
+        }
     }
     if status == Status::Paused && sig == libc::SIGKILL {
         let _ = cgroup_of(&st)?.thaw();

@@ -309,8 +309,7 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
                     .map_err(|e| Error::io("--resources -: reading stdin", &e))?;
                 s
             } else {
-                std::fs::read_to_string(p)
-                    .map_err(|e| Error::io(format!("--resources \"{}\"", p.display()), &e))?
+                std::fs::read_to_string(p).map_err(|e| Error::io(format!("--resources \"{}\"", p.display()), &e))?
             };
             serde_json::from_str(&text)
                 .map_err(|e| Error::invalid(format!("--resources \"{}\": invalid JSON: {e}", p.display())))?
@@ -357,9 +356,8 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
     if let Some(x) = f.blkio_weight {
         set("blockIO", "weight", json!(x));
     }
-    serde_path_to_error::deserialize::<_, LinuxResources>(v).map_err(|e| {
-        Error::invalid(format!("--resources: {}: {}", e.path(), e.inner()))
-    })
+    serde_path_to_error::deserialize::<_, LinuxResources>(v)
+        .map_err(|e| Error::invalid(format!("--resources: {}: {}", e.path(), e.inner())))
 }
 
 /// `sprout update [--resources FILE] [flags] ID`: changes the cgroup
@@ -384,10 +382,48 @@ pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -
 /// Mount options sprout understands (runc's option table; the runtime-spec
 /// features document's `mountOptions`).
 pub const MOUNT_OPTIONS: &[&str] = &[
-    "acl", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime", "loud",
-    "mand", "noacl", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-    "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared",
-    "rslave", "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync",
+    "acl",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noacl",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
     "unbindable",
 ];
 
@@ -464,7 +500,12 @@ mod tests {
 
     #[test]
     fn update_flags_over_file() {
-        let f = UpdateFlags { memory: Some("64m".into()), pids_limit: Some(20), cpu_shares: Some(512), ..Default::default() };
+        let f = UpdateFlags {
+            memory: Some("64m".into()),
+            pids_limit: Some(20),
+            cpu_shares: Some(512),
+            ..Default::default()
+        };
         let r = update_resources(None, &f).unwrap();
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64i64 << 20));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 20);

@@ -317,7 +317,6 @@ impl State {
             owner: self.owner.clone(),
         }
     }
-
 }
 
 /// The OCI state of a container as `sprout state` prints it and hooks

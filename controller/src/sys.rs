@@ -1,7 +1,7 @@
 //! The only module with `unsafe`: the few system calls nix does not wrap
 //! safely (raw `clone(2)` in fork mode and the child's path to
 //! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
-//! `setns(2)` in a hook's child before exec, `openat(2)`/`openat2(2)` adoption,
+//! a hook's child before exec (parent-death signal, `setns(2)`), `openat(2)`/`openat2(2)` adoption,
 //! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
 //! window-size ioctls).
 //!
@@ -234,6 +234,19 @@ pub fn prlimit(pid: libc::pid_t, resource: u32, soft: u64, hard: u64) -> Result<
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
+/// Whether the running kernel knows the `SECCOMP_FILTER_FLAG_*` bits in
+/// `flags`: `seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL)` checks the
+/// flags before it reads the (NULL) program, so it fails with `EFAULT` for
+/// known flags and `EINVAL` for unknown ones; nothing is installed.
+pub fn seccomp_flags_known(flags: u32) -> bool {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    // SAFETY: a NULL program pointer; the kernel only validates and fails.
+    let r = unsafe {
+        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags as libc::c_uint, std::ptr::null::<u8>())
+    };
+    r < 0 && Errno::last() == Errno::EFAULT
+}
+
 /// `pidfd_open(2)`.
 pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall with integer arguments.
@@ -256,21 +269,37 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
-/// Makes `cmd`'s child `setns(2)` into each `(fd, CLONE_NEW*)` of
-/// `namespaces`, in order (user namespace first), after the fork and
-/// before the exec: hooks that run in the container's namespaces. The
-/// fds must stay open until `cmd` is spawned (the caller keeps them).
-/// Joining a pid namespace only affects the hook's own children
-/// (`pid_namespaces(7)`); a mount namespace join also moves the root and
-/// cwd to that namespace's root.
-pub fn setns_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd, c_int)>) {
+/// Prepares a hook's child (between fork and exec): it gets
+/// `PR_SET_PDEATHSIG(SIGKILL)` so that it dies with this controller (a
+/// killed `sprout create` leaves no hook behind; if the controller is
+/// already gone the exec is abandoned), becomes the leader of a new
+/// process group (so a timeout can kill the hook's children with it),
+/// then `setns(2)`s into each
+/// `(fd, CLONE_NEW*)` of `namespaces`, in order (user namespace first):
+/// hooks that run in the container's namespaces. The fds must stay open
+/// until `cmd` is spawned (the caller keeps them). Joining a pid namespace
+/// only affects the hook's own children (`pid_namespaces(7)`); a mount
+/// namespace join also moves the root and cwd to that namespace's root.
+pub fn hook_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd, c_int)>) {
     use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is a plain syscall.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the forked child, which may only call
-    // async-signal-safe functions: it iterates a Vec it owns (no
-    // allocation), calls setns(2) on fds the parent keeps open, and builds
-    // an io::Error from errno (no allocation for OS errors).
+    // async-signal-safe functions: prctl, getppid, setpgid and setns(2) on fds the
+    // parent keeps open, iterating a Vec it owns (no allocation), and
+    // io::Error from errno (no allocation for OS errors).
     unsafe {
         cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            // Its own process group: a timeout kills the hook's children too.
+            if libc::setpgid(0, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
             for &(fd, nstype) in &namespaces {
                 if libc::setns(fd, nstype) < 0 {
                     return Err(io::Error::last_os_error());
