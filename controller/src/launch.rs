@@ -482,7 +482,13 @@ impl Launched {
             if !sync_ready {
                 continue;
             }
-            let rec = sys::recv_record(&self.sync, &mut buf).ctx(|| "sync socket: recv")?;
+            let rec = match sys::recv_record(&self.sync, &mut buf) {
+                // The stub exited with unread data in its queue: the kernel
+                // reports ECONNRESET once, before the records it did send
+                // (a `Failed` among them), then EOF.
+                Err(Errno::ECONNRESET) => continue,
+                r => r.ctx(|| "sync socket: recv")?,
+            };
             if rec.len == 0 {
                 break;
             }

@@ -96,7 +96,9 @@ impl Bundle {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(sprout());
-        cmd.args(args).arg("--bundle").arg(&self.dir).env("SPROUT_INIT", &self.stub).stdin(Stdio::null());
+        // A state root per bundle (the tests run in parallel).
+        cmd.args(args).arg("--bundle").arg(&self.dir).arg("--root").arg(self.dir.join("state"));
+        cmd.env("SPROUT_INIT", &self.stub).stdin(Stdio::null());
         cmd
     }
 
@@ -105,7 +107,9 @@ impl Bundle {
     }
 
     fn run(&self) -> Output {
-        self.sprout(&["run", "test"])
+        // A unique id: the default cgroup is /sprout/<id>.
+        let id = self.dir.file_name().unwrap().to_string_lossy().into_owned();
+        self.sprout(&["run", &id])
     }
 
     /// Processes whose root directory is in this bundle (leftovers).
