@@ -376,7 +376,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
         let _ = LOG.set((log.clone(), cli.log_format));
     }
     if cli.systemd_cgroup {
-        crate::bail!("--systemd-cgroup: not supported (sprout manages cgroups through cgroupfs; leave the flag out)");
+        crate::bail!(
+            "--systemd-cgroup: not supported (sprout manages cgroups through cgroupfs; leave the flag out: \
+             podman: cgroup_manager = \"cgroupfs\" in containers.conf [engine]; containerd: no SystemdCgroup \
+             in the runtime's options)"
+        );
     }
     let root = cli.root.as_path();
     match &cli.command {
