@@ -64,6 +64,11 @@ use crate::{caps, console, sys};
 /// Exit code of `exec` when it fails before the process runs (runc's).
 pub const FAILED: i32 = 255;
 
+/// [`JoinNs::index`] of the namespaces `exec` joins: they come from the
+/// container's process, not from `linux.namespaces` (failure messages
+/// name the namespace and its `/proc/PID/ns` path instead).
+pub const JOIN_INDEX: usize = usize::MAX;
+
 /// `CLONE_NEWTIME` (not in [`clone_flags`]: containers never get a new one
 /// from sprout, but one made elsewhere is joined like the others).
 const CLONE_NEWTIME: u32 = 0x0000_0080;
@@ -402,7 +407,7 @@ pub fn container_namespaces(state: &State) -> Result<Vec<JoinNs>> {
         return Err(stopped());
     }
     let mut join = Vec::new();
-    for (i, &(file, kind, nstype)) in NAMESPACES.iter().enumerate() {
+    for &(file, kind, nstype) in NAMESPACES {
         let path = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
         let fd: OwnedFd = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
             Ok(f) => f.into(),
@@ -418,7 +423,7 @@ pub fn container_namespaces(state: &State) -> Result<Vec<JoinNs>> {
         if theirs.st_dev == own.dev() && theirs.st_ino == own.ino() {
             continue; // shared with the host (this controller): nothing to join
         }
-        join.push(JoinNs { kind, nstype, index: i, path, fd, stub_fd: 0 });
+        join.push(JoinNs { kind, nstype, index: JOIN_INDEX, path, fd, stub_fd: 0 });
     }
     if !alive(&pidfd) {
         return Err(stopped());

@@ -55,6 +55,9 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::Setgroups => format!("process.user.additionalGids {:?}: {name}: {e}", plan.additional_gids),
         Step::Umask => format!("process.user.umask {:#o}: {name}: {e}", plan.umask),
         Step::Setns => match plan.join.get(arg as usize) {
+            Some(j) if j.index == crate::exec::JOIN_INDEX => {
+                format!("joining the container's {} namespace \"{}\": {name}: {e}", j.kind, j.path.display())
+            }
             Some(j) => format!("linux.namespaces[{}].path \"{}\": {name}: {e}", j.index, j.path.display()),
             None => format!("namespace {arg}: {name}: {e}"),
         },
@@ -195,6 +198,25 @@ mod tests {
         );
         assert_eq!(d(Step::Hostname, 1, 0), "hostname \"box\": sethostname: Operation not permitted (EPERM)");
         assert_eq!(d(Step::Sync, 32, 0), "sprout-init: sync: Broken pipe (EPIPE)");
+    }
+
+    #[test]
+    fn exec_joins_name_the_namespace() {
+        use crate::plan::JoinNs;
+        let mut p = plan();
+        let fd = std::fs::File::open("/dev/null").unwrap().into();
+        p.join = vec![JoinNs {
+            kind: "network",
+            nstype: crate::plan::clone_flags::NEWNET,
+            index: crate::exec::JOIN_INDEX,
+            path: "/proc/42/ns/net".into(),
+            fd,
+            stub_fd: 5,
+        }];
+        assert_eq!(
+            describe(&p, Step::Setns, 1, 0),
+            "joining the container's network namespace \"/proc/42/ns/net\": setns: Operation not permitted (EPERM)"
+        );
     }
 
     #[test]
