@@ -168,11 +168,15 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
             crate::bail!("{flag} \"{v}\": LSM labels are not supported by sprout");
         }
     }
-    let lock = State::lock(&cli.root, &args.id)?;
+    // Held until the process runs in the container's cgroup, so that a
+    // concurrent `delete` cannot empty and remove the cgroup in between.
+    let mut lock = Some(State::lock(&cli.root, &args.id)?);
     let state = State::load(&cli.root, &args.id)?;
     match state.status() {
         Status::Created | Status::Running => {}
-        Status::Paused if args.ignore_paused => {}
+        // The stub freezes as soon as it joins the frozen cgroup and runs
+        // once `resume` thaws it; `resume` needs the lock.
+        Status::Paused if args.ignore_paused => lock = None,
         Status::Paused => crate::bail!("cannot exec in a paused container (use --ignore-paused to override)"),
         Status::Stopped => crate::bail!("cannot exec in a stopped container"),
         Status::Creating => crate::bail!("cannot exec in a container that is still being created"),
