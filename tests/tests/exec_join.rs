@@ -292,3 +292,91 @@ fn concurrent_execs() {
     let out = slow.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "slow\n");
 }
+
+/// A container with its own user namespace: the exec process is in it
+/// (same mapping as the container's process), as root or as another
+/// mapped user.
+#[test]
+fn user_namespace_container() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-userns"), |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(sprout_systests::serde_json::json!({"type": "user"}));
+        let map = sprout_systests::serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    let got = c.exec_ok(
+        &[],
+        &["sh", "-c", "id -u; cat /proc/self/uid_map; [ $(readlink /proc/self/ns/user) = $(readlink /proc/1/ns/user) ] && echo same"],
+    );
+    let words: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "100000", "65536", "same"], "{got}");
+    assert_eq!(
+        c.exec_ok(&["-u", "1000:1000", "-g", "2000"], &["id"]),
+        "uid=1000(demo) gid=1000(demo) groups=2000(extra)\n"
+    );
+    // Seen from the host: the mapped ids.
+    let pid_file = c.bundle.dir().join("userns.pid");
+    let (code, out) = c.exec_detached(
+        c.bundle.dir(),
+        &["-u", "1000", "--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "60"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(
+        status_field(&status, "Uid").split_whitespace().next(),
+        Some("101000"),
+        "{status}"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// A container sharing the host's pid namespace: no fork in the stub, the
+/// reported pid is the stub's own, which became the command.
+#[test]
+fn container_in_the_host_pid_namespace() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-hostpid"), |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let out = c.exec(&[], &["sh", "-c", "exit 6"]);
+    assert_eq!(out.code(), Some(6), "{out}");
+    let pid_file = c.bundle.dir().join("hostpid.pid");
+    let (code, out) = c.exec_detached(
+        c.bundle.dir(),
+        &["--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "60"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(
+        status_field(&status, "NSpid"),
+        pid.to_string(),
+        "one level: {status}"
+    );
+    assert_eq!(
+        fs::read(format!("/proc/{pid}/cmdline")).unwrap(),
+        b"sleep\x0060\x00"
+    );
+    let host_exec = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let host_init = fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    assert_eq!(host_exec, host_init);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}

@@ -379,3 +379,38 @@ fn failure_is_logged_as_json() {
         "exec failed: process.args[0] \"nosuch\": executable file not found in $PATH"
     );
 }
+
+/// A paused container refuses exec (runc's words); with `--ignore-paused`
+/// the process joins the frozen cgroup and runs once `resume` thaws it.
+#[test]
+fn paused_container() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-paused"), |_| {});
+    let out = exec_util::sprout_root(&["pause", &c.id]);
+    assert!(out.success(), "{out}");
+    let out = c.exec(&[], &["echo", "hi"]);
+    assert_eq!(out.code(), Some(255), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: exec failed: cannot exec in a paused container (use --ignore-paused to override)\n"
+    );
+    let child = sprout_systests::sprout(&[
+        "--root",
+        exec_util::ROOT,
+        "exec",
+        "--ignore-paused",
+        &c.id,
+        "echo",
+        "thawed",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = exec_util::sprout_root(&["resume", &c.id]);
+    assert!(out.success(), "{out}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
+}
