@@ -4,8 +4,11 @@
 //! * `test`  — build everything, check the stub (static, allocator-free, small),
 //!   prepare the busybox rootfs template and run `cargo test --workspace`.
 //! * `fuzz --seconds N` — run the cargo-fuzz targets for N seconds each.
+//! * `clients` — build sprout in release and drive it through podman and
+//!   containerd with the `clients.sh` harness (see `clients.rs`).
 //! * `bench` — not implemented yet.
 
+mod clients;
 mod deps;
 mod rootfs;
 mod stubcheck;
@@ -27,6 +30,8 @@ commands:
   demo               build release, make a busybox bundle, run it as uid 1000 with dropped caps
   test               all tests: unit, protocol, stub checks, system tests (need root)
   fuzz [--seconds N] run the fuzz targets decode_plan and decode_sync for N seconds each (default 60)
+  clients [--only RE] [--skip RE] [--show-logs] [--trace] [--list]
+                     build sprout (release) and run the podman + containerd harness on it (root)
   bench              benchmarks (not implemented yet)
 ";
 
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
             eprintln!("xtask: `cargo xtask bench` is not implemented yet");
             return ExitCode::from(2);
         }
+        Some("clients") => clients::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
