@@ -382,7 +382,10 @@ pub fn run(cli: &Cli) -> Result<i32> {
              in the runtime's options)"
         );
     }
-    let root = cli.root.as_path();
+    // Absolute, so that a relative --root names the same place from every
+    // command (the start socket path is recorded under it).
+    let root_buf = std::path::absolute(&cli.root).unwrap_or_else(|_| cli.root.clone());
+    let root = root_buf.as_path();
     match &cli.command {
         Command::Create(a) => {
             let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);

@@ -457,3 +457,94 @@ fn bad_input_leaves_nothing() {
     assert!(out.stderr_str().contains("no such file or directory") || out.stderr_str().contains("No such file"), "{out}");
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+#[test]
+fn create_flags_preserve_fds_no_pivot_no_new_keyring() {
+    require_root!();
+    let rt = Rt::new("flags");
+    let id = unique_id("lt-flags");
+    let bundle = sh_bundle(
+        &id,
+        "cat <&3 > /tmp/fd3; ls /proc/self/fd > /tmp/fds",
+        |_| {},
+    );
+    let secret = bundle.dir().join("secret");
+    fs::write(&secret, "passed-through\n").unwrap();
+    // fd 3 comes from the caller, not CLOEXEC (a shell redirection).
+    let out = common::sprout_with_fds(
+        &format!("3<{}", secret.display()),
+        &[
+            "--root",
+            &rt.root_str(),
+            "create",
+            "--preserve-fds",
+            "1",
+            "--no-pivot",
+            "--no-new-keyring",
+            "--bundle",
+            bundle.dir().to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert!(out.success(), "{out}");
+    rt.ok(&["start", &id]);
+    rt.wait_status(&id, "stopped");
+    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/fd3")).unwrap(), "passed-through\n");
+    let fds = fs::read_to_string(bundle.rootfs().join("tmp/fds")).unwrap();
+    let mut fds: Vec<i32> = fds.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    fds.sort();
+    // 0-2, the preserved 3, and ls's own directory fd; nothing else (no
+    // plan, sync or start socket fd).
+    assert!(fds.len() <= 5 && fds[..4] == [0, 1, 2, 3], "{fds:?}");
+    rt.ok(&["delete", &id]);
+
+    // The keyring choice reaches the plan (/proc/keys is masked in the
+    // container, so the stub's keyctl is checked by the stub's own tests).
+    let flags = |extra: &[&str]| {
+        let mut args = vec!["plan", "--bundle", bundle.dir().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let v: Value = serde_json::from_str(&rt.ok(&args)).unwrap();
+        v["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert!(flags(&[]).contains(&"NEW_KEYRING".to_string()));
+    assert!(!flags(&["--no-new-keyring"]).contains(&"NEW_KEYRING".to_string()));
+    assert!(flags(&["--no-pivot"]).contains(&"NO_PIVOT".to_string()));
+}
+
+#[test]
+fn state_is_creating_while_create_runs() {
+    require_root!();
+    let rt = Rt::new("creating");
+    let id = unique_id("lt-creating");
+    let dir = std::env::temp_dir().join(unique_id("lt-creating-dir"));
+    fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("go");
+    assert!(host_sh(&format!("mkfifo {}", fifo.display())).success());
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > /dev/null; read x < {}", fifo.display())]}]});
+    });
+    let create = std::thread::spawn({
+        let mut c = rt.cmd(&["create", "--bundle"]);
+        c.arg(bundle.dir()).arg(&id);
+        move || run_files(&mut c)
+    });
+    assert!(wait_for(10, || rt.sprout(&["state", &id]).success()), "no state while creating");
+    let st = rt.state(&id);
+    assert_eq!(st["status"], "creating", "{st}");
+    assert!(wait_for(10, || rt.pid(&id) > 0));
+    // Commands on the ID serialize: start waits for create's lock.
+    let start = std::thread::spawn({
+        let mut c = rt.cmd(&["start", &id]);
+        move || run_files(&mut c)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!start.is_finished(), "start must wait for create");
+    fs::write(&fifo, "go\n").unwrap();
+    let out = create.join().unwrap();
+    assert!(out.success(), "{out}");
+    let out = start.join().unwrap();
+    assert!(out.success(), "{out}");
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "--force", &id]);
+    fs::remove_dir_all(&dir).unwrap();
+}
