@@ -85,6 +85,11 @@ pub struct RunOptions<'a> {
     /// process's pid, before `Run`: a foreground `run` runs the
     /// startContainer hooks here. An error fails the sync.
     pub on_ready: Option<&'a dyn Fn(Pid) -> Result<()>>,
+    /// The container's OCI state as JSON (runtime.md "State"), given the
+    /// container process's pid: sent with a seccomp notify listener
+    /// (`linux.seccomp.listenerPath`). Without it a state with the pid,
+    /// status `creating` and empty id and bundle is sent.
+    pub container_state: Option<&'a dyn Fn(Pid) -> String>,
 }
 
 /// The stub's path: `$SPROUT_INIT`, else `sprout-init` next to this
@@ -315,6 +320,10 @@ pub fn spawn_with(
     timer: &mut Timer,
 ) -> Result<Launched> {
     // ---- 1. prepare everything before the fork ----
+    if plan.flags & flags::WAIT_START != 0 && !plan.seccomp.is_empty() {
+        // `create`: the stub also waits for `start` after loading the filter.
+        crate::seccomp::check_stub_syscalls(&plan.seccomp, plan.seccomp_listener.is_some(), true)?;
+    }
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
     let mut bytes = plan.encode()?;
@@ -519,6 +528,30 @@ impl Launched {
                     hooks(self.child.container())?;
                     send_msg(&self.sync, Msg::HooksDone)?;
                     timer.phase("hooks before pivot_root");
+                }
+                // The filter is loaded; the stub waits for `SeccompDone`.
+                Msg::SeccompListener if running => {
+                    let Some(listener) = &plan.seccomp_listener else {
+                        crate::bail!("sync socket: a seccomp listener from sprout-init, but no linux.seccomp.listenerPath");
+                    };
+                    let Some(fd) = rec.fds.into_iter().next() else {
+                        crate::bail!("sync socket: SeccompListener from sprout-init without a file descriptor");
+                    };
+                    let pid = self.child.container();
+                    let state = match opts.container_state {
+                        Some(f) => f(pid),
+                        None => serde_json::json!({
+                            "ociVersion": oci_spec::runtime::VERSION,
+                            "id": "",
+                            "status": "creating",
+                            "pid": pid.as_raw(),
+                            "bundle": "",
+                        })
+                        .to_string(),
+                    };
+                    crate::seccomp::send_listener(listener, fd, pid.as_raw(), &state)?;
+                    send_msg(&self.sync, Msg::SeccompDone)?;
+                    timer.phase("seccomp listener sent");
                 }
                 // `create`: the stub waits on the start socket now; the
                 // sync socket stays open until it execs, so stop here.

@@ -314,7 +314,14 @@ fn setup(
         let json = hook_state(&st, Status::Created);
         hooks::run(&spec, Kind::StartContainer, &json, Place::Container(pid.as_raw()))
     };
+    // The state sent with a seccomp notify listener (linux.seccomp.listenerPath).
+    let container_state = |pid: Pid| -> String {
+        let mut st = cell.borrow_mut();
+        let _ = st.set_pid(pid.as_raw());
+        hook_state(&st, Status::Creating)
+    };
     let run_opts = RunOptions {
+        container_state: Some(&container_state),
         pid_file: if mode == Mode::Foreground { o.pid_file } else { None },
         on_hooks: Some(&on_hooks),
         on_ready: if mode == Mode::Foreground && !hooks::of(&spec, Kind::StartContainer).is_empty() {

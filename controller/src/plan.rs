@@ -209,6 +209,10 @@ pub struct Plan {
     /// the stub `accept`s on; it lands on [`Plan::start_fd`] in the stub.
     /// Set together with [`flags::WAIT_START`] by the lifecycle code.
     pub start_socket: Option<OwnedFd>,
+    /// `linux.seccomp.listenerPath`/`listenerMetadata` when the filter
+    /// has `SCMP_ACT_NOTIFY` rules: the controller sends the listener fd
+    /// there ([`seccomp::send_listener`]).
+    pub seccomp_listener: Option<seccomp::Listener>,
 }
 
 /// Warns that a present config part is skipped.
@@ -544,14 +548,14 @@ impl Plan {
         )?);
 
         // --- seccomp, personality ---
-        let (seccomp, seccomp_flags) = match linux.seccomp() {
-            None => (Vec::new(), 0),
+        let (seccomp, seccomp_flags, seccomp_listener) = match linux.seccomp() {
+            None => (Vec::new(), 0, None),
             Some(s) => {
                 let c = seccomp::compile(s, opts.debug)?;
                 if fl & flags::NO_NEW_PRIVS == 0 {
                     fl |= flags::SECCOMP_EARLY;
                 }
-                (c.program, c.flags)
+                (c.program, c.flags, c.listener)
             }
         };
         let personality = match linux.personality() {
@@ -600,6 +604,7 @@ impl Plan {
             plan_fd: 3 + opts.preserve_fds,
             sync_fd: 4 + opts.preserve_fds,
             start_socket: None,
+            seccomp_listener,
         })
     }
 
@@ -636,14 +641,14 @@ impl Plan {
         for (n, j) in join.iter_mut().enumerate() {
             j.stub_fd = 5 + opts.preserve_fds + n as u32;
         }
-        let (seccomp, seccomp_flags) = match linux.seccomp() {
-            None => (Vec::new(), 0),
+        let (seccomp, seccomp_flags, seccomp_listener) = match linux.seccomp() {
+            None => (Vec::new(), 0, None),
             Some(s) => {
                 let c = seccomp::compile(s, opts.debug)?;
                 if fl & flags::NO_NEW_PRIVS == 0 {
                     fl |= flags::SECCOMP_EARLY;
                 }
-                (c.program, c.flags)
+                (c.program, c.flags, c.listener)
             }
         };
         let personality = match linux.personality().as_ref().map(|p| p.domain()) {
@@ -671,6 +676,7 @@ impl Plan {
             args: part.args,
             env: part.env,
             seccomp,
+            seccomp_listener,
             oom_score_adj: process.oom_score_adj(),
             plan_fd: 3 + opts.preserve_fds,
             sync_fd: 4 + opts.preserve_fds,
@@ -882,6 +888,15 @@ impl Plan {
                 "instructions": self.seccomp.len() / 8,
                 "bytes": self.seccomp.len(),
                 "flags": self.seccomp_flags,
+                "flagNames": seccomp::flag_names(self.seccomp_flags),
+                "loaded": if self.seccomp.is_empty() {
+                    Value::Null
+                } else if self.flags & flags::SECCOMP_EARLY != 0 {
+                    "last, keeping CAP_SYS_ADMIN until execve (noNewPrivileges false)".into()
+                } else {
+                    "last, after no_new_privs".into()
+                },
+                "listenerPath": self.seccomp_listener.as_ref().map(|l| l.path.to_string_lossy().into_owned()),
             },
             "personality": unset(self.personality, &|v| format!("{v:#x}").into()),
             "oomScoreAdj": self.oom_score_adj,

@@ -45,10 +45,13 @@
 //!  prlimit(rlimits), oom_score_adj
 //!  Run ─────────────────────────────────────▶
 //!                                               no_new_privs, CLOEXEC fds, chdir,
-//!                                               bounding, keepcaps, setgroups,
-//!                                               setresgid, setresuid, capset,
-//!                                               ambient, seccomp, chown stdio,
-//!                                               resolve args[0] in PATH
+//!                                               bounding, keepcaps, chown stdio,
+//!                                               setgroups, setresgid, setresuid,
+//!                                               chdir, capset, ambient,
+//!                                               resolve args[0] in PATH, seccomp
+//!                      ◀─────────────────────── SeccompListener + SCM_RIGHTS(fd)
+//!  send it to listenerPath                      (only with SCMP_ACT_NOTIFY)
+//!  SeccompDone ─────────────────────────────▶
 //!                      ◀─────────────────────── Created       (only with WAIT_START:
 //!                                               blocks in accept(start socket) until `start`)
 //!                                               execve ── sync fd is CLOEXEC:
@@ -131,8 +134,13 @@ pub mod flags {
     pub const SYNC: u32 = 1 << 10;
     /// createContainer hooks exist: send `Hooks` before pivot_root and wait.
     pub const HOOKS_BEFORE_PIVOT: u32 = 1 << 11;
-    /// seccomp with `noNewPrivileges` false: load the filter before the
-    /// privilege drop (needs CAP_SYS_ADMIN), as runc does.
+    /// seccomp with `noNewPrivileges` false: loading the filter needs
+    /// CAP_SYS_ADMIN, so the stub keeps it effective and permitted (added
+    /// to the planned sets in its `capset`) until the load, which is still
+    /// its last privileged step; execve then drops it (capabilities(7):
+    /// the new sets come from the inheritable, bounding and ambient sets
+    /// and the file). runc instead loads before the privilege drop, which
+    /// makes a profile denying setresuid/capset/chdir fail the start.
     pub const SECCOMP_EARLY: u32 = 1 << 12;
     /// Make the stub the child subreaper (image mode `--subreaper`).
     pub const SUBREAPER: u32 = 1 << 13;

@@ -10,19 +10,18 @@ use crate::fail::{At, Fail, Res};
 use crate::sync::Sync;
 use crate::sys::{self, Errno, abi};
 
-/// Runs every step from the seccomp-early load to the PATH lookup of
-/// `arg0` (and the late seccomp load); returns the resolved executable,
-/// stored in `path`.
+/// Runs every step from the session keyring to the PATH lookup of `arg0`
+/// and the seccomp load; returns the resolved executable, stored in
+/// `path`.
 ///
-/// Order: seccomp (early, when `noNewPrivileges` is false: needs
-/// CAP_SYS_ADMIN) → session keyring → personality → umask →
+/// Order: session keyring → personality → umask →
 /// no_new_privs → fds ≥ 3+preserve_fds CLOEXEC → chdir (as root: early
 /// errors such as ENOENT; EPERM/EACCES wait for the user switch) → bounding
 /// set → keepcaps → stdio ownership → setgroups → setresgid → setresuid →
 /// chdir again (as the container user, without effective capabilities, so
 /// a cwd the user may not enter fails with EACCES instead of leaving the
-/// process in it) → capset → ambient → keepcaps off → PATH lookup (in
-/// `envp`'s PATH) → seccomp (late).
+/// process in it) → capset (+CAP_SYS_ADMIN with SECCOMP_EARLY) → ambient →
+/// keepcaps off → PATH lookup (in `envp`'s PATH) → seccomp.
 ///
 /// Image mode (no controller, `sync` not connected) differs where a
 /// gosu/su-exec-style tool would: inherited fds are left alone (no
@@ -42,8 +41,18 @@ pub fn finalize<'p>(
 ) -> Res<&'p CStr> {
     let controller = sync.is_connected();
     let caps = plan.cap_last_cap != UNSET;
+    // The filter is loaded last, after every privileged step, so that a
+    // profile may deny what the stub itself did before (setresuid, capset,
+    // chdir ...). Without no_new_privs that needs CAP_SYS_ADMIN: with
+    // SECCOMP_EARLY it stays effective (and permitted) until execve, which
+    // then computes the container process's sets from the inheritable,
+    // bounding and ambient sets and the file alone (capabilities(7),
+    // "Transformation of capabilities during execve()"), so nothing of it
+    // reaches the container. Without capability handling (`caps` false,
+    // image mode) the filter is loaded first, while still root.
     let seccomp = !plan.seccomp.is_empty();
-    if seccomp && plan.has(flags::SECCOMP_EARLY) {
+    let early = seccomp && plan.has(flags::SECCOMP_EARLY) && !caps;
+    if early {
         exec::load_seccomp(plan, sync)?;
     }
     if plan.has(flags::NEW_KEYRING) {
@@ -103,7 +112,8 @@ pub fn finalize<'p>(
     cwd_inside_root(path).at(Step::Chdir, 0)?;
     if caps {
         let c = plan.caps;
-        sys::capset(c.effective, c.permitted, c.inheritable).at(Step::Capset, 0)?;
+        let admin = if plan.has(flags::SECCOMP_EARLY) { 1 << abi::CAP_SYS_ADMIN } else { 0 };
+        sys::capset(c.effective | admin, c.permitted | admin, c.inheritable).at(Step::Capset, 0)?;
         sys::ambient_clear().at(Step::Ambient, 0)?;
         for cap in 0..64 {
             if c.ambient & (1 << cap) != 0 {
@@ -113,7 +123,7 @@ pub fn finalize<'p>(
         sys::set_keepcaps(false).at(Step::KeepCaps, 0)?;
     }
     let exe = exec::resolve(arg0, envp, controller, path).at(Step::ResolveExec, 0)?;
-    if seccomp && !plan.has(flags::SECCOMP_EARLY) {
+    if seccomp && !early {
         exec::load_seccomp(plan, sync)?;
     }
     Ok(exe)

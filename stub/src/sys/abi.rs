@@ -83,6 +83,9 @@ pub const EEXIST: u32 = 17;
 pub const ENOTDIR: u32 = 20;
 pub const EINVAL: u32 = 22;
 pub const EXDEV: u32 = 18;
+
+/// `CAP_SYS_ADMIN` (capability.h).
+pub const CAP_SYS_ADMIN: u32 = 21;
 pub const EROFS: u32 = 30;
 pub const EPIPE: u32 = 32;
 pub const ENAMETOOLONG: u32 = 36;
