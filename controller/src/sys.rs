@@ -247,19 +247,6 @@ pub fn seccomp_flags_known(flags: u32) -> bool {
     r < 0 && Errno::last() == Errno::EFAULT
 }
 
-/// Whether the running kernel knows the `SECCOMP_FILTER_FLAG_*` bits in
-/// `flags`: `seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL)` checks the
-/// flags before it reads the (NULL) program, so it fails with `EFAULT` for
-/// known flags and `EINVAL` for unknown ones; nothing is installed.
-pub fn seccomp_flags_known(flags: u32) -> bool {
-    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
-    // SAFETY: a NULL program pointer; the kernel only validates and fails.
-    let r = unsafe {
-        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags as libc::c_uint, std::ptr::null::<u8>())
-    };
-    r < 0 && Errno::last() == Errno::EFAULT
-}
-
 /// `pidfd_open(2)`.
 pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall with integer arguments.
