@@ -247,6 +247,12 @@ fn setup(
         cgroup_path: Some(cg_path.clone()),
     };
     let mut plan = Plan::compute(&bundle, &opts)?;
+    // runc's order: a console socket nobody listens on fails before
+    // anything is started.
+    let console_conn = match o.console_socket {
+        Some(path) => Some((path, console::connect_socket(path)?)),
+        None => None,
+    };
     timer.phase("load bundle, compute plan");
 
     let spec = bundle.spec.clone();
@@ -331,10 +337,10 @@ fn setup(
         },
     };
     launched.sync(&run_opts, timer)?;
-    if let Some(sock) = o.console_socket
+    if let Some((path, conn)) = &console_conn
         && let Some(master) = launched.take_console()
     {
-        console::send_to_socket(sock, master)?;
+        console::send_master(path, conn, master)?;
     }
     let mut st = cell.into_inner();
     match st.set_pid(launched.pid().as_raw()) {
