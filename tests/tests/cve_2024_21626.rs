@@ -136,7 +136,7 @@ fn exec_gets_no_host_fd_and_no_host_cwd() {
         assert!(start.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let out = sprout_with_fds(&leak_all(&dir), &["exec", &id, "sh", "-c", "ls /proc/$$/fd"]);
+    let out = sprout_with_fds(&leak_all(&dir), &["exec", &id, "sh", "-c", "ls /proc/$$/fd; true"]);
     assert_eq!(out.stdout_str(), "0\n1\n2\n", "{out}");
     for n in 3..=10 {
         let cwd = format!("/proc/self/fd/{n}");
