@@ -113,18 +113,22 @@ enum Mode {
 
 /// Removes what a failed create made (unless disarmed): the cgroup (which
 /// kills what is in it) and the state dir. The stub itself is killed by
-/// `Launched`'s drop, which happens first.
+/// `Launched`'s drop, which happens first. Holds the state dir's lock, so
+/// that it is released only after the cleanup (fields drop after `drop`).
 struct Pending {
     root: PathBuf,
     id: String,
     /// Cgroup path and the topmost cgroup we created.
     cgroup: Option<(PathBuf, Option<PathBuf>)>,
     armed: bool,
+    lock: Option<state::Lock>,
 }
 
 impl Pending {
-    fn disarm(mut self) {
+    /// Keeps what was made; returns the lock (still held).
+    fn disarm(mut self) -> Option<state::Lock> {
         self.armed = false;
+        self.lock.take()
     }
 }
 
@@ -220,17 +224,11 @@ struct Setup {
 
 /// Steps 1-7 of the module docs. Returns with the state saved as
 /// `created` (Detached) or `running` (Foreground, the process exec'd).
-fn setup(
-    root: &Path,
-    id: &str,
-    o: &CreateOptions<'_>,
-    mode: Mode,
-    timer: &mut Timer,
-) -> Result<(Setup, state::Lock, Pending)> {
+fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut Timer) -> Result<(Setup, Pending)> {
     check_id(id)?;
     let dir = State::create_dir(root, id)?;
-    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true };
-    let lock = State::lock(root, id)?;
+    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None };
+    pending.lock = Some(State::lock(root, id)?);
     timer.phase("state dir");
 
     let bundle = config::load(o.bundle)?;
@@ -356,7 +354,7 @@ fn setup(
         launch::write_pid_file(p, launched.pid())?;
     }
     timer.phase("save state");
-    Ok((Setup { state: st, launched }, lock, pending))
+    Ok((Setup { state: st, launched }, pending))
 }
 
 /// `sprout create`: sets the container up and leaves the stub waiting for
@@ -365,9 +363,9 @@ fn setup(
 /// Errors: an existing ID (`container "ID" already exists`), any bundle,
 /// plan, cgroup, hook or setup error; nothing is left behind then.
 pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -> Result<i32> {
-    let (setup, _lock, pending) = setup(root, id, o, Mode::Detached, timer)?;
+    let (setup, pending) = setup(root, id, o, Mode::Detached, timer)?;
     setup.launched.detach();
-    pending.disarm();
+    let _lock = pending.disarm();
     Ok(0)
 }
 
@@ -375,16 +373,14 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -
 /// for signal N) or `detach` (`create` + `start`, exit 0).
 pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &mut Timer) -> Result<i32> {
     if detach {
-        let (setup, lock, pending) = setup(root, id, o, Mode::Detached, timer)?;
+        let (setup, pending) = setup(root, id, o, Mode::Detached, timer)?;
         setup.launched.detach();
-        pending.disarm();
-        drop(lock);
+        drop(pending.disarm());
         start(root, id)?;
         return Ok(0);
     }
-    let (Setup { state: st, launched }, lock, pending) = setup(root, id, o, Mode::Foreground, timer)?;
-    pending.disarm();
-    drop(lock);
+    let (Setup { state: st, launched }, pending) = setup(root, id, o, Mode::Foreground, timer)?;
+    drop(pending.disarm());
     hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
     let code = launched.wait(timer);
     // The end: poststop hooks, cgroup and state removed (unless a
