@@ -25,9 +25,11 @@
 //! directory on another filesystem is entered, so the copy cannot write
 //! into a bind mount.
 //!
-//! Limitation: with a user namespace the tmpfs belongs to it and the copy,
-//! made as the host's root, fails with `EOVERFLOW` unless host uid 0 is
-//! mapped.
+//! With a user namespace the tmpfs belongs to it, and the kernel refuses
+//! (`EOVERFLOW`) to create files for an owner it does not map: the copy
+//! then runs with the filesystem ids of the container's root (the host ids
+//! that `/proc/PID/uid_map` and `gid_map` give for 0, see
+//! [`crate::sys::with_fs_ids`]), and each entry is then given its owner.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -81,8 +83,17 @@ pub fn targets(mounts: &[Mount]) -> Vec<CopyUp> {
 /// (the same on both sides: the stub bound it on itself), `pid` a process
 /// in the container's mount namespace that has not pivoted yet.
 pub fn run(rootfs: &Path, pid: i32, list: &[CopyUp]) -> Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let ids = root_ids(pid)?;
     for c in list {
-        copy_one(rootfs, pid, c).map_err(|(what, path, errno)| Error::Sys {
+        let copied = match ids {
+            (0, 0) => copy_one(rootfs, pid, c),
+            (uid, gid) => sys::with_fs_ids(uid, gid, || copy_one(rootfs, pid, c))
+                .map_err(|e| Error::Sys { context: "tmpcopyup: setting the filesystem ids".into(), errno: e })?,
+        };
+        copied.map_err(|(what, path, errno)| Error::Sys {
             context: format!(
                 "mounts[{}] \"{}\": tmpcopyup: {what}{}",
                 c.index,
@@ -93,6 +104,27 @@ pub fn run(rootfs: &Path, pid: i32, list: &[CopyUp]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The host uid and gid of the container's root (0 of its user namespace,
+/// from `/proc/PID/uid_map` and `gid_map`; the first mapped id when 0 is not
+/// mapped). `(0, 0)` without a user namespace.
+fn root_ids(pid: i32) -> Result<(u32, u32)> {
+    let read = |name: &str| -> Result<u32> {
+        let path = format!("/proc/{pid}/{name}");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("tmpcopyup: reading {path}"), &e))?;
+        Ok(host_id_of_root(&text))
+    };
+    Ok((read("uid_map")?, read("gid_map")?))
+}
+
+/// The outside id of inside id 0 in an id map's text (`inside outside
+/// count` lines), else the first outside id; 0 for an empty map.
+fn host_id_of_root(map: &str) -> u32 {
+    let lines: Vec<Vec<u32>> =
+        map.lines().map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect()).collect();
+    let zero = lines.iter().find(|f| f.len() == 3 && f[0] == 0 && f[2] > 0);
+    zero.or(lines.first()).and_then(|f| f.get(1)).copied().unwrap_or(0)
 }
 
 /// A failure: what was done, on which path (relative to the mount), errno.
@@ -261,6 +293,15 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
 mod tests {
     use super::*;
     use oci_spec::runtime::MountBuilder;
+
+    #[test]
+    fn root_of_id_maps() {
+        assert_eq!(host_id_of_root("         0          0 4294967295\n"), 0);
+        assert_eq!(host_id_of_root("         0     100000      65536\n"), 100000);
+        assert_eq!(host_id_of_root("      1000       5000          1\n         0     100000        1000\n"), 100000);
+        assert_eq!(host_id_of_root("      1000       5000          1\n"), 5000);
+        assert_eq!(host_id_of_root(""), 0);
+    }
 
     #[test]
     fn only_tmpfs_with_the_option() {

@@ -3,7 +3,7 @@
 //! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
 //! a hook's child before exec (parent-death signal, `setns(2)`), `openat(2)`/`openat2(2)` adoption,
 //! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
-//! window-size ioctls).
+//! window-size ioctls, the securebits `prctl(2)` of `with_fs_ids`).
 //!
 //! Every `unsafe` block says why it is sound (`// SAFETY:`).
 //!
@@ -223,6 +223,36 @@ pub fn openat(dir: &impl AsRawFd, name: &Path, flags: nix::fcntl::OFlag, mode: u
     let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags | nix::fcntl::OFlag::O_CLOEXEC, mode)?;
     // SAFETY: openat returned a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Runs `f` with this thread's filesystem ids set to `uid`/`gid`
+/// (`setfsuid(2)`/`setfsgid(2)`), keeping its capabilities: files it
+/// creates get those owners, which must be mapped in the user namespace
+/// of a filesystem mounted there (else `EOVERFLOW`). The kernel drops the
+/// file capabilities when the fsuid leaves 0, unless
+/// `SECBIT_NO_SETUID_FIXUP` is set, so that bit is set for the duration.
+/// Credentials are per thread (glibc does not broadcast the setfs*id
+/// calls), so nothing else in the process is affected; everything is
+/// restored before returning.
+pub fn with_fs_ids<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> Result<T, Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let old = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if old < 0 {
+        return Err(Errno::last());
+    }
+    let keep = (old | libc::SECBIT_NO_SETUID_FIXUP) as libc::c_ulong;
+    // SAFETY: as above.
+    if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, keep, 0, 0, 0) } < 0 {
+        return Err(Errno::last());
+    }
+    let old_gid = nix::unistd::setfsgid(nix::unistd::Gid::from_raw(gid));
+    let old_uid = nix::unistd::setfsuid(nix::unistd::Uid::from_raw(uid));
+    let out = f();
+    nix::unistd::setfsuid(old_uid);
+    nix::unistd::setfsgid(old_gid);
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_SECUREBITS, old as libc::c_ulong, 0, 0, 0) };
+    Ok(out)
 }
 
 /// `prlimit(2)`: sets resource `resource` of process `pid` to
