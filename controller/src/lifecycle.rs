@@ -122,6 +122,10 @@ struct Pending {
     cgroup: Option<(PathBuf, Option<PathBuf>)>,
     armed: bool,
     lock: Option<state::Lock>,
+    /// After a failed hook: the poststop hooks to run once torn down
+    /// (runtime.md: "stop the container, and continue the lifecycle at
+    /// step 12"), with the stopped state.
+    poststop: Option<(Spec, String)>,
 }
 
 impl Pending {
@@ -145,6 +149,9 @@ impl Drop for Pending {
         }
         if let Err(e) = State::remove_dir(&self.root, &self.id) {
             warn(format!("cleaning up: {e}"));
+        }
+        if let Some((spec, state)) = &self.poststop {
+            hooks::run_warn(spec, Kind::Poststop, state);
         }
     }
 }
@@ -227,7 +234,7 @@ struct Setup {
 fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut Timer) -> Result<(Setup, Pending)> {
     check_id(id)?;
     let dir = State::create_dir(root, id)?;
-    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None };
+    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None, poststop: None };
     pending.lock = Some(State::lock(root, id)?);
     timer.phase("state dir");
 
@@ -301,22 +308,28 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     let mut launched =
         launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
+    // Set when a prestart/createRuntime/createContainer/startContainer hook failed.
+    let hook_failed = std::cell::Cell::new(false);
+    let failed = |r: Result<()>| {
+        hook_failed.set(r.is_err());
+        r
+    };
     let on_hooks = |pid: Pid| -> Result<()> {
         copyup::run(&bundle.rootfs, pid.as_raw(), &copy_up)?;
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()?;
         let json = hook_state(&st, Status::Creating);
-        hooks::run(&spec, Kind::Prestart, &json, Place::Runtime)?;
-        hooks::run(&spec, Kind::CreateRuntime, &json, Place::Runtime)?;
-        hooks::run(&spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw()))
+        failed(hooks::run(&spec, Kind::Prestart, &json, Place::Runtime))?;
+        failed(hooks::run(&spec, Kind::CreateRuntime, &json, Place::Runtime))?;
+        failed(hooks::run(&spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw())))
     };
     let on_ready = |pid: Pid| -> Result<()> {
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()?;
         let json = hook_state(&st, Status::Created);
-        hooks::run(&spec, Kind::StartContainer, &json, Place::Container(pid.as_raw()))
+        failed(hooks::run(&spec, Kind::StartContainer, &json, Place::Container(pid.as_raw())))
     };
     // The state sent with a seccomp notify listener (linux.seccomp.listenerPath).
     let container_state = |pid: Pid| -> String {
@@ -334,7 +347,12 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
             None
         },
     };
-    launched.sync(&run_opts, timer)?;
+    if let Err(e) = launched.sync(&run_opts, timer) {
+        if hook_failed.get() {
+            pending.poststop = Some((spec.clone(), hook_state(&cell.borrow(), Status::Stopped)));
+        }
+        return Err(e);
+    }
     if let Some((path, conn)) = &console_conn
         && let Some(master) = launched.take_console()
     {

@@ -190,17 +190,23 @@ fn a_hook_that_times_out_is_killed_and_fails_create() {
 fn failing_hooks_tear_the_container_down() {
     require_root!();
     let rt = Rt::new("hookfail");
+    let out = Out::new();
     for kind in ["prestart", "createRuntime", "createContainer"] {
         let id = unique_id(&format!("lt-hf-{}", kind.to_lowercase()));
+        let poststop = out.p(&format!("{kind}-poststop.json"));
         let bundle = sh_bundle(&id, "true", |c| {
             c["hooks"] = json!({kind: [
                 {"path": "/bin/true"},
                 {"path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; echo hook-said-no >&2; exit 4"]}
-            ]});
+            ], "poststop": [host_hook(&poststop, "")]});
         });
         let o = rt.create(&bundle, &id, &[]);
         common::assert_one_line_error(&o, &[&format!("hooks.{kind}[1] \"/bin/sh\": exit status 4"), "hook-said-no"]);
         assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+        // The lifecycle goes on at "destroy", then the poststop hooks.
+        let st = out.json(&format!("{kind}-poststop.json"));
+        assert_eq!(st["status"], "stopped", "{kind}: {st}");
+        assert_eq!(st["id"], id.as_str());
     }
     // A missing hook binary.
     let id = unique_id("lt-hf-missing");
