@@ -208,7 +208,16 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let cgroup = Cgroup::open(&state.cgroup_path).map_err(Error::invalid)?;
     let join_cgroup = |pid: nix::unistd::Pid| cgroup.add_task(pid.as_raw()).map_err(Error::invalid);
     let mut launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach }, timer)?;
-    launched.sync(&RunOptions { pid_file: args.pid_file.as_deref(), ..Default::default() }, timer)?;
+    // A seccomp notify agent gets the container's state with the exec
+    // process's pid (runtime.md "Container process state").
+    let status = state.status();
+    let container_state = |_pid: nix::unistd::Pid| serde_json::to_string(&state.oci_state(status)).unwrap_or_default();
+    let sync_opts = RunOptions {
+        pid_file: args.pid_file.as_deref(),
+        container_state: Some(&container_state),
+        ..Default::default()
+    };
+    launched.sync(&sync_opts, timer)?;
     if let Some((path, conn)) = console_conn {
         let Some(master) = launched.take_console() else {
             crate::bail!("process.terminal: sprout-init sent no console");
