@@ -234,7 +234,8 @@ struct Setup {
 fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut Timer) -> Result<(Setup, Pending)> {
     check_id(id)?;
     let dir = State::create_dir(root, id)?;
-    let mut pending = Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None, poststop: None };
+    let mut pending =
+        Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None, poststop: None };
     pending.lock = Some(State::lock(root, id)?);
     timer.phase("state dir");
 
