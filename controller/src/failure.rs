@@ -168,7 +168,7 @@ mod tests {
             plan_fd: 3,
             sync_fd: 4,
             start_socket: None,
-            seccomp_listener: None,
+            ..Plan::default()
         }
     }
 

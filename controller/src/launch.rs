@@ -570,6 +570,7 @@ impl Launched {
                         std::fs::write(&path, adj.to_string())
                             .map_err(|e| Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e))?;
                     }
+                    plan.proc_attrs.apply(target)?;
                     if let Some(p) = opts.pid_file {
                         write_pid_file(p, target)?;
                     }

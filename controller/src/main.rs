@@ -34,6 +34,7 @@ mod launch;
 mod lifecycle;
 mod mounts;
 mod plan;
+mod procattr;
 mod query;
 mod rlimit;
 mod seccomp;

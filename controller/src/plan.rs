@@ -21,7 +21,7 @@ use sprout_protocol::{Caps, Namespace, Plan as WirePlan, PlanSpec, Rlimit, UNSET
 use crate::config::Bundle;
 use crate::error::{Error, Result, warn};
 use crate::mounts::{self, Op};
-use crate::{caps, env, rlimit, seccomp, user};
+use crate::{caps, env, procattr, rlimit, seccomp, user};
 
 /// `CLONE_NEW*` flags (`clone(2)`), as `u32` like [`Namespace::nstype`].
 pub mod clone_flags {
@@ -213,6 +213,9 @@ pub struct Plan {
     /// has `SCMP_ACT_NOTIFY` rules: the controller sends the listener fd
     /// there ([`seccomp::send_listener`]).
     pub seccomp_listener: Option<seccomp::Listener>,
+    /// `process.scheduler`, `ioPriority`, `execCPUAffinity`: applied by the
+    /// controller at `Ready` ([`procattr::Attrs::apply`]).
+    pub proc_attrs: procattr::Attrs,
 }
 
 /// Warns that a present config part is skipped.
@@ -560,17 +563,14 @@ impl Plan {
         };
         let personality = match linux.personality() {
             None => UNSET,
-            Some(p) => {
-                if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                    skipped("linux.personality.flags", "personality flags are not supported yet");
-                }
-                match p.domain() {
-                    LinuxPersonalityDomain::PerLinux => 0,
-                    LinuxPersonalityDomain::PerLinux32 => 0x0008,
-                }
-            }
+            Some(p) => match p.domain() {
+                LinuxPersonalityDomain::PerLinux => 0,
+                LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            },
         };
+        procattr::refuse_linux_extras(spec)?;
         warn_linux_extras(spec);
+        let proc_attrs = procattr::resolve(process, false)?;
 
         Ok(Plan {
             flags: fl,
@@ -605,6 +605,7 @@ impl Plan {
             sync_fd: 4 + opts.preserve_fds,
             start_socket: None,
             seccomp_listener,
+            proc_attrs,
         })
     }
 
@@ -677,6 +678,7 @@ impl Plan {
             env: part.env,
             seccomp,
             seccomp_listener,
+            proc_attrs: procattr::resolve(process, true)?,
             oom_score_adj: process.oom_score_adj(),
             plan_fd: 3 + opts.preserve_fds,
             sync_fd: 4 + opts.preserve_fds,
@@ -899,6 +901,7 @@ impl Plan {
                 "listenerPath": self.seccomp_listener.as_ref().map(|l| l.path.to_string_lossy().into_owned()),
             },
             "personality": unset(self.personality, &|v| format!("{v:#x}").into()),
+            "processAttributes": self.proc_attrs.view(),
             "oomScoreAdj": self.oom_score_adj,
             "consoleSize": {"rows": self.console.rows, "cols": self.console.cols},
             "fds": {
@@ -922,23 +925,9 @@ fn open_ns(i: usize, path: &std::path::Path) -> Result<OwnedFd> {
         .map_err(|e| Error::io(format!("linux.namespaces[{i}].path \"{}\": open", path.display()), &e))
 }
 
-/// One warning per `process` field sprout does not apply yet.
+/// A warning for `process` fields of other platforms (the LSM labels,
+/// scheduler, I/O priority and CPU affinity are [`procattr`]'s).
 fn warn_process_extras(p: &Process) {
-    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
-        skipped("process.apparmorProfile", "AppArmor is not supported yet");
-    }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        skipped("process.selinuxLabel", "SELinux is not supported yet");
-    }
-    if p.io_priority().is_some() {
-        skipped("process.ioPriority", "not supported yet");
-    }
-    if p.scheduler().is_some() {
-        skipped("process.scheduler", "not supported yet");
-    }
-    if p.exec_cpu_affinity().is_some() {
-        skipped("process.execCPUAffinity", "not supported yet");
-    }
     if p.command_line().is_some() {
         skipped("process.commandLine", "Windows only");
     }
@@ -948,21 +937,11 @@ fn warn_process_extras(p: &Process) {
 fn warn_linux_extras(spec: &Spec) {
     // hooks, linux.resources and linux.cgroupsPath are applied by the
     // lifecycle code (crate::lifecycle), not through the plan.
+    // intelRdt, memoryPolicy, netDevices, mountLabel and personality flags
+    // are refused by procattr::refuse_linux_extras.
     let Some(l) = spec.linux() else { return };
-    if l.intel_rdt().is_some() {
-        skipped("linux.intelRdt", "not supported");
-    }
-    if l.memory_policy().is_some() {
-        skipped("linux.memoryPolicy", "not supported yet");
-    }
-    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        skipped("linux.netDevices", "not supported yet");
-    }
     if l.time_offsets().as_ref().is_some_and(|d| !d.is_empty()) {
         skipped("linux.timeOffsets", "time namespaces are not supported yet");
-    }
-    if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        skipped("linux.mountLabel", "SELinux is not supported yet");
     }
     for (name, there) in [
         ("solaris", spec.solaris().is_some()),

@@ -277,6 +277,22 @@ pub fn seccomp_flags_known(flags: u32) -> bool {
     r < 0 && Errno::last() == Errno::EFAULT
 }
 
+/// `sched_setattr(pid, attr, 0)` (sched_setattr(2)).
+pub fn sched_setattr(pid: libc::pid_t, attr: &crate::procattr::SchedAttr) -> Result<(), Errno> {
+    // SAFETY: `attr` is a #[repr(C)] struct sched_attr whose `size` field
+    // says how much the kernel may read; it only reads it.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, pid, attr as *const _, 0u32) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, pid, value)` (ioprio_set(2)).
+pub fn ioprio_set(pid: libc::pid_t, value: u32) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid, value as libc::c_int) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
 /// `pidfd_open(2)`.
 pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall with integer arguments.
