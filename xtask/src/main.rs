@@ -6,8 +6,10 @@
 //! * `fuzz --seconds N` — run the cargo-fuzz targets for N seconds each.
 //! * `clients` — build sprout in release and drive it through podman and
 //!   containerd with the `clients.sh` harness (see `clients.rs`).
-//! * `bench` — not implemented yet.
+//! * `bench [--quick]` — time sprout side by side with crun/runc and the
+//!   kernel floor; footprint and scaling (see BENCHMARKS.md).
 
+mod bench;
 mod clients;
 mod deps;
 mod rootfs;
@@ -32,7 +34,7 @@ commands:
   fuzz [--seconds N] run the fuzz targets decode_plan and decode_sync for N seconds each (default 60)
   clients [--only RE] [--skip RE] [--show-logs] [--trace] [--list]
                      build sprout (release) and run the podman + containerd harness on it (root)
-  bench              benchmarks (not implemented yet)
+  bench [--quick]    time sprout against crun/runc (if installed) and the kernel floor; footprint
 ";
 
 /// Fuzz targets run by `cargo xtask fuzz`, in order.
@@ -44,10 +46,7 @@ fn main() -> ExitCode {
         Some("demo") if args.len() == 1 => demo(),
         Some("test") if args.len() == 1 => test(),
         Some("fuzz") => parse_seconds(&args[1..]).and_then(fuzz),
-        Some("bench") => {
-            eprintln!("xtask: `cargo xtask bench` is not implemented yet");
-            return ExitCode::from(2);
-        }
+        Some("bench") => bench::main(&args[1..]),
         Some("clients") => clients::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
