@@ -10,8 +10,9 @@
 //!    `needsSetupDev`);
 //! 3. the `/dev` symlinks (`fd stdin stdout stderr`, `ptmx` when `/dev/pts`
 //!    is mounted, `core` when `/proc` is);
-//! 4. after `pivot_root` (absolute paths): sysctls, read-only paths, masked
-//!    paths — runc's order (`standard_init_linux.go`).
+//! 4. after `pivot_root` (absolute paths): the time namespace's offsets
+//!    ([`time_offsets_op`]), sysctls, read-only paths, masked paths — runc's
+//!    order (`standard_init_linux.go`).
 //!
 //! Mount options follow runc's table (`libcontainer/specconv`): flag words
 //! set or clear `MS_*` bits, propagation words set the propagation, and
@@ -286,6 +287,8 @@ pub enum Origin {
         /// The path.
         path: String,
     },
+    /// `linux.timeOffsets` (written to `/proc/self/timens_offsets`).
+    TimeOffsets,
 }
 
 impl fmt::Display for Origin {
@@ -298,6 +301,7 @@ impl fmt::Display for Origin {
             Origin::Sysctl(k) => write!(f, "linux.sysctl \"{k}\""),
             Origin::ReadonlyPath { index, path } => write!(f, "linux.readonlyPaths[{index}] \"{path}\""),
             Origin::MaskedPath { index, path } => write!(f, "linux.maskedPaths[{index}] \"{path}\""),
+            Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
         }
     }
 }
@@ -803,6 +807,39 @@ pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Ve
         ops.push(Op::new(MountKind::WriteFile, &path, &origin)?.with_data(&sysctl[key])?);
     }
     Ok(ops)
+}
+
+/// `linux.timeOffsets` as a `WriteFile` of `/proc/self/timens_offsets`
+/// (time_namespaces(7): one `<clock> <secs> <nanosecs>` line per clock,
+/// written after the stub's `unshare(CLONE_NEWTIME)` and before anything
+/// entered the namespace; the first op after pivot_root, so the
+/// container's /proc — which `mounts` must provide — is there).
+///
+/// Errors: a clock other than `monotonic`/`boottime`, nanoseconds of a
+/// second or more, no `proc` mount at `/proc`.
+pub fn time_offsets_op(offsets: &HashMap<String, oci_spec::runtime::LinuxTimeOffset>, mounts: &[Mount]) -> Result<Op> {
+    let origin = Origin::TimeOffsets;
+    let mut clocks: Vec<&String> = offsets.keys().collect();
+    clocks.sort();
+    let mut text = String::new();
+    for clock in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            crate::bail!("{origin} \"{clock}\": not a clock of a time namespace (monotonic, boottime)");
+        }
+        let o = &offsets[clock];
+        let ns = o.nanosecs().unwrap_or(0);
+        if ns >= 1_000_000_000 {
+            crate::bail!("{origin} \"{clock}\": nanosecs {ns} is a second or more");
+        }
+        text.push_str(&format!("{clock} {} {ns}\n", o.secs().unwrap_or(0)));
+    }
+    let proc = mounts.iter().any(|m| {
+        rootfs_relative(&m.destination().to_string_lossy()) == "proc" && m.typ().as_deref() == Some("proc")
+    });
+    if !proc {
+        crate::bail!("{origin}: needs /proc mounted in the container (a \"proc\" mount at /proc) to write the offsets");
+    }
+    Op::new(MountKind::WriteFile, "/proc/self/timens_offsets", &origin)?.with_data(&text)
 }
 
 /// `linux.readonlyPaths` then `linux.maskedPaths` (absolute paths, after

@@ -39,6 +39,9 @@ pub mod clone_flags {
     pub const NEWPID: u32 = 0x2000_0000;
     /// `CLONE_NEWNET`.
     pub const NEWNET: u32 = 0x4000_0000;
+    /// `CLONE_NEWTIME`: only for `unshare(2)`/`setns(2)`/`clone3(2)`; in
+    /// `clone(2)`'s flags this bit is part of the exit signal.
+    pub const NEWTIME: u32 = 0x0000_0080;
 }
 
 /// Names of the plan flags, for `sprout plan`.
@@ -57,6 +60,7 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::HOOKS_BEFORE_PIVOT, "HOOKS_BEFORE_PIVOT"),
     (flags::SECCOMP_EARLY, "SECCOMP_EARLY"),
     (flags::SUBREAPER, "SUBREAPER"),
+    (flags::NEW_TIMENS, "NEW_TIMENS"),
 ];
 
 /// The names of plan flag bits.
@@ -64,10 +68,10 @@ pub fn flag_names(f: u32) -> Vec<&'static str> {
     FLAG_NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect()
 }
 
-/// The OCI name and clone flag of a namespace type; `time` is not
-/// supported yet.
-fn ns_kind(t: LinuxNamespaceType) -> Option<(&'static str, u32)> {
-    Some(match t {
+/// The OCI name and `CLONE_NEW*` flag of a namespace type (`time`'s
+/// [`clone_flags::NEWTIME`] is never a `clone(2)` flag: the stub unshares).
+fn ns_kind(t: LinuxNamespaceType) -> (&'static str, u32) {
+    match t {
         LinuxNamespaceType::Mount => ("mount", clone_flags::NEWNS),
         LinuxNamespaceType::Uts => ("uts", clone_flags::NEWUTS),
         LinuxNamespaceType::Ipc => ("ipc", clone_flags::NEWIPC),
@@ -75,8 +79,8 @@ fn ns_kind(t: LinuxNamespaceType) -> Option<(&'static str, u32)> {
         LinuxNamespaceType::Pid => ("pid", clone_flags::NEWPID),
         LinuxNamespaceType::Cgroup => ("cgroup", clone_flags::NEWCGROUP),
         LinuxNamespaceType::User => ("user", clone_flags::NEWUSER),
-        LinuxNamespaceType::Time => return None,
-    })
+        LinuxNamespaceType::Time => ("time", clone_flags::NEWTIME),
+    }
 }
 
 /// How the plan is computed: command-line choices.
@@ -432,14 +436,17 @@ impl Plan {
         let mut seen = 0u32;
         let first_ns_fd = 5 + opts.preserve_fds;
         for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
-            let Some((kind, flag)) = ns_kind(ns.typ()) else {
-                crate::bail!("linux.namespaces[{i}]: \"time\" namespaces are not supported yet");
-            };
+            let (kind, flag) = ns_kind(ns.typ());
             if seen & flag != 0 {
                 crate::bail!("linux.namespaces[{i}]: the {kind} namespace is given twice");
             }
             seen |= flag;
             match ns.path() {
+                // The stub makes the time namespace (unshare after any fork).
+                None if flag == clone_flags::NEWTIME => {
+                    fl |= flags::NEW_TIMENS;
+                    new_namespaces.push(kind);
+                }
                 None => {
                     clone_flags |= flag;
                     new_namespaces.push(kind);
@@ -542,6 +549,14 @@ impl Plan {
             ipc: has(clone_flags::NEWIPC),
             uts: has(clone_flags::NEWUTS),
         };
+        if let Some(t) = linux.time_offsets().as_ref().filter(|t| !t.is_empty()) {
+            if fl & flags::NEW_TIMENS == 0 {
+                crate::bail!(
+                    "linux.timeOffsets: need a new time namespace (add {{\"type\": \"time\"}} to linux.namespaces)"
+                );
+            }
+            ops.push(mounts::time_offsets_op(t, spec_mounts)?);
+        }
         if let Some(s) = linux.sysctl() {
             ops.extend(mounts::sysctl_ops(s, presence)?);
         }
@@ -939,9 +954,8 @@ fn warn_linux_extras(spec: &Spec) {
     // lifecycle code (crate::lifecycle), not through the plan.
     // intelRdt, memoryPolicy, netDevices, mountLabel and personality flags
     // are refused by procattr::refuse_linux_extras.
-    let Some(l) = spec.linux() else { return };
-    if l.time_offsets().as_ref().is_some_and(|d| !d.is_empty()) {
-        skipped("linux.timeOffsets", "time namespaces are not supported yet");
+    if spec.linux().is_none() {
+        return;
     }
     for (name, there) in [
         ("solaris", spec.solaris().is_some()),
@@ -1031,8 +1045,8 @@ mod tests {
                 "linux.namespaces[1].path \"/nonexistent/ns\": open: No such file or directory (ENOENT)",
             ),
             (
-                Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "time"}])),
-                "linux.namespaces[1]: \"time\" namespaces are not supported yet",
+                Box::new(|c| c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5}})),
+                "linux.timeOffsets: need a new time namespace (add {\"type\": \"time\"} to linux.namespaces)",
             ),
             (
                 Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "pid"}])),

@@ -144,8 +144,15 @@ pub mod flags {
     pub const SECCOMP_EARLY: u32 = 1 << 12;
     /// Make the stub the child subreaper (image mode `--subreaper`).
     pub const SUBREAPER: u32 = 1 << 13;
+    /// A new time namespace (`linux.namespaces` type `time` without a
+    /// path): `unshare(CLONE_NEWTIME)` after joining the namespaces (and
+    /// forking into a joined pid namespace). Only children and the
+    /// process after execve(2) enter it (time_namespaces(7)); its offsets
+    /// (`linux.timeOffsets`) are a `WriteFile` op on
+    /// `/proc/self/timens_offsets`, written before the exec.
+    pub const NEW_TIMENS: u32 = 1 << 14;
     /// All bits this version defines; a decoder rejects others.
-    pub const ALL: u32 = (1 << 14) - 1;
+    pub const ALL: u32 = (1 << 15) - 1;
 }
 
 /// The five capability sets as bit masks (bit N = capability number N,

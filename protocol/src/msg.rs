@@ -241,4 +241,6 @@ steps! {
     Dumpable = 40, "prctl(PR_SET_DUMPABLE)";
     /// Forking the command as PID 1 (image mode).
     Spawn = 41, "fork";
+    /// `unshare(CLONE_NEWTIME)` for a new time namespace.
+    TimeNamespace = 42, "unshare(CLONE_NEWTIME)";
 }

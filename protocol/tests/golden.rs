@@ -106,11 +106,12 @@ fn flag_and_opt_bits_are_frozen() {
         HOOKS_BEFORE_PIVOT,
         SECCOMP_EARLY,
         SUBREAPER,
+        NEW_TIMENS,
     ];
     for (i, b) in bits.iter().enumerate() {
         assert_eq!(*b, 1 << i, "flag bit {i}");
     }
-    assert_eq!(ALL, 0x3fff);
+    assert_eq!(ALL, 0x7fff);
     let opts =
         [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL];
     for (i, b) in opts.iter().enumerate() {
@@ -196,6 +197,7 @@ const STEPS: &[&str] = &[
     "Keyring",
     "Dumpable",
     "Spawn",
+    "TimeNamespace",
 ];
 
 #[test]

@@ -50,6 +50,7 @@ pub const SYS_SETHOSTNAME: usize = 170;
 pub const SYS_SETDOMAINNAME: usize = 171;
 pub const SYS_EXIT_GROUP: usize = 231;
 pub const SYS_KEYCTL: usize = 250;
+pub const SYS_UNSHARE: usize = 272;
 pub const SYS_OPENAT: usize = 257;
 pub const SYS_MKDIRAT: usize = 258;
 pub const SYS_MKNODAT: usize = 259;
@@ -176,6 +177,7 @@ pub const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 // Processes and signals.
 pub const CLONE_NEWPID: u32 = 0x2000_0000;
+pub const CLONE_NEWTIME: u32 = 0x80;
 pub const SIGCHLD: usize = 17;
 pub const SIG_SETMASK: usize = 2;
 pub const WNOHANG: usize = 1;

@@ -510,6 +510,11 @@ pub fn setdomainname(name: &[u8]) -> Result<()> {
     unit(unsafe { syscall(SYS_SETDOMAINNAME, [name.as_ptr() as usize, name.len(), 0, 0, 0, 0]) })
 }
 
+/// `unshare(flags)` (unshare(2)).
+pub fn unshare(flags: u32) -> Result<()> {
+    unit(sc_int(SYS_UNSHARE, [flags as usize, 0, 0, 0, 0, 0]))
+}
+
 /// `setns(fd, nstype)` (setns(2)).
 pub fn setns(fd: RawFd, nstype: u32) -> Result<()> {
     unit(sc_int(SYS_SETNS, [fd as usize, nstype as usize, 0, 0, 0, 0]))
