@@ -9,7 +9,7 @@
 //! | poststart       | after `start` released the process              | runtime namespaces             | running      | warning |
 //! | poststop        | `delete` (and the end of a foreground `run`)     | runtime namespaces             | stopped      | warning |
 //!
-//! Each hook is `path` executed with `args` (`args[0]` is argv[0]; absent:
+//! Each hook is `path` executed with `args` (`args[0]` is `argv[0]`; absent:
 //! the path) and exactly `env`; its stdin is the state JSON (runtime.md
 //! "State"). Its stdout and stderr are captured (into a memfd, so a hook
 //! that leaves a daemon holding them cannot hang us) and quoted in the
