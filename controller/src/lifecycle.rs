@@ -459,16 +459,17 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses a signal as runc does: a number (1-64), or a name with or
-/// without `SIG`, any case (`TERM`, `sigkill`, `SIGUSR1`).
+/// Parses a signal as runc does: a number (0-64; 0 only checks that the
+/// process exists), or a name with or without `SIG`, any case (`TERM`,
+/// `sigkill`, `SIGUSR1`).
 ///
 /// Errors: `unknown signal "X"`.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
-        crate::bail!("invalid signal number {n} (1-64)");
+        crate::bail!("invalid signal number {n} (0-64)");
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
@@ -649,7 +650,8 @@ mod tests {
         assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("FOO").unwrap_err().to_string(), "unknown signal \"FOO\"");
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("-1").is_err());
         assert!(parse_signal("65").is_err());
     }
 
