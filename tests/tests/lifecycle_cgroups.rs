@@ -359,3 +359,63 @@ fn events_stream_reports_oom_and_ends_with_the_container() {
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+#[test]
+fn block_io_throttles_and_kernel_tcp_are_read_back() {
+    require_root!();
+    // A block device of this host (major:minor from /sys/dev/block).
+    let Some(dev) = fs::read_dir("/sys/dev/block")
+        .ok()
+        .and_then(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).min())
+    else {
+        eprintln!("!!!!! SKIPPED: no block device on this host");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let (major, minor): (u64, u64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let rt = Rt::new("blkio");
+    let id = unique_id("lt-blkio");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({
+            "blockIO": {
+                "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+                "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 200}]
+            },
+            "memory": {"kernelTCP": 8388608}
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    let cg = format!("/sprout/{id}");
+    for (file, rate) in [
+        ("blkio.throttle.read_bps_device", 1048576),
+        ("blkio.throttle.write_bps_device", 2097152),
+        ("blkio.throttle.read_iops_device", 100),
+        ("blkio.throttle.write_iops_device", 200),
+    ] {
+        assert_eq!(cg_read("blkio", &cg, file), format!("{dev} {rate}"), "{file}");
+    }
+    assert_eq!(cg_read("memory", &cg, "memory.kmem.tcp.limit_in_bytes"), "8388608");
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
+fn resources_this_host_cannot_honour_fail_cleanly() {
+    require_root!();
+    let rt = Rt::new("unsup");
+    for (i, (res, needle)) in [
+        (json!({"unified": {"memory.max": "1000000"}}), "linux.resources.unified"),
+        (json!({"network": {"classID": 1}}), "linux.resources.network"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = unique_id(&format!("lt-unsup{i}"));
+        let bundle = sh_bundle(&id, "true", |c| c["linux"]["resources"] = res);
+        let out = rt.create(&bundle, &id, &[]);
+        common::assert_one_line_error(&out, &[needle]);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
