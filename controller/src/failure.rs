@@ -132,6 +132,7 @@ mod tests {
             fstype: None,
             data: None,
             origin,
+            tree: None,
         };
         Plan {
             flags: 0,

@@ -340,7 +340,9 @@ pub fn spawn_with(
     // Every fd the child keeps goes above the highest number it must land on.
     // (The originals are consumed: a leftover copy of the child's sync end
     // here would hide the EOF that means "exec happened".)
-    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 2).max(10);
+    let trees: Vec<(&OwnedFd, u32)> =
+        plan.mounts.iter().filter_map(|o| o.tree.as_ref().map(|t| (&*t.0, o.major))).collect();
+    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 2 + trees.len() as RawFd).max(10);
     let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
     let plan_r = hi(plan_r)?;
     let sync_child = hi(sync_child)?;
@@ -361,6 +363,10 @@ pub fn spawn_with(
     if let Some(fd) = &start_fd {
         moves.push((fd.as_raw_fd(), plan.start_fd() as RawFd));
     }
+    // Detached mount trees (mount_opts::MOVE_FD), on their ops' `major`.
+    let tree_fds: Vec<OwnedFd> =
+        trees.iter().map(|(fd, _)| sys::dup_above(*fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)")).collect::<Result<_>>()?;
+    moves.extend(tree_fds.iter().zip(&trees).map(|(fd, (_, n))| (fd.as_raw_fd(), *n as RawFd)));
 
     let argv_s = [
         CString::from(c"sprout-init"),
@@ -405,7 +411,7 @@ pub fn spawn_with(
     let child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
-    drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd));
+    drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
     timer.phase("clone");
     on_spawn(child.pid)?;
 

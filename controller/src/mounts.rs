@@ -113,6 +113,23 @@ const BIND_REMOUNT_FLAGS: u64 = ms::RDONLY
     | ms::STRICTATIME
     | ms::NOSYMFOLLOW;
 
+/// `MOUNT_ATTR_*` bits of `mount_setattr(2)` (`<linux/mount.h>`).
+#[allow(missing_docs)]
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time setting (a value, not a bit): clear it to set one.
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const IDMAP: u64 = 0x10_0000;
+    pub const NOSYMFOLLOW: u64 = 0x20_0000;
+}
+
 /// What one mount option does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Opt {
@@ -122,6 +139,43 @@ enum Opt {
     Clear(u64),
     /// Mount propagation (`MS_SHARED` ... with or without `MS_REC`).
     Propagation(u64),
+    /// A recursive attribute (runc's `r*` options, mount_setattr(2) with
+    /// `AT_RECURSIVE`): `MOUNT_ATTR_*` bits to set and to clear, and the
+    /// `MS_*` flag it means on a fresh (non-bind) mount.
+    Recursive { set: u64, clear: u64, ms_set: u64, ms_clear: u64 },
+    /// `idmap` (false) / `ridmap` (true): an idmapped bind mount.
+    Idmap(bool),
+}
+
+/// runc's recursive options (`r` + a flag word): `MOUNT_ATTR_*` set and
+/// clear (an access-time value also clears `MOUNT_ATTR__ATIME`,
+/// mount_setattr(2)), and the `MS_*` equivalent.
+fn recursive_option(word: &str) -> Option<Opt> {
+    use attr::*;
+    let (set, clear, ms_set, ms_clear) = match word {
+        "rro" => (RDONLY, 0, ms::RDONLY, 0),
+        "rrw" => (0, RDONLY, 0, ms::RDONLY),
+        "rnosuid" => (NOSUID, 0, ms::NOSUID, 0),
+        "rsuid" => (0, NOSUID, 0, ms::NOSUID),
+        "rnodev" => (NODEV, 0, ms::NODEV, 0),
+        "rdev" => (0, NODEV, 0, ms::NODEV),
+        "rnoexec" => (NOEXEC, 0, ms::NOEXEC, 0),
+        "rexec" => (0, NOEXEC, 0, ms::NOEXEC),
+        "rnodiratime" => (NODIRATIME, 0, ms::NODIRATIME, 0),
+        "rdiratime" => (0, NODIRATIME, 0, ms::NODIRATIME),
+        "rrelatime" => (RELATIME, ATIME_MASK, ms::RELATIME, 0),
+        "rnorelatime" => (STRICTATIME, ATIME_MASK, ms::STRICTATIME, ms::RELATIME),
+        "rnoatime" => (NOATIME, ATIME_MASK, ms::NOATIME, 0),
+        "ratime" => (RELATIME, ATIME_MASK, 0, ms::NOATIME),
+        "rstrictatime" => (STRICTATIME, ATIME_MASK, ms::STRICTATIME, 0),
+        "rnostrictatime" => (RELATIME, ATIME_MASK, 0, ms::STRICTATIME),
+        "rnosymfollow" => (NOSYMFOLLOW, 0, ms::NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, NOSYMFOLLOW, 0, ms::NOSYMFOLLOW),
+        "idmap" => return Some(Opt::Idmap(false)),
+        "ridmap" => return Some(Opt::Idmap(true)),
+        _ => return None,
+    };
+    Some(Opt::Recursive { set, clear, ms_set, ms_clear })
 }
 
 /// runc's option table (`mountFlags` and `mountPropagationMapping`).
@@ -171,34 +225,10 @@ fn option(word: &str) -> Option<Opt> {
         "rslave" => Propagation(ms::SLAVE | ms::REC),
         "unbindable" => Propagation(ms::UNBINDABLE),
         "runbindable" => Propagation(ms::UNBINDABLE | ms::REC),
-        _ => return None,
+        _ => return recursive_option(word),
     })
 }
 
-/// runc extensions sprout does not implement yet: an error rather than
-/// passing them to the filesystem as data.
-const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "idmap",
-    "ridmap",
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnodiratime",
-    "rdiratime",
-    "rrelatime",
-    "rnorelatime",
-    "rnoatime",
-    "ratime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rnosymfollow",
-    "rsymfollow",
-];
 
 /// Mount options split into flags, propagation and data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -209,10 +239,18 @@ pub struct Options {
     pub propagation: u64,
     /// Filesystem-specific options, comma-joined (`mode=755,size=65536k`).
     pub data: String,
+    /// Recursive attributes (`rro` ...): `MOUNT_ATTR_*` to set.
+    pub rec_set: u64,
+    /// Recursive attributes: `MOUNT_ATTR_*` to clear.
+    pub rec_clear: u64,
+    /// The `MS_*` flags the recursive attributes mean on a fresh mount.
+    pub rec_ms: (u64, u64),
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
-/// Splits OCI mount options (runc semantics). Errors name the option for
-/// runc extensions sprout does not support yet.
+/// Splits OCI mount options (runc semantics, including its recursive
+/// `r*` words, `idmap`/`ridmap` and `tmpcopyup`); anything else is data.
 pub fn parse_options(options: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
     let mut data: Vec<&str> = Vec::new();
@@ -221,12 +259,16 @@ pub fn parse_options(options: &[String]) -> Result<Options, String> {
             Some(Opt::Set(f)) => o.flags |= f,
             Some(Opt::Clear(f)) => o.flags &= !f,
             Some(Opt::Propagation(p)) => o.propagation = p,
+            Some(Opt::Recursive { set, clear, ms_set, ms_clear }) => {
+                o.rec_set = (o.rec_set & !clear) | set;
+                // An access-time value keeps MOUNT_ATTR__ATIME in the clear set.
+                o.rec_clear = (o.rec_clear | clear) & !(set & !attr::ATIME_MASK);
+                o.rec_ms = ((o.rec_ms.0 & !ms_clear) | ms_set, (o.rec_ms.1 & !ms_set) | ms_clear);
+            }
+            Some(Opt::Idmap(r)) => o.idmap = Some(r),
             // tmpfs: the controller copies the image's directory in
             // (`crate::copyup`); elsewhere ignored, as runc does.
             None if word == "tmpcopyup" => {}
-            None if UNSUPPORTED_OPTIONS.contains(&word.as_str()) => {
-                return Err(format!("option \"{word}\" is not supported yet"));
-            }
             None => data.push(word),
         }
     }
@@ -340,6 +382,33 @@ pub struct Op {
     pub data: Option<CString>,
     /// Which config entry this op implements.
     pub origin: Origin,
+    /// With [`mount_opts::MOVE_FD`]: the detached mount tree the stub
+    /// attaches (its number in the stub is `major`, see [`number_trees`]).
+    pub tree: Option<TreeFd>,
+}
+
+/// A detached mount tree (`open_tree(OPEN_TREE_CLONE)`), shared by the
+/// plan's clones of an [`Op`]; equal when it is the same fd.
+#[derive(Clone, Debug)]
+pub struct TreeFd(pub std::sync::Arc<std::os::fd::OwnedFd>);
+
+impl PartialEq for TreeFd {
+    fn eq(&self, other: &Self) -> bool {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd() == other.0.as_raw_fd()
+    }
+}
+impl Eq for TreeFd {}
+
+/// Gives each op with a detached tree its fd number in the stub
+/// (`first`, `first + 1`, ... in op order) in `major`; returns how many.
+pub fn number_trees(ops: &mut [Op], first: u32) -> u32 {
+    let mut n = 0;
+    for op in ops.iter_mut().filter(|o| o.tree.is_some()) {
+        op.major = first + n;
+        n += 1;
+    }
+    n
 }
 
 /// A `CString` from config text; a NUL byte is an error naming `what`.
@@ -366,6 +435,7 @@ impl Op {
             fstype: None,
             data: None,
             origin: origin.clone(),
+            tree: None,
         })
     }
 
@@ -487,6 +557,10 @@ pub struct Context<'a> {
     /// if known: a v1 `cgroup` mount then binds `/sys/fs/cgroup/<h>/a/b`
     /// instead of the hierarchy roots.
     pub cgroup_path: Option<&'a Path>,
+    /// The container's `linux.uidMappings`/`gidMappings` as id-map text
+    /// (`container host size` lines), for `idmap` mounts without mappings
+    /// of their own; empty without a user namespace.
+    pub id_maps: (&'a str, &'a str),
 }
 
 /// Flags of a mounted filesystem that a user namespace cannot clear on a
@@ -559,7 +633,14 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
         if !meta.is_dir() {
             op.opts |= mount_opts::TARGET_FILE;
         }
+        let maps = idmap_of(&origin, m, &parsed, ctx)?;
+        if parsed.rec_set != 0 || parsed.rec_clear != 0 || maps.is_some() {
+            detached_tree(&mut op, &origin, &src, &parsed, maps)?;
+        }
         return Ok(vec![op]);
+    }
+    if idmap_of(&origin, m, &parsed, ctx)?.is_some() {
+        crate::bail!("{origin}: an idmapped mount (uidMappings/gidMappings, idmap) must be a bind mount");
     }
 
     if fstype == "cgroup" || fstype == "cgroup2" {
@@ -573,10 +654,109 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
     if let Some(src) = m.source() {
         op = op.with_source(&src.to_string_lossy())?;
     }
-    op.flags = parsed.flags;
+    // A fresh mount has no submounts: a recursive attribute is the flag.
+    op.flags = (parsed.flags & !parsed.rec_ms.1) | parsed.rec_ms.0;
     op.propagation = parsed.propagation;
     op.opts = mount_opts::CREATE_TARGET;
     Ok(vec![op])
+}
+
+/// The id-map texts (uid, gid) and recursion of an idmapped mount:
+/// `uidMappings`/`gidMappings` on the mount (both needed), or `idmap`/
+/// `ridmap` with the container's own mappings; `None` when not idmapped.
+fn idmap_of(origin: &Origin, m: &Mount, parsed: &Options, ctx: &Context) -> Result<Option<(String, String, bool)>> {
+    let text = |field: &str, maps: &[oci_spec::runtime::LinuxIdMapping]| -> Result<String> {
+        let mut t = String::new();
+        for (i, x) in maps.iter().enumerate() {
+            if x.size() == 0
+                || x.container_id().checked_add(x.size() - 1).is_none()
+                || x.host_id().checked_add(x.size() - 1).is_none()
+            {
+                crate::bail!("{origin}: {field}[{i}]: invalid range");
+            }
+            t.push_str(&format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()));
+        }
+        Ok(t)
+    };
+    let (u, g) = (m.uid_mappings().as_deref().unwrap_or(&[]), m.gid_mappings().as_deref().unwrap_or(&[]));
+    let recursive = parsed.idmap == Some(true);
+    match (u.is_empty(), g.is_empty()) {
+        (false, false) => Ok(Some((text("uidMappings", u)?, text("gidMappings", g)?, recursive))),
+        (true, false) | (false, true) => {
+            crate::bail!("{origin}: uidMappings and gidMappings must be given together")
+        }
+        (true, true) if parsed.idmap.is_none() => Ok(None),
+        (true, true) if ctx.id_maps.0.is_empty() || ctx.id_maps.1.is_empty() => crate::bail!(
+            "{origin}: option \"idmap\" without uidMappings/gidMappings needs the container's user namespace mappings"
+        ),
+        (true, true) => Ok(Some((ctx.id_maps.0.to_string(), ctx.id_maps.1.to_string(), recursive))),
+    }
+}
+
+/// Turns a bind `op` into one the stub attaches with `move_mount(2)`: the
+/// controller clones the source (`open_tree(OPEN_TREE_CLONE)`, recursive
+/// for `rbind`) and sets, with `mount_setattr(2)`: the top mount's flags
+/// (`ro`, `nosuid` ...), the recursive attributes (`rro` ...) on every
+/// mount of the tree, slave propagation (the clone would otherwise share
+/// the host's peer group), and the idmapping (a user namespace made with
+/// the mappings; recursive with `ridmap`). runc 1.2 does the same in its
+/// parent for idmapped mounts (`mountFds`).
+fn detached_tree(
+    op: &mut Op,
+    origin: &Origin,
+    src: &Path,
+    parsed: &Options,
+    maps: Option<(String, String, bool)>,
+) -> Result<()> {
+    use crate::sys::{MountAttr, mount_setattr, open_tree_clone, userns_fd};
+    let sys_err = |what: &str, e| Error::Sys { context: format!("{origin}: {what}"), errno: e };
+    let tree = open_tree_clone(src, op.flags & ms::REC != 0).map_err(|e| sys_err("open_tree", e))?;
+    // The top mount: the plain flags (a bind remount's job otherwise).
+    let f = parsed.flags;
+    let mut top = MountAttr::default();
+    for (m, a) in [
+        (ms::RDONLY, attr::RDONLY),
+        (ms::NOSUID, attr::NOSUID),
+        (ms::NODEV, attr::NODEV),
+        (ms::NOEXEC, attr::NOEXEC),
+        (ms::NODIRATIME, attr::NODIRATIME),
+        (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
+    ] {
+        if f & m != 0 {
+            top.attr_set |= a;
+        }
+    }
+    for (m, a) in [(ms::NOATIME, attr::NOATIME), (ms::STRICTATIME, attr::STRICTATIME), (ms::RELATIME, attr::RELATIME)] {
+        if f & m != 0 {
+            top.attr_set = (top.attr_set & !attr::ATIME_MASK) | a;
+            top.attr_clr |= attr::ATIME_MASK;
+        }
+    }
+    if top != MountAttr::default() {
+        mount_setattr(&tree, false, &top).map_err(|e| sys_err("mount_setattr", e))?;
+    }
+    let rec = MountAttr {
+        attr_set: parsed.rec_set,
+        attr_clr: parsed.rec_clear,
+        propagation: ms::SLAVE,
+        userns_fd: 0,
+    };
+    mount_setattr(&tree, true, &rec).map_err(|e| sys_err("mount_setattr (recursive)", e))?;
+    if let Some((uids, gids, recursive)) = maps {
+        let ns = userns_fd(&uids, &gids).map_err(|e| sys_err("a user namespace for the idmapping", e))?;
+        let idmap = MountAttr {
+            attr_set: attr::IDMAP,
+            userns_fd: std::os::fd::AsRawFd::as_raw_fd(&ns) as u64,
+            ..MountAttr::default()
+        };
+        mount_setattr(&tree, recursive, &idmap).map_err(|e| sys_err("mount_setattr (idmap)", e))?;
+    }
+    op.opts |= mount_opts::MOVE_FD;
+    op.flags = 0;
+    op.remount_flags = 0;
+    op.data = None;
+    op.tree = Some(TreeFd(std::sync::Arc::new(tree)));
+    Ok(())
 }
 
 /// A `cgroup`/`cgroup2` mount.
@@ -676,11 +856,42 @@ fn device_op(
     op.uid = uid;
     op.gid = gid;
     op.opts = mount_opts::CREATE_TARGET;
-    if ctx.userns {
-        op = op.with_source(path)?;
+    let kind = mode & libc::S_IFMT;
+    // A FIFO needs no privilege: mknod'ed in a user namespace too.
+    if ctx.userns && (kind == libc::S_IFCHR || kind == libc::S_IFBLK) {
+        let Some(host) = host_device_node(path, kind, major, minor) else {
+            let t = if kind == libc::S_IFCHR { 'c' } else { 'b' };
+            crate::bail!(
+                "{origin}: in a user namespace the host's device node is bound (mknod is not allowed there), \
+                 but the host has no {t} {major}:{minor}"
+            );
+        };
+        op = op.with_source(&host.to_string_lossy())?;
         op.opts |= mount_opts::BIND_DEVICE | mount_opts::TARGET_FILE;
     }
     Ok(op)
+}
+
+/// The host's node for a device: `path` itself when it is that device,
+/// else `/dev/<DEVNAME>` from `/sys/dev/{char,block}/MAJ:MIN/uevent`
+/// (sysfs-rules: the kernel's name of the node, devtmpfs's path).
+fn host_device_node(path: &str, kind: u32, major: u32, minor: u32) -> Option<PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let is_it = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| {
+            let ft = m.file_type();
+            let right_kind = if kind == libc::S_IFCHR { ft.is_char_device() } else { ft.is_block_device() };
+            right_kind && libc::major(m.rdev()) == major && libc::minor(m.rdev()) == minor
+        })
+    };
+    if is_it(Path::new(path)) {
+        return Some(PathBuf::from(path));
+    }
+    let class = if kind == libc::S_IFCHR { "char" } else { "block" };
+    let uevent = std::fs::read_to_string(format!("/sys/dev/{class}/{major}:{minor}/uevent")).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    let node = Path::new("/dev").join(name);
+    is_it(&node).then_some(node)
 }
 
 /// The ops for one `linux.devices` entry.
@@ -918,10 +1129,20 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_extensions_are_errors() {
-        assert_eq!(parse_options(&opts(&["rro"])).unwrap_err(), "option \"rro\" is not supported yet");
-        assert!(parse_options(&opts(&["idmap"])).is_err());
-        assert_eq!(parse_options(&opts(&["rw", "tmpcopyup", "size=1m"])).unwrap().data, "size=1m");
+    fn recursive_and_idmap_options() {
+        let o = parse_options(&opts(&["rbind", "rro", "rnosuid", "rnoatime", "ridmap"])).unwrap();
+        assert_eq!(o.flags, ms::BIND | ms::REC);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(o.rec_clear, attr::ATIME_MASK);
+        assert_eq!(o.rec_ms, (ms::RDONLY | ms::NOSUID | ms::NOATIME, 0));
+        assert_eq!(o.idmap, Some(true));
+        // Later words win, set and clear exclude each other.
+        let o = parse_options(&opts(&["rro", "rrw", "rstrictatime", "idmap"])).unwrap();
+        assert_eq!(o.rec_set, attr::STRICTATIME);
+        assert_eq!(o.rec_clear, attr::RDONLY | attr::ATIME_MASK);
+        assert_eq!(o.rec_ms, (ms::STRICTATIME, ms::RDONLY));
+        assert_eq!(o.idmap, Some(false));
+        assert_eq!(o.data, "");
     }
 
     #[test]
@@ -969,7 +1190,15 @@ mod tests {
     }
 
     fn ctx<'a>(layout: &'a CgroupLayout, userns: bool) -> Context<'a> {
-        Context { bundle: Path::new("/tmp"), userns, cgroupns: true, cgroups: layout, kcore: true, cgroup_path: None }
+        Context {
+            bundle: Path::new("/tmp"),
+            userns,
+            cgroupns: true,
+            cgroups: layout,
+            kcore: true,
+            cgroup_path: None,
+            id_maps: ("", ""),
+        }
     }
 
     fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
@@ -1030,7 +1259,7 @@ mod tests {
         std::fs::write(dir.join("file"), "x").unwrap();
         let layout = CgroupLayout::default();
         let c =
-            Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None };
+            Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None, id_maps: ("", "") };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
         let op = &mount_ops(3, &m, &c).unwrap()[0];

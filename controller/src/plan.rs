@@ -530,7 +530,9 @@ impl Plan {
         } else {
             mounts::CgroupLayout::default()
         };
+        let id_map_text = (map_text(&uid_map), map_text(&gid_map));
         let ctx = mounts::Context {
+            id_maps: (&id_map_text.0, &id_map_text.1),
             bundle: &bundle.dir,
             userns: new_userns || join.iter().any(|j| j.nstype == clone_flags::NEWUSER),
             cgroupns: has(clone_flags::NEWCGROUP),
@@ -564,6 +566,9 @@ impl Plan {
             linux.readonly_paths().as_deref().unwrap_or(&[]),
             linux.masked_paths().as_deref().unwrap_or(&[]),
         )?);
+        // Detached mount trees land after the sync fd, the namespace fds
+        // and the start socket's slot ([`Plan::start_fd`]).
+        mounts::number_trees(&mut ops, 4 + opts.preserve_fds + 2 + join.len() as u32);
 
         // --- seccomp, personality ---
         let (seccomp, seccomp_flags, seccomp_listener) = match linux.seccomp() {
@@ -832,6 +837,7 @@ impl Plan {
                     (sprout_protocol::mount_opts::CREATE_TARGET, "CREATE_TARGET"),
                     (sprout_protocol::mount_opts::BIND_DEVICE, "BIND_DEVICE"),
                     (sprout_protocol::mount_opts::OPTIONAL, "OPTIONAL"),
+                    (sprout_protocol::mount_opts::MOVE_FD, "MOVE_FD"),
                 ] {
                     if o.opts & bit != 0 {
                         opts.push(name);
@@ -839,6 +845,9 @@ impl Plan {
                 }
                 if !opts.is_empty() {
                     m.insert("opts".into(), json!(opts));
+                }
+                if o.opts & sprout_protocol::mount_opts::MOVE_FD != 0 {
+                    m.insert("treeFd".into(), o.major.into());
                 }
                 if o.kind == sprout_protocol::MountKind::Device {
                     m.insert("mode".into(), format!("{:#o}", o.mode).into());

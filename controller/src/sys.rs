@@ -293,6 +293,104 @@ pub fn ioprio_set(pid: libc::pid_t, value: u32) -> Result<(), Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+/// [| AT_RECURSIVE])` (open_tree(2), Linux 5.2): a detached copy of the
+/// mount at `path` (with its submounts when `recursive`), like a bind
+/// mount not attached anywhere yet.
+pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `c` is a NUL-terminated path the kernel only reads.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// `struct mount_attr` (`<linux/mount.h>`, `MOUNT_ATTR_SIZE_VER0`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct MountAttr {
+    /// `MOUNT_ATTR_*` to set.
+    pub attr_set: u64,
+    /// `MOUNT_ATTR_*` to clear.
+    pub attr_clr: u64,
+    /// `MS_PRIVATE`/`MS_SLAVE`/`MS_SHARED`/`MS_UNBINDABLE`, or 0.
+    pub propagation: u64,
+    /// A user namespace fd, with `MOUNT_ATTR_IDMAP`.
+    pub userns_fd: u64,
+}
+
+/// `mount_setattr(tree, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr)`
+/// (mount_setattr(2), Linux 5.12).
+pub fn mount_setattr(tree: &OwnedFd, recursive: bool, attr: &MountAttr) -> Result<(), Errno> {
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: "" is NUL-terminated; `attr` is a #[repr(C)] struct
+    // mount_attr of the size passed; the kernel only reads both.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// A user namespace with the given id maps (`container host size` lines),
+/// as an fd (for `MOUNT_ATTR_IDMAP`): a child cloned into a new user
+/// namespace waits on a pipe while its maps are written and its
+/// `/proc/PID/ns/user` opened, then exits. The child runs only raw,
+/// async-signal-safe syscalls (the controller may have threads).
+pub fn userns_fd(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Errno> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (rfd, wfd) = (r.as_raw_fd(), w.as_raw_fd());
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: fork-mode clone (no CLONE_VM): the child gets a copy of this
+    // thread's memory and only calls close/read/_exit below.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: raw syscalls on fds this process owns; never returns.
+        unsafe {
+            libc::close(wfd);
+            let mut b = 0u8;
+            libc::read(rfd, (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    let pid = pid as libc::pid_t;
+    let result = (|| {
+        let write = |file: &str, text: &str| -> Result<(), Errno> {
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, text).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        };
+        write("uid_map", uid_map)?;
+        write("gid_map", gid_map)?;
+        std::fs::File::open(format!("/proc/{pid}/ns/user"))
+            .map(OwnedFd::from)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    })();
+    drop((r, w));
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    result
+}
+
 /// `pidfd_open(2)`.
 pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall with integer arguments.

@@ -248,8 +248,15 @@ pub mod mount_opts {
     pub const BIND_DEVICE: u32 = 1 << 2;
     /// A missing target is not an error (skip the op).
     pub const OPTIONAL: u32 = 1 << 3;
+    /// Mount: attach the detached mount tree open at fd number
+    /// [`MountOp::major`](super::MountOp::major) (inherited; the controller
+    /// made it with `open_tree(OPEN_TREE_CLONE)` and set its attributes
+    /// with `mount_setattr(2)`: an idmapping, recursive read-only ...) on
+    /// the resolved target with `move_mount(2)`, instead of `mount(2)`;
+    /// `source`, `fstype`, `flags` and `data` are then unused.
+    pub const MOVE_FD: u32 = 1 << 4;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 4) - 1;
+    pub const ALL: u32 = (1 << 5) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string
@@ -268,7 +275,8 @@ pub struct MountOp<'a> {
     pub propagation: u64,
     /// Device: file type and permission bits (`S_IFCHR | 0666`).
     pub mode: u32,
-    /// Device major number.
+    /// Device major number; with [`mount_opts::MOVE_FD`], the fd number of
+    /// the detached mount tree.
     pub major: u32,
     /// Device minor number.
     pub minor: u32,

@@ -185,12 +185,18 @@ fn resolve_parent<'a>(root: RawFd, op: &MountOp<'a>) -> Result<(Fd, &'a CStr), E
 }
 
 /// A `Mount` op: resolve (or create) the target inside the rootfs, mount
-/// onto its `/proc/self/fd` path, then the optional bind-remount and
+/// onto its `/proc/self/fd` path (or, with MOVE_FD, attach the detached
+/// tree the controller prepared onto the fd), then the optional bind-remount and
 /// propagation change on the new mount (re-resolved: the old fd refers to
 /// what is now underneath).
 fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
     let target = resolve(root, op).at(Step::MountTarget, i)?;
-    sys::mount(op.source, FdPath::new(target.raw()).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
+    if op.opts & mount_opts::MOVE_FD != 0 {
+        sys::move_mount_onto(sys::fd(op.major), target.raw()).at(Step::Mount, i)?;
+        sys::close(op.major);
+    } else {
+        sys::mount(op.source, FdPath::new(target.raw()).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
+    }
     if op.remount_flags != 0 || op.propagation != 0 {
         let target = open_in(root, op.target, false).at(Step::MountTarget, i)?;
         let path = FdPath::new(target.raw());
@@ -295,7 +301,13 @@ pub fn prepare(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;
     }
-    pivot(plan, root.raw()).at(Step::PivotRoot, 0)
+    pivot(plan, root.raw()).at(Step::PivotRoot, 0)?;
+    // The bind of the rootfs copied its private parent's propagation:
+    // a shared rootfsPropagation is applied to the new root itself.
+    if prop & MS_SHARED != 0 {
+        sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
+    }
+    Ok(())
 }
 
 /// runc's `pivotRoot`: `pivot_root(".", ".")` stacks the old root on top of

@@ -143,6 +143,7 @@ pub const MS_RELATIME: u64 = 1 << 21;
 pub const MNT_DETACH: u32 = 2;
 pub const OPEN_TREE_CLONE: u32 = 1;
 pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 4;
+pub const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
 // Sockets.
 pub const AF_INET: u32 = 2;

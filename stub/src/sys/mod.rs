@@ -392,18 +392,21 @@ pub fn open_tree_clone(fd: RawFd) -> Result<Fd> {
 
 /// `move_mount(tree, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH)`.
 pub fn move_mount(tree: RawFd, to: &CStr) -> Result<()> {
+    move_mount_at(tree, CWD, to, MOVE_MOUNT_F_EMPTY_PATH)
+}
+
+/// `move_mount(tree, "", target, "", F_EMPTY_PATH | T_EMPTY_PATH)`: attach
+/// the detached tree exactly on the (`O_PATH`) fd `target`.
+pub fn move_mount_onto(tree: RawFd, target: RawFd) -> Result<()> {
+    move_mount_at(tree, target, c"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+}
+
+fn move_mount_at(tree: RawFd, dir: RawFd, to: &CStr, flags: u32) -> Result<()> {
     // SAFETY: both strings are NUL-terminated; the kernel only reads them.
     unit(unsafe {
         syscall(
             SYS_MOVE_MOUNT,
-            [
-                tree as usize,
-                p(c""),
-                CWD as usize,
-                p(to),
-                MOVE_MOUNT_F_EMPTY_PATH as usize,
-                0,
-            ],
+            [tree as usize, p(c""), dir as usize, p(to), flags as usize, 0],
         )
     })
 }

@@ -1,0 +1,295 @@
+//! Mount options beyond run_rootfs: recursive attributes (`rro`,
+//! `rnosuid`, ... through mount_setattr(2) on a detached tree), idmapped
+//! bind mounts (`uidMappings`/`gidMappings` on a mount, `idmap`/`ridmap`),
+//! `linux.rootfsPropagation`, and `linux.devices` (mknod, and bind from the
+//! host in a user namespace).
+
+mod common;
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_one_line_error, busybox, run, run_ok, sh};
+use sprout_systests::serde_json::{Value, json};
+use sprout_systests::{Bundle, output, require_root, unique_id};
+
+fn push_mount(c: &mut Value, m: Value) {
+    c["mounts"].as_array_mut().unwrap().push(m);
+}
+
+/// A tmpfs mounted on the host at `path` for the test's duration.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn tmpfs(path: &Path) -> HostMount {
+        std::fs::create_dir_all(path).unwrap();
+        let out = output(Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "sprout-test"]).arg(path));
+        assert!(out.success(), "{out}");
+        HostMount(path.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = output(Command::new("umount").arg(&self.0));
+    }
+}
+
+/// `src/` with a file, and a tmpfs submount `src/sub` with a file.
+fn source_with_submount(owner: &Bundle) -> (PathBuf, HostMount) {
+    let src = owner.dir().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("top"), "top\n").unwrap();
+    let m = HostMount::tmpfs(&src.join("sub"));
+    std::fs::write(src.join("sub/inner"), "inner\n").unwrap();
+    (src, m)
+}
+
+const WRITES: &str = "for f in /data/w /data/sub/w; do if touch $f 2>/dev/null; then echo \"$f writable\"; \
+                      else echo \"$f read-only\"; fi; done; grep ' /data' /proc/self/mountinfo | cut -d' ' -f5,6";
+
+/// `rbind` + `rro`: the bind and its submount are read-only; with plain
+/// `ro` only the top mount is (the submount stays writable); `rnosuid`
+/// and `rnodev` reach the submount too.
+#[test]
+fn recursive_read_only() {
+    require_root!();
+    let owner = Bundle::empty();
+    let (src, _m) = source_with_submount(&owner);
+    for (options, want) in [
+        (json!(["rbind", "rro"]), "/data/w read-only\n/data/sub/w read-only\n"),
+        (json!(["rbind", "ro"]), "/data/w read-only\n/data/sub/w writable\n"),
+        (json!(["rbind", "rro", "rrw"]), "/data/w writable\n/data/sub/w writable\n"),
+    ] {
+        let id = unique_id("rro");
+        let b = busybox(&id, |c| {
+            push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": options}));
+            sh(c, WRITES);
+        });
+        let out = run_ok(&b, &id);
+        assert!(out.starts_with(want), "{options}:\n{out}");
+        let _ = std::fs::remove_file(src.join("w"));
+        let _ = std::fs::remove_file(src.join("sub/w"));
+    }
+    let id = unique_id("rnosuid");
+    let b = busybox(&id, |c| {
+        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src,
+                             "options": ["rbind", "rnosuid", "rnodev", "rnoexec"]}));
+        sh(c, "grep ' /data/sub ' /proc/self/mountinfo | cut -d' ' -f6");
+    });
+    let out = run_ok(&b, &id);
+    for o in ["nosuid", "nodev", "noexec"] {
+        assert!(out.trim().split(',').any(|x| x == o), "/data/sub without {o}: {out}");
+    }
+    // `sprout plan` shows the detached tree.
+    let plan = output(sprout_systests::sprout(&["plan", "--bundle"]).arg(b.dir()));
+    assert!(plan.stdout_str().contains("MOVE_FD"), "{plan}");
+}
+
+/// On a fresh (non-bind) mount a recursive attribute is the plain flag.
+#[test]
+fn recursive_options_on_a_tmpfs() {
+    require_root!();
+    let out = {
+        let id = unique_id("rrotmpfs");
+        let b = busybox(&id, |c| {
+            push_mount(c, json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["rro", "rnoexec"]}));
+            sh(c, "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6");
+        });
+        run_ok(&b, &id)
+    };
+    let opts: Vec<&str> = out.trim().split(',').collect();
+    assert!(opts.contains(&"ro") && opts.contains(&"noexec"), "{out}");
+}
+
+/// The files of the idmap tests: `file0` owned by 0:0 and `file1234` by
+/// 1234:1234, in a fresh directory.
+fn idmap_source(owner: &Bundle) -> PathBuf {
+    let src = owner.dir().join("idsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file0"), "0\n").unwrap();
+    std::fs::write(src.join("file1234"), "1234\n").unwrap();
+    std::os::unix::fs::chown(src.join("file1234"), Some(1234), Some(1234)).unwrap();
+    std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    src
+}
+
+const MAP: &str = r#"[{"containerID": 0, "hostID": 100000, "size": 65536}]"#;
+
+/// `uidMappings`/`gidMappings` on a bind mount: files appear shifted by
+/// the mapping (on-disk 1234 -> 101234) in a container without a user
+/// namespace.
+#[test]
+fn idmapped_bind_mount() {
+    require_root!();
+    let owner = Bundle::empty();
+    let src = idmap_source(&owner);
+    let id = unique_id("idmap");
+    let map: Value = sprout_systests::serde_json::from_str(MAP).unwrap();
+    let b = busybox(&id, |c| {
+        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind"],
+                             "uidMappings": map, "gidMappings": map}));
+        sh(c, "stat -c '%n %u:%g' /data/file0 /data/file1234; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6");
+    });
+    let out = run_ok(&b, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["/data/file0 100000:100000", "/data/file1234 101234:101234"], "{out}");
+    assert!(lines[2].split(',').any(|o| o == "idmapped"), "{out}");
+    // The host's view is unchanged.
+    assert_eq!(std::fs::metadata(src.join("file1234")).unwrap().uid(), 1234);
+}
+
+/// The usual case: a container with a user namespace (0 -> 100000) and an
+/// `idmap` bind mount using the container's own mappings: the on-disk
+/// owners show unshifted inside, and a file the container's root creates
+/// is owned by root on disk.
+#[test]
+fn idmap_option_with_the_containers_user_namespace() {
+    require_root!();
+    let owner = Bundle::empty();
+    let src = idmap_source(&owner);
+    let id = unique_id("idmapns");
+    let map: Value = sprout_systests::serde_json::from_str(MAP).unwrap();
+    let b = busybox(&id, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "idmap"]}));
+        sh(c, "stat -c '%n %u:%g' /data/file0 /data/file1234; touch /data/new && stat -c '%u' /data/new");
+    });
+    // The container's root must be able to create the mount point.
+    std::fs::create_dir(b.rootfs().join("data")).unwrap();
+    let out = run_ok(&b, &id);
+    assert_eq!(out, "/data/file0 0:0\n/data/file1234 1234:1234\n0\n", "{out}");
+    let meta = std::fs::metadata(src.join("new")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the new file's owner on disk");
+}
+
+#[test]
+fn idmap_errors() {
+    require_root!();
+    let owner = Bundle::empty();
+    let src = idmap_source(&owner);
+    let map: Value = sprout_systests::serde_json::from_str(MAP).unwrap();
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "uidMappings": map, "gidMappings": map}),
+            "mounts[7] \"/data\": an idmapped mount (uidMappings/gidMappings, idmap) must be a bind mount",
+        ),
+        (
+            json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind"], "uidMappings": map}),
+            "mounts[7] \"/data\": uidMappings and gidMappings must be given together",
+        ),
+        (
+            json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+            "needs the container's user namespace mappings",
+        ),
+        (
+            json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind"],
+                   "uidMappings": [{"containerID": 0, "hostID": 0, "size": 0}], "gidMappings": map}),
+            "mounts[7] \"/data\": uidMappings[0]: invalid range",
+        ),
+    ];
+    for (m, needle) in cases {
+        let id = unique_id("idmaperr");
+        let b = busybox(&id, |c| {
+            assert_eq!(c["mounts"].as_array().unwrap().len(), 7, "the default spec's mounts changed");
+            push_mount(c, m.clone());
+        });
+        let out = run(&b, &id);
+        assert_one_line_error(&out, &[needle]);
+    }
+}
+
+/// `linux.rootfsPropagation`: the root mount's peer group inside
+/// (mountinfo optional fields: `shared:N`, `master:N`, none).
+/// (A slave of a host mount that is itself private has no master: it
+/// shows as private.)
+#[test]
+fn rootfs_propagation() {
+    require_root!();
+    // Is the host mount holding the bundles in a peer group?
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let here = sprout_systests::workspace_root().join("target");
+    let host_line = info
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| here.starts_with(m)))
+        .max_by_key(|l| l.split(' ').nth(4).map_or(0, str::len))
+        .unwrap_or_default();
+    let slave = if host_line.split(" - ").next().unwrap_or_default().contains("shared:") { "slave" } else { "private" };
+    for (prop, want) in [
+        (Some("rprivate"), "private"),
+        (Some("private"), "private"),
+        (Some("rslave"), slave),
+        (Some("slave"), slave),
+        (Some("rshared"), "shared"),
+        (Some("shared"), "shared"),
+        (None, slave),
+    ] {
+        let id = unique_id("rprop");
+        let b = busybox(&id, |c| {
+            if let Some(p) = prop {
+                c["linux"]["rootfsPropagation"] = json!(p);
+            }
+            sh(c, "awk '$5 == \"/\"' /proc/self/mountinfo");
+        });
+        let out = run_ok(&b, &id);
+        let fields: Vec<&str> = out.split(" - ").next().unwrap().split_whitespace().skip(6).collect();
+        let got = if fields.iter().any(|f| f.starts_with("shared:")) {
+            "shared"
+        } else if fields.iter().any(|f| f.starts_with("master:")) {
+            "slave"
+        } else {
+            "private"
+        };
+        assert_eq!(got, want, "rootfsPropagation {prop:?}: {out}");
+    }
+    let id = unique_id("rproperr");
+    let b = busybox(&id, |c| c["linux"]["rootfsPropagation"] = json!("sideways"));
+    assert_one_line_error(&run(&b, &id), &["linux.rootfsPropagation \"sideways\": unknown propagation"]);
+}
+
+/// `linux.devices`: a character device with its mode and owner, a FIFO;
+/// in a user namespace the host's device is bound instead of mknod'ed.
+#[test]
+fn devices() {
+    require_root!();
+    let devs = json!([
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 1000, "gid": 2000},
+        {"path": "/dev/sub/myzero", "type": "c", "major": 1, "minor": 5},
+        {"path": "/dev/myfifo", "type": "p"}
+    ]);
+    let script = "stat -c '%n %F %t:%T %a %u:%g' /dev/mynull /dev/sub/myzero; stat -c '%n %F' /dev/myfifo; \
+                  head -c 2 /dev/sub/myzero | wc -c";
+    let id = unique_id("devices");
+    let b = busybox(&id, |c| {
+        c["linux"]["devices"] = devs.clone();
+        sh(c, script);
+    });
+    let out = run_ok(&b, &id);
+    assert_eq!(
+        out,
+        "/dev/mynull character special file 1:3 640 1000:2000\n\
+         /dev/sub/myzero character special file 1:5 666 0:0\n\
+         /dev/myfifo fifo\n2\n",
+        "{out}"
+    );
+    // In a user namespace: the host's /dev/null and /dev/zero bound (mknod
+    // is not allowed there); the FIFO is still made.
+    let id = unique_id("devicesns");
+    let map: Value = sprout_systests::serde_json::from_str(r#"[{"containerID": 0, "hostID": 0, "size": 65536}]"#).unwrap();
+    let b = busybox(&id, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3},
+            {"path": "/dev/myfifo", "type": "p"}
+        ]);
+        sh(c, "stat -c '%n %F %t:%T' /dev/mynull; stat -c '%n %F' /dev/myfifo; echo x > /dev/mynull && echo ok");
+    });
+    let out = run_ok(&b, &id);
+    assert_eq!(out, "/dev/mynull character special file 1:3\n/dev/myfifo fifo\nok\n", "{out}");
+}
