@@ -119,6 +119,8 @@ impl Drop for Rt {
             }
         }
         let _ = fs::remove_dir(&self.root);
+        // The shared parent too, once the last test is done with it.
+        let _ = fs::remove_dir("/run/sprout-lt");
     }
 }
 
