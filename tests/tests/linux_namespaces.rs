@@ -7,6 +7,9 @@ mod support;
 
 use common::{assert_one_line_error, busybox, run, run_ok, sh};
 use sprout_systests::serde_json::{Value, json};
+/// A config edit of a table-driven test.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 use sprout_systests::{output, require_root, unique_id};
 
 fn host_uptime() -> f64 {
@@ -101,7 +104,7 @@ fn join_a_time_namespace_by_path() {
 #[test]
 fn time_offset_errors() {
     require_root!();
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 5}})),
             "linux.timeOffsets: need a new time namespace (add {\"type\": \"time\"} to linux.namespaces)",
@@ -167,7 +170,7 @@ fn sysctls() {
     assert_eq!(norm, ["1", "0 2147483647", "1234", "42", "sprout.test"], "{out}");
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(), host_shmmni);
     assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd);
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.panic": "1"})),
             "linux.sysctl \"kernel.panic\": not a namespaced sysctl; it would change the host",

@@ -11,6 +11,9 @@ mod support;
 
 use common::{assert_one_line_error, busybox, run, run_ok, sh};
 use sprout_systests::serde_json::{Value, json};
+/// A config edit of a table-driven test.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 use sprout_systests::{output, require_root, sprout, unique_id};
 
 /// Runs `script` with `edit` applied; returns stdout (exit 0, no stderr).
@@ -165,7 +168,7 @@ fn session_keyring() {
 #[test]
 fn refused_fields_are_named() {
     require_root!();
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["process"]["apparmorProfile"] = json!("sprout-test")),
             "process.apparmorProfile \"sprout-test\": AppArmor is not enabled on this host",
