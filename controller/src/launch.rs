@@ -335,7 +335,12 @@ pub fn spawn_with(
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
     let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
-    let wait_pipe = if userns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
+    // A new cgroup namespace is made by the child after `on_spawn` put it in
+    // the container's cgroup, so that the container sees its own cgroup as
+    // the root (runc's order); the child waits on the same pipe as for the
+    // id maps.
+    let cgroupns = plan.clone_flags & clone_flags::NEWCGROUP != 0;
+    let wait_pipe = if userns || cgroupns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
 
     // Every fd the child keeps goes above the highest number it must land on.
     // (The originals are consumed: a leftover copy of the child's sync end
@@ -392,10 +397,11 @@ pub fn spawn_with(
     let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
 
     let setup = ChildSetup {
-        clone_flags: plan.clone_flags,
+        clone_flags: plan.clone_flags & !clone_flags::NEWCGROUP,
         wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
         wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: userns,
+        unshare_flags: plan.clone_flags & clone_flags::NEWCGROUP,
         fd_moves: &moves,
         exec_fd: stub.as_raw_fd(),
         argv: &argv,
@@ -418,7 +424,7 @@ pub fn spawn_with(
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {
         drop(wait_r);
-        if write_id_maps(child.pid, &plan)? {
+        if userns && write_id_maps(child.pid, &plan)? {
             if !plan.additional_gids.is_empty() {
                 crate::bail!(
                     "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"

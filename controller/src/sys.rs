@@ -40,6 +40,10 @@ pub struct ChildSetup<'a> {
     /// (`setresgid`/`setresuid`), so that the exec keeps full capabilities
     /// there.
     pub become_root: bool,
+    /// `CLONE_NEW*` flags to `unshare(2)` after the wait: `CLONE_NEWCGROUP`,
+    /// so that the cgroup namespace is rooted at the container's cgroup,
+    /// which the parent joined us to meanwhile (runc's order). 0 = none.
+    pub unshare_flags: u32,
     /// `(from, to)` fd moves done with `dup2` (which clears `FD_CLOEXEC` on
     /// `to`). Every `from` must be above every `to`, so no move clobbers a
     /// later source and `from != to` always holds.
@@ -70,6 +74,8 @@ pub mod stage {
     pub const DUP2: u8 = 3;
     /// `execveat` of the stub.
     pub const EXEC: u8 = 4;
+    /// `unshare(CLONE_NEWCGROUP)` after joining the container's cgroup.
+    pub const UNSHARE: u8 = 5;
 
     /// A stage's description.
     pub fn name(s: u8) -> &'static str {
@@ -78,6 +84,7 @@ pub mod stage {
             BECOME_ROOT => "becoming root in the new user namespace",
             DUP2 => "moving the plan and sync fds into place",
             EXEC => "executing sprout-init (execveat of the sealed memfd)",
+            UNSHARE => "creating the cgroup namespace (unshare CLONE_NEWCGROUP)",
             _ => "starting sprout-init",
         }
     }
@@ -161,6 +168,9 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
             if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
                 fail(stage::BECOME_ROOT);
             }
+        }
+        if s.unshare_flags != 0 && libc::unshare(s.unshare_flags as c_int) < 0 {
+            fail(stage::UNSHARE);
         }
         for &(from, to) in s.fd_moves {
             if libc::dup2(from, to) < 0 {

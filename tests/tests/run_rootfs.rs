@@ -551,3 +551,26 @@ fn container_cannot_overwrite_the_stub() {
             > 100_000
     );
 }
+
+/// A new cgroup namespace is rooted at the container's own cgroup: the
+/// controller joins the stub to the cgroup first and only then unshares
+/// CLONE_NEWCGROUP (runc's order), so every hierarchy reads "/" inside
+/// while the host sees the stub under the container's cgroup path.
+#[test]
+fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    require_root!();
+    let id = unique_id("cgns");
+    let bundle = busybox(&id, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
+        sh(c, "cat /proc/self/cgroup");
+    });
+    let out = run_ok(&bundle, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 2, "{out}");
+    for l in &lines {
+        assert!(l.ends_with(":/"), "not rooted at the container's cgroup: {l}\n{out}");
+    }
+}
