@@ -391,6 +391,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -408,13 +409,32 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "nosuid",
     "nosymfollow",
     "private",
+    "ratime",
     "rbind",
+    "rdev",
+    "rdiratime",
     "relatime",
     "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
     "rshared",
     "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
@@ -424,6 +444,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -437,14 +458,14 @@ pub fn features() -> Result<()> {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": [
                     "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
                 ],
                 "operators": [
                     "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
@@ -457,15 +478,13 @@ pub fn features() -> Result<()> {
                     "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
                 ],
-                "supportedFlags": [
-                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
-                ]
+                // The ones this kernel has (crate::seccomp probes them).
+                "supportedFlags": crate::seccomp::supported_flag_names()
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "io.github.sprout.version": env!("CARGO_PKG_VERSION")

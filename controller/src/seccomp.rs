@@ -166,6 +166,21 @@ pub fn flag_names(flags: u32) -> Vec<&'static str> {
     .collect()
 }
 
+/// The OCI names of the filter flags the running kernel has (for
+/// `sprout features`).
+pub fn supported_flag_names() -> Vec<&'static str> {
+    [
+        (filter_flags::TSYNC, "SECCOMP_FILTER_FLAG_TSYNC"),
+        (filter_flags::LOG, "SECCOMP_FILTER_FLAG_LOG"),
+        (filter_flags::SPEC_ALLOW, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
+        (filter_flags::WAIT_KILLABLE_RECV | filter_flags::NEW_LISTENER, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| crate::sys::seccomp_flags_known(*b))
+    .map(|(_, n)| n)
+    .collect()
+}
+
 /// The OCI name of a filter flag.
 fn flag_name(f: &LinuxSeccompFilterFlag) -> &'static str {
     match f {
