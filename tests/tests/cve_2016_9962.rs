@@ -157,3 +157,32 @@ fn created_stub_waiting_for_start_is_not_dumpable() {
     assert!(del.success(), "{all}");
     check(&outa.stdout_str(), &all);
 }
+
+/// The same from a process started with `sprout exec` in the created
+/// container (runc's scenario: an exec'd process attacking the waiting
+/// init). Skipped (loudly) without `create` or `exec`.
+#[test]
+fn created_stub_is_not_dumpable_for_an_exec_process() {
+    require_root!();
+    if !support::has_command("create") || !support::has_command("exec") {
+        skip!("`sprout create`/`exec` are not in this build yet");
+    }
+    if support::probe().is_none() {
+        skip!("no static probe helper (cc -static)");
+    }
+    let id = unique_id("cve9962e");
+    let created = bundle(&id, |c| c["process"]["args"] = json!(["true"]));
+    let st = sprout(&["create", "--bundle"])
+        .arg(created.dir())
+        .arg(&id)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "sprout create: {st}");
+    let ex = output(&mut sprout(&["exec", &id, "sh", "-c", &format!("pid=1\n{PROBES}")]));
+    let del = output(&mut sprout(&["delete", "-f", &id]));
+    let all = format!("{ex}\ndelete: {del}");
+    assert_clean(&created, &id);
+    check(&ex.stdout_str(), &all);
+}

@@ -209,3 +209,46 @@ fn exec_reexecuted_stub_exe_cannot_be_written() {
     assert!(!outa.contains("WROTE"), "{all}");
 }
 
+
+/// An exec'd process writing to `/proc/self/exe` (its own busybox), the
+/// container's init (`/proc/1/exe`) and every other process it sees: the
+/// host's sprout binaries are unchanged. Skipped (loudly) without `exec`.
+#[test]
+fn exec_writes_to_visible_exes_do_not_reach_host_binaries() {
+    require_root!();
+    if !support::has_command("exec") {
+        skip!("`sprout exec` is not in this build yet");
+    }
+    let before = support::tested_binary_hashes();
+    let id = unique_id("cve5736x");
+    let a = bundle(&id, |c| {
+        c["root"]["readonly"] = json!(false);
+        c["process"]["args"] = json!(["sleep", "60"]);
+    });
+    let mut bg = support::Background::run(&a, &id);
+    let pid = bg.pid();
+    let start = std::time::Instant::now();
+    while !std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("busybox")) {
+        assert!(start.elapsed().as_secs() < 20);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ex = sprout_systests::output(&mut sprout_systests::sprout(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for f in /proc/[0-9]*/exe /proc/self/exe; do l=$(readlink $f 2>&1); \
+           if echo evil >> $f; then echo \"WROTE $f -> $l\"; fi; \
+           if (exec 3<$f) 2>/dev/null; then echo \"held $f -> $l\"; fi; done 2>/dev/null; exit 0",
+    ]));
+    support::kill_pid(pid);
+    let _ = bg.wait(20);
+    let _ = sprout_systests::output(&mut sprout_systests::sprout(&["delete", "-f", &id]));
+    assert_clean(&a, &id);
+    assert_unchanged(&before, &ex.to_string());
+    assert!(ex.success(), "{ex}");
+    for line in ex.stdout_str().lines() {
+        // Only the container's own busybox is there to open or write.
+        assert!(line.ends_with("/bin/busybox"), "{line}\n{ex}");
+    }
+}
