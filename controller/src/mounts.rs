@@ -658,6 +658,11 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
     op.flags = (parsed.flags & !parsed.rec_ms.1) | parsed.rec_ms.0;
     op.propagation = parsed.propagation;
     op.opts = mount_opts::CREATE_TARGET;
+    if fstype == "proc" || fstype == "sysfs" {
+        // Masked/read-only paths are applied there by path later: the
+        // target must not be (or go through) a symlink (CVE-2019-19921).
+        op.opts |= mount_opts::NO_SYMLINKS;
+    }
     Ok(vec![op])
 }
 

@@ -838,6 +838,7 @@ impl Plan {
                     (sprout_protocol::mount_opts::BIND_DEVICE, "BIND_DEVICE"),
                     (sprout_protocol::mount_opts::OPTIONAL, "OPTIONAL"),
                     (sprout_protocol::mount_opts::MOVE_FD, "MOVE_FD"),
+                    (sprout_protocol::mount_opts::NO_SYMLINKS, "NO_SYMLINKS"),
                 ] {
                     if o.opts & bit != 0 {
                         opts.push(name);

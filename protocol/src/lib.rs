@@ -255,8 +255,14 @@ pub mod mount_opts {
     /// the resolved target with `move_mount(2)`, instead of `mount(2)`;
     /// `source`, `fstype`, `flags` and `data` are then unused.
     pub const MOVE_FD: u32 = 1 << 4;
+    /// Mount: the target must be reached without following any symlink
+    /// (`RESOLVE_NO_SYMLINKS`, besides staying in the rootfs): procfs and
+    /// sysfs, whose masked and read-only paths are applied later by path,
+    /// must be mounted exactly where the config says (runc's
+    /// `checkProcMount`, CVE-2019-19921: a symlinked /proc target).
+    pub const NO_SYMLINKS: u32 = 1 << 5;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 5) - 1;
+    pub const ALL: u32 = (1 << 6) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

@@ -190,7 +190,12 @@ fn resolve_parent<'a>(root: RawFd, op: &MountOp<'a>) -> Result<(Fd, &'a CStr), E
 /// propagation change on the new mount (re-resolved: the old fd refers to
 /// what is now underneath).
 fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
-    let target = resolve(root, op).at(Step::MountTarget, i)?;
+    let mut target = resolve(root, op).at(Step::MountTarget, i)?;
+    if op.opts & mount_opts::NO_SYMLINKS != 0 {
+        // ELOOP if any component (created or not) is a symlink.
+        let fl = O_PATH | O_CLOEXEC;
+        target = sys::openat2(root, op.target, fl, IN_ROOT | RESOLVE_NO_SYMLINKS).at(Step::MountTarget, i)?;
+    }
     if op.opts & mount_opts::MOVE_FD != 0 {
         sys::move_mount_onto(sys::fd(op.major), target.raw()).at(Step::Mount, i)?;
         sys::close(op.major);

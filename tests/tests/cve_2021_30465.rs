@@ -128,3 +128,26 @@ fn swapped_symlink_race_stays_in_the_rootfs() {
     // The race was real: at least some runs got through while A swapped.
     assert!(ok_runs > 0, "no run of B succeeded:\n{outs}");
 }
+
+/// CVE-2019-19921 (the same class): procfs and sysfs are mounted only on
+/// a target reached without symlinks, since the masked and read-only paths
+/// (`/proc/kcore`, `/proc/sys` ...) are applied there later by path; a
+/// symlinked `/proc` or `/sys` (even one pointing inside the rootfs) is a
+/// one-line error naming the mount. (A runtime that follows it mounts proc
+/// at the symlink's target and masks whatever `/proc` points to later.)
+#[test]
+fn proc_and_sys_targets_must_not_be_symlinks() {
+    require_root!();
+    for (dir, to) in [("proc", "tmp"), ("sys", "/tmp")] {
+        let id = unique_id("cve19921");
+        let b = common::busybox(&id, |c| sh(c, "true"));
+        let mounts = b.config()["mounts"].as_array().unwrap().clone();
+        let i = mounts.iter().position(|m| m["destination"] == format!("/{dir}")).unwrap();
+        let index = format!("mounts[{i}] \"/{dir}\"");
+        std::fs::remove_dir(b.rootfs().join(dir)).unwrap();
+        std::os::unix::fs::symlink(to, b.rootfs().join(dir)).unwrap();
+        let out = b.run(&id);
+        assert_clean(&b, &id);
+        common::assert_one_line_error(&out, &[&index, "mount target", "(ELOOP)"]);
+    }
+}

@@ -113,6 +113,7 @@ pub const F_DUPFD_CLOEXEC: usize = 1030;
 // openat2(2) resolve flags.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 // *at(2) flags.
 pub const AT_FDCWD: i32 = -100;
