@@ -29,9 +29,9 @@
 //! `noNewPrivileges` false it keeps CAP_SYS_ADMIN effective until then,
 //! see [`sprout_protocol::flags::SECCOMP_EARLY`]); after it, it still
 //! needs a handful of syscalls: the listener handoff (`sendmsg`,
-//! `recvfrom`, `close`), the start wait of `create` (`sendto`, `accept4`,
-//! `close`), then `rt_sigprocmask` and `execve` (and `exit_group` on an
-//! error). [`check_stub_syscalls`] runs the compiled program on exactly
+//! `recvfrom`, `close`), the start wait of `create` (`sendmsg`, `accept4`,
+//! `sendto`, `close`), then `rt_sigprocmask` and `execve` (and `exit_group`
+//! on an error). [`check_stub_syscalls`] runs the compiled program on exactly
 //! those calls (a small classic-BPF interpreter, [`bpf`]) and refuses a
 //! profile that would not allow one of them — a denied call would fail
 //! the start, a notified one would deadlock (nobody has the listener yet).
@@ -326,8 +326,9 @@ fn stub_calls(listener: bool, wait_start: bool) -> Vec<StubCall> {
         v.push(StubCall { name: "close", nr: libc::SYS_close, args: [0; 6], why: "to close the listener" });
     }
     if wait_start {
-        v.push(StubCall { name: "sendto", nr: libc::SYS_sendto, args: [0, 0, 16, nosig, 0, 0], why: "to tell `create` it is done" });
+        v.push(StubCall { name: "sendmsg", nr: libc::SYS_sendmsg, args: [0, 0, nosig, 0, 0, 0], why: "to tell `create` it is done" });
         v.push(StubCall { name: "accept4", nr: libc::SYS_accept4, args: [0, 0, 0, libc::SOCK_CLOEXEC as u64, 0, 0], why: "to wait for `start`" });
+        v.push(StubCall { name: "sendto", nr: libc::SYS_sendto, args: [0, 0, 1, nosig, 0, 0], why: "to answer `start`" });
         v.push(StubCall { name: "close", nr: libc::SYS_close, args: [0; 6], why: "to close the start socket" });
     }
     v.push(StubCall { name: "rt_sigprocmask", nr: libc::SYS_rt_sigprocmask, args: [libc::SIG_SETMASK as u64, 0, 0, 8, 0, 0], why: "to clear its signal mask before execve" });
