@@ -420,6 +420,7 @@ pub fn spawn_with(
     drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
     timer.phase("clone");
     on_spawn(child.pid)?;
+    timer.phase("on spawn (join the cgroup, save state)");
 
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {

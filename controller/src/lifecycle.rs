@@ -413,6 +413,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
             Err(e) => warn(format!("container \"{id}\": {e} (the state stays for `sprout delete`)")),
         }
     }
+    timer.phase("remove cgroup and state");
     code
 }
 
