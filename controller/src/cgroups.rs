@@ -1282,13 +1282,10 @@ impl Cgroup {
         for m in mounts {
             for parent in &parents {
                 let d = m.join(rel(parent));
-                // Only if it has no sub-cgroups left (rmdir of a cgroup with
-                // children fails with EBUSY; don't wait for that).
-                let mut subs = Vec::new();
-                subdirs_deepest_first(&d, &mut subs);
-                if !subs.is_empty() {
-                    break;
-                }
+                // One attempt and no listing: rmdir of a cgroup that still
+                // has sub-cgroups (or tasks) fails with EBUSY, and then it is
+                // not ours to remove yet. (Listing it first walked every
+                // container under /sprout in every hierarchy, on every run.)
                 if rmdir_retry(&d, deadline.min(Instant::now())).is_err() {
                     break;
                 }
