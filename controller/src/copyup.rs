@@ -21,9 +21,10 @@
 //! with owner, mode and times; sockets are skipped. Nothing is followed:
 //! symlinks are copied as symlinks, every entry is opened `O_NOFOLLOW`
 //! relative to its parent's fd. An entry the stub already created for a
-//! later mount (a mount point inside the tmpfs) is left alone, and no
-//! directory on another filesystem is entered, so the copy cannot write
-//! into a bind mount.
+//! later mount (a mount point inside the tmpfs) is left alone (a directory
+//! there on the tmpfs itself, a mount target's parent, gets the image's
+//! owner, mode and times), and no directory on another filesystem is
+//! entered, so the copy cannot write into a bind mount.
 //!
 //! With a user namespace the tmpfs belongs to it, and the kernel refuses
 //! (`EOVERFLOW`) to create files for an owner it does not map: the copy
@@ -62,11 +63,22 @@ pub struct CopyUp {
     pub destination: String,
     /// The destination relative to the rootfs (`run`, `var/tmp`).
     pub target: String,
+    /// Whether the image has a directory there (checked before the stub
+    /// runs: it creates missing mount targets). Without one the tmpfs is
+    /// left as mounted, as runc leaves it.
+    pub source_exists: bool,
 }
 
 /// The `tmpfs` entries of `mounts` with the `tmpcopyup` option (runc
-/// ignores the option on other types, and so do we).
-pub fn targets(mounts: &[Mount]) -> Vec<CopyUp> {
+/// ignores the option on other types, and so do we), for the rootfs at
+/// `rootfs`; call before the container is started.
+pub fn targets(rootfs: &Path, mounts: &[Mount]) -> Vec<CopyUp> {
+    let root = open_dir_path(rootfs).ok();
+    let is_dir = |target: &str| {
+        let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+        root.as_ref()
+            .is_some_and(|r| sys::openat2(r, Path::new(target), OFlag::O_PATH | OFlag::O_DIRECTORY, resolve).is_ok())
+    };
     mounts
         .iter()
         .enumerate()
@@ -74,7 +86,8 @@ pub fn targets(mounts: &[Mount]) -> Vec<CopyUp> {
         .filter(|(_, m)| m.options().iter().flatten().any(|o| o == "tmpcopyup"))
         .map(|(index, m)| {
             let destination = m.destination().to_string_lossy().into_owned();
-            CopyUp { index, target: rootfs_relative(&destination), destination }
+            let target = rootfs_relative(&destination);
+            CopyUp { index, source_exists: is_dir(&target), target, destination }
         })
         .collect()
 }
@@ -87,7 +100,7 @@ pub fn run(rootfs: &Path, pid: i32, list: &[CopyUp]) -> Result<()> {
         return Ok(());
     }
     let ids = root_ids(pid)?;
-    for c in list {
+    for c in list.iter().filter(|c| c.source_exists) {
         let copied = match ids {
             (0, 0) => copy_one(rootfs, pid, c),
             (uid, gid) => sys::with_fs_ids(uid, gid, || copy_one(rootfs, pid, c))
@@ -225,12 +238,12 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
                 let sub_src = sys::openat(src, Path::new(name), OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, 0)
                     .map_err(at("open", &path))?;
                 copy_dir(&sub_src, &sub_dst, dev, &path, depth + 1)?;
-                if created {
-                    let f = sub_dst.as_raw_fd();
-                    nix::unistd::fchown(f, uid, gid).map_err(at("chown", &path))?;
-                    nix::sys::stat::fchmod(f, mode).map_err(at("chmod", &path))?;
-                    nix::sys::stat::futimens(f, &atime, &mtime).map_err(at("utimens", &path))?;
-                }
+                // Also when it was there: then the stub made it, in the
+                // tmpfs, as the parent of a later mount's target.
+                let f = sub_dst.as_raw_fd();
+                nix::unistd::fchown(f, uid, gid).map_err(at("chown", &path))?;
+                nix::sys::stat::fchmod(f, mode).map_err(at("chmod", &path))?;
+                nix::sys::stat::futimens(f, &atime, &mtime).map_err(at("utimens", &path))?;
             }
             SFlag::S_IFREG => {
                 let out = match sys::openat(
@@ -321,12 +334,15 @@ mod tests {
             m("/data", "bind", &["bind", "tmpcopyup"]),
             m("/var//tmp/", "tmpfs", &["tmpcopyup", "nosuid"]),
         ];
-        let t = targets(&mounts);
+        let dir = std::env::temp_dir().join(format!("sprout-copyup-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("var/tmp")).unwrap();
+        let t = targets(&dir, &mounts);
+        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             t,
             vec![
-                CopyUp { index: 1, destination: "/run".into(), target: "run".into() },
-                CopyUp { index: 4, destination: "/var//tmp/".into(), target: "var/tmp".into() },
+                CopyUp { index: 1, destination: "/run".into(), target: "run".into(), source_exists: false },
+                CopyUp { index: 4, destination: "/var//tmp/".into(), target: "var/tmp".into(), source_exists: true },
             ]
         );
     }

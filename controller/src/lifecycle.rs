@@ -295,7 +295,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     let pre_pivot_hooks =
         [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer].iter().any(|k| !hooks::of(&spec, *k).is_empty());
     // tmpcopyup mounts are filled in by us in the same pause.
-    let copy_up = copyup::targets(spec.mounts().as_deref().unwrap_or(&[]));
+    let copy_up = copyup::targets(&bundle.rootfs, spec.mounts().as_deref().unwrap_or(&[]));
     if pre_pivot_hooks || !copy_up.is_empty() {
         plan.flags |= flags::HOOKS_BEFORE_PIVOT;
     }
