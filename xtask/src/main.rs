@@ -245,9 +245,14 @@ fn test() -> Result<ExitCode> {
             .env("SPROUT_INIT_BIN", &stub)
             .env("SPROUT_BUSYBOX_ROOTFS", &template);
     };
-    // Put the stub next to the debug controller. The stub package (no tests
-    // anyway) is left out of `cargo test`, which would otherwise re-link its
-    // debug-profile binary over the copy.
+    // The stub's own end-to-end tests (stub/tests/e2e.rs) first: building
+    // them re-links the debug-profile stub into target/debug. Then put the
+    // small stub next to the debug controller and leave the stub package out
+    // of the workspace run, so nothing re-links over the copy.
+    let mut stub_tests = cargo();
+    stub_tests.args(["test", "-p", "sprout-init", "--no-fail-fast"]);
+    with_env(&mut stub_tests);
+    let stub_tests_ok = status(&mut stub_tests)?.success();
     copy_replace(&stub, &debug_stub)?;
     say!(
         "SPROUT_BIN={} SPROUT_INIT_BIN={} SPROUT_BUSYBOX_ROOTFS={}",
@@ -264,7 +269,7 @@ fn test() -> Result<ExitCode> {
         "--no-fail-fast",
     ]);
     with_env(&mut tests);
-    let tests_ok = status(&mut tests)?.success();
+    let tests_ok = status(&mut tests)?.success() && stub_tests_ok;
 
     if !root {
         banner(&["NOT ROOT: the system tests were SKIPPED."]);
