@@ -141,13 +141,32 @@ pub fn resolve(caps: Option<&LinuxCapabilities>, cap_last_cap: u32) -> Result<Ca
             }
         }
     };
-    Ok(Caps {
+    let mut caps = Caps {
         bounding: set("bounding", c.bounding())?,
         effective: set("effective", c.effective())?,
         permitted: set("permitted", c.permitted())?,
         inheritable: set("inheritable", c.inheritable())?,
         ambient: set("ambient", c.ambient())?,
-    })
+    };
+    caps.ambient = ambient_allowed(&caps);
+    Ok(caps)
+}
+
+/// The ambient mask the kernel can take: `PR_CAP_AMBIENT_RAISE` needs the
+/// capability in both permitted and inheritable (capabilities(7)). runc
+/// ignores a failed raise with a warning (e.g. `runc spec` configs list
+/// ambient capabilities without inheritable ones); we decide it here,
+/// ahead of time, and warn with the names dropped.
+fn ambient_allowed(c: &Caps) -> u64 {
+    let ok = c.ambient & c.permitted & c.inheritable;
+    let dropped = c.ambient & !ok;
+    if dropped != 0 {
+        warn(format!(
+            "process.capabilities.ambient: ignoring {} (an ambient capability must also be permitted and inheritable)",
+            names(dropped).join(", ")
+        ));
+    }
+    ok
 }
 
 /// Checks a raw JSON config's capability names before oci-spec parses it,
@@ -172,6 +191,14 @@ pub fn precheck(config: &serde_json::Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ambient_needs_permitted_and_inheritable() {
+        let c = Caps { bounding: 0x421, effective: 0x21, permitted: 0x421, inheritable: 0x400, ambient: 0x421 };
+        assert_eq!(ambient_allowed(&c), 0x400);
+        let none = Caps { ambient: 0x20, ..Default::default() };
+        assert_eq!(ambient_allowed(&none), 0);
+    }
     use oci_spec::runtime::Capability;
 
     #[test]
