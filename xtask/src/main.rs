@@ -145,7 +145,7 @@ fn demo() -> Result<ExitCode> {
     edit_config(&bundle.join("config.json"), demo_config)?;
 
     let id = format!("sprout-demo-{}", std::process::id());
-    say!("running container {id} as uid 1000 with CAP_CHOWN and CAP_NET_BIND_SERVICE only");
+    say!("running container {id} as uid 1000 with bounding CAP_CHOWN+CAP_NET_BIND_SERVICE, ambient CAP_NET_BIND_SERVICE");
     let st = status(
         Command::new(&sprout)
             .arg("run")
@@ -195,7 +195,7 @@ fn demo_config(config: &mut Value) -> Result {
         json!([
             "sh",
             "-c",
-            "id; grep Cap /proc/self/status; ulimit -n; pwd; echo HOME=$HOME"
+            "id; grep Cap /proc/self/status; ulimit -n; pwd; echo HOME=$HOME FOO=$FOO"
         ]),
     );
     process.insert("env".into(), json!([path, "FOO=bar"]));
