@@ -308,6 +308,14 @@ impl ProcessPart {
 
         let u = process.user();
         let (mut uid, mut gid) = (u.uid(), u.gid());
+        // (uid_t)-1 means "unchanged" to setresuid(2)/setresgid(2): the
+        // process would stay root.
+        if uid == u32::MAX {
+            crate::bail!("process.user.uid {uid}: not a valid uid");
+        }
+        if gid == u32::MAX {
+            crate::bail!("process.user.gid {gid}: not a valid gid");
+        }
         let env_list = process.env().clone().unwrap_or_default();
         env::validate(&env_list)?;
         let mut env_list = env::dedup(&env_list);
@@ -434,6 +442,7 @@ impl Plan {
         let mut new_namespaces = Vec::new();
         let mut join = Vec::new();
         let mut seen = 0u32;
+        check_preserve_fds(opts.preserve_fds)?;
         let first_ns_fd = 5 + opts.preserve_fds;
         for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
             let (kind, flag) = ns_kind(ns.typ());
@@ -652,6 +661,7 @@ impl Plan {
     ///
     /// Errors: the first invalid `process.*` field, `linux.seccomp`.
     pub fn compute_exec(bundle: &Bundle, process: &Process, mut join: Vec<JoinNs>, opts: &Options) -> Result<Plan> {
+        check_preserve_fds(opts.preserve_fds)?;
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         let part = ProcessPart::compute(bundle, process, opts)?;
         let mut fl = flags::SYNC | part.flags;
@@ -1166,4 +1176,13 @@ mod tests {
         assert!(!has_content(&json!({"devices": []})));
         assert!(has_content(&json!({"pids": {"limit": 5}})));
     }
+}
+
+/// `--preserve-fds N`: the stub's own fds sit right above the preserved
+/// ones, so N must leave room below the kernel's fd limit (and never wrap).
+fn check_preserve_fds(n: u32) -> Result<()> {
+    if n > 65536 {
+        crate::bail!("--preserve-fds {n}: too large (at most 65536)");
+    }
+    Ok(())
 }
