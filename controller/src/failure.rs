@@ -87,6 +87,7 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         },
         Step::Personality => format!("linux.personality: {name}: {e}"),
         Step::TimeNamespace => format!("linux.namespaces (time): {name}: {e}"),
+        Step::CgroupNamespace => format!("linux.namespaces (cgroup): {name}: {e}"),
         Step::ChownStdio => format!("process.user.uid {}: {name} of stdio: {e}", plan.uid),
         Step::DecodePlan => format!(
             "sprout-init could not decode the plan{} (are sprout and sprout-init from the same build?)",

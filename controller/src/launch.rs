@@ -326,6 +326,14 @@ pub fn spawn_with(
     }
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
+    // A new cgroup namespace is made by the stub itself, first thing after
+    // the plan arrives (flags::NEW_CGROUPNS); the plan is sent only after
+    // `on_spawn` put the stub in the container's cgroup, so the container
+    // sees that cgroup as its root (runc's order). The child therefore need
+    // not wait for us before its exec.
+    if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
+        plan.flags |= flags::NEW_CGROUPNS;
+    }
     let mut bytes = plan.encode()?;
     timer.phase("encode plan");
 
@@ -335,12 +343,9 @@ pub fn spawn_with(
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
     let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
-    // A new cgroup namespace is made by the child after `on_spawn` put it in
-    // the container's cgroup, so that the container sees its own cgroup as
-    // the root (runc's order); the child waits on the same pipe as for the
-    // id maps.
-    let cgroupns = plan.clone_flags & clone_flags::NEWCGROUP != 0;
-    let wait_pipe = if userns || cgroupns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
+    // With a new user namespace the child waits for its id maps before the
+    // exec (an unmapped root would lose its capabilities in execve).
+    let wait_pipe = if userns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
 
     // Every fd the child keeps goes above the highest number it must land on.
     // (The originals are consumed: a leftover copy of the child's sync end
@@ -401,7 +406,6 @@ pub fn spawn_with(
         wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
         wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: userns,
-        unshare_flags: plan.clone_flags & clone_flags::NEWCGROUP,
         fd_moves: &moves,
         exec_fd: stub.as_raw_fd(),
         argv: &argv,
@@ -425,7 +429,7 @@ pub fn spawn_with(
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {
         drop(wait_r);
-        if userns && write_id_maps(child.pid, &plan)? {
+        if write_id_maps(child.pid, &plan)? {
             if !plan.additional_gids.is_empty() {
                 crate::bail!(
                     "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"

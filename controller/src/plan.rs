@@ -61,6 +61,7 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::SECCOMP_EARLY, "SECCOMP_EARLY"),
     (flags::SUBREAPER, "SUBREAPER"),
     (flags::NEW_TIMENS, "NEW_TIMENS"),
+    (flags::NEW_CGROUPNS, "NEW_CGROUPNS"),
 ];
 
 /// The names of plan flag bits.

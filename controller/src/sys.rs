@@ -40,10 +40,6 @@ pub struct ChildSetup<'a> {
     /// (`setresgid`/`setresuid`), so that the exec keeps full capabilities
     /// there.
     pub become_root: bool,
-    /// `CLONE_NEW*` flags to `unshare(2)` after the wait: `CLONE_NEWCGROUP`,
-    /// so that the cgroup namespace is rooted at the container's cgroup,
-    /// which the parent joined us to meanwhile (runc's order). 0 = none.
-    pub unshare_flags: u32,
     /// `(from, to)` fd moves done with `dup2` (which clears `FD_CLOEXEC` on
     /// `to`). Every `from` must be above every `to`, so no move clobbers a
     /// later source and `from != to` always holds.
@@ -74,8 +70,6 @@ pub mod stage {
     pub const DUP2: u8 = 3;
     /// `execveat` of the stub.
     pub const EXEC: u8 = 4;
-    /// `unshare(CLONE_NEWCGROUP)` after joining the container's cgroup.
-    pub const UNSHARE: u8 = 5;
 
     /// A stage's description.
     pub fn name(s: u8) -> &'static str {
@@ -84,7 +78,6 @@ pub mod stage {
             BECOME_ROOT => "becoming root in the new user namespace",
             DUP2 => "moving the plan and sync fds into place",
             EXEC => "executing sprout-init (execveat of the sealed memfd)",
-            UNSHARE => "creating the cgroup namespace (unshare CLONE_NEWCGROUP)",
             _ => "starting sprout-init",
         }
     }
@@ -95,29 +88,76 @@ pub mod stage {
 #[cfg(target_arch = "s390x")]
 compile_error!("sys::spawn: clone(2) argument order differs on s390");
 
-/// `clone(2)` in fork mode (no new stack; the child continues here) with
-/// `setup.clone_flags | CLONE_PIDFD | SIGCHLD`; the child runs
-/// [`child_main`] and never returns. Returns the child's pid and pidfd.
+/// Bytes of the stack the child runs on in vfork mode (it needs a few
+/// hundred: [`child_main`] makes raw system calls only).
+const VFORK_STACK: usize = 64 * 1024;
+
+/// `clone(2)` with `setup.clone_flags | CLONE_PIDFD | SIGCHLD`; the child
+/// runs [`child_main`] and never returns. Returns the child's pid and
+/// pidfd.
 ///
-/// Errors: the `clone` errno (`EPERM`, `EINVAL`, `ENOSPC` ...).
+/// Two modes, both ending in the child's `execveat` of the stub:
+/// - **vfork mode** (`setup.wait_fd < 0`, the usual case): `CLONE_VM |
+///   CLONE_VFORK` on a separate stack, as posix_spawn does. No page table
+///   is copied, and this thread sleeps only until the child's exec, which
+///   follows at once.
+/// - **fork mode** (the child must wait for us, e.g. for user-namespace id
+///   maps): no `CLONE_VM`, no new stack; the child gets a copy-on-write
+///   copy of this process and continues here.
+///
+/// Errors: clone(2)'s errno (EPERM, ENOMEM, ENOSPC for namespace limits,
+/// EINVAL for an unsupported flag).
 pub fn spawn(setup: &ChildSetup<'_>) -> Result<(libc::pid_t, OwnedFd), Errno> {
     assert_eq!(setup.argv.last(), Some(&std::ptr::null()), "argv must be NULL-terminated");
     assert_eq!(setup.envp.last(), Some(&std::ptr::null()), "envp must be NULL-terminated");
     let flags =
         setup.clone_flags as libc::c_ulong | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     let mut pidfd: c_int = -1;
-    // SAFETY: raw clone without CLONE_VM/CLONE_THREAD behaves like fork: the
-    // child gets a copy-on-write copy of this thread's memory and stack, so
-    // passing stack 0 is valid. `parent_tid` (the third argument on x86_64
-    // and aarch64) receives the pidfd because of CLONE_PIDFD; it points to a
-    // live local. The child only runs `child_main`, which is async-signal-safe
-    // and ends in execveat or _exit.
-    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
+    let ret = if setup.wait_fd < 0 {
+        let mut stack = vec![0u8; VFORK_STACK];
+        // The stack grows down on x86_64 and aarch64; 16-byte aligned top.
+        let top = (stack.as_mut_ptr() as usize + VFORK_STACK) & !15;
+        extern "C" fn trampoline(arg: *mut libc::c_void) -> c_int {
+            // SAFETY: `arg` is the `&ChildSetup` passed below; with
+            // CLONE_VFORK the parent is suspended, so it outlives the child's
+            // use of it (until the exec or _exit).
+            child_main(unsafe { &*(arg as *const ChildSetup<'_>) })
+        }
+        // SAFETY: glibc's clone(3) runs `trampoline` on `top`, a stack that
+        // this frame keeps alive until the call returns, which CLONE_VFORK
+        // delays until the child has exec'd or exited. The child shares our
+        // memory: `child_main` only makes system calls on values prepared
+        // before the call, writes nothing but its own stack (and errno,
+        // which this thread does not read after a successful clone), and
+        // ends in execveat or _exit. CLONE_PIDFD stores the pidfd through
+        // the parent_tid argument, a live local.
+        let r = unsafe {
+            libc::clone(
+                trampoline,
+                top as *mut libc::c_void,
+                (flags | libc::CLONE_VM as libc::c_ulong | libc::CLONE_VFORK as libc::c_ulong) as c_int,
+                setup as *const ChildSetup<'_> as *mut libc::c_void,
+                &mut pidfd as *mut c_int,
+            )
+        };
+        drop(stack);
+        r as libc::c_long
+    } else {
+        // SAFETY: raw clone without CLONE_VM/CLONE_THREAD behaves like fork:
+        // the child gets a copy-on-write copy of this thread's memory and
+        // stack, so passing stack 0 is valid. `parent_tid` (the third
+        // argument on x86_64 and aarch64) receives the pidfd because of
+        // CLONE_PIDFD; it points to a live local. The child only runs
+        // `child_main`, which is async-signal-safe and ends in execveat or
+        // _exit.
+        let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
+        if r == 0 {
+            child_main(setup);
+        }
+        r
+    };
     if ret < 0 {
         return Err(Errno::last());
-    }
-    if ret == 0 {
-        child_main(setup);
     }
     // SAFETY: CLONE_PIDFD stored a new pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
@@ -168,9 +208,6 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
             if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
                 fail(stage::BECOME_ROOT);
             }
-        }
-        if s.unshare_flags != 0 && libc::unshare(s.unshare_flags as c_int) < 0 {
-            fail(stage::UNSHARE);
         }
         for &(from, to) in s.fd_moves {
             if libc::dup2(from, to) < 0 {

@@ -151,8 +151,16 @@ pub mod flags {
     /// (`linux.timeOffsets`) are a `WriteFile` op on
     /// `/proc/self/timens_offsets`, written before the exec.
     pub const NEW_TIMENS: u32 = 1 << 14;
+    /// A new cgroup namespace (`linux.namespaces` type `cgroup` without a
+    /// path): `unshare(CLONE_NEWCGROUP)` after joining the namespaces and
+    /// before anything else, so that the container's cgroup (which the
+    /// controller joined the stub to before sending this plan) is the
+    /// namespace's root (cgroup_namespaces(7); runc's order). Doing it in
+    /// the stub rather than before its exec lets the controller start the
+    /// stub without waiting on it.
+    pub const NEW_CGROUPNS: u32 = 1 << 15;
     /// All bits this version defines; a decoder rejects others.
-    pub const ALL: u32 = (1 << 15) - 1;
+    pub const ALL: u32 = (1 << 16) - 1;
 }
 
 /// The five capability sets as bit masks (bit N = capability number N,

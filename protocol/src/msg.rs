@@ -243,4 +243,6 @@ steps! {
     Spawn = 41, "fork";
     /// `unshare(CLONE_NEWTIME)` for a new time namespace.
     TimeNamespace = 42, "unshare(CLONE_NEWTIME)";
+    /// `unshare(CLONE_NEWCGROUP)` for a new cgroup namespace.
+    CgroupNamespace = 43, "unshare(CLONE_NEWCGROUP)";
 }

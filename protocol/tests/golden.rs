@@ -107,11 +107,12 @@ fn flag_and_opt_bits_are_frozen() {
         SECCOMP_EARLY,
         SUBREAPER,
         NEW_TIMENS,
+        NEW_CGROUPNS,
     ];
     for (i, b) in bits.iter().enumerate() {
         assert_eq!(*b, 1 << i, "flag bit {i}");
     }
-    assert_eq!(ALL, 0x7fff);
+    assert_eq!(ALL, 0xffff);
     let opts =
         [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL, mount_opts::MOVE_FD, mount_opts::NO_SYMLINKS];
     for (i, b) in opts.iter().enumerate() {
@@ -198,6 +199,7 @@ const STEPS: &[&str] = &[
     "Dumpable",
     "Spawn",
     "TimeNamespace",
+    "CgroupNamespace",
 ];
 
 #[test]

@@ -44,11 +44,15 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     sys::exit(0)
 }
 
-/// A new time namespace (after any fork into a joined pid namespace, so
+/// A new cgroup namespace (the controller joined the stub to the
+/// container's cgroup before it sent the plan), a new time namespace (after any fork into a joined pid namespace, so
 /// that nothing enters it before its offsets are written), then
 /// `sethostname(2)`, `setdomainname(2)`, and `lo` up in a new network
 /// namespace (runc: `setupNetwork` brings up the loopback interface).
 pub fn identity(plan: &Plan<'_>) -> Res<()> {
+    if plan.has(flags::NEW_CGROUPNS) {
+        sys::unshare(abi::CLONE_NEWCGROUP).at(Step::CgroupNamespace, 0)?;
+    }
     if plan.has(flags::NEW_TIMENS) {
         sys::unshare(abi::CLONE_NEWTIME).at(Step::TimeNamespace, 0)?;
     }
