@@ -16,19 +16,18 @@
 //!    the container's saved config's process with `CMD` as args and the
 //!    flags applied as runc applies them.
 //! 3. The namespaces ([`container_namespaces`]): every namespace of the
-//!    container's process that differs from this controller's own, opened
-//!    from `/proc/PID/ns/*` through a pidfd-verified pid (start time
-//!    checked after `pidfd_open`, the pidfd checked alive after the opens),
-//!    so that a recycled pid is never used. User namespace first, mount
-//!    namespace last.
+//!    container's process that differs from this controller's own
+//!    (`/proc/PID/ns/*` against `/proc/self/ns/*`), through a
+//!    pidfd-verified pid (start time checked after `pidfd_open`, the pidfd
+//!    checked alive after the stats), so that a recycled pid is never used.
+//!    The stub joins them all with one `setns` on the pidfd; the pid
+//!    namespace is joined by the controller (for its next child).
 //! 4. The plan: [`Plan::compute_exec`], the same process code as `run`
 //!    (identity, `HOME` from the rootfs's passwd, capabilities, rlimits,
 //!    env, seccomp) without rootfs setup.
 //! 5. Launch ([`launch::spawn_with`]): the stub is put into the container's
-//!    cgroup right after the clone, before it reads its plan; it joins the
-//!    namespaces, and after a pid namespace it forks (the controller is a
-//!    child subreaper, so the process that runs the command becomes its
-//!    child). rlimits are applied with prlimit on that process at `Ready`;
+//!    cgroup right after the clone, before it reads its plan; it is born
+//!    in the container's pid namespace and joins the others. rlimits are applied with prlimit on that process at `Ready`;
 //!    `--pid-file` (atomic, relative to the caller's cwd, no newline) gets
 //!    its pid.
 //! 6. With a terminal the pty master goes to `--console-socket` or, in the
@@ -41,7 +40,7 @@
 //! podman maps to exit codes: `executable file not found in $PATH` and
 //! `no such file or directory` (127), `permission denied` (126).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -197,7 +196,8 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         Some(path) => Some((path, console::connect_socket(path)?)),
         None => None,
     };
-    let join = container_namespaces(&state)?;
+    let ns = container_namespaces(&state)?;
+    let join = ns.join;
     timer.phase("open the container's namespaces");
     let bundle = Bundle { dir: state.bundle.clone(), spec: state.config.clone(), rootfs: state.rootfs.clone() };
     let tty_size = if terminal && args.console_socket.is_none() { console::stdin_size() } else { None };
@@ -207,7 +207,16 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
 
     let cgroup = Cgroup::open(&state.cgroup_path).map_err(Error::invalid)?;
     let join_cgroup = |pid: nix::unistd::Pid| cgroup.add_task(pid.as_raw()).map_err(Error::invalid);
-    let mut launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach }, timer)?;
+    let pid_ns = match &ns.pid_ns {
+        Some(pidfd) => Some(PidNsForChildren::enter(pidfd, state.pid)?),
+        None => None,
+    };
+    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach }, timer);
+    // Threads (the stdin relay) can only be made in our own pid namespace.
+    if let Some(p) = pid_ns {
+        p.leave()?;
+    }
+    let mut launched = launched?;
     // A seccomp notify agent gets the container's state with the exec
     // process's pid (runtime.md "Container process state").
     let status = state.status();
@@ -393,19 +402,30 @@ fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Opens the namespaces of the container's process that differ from this
-/// controller's own, in [`NAMESPACES`] order, for the stub to join.
+/// The container's namespaces that this controller does not share, for
+/// an exec process to join.
+pub struct ContainerNs {
+    /// At most one entry: the container process's pidfd with the
+    /// `CLONE_NEW*` mask of every differing namespace except pid. The stub
+    /// joins them with one `setns(2)` on the pidfd (Linux 5.8), which
+    /// enters the user namespace first and is atomic: all or none.
+    pub join: Vec<JoinNs>,
+    /// The pidfd again when the pid namespace differs: the controller joins
+    /// that one itself for its children ([`PidNsForChildren`]), so that the
+    /// stub is born in it and need not fork.
+    pub pid_ns: Option<OwnedFd>,
+}
+
+/// Finds the namespaces to join ([`ContainerNs`]): every namespace of the
+/// container's process whose `/proc/PID/ns/*` file differs (device and
+/// inode, stat(2) through the magic link) from this controller's
+/// `/proc/self/ns/*`. The pid is verified through a pidfd: its start time
+/// is checked after `pidfd_open`, and the pidfd is checked alive after the
+/// stats, so that a recycled pid is never used.
 ///
-/// The pid is verified: a pidfd is opened first, then the start time in
-/// `/proc/PID/stat` is compared with the recorded one (so the pidfd is the
-/// container's process), then the namespace files are opened, then the
-/// pidfd must still be alive (so `/proc/PID` was that process during the
-/// opens: a pid cannot be reused while its process lives).
-///
-/// Errors: `cannot exec in a stopped container` when the process is gone
-/// or the pid was reused; an open or stat failure naming the file.
-pub fn container_namespaces(state: &State) -> Result<Vec<JoinNs>> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Errors: `cannot exec in a stopped container` (no pid, the process gone
+/// or recycled); a stat or pidfd_open failure, naming the path.
+pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
     let stopped = || Error::invalid("cannot exec in a stopped container");
     let pid = state.pid;
     if pid <= 0 {
@@ -419,29 +439,77 @@ pub fn container_namespaces(state: &State) -> Result<Vec<JoinNs>> {
     if proc_start_time(pid) != Some(state.pid_start_time) {
         return Err(stopped());
     }
-    let mut join = Vec::new();
-    for &(file, kind, nstype) in NAMESPACES {
-        let path = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
-        let fd: OwnedFd = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
-            Ok(f) => f.into(),
+    let mut mask = 0u32;
+    for &(file, _, nstype) in NAMESPACES {
+        let path = format!("/proc/{pid}/ns/{file}");
+        let theirs = match std::fs::metadata(&path) {
+            Ok(m) => m,
             // A kernel without this namespace type.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(file, "time" | "cgroup") => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(stopped()),
-            Err(e) => return Err(Error::io(format!("{}: open", path.display()), &e)),
+            Err(e) => return Err(Error::io(format!("{path}: stat"), &e)),
         };
-        let theirs = nix::sys::stat::fstat(fd.as_raw_fd())
-            .map_err(|e| Error::Sys { context: format!("{}: fstat", path.display()), errno: e })?;
         let own_path = format!("/proc/self/ns/{file}");
         let own = std::fs::metadata(&own_path).map_err(|e| Error::io(format!("{own_path}: stat"), &e))?;
-        if theirs.st_dev == own.dev() && theirs.st_ino == own.ino() {
-            continue; // shared with the host (this controller): nothing to join
+        if theirs.dev() != own.dev() || theirs.ino() != own.ino() {
+            mask |= nstype;
         }
-        join.push(JoinNs { kind, nstype, index: JOIN_INDEX, path, fd, stub_fd: 0 });
     }
     if !alive(&pidfd) {
         return Err(stopped());
     }
-    Ok(join)
+    let pid_ns = if mask & clone_flags::NEWPID != 0 {
+        Some(pidfd.try_clone().map_err(|e| Error::io("pidfd: dup", &e))?)
+    } else {
+        None
+    };
+    mask &= !clone_flags::NEWPID;
+    let join = if mask == 0 {
+        Vec::new()
+    } else {
+        let path = PathBuf::from(format!("/proc/{pid}"));
+        vec![JoinNs { kind: "", nstype: mask, index: JOIN_INDEX, path, fd: pidfd, stub_fd: 0 }]
+    };
+    Ok(ContainerNs { join, pid_ns })
+}
+
+/// The names (`/proc/PID/ns` file names) of the namespaces in a
+/// `CLONE_NEW*` mask, comma-separated, in join order: for messages.
+pub fn namespace_names(mask: u32) -> String {
+    NAMESPACES.iter().filter(|(_, _, f)| mask & f != 0).map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// This controller's children are born in the container's pid namespace
+/// while this lives: `setns(pidfd, CLONE_NEWPID)` changes only where
+/// children go (pid_namespaces(7), `/proc/self/ns/pid_for_children`), and
+/// [`PidNsForChildren::leave`] points it back at our own pid namespace
+/// (allowed: it is the caller's active one), because a thread cannot be
+/// created while the two differ (clone(2): EINVAL).
+pub struct PidNsForChildren {
+    own: std::fs::File,
+}
+
+impl PidNsForChildren {
+    /// Opens `/proc/self/ns/pid`, then joins the container's pid namespace
+    /// for children through its process's pidfd.
+    ///
+    /// Errors: the open or setns(2), naming the namespace.
+    pub fn enter(pidfd: &OwnedFd, pid: i32) -> Result<Self> {
+        let own = std::fs::File::open("/proc/self/ns/pid").map_err(|e| Error::io("/proc/self/ns/pid: open", &e))?;
+        nix::sched::setns(pidfd, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| Error::Sys {
+            context: format!("joining the container's pid namespace \"/proc/{pid}/ns/pid\": setns"),
+            errno: e,
+        })?;
+        Ok(PidNsForChildren { own })
+    }
+
+    /// Points `pid_for_children` back at our own pid namespace.
+    ///
+    /// Errors: setns(2) (not expected: the target is our active namespace).
+    pub fn leave(self) -> Result<()> {
+        nix::sched::setns(&self.own, nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| Error::Sys { context: "returning to our own pid namespace: setns".into(), errno: e })
+    }
 }
 
 /// Whether the process behind a pidfd still runs (a pidfd polls readable
@@ -658,10 +726,11 @@ mod tests {
         let mut st = state_with(base_process());
         st.pid = std::process::id() as i32;
         st.pid_start_time = proc_start_time(st.pid).unwrap();
-        assert!(container_namespaces(&st).unwrap().is_empty());
+        let ns = container_namespaces(&st).unwrap();
+        assert!(ns.join.is_empty() && ns.pid_ns.is_none());
         st.pid_start_time += 1;
-        assert_eq!(container_namespaces(&st).unwrap_err().to_string(), "cannot exec in a stopped container");
+        assert_eq!(container_namespaces(&st).err().unwrap().to_string(), "cannot exec in a stopped container");
         st.pid = 0;
-        assert_eq!(container_namespaces(&st).unwrap_err().to_string(), "cannot exec in a stopped container");
+        assert_eq!(container_namespaces(&st).err().unwrap().to_string(), "cannot exec in a stopped container");
     }
 }

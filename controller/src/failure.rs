@@ -55,9 +55,11 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::Setgroups => format!("process.user.additionalGids {:?}: {name}: {e}", plan.additional_gids),
         Step::Umask => format!("process.user.umask {:#o}: {name}: {e}", plan.umask),
         Step::Setns => match plan.join.get(arg as usize) {
-            Some(j) if j.index == crate::exec::JOIN_INDEX => {
-                format!("joining the container's {} namespace \"{}\": {name}: {e}", j.kind, j.path.display())
-            }
+            Some(j) if j.index == crate::exec::JOIN_INDEX => format!(
+                "joining the container's namespaces ({}) through a pidfd of {}: {name}: {e}",
+                crate::exec::namespace_names(j.nstype),
+                j.path.display()
+            ),
             Some(j) => format!("linux.namespaces[{}].path \"{}\": {name}: {e}", j.index, j.path.display()),
             None => format!("namespace {arg}: {name}: {e}"),
         },
@@ -210,16 +212,16 @@ mod tests {
         let mut p = plan();
         let fd = std::fs::File::open("/dev/null").unwrap().into();
         p.join = vec![JoinNs {
-            kind: "network",
-            nstype: crate::plan::clone_flags::NEWNET,
+            kind: "",
+            nstype: crate::plan::clone_flags::NEWNET | crate::plan::clone_flags::NEWUSER,
             index: crate::exec::JOIN_INDEX,
-            path: "/proc/42/ns/net".into(),
+            path: "/proc/42".into(),
             fd,
             stub_fd: 5,
         }];
         assert_eq!(
             describe(&p, Step::Setns, 1, 0),
-            "joining the container's network namespace \"/proc/42/ns/net\": setns: Operation not permitted (EPERM)"
+            "joining the container's namespaces (user, net) through a pidfd of /proc/42: setns: Operation not permitted (EPERM)"
         );
     }
 

@@ -7,7 +7,8 @@ use crate::fail::{At, Res};
 use crate::sync::Sync;
 use crate::sys::{self, Errno, abi};
 
-/// `setns(2)` into each of `plan.namespaces` in order (the controller puts
+/// `setns(2)` into each of `plan.namespaces` in order (an fd is a namespace
+/// file, or a pidfd with several `CLONE_NEW*` bits for `exec`; the controller puts
 /// the user namespace first, as runc's nsexec does), closing each fd after
 /// use. Joining a pid namespace only affects children (pid_namespaces(7)),
 /// so then the stub forks: the parent sends `Pid{child}` — its fork return
@@ -18,7 +19,7 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     for (i, ns) in plan.namespaces.iter().enumerate() {
         sys::setns(sys::fd(ns.fd), ns.nstype).at(Step::Setns, i as u32)?;
         sys::close(ns.fd);
-        pid_ns |= ns.nstype == abi::CLONE_NEWPID;
+        pid_ns |= ns.nstype & abi::CLONE_NEWPID != 0;
     }
     if !pid_ns {
         return Ok(());
