@@ -54,7 +54,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde_json::{Value, json};
 
-use devices::DevState;
+use devices::{DevRule, DevState};
 
 /// Root of all cgroup mounts.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -88,21 +88,15 @@ impl fmt::Display for CgroupSetup {
     }
 }
 
-/// Detect the host's cgroup layout from the filesystem types at
-/// `/sys/fs/cgroup` and `/sys/fs/cgroup/unified` (libcgroups
-/// `get_cgroup_setup`). Errors if `/sys/fs/cgroup` is missing or is
-/// neither tmpfs nor cgroup2.
+/// Detect the host's cgroup layout from the filesystem types mounted at
+/// `/sys/fs/cgroup` and `/sys/fs/cgroup/unified`, as libcgroups
+/// `get_cgroup_setup` does with statfs(2), but read from
+/// /proc/self/mountinfo (which [`Cgroup`] reads anyway): cgroup2 at the root
+/// is Unified; tmpfs at the root is Hybrid with a cgroup2 at `unified`,
+/// else Legacy. Errors if `/sys/fs/cgroup` is not mounted or is neither
+/// tmpfs nor cgroup2.
 pub fn setup() -> Result<CgroupSetup, CgroupError> {
-    use libcgroups::common::CgroupSetup as L;
-    match libcgroups::common::get_cgroup_setup() {
-        Ok(L::Legacy) => Ok(CgroupSetup::Legacy),
-        Ok(L::Hybrid) => Ok(CgroupSetup::Hybrid),
-        Ok(L::Unified) => Ok(CgroupSetup::Unified),
-        Err(e) => Err(CgroupError::Unsupported {
-            field: PATH_FIELD.into(),
-            reason: format!("cannot detect the cgroup layout under {CGROUP_ROOT}: {e}"),
-        }),
-    }
+    discover().map(|l| l.setup)
 }
 
 /// Errors of this module. Every message is one line and starts with the
@@ -220,8 +214,12 @@ pub struct Cgroup {
     /// Topmost ancestor of `path` (a cgroup path) that we created and may
     /// remove again once it is empty.
     created_ancestor: Option<PathBuf>,
-    /// Directories this object created, for cleanup when `create` fails.
+    /// Directories this object created, for cleanup when `create` fails
+    /// (never the shared default parent).
     created_dirs: Vec<PathBuf>,
+    /// `create` made the v1 devices directory itself: no process and no
+    /// sub-cgroup is in it yet, so its rules can be set with a reset.
+    devices_fresh: bool,
 }
 
 impl fmt::Debug for Cgroup {
@@ -275,9 +273,33 @@ fn write_file(file: &Path, data: &str) -> io::Result<()> {
         .write_all(data.as_bytes())
 }
 
+/// Read a small kernel file (cgroup interface files, mountinfo) whole:
+/// open, read(2) into a 4 KiB buffer (doubled while full) until EOF, close.
+/// Unlike `fs::read_to_string` there is no fstat for a size hint (always 0
+/// on these files) and no 32-byte first read.
+fn read_small(file: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(file)?;
+    let mut buf = vec![0u8; 4096];
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Read `cgroup.procs` of `dir` and of every cgroup below it.
 fn procs_recursive(dir: &Path, out: &mut Vec<i32>) -> io::Result<()> {
-    let text = fs::read_to_string(dir.join("cgroup.procs"))?;
+    let text = read_small(&dir.join("cgroup.procs"))?;
     out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -325,13 +347,33 @@ fn rmdir_retry(dir: &Path, deadline: Instant) -> io::Result<()> {
 /// v1 hierarchies as (sorted controller names, mount point).
 type V1Mounts = Vec<(Vec<String>, PathBuf)>;
 
+/// What /proc/self/mountinfo says about the cgroup mounts.
+struct Layout {
+    setup: CgroupSetup,
+    /// v1 hierarchies (empty on Unified hosts is not enforced here).
+    v1: V1Mounts,
+    /// The first cgroup2 mount under /sys/fs/cgroup.
+    v2: Option<PathBuf>,
+}
+
 /// The cgroup mounts of this mount namespace, from /proc/self/mountinfo:
 /// (v1 hierarchies, cgroup2 mount).
+#[cfg(test)]
 fn discover_mounts() -> Result<(V1Mounts, Option<PathBuf>)> {
-    let info = fs::read_to_string("/proc/self/mountinfo")
+    discover().map(|l| (l.v1, l.v2))
+}
+
+/// Read /proc/self/mountinfo once: the v1 hierarchies, the cgroup2 mount
+/// and the host layout (see [`setup`]).
+fn discover() -> Result<Layout> {
+    let info = read_small(Path::new("/proc/self/mountinfo"))
         .map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
     let mut v1: V1Mounts = Vec::new();
     let mut v2 = None;
+    // Filesystem types at /sys/fs/cgroup and /sys/fs/cgroup/unified; the
+    // last mount on a path is the visible one.
+    let mut root_fs: Option<String> = None;
+    let mut unified_fs: Option<String> = None;
     for line in info.lines() {
         // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
         let Some((left, right)) = line.split_once(" - ") else {
@@ -345,6 +387,11 @@ fn discover_mounts() -> Result<(V1Mounts, Option<PathBuf>)> {
         let mount = PathBuf::from(unescape_mount(left[4]));
         if !mount.starts_with(CGROUP_ROOT) {
             continue;
+        }
+        if mount == Path::new(CGROUP_ROOT) {
+            root_fs = Some(right[0].to_string());
+        } else if mount == Path::new(CGROUP_ROOT).join("unified") {
+            unified_fs = Some(right[0].to_string());
         }
         match right[0] {
             "cgroup2" if v2.is_none() => {
@@ -377,7 +424,24 @@ fn discover_mounts() -> Result<(V1Mounts, Option<PathBuf>)> {
             _ => {}
         }
     }
-    Ok((v1, v2))
+    let setup = match root_fs.as_deref() {
+        Some("cgroup2") => CgroupSetup::Unified,
+        Some("tmpfs") if unified_fs.as_deref() == Some("cgroup2") => CgroupSetup::Hybrid,
+        Some("tmpfs") => CgroupSetup::Legacy,
+        other => {
+            return Err(CgroupError::Unsupported {
+                field: PATH_FIELD.into(),
+                reason: format!(
+                    "cannot detect the cgroup layout: {CGROUP_ROOT} is {}, neither tmpfs (cgroup v1) nor cgroup2",
+                    match other {
+                        Some(fs) => format!("a {fs} mount"),
+                        None => "not a mount point".to_string(),
+                    }
+                ),
+            });
+        }
+    };
+    Ok(Layout { setup, v1, v2 })
 }
 
 /// mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -426,8 +490,11 @@ impl Cgroup {
                 "resolves to the root cgroup, which cannot be a container's cgroup",
             ));
         }
-        let setup = setup()?;
-        let (mounts, v2mount) = discover_mounts()?;
+        let Layout {
+            setup,
+            v1: mounts,
+            v2: v2mount,
+        } = discover()?;
         let v1: Vec<V1Dir> = if setup == CgroupSetup::Unified {
             Vec::new()
         } else {
@@ -444,46 +511,54 @@ impl Cgroup {
             let d = m.join(rel(&path));
             (m, d)
         });
-        let created_ancestor = if path.parent() == Some(Path::new(DEFAULT_PARENT)) {
-            // sprout owns its default parent: remove it when the last
-            // container under it goes.
-            Some(PathBuf::from(DEFAULT_PARENT))
-        } else {
-            None
-        };
+        // The default parent `/sprout` is shared and stays (as runc's and
+        // crun's parents do): it is never recorded as ours to remove.
         Ok(Cgroup {
             path,
             setup,
             v1,
             unified,
             manager: OnceLock::new(),
-            created_ancestor,
+            created_ancestor: None,
             created_dirs: Vec::new(),
+            devices_fresh: false,
         })
     }
 
     /// Create the cgroup (a directory in every hierarchy; see module docs)
     /// and return it, with no process in it and nothing applied.
     ///
-    /// - Parents are created as needed; the topmost one we create is
+    /// - Usually the parents exist and this is one mkdir(2) per hierarchy.
+    ///   Missing parents are created; the topmost one we create is
     ///   remembered ([`Cgroup::created_ancestor`]) so `remove` can delete it
-    ///   when it becomes empty.
-    /// - New v1 cpuset directories get `cpuset.cpus`/`cpuset.mems` copied
-    ///   from their parent, so tasks can join before `apply`.
+    ///   when it becomes empty. The default parent `/sprout` is the
+    ///   exception: it is shared by all containers and stays (runc and crun
+    ///   keep theirs too).
+    /// - v1 cpuset: parents we create get `cpuset.cpus`/`cpuset.mems` from
+    ///   their own parent and `cgroup.clone_children` = 1, so that the
+    ///   kernel copies both into every new child. A child that still comes
+    ///   up empty (a parent made by someone else) is filled from its
+    ///   parents when [`Cgroup::add_task`] gets ENOSPC, so tasks can always
+    ///   join before `apply`.
     /// - On Hybrid hosts a failure to create the unified or a named (v1
     ///   `name=...`) directory is tolerated ("where we can"); controller
     ///   hierarchies must succeed.
     /// - An existing cgroup is adopted only if it is empty and not frozen;
     ///   otherwise [`CgroupError::InUse`] / [`CgroupError::Frozen`].
     ///
-    /// On error nothing that this call created is left behind.
+    /// On error nothing that this call created is left behind (except
+    /// `/sprout`).
     pub fn create(path: &Path) -> Result<Cgroup> {
         let mut cg = Cgroup::new(path)?;
-        cg.created_ancestor = None;
-        match cg.create_dirs() {
-            Ok(()) => Ok(cg),
+        cg.create_or_undo()?;
+        Ok(cg)
+    }
+
+    fn create_or_undo(&mut self) -> Result<()> {
+        match self.create_dirs() {
+            Ok(()) => Ok(()),
             Err(e) => {
-                cg.undo_create();
+                self.undo_create();
                 Err(e)
             }
         }
@@ -493,10 +568,10 @@ impl Cgroup {
     /// fails, everything created is removed again before the error is
     /// returned. Invalid values are reported before any directory is made.
     pub fn create_with(path: &Path, resources: &LinuxResources) -> Result<Cgroup> {
-        let setup = setup()?;
-        validate(resources, setup)?;
-        let cg = Cgroup::create(path)?;
-        match cg.apply(resources) {
+        let mut cg = Cgroup::new(path)?;
+        validate(resources, cg.setup)?;
+        cg.create_or_undo()?;
+        match cg.apply_inner(resources, cg.devices_fresh) {
             Ok(()) => Ok(cg),
             Err(e) => {
                 cg.undo_create();
@@ -510,27 +585,29 @@ impl Cgroup {
     /// Does not check that it exists (see [`Cgroup::exists`]); `remove` of a
     /// missing cgroup succeeds.
     ///
-    /// Ownership of parents is not known here: only the default parent
-    /// `/sprout` is treated as ours. Use
-    /// [`Cgroup::with_created_ancestor`] with the value saved from
-    /// [`Cgroup::created_ancestor`] at create time to restore it.
+    /// Ownership of parents is not known here: no parent is treated as
+    /// ours. Use [`Cgroup::with_created_ancestor`] with the value saved
+    /// from [`Cgroup::created_ancestor`] at create time to restore it.
     pub fn open(path: &Path) -> Result<Cgroup> {
         Cgroup::new(path)
     }
 
     /// Restore the created-ancestor record saved in the container state
     /// (`None` = we created no parent). It must be `path` itself or one of
-    /// its ancestors; anything else is ignored.
+    /// its ancestors; anything else is ignored, and so is the shared
+    /// default parent `/sprout` (which older versions recorded).
     pub fn with_created_ancestor(mut self, ancestor: Option<&Path>) -> Cgroup {
-        self.created_ancestor = ancestor
-            .map(clean)
-            .filter(|a| a != Path::new("/") && self.path.starts_with(a));
+        self.created_ancestor = ancestor.map(clean).filter(|a| {
+            a != Path::new("/") && a != Path::new(DEFAULT_PARENT) && self.path.starts_with(a)
+        });
         self
     }
 
     /// The topmost cgroup path that `create` made (it did not exist
-    /// before), e.g. `/sprout` for the first container, or the container's
-    /// own path. Save it in the container state for `delete`.
+    /// before) and `remove` may delete, e.g. `/a` for `/a/b/c` when `/a`
+    /// was missing, or the container's own path (`/sprout/<id>`: the
+    /// default parent is never ours). Save it in the container state for
+    /// `delete`.
     pub fn created_ancestor(&self) -> Option<&Path> {
         self.created_ancestor.as_deref()
     }
@@ -603,31 +680,58 @@ impl Cgroup {
     fn create_dirs(&mut self) -> Result<()> {
         let mut existed_somewhere = false;
         let mut topmost: Option<PathBuf> = None;
-        let mut jobs: Vec<(PathBuf, PathBuf, bool, Kind)> = Vec::new();
+        // (mount, dir, required, kind, is the devices hierarchy)
+        let mut jobs: Vec<(PathBuf, PathBuf, bool, Kind, bool)> = Vec::new();
         for d in &self.v1 {
             let kind = if d.has("cpuset") {
                 Kind::Cpuset
             } else {
                 Kind::Plain
             };
-            jobs.push((d.mount.clone(), d.dir.clone(), !d.named_only(), kind));
+            jobs.push((
+                d.mount.clone(),
+                d.dir.clone(),
+                !d.named_only(),
+                kind,
+                d.has("devices"),
+            ));
         }
         if let Some((m, d)) = &self.unified {
             match self.setup {
-                CgroupSetup::Unified => jobs.push((m.clone(), d.clone(), true, Kind::V2Root)),
-                _ => jobs.push((m.clone(), d.clone(), false, Kind::Plain)),
+                CgroupSetup::Unified => {
+                    jobs.push((m.clone(), d.clone(), true, Kind::V2Root, false))
+                }
+                _ => jobs.push((m.clone(), d.clone(), false, Kind::Plain, false)),
             }
         }
-        for (mount, dir, required, kind) in jobs {
-            if dir.is_dir() {
-                existed_somewhere = true;
-                if kind == Kind::Cpuset {
-                    self.fill_cpuset(&mount, &dir)?;
+        for (mount, dir, required, kind, is_devices) in jobs {
+            // Fast path: the parents exist (the shared /sprout stays), so
+            // one mkdir. Unified hosts always take the chain, which enables
+            // the controllers in every ancestor.
+            if kind != Kind::V2Root {
+                match fs::create_dir(&dir) {
+                    Ok(()) => {
+                        self.created_dirs.push(dir.clone());
+                        self.devices_fresh |= is_devices;
+                        topmost.get_or_insert_with(|| self.path.clone());
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        existed_somewhere = true;
+                        if kind == Kind::Cpuset {
+                            self.fill_cpuset(&mount, &dir)?;
+                        }
+                        continue;
+                    }
+                    // A parent is missing: the chain below.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) if !required => continue,
+                    Err(e) => return Err(io_err(&self.path, "mkdir", &dir, e)),
                 }
-                continue;
             }
             match self.mkdir_chain(&mount, &dir, kind) {
                 Ok(Some(top)) => {
+                    self.devices_fresh |= is_devices;
                     // Keep the topmost (shortest) one over all hierarchies.
                     topmost = Some(match topmost {
                         Some(t) if t.components().count() <= top.components().count() => t,
@@ -642,12 +746,7 @@ impl Cgroup {
                 Err(e) => return Err(e),
             }
         }
-        self.created_ancestor = topmost;
-        if self.created_ancestor.is_some() && self.path.parent() == Some(Path::new(DEFAULT_PARENT))
-        {
-            // As in `open`: the default parent is sprout's own.
-            self.created_ancestor = Some(PathBuf::from(DEFAULT_PARENT));
-        }
+        self.created_ancestor = topmost.map(|top| self.owned_ancestor(top));
         if existed_somewhere {
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").
             let mut pids = BTreeSet::new();
@@ -674,6 +773,25 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The topmost created cgroup `top` (an ancestor of, or, `self.path`)
+    /// as far as we own it: the shared default parent `/sprout` is never
+    /// ours, its child on our path is.
+    fn owned_ancestor(&self, top: PathBuf) -> PathBuf {
+        let parent = Path::new(DEFAULT_PARENT);
+        if top != parent {
+            return top;
+        }
+        match self
+            .path
+            .strip_prefix(parent)
+            .ok()
+            .and_then(|r| r.components().next())
+        {
+            Some(c) => parent.join(c),
+            None => top,
+        }
+    }
+
     /// Create `dir` and its missing ancestors under `mount`. Returns the
     /// cgroup path of the topmost directory created, or None if `dir`
     /// already existed (someone else made it concurrently).
@@ -681,7 +799,7 @@ impl Cgroup {
         let relative = dir.strip_prefix(mount).unwrap_or(dir).to_path_buf();
         let comps: Vec<_> = relative.components().collect();
         let controllers = if kind == Kind::V2Root {
-            fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default()
+            read_small(&mount.join("cgroup.controllers")).unwrap_or_default()
         } else {
             String::new()
         };
@@ -705,13 +823,21 @@ impl Cgroup {
                 let last = i + 1 == comps.len();
                 match fs::create_dir(&cur) {
                     Ok(()) => {
-                        self.created_dirs.push(cur.clone());
+                        let cg_path = Path::new("/").join(cur.strip_prefix(mount).unwrap_or(&cur));
+                        if cg_path != Path::new(DEFAULT_PARENT) {
+                            self.created_dirs.push(cur.clone());
+                        }
                         if top.is_none() {
-                            top =
-                                Some(Path::new("/").join(cur.strip_prefix(mount).unwrap_or(&cur)));
+                            top = Some(cg_path);
                         }
                         if kind == Kind::Cpuset {
                             self.fill_one_cpuset(&parent, &cur)?;
+                            if !last {
+                                // Children we or others make below get
+                                // cpus/mems from the kernel (best-effort:
+                                // `add_task` fills an empty cpuset anyway).
+                                let _ = write_file(&cur.join("cgroup.clone_children"), "1");
+                            }
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -756,10 +882,10 @@ impl Cgroup {
     fn fill_one_cpuset(&self, parent: &Path, child: &Path) -> Result<()> {
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let cf = child.join(f);
-            let cur = fs::read_to_string(&cf).map_err(|e| io_err(&self.path, "read", &cf, e))?;
+            let cur = read_small(&cf).map_err(|e| io_err(&self.path, "read", &cf, e))?;
             if cur.trim().is_empty() {
                 let pf = parent.join(f);
-                let pv = fs::read_to_string(&pf).map_err(|e| io_err(&self.path, "read", &pf, e))?;
+                let pv = read_small(&pf).map_err(|e| io_err(&self.path, "read", &pf, e))?;
                 write_file(&cf, pv.trim()).map_err(|e| io_err(&self.path, "write", &cf, e))?;
             }
         }
@@ -785,10 +911,28 @@ impl Cgroup {
     /// in every hierarchy, by writing `cgroup.procs`. The unified (Hybrid)
     /// and named hierarchies are joined best-effort; a failure in a
     /// controller hierarchy is an error naming the file.
+    ///
+    /// A v1 cpuset that refuses the task with ENOSPC (empty `cpuset.cpus`
+    /// or `cpuset.mems`: its parent lacks `cgroup.clone_children`) is
+    /// filled from its parents and the write retried once; the shared
+    /// default parent then gets `cgroup.clone_children` = 1 for the next
+    /// container.
     pub fn add_task(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
         for d in &self.v1 {
             let f = d.dir.join("cgroup.procs");
-            match write_file(&f, &pid.to_string()) {
+            let mut r = write_file(&f, &pid);
+            if d.has("cpuset")
+                && matches!(&r, Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32))
+            {
+                self.fill_cpuset(&d.mount, &d.dir)?;
+                if self.path.parent() == Some(Path::new(DEFAULT_PARENT)) {
+                    let parent = d.mount.join(rel(Path::new(DEFAULT_PARENT)));
+                    let _ = write_file(&parent.join("cgroup.clone_children"), "1");
+                }
+                r = write_file(&f, &pid);
+            }
+            match r {
                 Ok(()) => {}
                 Err(_) if d.named_only() => {}
                 Err(e) => return Err(io_err(&self.path, "write pid to", &f, e)),
@@ -796,7 +940,7 @@ impl Cgroup {
         }
         if let Some((_, d)) = &self.unified {
             let f = d.join("cgroup.procs");
-            match write_file(&f, &pid.to_string()) {
+            match write_file(&f, &pid) {
                 Ok(()) => {}
                 Err(_) if self.setup != CgroupSetup::Unified => {}
                 Err(e) => return Err(io_err(&self.path, "write pid to", &f, e)),
@@ -825,6 +969,15 @@ impl Cgroup {
     /// `linux.resources.cpu.cpus: write "0-99" to cpuset.cpus: Invalid argument`.
     /// A failed apply may leave earlier sections applied (like runc).
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
+        self.apply_inner(resources, false)
+    }
+
+    /// [`Cgroup::apply`]; `fresh_devices`: the v1 devices directory was
+    /// just made by `create` (no process, no sub-cgroup in it), so device
+    /// rules that contain a reset (`a`, as the default deny-all does) are
+    /// written as that reset plus the resulting exceptions, without
+    /// reading the inherited list first.
+    fn apply_inner(&self, resources: &LinuxResources, fresh_devices: bool) -> Result<()> {
         validate(resources, self.setup)?;
         if self.setup == CgroupSetup::Unified
             && let Some(devs) = resources.devices()
@@ -837,9 +990,8 @@ impl Cgroup {
                     .into(),
             });
         }
-        let devices_dir = self.v1_dir("devices").map(Path::to_path_buf);
-        let before = match &devices_dir {
-            Some(d) => Some(self.read_devices(d)?),
+        let rules = match resources.devices() {
+            Some(devs) => Some(devices::rules_from_oci(devs)?),
             None => None,
         };
 
@@ -854,17 +1006,36 @@ impl Cgroup {
             .as_ref()
             .and_then(|m| m.disable_oom_killer())
             .unwrap_or(false);
-        let opt = ControllerOpt {
-            resources: &lib,
-            disable_oom_killer: disable_oom,
-            oom_score_adj: None,
-            freezer_state: None,
-        };
         // Nothing for libcgroups (the usual `runc spec` bundle has at most
         // device rules, which are ours): skip building its manager, which
         // rediscovers every hierarchy through a private procfs mount
         // (~600 syscalls per create on a v1/hybrid host) to then write nothing.
-        if lib != LinuxResources::default() || disable_oom {
+        let lib_runs = lib != LinuxResources::default() || disable_oom;
+
+        // The devices cgroup needs work when there are rules, or when
+        // libcgroups runs (it appends its own allow-list, taken away again).
+        let devices_dir = self
+            .v1_dir("devices")
+            .filter(|_| rules.is_some() || lib_runs)
+            .map(Path::to_path_buf);
+        let reset = fresh_devices
+            && rules
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|r| matches!(r, DevRule::All { .. })));
+        let before = match &devices_dir {
+            // After a reset the state before does not matter.
+            Some(_) if reset => Some(DevState::default()),
+            Some(d) => Some(self.read_devices(d)?),
+            None => None,
+        };
+
+        if lib_runs {
+            let opt = ControllerOpt {
+                resources: &lib,
+                disable_oom_killer: disable_oom,
+                oom_score_adj: None,
+                freezer_state: None,
+            };
             match self.manager()? {
                 Manager::V1(m) => m.apply(&opt).map_err(|e| map_v1_err(&e)),
                 Manager::V2(m) => m.apply(&opt).map_err(|e| map_v2_err(&e)),
@@ -872,39 +1043,68 @@ impl Cgroup {
         }
 
         if let (Some(dir), Some(before)) = (devices_dir, before) {
-            let mut target = before;
-            if let Some(devs) = resources.devices() {
-                for r in devices::rules_from_oci(devs)? {
-                    target.apply(&r);
-                }
+            let mut target = before.clone();
+            for r in rules.iter().flatten() {
+                target.apply(r);
             }
-            self.set_devices(&dir, &target)?;
+            let writes = if reset {
+                devices::reset_plan(&target)
+            } else {
+                // Unless libcgroups ran, the list read before is current.
+                let actual = if lib_runs {
+                    self.read_devices(&dir)?
+                } else {
+                    before
+                };
+                devices::plan(&target, &actual)
+            };
+            self.set_devices(&dir, &target, &writes)?;
         }
         Ok(())
     }
 
     fn read_devices(&self, dir: &Path) -> Result<DevState> {
         let f = dir.join("devices.list");
-        let text = fs::read_to_string(&f).map_err(|e| io_err(&self.path, "read", &f, e))?;
+        let text = read_small(&f).map_err(|e| io_err(&self.path, "read", &f, e))?;
         DevState::parse_list(&text).map_err(|m| CgroupError::Other {
             field: "linux.resources.devices".into(),
             msg: m,
         })
     }
 
-    /// Bring the devices cgroup at `dir` to `target` with minimal writes,
-    /// then check the kernel's list.
-    fn set_devices(&self, dir: &Path, target: &DevState) -> Result<()> {
-        let actual = self.read_devices(dir)?;
-        for (file, line) in devices::plan(target, &actual) {
-            write_file(&dir.join(file.name()), &line).map_err(|e| CgroupError::Rejected {
+    /// Write `writes` to the devices cgroup at `dir` (one open per run of
+    /// lines to the same file: the kernel takes one rule per write(2)),
+    /// then check that the kernel's list is `target` (not possible in
+    /// allow-all mode, where `devices.list` hides the deny exceptions).
+    fn set_devices(
+        &self,
+        dir: &Path,
+        target: &DevState,
+        writes: &[(devices::DevFile, String)],
+    ) -> Result<()> {
+        use std::io::Write;
+        let mut open: Option<(devices::DevFile, fs::File)> = None;
+        for (file, line) in writes {
+            let rejected = |e: io::Error| CgroupError::Rejected {
                 field: "linux.resources.devices".into(),
                 file: file.name().into(),
                 value: line.clone(),
                 source: e,
-            })?;
+            };
+            if open.as_ref().is_none_or(|(f, _)| f != file) {
+                drop(open.take());
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join(file.name()))
+                    .map_err(rejected)?;
+                open = Some((*file, f));
+            }
+            if let Some((_, f)) = &mut open {
+                f.write_all(line.as_bytes()).map_err(rejected)?;
+            }
         }
-        if !target.allow_all {
+        drop(open);
+        if !writes.is_empty() && !target.allow_all {
             let now = self.read_devices(dir)?;
             if now != *target {
                 return Err(CgroupError::Other {
@@ -971,7 +1171,7 @@ impl Cgroup {
                 None => return Ok(false),
             },
         };
-        match fs::read_to_string(&file) {
+        match read_small(&file) {
             Ok(t) => Ok(want(&t)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_err(&self.path, "read", &file, e)),
@@ -1196,7 +1396,7 @@ impl Cgroup {
             field: "linux.resources.memory".into(),
             reason: "no memory controller on this host".into(),
         })?;
-        let text = fs::read_to_string(&file).map_err(|e| io_err(&self.path, "read", &file, e))?;
+        let text = read_small(&file).map_err(|e| io_err(&self.path, "read", &file, e))?;
         Ok(text
             .lines()
             .find_map(|l| l.strip_prefix("oom_kill "))
@@ -1210,19 +1410,33 @@ impl Cgroup {
     /// up to [`Cgroup::created_ancestor`] that are now empty. A parent that
     /// still has other cgroups or processes in it stays. Missing
     /// directories are fine: calling `remove` twice succeeds.
+    ///
+    /// The usual case, a container whose processes are gone, is one
+    /// rmdir(2) per hierarchy: only when one fails (EBUSY: processes or
+    /// sub-cgroups left; or any other error) does the thaw, kill and walk
+    /// above run, for every hierarchy.
     pub fn remove(&self) -> Result<()> {
-        if !self.exists() {
-            self.remove_parents(Instant::now());
-            return Ok(());
+        let mut busy = false;
+        for dir in self.dirs() {
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(_) => {
+                    busy = true;
+                    break;
+                }
+            }
         }
         let deadline = Instant::now() + REMOVE_TIMEOUT;
-        self.kill_remaining(deadline)?;
-        for dir in self.dirs() {
-            let mut subs = Vec::new();
-            subdirs_deepest_first(&dir, &mut subs);
-            subs.push(dir.clone());
-            for d in subs {
-                rmdir_retry(&d, deadline).map_err(|e| io_err(&self.path, "rmdir", &d, e))?;
+        if busy {
+            self.kill_remaining(deadline)?;
+            for dir in self.dirs() {
+                let mut subs = Vec::new();
+                subdirs_deepest_first(&dir, &mut subs);
+                subs.push(dir.clone());
+                for d in subs {
+                    rmdir_retry(&d, deadline).map_err(|e| io_err(&self.path, "rmdir", &d, e))?;
+                }
             }
         }
         self.remove_parents(deadline);

@@ -309,6 +309,24 @@ pub(super) fn plan(target: &DevState, actual: &DevState) -> Vec<(DevFile, String
     writes
 }
 
+/// The writes that bring a devices cgroup without processes or children,
+/// in any state, to `target`: the reset (`a` to the file that trims in the
+/// target's mode), then every exception. (The kernel refuses a reset in a
+/// cgroup with children; a running container would see every device
+/// denied for a moment: use [`plan`] there.)
+pub(super) fn reset_plan(target: &DevState) -> Vec<(DevFile, String)> {
+    let (add, trim) = if target.allow_all {
+        (DevFile::Deny, DevFile::Allow)
+    } else {
+        (DevFile::Allow, DevFile::Deny)
+    };
+    let mut writes = vec![(trim, "a".to_string())];
+    for (k, b) in &target.exceptions {
+        writes.push((add, rule_line(k, *b)));
+    }
+    writes
+}
+
 /// The rules runc appends to every container's device list (runc's
 /// `AllowedDevices`): mknod of any block or char device, /dev/null,
 /// /dev/random, /dev/full, /dev/tty, /dev/zero, /dev/urandom,
@@ -395,6 +413,32 @@ mod tests {
         let allow = DevState::parse_list("a *:* rwm").unwrap();
         assert_eq!(plan(&target, &allow)[0], (DevFile::Deny, "a".to_string()));
         assert!(plan(&target, &target).is_empty());
+    }
+
+    #[test]
+    fn reset_plan_writes_the_whole_target() {
+        let deny = DevState::parse_list("c 1:3 rwm\nc *:* m\n").unwrap();
+        assert_eq!(
+            reset_plan(&deny),
+            vec![
+                (DevFile::Deny, "a".to_string()),
+                (DevFile::Allow, "c *:* m".to_string()),
+                (DevFile::Allow, "c 1:3 rwm".to_string())
+            ]
+        );
+        let mut allow = DevState::parse_list("a *:* rwm").unwrap();
+        allow.apply(&DevRule::Dev {
+            allow: false,
+            key: key('c', Some(1), Some(3)),
+            access: WRITE,
+        });
+        assert_eq!(
+            reset_plan(&allow),
+            vec![
+                (DevFile::Allow, "a".to_string()),
+                (DevFile::Deny, "c 1:3 w".to_string())
+            ]
+        );
     }
 
     #[test]
