@@ -35,8 +35,11 @@
 //! bytes of memory, as runc's `events --stats` does.
 
 mod devices;
+mod join;
 #[cfg(test)]
 mod tests;
+
+pub use join::JoinFds;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -206,12 +206,13 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     timer.phase("compute plan");
 
     let cgroup = Cgroup::open(&state.cgroup_path).map_err(Error::invalid)?;
-    let join_cgroup = |pid: nix::unistd::Pid| cgroup.add_task(pid.as_raw()).map_err(Error::invalid);
+    // The stub joins the cgroup by itself before its exec (SpawnOptions::cgroup).
+    let join_cgroup = |_pid: nix::unistd::Pid| Ok(());
     let pid_ns = match &ns.pid_ns {
         Some(pidfd) => Some(PidNsForChildren::enter(pidfd, state.pid)?),
         None => None,
     };
-    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach }, timer);
+    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach, cgroup: Some(&cgroup) }, timer);
     // Threads (the stdin relay) can only be made in our own pid namespace.
     if let Some(p) = pid_ns {
         p.leave()?;

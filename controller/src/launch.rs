@@ -38,6 +38,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use sprout_protocol::{MSG_LEN, Msg, flags};
 
+use crate::cgroups::{Cgroup, JoinFds};
 use crate::console;
 use crate::error::{Context, Error, Result, errno_text};
 use crate::failure;
@@ -262,15 +263,21 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 }
 
 /// Reads the child's pre-exec failure record, if it wrote one.
-fn child_failure(err_r: &OwnedFd) -> Option<String> {
+/// `cgroup_tasks` names the `tasks` files the child wrote to, in order.
+fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     let mut rec = [0u8; 5];
     let mut f = File::from(err_r.try_clone().ok()?);
     let n = f.read(&mut rec).ok()?;
     if n != 5 {
         return None;
     }
-    let errno = u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]);
-    Some(format!("{}: {}", sys::stage::name(rec[0]), errno_text(Errno::from_raw(errno as i32))))
+    let errno = errno_text(Errno::from_raw(u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32));
+    if rec[0] >= sys::stage::CGROUP {
+        if let Some(p) = cgroup_tasks.get((rec[0] - sys::stage::CGROUP) as usize) {
+            return Some(format!("linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {errno}", p.display()));
+        }
+    }
+    Some(format!("{}: {errno}", sys::stage::name(rec[0])))
 }
 
 /// Sends one sync message.
@@ -288,22 +295,29 @@ pub struct Launched {
     err_r: OwnedFd,
     plan_sent: std::io::Result<()>,
     console: Option<OwnedFd>,
+    /// The cgroup `tasks` files the child wrote to (for its failure message).
+    cgroup_tasks: Vec<PathBuf>,
 }
 
 /// How [`spawn_with`] starts the stub.
 #[derive(Clone, Copy, Debug)]
-pub struct SpawnOptions {
+pub struct SpawnOptions<'a> {
     /// `PR_SET_PDEATHSIG(SIGKILL)` on the stub: it dies with this
     /// controller (a foreground `run`/`exec`). False when the container
     /// process must outlive the command (`exec -d`, `create`): the kernel
     /// keeps the setting across the stub's exec into a root container
     /// process that keeps its uid.
     pub pdeathsig: bool,
+    /// The container's cgroup, which the child joins by itself before its
+    /// exec (`Cgroup::join_fds`: v1 `tasks` writes of itself and
+    /// `CLONE_INTO_CGROUP`), so that no pid is written to `cgroup.procs`
+    /// under the kernel's global threadgroup lock.
+    pub cgroup: Option<&'a Cgroup>,
 }
 
-impl Default for SpawnOptions {
+impl Default for SpawnOptions<'_> {
     fn default() -> Self {
-        SpawnOptions { pdeathsig: true }
+        SpawnOptions { pdeathsig: true, cgroup: None }
     }
 }
 
@@ -316,7 +330,7 @@ impl Default for SpawnOptions {
 pub fn spawn_with(
     mut plan: Plan,
     on_spawn: &dyn Fn(Pid) -> Result<()>,
-    spawn_opts: SpawnOptions,
+    spawn_opts: SpawnOptions<'_>,
     timer: &mut Timer,
 ) -> Result<Launched> {
     // ---- 1. prepare everything before the fork ----
@@ -401,6 +415,12 @@ pub fn spawn_with(
     forwarded.thread_block().ctx(|| "blocking signals")?;
     let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
 
+    let join: JoinFds = match spawn_opts.cgroup {
+        Some(cg) => cg.join_fds().map_err(crate::lifecycle::cg_err)?,
+        None => JoinFds::default(),
+    };
+    let tasks: Vec<(RawFd, bool)> = join.tasks.iter().map(|(fd, _, optional)| (fd.as_raw_fd(), *optional)).collect();
+    let cgroup_tasks: Vec<PathBuf> = join.tasks.iter().map(|(_, p, _)| p.clone()).collect();
     let setup = ChildSetup {
         clone_flags: plan.clone_flags & !clone_flags::NEWCGROUP,
         wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
@@ -413,12 +433,18 @@ pub fn spawn_with(
         sigmask: &old_mask,
         err_fd: err_w.as_raw_fd(),
         pdeathsig: spawn_opts.pdeathsig,
+        cgroup_tasks: &tasks,
+        into_cgroup: join.into.as_ref().map_or(-1, |(fd, _, _)| fd.as_raw_fd()),
     };
     timer.phase("prepare fds, argv, signals");
 
     // ---- 2. clone ----
-    let (pid, pidfd) = sys::spawn(&setup).ctx(|| clone_desc(&plan))?;
-    let child = Child { pid: Pid::from_raw(pid), pidfd, grandchild: None, done: false };
+    let spawned = sys::spawn(&setup).ctx(|| clone_desc(&plan))?;
+    let child = Child { pid: Pid::from_raw(spawned.pid), pidfd: spawned.pidfd, grandchild: None, done: false };
+    drop(join.tasks);
+    if let (Some(cg), Some(_), false) = (spawn_opts.cgroup, &join.into, spawned.in_cgroup) {
+        cg.add_task_unified(child.pid.as_raw()).map_err(crate::lifecycle::cg_err)?;
+    }
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
     drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
@@ -443,7 +469,7 @@ pub fn spawn_with(
     }
     let plan_sent = File::from(plan_w).write_all(&bytes);
     timer.phase("send plan");
-    Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None })
+    Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
 }
 
 impl Launched {
@@ -606,7 +632,7 @@ impl Launched {
             return Err(Error::Container(msg));
         }
         if !running {
-            if let Some(what) = child_failure(&self.err_r) {
+            if let Some(what) = child_failure(&self.err_r, &self.cgroup_tasks) {
                 let st = self.child.wait_stub();
                 crate::bail!("starting the container: {what} ({st})");
             }

@@ -301,14 +301,14 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     }
 
     let cell = RefCell::new(st);
+    // The stub joins `cg` by itself before its exec (SpawnOptions::cgroup).
     let on_spawn = |pid: Pid| -> Result<()> {
-        cg.add_task(pid.as_raw()).map_err(cg_err)?;
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()
     };
     let mut launched =
-        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground }, timer)?;
+        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: Some(&cg) }, timer)?;
     // Set when a prestart/createRuntime/createContainer/startContainer hook failed.
     let hook_failed = std::cell::Cell::new(false);
     let failed = |r: Result<()>| {

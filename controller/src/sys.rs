@@ -58,6 +58,25 @@ pub struct ChildSetup<'a> {
     /// foreground `run`). The kernel clears it when the stub changes its
     /// credentials to a non-root user.
     pub pdeathsig: bool,
+    /// v1 cgroup `tasks` files (write-only fds) the child writes `0` to
+    /// first thing, moving itself into the container's cgroup without the
+    /// kernel's global threadgroup lock (see `cgroups::JoinFds`), each
+    /// with whether a failed write is tolerated (named hierarchies).
+    pub cgroup_tasks: &'a [(RawFd, bool)],
+    /// A cgroup2 directory fd for `clone3(CLONE_INTO_CGROUP)`; -1 = none.
+    pub into_cgroup: RawFd,
+}
+
+/// A cloned child ([`spawn`]).
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid (in our pid namespace).
+    pub pid: libc::pid_t,
+    /// Its pidfd (`CLONE_PIDFD`).
+    pub pidfd: OwnedFd,
+    /// Whether it was born in `into_cgroup` (false: the kernel refused
+    /// `CLONE_INTO_CGROUP` and the caller must join that cgroup itself).
+    pub in_cgroup: bool,
 }
 
 /// Stages reported on the error pipe.
@@ -70,6 +89,8 @@ pub mod stage {
     pub const DUP2: u8 = 3;
     /// `execveat` of the stub.
     pub const EXEC: u8 = 4;
+    /// Writing `0` to `cgroup_tasks[N]`: stage `CGROUP + N`.
+    pub const CGROUP: u8 = 0x40;
 
     /// A stage's description.
     pub fn name(s: u8) -> &'static str {
@@ -78,6 +99,7 @@ pub mod stage {
             BECOME_ROOT => "becoming root in the new user namespace",
             DUP2 => "moving the plan and sync fds into place",
             EXEC => "executing sprout-init (execveat of the sealed memfd)",
+            CGROUP.. => "joining the container's cgroup (writing 0 to its tasks file)",
             _ => "starting sprout-init",
         }
     }
@@ -92,76 +114,167 @@ compile_error!("sys::spawn: clone(2) argument order differs on s390");
 /// hundred: [`child_main`] makes raw system calls only).
 const VFORK_STACK: usize = 64 * 1024;
 
-/// `clone(2)` with `setup.clone_flags | CLONE_PIDFD | SIGCHLD`; the child
-/// runs [`child_main`] and never returns. Returns the child's pid and
-/// pidfd.
+/// `struct clone_args` of clone3(2) (`CLONE_ARGS_SIZE_VER2`, 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h, Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2) with `CLONE_VM | CLONE_VFORK` in `args.flags` and a stack in
+/// `args`: the child starts on that stack and runs `entry(arg)`, which
+/// must not return. Returns the raw result (pid, or -errno) once the child
+/// has exec'd or exited.
+///
+/// # Safety
+/// `args` must describe a valid, 16-byte-aligned stack that stays alive
+/// until this returns; `entry` must be safe to run with `arg` in a child
+/// that shares this process's memory while this thread is suspended.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_vm(args: &mut CloneArgs, entry: extern "C" fn(*const libc::c_void) -> !, arg: *const libc::c_void) -> i64 {
+    let ret: i64;
+    // SAFETY: the caller's contract. The syscall instruction clobbers only
+    // rax, rcx and r11; the child resumes after it with rax = 0 and the
+    // stack pointer at the top of the new stack, clears the frame pointer
+    // and calls `entry(arg)` (r12, r13 survive the syscall). The parent
+    // jumps past the child's part.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// clone(2)/clone3(2) of the child that becomes the stub, with
+/// `setup.clone_flags | CLONE_PIDFD` and `SIGCHLD` as exit signal, born
+/// in `setup.into_cgroup` when given (`CLONE_INTO_CGROUP`); the child runs
+/// [`child_main`] and never returns.
 ///
 /// Two modes, both ending in the child's `execveat` of the stub:
-/// - **vfork mode** (`setup.wait_fd < 0`, the usual case): `CLONE_VM |
-///   CLONE_VFORK` on a separate stack, as posix_spawn does. No page table
-///   is copied, and this thread sleeps only until the child's exec, which
-///   follows at once.
+/// - **vfork mode** (`setup.wait_fd < 0`, the usual case; x86_64):
+///   `CLONE_VM | CLONE_VFORK` on a separate stack, as posix_spawn does. No
+///   page table is copied, and this thread sleeps only until the child's
+///   exec, which follows at once.
 /// - **fork mode** (the child must wait for us, e.g. for user-namespace id
 ///   maps): no `CLONE_VM`, no new stack; the child gets a copy-on-write
 ///   copy of this process and continues here.
 ///
-/// Errors: clone(2)'s errno (EPERM, ENOMEM, ENOSPC for namespace limits,
-/// EINVAL for an unsupported flag).
-pub fn spawn(setup: &ChildSetup<'_>) -> Result<(libc::pid_t, OwnedFd), Errno> {
+/// A kernel that refuses `CLONE_INTO_CGROUP` (older than 5.7, or a target
+/// it will not take) gets one retry without it (`in_cgroup` false); one
+/// without clone3 (ENOSYS) gets clone(2) in fork mode.
+///
+/// Errors: the errno of clone(2) (EPERM, ENOMEM, ENOSPC for namespace
+/// limits, EINVAL for an unsupported flag).
+pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
     assert_eq!(setup.argv.last(), Some(&std::ptr::null()), "argv must be NULL-terminated");
     assert_eq!(setup.envp.last(), Some(&std::ptr::null()), "envp must be NULL-terminated");
-    let flags =
-        setup.clone_flags as libc::c_ulong | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let vfork = setup.wait_fd < 0 && cfg!(target_arch = "x86_64");
+    let mut stack: Vec<u8> = if vfork { vec![0u8; VFORK_STACK + 16] } else { Vec::new() };
+    // 16-byte aligned base and size, so that the top is aligned too.
+    let base = (stack.as_mut_ptr() as u64 + 15) & !15;
+    let mut into = setup.into_cgroup >= 0;
     let mut pidfd: c_int = -1;
-    let ret = if setup.wait_fd < 0 {
-        let mut stack = vec![0u8; VFORK_STACK];
-        // The stack grows down on x86_64 and aarch64; 16-byte aligned top.
-        let top = (stack.as_mut_ptr() as usize + VFORK_STACK) & !15;
-        extern "C" fn trampoline(arg: *mut libc::c_void) -> c_int {
-            // SAFETY: `arg` is the `&ChildSetup` passed below; with
-            // CLONE_VFORK the parent is suspended, so it outlives the child's
-            // use of it (until the exec or _exit).
-            child_main(unsafe { &*(arg as *const ChildSetup<'_>) })
-        }
-        // SAFETY: glibc's clone(3) runs `trampoline` on `top`, a stack that
-        // this frame keeps alive until the call returns, which CLONE_VFORK
-        // delays until the child has exec'd or exited. The child shares our
-        // memory: `child_main` only makes system calls on values prepared
-        // before the call, writes nothing but its own stack (and errno,
-        // which this thread does not read after a successful clone), and
-        // ends in execveat or _exit. CLONE_PIDFD stores the pidfd through
-        // the parent_tid argument, a live local.
-        let r = unsafe {
-            libc::clone(
-                trampoline,
-                top as *mut libc::c_void,
-                (flags | libc::CLONE_VM as libc::c_ulong | libc::CLONE_VFORK as libc::c_ulong) as c_int,
-                setup as *const ChildSetup<'_> as *mut libc::c_void,
-                &mut pidfd as *mut c_int,
-            )
+    let ret: i64 = loop {
+        let mut args = CloneArgs {
+            flags: setup.clone_flags as u64 | libc::CLONE_PIDFD as u64 | if into { CLONE_INTO_CGROUP } else { 0 },
+            pidfd: &mut pidfd as *mut c_int as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: if into { setup.into_cgroup as u64 } else { 0 },
+            ..Default::default()
         };
-        drop(stack);
-        r as libc::c_long
-    } else {
-        // SAFETY: raw clone without CLONE_VM/CLONE_THREAD behaves like fork:
-        // the child gets a copy-on-write copy of this thread's memory and
-        // stack, so passing stack 0 is valid. `parent_tid` (the third
-        // argument on x86_64 and aarch64) receives the pidfd because of
-        // CLONE_PIDFD; it points to a live local. The child only runs
-        // `child_main`, which is async-signal-safe and ends in execveat or
-        // _exit.
-        let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
-        if r == 0 {
-            child_main(setup);
+        let r: i64 = if vfork {
+            args.flags |= (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+            args.stack = base;
+            args.stack_size = VFORK_STACK as u64;
+            extern "C" fn entry(arg: *const libc::c_void) -> ! {
+                // SAFETY: `arg` is the `&ChildSetup` passed below; with
+                // CLONE_VFORK this thread is suspended, so it outlives the
+                // child's use of it (until the exec or _exit).
+                child_main(unsafe { &*(arg as *const ChildSetup<'_>) })
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `stack` lives until after this call returns, which
+            // CLONE_VFORK delays until the child has exec'd or exited; base
+            // and size are 16-byte aligned. The child shares our memory:
+            // `child_main` only makes system calls on values prepared
+            // before the call, writes nothing but its own stack (and
+            // errno, which this thread does not read after a successful
+            // clone), and ends in execveat or _exit. `pidfd` is a live
+            // local that CLONE_PIDFD writes.
+            let r = unsafe { clone3_vm(&mut args, entry, setup as *const ChildSetup<'_> as *const libc::c_void) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let r = unreachable!("vfork mode is x86_64 only");
+            r
+        } else {
+            // SAFETY: clone3 without CLONE_VM/CLONE_THREAD and without a
+            // stack behaves like fork: the child gets a copy-on-write copy
+            // of this thread's memory and stack and returns here with 0.
+            // `args` and `pidfd` are live locals. The child only runs
+            // `child_main`, which is async-signal-safe and ends in
+            // execveat or _exit.
+            let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+            if r == 0 {
+                child_main(setup);
+            }
+            if r < 0 { -(Errno::last() as i64) } else { r }
+        };
+        match r {
+            r if r >= 0 => break r,
+            r if -r == libc::ENOSYS as i64 => {
+                into = false;
+                let flags = setup.clone_flags as libc::c_ulong
+                    | libc::CLONE_PIDFD as libc::c_ulong
+                    | libc::SIGCHLD as libc::c_ulong;
+                // SAFETY: as the fork-mode clone3 above: raw clone without
+                // CLONE_VM and stack 0 behaves like fork; `parent_tid` (the
+                // third argument on x86_64 and aarch64) receives the pidfd.
+                let r =
+                    unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
+                if r == 0 {
+                    child_main(setup);
+                }
+                if r < 0 {
+                    return Err(Errno::last());
+                }
+                break r;
+            }
+            _ if into => into = false,
+            r => return Err(Errno::from_raw(-r as i32)),
         }
-        r
     };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
+    drop(stack);
     // SAFETY: CLONE_PIDFD stored a new pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok((ret as libc::pid_t, pidfd))
+    Ok(Spawned { pid: ret as libc::pid_t, pidfd, in_cgroup: into })
 }
 
 /// The cloned child: async-signal-safe only (see the module docs).
@@ -182,6 +295,11 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if s.pdeathsig {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        }
+        for (i, &(fd, optional)) in s.cgroup_tasks.iter().enumerate() {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 && !optional {
+                fail(stage::CGROUP.saturating_add(i as u8));
+            }
         }
         if s.wait_peer_fd >= 0 {
             libc::close(s.wait_peer_fd);
