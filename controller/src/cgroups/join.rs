@@ -52,7 +52,7 @@ impl Cgroup {
         let mut out = JoinFds::default();
         for d in &self.v1 {
             if d.has("cpuset") {
-                let cpus = std::fs::read_to_string(d.dir.join("cpuset.cpus")).unwrap_or_default();
+                let cpus = super::read_small(&d.dir.join("cpuset.cpus")).unwrap_or_default();
                 if cpus.trim().is_empty() {
                     self.fill_cpuset(&d.mount, &d.dir)?;
                 }
