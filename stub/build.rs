@@ -4,7 +4,7 @@
 //! `rustc-link-arg-bins` keeps these flags away from the tests and the
 //! other workspace crates.
 fn main() {
-    for arg in ["-nostartfiles", "-static", "-no-pie", "-Wl,--no-eh-frame-hdr", "-Wl,-z,norelro"] {
+    for arg in ["-nostartfiles", "-static", "-no-pie", "-Wl,--no-eh-frame-hdr", "-Wl,-z,norelro", "-Wl,--no-rosegment"] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     println!("cargo:rerun-if-changed=build.rs");

@@ -269,8 +269,14 @@ pub mod mount_opts {
     /// must be mounted exactly where the config says (runc's
     /// `checkProcMount`, CVE-2019-19921: a symlinked /proc target).
     pub const NO_SYMLINKS: u32 = 1 << 5;
+    /// Mount with [`CREATE_TARGET`]: the target's parent is a filesystem
+    /// this plan mounted just before (a fresh tmpfs), so the target is
+    /// most likely missing: the stub creates it before looking it up
+    /// instead of after a failed lookup. Only the order of the syscalls
+    /// depends on it (an existing target is then `EEXIST`, ignored).
+    pub const FRESH_PARENT: u32 = 1 << 6;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 6) - 1;
+    pub const ALL: u32 = (1 << 7) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

@@ -5,7 +5,7 @@ use core::ffi::CStr;
 use sprout_protocol::{Msg, Plan, Step, flags};
 
 use crate::fail::{At, Fail, Res};
-pub use crate::rootfs::PATH_MAX;
+pub use crate::sys::PATH_MAX;
 use crate::sync::Sync;
 use crate::sys::{self, CStrVec, Errno, abi};
 

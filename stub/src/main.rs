@@ -53,7 +53,7 @@ use sprout_protocol::{Msg, Plan, Step, flags};
 
 use crate::fail::{At, Fail, Line, Res, die};
 use crate::sync::Sync;
-use crate::sys::{Args, Bufs};
+use crate::sys::Args;
 
 /// Default plan file in image mode.
 const DEFAULT_PLAN: &CStr = c"/etc/sprout/plan";
@@ -156,19 +156,30 @@ pub fn main(args: Args) -> ! {
     if let Err(e) = hardened {
         die(&sync, Fail::new(Step::Dumpable, e, 0))
     }
-    let Some(bufs) = sys::bufs() else { sys::exit(125) };
-    let Bufs {
-        plan: plan_buf,
-        argv,
-        envp,
-        gids,
-    } = bufs;
-    let plan = plan::load(&mode, plan_buf, &sync);
-    let Err(f) = run(&mode, &args, &plan, &sync, argv, envp, gids);
+    let Some(mut arena) = sys::arena() else { sys::exit(125) };
+    let plan = plan::load(&mode, &mut arena, &sync);
+    // The rest of the arena, right after the plan: argv, envp, the path
+    // scratch buffer and the groups (see `sys::Arena`).
+    let (n_args, n_env) = match mode {
+        Mode::Image { cmd, .. } if cmd < args.len() => (args.len() - cmd, plan.env.len() + args.env().count()),
+        Mode::Image { .. } => (plan.args.len(), plan.env.len() + args.env().count()),
+        Mode::Controller { .. } => (plan.args.len(), plan.env.len()),
+    };
+    let bufs = (
+        arena.cstr_vec(n_args),
+        arena.cstr_vec(n_env),
+        arena.path_buf(),
+        arena.u32s(plan.additional_gids.len()),
+    );
+    let (Some(mut argv), Some(mut envp), Some(path), Some(gids)) = bufs else {
+        die(&sync, Fail::new(Step::Execve, sys::Errno::TOOBIG, 0))
+    };
+    let Err(f) = run(&mode, &args, &plan, &sync, &mut argv, &mut envp, gids, path);
     die(&sync, f)
 }
 
 /// Everything after the plan is decoded; returns only on failure.
+#[allow(clippy::too_many_arguments)]
 fn run(
     mode: &Mode,
     args: &Args,
@@ -177,6 +188,7 @@ fn run(
     argv: &mut sys::CStrVec,
     envp: &mut sys::CStrVec,
     gids: &mut [u32],
+    path: &mut [u8; sys::PATH_MAX],
 ) -> Res<core::convert::Infallible> {
     let mut cmd = None;
     match *mode {
@@ -184,7 +196,7 @@ fn run(
             ns::join(plan, sync)?;
             ns::identity(plan)?;
             if plan.has(flags::SETUP_ROOTFS) {
-                rootfs::prepare(plan, sync)?;
+                rootfs::prepare(plan, sync, path)?;
             }
             if plan.has(flags::TERMINAL) {
                 console::setup(plan, sync)?;
@@ -237,8 +249,7 @@ fn run(
             }
         }
     }
-    let mut path = [0u8; exec::PATH_MAX];
-    let exe = user::finalize(plan, sync, arg0, envp, gids, &mut path)?;
+    let exe = user::finalize(plan, sync, arg0, envp, gids, path)?;
     exec::wait_start(plan, sync)?;
     if let Mode::Image {
         subreaper,

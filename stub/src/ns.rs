@@ -64,8 +64,9 @@ pub fn identity(plan: &Plan<'_>) -> Res<()> {
         sys::setdomainname(d.to_bytes()).at(Step::Domainname, 0)?;
     }
     if plan.has(flags::LOOPBACK) {
-        let sock = sys::socket_inet_dgram().at(Step::Loopback, 0)?;
-        sys::loopback_up(sock.raw()).at(Step::Loopback, 0)?;
+        // The socket is CLOEXEC: execve closes it (no close(2) needed).
+        let sock = sys::socket_inet_dgram().at(Step::Loopback, 0)?.into_raw();
+        sys::loopback_up(sock).at(Step::Loopback, 0)?;
     }
     Ok(())
 }

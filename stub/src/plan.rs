@@ -1,11 +1,11 @@
 //! Reading and decoding the plan into the static buffer.
 
-use sprout_protocol::{DecodeError, HEADER_LEN, Msg, Plan, Step, flags, plan_len};
+use sprout_protocol::{DecodeError, HEADER_LEN, MAX_PLAN_LEN, Msg, Plan, Step, flags, plan_len};
 
 use crate::Mode;
 use crate::fail::{Fail, Line};
 use crate::sync::Sync;
-use crate::sys::{self, Errno, RawFd, abi};
+use crate::sys::{self, Arena, Errno, RawFd, abi};
 
 /// Why the plan could not be had.
 enum LoadError {
@@ -24,40 +24,38 @@ enum LoadError {
 const CONTROLLER_ONLY: u32 =
     flags::SYNC | flags::SETUP_ROOTFS | flags::WAIT_START | flags::TERMINAL | flags::HOOKS_BEFORE_PIVOT;
 
-/// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+/// Reads one plan from `fd` into `buf` with as few `read(2)`s as the
+/// stream allows (usually one: the controller writes the whole plan before
+/// the stub runs): until the header's length has arrived, then stops.
+/// Returns the length; bytes read beyond it (a plan file longer than its
+/// plan, or a stream carrying more than one) are `BadLength`.
+fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
+    // One byte more than the largest plan, so that a longer file shows.
+    let buf = buf.get_mut(..MAX_PLAN_LEN + 1).ok_or(LoadError::Decode(DecodeError::BadLength))?;
     let mut done = 0;
-    while let Some(rest) = buf.get_mut(done..) {
-        if rest.is_empty() {
+    let mut want = HEADER_LEN;
+    loop {
+        while done < want {
+            let rest = buf.get_mut(done..).unwrap_or(&mut []);
+            match sys::read(fd, rest) {
+                Ok(0) => return Err(LoadError::Truncated),
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(LoadError::Io(e)),
+            }
+        }
+        if want != HEADER_LEN {
             break;
         }
-        match sys::read(fd, rest) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
+        want = plan_len(buf.get(..HEADER_LEN).unwrap_or(&[])).map_err(LoadError::Decode)?;
     }
-    Ok(done)
+    if done > want {
+        return Err(LoadError::Decode(DecodeError::BadLength));
+    }
+    Ok(want)
 }
 
-/// Reads one plan: the header, then exactly `plan_len(header)` bytes.
-fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
-    let hdr = buf.get_mut(..HEADER_LEN).ok_or(LoadError::Truncated)?;
-    if read_full(fd, hdr).map_err(LoadError::Io)? < HEADER_LEN {
-        return Err(LoadError::Truncated);
-    }
-    let len = plan_len(hdr).map_err(LoadError::Decode)?;
-    let body = buf
-        .get_mut(HEADER_LEN..len)
-        .ok_or(LoadError::Decode(DecodeError::BadLength))?;
-    if read_full(fd, body).map_err(LoadError::Io)? < body.len() {
-        return Err(LoadError::Truncated);
-    }
-    Ok(len)
-}
-
-/// Loads and decodes the plan: from `PLANFD` (then closed) in controller
+/// Loads and decodes the plan: from `PLANFD` (left open: it is CLOEXEC) in controller
 /// mode, from the plan file in image mode. Failures are reported as
 /// `Failed{ReadPlan|DecodePlan}` (errno 0 when no syscall failed: a
 /// truncated plan or a decode error; the sender's version in `arg` for an
@@ -65,16 +63,15 @@ fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
 /// exits 1. In image mode the line names the plan file and the exit code
 /// is 126, as tini's for a command that cannot be run; a plan with
 /// controller-only flags or namespaces is refused there too.
-pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
+pub fn load(mode: &Mode, arena: &mut Arena, sync: &Sync) -> Plan<'static> {
     let read = match *mode {
-        Mode::Controller { plan_fd, .. } => {
-            let r = read_plan(sys::fd(plan_fd), buf);
-            sys::close(plan_fd);
-            r
-        }
+        // PLANFD is CLOEXEC: execve closes it (no close(2) needed).
+        Mode::Controller { plan_fd, .. } => read_plan(sys::fd(plan_fd), arena.bytes()),
         Mode::Image { plan, .. } => match sys::open(plan, abi::O_RDONLY | abi::O_CLOEXEC, 0) {
-            // A file must hold exactly one plan: bytes after it are an error.
-            Ok(f) => read_plan(f.raw(), buf).and_then(|len| match read_full(f.raw(), &mut [0u8; 1]) {
+            // A file must hold exactly one plan: bytes after it are an
+            // error. A short read of a regular file is its end, but a
+            // file may also be a pipe: read on until EOF after the plan.
+            Ok(f) => read_plan(f.raw(), arena.bytes()).and_then(|len| match sys::read(f.raw(), &mut [0u8; 1]) {
                 Ok(0) => Ok(len),
                 Ok(_) => Err(LoadError::Decode(DecodeError::BadLength)),
                 Err(e) => Err(LoadError::Io(e)),
@@ -83,7 +80,7 @@ pub fn load(mode: &Mode, buf: &'static mut [u8], sync: &Sync) -> Plan<'static> {
         },
     };
     let err = match read {
-        Ok(len) => match Plan::decode(buf.get(..len).unwrap_or(&[])) {
+        Ok(len) => match Plan::decode(arena.take(len)) {
             Ok(plan) => match mode {
                 Mode::Image { .. } if plan.flags & CONTROLLER_ONLY != 0 || !plan.namespaces.is_empty() => {
                     LoadError::NotImage

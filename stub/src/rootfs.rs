@@ -10,10 +10,7 @@ use sprout_protocol::{MountKind, MountOp, Msg, Plan, Step, flags, mount_opts};
 use crate::fail::{At, Res};
 use crate::sync::Sync;
 use crate::sys::abi::*;
-use crate::sys::{self, Errno, Fd, RawFd};
-
-/// Longest path the stub builds (`PATH_MAX`, including the NUL).
-pub const PATH_MAX: usize = 4096;
+use crate::sys::{self, CWD, Errno, Fd, PATH_MAX, RawFd};
 
 /// `statfs(2)` `f_flags` bits (ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME,
 /// ST_NODIRATIME, ST_RELATIME) that equal their `MS_*` counterparts and
@@ -24,6 +21,10 @@ const KEEP_ON_REMOUNT: u64 = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_
 /// symlinks stay inside the root, and `/proc/*/fd`-style magic links are
 /// refused, so no target can point out of it.
 const IN_ROOT: u64 = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+/// Resolution of one plain name in a directory already resolved inside
+/// the rootfs: no symlink at all (`ELOOP`), nothing above the directory.
+const ENTRY: u64 = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 
 /// `/proc/self/fd/N` of an fd: a path `mount(2)` follows to exactly the
 /// file the fd refers to (runc's `WithProcfd`). /proc is the host's until
@@ -60,157 +61,321 @@ impl FdPath {
     }
 }
 
-/// A NUL-terminated copy of `src[..len]` on the stack (`"/"` when empty).
-struct PathCopy {
-    buf: [u8; PATH_MAX],
+/// `bytes` NUL-terminated in `buf` (`"/"` when empty).
+fn copy<'b>(buf: &'b mut [u8; PATH_MAX], bytes: &[u8]) -> Result<&'b CStr, Errno> {
+    let bytes = if bytes.is_empty() { b"/" } else { bytes };
+    if bytes.len() >= PATH_MAX {
+        return Err(Errno::NAMETOOLONG);
+    }
+    buf.get_mut(..bytes.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(bytes);
+    *buf.get_mut(bytes.len()).ok_or(Errno::NAMETOOLONG)? = 0;
+    CStr::from_bytes_until_nul(buf).map_err(|_| Errno::INVAL)
 }
 
-impl PathCopy {
-    fn new(src: &[u8]) -> Result<Self, Errno> {
-        let src = if src.is_empty() { b"/" } else { src };
-        if src.len() >= PATH_MAX {
-            return Err(Errno::NAMETOOLONG);
-        }
-        let mut buf = [0u8; PATH_MAX];
-        buf.get_mut(..src.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(src);
-        Ok(PathCopy { buf })
-    }
-
-    /// The string up to (not including) byte `end`.
-    fn prefix(&mut self, end: usize) -> Result<&CStr, Errno> {
-        *self.buf.get_mut(end).ok_or(Errno::NAMETOOLONG)? = 0;
-        CStr::from_bytes_until_nul(&self.buf).map_err(|_| Errno::INVAL)
-    }
-}
-
-/// Opens `path` inside `root` as an `O_PATH` fd (openat2 with RESOLVE_IN_ROOT).
-fn open_in(root: RawFd, path: &CStr, dir: bool) -> Result<Fd, Errno> {
-    let fl = O_PATH | O_CLOEXEC | if dir { O_DIRECTORY } else { 0 };
+/// `openat2(2)` with `O_PATH | O_CLOEXEC | extra`, retried on `EAGAIN` (a
+/// concurrent rename raced a scoped lookup) and `EINTR`.
+fn open_at(dir: RawFd, path: &CStr, extra: u32, resolve: u64) -> Result<Fd, Errno> {
     loop {
-        match sys::openat2(root, path, fl, IN_ROOT) {
-            // EAGAIN: a concurrent rename raced the scoped lookup; retry.
+        match sys::openat2(dir, path, O_PATH | O_CLOEXEC | extra, resolve) {
             Err(Errno::AGAIN | Errno::INTR) => {}
             r => return r,
         }
     }
 }
 
-/// Creates each missing component of `path` inside `root` (`mkdir -p`, 0755
-/// under umask 0), the last one as an empty regular file when `file`. Each
-/// component is created relative to its parent's fd, which was itself
-/// resolved inside the root, so a symlink can never redirect creation out.
-fn create(root: RawFd, path: &CStr, file: bool) -> Result<(), Errno> {
-    let src = path.to_bytes();
-    let mut copy = PathCopy::new(src)?;
-    let mut parent: Option<Fd> = None;
-    let mut start = 0;
-    while let Some(rest) = src.get(start..) {
-        let Some(skip) = rest.iter().position(|&c| c != b'/') else {
-            break;
-        };
-        start += skip;
-        let rest = src.get(start..).unwrap_or(&[]);
-        let end = start + rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
-        let last = src.get(end..).unwrap_or(&[]).iter().all(|&c| c == b'/');
-        let fd = {
-            let prefix = copy.prefix(end)?;
-            match open_in(root, prefix, false) {
-                Err(Errno::NOENT) => {
-                    let name = prefix
-                        .to_bytes_with_nul()
-                        .get(start..)
-                        .and_then(|n| CStr::from_bytes_with_nul(n).ok())
-                        .ok_or(Errno::INVAL)?;
-                    let at = parent.as_ref().map_or(root, Fd::raw);
-                    let made = if last && file {
-                        sys::mknodat(at, name, S_IFREG | 0o644, 0)
-                    } else {
-                        sys::mkdirat(at, name, 0o755)
-                    };
-                    match made {
-                        Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(e),
-                    }
-                    open_in(root, prefix, false)?
-                }
-                r => r?,
-            }
-        };
-        if let Some(b) = copy.buf.get_mut(end) {
-            *b = b'/';
-        }
-        parent = Some(fd);
-        start = end;
-    }
-    Ok(())
-}
-
-/// Resolves a mount target inside `root`, creating it first when it is
-/// missing and the op says CREATE_TARGET (a file for TARGET_FILE).
-fn resolve(root: RawFd, op: &MountOp<'_>) -> Result<Fd, Errno> {
-    match open_in(root, op.target, false) {
-        Err(Errno::NOENT) if op.opts & mount_opts::CREATE_TARGET != 0 => {
-            create(root, op.target, op.opts & mount_opts::TARGET_FILE != 0)?;
-            open_in(root, op.target, false)
-        }
-        r => r,
-    }
-}
-
-/// Resolves the parent directory of `op.target` inside `root` (created if
-/// missing with CREATE_TARGET) and returns it with the last component, for
-/// the `*at` calls that create the final entry without following it.
-fn resolve_parent<'a>(root: RawFd, op: &MountOp<'a>) -> Result<(Fd, &'a CStr), Errno> {
-    let full = op.target.to_bytes_with_nul();
-    let slash = full.iter().rposition(|&c| c == b'/');
-    let name = full.get(slash.map_or(0, |s| s + 1)..).unwrap_or(&[]);
-    let name = CStr::from_bytes_with_nul(name).map_err(|_| Errno::INVAL)?;
+/// A plan path split into its parent directory (empty: the rootfs itself)
+/// and its last component, when that is a plain name (not empty, `.` or
+/// `..`, no trailing `/`).
+fn split(path: &CStr) -> Option<(&[u8], &CStr)> {
+    let full = path.to_bytes_with_nul();
+    let slash = path.to_bytes().iter().rposition(|&c| c == b'/');
+    let name = CStr::from_bytes_with_nul(full.get(slash.map_or(0, |s| s + 1)..)?).ok()?;
     if matches!(name.to_bytes(), b"" | b"." | b"..") {
-        return Err(Errno::INVAL);
+        return None;
     }
-    let mut copy = PathCopy::new(full.get(..slash.unwrap_or(0)).unwrap_or(&[]))?;
-    let len = match slash {
-        Some(0) | None => 1,
-        Some(s) => s,
+    Some((full.get(..slash.unwrap_or(0))?, name))
+}
+
+/// Creates `name` in `dir` (an empty regular file when `file`, else a
+/// directory; mode 0644/0755 under umask 0); an existing entry is fine.
+fn make(dir: RawFd, name: &CStr, file: bool) -> Result<(), Errno> {
+    let made = if file {
+        sys::mknodat(dir, name, S_IFREG | 0o644, 0)
+    } else {
+        sys::mkdirat(dir, name, 0o755)
     };
-    let parent = copy.prefix(len)?;
-    let dir = match open_in(root, parent, true) {
-        Err(Errno::NOENT) if op.opts & mount_opts::CREATE_TARGET != 0 => {
-            create(root, parent, false)?;
-            open_in(root, parent, true)
+    match made {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A plain entry (no symlink at its name) of a directory: the directory's
+/// fd and the name.
+type Entry<'a> = (RawFd, &'a CStr);
+
+/// The fds [`Walk`] opens: kept open (all are `O_CLOEXEC`) until
+/// [`Owned::close_all`] closes them with one `close_range(2)` per run of
+/// consecutive numbers, instead of one `close(2)` each.
+struct Owned {
+    fds: [RawFd; Owned::CAP],
+    len: usize,
+}
+
+impl Owned {
+    const CAP: usize = 64;
+
+    /// Takes ownership of `fd`; returns its number. Past the capacity the
+    /// fd is left to execve to close (never reached: see `prepare`).
+    fn keep(&mut self, fd: Fd) -> RawFd {
+        let n = fd.into_raw();
+        if let Some(slot) = self.fds.get_mut(self.len) {
+            *slot = n;
+            self.len += 1;
         }
-        r => r,
-    }?;
-    Ok((dir, name))
+        n
+    }
+
+    /// Closes every kept fd from index `from` on (`prepare` keeps the
+    /// rootfs at index 0 until the end).
+    fn close_from(&mut self, from: usize) {
+        let fds = self.fds.get(from..self.len).unwrap_or(&[]);
+        let mut i = 0;
+        while let Some(&first) = fds.get(i) {
+            let mut last = first;
+            i += 1;
+            while fds.get(i) == Some(&(last + 1)) {
+                last += 1;
+                i += 1;
+            }
+            let _ = sys::close_range(first, last);
+        }
+        self.len = self.len.min(from);
+    }
+}
+
+/// The state of the pre-pivot ops: targets are resolved inside the
+/// rootfs `root`, and the directory that the previous op's target was in
+/// is remembered, so that ops on siblings (`dev/*`, `sys/fs/cgroup/*`)
+/// resolve only their last component.
+struct Walk<'a, 'p> {
+    root: RawFd,
+    path: &'p mut [u8; PATH_MAX],
+    owned: Owned,
+    /// The last parent directory resolved: its path as the plan spells it,
+    /// whether it was resolved without symlinks, and its fd. Valid as long
+    /// as nothing was mounted over it or over one of its ancestors; a
+    /// mount onto a plain entry of it (see [`Walk::target`]) is neither.
+    parent: Option<(&'a [u8], bool, RawFd)>,
+}
+
+impl<'a> Walk<'a, '_> {
+    /// The fd of the directory `dir` (empty: the rootfs), from the last
+    /// op or resolved inside the rootfs (without symlinks when `nosym`),
+    /// created first (`mkdir -p`) when missing and `create`.
+    fn dir(&mut self, dir: &'a [u8], nosym: bool, create: bool) -> Result<RawFd, Errno> {
+        if dir.is_empty() {
+            return Ok(self.root);
+        }
+        if let Some((p, n, fd)) = self.parent
+            && p == dir
+            && n == nosym
+        {
+            return Ok(fd);
+        }
+        let resolve = IN_ROOT | if nosym { RESOLVE_NO_SYMLINKS } else { 0 };
+        let opened = open_at(self.root, copy(self.path, dir)?, O_DIRECTORY, resolve);
+        let fd = match opened {
+            Err(Errno::NOENT) if create => self.mkdir_p(dir, resolve)?,
+            r => r?,
+        };
+        let fd = self.owned.keep(fd);
+        self.parent = Some((dir, nosym, fd));
+        Ok(fd)
+    }
+
+    /// `mkdir -p dir` inside the rootfs (0755 under umask 0). The
+    /// existing prefixes are resolved from the rootfs (`resolve`:
+    /// symlinks followed inside it); from the first missing component on,
+    /// each is created in its parent's fd and opened from it without
+    /// following anything, so nothing can redirect the creation out.
+    fn mkdir_p(&mut self, dir: &[u8], resolve: u64) -> Result<Fd, Errno> {
+        let mut cur: Option<Fd> = None;
+        let mut missing = false;
+        let mut start = 0;
+        while let Some(rest) = dir.get(start..) {
+            let Some(skip) = rest.iter().position(|&c| c != b'/') else { break };
+            start += skip;
+            let rest = dir.get(start..).unwrap_or(&[]);
+            let end = start + rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
+            if !missing {
+                match open_at(self.root, copy(self.path, dir.get(..end).unwrap_or(&[]))?, O_DIRECTORY, resolve) {
+                    Err(Errno::NOENT) => missing = true,
+                    r => cur = Some(r?),
+                }
+            }
+            if missing {
+                let at = cur.as_ref().map_or(self.root, Fd::raw);
+                let name = copy(self.path, dir.get(start..end).unwrap_or(&[]))?;
+                make(at, name, false)?;
+                cur = Some(open_at(at, name, O_DIRECTORY, ENTRY)?);
+            }
+            start = end;
+        }
+        cur.ok_or(Errno::INVAL)
+    }
+
+    /// Resolves the target of a Mount op inside the rootfs (without any
+    /// symlink with NO_SYMLINKS), creating it first when missing and the op
+    /// says CREATE_TARGET (a file with TARGET_FILE; before the lookup with
+    /// FRESH_PARENT). Returns the target's fd and, when it is a plain
+    /// entry of a directory (no symlink at its name), that directory's fd
+    /// and the name.
+    fn target(&mut self, op: &MountOp<'a>) -> Result<(RawFd, Option<Entry<'a>>), Errno> {
+        let nosym = op.opts & mount_opts::NO_SYMLINKS != 0;
+        let create = op.opts & mount_opts::CREATE_TARGET != 0;
+        let file = op.opts & mount_opts::TARGET_FILE != 0;
+        if let Some((parent, name)) = split(op.target) {
+            let dir = self.dir(parent, nosym, create)?;
+            if parent.is_empty() {
+                // A mount on a top-level entry may cover the directory of
+                // the previous op.
+                self.parent = None;
+            }
+            let mut made = create && op.opts & mount_opts::FRESH_PARENT != 0;
+            if made {
+                make(dir, name, file)?;
+            }
+            loop {
+                match open_at(dir, name, 0, ENTRY) {
+                    Ok(fd) => return Ok((self.owned.keep(fd), Some((dir, name)))),
+                    Err(Errno::NOENT) if create && !made => {
+                        make(dir, name, file)?;
+                        made = true;
+                    }
+                    // A symlink at the name: resolved below, inside the root.
+                    Err(Errno::LOOP) if !nosym => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let resolve = IN_ROOT | if nosym { RESOLVE_NO_SYMLINKS } else { 0 };
+        let fd = open_at(self.root, op.target, 0, resolve)?;
+        // The mount may land anywhere the symlink pointed: forget the
+        // directory of the previous op.
+        self.parent = None;
+        Ok((self.owned.keep(fd), None))
+    }
+
+    /// The parent directory of a Device or Symlink op's target (created if
+    /// missing with CREATE_TARGET) and the last component, for the `*at`
+    /// calls that create the final entry without following it.
+    fn entry(&mut self, op: &MountOp<'a>) -> Result<Entry<'a>, Errno> {
+        let (parent, name) = split(op.target).ok_or(Errno::INVAL)?;
+        let dir = self.dir(parent, false, op.opts & mount_opts::CREATE_TARGET != 0)?;
+        if parent.is_empty() {
+            // (A bound device there may cover the previous op's directory.)
+            self.parent = None;
+        }
+        Ok((dir, name))
+    }
+}
+
+/// `MS_REMOUNT | MS_BIND` flags as `mount_setattr(2)` (set, clear): the
+/// same result as the remount, which sets exactly the given per-mount
+/// flags (and keeps the atime mode when none is given). `None` for flags
+/// it cannot express.
+fn remount_attrs(flags: u64) -> Option<(u64, u64)> {
+    const MAP: [(u64, u64); 6] = [
+        (MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MS_NODEV, MOUNT_ATTR_NODEV),
+        (MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ];
+    const ATIME: u64 = MS_NOATIME | MS_RELATIME | MS_STRICTATIME;
+    let mut known = MS_REMOUNT | MS_BIND | ATIME;
+    let (mut set, mut clear) = (0, 0);
+    for (ms, attr) in MAP {
+        known |= ms;
+        if flags & ms != 0 {
+            set |= attr;
+        } else {
+            clear |= attr;
+        }
+    }
+    if flags & !known != 0 {
+        return None;
+    }
+    if flags & ATIME != 0 {
+        clear |= MOUNT_ATTR__ATIME;
+        set |= if flags & MS_STRICTATIME != 0 {
+            MOUNT_ATTR_STRICTATIME
+        } else if flags & MS_NOATIME != 0 {
+            MOUNT_ATTR_NOATIME
+        } else {
+            MOUNT_ATTR_RELATIME
+        };
+    }
+    Some((set, clear))
+}
+
+/// The remount and propagation change of a Mount op on the mount now at
+/// `name` in `dir`, with `mount_setattr(2)` (no symlink followed at the
+/// name; the lookup enters the new mount). `ENOSYS` (before Linux 5.12)
+/// or flags it cannot express: `Err(NOSYS)`, for the caller's fallback.
+fn setattr_entry(dir: RawFd, name: &CStr, remount: u64, propagation: u64) -> Result<(), Errno> {
+    let (set, clear) = if remount != 0 { remount_attrs(remount).ok_or(Errno::NOSYS)? } else { (0, 0) };
+    let kind = propagation & !MS_REC;
+    if !matches!(kind, 0 | MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE) {
+        return Err(Errno::NOSYS);
+    }
+    let rec = propagation & MS_REC != 0;
+    if remount != 0 && (rec || kind == 0) {
+        // Remount flags apply to this mount only; a recursive propagation
+        // change needs a second call.
+        sys::mount_setattr(dir, name, AT_SYMLINK_NOFOLLOW, set, clear, 0)?;
+        if kind == 0 {
+            return Ok(());
+        }
+        return sys::mount_setattr(dir, name, AT_SYMLINK_NOFOLLOW | AT_RECURSIVE, 0, 0, kind);
+    }
+    let flags = AT_SYMLINK_NOFOLLOW | if rec { AT_RECURSIVE } else { 0 };
+    sys::mount_setattr(dir, name, flags, set, clear, kind)
 }
 
 /// A `Mount` op: resolve (or create) the target inside the rootfs, mount
 /// onto its `/proc/self/fd` path (or, with MOVE_FD, attach the detached
-/// tree the controller prepared onto the fd), then the optional bind-remount and
-/// propagation change on the new mount (re-resolved: the old fd refers to
-/// what is now underneath).
-fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
-    let mut target = resolve(root, op).at(Step::MountTarget, i)?;
-    if op.opts & mount_opts::NO_SYMLINKS != 0 {
-        // ELOOP if any component (created or not) is a symlink.
-        let fl = O_PATH | O_CLOEXEC;
-        target = sys::openat2(root, op.target, fl, IN_ROOT | RESOLVE_NO_SYMLINKS).at(Step::MountTarget, i)?;
-    }
+/// tree the controller prepared onto the fd), then the optional
+/// bind-remount and propagation change on the new mount: with
+/// `mount_setattr(2)` by name in the target's directory, else on the
+/// target re-resolved (the old fd refers to what is now underneath).
+fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
+    let (target, entry) = w.target(op).at(Step::MountTarget, i)?;
     if op.opts & mount_opts::MOVE_FD != 0 {
-        sys::move_mount_onto(sys::fd(op.major), target.raw()).at(Step::Mount, i)?;
+        sys::move_mount_onto(sys::fd(op.major), target).at(Step::Mount, i)?;
         sys::close(op.major);
     } else {
-        sys::mount(op.source, FdPath::new(target.raw()).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
+        sys::mount(op.source, FdPath::new(target).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
     }
-    if op.remount_flags != 0 || op.propagation != 0 {
-        let target = open_in(root, op.target, false).at(Step::MountTarget, i)?;
-        let path = FdPath::new(target.raw());
-        if op.remount_flags != 0 {
-            sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None).at(Step::Mount, i)?;
+    if op.remount_flags == 0 && op.propagation == 0 {
+        return Ok(());
+    }
+    if let Some((dir, name)) = entry {
+        match setattr_entry(dir, name, op.remount_flags, op.propagation) {
+            Err(Errno::NOSYS) => {}
+            r => return r.at(Step::Mount, i),
         }
-        if op.propagation != 0 {
-            sys::mount(None, path.get(), None, op.propagation, None).at(Step::Mount, i)?;
-        }
+    }
+    let resolve = IN_ROOT | if op.opts & mount_opts::NO_SYMLINKS != 0 { RESOLVE_NO_SYMLINKS } else { 0 };
+    let target = open_at(w.root, op.target, 0, resolve).at(Step::MountTarget, i)?;
+    let path = FdPath::new(target.raw());
+    if op.remount_flags != 0 {
+        sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None).at(Step::Mount, i)?;
+    }
+    if op.propagation != 0 {
+        sys::mount(None, path.get(), None, op.propagation, None).at(Step::Mount, i)?;
     }
     Ok(())
 }
@@ -219,29 +384,30 @@ fn mount_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
 /// (umask is 0 here) then `chown`; an existing node is left alone. With
 /// BIND_DEVICE (user namespaces, where mknod is refused), an empty file is
 /// created and the host's `source` device bound over it.
-fn device_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
-    let (dir, name) = resolve_parent(root, op).at(Step::MountTarget, i)?;
+fn device_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
+    let (dir, name) = w.entry(op).at(Step::MountTarget, i)?;
     if op.opts & mount_opts::BIND_DEVICE != 0 {
-        match sys::mknodat(dir.raw(), name, S_IFREG | 0o644, 0) {
+        match sys::mknodat(dir, name, S_IFREG | 0o644, 0) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).at(Step::Device, i),
         }
-        let target = sys::openat(dir.raw(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0).at(Step::MountTarget, i)?;
-        return sys::mount(op.source, FdPath::new(target.raw()).get(), None, MS_BIND, None).at(Step::Device, i);
+        let target = open_at(dir, name, O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS).at(Step::MountTarget, i)?;
+        let target = w.owned.keep(target);
+        return sys::mount(op.source, FdPath::new(target).get(), None, MS_BIND, None).at(Step::Device, i);
     }
-    match sys::mknodat(dir.raw(), name, op.mode, sys::makedev(op.major, op.minor)) {
+    match sys::mknodat(dir, name, op.mode, sys::makedev(op.major, op.minor)) {
         Err(Errno::EXIST) => return Ok(()),
         r => r.at(Step::Device, i)?,
     }
-    sys::fchownat(dir.raw(), name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW).at(Step::Device, i)
+    sys::fchownat(dir, name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW).at(Step::Device, i)
 }
 
 /// A `Symlink` op: `symlinkat(source, parent, name)`; an existing entry is
 /// left alone (runc's `setupDevSymlinks`).
-fn symlink_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
-    let (dir, name) = resolve_parent(root, op).at(Step::MountTarget, i)?;
+fn symlink_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
+    let (dir, name) = w.entry(op).at(Step::MountTarget, i)?;
     let source = op.source.ok_or(Errno::INVAL).at(Step::Symlink, i)?;
-    match sys::symlinkat(source, dir.raw(), name) {
+    match sys::symlinkat(source, dir, name) {
         Err(Errno::EXIST) => Ok(()),
         r => r.at(Step::Symlink, i),
     }
@@ -253,12 +419,11 @@ fn symlink_op(root: RawFd, op: &MountOp<'_>, i: u32) -> Res<()> {
 /// `rootfsParentMountPrivate`. The parent mount is the deepest ancestor of
 /// the rootfs (itself included) that is a mount point: MS_PRIVATE on a
 /// non-mount-point fails with EINVAL, so walk up until it succeeds.
-fn parent_mount_private(rootfs: &CStr) -> Result<(), Errno> {
+fn parent_mount_private(rootfs: &CStr, buf: &mut [u8; PATH_MAX]) -> Result<(), Errno> {
     let bytes = rootfs.to_bytes();
-    let mut copy = PathCopy::new(bytes)?;
     let mut end = bytes.len();
     loop {
-        let dir = copy.prefix(end.max(1))?;
+        let dir = copy(buf, bytes.get(..end.max(1)).unwrap_or(b"/"))?;
         match sys::mount(None, dir, None, MS_PRIVATE, None) {
             Err(Errno::INVAL) if end > 1 => {}
             r => return r,
@@ -274,26 +439,42 @@ fn parent_mount_private(rootfs: &CStr) -> Result<(), Errno> {
 /// of the whole tree, recursively (`MS_REC` | `rootfsPropagation`, default
 /// `MS_SLAVE`, as runc's `prepareRoot`), then the rootfs bound on itself so
 /// that it is a mount point pivot_root accepts.
-pub fn prepare(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> Res<()> {
     let prop = match plan.rootfs_propagation {
         0 => MS_SLAVE,
         p => p,
     } | MS_REC;
     sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
     if prop & MS_SHARED != 0 {
-        parent_mount_private(plan.rootfs).at(Step::RootfsPropagation, 0)?;
+        parent_mount_private(plan.rootfs, path).at(Step::RootfsPropagation, 0)?;
     }
     sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None).at(Step::BindRootfs, 0)?;
     let root = sys::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::BindRootfs, 0)?;
+    let mut owned = Owned {
+        fds: [0; Owned::CAP],
+        len: 0,
+    };
+    let mut w = Walk {
+        root: owned.keep(root),
+        path,
+        owned,
+        parent: None,
+    };
     // Device and directory modes exactly as planned (runc: umask 0 while
     // creating devices).
     let old_umask = sys::umask(0);
     for (i, op) in plan.mounts.iter().enumerate() {
+        if w.owned.len > Owned::CAP - 8 {
+            // An op keeps at most a few fds: make room (and forget the
+            // directory, whose fd is among them).
+            w.owned.close_from(1);
+            w.parent = None;
+        }
         let i = i as u32;
         let r = match op.kind {
-            MountKind::Mount => mount_op(root.raw(), &op, i),
-            MountKind::Device => device_op(root.raw(), &op, i),
-            MountKind::Symlink => symlink_op(root.raw(), &op, i),
+            MountKind::Mount => mount_op(&mut w, &op, i),
+            MountKind::Device => device_op(&mut w, &op, i),
+            MountKind::Symlink => symlink_op(&mut w, &op, i),
             _ => Ok(()),
         };
         match r {
@@ -306,7 +487,10 @@ pub fn prepare(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;
     }
-    pivot(plan, root.raw()).at(Step::PivotRoot, 0)?;
+    let pivoted = pivot(plan, w.root);
+    // Every fd of this phase (the rootfs first), in one close_range(2).
+    w.owned.close_from(0);
+    pivoted.at(Step::PivotRoot, 0)?;
     // The bind of the rootfs copied its private parent's propagation:
     // a shared rootfsPropagation is applied to the new root itself.
     if prop & MS_SHARED != 0 {
@@ -336,6 +520,12 @@ fn pivot(plan: &Plan<'_>, root: RawFd) -> Result<(), Errno> {
 /// (runc's `readonlyPath`/`setReadonly`: dropping a locked nosuid/nodev/
 /// noexec/atime flag would be refused in a user namespace).
 fn remount_ro(path: &CStr) -> Result<(), Errno> {
+    // mount_setattr(2) sets read-only and keeps the other flags (one call);
+    // before Linux 5.12, statfs and a remount repeating them.
+    match sys::mount_setattr(CWD, path, 0, MOUNT_ATTR_RDONLY, 0, 0) {
+        Err(Errno::NOSYS) => {}
+        r => return r,
+    }
     let keep = sys::statfs_flags(path)? & KEEP_ON_REMOUNT;
     sys::mount(None, path, None, keep | MS_BIND | MS_REMOUNT | MS_RDONLY, None)
 }

@@ -21,7 +21,7 @@ use crate::sys::{self, Errno, abi};
 /// chdir again (as the container user, without effective capabilities, so
 /// a cwd the user may not enter fails with EACCES instead of leaving the
 /// process in it) → capset (+CAP_SYS_ADMIN with SECCOMP_EARLY) → ambient →
-/// keepcaps off → PATH lookup (in `envp`'s PATH) → seccomp.
+/// PATH lookup (in `envp`'s PATH) → seccomp.
 ///
 /// Image mode (no controller, `sync` not connected) differs where a
 /// gosu/su-exec-style tool would: inherited fds are left alone (no
@@ -75,9 +75,12 @@ pub fn finalize<'p>(
     if controller {
         sys::cloexec_from(plan.preserve_fds.saturating_add(3)).at(Step::CloseRange, 0)?;
     }
-    match sys::chdir(plan.cwd) {
-        Err(Errno::PERM | Errno::ACCESS) => {}
-        r => r.at(Step::Chdir, 0)?,
+    // (As uid 0 the chdir below gives the same result: skip this one.)
+    if plan.uid != 0 {
+        match sys::chdir(plan.cwd) {
+            Err(Errno::PERM | Errno::ACCESS) => {}
+            r => r.at(Step::Chdir, 0)?,
+        }
     }
     if caps {
         for cap in 0..=plan.cap_last_cap.min(63) {
@@ -114,13 +117,18 @@ pub fn finalize<'p>(
         let c = plan.caps;
         let admin = if plan.has(flags::SECCOMP_EARLY) { 1 << abi::CAP_SYS_ADMIN } else { 0 };
         sys::capset(c.effective | admin, c.permitted | admin, c.inheritable).at(Step::Capset, 0)?;
-        sys::ambient_clear().at(Step::Ambient, 0)?;
+        // capset leaves only ambient capabilities that are both permitted
+        // and inheritable (capabilities(7)): with none such, the inherited
+        // ambient set is empty now.
+        if c.permitted & c.inheritable != 0 {
+            sys::ambient_clear().at(Step::Ambient, 0)?;
+        }
         for cap in 0..64 {
             if c.ambient & (1 << cap) != 0 {
                 sys::ambient_raise(cap).at(Step::Ambient, cap)?;
             }
         }
-        sys::set_keepcaps(false).at(Step::KeepCaps, 0)?;
+        // keepcaps stays on: execve clears it (prctl(2) PR_SET_KEEPCAPS).
     }
     let exe = exec::resolve(arg0, envp, controller, path).at(Step::ResolveExec, 0)?;
     if seccomp && !early {

@@ -69,6 +69,7 @@ pub const SYS_OPEN_TREE: usize = 428;
 pub const SYS_MOVE_MOUNT: usize = 429;
 pub const SYS_CLOSE_RANGE: usize = 436;
 pub const SYS_OPENAT2: usize = 437;
+pub const SYS_MOUNT_SETATTR: usize = 442;
 
 // errno values (asm-generic/errno-base.h, errno.h).
 pub const EPERM: u32 = 1;
@@ -91,6 +92,7 @@ pub const EROFS: u32 = 30;
 pub const EPIPE: u32 = 32;
 pub const ENAMETOOLONG: u32 = 36;
 pub const ENOSYS: u32 = 38;
+pub const ELOOP: u32 = 40;
 pub const EPROTO: u32 = 71;
 pub const ENOTCONN: u32 = 107;
 
@@ -114,11 +116,13 @@ pub const F_DUPFD_CLOEXEC: usize = 1030;
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
 
 // *at(2) flags.
 pub const AT_FDCWD: i32 = -100;
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 pub const AT_EMPTY_PATH: u32 = 0x1000;
+pub const AT_RECURSIVE: u32 = 0x8000;
 pub const X_OK: u32 = 1;
 
 // File types (inode(7)).
@@ -140,7 +144,20 @@ pub const MS_REC: u64 = 16384;
 pub const MS_PRIVATE: u64 = 1 << 18;
 pub const MS_SLAVE: u64 = 1 << 19;
 pub const MS_SHARED: u64 = 1 << 20;
+pub const MS_UNBINDABLE: u64 = 1 << 17;
 pub const MS_RELATIME: u64 = 1 << 21;
+pub const MS_STRICTATIME: u64 = 1 << 24;
+pub const MS_NOSYMFOLLOW: u64 = 256;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 pub const MNT_DETACH: u32 = 2;
 pub const OPEN_TREE_CLONE: u32 = 1;
 pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 4;

@@ -43,6 +43,7 @@ impl Errno {
     pub const PIPE: Errno = Errno(EPIPE);
     pub const NAMETOOLONG: Errno = Errno(ENAMETOOLONG);
     pub const NOSYS: Errno = Errno(ENOSYS);
+    pub const LOOP: Errno = Errno(ELOOP);
     pub const PROTO: Errno = Errno(EPROTO);
     pub const NOTCONN: Errno = Errno(ENOTCONN);
 }
@@ -63,6 +64,15 @@ impl Fd {
     /// The fd number, borrowed for as long as `self` lives.
     pub fn raw(&self) -> RawFd {
         self.0
+    }
+
+    /// Gives up ownership without closing: the caller closes the number
+    /// later (e.g. with [`close_range`]), or execve does (all the stub's
+    /// own fds are `O_CLOEXEC`).
+    pub fn into_raw(self) -> RawFd {
+        let n = self.0;
+        core::mem::forget(self);
+        n
     }
 }
 
@@ -411,6 +421,22 @@ fn move_mount_at(tree: RawFd, dir: RawFd, to: &CStr, flags: u32) -> Result<()> {
     })
 }
 
+/// `mount_setattr(dir, path, flags, &{attr_set, attr_clr, propagation, 0},
+/// 32)` (Linux 5.12): changes `MOUNT_ATTR_*` attributes and the
+/// propagation of the mount at `path` (with `AT_RECURSIVE` in `flags`, of
+/// the whole tree below it too); other attributes are left as they are.
+pub fn mount_setattr(dir: RawFd, path: &CStr, flags: u32, set: u64, clear: u64, propagation: u64) -> Result<()> {
+    let attr: [u64; 4] = [set, clear, propagation, 0];
+    // SAFETY: `path` is NUL-terminated; `attr` is a 32-byte struct
+    // mount_attr (MOUNT_ATTR_SIZE_VER0); the kernel only reads both.
+    unit(unsafe {
+        syscall(
+            SYS_MOUNT_SETATTR,
+            [dir as usize, p(path), flags as usize, attr.as_ptr() as usize, 32, 0],
+        )
+    })
+}
+
 // ---- Credentials and process attributes ---------------------------------
 
 /// `prctl(PR_SET_DUMPABLE, on)`.
@@ -550,6 +576,12 @@ pub fn cloexec_from(first: u32) -> Result<()> {
         SYS_CLOSE_RANGE,
         [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0],
     ))
+}
+
+/// `close_range(first, last, 0)` (Linux 5.9): closes every fd from
+/// `first` to `last`, both included.
+pub fn close_range(first: RawFd, last: RawFd) -> Result<()> {
+    unit(sc_int(SYS_CLOSE_RANGE, [first as usize, last as usize, 0, 0, 0, 0]))
 }
 
 /// `fork(2)` as `clone(SIGCHLD)` without a new stack: returns 0 in the
@@ -840,24 +872,20 @@ pub fn set_ctty(fd: RawFd) -> Result<()> {
 pub const MAX_ARGS: usize = 4096;
 /// `NGROUPS_MAX`: the most supplementary groups `setgroups(2)` accepts.
 pub const MAX_GROUPS: usize = 65536;
+/// Longest path the stub builds (`PATH_MAX`, including the NUL).
+pub const PATH_MAX: usize = 4096;
 
 /// A NULL-terminated array of pointers to `'static` C strings, the `argv`
-/// and `envp` arguments of `execve(2)`. Fixed capacity [`MAX_ARGS`].
+/// and `envp` arguments of `execve(2)`, in slots carved from the arena
+/// ([`Arena::ptrs`]); its capacity is one less than the slots.
 pub struct CStrVec {
     // Invariant: ptrs[..len] point to 'static NUL-terminated strings and
-    // ptrs[len..] are NULL.
-    ptrs: [*const c_char; MAX_ARGS + 1],
+    // ptrs[len..] are NULL; ptrs is never empty.
+    ptrs: &'static mut [*const c_char],
     len: usize,
 }
 
 impl CStrVec {
-    const fn new() -> Self {
-        CStrVec {
-            ptrs: [core::ptr::null(); MAX_ARGS + 1],
-            len: 0,
-        }
-    }
-
     /// The value of the first entry starting with `prefix` (e.g. `PATH=`).
     pub fn value(&self, prefix: &[u8]) -> Option<&'static [u8]> {
         self.ptrs.get(..self.len)?.iter().find_map(|&p| {
@@ -868,9 +896,10 @@ impl CStrVec {
         })
     }
 
-    /// Appends `s`; `E2BIG` when [`MAX_ARGS`] entries are already there.
+    /// Appends `s`; `E2BIG` when the slots are full (the last one stays
+    /// NULL).
     pub fn push(&mut self, s: &'static CStr) -> Result<()> {
-        if self.len >= MAX_ARGS {
+        if self.len + 1 >= self.ptrs.len() {
             return Err(Errno::TOOBIG);
         }
         if let Some(slot) = self.ptrs.get_mut(self.len) {
@@ -881,36 +910,98 @@ impl CStrVec {
     }
 }
 
-/// The stub's only large data, all in `.bss` (there is no allocator).
-pub struct Bufs {
-    /// Receive buffer of the plan; `Plan` borrows its strings from here.
-    pub plan: [u8; MAX_PLAN_LEN],
-    /// `argv` of the command.
-    pub argv: CStrVec,
-    /// `envp` of the command.
-    pub envp: CStrVec,
-    /// Supplementary groups, copied out of the plan for `setgroups(2)`.
-    pub gids: [u32; MAX_GROUPS],
+/// Bytes of the arena: a plan (and one byte more, to see trailing bytes
+/// in a plan file), the pointer slots of argv and envp (8-byte aligned),
+/// the path scratch buffer and the supplementary groups.
+const ARENA_LEN: usize = MAX_PLAN_LEN + 8 + 2 * (MAX_ARGS + 1) * 8 + PATH_MAX + MAX_GROUPS * 4 + 8;
+
+/// The stub's only large data, in `.bss` (there is no allocator).
+/// Everything the stub needs is carved from it in order, right after the
+/// plan, so that the pages it touches are few and adjacent: the resident
+/// set is the plan's size plus a few hundred bytes. Only 8-byte aligned,
+/// so that it starts in the page of `.data` (touched anyway) instead of a
+/// page of its own.
+#[repr(C, align(8))]
+struct ArenaBytes([u8; ARENA_LEN]);
+
+static mut ARENA: ArenaBytes = ArenaBytes([0; ARENA_LEN]);
+static ARENA_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The unused rest of the static arena, handed out piece by piece.
+pub struct Arena {
+    rest: &'static mut [u8],
 }
 
-static mut BUFS: Bufs = Bufs {
-    plan: [0; MAX_PLAN_LEN],
-    argv: CStrVec::new(),
-    envp: CStrVec::new(),
-    gids: [0; MAX_GROUPS],
-};
-static BUFS_TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// The static buffers, handed out once (`None` on a second call).
-pub fn bufs() -> Option<&'static mut Bufs> {
-    if BUFS_TAKEN.swap(true, Ordering::Relaxed) {
+/// The static arena, handed out once (`None` on a second call).
+pub fn arena() -> Option<Arena> {
+    if ARENA_TAKEN.swap(true, Ordering::Relaxed) {
         return None;
     }
-    // SAFETY: BUFS_TAKEN guarantees this unique reference is created at most
-    // once, so it never aliases another reference to BUFS.
-    #[allow(clippy::deref_addrof)] // `&mut BUFS` is the static_mut_refs lint
-    Some(unsafe { &mut *(&raw mut BUFS) })
+    // SAFETY: ARENA_TAKEN guarantees this unique reference is created at
+    // most once, so it never aliases another reference to ARENA.
+    #[allow(clippy::deref_addrof)] // `&mut ARENA` is the static_mut_refs lint
+    let bytes = unsafe { &mut (*(&raw mut ARENA)).0 };
+    Some(Arena { rest: bytes })
 }
+
+impl Arena {
+    /// The unused bytes, e.g. to read the plan into before [`Arena::take`].
+    pub fn bytes(&mut self) -> &mut [u8] {
+        self.rest
+    }
+
+    /// Splits off the first `n` bytes (all of them if fewer are left).
+    pub fn take(&mut self, n: usize) -> &'static mut [u8] {
+        let rest = core::mem::take(&mut self.rest);
+        let (head, tail) = rest.split_at_mut(n.min(rest.len()));
+        self.rest = tail;
+        head
+    }
+
+    /// Splits off `n` zeroed slots of `T`, aligned for `T`; `None` when
+    /// the arena is exhausted.
+    fn slots<T: Slot>(&mut self, n: usize) -> Option<&'static mut [T]> {
+        let skip = self.rest.as_ptr().align_offset(align_of::<T>());
+        let bytes = n.checked_mul(size_of::<T>())?.checked_add(skip)?;
+        if bytes > self.rest.len() {
+            return None;
+        }
+        let chunk = self.take(bytes);
+        chunk.fill(0);
+        let chunk = chunk.get_mut(skip..)?;
+        // SAFETY: `chunk` is exclusively ours for 'static, aligned for `T`
+        // and exactly `n * size_of::<T>()` bytes long; it is zeroed, and
+        // zero bytes are a valid `T` (the `Slot` contract).
+        Some(unsafe { core::slice::from_raw_parts_mut(chunk.as_mut_ptr().cast::<T>(), n) })
+    }
+
+    /// An empty [`CStrVec`] with room for `n` entries (at most
+    /// [`MAX_ARGS`]; pushing more fails with `E2BIG`).
+    pub fn cstr_vec(&mut self, n: usize) -> Option<CStrVec> {
+        let ptrs = self.slots::<*const c_char>(n.min(MAX_ARGS) + 1)?;
+        Some(CStrVec { ptrs, len: 0 })
+    }
+
+    /// `n` zeroed `u32` slots (at most [`MAX_GROUPS`]).
+    pub fn u32s(&mut self, n: usize) -> Option<&'static mut [u32]> {
+        self.slots::<u32>(n.min(MAX_GROUPS))
+    }
+
+    /// A [`PATH_MAX`] scratch buffer (not zeroed: only the bytes written
+    /// are ever touched).
+    pub fn path_buf(&mut self) -> Option<&'static mut [u8; PATH_MAX]> {
+        let rest = core::mem::take(&mut self.rest);
+        let (buf, tail) = rest.split_first_chunk_mut::<PATH_MAX>()?;
+        self.rest = tail;
+        Some(buf)
+    }
+}
+
+/// Types that [`Arena::slots`] may hand out: all-zero bytes are a valid
+/// value and any later value is plain data.
+trait Slot {}
+impl Slot for u32 {}
+impl Slot for *const c_char {}
 
 /// `execve(2)` of `path` with `argv` and `envp`; returns only on failure.
 pub fn execve(path: &CStr, argv: &CStrVec, envp: &CStrVec) -> Errno {
