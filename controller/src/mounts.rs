@@ -477,10 +477,32 @@ impl Op {
 
 /// An absolute container path made relative to the rootfs: leading `/`,
 /// empty and `.` components dropped (`"/dev//pts/"` -> `"dev/pts"`, `"/"`
-/// -> `"."`). `..` is kept: the stub resolves inside the rootfs.
+/// -> `"."`), and `..` applied lexically, never above the root (as Go's
+/// `filepath.Clean` of an absolute path: `"/a/../b"` -> `"b"`, `"/../x"`
+/// -> `"x"`). The stub resolves the result inside the rootfs anyway.
 pub fn rootfs_relative(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
     if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+}
+
+/// [`rootfs_relative`] for a path that must name something below the
+/// root: `Err` with the reason when it is the root itself (`/`, `.`,
+/// `..`, `/a/..`: a mount there would cover the whole rootfs, a device
+/// node replace it).
+pub fn below_root(path: &str) -> std::result::Result<String, &'static str> {
+    match rootfs_relative(path) {
+        r if r == "." => Err("is the container's root directory itself"),
+        r => Ok(r),
+    }
 }
 
 /// The host's cgroup layout under `/sys/fs/cgroup`, from mountinfo.
@@ -611,9 +633,11 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
     if destination.is_empty() {
         crate::bail!("mounts[{index}].destination: must not be empty");
     }
+    // Nothing may be mounted over the rootfs itself or outside it.
+    let target = below_root(&destination)
+        .map_err(|why| Error::invalid(format!("mounts[{index}].destination \"{destination}\": {why}")))?;
     let options = m.options().clone().unwrap_or_default();
     let parsed = parse_options(&options).map_err(|e| Error::invalid(format!("{origin}: {e}")))?;
-    let target = rootfs_relative(&destination);
     let fstype = m.typ().clone().unwrap_or_default();
 
     if is_bind(m) {
@@ -906,6 +930,12 @@ fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
     if !d.path().is_absolute() {
         crate::bail!("{origin}: the path must be absolute");
     }
+    // Device nodes only under /dev (as runc): elsewhere they would be made
+    // in the (persistent) rootfs, e.g. a disk node in /etc of the image.
+    match below_root(&path) {
+        Ok(rel) if rel.starts_with("dev/") => {}
+        _ => crate::bail!("linux.devices[{index}].path \"{path}\": must be below /dev"),
+    }
     let kind = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
         LinuxDeviceType::B => libc::S_IFBLK,
@@ -958,7 +988,37 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
         let origin = Origin::DevSymlink(path);
         ops.push(Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?);
     }
+    mark_fresh_parents(&mut ops);
     Ok(ops)
+}
+
+/// Sets [`mount_opts::FRESH_PARENT`] on the mounts (with CREATE_TARGET)
+/// whose target's parent is a tmpfs an earlier op mounted, unless an
+/// earlier op had the same target: there the target is all but certainly
+/// missing, and the stub creates it without looking first (`/dev/pts`,
+/// `/dev/shm`, `/sys/fs/cgroup/<hierarchy>` in runc's default spec). A
+/// hint only: a wrong one costs the stub one `EEXIST`.
+fn mark_fresh_parents(ops: &mut [Op]) {
+    use std::collections::HashSet;
+    let mut fresh: HashSet<Vec<u8>> = HashSet::new();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    for op in ops.iter_mut() {
+        let target = op.target.as_bytes().to_vec();
+        if op.kind == MountKind::Mount && op.opts & mount_opts::CREATE_TARGET != 0 && !seen.contains(&target) {
+            let parent = target.iter().rposition(|&c| c == b'/').map(|i| &target[..i]);
+            if parent.is_some_and(|p| fresh.contains(p)) {
+                op.opts |= mount_opts::FRESH_PARENT;
+            }
+        }
+        let new_tmpfs = op.kind == MountKind::Mount
+            && op.fstype.as_deref() == Some(c"tmpfs")
+            && op.flags & (ms::REMOUNT | ms::BIND | ms::MOVE) == 0
+            && op.tree.is_none();
+        if new_tmpfs {
+            fresh.insert(target.clone());
+        }
+        seen.insert(target);
+    }
 }
 
 /// Which namespaces the container has (new or joined), for sysctl checks.
@@ -1165,7 +1225,14 @@ mod tests {
         assert_eq!(rootfs_relative("//dev//./pts/"), "dev/pts");
         assert_eq!(rootfs_relative("/"), ".");
         assert_eq!(rootfs_relative("tmp"), "tmp");
-        assert_eq!(rootfs_relative("/a/../b"), "a/../b");
+        assert_eq!(rootfs_relative("/a/../b"), "b");
+        assert_eq!(rootfs_relative("/../x"), "x");
+        assert_eq!(below_root("/a/../b"), Ok("b".to_string()));
+        assert_eq!(below_root("/dev/null"), Ok("dev/null".to_string()));
+        for root in ["/", "", ".", "..", "/..", "/a/..", "./", "/dev/../"] {
+            assert!(below_root(root).is_err(), "{root:?}");
+        }
+        assert_eq!(below_root("/../etc"), Ok("etc".to_string()));
     }
 
     #[test]
