@@ -7,10 +7,13 @@
 //!    error pipe (all CLOEXEC), move every fd the child needs above the
 //!    highest fd number it must land on, prepare argv/envp, block the
 //!    forwarded signals — everything before the fork.
-//! 3. `clone(2)` with the new-namespace flags. The child waits for the id
-//!    maps (user namespace), becomes root there, `dup2`s the plan/sync/
-//!    namespace fds to `3+N`, `4+N`, `5+N...` and `execveat`s the memfd.
-//! 4. Write the id maps, then the plan; then the sync loop: `Ready` →
+//! 3. `clone3(2)` with the new-namespace flags (vfork-style unless the
+//!    child must wait). The child joins the container's cgroup by itself
+//!    (`cgroups::JoinFds`), waits for the id maps (user namespace), becomes
+//!    root there, `dup2`s the plan/sync/namespace fds to `3+N`, `4+N`,
+//!    `5+N...` and `execveat`s the memfd.
+//! 4. Write the id maps, then the plan; save the state (`on_spawn`) while
+//!    the stub works; then the sync loop: `Ready` →
 //!    `prlimit` + `oom_score_adj` → `Run`; `Console` → keep the pty master;
 //!    `Pid` → the container process is the stub's child; `Failed` → one
 //!    line naming the config field ([`crate::failure`]). EOF after `Run`
@@ -322,8 +325,9 @@ impl Default for SpawnOptions<'_> {
 }
 
 /// Steps 1 to 3: prepares everything, clones the child that becomes the
-/// stub, calls `on_spawn(pid)` (where a cgroup is joined, before the stub
-/// can do anything), writes the id maps and sends the plan.
+/// stub (it joins `spawn_opts.cgroup` itself before its exec), writes the
+/// id maps, sends the plan, then calls `on_spawn(pid)` (where the state is
+/// saved) while the stub sets up the container.
 ///
 /// Errors: preparing fds or the stub, `clone(2)`, `on_spawn`, the id maps.
 /// After the clone, an error kills and reaps the child.
@@ -449,8 +453,6 @@ pub fn spawn_with(
     // stay open: failure messages name their paths.)
     drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
     timer.phase("clone");
-    on_spawn(child.pid)?;
-    timer.phase("on spawn (join the cgroup, save state)");
 
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {
@@ -469,6 +471,10 @@ pub fn spawn_with(
     }
     let plan_sent = File::from(plan_w).write_all(&bytes);
     timer.phase("send plan");
+    // After the plan: the stub sets up the container meanwhile. (It is in
+    // its cgroup already; an error here kills it.)
+    on_spawn(child.pid)?;
+    timer.phase("on spawn (save state)");
     Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
 }
 
