@@ -988,7 +988,10 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
         let origin = Origin::DevSymlink(path);
         ops.push(Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?);
     }
-    mark_fresh_parents(&mut ops);
+    // The stub creates nodes with the controller's ids (outside a user
+    // namespace it runs with them unchanged).
+    let root = !ctx.userns && nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0;
+    mark_fresh_parents(&mut ops, root);
     Ok(ops)
 }
 
@@ -998,17 +1001,31 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
 /// missing, and the stub creates it without looking first (`/dev/pts`,
 /// `/dev/shm`, `/sys/fs/cgroup/<hierarchy>` in runc's default spec). A
 /// hint only: a wrong one costs the stub one `EEXIST`.
-fn mark_fresh_parents(ops: &mut [Op]) {
+///
+/// Also sets [`mount_opts::OWNER_OK`] on device nodes owned by 0:0 in such
+/// a tmpfs (its `mode=` without the set-group-ID bit) when the stub runs
+/// as uid and gid 0 (`root_stub`): `mknod` gives them that owner already,
+/// so the stub skips the `chown`.
+fn mark_fresh_parents(ops: &mut [Op], root_stub: bool) {
     use std::collections::HashSet;
     let mut fresh: HashSet<Vec<u8>> = HashSet::new();
+    let mut no_setgid: HashSet<Vec<u8>> = HashSet::new();
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     for op in ops.iter_mut() {
         let target = op.target.as_bytes().to_vec();
-        if op.kind == MountKind::Mount && op.opts & mount_opts::CREATE_TARGET != 0 && !seen.contains(&target) {
-            let parent = target.iter().rposition(|&c| c == b'/').map(|i| &target[..i]);
-            if parent.is_some_and(|p| fresh.contains(p)) {
-                op.opts |= mount_opts::FRESH_PARENT;
-            }
+        let parent = target.iter().rposition(|&c| c == b'/').map(|i| target[..i].to_vec());
+        let in_fresh = parent.as_ref().is_some_and(|p| fresh.contains(p));
+        if op.kind == MountKind::Mount && op.opts & mount_opts::CREATE_TARGET != 0 && !seen.contains(&target) && in_fresh
+        {
+            op.opts |= mount_opts::FRESH_PARENT;
+        }
+        let owner_ok = root_stub
+            && op.kind == MountKind::Device
+            && op.opts & mount_opts::BIND_DEVICE == 0
+            && (op.uid, op.gid) == (0, 0)
+            && parent.as_ref().is_some_and(|p| no_setgid.contains(p));
+        if owner_ok {
+            op.opts |= mount_opts::OWNER_OK;
         }
         let new_tmpfs = op.kind == MountKind::Mount
             && op.fstype.as_deref() == Some(c"tmpfs")
@@ -1016,9 +1033,26 @@ fn mark_fresh_parents(ops: &mut [Op]) {
             && op.tree.is_none();
         if new_tmpfs {
             fresh.insert(target.clone());
+            if !tmpfs_mode_setgid(op.data.as_deref()) {
+                no_setgid.insert(target.clone());
+            }
+        } else if op.kind == MountKind::Mount {
+            // Anything else mounted there: no longer the plan's tmpfs.
+            fresh.remove(&target);
+            no_setgid.remove(&target);
         }
         seen.insert(target);
     }
+}
+
+/// Whether tmpfs mount data (`mode=1777,size=...`) gives the root
+/// directory the set-group-ID bit (new entries then take its group); an
+/// unreadable mode counts as set.
+fn tmpfs_mode_setgid(data: Option<&std::ffi::CStr>) -> bool {
+    let data = data.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    data.split(',')
+        .filter_map(|o| o.strip_prefix("mode="))
+        .any(|m| u32::from_str_radix(m, 8).map_or(true, |m| m & 0o2000 != 0))
 }
 
 /// Which namespaces the container has (new or joined), for sysctl checks.
@@ -1388,7 +1422,9 @@ mod tests {
         assert_eq!((devs[0].major, devs[0].minor), (1, 5));
         assert_eq!(devs[5].mode, libc::S_IFCHR | 0o600);
         assert_eq!(devs[6].uid, 5);
-        assert_eq!(devs[4].opts, mount_opts::CREATE_TARGET);
+        // (OWNER_OK: 0:0 in the /dev tmpfs, when these tests run as root.)
+        assert_eq!(devs[4].opts & !mount_opts::OWNER_OK, mount_opts::CREATE_TARGET);
+        assert_eq!(devs[6].opts, mount_opts::CREATE_TARGET, "uid 5: chowned");
         let links: Vec<(&str, &str)> = ops
             .iter()
             .filter(|o| o.kind == MountKind::Symlink)
@@ -1459,5 +1495,48 @@ mod tests {
         assert_eq!(ops[2].target.to_str().unwrap(), "/sys/firmware");
         assert_eq!(ops[2].origin.to_string(), "linux.maskedPaths[1] \"/sys/firmware\"");
         assert!(path_ops(&opts(&["proc"]), &[]).is_err());
+    }
+
+    #[test]
+    fn fresh_parent_and_owner_hints() {
+        let o = Origin::DefaultDevice("/dev/null");
+        let tmpfs = |t: &str, data: &str| {
+            let mut op = Op::new(MountKind::Mount, t, &o).unwrap().with_fstype("tmpfs").unwrap().with_data(data).unwrap();
+            op.opts = mount_opts::CREATE_TARGET;
+            op
+        };
+        let mount = |t: &str| {
+            let mut op = Op::new(MountKind::Mount, t, &o).unwrap().with_fstype("devpts").unwrap();
+            op.opts = mount_opts::CREATE_TARGET;
+            op
+        };
+        let dev = |t: &str, uid: u32| {
+            let mut op = Op::new(MountKind::Device, t, &o).unwrap();
+            op.uid = uid;
+            op
+        };
+        let mut ops = vec![
+            mount("dev/x"),             // 0: before the tmpfs: no hint
+            tmpfs("dev", "mode=755"),   // 1
+            mount("dev/pts"),           // 2: fresh
+            mount("dev/pts"),           // 3: same target again: no hint
+            dev("dev/null", 0),         // 4: owner ok
+            dev("dev/tty", 5),          // 5: another owner: chown
+            tmpfs("run", "mode=2775"),  // 6: set-group-ID
+            dev("run/x", 0),            // 7: chown
+            mount("run/a/b"),           // 8: parent not the tmpfs itself
+        ];
+        mark_fresh_parents(&mut ops, true);
+        let fresh: Vec<bool> = ops.iter().map(|o| o.opts & mount_opts::FRESH_PARENT != 0).collect();
+        assert_eq!(fresh, [false, false, true, false, false, false, false, false, false]);
+        let owner: Vec<bool> = ops.iter().map(|o| o.opts & mount_opts::OWNER_OK != 0).collect();
+        assert_eq!(owner, [false, false, false, false, true, false, false, false, false]);
+        // Not root (or a user namespace): every node is chowned.
+        let mut again = ops.clone();
+        for op in &mut again {
+            op.opts &= !mount_opts::OWNER_OK;
+        }
+        mark_fresh_parents(&mut again, false);
+        assert!(again.iter().all(|o| o.opts & mount_opts::OWNER_OK == 0));
     }
 }

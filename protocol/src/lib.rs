@@ -275,8 +275,13 @@ pub mod mount_opts {
     /// instead of after a failed lookup. Only the order of the syscalls
     /// depends on it (an existing target is then `EEXIST`, ignored).
     pub const FRESH_PARENT: u32 = 1 << 6;
+    /// Device: `mknod` already gives the node the planned owner (the stub
+    /// runs as uid/gid 0, `uid`/`gid` are 0, and the parent is a tmpfs
+    /// the plan mounted, without the set-group-ID bit), so the stub skips
+    /// the `chown`.
+    pub const OWNER_OK: u32 = 1 << 7;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 7) - 1;
+    pub const ALL: u32 = (1 << 8) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

@@ -575,7 +575,7 @@ fn list_items_validated_beyond_the_first() {
     items[499] = s(b"A=1");
     assert_eq!(edit(|r| r.env = list(500, &items)).decode(), Err(DecodeError::BadString));
     let mut ops = vec![proc_mount(); 300];
-    ops[299] = mount(1, 1 << 7, none(), s(b"t\0"), none(), none());
+    ops[299] = mount(1, mount_opts::ALL + 1, none(), s(b"t\0"), none(), none());
     assert_eq!(edit(|r| r.mounts = list(300, &ops)).decode(), Err(DecodeError::BadValue));
 }
 

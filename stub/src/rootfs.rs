@@ -381,7 +381,8 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
 }
 
 /// A `Device` op, as runc's `createDeviceNode`: `mknod` with the exact mode
-/// (umask is 0 here) then `chown`; an existing node is left alone. With
+/// (umask is 0 here) then `chown` (unless OWNER_OK); an existing node is
+/// left alone. With
 /// BIND_DEVICE (user namespaces, where mknod is refused), an empty file is
 /// created and the host's `source` device bound over it.
 fn device_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
@@ -398,6 +399,9 @@ fn device_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
     match sys::mknodat(dir, name, op.mode, sys::makedev(op.major, op.minor)) {
         Err(Errno::EXIST) => return Ok(()),
         r => r.at(Step::Device, i)?,
+    }
+    if op.opts & mount_opts::OWNER_OK != 0 {
+        return Ok(());
     }
     sys::fchownat(dir, name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW).at(Step::Device, i)
 }

@@ -20,15 +20,21 @@ fn push_mount(c: &mut Value, m: Value) {
     c["mounts"].as_array_mut().expect("mounts is a list").push(m);
 }
 
-/// Appends a character device 1:3 (`/dev/null`'s numbers) at `path`.
+/// Appends a character device 1:3 (`/dev/null`'s numbers) at `path`,
+/// owned by 0:0.
 fn push_device(c: &mut Value, path: &str) {
+    push_device_owned(c, path, 0);
+}
+
+/// Appends a character device 1:3 at `path` owned by `id`:`id`.
+fn push_device_owned(c: &mut Value, path: &str, id: u32) {
     let devices = c["linux"]
         .as_object_mut()
         .expect("linux is an object")
         .entry("devices")
         .or_insert_with(|| json!([]));
     devices.as_array_mut().expect("linux.devices is a list").push(json!({
-        "path": path, "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0}));
+        "path": path, "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": id, "gid": id}));
 }
 
 #[test]
@@ -83,9 +89,18 @@ fn a_device_below_dev_is_created_and_an_existing_entry_left_alone() {
     let id = unique_id("devok");
     let b = busybox(&id, |c| {
         push_device(c, "/dev/sub/mynull");
-        sh(c, "ls -l /dev/sub/mynull | cut -c1; echo x > /dev/sub/mynull && echo written");
+        push_device_owned(c, "/dev/mine", 1000);
+        sh(
+            c,
+            "ls -l /dev/sub/mynull | cut -c1; echo x > /dev/sub/mynull && echo written; \
+             stat -c '%u:%g %a' /dev/null /dev/sub/mynull /dev/mine",
+        );
     });
-    assert_eq!(run_ok(&b, &id), "c\nwritten\n");
+    assert_eq!(
+        run_ok(&b, &id),
+        "c\nwritten\n0:0 666\n0:0 666\n1000:1000 666\n",
+        "default devices and 0:0 ones keep mknod's owner, others are chowned"
+    );
 
     // Without a /dev tmpfs the node would go into the image's /dev: an
     // existing regular file there stays as it is (runc ignores EEXIST).
