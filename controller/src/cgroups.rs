@@ -1033,10 +1033,28 @@ impl Cgroup {
             .as_ref()
             .and_then(|m| m.disable_oom_killer())
             .unwrap_or(false);
+        // `pids.limit` is one write, done here on v1 (podman sets it for
+        // every container): the value libcgroups writes too, `max` for 0
+        // or less. On v2 the pids controller may need enabling: libcgroups.
+        let pids_max = match (lib.pids(), self.v1_dir("pids")) {
+            (Some(p), Some(dir)) if self.setup != CgroupSetup::Unified => Some((
+                dir.join("pids.max"),
+                if p.limit() > 0 {
+                    p.limit().to_string()
+                } else {
+                    "max".to_string()
+                },
+            )),
+            _ => None,
+        };
+        if pids_max.is_some() {
+            lib.set_pids(None);
+        }
         // Nothing for libcgroups (the usual `runc spec` bundle has at most
-        // device rules, which are ours): skip building its manager, which
-        // rediscovers every hierarchy through a private procfs mount
-        // (~600 syscalls per create on a v1/hybrid host) to then write nothing.
+        // device rules, which are ours; podman's adds a pids limit): skip
+        // building its manager, which rediscovers every hierarchy through
+        // hardened /proc reads (~540 syscalls, ~1.8 ms per create on a
+        // v1/hybrid host) to then write nothing.
         let lib_runs = lib != LinuxResources::default() || disable_oom;
 
         // The devices cgroup needs work when there are rules, or when
@@ -1056,6 +1074,14 @@ impl Cgroup {
             None => None,
         };
 
+        if let Some((file, value)) = pids_max {
+            write_file(&file, &value).map_err(|e| CgroupError::Rejected {
+                field: "linux.resources.pids.limit".into(),
+                file: "pids.max".into(),
+                value,
+                source: e,
+            })?;
+        }
         if lib_runs {
             let opt = ControllerOpt {
                 resources: &lib,

@@ -527,6 +527,31 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
+/// A pids limit alone is written without libcgroups' manager (podman's
+/// usual resources), and 0 means unlimited as in libcgroups.
+#[test]
+fn pids_limit_alone_skips_libcgroups() {
+    require_root!();
+    let g = Guard::new();
+    let path = g.path("pids");
+    let r = |limit: i64| {
+        LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(limit).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let cg = Cgroup::create_with(&path, &r(7)).unwrap();
+    assert_eq!(read(v1_file(&path, "pids", "pids.max")), "7");
+    assert!(cg.manager.get().is_none(), "libcgroups' manager was built");
+    cg.apply(&r(0)).unwrap();
+    assert_eq!(read(v1_file(&path, "pids", "pids.max")), "max");
+    cg.apply(&r(12)).unwrap();
+    assert_eq!(read(v1_file(&path, "pids", "pids.max")), "12");
+    assert!(cg.manager.get().is_none());
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
 #[test]
 fn freeze_thaw() {
     require_root!();
