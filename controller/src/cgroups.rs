@@ -47,6 +47,7 @@
 //! bytes of memory, as runc's `events --stats` does.
 
 mod devices;
+mod direct;
 mod join;
 #[cfg(test)]
 mod tests;
@@ -1033,28 +1034,13 @@ impl Cgroup {
             .as_ref()
             .and_then(|m| m.disable_oom_killer())
             .unwrap_or(false);
-        // `pids.limit` is one write, done here on v1 (podman sets it for
-        // every container): the value libcgroups writes too, `max` for 0
-        // or less. On v2 the pids controller may need enabling: libcgroups.
-        let pids_max = match (lib.pids(), self.v1_dir("pids")) {
-            (Some(p), Some(dir)) if self.setup != CgroupSetup::Unified => Some((
-                dir.join("pids.max"),
-                if p.limit() > 0 {
-                    p.limit().to_string()
-                } else {
-                    "max".to_string()
-                },
-            )),
-            _ => None,
-        };
-        if pids_max.is_some() {
-            lib.set_pids(None);
-        }
-        // Nothing for libcgroups (the usual `runc spec` bundle has at most
-        // device rules, which are ours; podman's adds a pids limit): skip
-        // building its manager, which rediscovers every hierarchy through
-        // hardened /proc reads (~540 syscalls, ~1.8 ms per create on a
-        // v1/hybrid host) to then write nothing.
+        // The usual sections (pids, cpu, memory) are written here on v1
+        // (see `direct.rs`), the rest by libcgroups.
+        let direct = self.take_direct(&mut lib, disable_oom);
+        let disable_oom = disable_oom && !direct.has_memory();
+        // Nothing left for libcgroups (the usual case): skip building its
+        // manager, which rediscovers every hierarchy through hardened /proc
+        // reads (~540 syscalls, ~1.8 ms per create on a v1/hybrid host).
         let lib_runs = lib != LinuxResources::default() || disable_oom;
 
         // The devices cgroup needs work when there are rules, or when
@@ -1074,14 +1060,7 @@ impl Cgroup {
             None => None,
         };
 
-        if let Some((file, value)) = pids_max {
-            write_file(&file, &value).map_err(|e| CgroupError::Rejected {
-                field: "linux.resources.pids.limit".into(),
-                file: "pids.max".into(),
-                value,
-                source: e,
-            })?;
-        }
+        self.apply_direct(&direct)?;
         if lib_runs {
             let opt = ControllerOpt {
                 resources: &lib,

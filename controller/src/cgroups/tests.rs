@@ -552,6 +552,96 @@ fn pids_limit_alone_skips_libcgroups() {
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
+/// cpu, cpuset, memory and pids are written without libcgroups' manager,
+/// with libcgroups' order for memory and memory+swap: growing both at once
+/// writes memsw first, and -1 makes both unlimited.
+#[test]
+fn usual_sections_skip_libcgroups() {
+    require_root!();
+    let g = Guard::new();
+    let path = g.path("direct");
+    let cg = Cgroup::create_with(&path, &resources()).unwrap();
+    assert!(cg.manager.get().is_none(), "libcgroups' manager was built");
+    assert_eq!(read(v1_file(&path, "cpu", "cpu.shares")), "512");
+    assert_eq!(
+        read(v1_file(&path, "memory", "memory.limit_in_bytes")),
+        "33554432"
+    );
+    assert_eq!(
+        read(v1_file(&path, "memory", "memory.oom_control"))
+            .lines()
+            .next(),
+        Some("oom_kill_disable 0")
+    );
+    let mem = |limit: i64, swap: Option<i64>, disable_oom: bool| {
+        let mut m = LinuxMemoryBuilder::default()
+            .limit(limit)
+            .disable_oom_killer(disable_oom);
+        if let Some(s) = swap {
+            m = m.swap(s);
+        }
+        LinuxResourcesBuilder::default()
+            .memory(m.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    if v1_file(&path, "memory", "memory.memsw.limit_in_bytes").exists() {
+        cg.apply(&mem(32 << 20, Some(64 << 20), false)).unwrap();
+        assert_eq!(
+            read(v1_file(&path, "memory", "memory.memsw.limit_in_bytes")),
+            (64 << 20).to_string()
+        );
+        // Both above the old memsw: memsw must go first.
+        cg.apply(&mem(128 << 20, Some(256 << 20), true)).unwrap();
+        assert_eq!(
+            read(v1_file(&path, "memory", "memory.limit_in_bytes")),
+            (128 << 20).to_string()
+        );
+        assert_eq!(
+            read(v1_file(&path, "memory", "memory.memsw.limit_in_bytes")),
+            (256 << 20).to_string()
+        );
+        assert_eq!(
+            read(v1_file(&path, "memory", "memory.oom_control"))
+                .lines()
+                .next(),
+            Some("oom_kill_disable 1")
+        );
+        cg.apply(&mem(-1, None, false)).unwrap();
+        let unlimited = read(v1_file(&path, "memory", "memory.limit_in_bytes"));
+        assert!(unlimited.parse::<u64>().unwrap() > 1 << 60, "{unlimited}");
+        assert_eq!(
+            read(v1_file(&path, "memory", "memory.memsw.limit_in_bytes")),
+            unlimited
+        );
+    }
+    // blockIO still goes through libcgroups.
+    let blkio = LinuxResourcesBuilder::default()
+        .block_io(
+            oci_spec::runtime::LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    match cg.apply(&blkio) {
+        Ok(()) => {
+            let f = ["blkio.weight", "blkio.bfq.weight"]
+                .map(|f| v1_file(&path, "blkio", f))
+                .into_iter()
+                .find(|f| f.exists())
+                .expect("a blkio weight file");
+            assert!(read(f).ends_with("500"));
+        }
+        // Hosts without a weight-capable scheduler refuse it.
+        Err(e) => assert!(e.to_string().starts_with("linux.resources.blockIO"), "{e}"),
+    }
+    assert!(cg.manager.get().is_some());
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
 #[test]
 fn freeze_thaw() {
     require_root!();
