@@ -112,7 +112,10 @@ pub fn finalize<'p>(
     sys::setresuid(plan.uid).at(Step::Setresuid, 0)?;
     // Unlike runc, the cwd must be accessible to the user itself.
     sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
-    cwd_inside_root(path).at(Step::Chdir, 0)?;
+    // "/" is the root itself: nothing to check.
+    if plan.cwd.to_bytes() != b"/" {
+        cwd_inside_root(path).at(Step::Chdir, 0)?;
+    }
     if caps {
         let c = plan.caps;
         let admin = if plan.has(flags::SECCOMP_EARLY) { 1 << abi::CAP_SYS_ADMIN } else { 0 };

@@ -150,9 +150,9 @@ fn corrupt_plans_are_one_line_errors() {
     let mut future = good.clone();
     future[4] = 99;
     cases.push((future, "unsupported protocol version 99"));
+    // Every flag bit set (the high ones are undefined).
     let mut garbled = good.clone();
-    garbled[12] = 0xff;
-    garbled[13] = 0xff;
+    garbled[12..16].copy_from_slice(&[0xff; 4]);
     cases.push((garbled, "bad value"));
     // A controller's plan (SYNC | SETUP_ROOTFS): not for image mode.
     let mut ctl = good.clone();
