@@ -642,6 +642,44 @@ fn usual_sections_skip_libcgroups() {
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
+/// Under a parent made elsewhere (in every hierarchy; its cpuset filled,
+/// but without cgroup.clone_children) a new leaf's cpuset is empty: add_task fills it
+/// on ENOSPC, join_fds before opening the tasks files.
+#[test]
+fn empty_cpuset_is_filled_on_join() {
+    require_root!();
+    let mut g = Guard::new();
+    let cpuset = Path::new(CGROUP_ROOT).join("cpuset");
+    let top = cpuset.join(rel(&g.top));
+    for m in all_mounts() {
+        fs::create_dir(m.join(rel(&g.top))).unwrap();
+    }
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        write_file(&top.join(f), &read(cpuset.join(f))).unwrap();
+    }
+    assert_eq!(read(top.join("cgroup.clone_children")), "0");
+    for (i, use_join_fds) in [false, true].into_iter().enumerate() {
+        let path = g.path(&format!("leaf{i}"));
+        let cg = Cgroup::create(&path).unwrap();
+        assert_eq!(read(v1_file(&path, "cpuset", "cpuset.cpus")), "");
+        if use_join_fds {
+            let fds = cg.join_fds().unwrap();
+            assert!(!fds.tasks.is_empty());
+        } else {
+            let pid = g.spawn("exec sleep 100");
+            cg.add_task(pid).unwrap();
+            assert_eq!(cg.pids().unwrap(), vec![pid]);
+        }
+        assert_eq!(
+            read(v1_file(&path, "cpuset", "cpuset.cpus")),
+            read(cpuset.join("cpuset.cpus"))
+        );
+        cg.remove().unwrap();
+    }
+    // The parent was not ours: left for the guard, and not modified.
+    assert_eq!(read(top.join("cgroup.clone_children")), "0");
+}
+
 #[test]
 fn freeze_thaw() {
     require_root!();
