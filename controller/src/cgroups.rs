@@ -895,6 +895,19 @@ impl Cgroup {
         ))
     }
 
+    /// `d` (the cpuset hierarchy) came up with an empty `cpuset.cpus` or
+    /// `cpuset.mems` because its parent lacks `cgroup.clone_children`:
+    /// fill it from its parents, and give the shared default parent the
+    /// flag so that the next container inherits instead.
+    fn fill_empty_cpuset(&self, d: &V1Dir) -> Result<()> {
+        self.fill_cpuset(&d.mount, &d.dir)?;
+        if self.path.parent() == Some(Path::new(DEFAULT_PARENT)) {
+            let parent = d.mount.join(rel(Path::new(DEFAULT_PARENT)));
+            let _ = write_file(&parent.join("cgroup.clone_children"), "1");
+        }
+        Ok(())
+    }
+
     /// Copy empty cpuset.cpus/mems down from the parent along `dir`.
     fn fill_cpuset(&self, mount: &Path, dir: &Path) -> Result<()> {
         let relative = dir.strip_prefix(mount).unwrap_or(dir);
@@ -953,11 +966,7 @@ impl Cgroup {
             if d.has("cpuset")
                 && matches!(&r, Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32))
             {
-                self.fill_cpuset(&d.mount, &d.dir)?;
-                if self.path.parent() == Some(Path::new(DEFAULT_PARENT)) {
-                    let parent = d.mount.join(rel(Path::new(DEFAULT_PARENT)));
-                    let _ = write_file(&parent.join("cgroup.clone_children"), "1");
-                }
+                self.fill_empty_cpuset(d)?;
                 r = write_file(&f, &pid);
             }
             match r {

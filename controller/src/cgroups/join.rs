@@ -54,7 +54,7 @@ impl Cgroup {
             if d.has("cpuset") {
                 let cpus = super::read_small(&d.dir.join("cpuset.cpus")).unwrap_or_default();
                 if cpus.trim().is_empty() {
-                    self.fill_cpuset(&d.mount, &d.dir)?;
+                    self.fill_empty_cpuset(d)?;
                 }
             }
             let f = d.dir.join("tasks");
