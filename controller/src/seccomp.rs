@@ -46,6 +46,8 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag
 
 use crate::error::{Error, Result, warn};
 
+mod cache;
+
 /// The kernel's limit on a BPF program (`BPF_MAXINSNS`).
 pub const MAX_INSTRUCTIONS: usize = 4096;
 
@@ -228,7 +230,52 @@ fn filter_flags_of(s: &LinuxSeccomp, notify: bool) -> u32 {
 /// without an absolute `listenerPath`, a program above
 /// [`MAX_INSTRUCTIONS`], a filter that does not allow the stub's own last
 /// syscalls ([`check_stub_syscalls`]).
+///
+/// The program comes from the cache of earlier compilations of the same
+/// profile when there is one ([`cache`]): libseccomp then does nothing.
 pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
+    let key = cache::key(s);
+    if let Some(hit) = key.as_deref().and_then(cache::load) {
+        if debug {
+            for name in &hit.skipped {
+                eprintln!("sprout: debug: linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)");
+            }
+        }
+        let listener = listener_of(s, hit.notify)?;
+        check_stub_syscalls(&hit.program, hit.notify, false)?;
+        return Ok(Compiled { flags: filter_flags_of(s, hit.notify), program: hit.program, skipped: hit.skipped, listener });
+    }
+    let c = compile_uncached(s, debug)?;
+    if let Some(k) = key {
+        let entry = cache::Entry { program: c.program.clone(), notify: c.listener.is_some(), skipped: c.skipped.clone() };
+        cache::store(&k, &entry);
+    }
+    Ok(c)
+}
+
+/// `listenerPath` and `listenerMetadata` when a rule notifies.
+///
+/// Errors: `SCMP_ACT_NOTIFY` without an absolute `listenerPath`.
+fn listener_of(s: &LinuxSeccomp, notify: bool) -> Result<Option<Listener>> {
+    Ok(match (notify, s.listener_path()) {
+        (true, None) => crate::bail!("linux.seccomp.listenerPath: required by the SCMP_ACT_NOTIFY action"),
+        (true, Some(p)) if !p.is_absolute() => {
+            crate::bail!("linux.seccomp.listenerPath \"{}\": must be an absolute path", p.display())
+        }
+        (true, Some(p)) => Some(Listener { path: p.clone(), metadata: s.listener_metadata().clone().unwrap_or_default() }),
+        (false, Some(p)) => {
+            warn(format!(
+                "linux.seccomp.listenerPath \"{}\": no rule uses SCMP_ACT_NOTIFY; nothing is sent to it",
+                p.display()
+            ));
+            None
+        }
+        (false, None) => None,
+    })
+}
+
+/// [`compile`] with libseccomp, without the cache.
+fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
     let default = action("linux.seccomp.defaultAction", s.default_action(), s.default_errno_ret())?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("linux.seccomp", e))?;
     for (i, arch) in s.architectures().iter().flatten().enumerate() {
@@ -261,21 +308,7 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
             }
         }
     }
-    let listener = match (notify, s.listener_path()) {
-        (true, None) => crate::bail!("linux.seccomp.listenerPath: required by the SCMP_ACT_NOTIFY action"),
-        (true, Some(p)) if !p.is_absolute() => {
-            crate::bail!("linux.seccomp.listenerPath \"{}\": must be an absolute path", p.display())
-        }
-        (true, Some(p)) => Some(Listener { path: p.clone(), metadata: s.listener_metadata().clone().unwrap_or_default() }),
-        (false, Some(p)) => {
-            warn(format!(
-                "linux.seccomp.listenerPath \"{}\": no rule uses SCMP_ACT_NOTIFY; nothing is sent to it",
-                p.display()
-            ));
-            None
-        }
-        (false, None) => None,
-    };
+    let listener = listener_of(s, notify)?;
     let flags = filter_flags_of(s, notify);
     let program = export(&ctx)?;
     let n = program.len() / 8;

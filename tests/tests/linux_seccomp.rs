@@ -631,3 +631,41 @@ fn notify_with_create_and_start() {
     assert_eq!(std::fs::read_to_string(b.rootfs().join("out")).unwrap(), "ret 0\nerrno 30\n");
     assert!(!b.rootfs().join("tmp/faked").exists());
 }
+
+/// The compiled-program cache (controller/src/seccomp/cache.rs): the first
+/// run of a profile stores an entry, the next runs load it and enforce the
+/// same filter; an entry in a directory others can write to is ignored
+/// (compiled again, still enforced); `SPROUT_SECCOMP_CACHE=off` stores
+/// nothing.
+#[test]
+fn cached_programs_are_enforced_the_same() {
+    require_root!();
+    if support::probe().is_none() {
+        skip!("no static probe helper (cc -static)");
+    }
+    let cache = std::env::temp_dir().join(unique_id("seccomp-cache"));
+    let profile = allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]));
+    let id = unique_id("seccomp-cache");
+    let b = seccomp_bundle(&id, profile, true, &format!("probe sc {SYS_MKDIR} s:/tmp/x 0755; exit 0"));
+    let run_with = |cache: &Path| {
+        let out = output(
+            sprout(&["run", "--bundle"]).arg(b.dir()).arg(&id).env("SPROUT_SECCOMP_CACHE", cache),
+        );
+        assert_eq!(out.code(), Some(0), "{out}");
+        assert_eq!(out.stdout_str().trim(), "errno 95", "{out}");
+        assert_clean(&b, &id);
+    };
+    let entries = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    run_with(&cache);
+    assert_eq!(entries(&cache), 1, "the first run stores one entry");
+    run_with(&cache);
+    run_with(&cache);
+    assert_eq!(entries(&cache), 1, "later runs load it");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    run_with(&cache);
+    std::fs::remove_dir_all(&cache).unwrap();
+    run_with(Path::new("off"));
+    assert!(!Path::new("off").exists());
+    assert!(!b.rootfs().join("tmp/x").exists());
+}
