@@ -838,7 +838,9 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
             None => (host.clone(), 0),
         };
         let mut op = Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&source)?;
-        op.flags = ms::BIND | ms::REC;
+        // Not recursive: a cgroup directory has no submounts, and a plain
+        // bind lets the stub clone it with its attributes in one call.
+        op.flags = ms::BIND;
         op.remount_flags = bind_remount(base | ro, Path::new(&host), ctx);
         op.opts = mount_opts::CREATE_TARGET | opts;
         ops.push(op);
@@ -1328,7 +1330,7 @@ mod tests {
         assert_eq!(ops[0].data.as_deref().unwrap().to_str().unwrap(), "mode=755");
         assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/cpu");
         assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/cpu");
-        assert_eq!(ops[1].flags, ms::BIND | ms::REC);
+        assert_eq!(ops[1].flags, ms::BIND);
         assert_eq!(ops[1].remount_flags, ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
         assert_eq!(ops[3].kind, MountKind::Symlink);
         assert_eq!(ops[3].target.to_str().unwrap(), "sys/fs/cgroup/cpuacct");

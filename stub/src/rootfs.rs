@@ -352,6 +352,11 @@ fn setattr_entry(dir: RawFd, name: &CStr, remount: u64, propagation: u64) -> Res
 /// `mount_setattr(2)` by name in the target's directory, else on the
 /// target re-resolved (the old fd refers to what is now underneath).
 fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
+    match fresh_bind(w, op) {
+        Some(Ok(())) => return Ok(()),
+        Some(Err((step, e))) => return Err(e).at(step, i),
+        None => {}
+    }
     let (target, entry) = w.target(op).at(Step::MountTarget, i)?;
     if op.opts & mount_opts::MOVE_FD != 0 {
         sys::move_mount_onto(sys::fd(op.major), target).at(Step::Mount, i)?;
@@ -378,6 +383,53 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
         sys::mount(None, path.get(), None, op.propagation, None).at(Step::Mount, i)?;
     }
     Ok(())
+}
+
+/// A read-only (or otherwise remounted) non-recursive bind mount onto a
+/// new entry of a fresh parent (FRESH_PARENT: the v1 cgroup hierarchies
+/// under the /sys/fs/cgroup tmpfs) in two calls instead of four: create
+/// the target, then `open_tree_attr(2)` clones the source with the
+/// remount's attributes already set and `move_mount(2)` attaches it by
+/// name in the parent (no symlink followed there; the target is the entry
+/// just created). `None` (the general way) when the op is not such a
+/// bind, the entry existed already, or the kernel lacks open_tree_attr
+/// (before 6.15; the target is made by then, which the general way
+/// accepts).
+fn fresh_bind<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>) -> Option<Result<(), (Step, Errno)>> {
+    let want = mount_opts::FRESH_PARENT | mount_opts::CREATE_TARGET;
+    let other = mount_opts::MOVE_FD | mount_opts::NO_SYMLINKS;
+    if op.opts & (want | other) != want || op.flags & (MS_BIND | MS_REC | MS_REMOUNT | MS_MOVE) != MS_BIND {
+        return None;
+    }
+    if op.propagation != 0 || op.remount_flags == 0 {
+        return None;
+    }
+    let (set, clear) = remount_attrs(op.remount_flags)?;
+    let source = op.source?;
+    let (parent, name) = split(op.target)?;
+    let dir = match w.dir(parent, false, true) {
+        Ok(d) => d,
+        Err(e) => return Some(Err((Step::MountTarget, e))),
+    };
+    if parent.is_empty() {
+        w.parent = None;
+    }
+    let made = if op.opts & mount_opts::TARGET_FILE != 0 {
+        sys::mknodat(dir, name, S_IFREG | 0o644, 0)
+    } else {
+        sys::mkdirat(dir, name, 0o755)
+    };
+    match made {
+        Ok(()) => {}
+        Err(Errno::EXIST) => return None,
+        Err(e) => return Some(Err((Step::MountTarget, e))),
+    }
+    let tree = match sys::open_tree_attr(source, set, clear) {
+        Ok(t) => w.owned.keep(t),
+        Err(Errno::NOSYS) => return None,
+        Err(e) => return Some(Err((Step::Mount, e))),
+    };
+    Some(sys::move_mount_to(tree, dir, name).map_err(|e| (Step::Mount, e)))
 }
 
 /// A `Device` op, as runc's `createDeviceNode`: `mknod` with the exact mode

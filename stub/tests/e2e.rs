@@ -432,6 +432,8 @@ fn abi_constants_match_libc() {
     assert_eq!(abi::CAPABILITY_VERSION_3, 0x2008_0522);
     assert_eq!(abi::KEYCTL_JOIN_SESSION_KEYRING, 1);
     assert_eq!(abi::CLOSE_RANGE_CLOEXEC, 1 << 2);
+    // open_tree_attr(2), Linux 6.15 (not in the libc crate yet).
+    assert_eq!(abi::SYS_OPEN_TREE_ATTR, 467);
     // <linux/mount.h> MOUNT_ATTR_* (not in the libc crate).
     assert_eq!(
         [abi::MOUNT_ATTR_RDONLY, abi::MOUNT_ATTR_NOSUID, abi::MOUNT_ATTR_NODEV, abi::MOUNT_ATTR_NOEXEC],

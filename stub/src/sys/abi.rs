@@ -70,6 +70,7 @@ pub const SYS_MOVE_MOUNT: usize = 429;
 pub const SYS_CLOSE_RANGE: usize = 436;
 pub const SYS_OPENAT2: usize = 437;
 pub const SYS_MOUNT_SETATTR: usize = 442;
+pub const SYS_OPEN_TREE_ATTR: usize = 467;
 
 // errno values (asm-generic/errno-base.h, errno.h).
 pub const EPERM: u32 = 1;

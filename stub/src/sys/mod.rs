@@ -400,6 +400,29 @@ pub fn open_tree_clone(fd: RawFd) -> Result<Fd> {
     owned(unsafe { syscall(SYS_OPEN_TREE, [fd as usize, p(c""), flags as usize, 0, 0, 0]) })
 }
 
+/// `open_tree_attr(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+/// &{set, clear, 0, 0}, 32)` (Linux 6.15): a detached bind mount of `path`
+/// (not recursive; symlinks in `path` followed, as `mount(2)` does for a
+/// bind source) with the `MOUNT_ATTR_*` changes of `mount_setattr(2)`.
+pub fn open_tree_attr(path: &CStr, set: u64, clear: u64) -> Result<Fd> {
+    let attr: [u64; 4] = [set, clear, 0, 0];
+    let flags = OPEN_TREE_CLONE | O_CLOEXEC;
+    // SAFETY: `path` is NUL-terminated; `attr` is a 32-byte struct
+    // mount_attr; the kernel only reads both.
+    owned(unsafe {
+        syscall(
+            SYS_OPEN_TREE_ATTR,
+            [CWD as usize, p(path), flags as usize, attr.as_ptr() as usize, 32, 0],
+        )
+    })
+}
+
+/// `move_mount(tree, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attach the
+/// detached tree on `name` in `dir` (a symlink there is not followed).
+pub fn move_mount_to(tree: RawFd, dir: RawFd, name: &CStr) -> Result<()> {
+    move_mount_at(tree, dir, name, MOVE_MOUNT_F_EMPTY_PATH)
+}
+
 /// `move_mount(tree, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH)`.
 pub fn move_mount(tree: RawFd, to: &CStr) -> Result<()> {
     move_mount_at(tree, CWD, to, MOVE_MOUNT_F_EMPTY_PATH)
