@@ -49,6 +49,7 @@
 mod devices;
 mod direct;
 mod join;
+mod v1stats;
 #[cfg(test)]
 mod tests;
 
@@ -1397,20 +1398,27 @@ impl Cgroup {
     ///  "hugetlb": {"2MB": {"usage", "max", "failcnt"}}}
     /// ```
     ///
-    /// Source: libcgroups `stats()`; v1 user/kernel times are converted from
+    /// Source: the v1 files (read as libcgroups does, see `v1stats.rs`) or
+    /// libcgroups `stats()` on v2; v1 user/kernel times are converted from
     /// USER_HZ ticks and v2 times from microseconds to nanoseconds. On v1
     /// `memory.swap` is memory+swap (memsw), as in runc.
     pub fn stats(&self) -> Result<Value> {
-        let r = match self.manager()? {
-            Manager::V1(m) => m.stats().map_err(|e| e.to_string()),
-            Manager::V2(m) => m.stats().map_err(|e| e.to_string()),
+        let r = if self.setup == CgroupSetup::Unified {
+            match self.manager()? {
+                Manager::V1(m) => m.stats().map_err(|e| e.to_string()),
+                Manager::V2(m) => m.stats().map_err(|e| e.to_string()),
+            }
+        } else {
+            // Direct reads (v1stats.rs): libcgroups' manager costs ~540
+            // syscalls to build.
+            self.v1_stats()
         };
         let s = r.map_err(|msg| CgroupError::Other {
             field: PATH_FIELD.into(),
             msg: format!("cgroup {}: read stats: {msg}", self.path.display()),
         })?;
-        let (tick_ns, us) = match self.manager()? {
-            Manager::V1(_) => {
+        let (tick_ns, us) = match self.setup {
+            CgroupSetup::Legacy | CgroupSetup::Hybrid => {
                 let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
                     .ok()
                     .flatten()
@@ -1418,7 +1426,7 @@ impl Cgroup {
                     .unwrap_or(100) as u64;
                 (1_000_000_000 / hz, 1)
             }
-            Manager::V2(_) => (1000, 1000),
+            CgroupSetup::Unified => (1000, 1000),
         };
         let u = &s.cpu.usage;
         let mem = |d: &libcgroups::stats::MemoryData| json!({"usage": d.usage, "max": d.max_usage, "limit": d.limit, "failcnt": d.fail_count});

@@ -680,6 +680,44 @@ fn empty_cpuset_is_filled_on_join() {
     assert_eq!(read(top.join("cgroup.clone_children")), "0");
 }
 
+/// The direct v1 statistics equal libcgroups' for the same cgroup (a
+/// sleeping task: nothing moves between the two reads; retried if
+/// something did).
+#[test]
+fn v1_stats_match_libcgroups() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = g.path("stats");
+    let cg = Cgroup::create_with(&path, &resources()).unwrap();
+    if cg.setup() == CgroupSetup::Unified {
+        return;
+    }
+    let pid = g.spawn("read x; head -c 10000000 /dev/zero | cat >/dev/null; exec sleep 100");
+    cg.add_task(pid).unwrap();
+    let child = g.children.last_mut().unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    wait_until("the workload to settle", Duration::from_secs(10), || {
+        read(format!("/proc/{pid}/comm")) == "sleep"
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let Manager::V1(m) = cg.manager().unwrap() else {
+        panic!("not a v1 manager")
+    };
+    let mut last = String::new();
+    for _ in 0..5 {
+        let ours = serde_json::to_value(cg.v1_stats().unwrap()).unwrap();
+        let theirs = serde_json::to_value(m.stats().unwrap()).unwrap();
+        if ours == theirs {
+            assert!(ours["cpu"]["usage"]["usage_total"].as_u64().unwrap() > 0);
+            cg.remove().unwrap();
+            return;
+        }
+        last = format!("ours: {ours}\ntheirs: {theirs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("stats differ:\n{last}");
+}
+
 #[test]
 fn freeze_thaw() {
     require_root!();
