@@ -99,8 +99,9 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 12;
 /// `kind` value of a plan in the header.
 pub const KIND_PLAN: u16 = 1;
-/// Largest plan a decoder accepts (bytes, header included). The stub's
-/// receive buffer has exactly this size.
+/// Largest plan a decoder accepts (bytes, header included). The stub
+/// reads it into the start of its static arena, which has room for one
+/// more byte (to see a longer plan file) and its other buffers after it.
 pub const MAX_PLAN_LEN: usize = 1 << 20;
 /// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds;
 /// `uid`, `gid` and `cap_last_cap` of image plans: "leave as it is").
