@@ -95,7 +95,11 @@ pub fn finalize<'p>(
                 }
             }
         }
-        sys::set_keepcaps(true).at(Step::KeepCaps, 0)?;
+        // Only a switch away from uid 0 clears the permitted set
+        // (capabilities(7)); as uid 0 (or keeping the uid) there is none.
+        if plan.uid != 0 && plan.uid != UNSET {
+            sys::set_keepcaps(true).at(Step::KeepCaps, 0)?;
+        }
     }
     if controller {
         chown_stdio(plan.uid, plan.gid)?;

@@ -176,6 +176,7 @@ pub const SCM_RIGHTS: i32 = 1;
 pub const SIOCGIFFLAGS: usize = 0x8913;
 pub const SIOCSIFFLAGS: usize = 0x8914;
 pub const IFF_UP: u16 = 1;
+pub const IFF_LOOPBACK: u16 = 8;
 pub const TIOCSCTTY: usize = 0x540E;
 pub const TIOCSWINSZ: usize = 0x5414;
 pub const TIOCSPTLCK: usize = 0x4004_5431;

@@ -732,24 +732,19 @@ pub fn socket_inet_dgram() -> Result<Fd> {
     ))
 }
 
-/// Sets `IFF_UP` on the interface `lo` via `sock` (netdevice(7):
-/// SIOCGIFFLAGS, then SIOCSIFFLAGS), as runc's loopback setup does.
+/// Brings `lo` up via `sock` (netdevice(7) SIOCSIFFLAGS), as runc's
+/// loopback setup does. Only for the `lo` of a network namespace just
+/// created: its flags are `IFF_LOOPBACK` alone, so they are set to
+/// `IFF_UP | IFF_LOOPBACK` without reading them first (the kernel keeps
+/// its volatile bits, such as `IFF_RUNNING`, itself).
 pub fn loopback_up(sock: RawFd) -> Result<()> {
     // struct ifreq: char ifr_name[16]; union { short ifr_flags; ... } (24 bytes).
     let mut ifr = [0u8; 40];
     ifr[0] = b'l';
     ifr[1] = b'o';
-    // SAFETY: `ifr` is a zeroed 40-byte struct ifreq naming "lo"; the kernel
-    // reads the name and writes ifr_flags inside it.
-    unsafe {
-        syscall(
-            SYS_IOCTL,
-            [sock as usize, SIOCGIFFLAGS, ifr.as_mut_ptr() as usize, 0, 0, 0],
-        )
-    }?;
-    let flags = u16::from_ne_bytes([ifr[16], ifr[17]]) | IFF_UP;
-    [ifr[16], ifr[17]] = flags.to_ne_bytes();
-    // SAFETY: as above; the kernel only reads the struct.
+    [ifr[16], ifr[17]] = (IFF_UP | IFF_LOOPBACK).to_ne_bytes();
+    // SAFETY: `ifr` is a 40-byte struct ifreq naming "lo" with ifr_flags
+    // set; the kernel only reads it.
     unit(unsafe { syscall(SYS_IOCTL, [sock as usize, SIOCSIFFLAGS, ifr.as_ptr() as usize, 0, 0, 0]) })
 }
 

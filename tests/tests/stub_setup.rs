@@ -1,0 +1,80 @@
+//! What the stub's shortened setup paths produce, read back inside real
+//! containers: `lo` brought up with one ioctl, the v1 cgroup hierarchies
+//! (cloned with their attributes by open_tree_attr where the kernel has
+//! it) read-only, nosuid, nodev, noexec and private, like any other
+//! read-only bind, and mount targets created below a fresh tmpfs.
+
+mod common;
+
+use common::{busybox, run_ok, sh};
+use sprout_systests::serde_json::json;
+use sprout_systests::{require_root, unique_id};
+
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    require_root!();
+    let id = unique_id("loup");
+    let b = busybox(&id, |c| sh(c, "cat /sys/class/net/lo/flags /sys/class/net/lo/operstate"));
+    // IFF_UP | IFF_LOOPBACK; the loopback device reports "unknown".
+    assert_eq!(run_ok(&b, &id), "0x9\nunknown\n");
+}
+
+#[test]
+fn cgroup_hierarchies_are_read_only_private_binds() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let id = unique_id("cgro");
+    let b = busybox(&id, |c| {
+        // runc's spec (the fixture's) has the cgroup mount ro already.
+        let m = c["mounts"].as_array().unwrap();
+        assert!(m.iter().any(|m| m["type"] == "cgroup" && m["options"].as_array().unwrap().contains(&json!("ro"))));
+        sh(
+            c,
+            "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f6,7; \
+             touch /sys/fs/cgroup/memory/x 2>/dev/null || echo read-only; \
+             test -r /sys/fs/cgroup/memory/memory.limit_in_bytes && echo readable",
+        );
+    });
+    // Field 7 is the first optional field or the "-" separator: no
+    // "shared:"/"master:" tag, the bind is private.
+    assert_eq!(run_ok(&b, &id), "ro,nosuid,nodev,noexec,relatime -\nread-only\nreadable\n");
+}
+
+#[test]
+fn targets_below_a_fresh_tmpfs_are_created() {
+    require_root!();
+    let id = unique_id("fresh");
+    let src = tempfile_dir(&id);
+    let b = busybox(&id, |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}));
+        m.push(json!({"destination": "/data/q", "type": "mqueue", "source": "mqueue"}));
+        m.push(json!({"destination": "/data/ro", "type": "bind", "source": src, "options": ["bind", "ro"]}));
+        m.push(json!({"destination": "/data/rw", "type": "bind", "source": src, "options": ["bind"]}));
+        sh(
+            c,
+            "for d in q ro rw; do grep \" /data/$d \" /proc/self/mountinfo | cut -d' ' -f6; done; \
+             cat /data/ro/f /data/rw/f; touch /data/ro/x 2>/dev/null || echo ro-refused; \
+             touch /data/rw/y && echo rw-ok",
+        );
+    });
+    let out = run_ok(&b, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("rw,"), "{out}");
+    assert!(lines[1].starts_with("ro,"), "{out}");
+    assert!(lines[2].starts_with("rw,"), "{out}");
+    assert_eq!(&lines[3..], ["in", "in", "ro-refused", "rw-ok"], "{out}");
+    assert!(std::path::Path::new(&src).join("y").exists());
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// A host directory with a file `f` ("in"), for bind sources.
+fn tempfile_dir(id: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("sprout-src-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f"), "in\n").unwrap();
+    dir.to_string_lossy().into_owned()
+}
