@@ -2,13 +2,17 @@
 //! containers: `lo` brought up with one ioctl, the v1 cgroup hierarchies
 //! (cloned with their attributes by open_tree_attr where the kernel has
 //! it) read-only, nosuid, nodev, noexec and private, like any other
-//! read-only bind, and mount targets created below a fresh tmpfs.
+//! read-only bind, and mount targets created below a fresh tmpfs; and the
+//! stub's footprint while it waits in `created` (issue 6: at most 64 KiB
+//! resident).
 
 mod common;
+mod lifecycle_util;
 
 use common::{busybox, run_ok, sh};
+use lifecycle_util::{Rt, sh_bundle};
 use sprout_systests::serde_json::json;
-use sprout_systests::{require_root, unique_id};
+use sprout_systests::{output, require_root, sprout_init_bin, unique_id};
 
 #[test]
 fn loopback_is_up_in_a_new_network_namespace() {
@@ -77,4 +81,32 @@ fn tempfile_dir(id: &str) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("f"), "in\n").unwrap();
     dir.to_string_lossy().into_owned()
+}
+
+/// The stub waiting in `created` (runc's default spec, a sleeping
+/// command) has at most 64 KiB resident (VmRSS, and Pss: its text is a
+/// private memfd copy): text, the page(s) of the plan and its stack.
+#[test]
+fn created_stub_stays_below_64_kib_resident() {
+    require_root!();
+    let rt = Rt::new("rss");
+    let id = unique_id("rss");
+    let bundle = sh_bundle(&id, "sleep 60", |_| {});
+    // The stub under test (the small one of the `stub` profile), whatever
+    // sits next to the controller.
+    let mut create = rt.cmd(&["create", "--bundle"]);
+    create.arg(bundle.dir()).arg(&id).env("SPROUT_INIT", sprout_init_bin());
+    let out = output(&mut create);
+    assert!(out.success(), "create failed:\n{out}");
+    let pid = rt.pid(&id);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    let kb = |text: &str, key: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (rss, pss) = (kb(&status, "VmRSS:"), kb(&rollup, "Pss:"));
+    eprintln!("stub in created: VmRSS {rss} kB, Pss {pss} kB");
+    assert!(rss <= 64 && pss <= 64, "VmRSS {rss} kB, Pss {pss} kB:\n{status}");
 }
