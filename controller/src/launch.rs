@@ -142,6 +142,19 @@ struct Child {
 }
 
 impl Child {
+    /// Whether the stub itself has not exited yet (its pidfd does not poll
+    /// readable).
+    fn alive(&self) -> bool {
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Err(Errno::EINTR) => continue,
+                Ok(0) => return true,
+                _ => return false,
+            }
+        }
+    }
+
     /// The container process: the grandchild if the stub forked.
     fn container(&self) -> Pid {
         self.grandchild.as_ref().map_or(self.pid, |g| g.0)
@@ -472,8 +485,16 @@ pub fn spawn_with(
     let plan_sent = File::from(plan_w).write_all(&bytes);
     timer.phase("send plan");
     // After the plan: the stub sets up the container meanwhile. (It is in
-    // its cgroup already; an error here kills it.)
-    on_spawn(child.pid)?;
+    // its cgroup already; an error here kills it.) The stub may be gone by
+    // now: it failed (the sync loop reports its own one-line error), or it
+    // forked into a joined pid namespace and its parent half exited (the
+    // container process's pid is saved at `Ready`). Either way an error
+    // about the exited stub must not hide that.
+    if let Err(e) = on_spawn(child.pid) {
+        if child.alive() {
+            return Err(e);
+        }
+    }
     timer.phase("on spawn (save state)");
     Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
 }
