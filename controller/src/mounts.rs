@@ -1170,10 +1170,31 @@ pub fn path_ops(readonly: &[String], masked: &[String]) -> Result<Vec<Op>> {
         if !path.starts_with('/') {
             crate::bail!("{origin}: must be an absolute path");
         }
-        ops.push(Op::new(MountKind::Mask, path, &origin)?);
+        let mut op = Op::new(MountKind::Mask, path, &origin)?;
+        if MASKED_DIRS.contains(&path.trim_end_matches('/')) {
+            op.opts |= mount_opts::MASK_DIR;
+        }
+        ops.push(op);
     }
     Ok(ops)
 }
+
+/// Masked paths of the usual specs (runc's, Docker's, Podman's) that the
+/// kernel makes directories: masked with a tmpfs, which the stub tries
+/// first for them ([`mount_opts::MASK_DIR`], a hint: a file there costs it
+/// one `ENOTDIR`).
+const MASKED_DIRS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/scsi",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    "/sys/dev/block",
+];
 
 #[cfg(test)]
 mod tests {
@@ -1495,6 +1516,8 @@ mod tests {
             [MountKind::ReadonlyPath, MountKind::Mask, MountKind::Mask]
         );
         assert_eq!(ops[2].target.to_str().unwrap(), "/sys/firmware");
+        assert_eq!(ops[2].opts, mount_opts::MASK_DIR);
+        assert_eq!(ops[1].opts, 0, "/proc/kcore is a file");
         assert_eq!(ops[2].origin.to_string(), "linux.maskedPaths[1] \"/sys/firmware\"");
         assert!(path_ops(&opts(&["proc"]), &[]).is_err());
     }

@@ -281,8 +281,13 @@ pub mod mount_opts {
     /// the plan mounted, without the set-group-ID bit), so the stub skips
     /// the `chown`.
     pub const OWNER_OK: u32 = 1 << 7;
+    /// Mask: the path is most likely a directory (`/proc/acpi`,
+    /// `/sys/firmware` ...): the stub mounts the read-only tmpfs first and
+    /// binds `/dev/null` only if that fails with `ENOTDIR`, instead of the
+    /// other way round. Only the order depends on it.
+    pub const MASK_DIR: u32 = 1 << 8;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 8) - 1;
+    pub const ALL: u32 = (1 << 9) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

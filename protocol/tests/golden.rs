@@ -114,11 +114,11 @@ fn flag_and_opt_bits_are_frozen() {
     }
     assert_eq!(ALL, 0xffff);
     let opts =
-        [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL, mount_opts::MOVE_FD, mount_opts::NO_SYMLINKS, mount_opts::FRESH_PARENT, mount_opts::OWNER_OK];
+        [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL, mount_opts::MOVE_FD, mount_opts::NO_SYMLINKS, mount_opts::FRESH_PARENT, mount_opts::OWNER_OK, mount_opts::MASK_DIR];
     for (i, b) in opts.iter().enumerate() {
         assert_eq!(*b, 1 << i, "mount opt bit {i}");
     }
-    assert_eq!(mount_opts::ALL, 0xff);
+    assert_eq!(mount_opts::ALL, 0x1ff);
     for (i, k) in ALL_KINDS.iter().enumerate() {
         assert_eq!(*k as u32, i as u32 + 1, "{k:?}");
     }

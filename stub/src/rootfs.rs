@@ -587,11 +587,20 @@ fn remount_ro(path: &CStr) -> Result<(), Errno> {
 }
 
 /// runc's `maskPath`: bind /dev/null over a file; over a directory
-/// (ENOTDIR) mount a read-only tmpfs.
-fn mask(path: &CStr) -> Result<(), Errno> {
-    match sys::mount(Some(c"/dev/null"), path, None, MS_BIND, None) {
-        Err(Errno::NOTDIR) => sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), MS_RDONLY, None),
-        r => r,
+/// (ENOTDIR) mount a read-only tmpfs. With `dir` (MASK_DIR) the tmpfs is
+/// tried first, and /dev/null bound if the path is not a directory.
+fn mask(path: &CStr, dir: bool) -> Result<(), Errno> {
+    let mut tmpfs = dir;
+    loop {
+        let r = if tmpfs {
+            sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), MS_RDONLY, None)
+        } else {
+            sys::mount(Some(c"/dev/null"), path, None, MS_BIND, None)
+        };
+        match r {
+            Err(Errno::NOTDIR) if tmpfs == dir => tmpfs = !dir,
+            r => return r,
+        }
     }
 }
 
@@ -621,7 +630,7 @@ fn write_file(path: &CStr, data: Option<&CStr>) -> Result<(), Errno> {
 pub fn finish(plan: &Plan<'_>) -> Res<()> {
     for (i, op) in plan.mounts.iter().enumerate() {
         let (r, step) = match op.kind {
-            MountKind::Mask => (mask(op.target), Step::Mask),
+            MountKind::Mask => (mask(op.target, op.opts & mount_opts::MASK_DIR != 0), Step::Mask),
             MountKind::ReadonlyPath => (readonly(op.target), Step::ReadonlyPath),
             MountKind::WriteFile => (write_file(op.target, op.data), Step::WriteFile),
             _ => continue,
