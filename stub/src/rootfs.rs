@@ -115,7 +115,7 @@ fn make(dir: RawFd, name: &CStr, file: bool) -> Result<(), Errno> {
 type Entry<'a> = (RawFd, &'a CStr);
 
 /// The fds [`Walk`] opens: kept open (all are `O_CLOEXEC`) until
-/// [`Owned::close_all`] closes them with one `close_range(2)` per run of
+/// [`Owned::close_from`] closes them with one `close_range(2)` per run of
 /// consecutive numbers, instead of one `close(2)` each.
 struct Owned {
     fds: [RawFd; Owned::CAP],

@@ -895,7 +895,7 @@ pub const PATH_MAX: usize = 4096;
 
 /// A NULL-terminated array of pointers to `'static` C strings, the `argv`
 /// and `envp` arguments of `execve(2)`, in slots carved from the arena
-/// ([`Arena::ptrs`]); its capacity is one less than the slots.
+/// ([`Arena::cstr_vec`]); its capacity is one less than the slots.
 pub struct CStrVec {
     // Invariant: ptrs[..len] point to 'static NUL-terminated strings and
     // ptrs[len..] are NULL; ptrs is never empty.
