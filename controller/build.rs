@@ -1,17 +1,31 @@
 //! Build script: the git commit for `sprout --version` (`SPROUT_COMMIT`),
 //! when the source is a git checkout with `git` available.
+//!
+//! It asks git where HEAD and the refs live (`--git-path`, so a linked
+//! worktree's own HEAD and the shared refs are found) and watches only
+//! files that exist: a watched path that is missing makes cargo rerun the
+//! script and rebuild sprout on every build.
+
+use std::path::Path;
+use std::process::Command;
+
+/// `git ARGS` in the crate's directory: its trimmed stdout, if it succeeded.
+fn git(args: &[&str]) -> Option<String> {
+    let o = Command::new("git").args(args).output().ok()?;
+    let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (o.status.success() && !s.is_empty()).then_some(s)
+}
 
 fn main() {
-    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output();
-    if let Ok(o) = out
-        && o.status.success()
-    {
-        let commit = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        if !commit.is_empty() {
-            println!("cargo:rustc-env=SPROUT_COMMIT={commit}");
-        }
+    println!("cargo:rerun-if-changed=build.rs");
+    if let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) {
+        println!("cargo:rustc-env=SPROUT_COMMIT={commit}");
     }
-    for p in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
-        println!("cargo:rerun-if-changed={p}");
+    for p in ["HEAD", "refs/heads", "packed-refs"] {
+        if let Some(path) = git(&["rev-parse", "--path-format=absolute", "--git-path", p])
+            && Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
 }

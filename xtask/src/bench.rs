@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{Context, Result, cargo, copy_replace, is_root, run, target_dir, which};
+use crate::util::{Context, Result, is_root, run, target_dir, which};
 use crate::{bail, deps, rootfs, say, stubcheck};
 
 /// `cargo xtask bench` usage.
@@ -213,11 +213,9 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     ensure_tools()?;
 
     // ---- build ----
-    say!("building sprout (release) and the sprout-init stub");
-    run(cargo().args(["build", "--release", "-p", "sprout"]))?;
-    let stub = crate::build_stub()?;
-    let sprout = target_dir().join("release/sprout");
-    copy_replace(&stub, &target_dir().join("release/sprout-init"))?;
+    say!("building sprout (static, ship profile) and the sprout-init stub");
+    let sprout = crate::build_sprout()?;
+    let stub = target_dir().join(crate::DIST).join("sprout-init");
     let stub_check = stubcheck::check(&stub).map_err(|e| e.to_string());
     let stub_stripped = fs::metadata(target_dir().join("sprout-init.stripped"))
         .map(|m| m.len())

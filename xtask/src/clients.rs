@@ -1,4 +1,4 @@
-//! `cargo xtask clients`: build sprout in release (with the stub next to
+//! `cargo xtask clients`: build the shipped sprout (static, with the stub next to
 //! it) and drive it through real clients, podman (with conmon) and
 //! containerd (ctr and the runc v2 shim), with the `clients.sh` harness.
 //!
@@ -18,8 +18,8 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use crate::util::{Result, cargo, copy_replace, is_root, run, status, workspace_root};
-use crate::{bail, build_stub, deps, exit_code_of, rootfs, say, target};
+use crate::util::{Result, is_root, run, status, workspace_root};
+use crate::{bail, deps, exit_code_of, rootfs, say};
 
 /// What the harness drives, and the static busybox its test image is made of.
 pub const PACKAGES: &[&str] = &["podman", "conmon", "containerd", "busybox-static"];
@@ -116,11 +116,8 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     }
     deps::ensure()?;
     ensure_packages()?;
-    say!("building sprout (release) and the sprout-init stub");
-    run(cargo().args(["build", "--release", "-p", "sprout"]))?;
-    let stub = build_stub()?;
-    let sprout = target("release/sprout");
-    copy_replace(&stub, &target("release/sprout-init"))?;
+    say!("building sprout (static, ship profile) and the sprout-init stub");
+    let sprout = crate::build_sprout()?;
 
     say!("harness: {}", script.display());
     let mut cmd = Command::new("bash");
