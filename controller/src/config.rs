@@ -1,10 +1,12 @@
 //! Loading an OCI bundle: the directory, its `config.json` and the rootfs
 //! (OCI runtime spec, "Filesystem Bundle" and "Configuration").
 //!
-//! The JSON is parsed twice: first untyped, so that a syntax error gets a
-//! line and column and so that capability and rlimit names get our own
-//! messages; then into [`oci_spec::runtime::Spec`] with the field path of
-//! any type error (`config.json: process.user.uid: invalid type: ...`).
+//! A valid config is parsed once, straight into [`oci_spec::runtime::Spec`]
+//! with plain serde_json. Only when that fails is the text parsed again to
+//! word the error: first untyped, so that a syntax error gets a line and
+//! column and so that capability and rlimit names get our own messages;
+//! then with the field path of a type error (`config.json:
+//! process.user.uid: invalid type: ...`).
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +60,33 @@ pub fn load(dir: &Path) -> Result<Bundle> {
 }
 
 /// Parses config text into a [`Spec`] (see the module docs).
+///
+/// oci-spec and sprout know the same capability and rlimit names (unit
+/// test `fast_path_names_are_known`), so the fast path accepts what the
+/// checked path accepts.
 pub fn parse(text: &str) -> Result<Spec> {
+    // serde would also take a top-level array (a struct as a sequence).
+    if !text.trim_start().starts_with('{') {
+        return Err(explain(text));
+    }
+    match serde_json::from_str::<Spec>(text) {
+        Ok(spec) => Ok(spec),
+        Err(_) => Err(explain(text)),
+    }
+}
+
+/// The error for config text that did not parse as a [`Spec`]: the same
+/// text a checked parse gives (see the module docs).
+fn explain(text: &str) -> Error {
+    match parse_checked(text) {
+        Err(e) => e,
+        // Not expected: both parsers are serde_json over the same types.
+        Ok(_) => Error::invalid(format!("{CONFIG_FILE}: invalid configuration")),
+    }
+}
+
+/// The slow, checked parse that names the offending field.
+fn parse_checked(text: &str) -> Result<Spec> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
     if !value.is_object() {
@@ -127,6 +155,35 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert_eq!(e, "process.rlimits[0].type: unknown rlimit type \"RLIMIT_X\"");
+    }
+
+    #[test]
+    fn fast_path_names_are_known() {
+        // Every Linux capability (0..=40) and rlimit: sprout and oci-spec
+        // both know it, so oci-spec accepts no name that sprout's own
+        // check would refuse (both strip any `CAP_` prefixes, any case).
+        let known: Vec<String> = crate::caps::names(u64::MAX).into_iter().filter(|n| !n[4..].parse::<u32>().is_ok()).collect();
+        assert_eq!(known.len(), 41);
+        for name in &known {
+            let c: oci_spec::runtime::Capability = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(crate::caps::bit_of(&c.to_string()), crate::caps::bit_of(name), "{name}");
+        }
+        for r in 0..16 {
+            let name = crate::rlimit::name_of(r);
+            let t: oci_spec::runtime::PosixRlimitType = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(name));
+        }
+        assert!(serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::json!("CAP_FOO")).is_err());
+    }
+
+    #[test]
+    fn fast_and_checked_parse_agree() {
+        let good = r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 1, "gid": 2},
+            "capabilities": {"bounding": ["CAP_CHOWN"]}, "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2}]}}"#;
+        let a = serde_json::to_value(parse(good).unwrap()).unwrap();
+        let b = serde_json::to_value(parse_checked(good).unwrap()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(parse("[]").unwrap_err().to_string(), "config.json: the top level must be a JSON object");
     }
 
     #[test]
