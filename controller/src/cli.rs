@@ -315,15 +315,29 @@ pub struct EventsArgs {
     id: String,
 }
 
-/// Checks a container id as runc does: `[A-Za-z0-9_+.-]+`, not `.`/`..`.
+/// Longest container id, in bytes: the id names the state directory
+/// `<root>/<ID>` and the cgroup `/sprout/<ID>`, one path component each
+/// (NAME_MAX, limits.h).
+pub const MAX_ID_LEN: usize = 255;
+
+/// Checks a container id as runc does: `[A-Za-z0-9_+.-]+`, not `.`/`..`;
+/// and at most [`MAX_ID_LEN`] bytes (a longer one cannot name a directory).
+///
+/// Errors: `container id "ID": invalid (...)`, or `container id
+/// "PREFIX...": too long (N bytes, at most 255)`.
 pub fn check_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id == "."
         || id == ".."
-        || id.len() > 1024
         || !id.chars().all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c))
     {
-        crate::bail!("container id \"{id}\": invalid (use letters, digits and _ + . -)");
+        let shown: String = id.chars().take(64).collect();
+        let more = if shown.len() < id.len() { "..." } else { "" };
+        crate::bail!("container id \"{shown}{more}\": invalid (use letters, digits and _ + . -)");
+    }
+    if id.len() > MAX_ID_LEN {
+        // Only ASCII is left here: byte slicing is safe.
+        crate::bail!("container id \"{}...\": too long ({} bytes, at most {MAX_ID_LEN})", &id[..32], id.len());
     }
     Ok(())
 }
@@ -361,6 +375,18 @@ impl LaunchArgs {
 /// Where `--log` goes (set once by [`run`]), for [`log_line`].
 static LOG: std::sync::OnceLock<(PathBuf, LogFormat)> = std::sync::OnceLock::new();
 
+/// Checks that `--log FILE` can be written: opens it for appending,
+/// creating it (mode 0644 less the umask) as runc does.
+///
+/// Errors: `--log "FILE": open: <errno>` (a missing directory, no
+/// permission); nothing else has been done then.
+fn check_log(path: &Path) -> Result<()> {
+    match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::io(format!("--log \"{}\": open", path.display()), &e)),
+    }
+}
+
 /// Appends a `level` line (`error`, `warning`) to the `--log` file, if one
 /// was given (best effort).
 pub fn log_line(level: &str, msg: &str) {
@@ -373,6 +399,7 @@ pub fn log_line(level: &str, msg: &str) {
 pub fn run(cli: &Cli) -> Result<i32> {
     let mut timer = Timer::new(cli.debug);
     if let Some(log) = &cli.log {
+        check_log(log)?;
         let _ = LOG.set((log.clone(), cli.log_format));
     }
     if cli.systemd_cgroup {
@@ -568,6 +595,9 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b"] {
             assert!(check_id(bad).is_err(), "{bad}");
         }
+        assert!(check_id(&"a".repeat(255)).is_ok());
+        let e = check_id(&"a".repeat(256)).unwrap_err().to_string();
+        assert_eq!(e, format!("container id \"{}...\": too long (256 bytes, at most 255)", "a".repeat(32)));
     }
 
     #[test]

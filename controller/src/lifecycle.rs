@@ -5,29 +5,29 @@
 //!
 //! ## create
 //!
-//! 1. `mkdir <root>/<ID>` (exclusive: of two creates exactly one gets
-//!    past this), then `flock` it for the whole create.
-//! 2. Load the bundle, validate hooks, compute the plan: bad input is one
-//!    line and the state dir is removed again.
-//! 3. Save the state as `creating` (pid 0) *before* anything else exists,
-//!    so that `delete --force ID` can always find and remove what a killed
-//!    `create` leaves.
-//! 4. Create the cgroup (`linux.cgroupsPath`, default `/sprout/<ID>`) with
-//!    `linux.resources` plus runc's default device rules; save the topmost
-//!    cgroup we made.
-//! 5. Bind the start socket `<state dir>/start.sock`; the plan gets
+//! 1. Refuse an existing ID; load the bundle, validate hooks, compute the
+//!    plan: bad input is one line, and nothing has been made.
+//! 2. Publish the state directory `<root>/<ID>` with the state saved as
+//!    `creating` (pid 0), locked for the whole create
+//!    ([`State::publish`]: built aside and renamed into place, exclusive:
+//!    of two creates exactly one gets past this). It exists *before*
+//!    anything else, so that `delete ID` can always find and remove what a
+//!    killed `create` leaves (its status is then `stopped`).
+//! 3. Create the cgroup (`linux.cgroupsPath`, default `/sprout/<ID>`) with
+//!    `linux.resources` plus runc's default device rules.
+//! 4. Bind the start socket `<state dir>/start.sock`; the plan gets
 //!    `WAIT_START` and the socket's fd.
-//! 6. Spawn the stub without `PR_SET_PDEATHSIG` (it must outlive us); in
+//! 5. Spawn the stub without `PR_SET_PDEATHSIG` (it must outlive us); in
 //!    `on_spawn` (before it runs anything) it joins the cgroup and its pid
-//!    is saved. Until `Created` the stub needs us (plan pipe, sync socket):
-//!    if we die, it gets EOF and exits.
-//! 7. Sync: on `Hooks` run prestart, createRuntime (runtime namespaces) and
+//!    (and the topmost cgroup we made) is saved. Until `Created` the stub
+//!    needs us (plan pipe, sync socket): if we die, it gets EOF and exits.
+//! 6. Sync: on `Hooks` run prestart, createRuntime (runtime namespaces) and
 //!    createContainer (container namespaces); on `Console` hand the pty
 //!    master to `--console-socket`; on `Created` the stub blocks in
 //!    `accept(2)`.
-//! 8. Save `created`, write `--pid-file`, exit 0 (the stub is reparented).
+//! 7. Save `created`, write `--pid-file`, exit 0 (the stub is reparented).
 //!
-//! Any error in 2-7 kills what was started, removes the cgroup and the
+//! Any error in 3-6 kills what was started, removes the cgroup and the
 //! state dir.
 //!
 //! ## start
@@ -229,15 +229,16 @@ struct Setup {
     launched: launch::Launched,
 }
 
-/// Steps 1-7 of the module docs. Returns with the state saved as
+/// Steps 1-6 of the module docs. Returns with the state saved as
 /// `created` (Detached) or `running` (Foreground, the process exec'd).
 fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut Timer) -> Result<(Setup, Pending)> {
     check_id(id)?;
-    let dir = State::create_dir(root, id)?;
-    let mut pending =
-        Pending { root: root.to_path_buf(), id: id.to_string(), cgroup: None, armed: true, lock: None, poststop: None };
-    pending.lock = Some(State::lock(root, id)?);
-    timer.phase("state dir");
+    // runc's order: an existing id is the error, whatever the bundle.
+    // (`State::publish` below is the exclusive check.)
+    let dir = State::dir(root, id);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        crate::bail!("container \"{id}\" already exists");
+    }
 
     let bundle = config::load(o.bundle)?;
     hooks::validate(&bundle.spec)?;
@@ -261,7 +262,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     timer.phase("load bundle, compute plan");
 
-    let spec = bundle.spec.clone();
+    let spec = &bundle.spec;
     let mut st = State {
         oci_version: spec.version().clone(),
         id: id.to_string(),
@@ -276,15 +277,28 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         cgroup_created_ancestor: None,
         status_stored: Status::Creating,
         foreground: mode == Mode::Foreground,
-        config: spec.clone(),
+        config: State::saved_config(spec),
         root: root.to_path_buf(),
     };
-    st.save()?;
+    // From here on `<root>/<ID>` exists with a state file (`creating`, pid
+    // 0), so `delete` can always find and remove what a killed `create`
+    // leaves; before, nothing was made.
+    let lock = st.publish()?;
+    let mut pending = Pending {
+        root: root.to_path_buf(),
+        id: id.to_string(),
+        cgroup: None,
+        armed: true,
+        lock: Some(lock),
+        poststop: None,
+    };
+    timer.phase("state dir");
 
-    let cg = Cgroup::create_with(&cg_path, &resources_of(&spec)).map_err(cg_err)?;
+    let cg = Cgroup::create_with(&cg_path, &resources_of(spec)).map_err(cg_err)?;
+    // Saved with the pid in `on_spawn` (one save fewer); a `create` killed
+    // in between leaves the ancestor, empty, to the next container.
     st.cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
     pending.cgroup = Some((cg_path.clone(), st.cgroup_created_ancestor.clone()));
-    st.save()?;
     timer.phase("cgroup");
 
     if mode == Mode::Detached {

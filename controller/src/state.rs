@@ -3,14 +3,21 @@
 //!
 //! ```text
 //! <root>/                 --root (default /run/sprout), mode 0711
-//!   <ID>/                 the state directory; mkdir is the create exclusivity
+//!   <ID>/                 the state directory, mode 0700
 //!     state.json          State (below), replaced atomically (temp + rename)
 //!     start.sock          listening AF_UNIX socket of a created container's stub
+//!   .creating~/<PID>      a state directory being built by `create` (PID's)
 //! ```
 //!
-//! - **Exclusivity**: [`State::create_dir`] makes `<root>/<ID>` with one
-//!   `mkdir(2)`: of two `create`s of one ID exactly one succeeds, the
-//!   other gets `container "ID" already exists` (runc's wording).
+//! - **Exclusivity and atomic creation**: [`State::publish`] builds the
+//!   state directory, with its `state.json` and its lock, under
+//!   `.creating~/` and renames it to `<root>/<ID>` with
+//!   `RENAME_NOREPLACE`: of two `create`s of one ID exactly one succeeds,
+//!   the other gets `container "ID" already exists` (runc's wording), and
+//!   `<root>/<ID>` never exists without a state file. `.creating~` is
+//!   removed again once empty. A `create` killed before the rename leaves
+//!   its `.creating~/<PID>`, which the next `create` removes (`~` is not
+//!   allowed in an ID, so no container can be named like it).
 //! - **Locking**: [`State::lock`] takes `flock(LOCK_EX)` on the state
 //!   directory itself, so concurrent commands on one ID serialize; the lock
 //!   is dropped with the guard (or when the process dies). After getting the
@@ -28,8 +35,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::Spec;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, RenameFlags, renameat2};
+use oci_spec::runtime::{Linux, Spec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -120,8 +128,10 @@ pub struct State {
     /// at the end itself).
     #[serde(default)]
     pub foreground: bool,
-    /// The bundle's whole config as loaded at create time (hooks, process,
-    /// namespaces... for `start`, `exec` and `delete`).
+    /// What later commands need of the bundle's config, as loaded at
+    /// create time ([`State::saved_config`]: `ociVersion`, `process`,
+    /// `hooks`, `linux.seccomp` and `linux.personality`, for `start`,
+    /// `exec` and `delete`).
     pub config: Spec,
     /// `--root` this state lives under (not saved).
     #[serde(skip)]
@@ -129,6 +139,7 @@ pub struct State {
 }
 
 /// An exclusive `flock(2)` on a state directory; released on drop.
+#[derive(Debug)]
 pub struct Lock {
     _flock: Flock<File>,
 }
@@ -149,27 +160,81 @@ impl State {
         self.state_dir().join(START_SOCKET)
     }
 
-    /// Creates `<root>/<id>` exclusively (one `mkdir(2)`, mode 0700; the
-    /// root is made first if missing, mode 0711).
+    /// The part of `spec` a state keeps (see [`State::config`]): the rest
+    /// (mounts, resources, namespaces, paths...) is only needed at create,
+    /// and leaving it out makes every save and load of the state cheap.
+    pub fn saved_config(spec: &Spec) -> Spec {
+        // Parsed from nothing: every optional field absent (the types'
+        // `Default` would fill in runc's defaults instead).
+        let mut linux: Linux = serde_json::from_str("{}").unwrap_or_default();
+        if let Some(l) = spec.linux() {
+            linux.set_seccomp(l.seccomp().clone());
+            linux.set_personality(l.personality().clone());
+        }
+        let mut saved: Spec =
+            serde_json::from_value(serde_json::json!({ "ociVersion": spec.version() })).unwrap_or_default();
+        saved.set_process(spec.process().clone());
+        saved.set_hooks(spec.hooks().clone());
+        saved.set_linux(Some(linux));
+        saved
+    }
+
+    /// Publishes the state directory of a new container: `<root>/<ID>`
+    /// with `state.json` (this state) in it, made atomically (see the
+    /// module docs), and locked. The root is made first if missing (mode
+    /// 0711), as is `<root>/.creating~` (0700).
     ///
-    /// Errors: `container "ID" already exists` (runc's wording), or the
-    /// mkdir's errno naming `--root`.
-    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf> {
-        if !root.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o711)
-                .create(root)
-                .map_err(|e| Error::io(format!("--root \"{}\": mkdir", root.display()), &e))?;
-        }
-        let dir = Self::dir(root, id);
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                crate::bail!("container \"{id}\" already exists")
+    /// Errors: `container "ID" already exists` (runc's wording); a mkdir,
+    /// write or rename failure naming `--root`.
+    pub fn publish(&self) -> Result<Lock> {
+        let root = self.root.as_path();
+        let at_root = |what: &str, e: &io::Error| Error::io(format!("--root \"{}\": {what}", root.display()), e);
+        let staging = root.join(STAGING);
+        match fs::DirBuilder::new().mode(0o700).create(&staging) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => remove_stale(&staging),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o711)
+                    .create(root)
+                    .map_err(|e| at_root("mkdir", &e))?;
+                fs::DirBuilder::new().mode(0o700).create(&staging).map_err(|e| at_root("mkdir", &e))?;
             }
-            Err(e) => Err(Error::io(format!("--root \"{}\": mkdir {}", root.display(), dir.display()), &e)),
+            Err(e) => return Err(at_root(&format!("mkdir {STAGING}"), &e)),
         }
+        let tmp = staging.join(std::process::id().to_string());
+        // A leftover of a dead process that had our pid.
+        let _ = fs::remove_dir_all(&tmp);
+        fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| at_root("mkdir", &e))?;
+        let built = (|| -> Result<Lock> {
+            let lock = lock_dir(&tmp)?;
+            let text = serde_json::to_vec(self).map_err(Error::invalid)?;
+            fs::write(tmp.join(STATE_FILE), text).map_err(|e| at_root("writing the state", &e))?;
+            let dir = self.state_dir();
+            match renameat2(None, &tmp, None, &dir, RenameFlags::RENAME_NOREPLACE) {
+                Ok(()) => Ok(lock),
+                Err(Errno::EEXIST) => crate::bail!("container \"{}\" already exists", self.id),
+                // A file system without RENAME_NOREPLACE: check, then rename
+                // (a rename onto an empty directory would replace it).
+                Err(Errno::EINVAL) if !dir.exists() => {
+                    fs::rename(&tmp, &dir).map_err(|e| at_root("rename", &e))?;
+                    Ok(lock)
+                }
+                Err(Errno::EINVAL) => crate::bail!("container \"{}\" already exists", self.id),
+                Err(errno) => Err(Error::Sys {
+                    context: format!("--root \"{}\": rename to {}", root.display(), dir.display()),
+                    errno,
+                }),
+            }
+        })();
+        if built.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        // Gone unless another create is under way (then ENOTEMPTY): the
+        // root holds only containers.
+        let _ = fs::remove_dir(&staging);
+        built
     }
 
     /// Takes the exclusive lock of `id` (blocking until other commands on
@@ -178,13 +243,11 @@ impl State {
     pub fn lock(root: &Path, id: &str) -> Result<Lock> {
         let dir = Self::dir(root, id);
         let missing = || Error::invalid(format!("container \"{id}\" does not exist"));
-        let f = match File::open(&dir) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
-            Err(e) => return Err(Error::io(format!("state directory {}", dir.display()), &e)),
+        let locked = match open_locked(&dir, FlockArg::LockExclusive) {
+            Ok(l) => l,
+            Err(Errno::ENOENT) => return Err(missing()),
+            Err(errno) => return Err(Error::Sys { context: format!("state directory {}: lock", dir.display()), errno }),
         };
-        let locked = Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| Error::Sys { context: format!("flock {}", dir.display()), errno })?;
         // Still the directory at the path (not removed meanwhile)?
         let held = locked.metadata().map_err(|e| Error::io(format!("state directory {}", dir.display()), &e))?;
         match fs::metadata(&dir) {
@@ -347,14 +410,39 @@ pub struct OciState {
     pub owner: String,
 }
 
+/// The directory under the root where `create` builds state directories
+/// (see the module docs).
+pub const STAGING: &str = ".creating~";
+
+/// Opens the directory `dir` and takes `how` (an flock(2) mode) on it.
+fn open_locked(dir: &Path, how: FlockArg) -> std::result::Result<Flock<File>, Errno> {
+    let f = File::open(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    Flock::lock(f, how).map_err(|(_, errno)| errno)
+}
+
+/// The exclusive lock of a directory nobody else knows yet.
+fn lock_dir(dir: &Path) -> Result<Lock> {
+    open_locked(dir, FlockArg::LockExclusiveNonblock)
+        .map(|f| Lock { _flock: f })
+        .map_err(|errno| Error::Sys { context: format!("state directory {}: lock", dir.display()), errno })
+}
+
+/// Removes what `create`s killed before publishing left in `staging`:
+/// every entry whose lock nobody holds (best effort).
+fn remove_stale(staging: &Path) {
+    let Ok(rd) = fs::read_dir(staging) else { return };
+    for e in rd.flatten() {
+        let path = e.path();
+        if open_locked(&path, FlockArg::LockExclusiveNonblock).is_ok() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Whether some process holds the lock of the state directory `dir` (a
 /// non-blocking shared `flock` probe fails with `EWOULDBLOCK`).
 fn lock_held(dir: &Path) -> bool {
-    let Ok(f) = File::open(dir) else { return false };
-    match Flock::lock(f, FlockArg::LockSharedNonblock) {
-        Ok(_) => false,
-        Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
-    }
+    matches!(open_locked(dir, FlockArg::LockSharedNonblock), Err(Errno::EWOULDBLOCK))
 }
 
 /// Start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks after
@@ -424,9 +512,12 @@ mod tests {
         let _ = fs::remove_dir_all(&root);
         assert_eq!(State::load(&root, "c1").unwrap_err().to_string(), "container \"c1\" does not exist");
         assert!(State::lock(&root, "c1").is_err());
-        State::create_dir(&root, "c1").unwrap();
-        assert_eq!(State::create_dir(&root, "c1").unwrap_err().to_string(), "container \"c1\" already exists");
         let mut st = sample(&root, "c1");
+        let lock = st.publish().unwrap();
+        assert_eq!(st.publish().unwrap_err().to_string(), "container \"c1\" already exists");
+        drop(lock);
+        // Nothing of either attempt is left.
+        assert!(!root.join(STAGING).exists());
         st.save().unwrap();
         let back = State::load(&root, "c1").unwrap();
         assert_eq!(back.pid, st.pid);
@@ -442,5 +533,47 @@ mod tests {
         State::remove_dir(&root, "c1").unwrap();
         assert!(State::lock(&root, "c1").is_err());
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn publish_removes_stale_staging_dirs() {
+        let root = std::env::temp_dir().join(format!("sprout-state-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let stale = root.join(STAGING).join("999999999");
+        fs::create_dir_all(&stale).unwrap();
+        fs::write(stale.join(STATE_FILE), "{}").unwrap();
+        let held = root.join(STAGING).join("1");
+        fs::create_dir_all(&held).unwrap();
+        let _busy = lock_dir(&held).unwrap();
+        let st = sample(&root, "c2");
+        drop(st.publish().unwrap());
+        assert!(!stale.exists());
+        assert!(held.exists(), "a staging dir whose create still runs stays");
+        assert_eq!(State::list_ids(&root).unwrap(), vec!["c2".to_string()]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn saved_config_keeps_what_later_commands_need() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["sh"]},
+            "root": {"path": "rootfs"},
+            "hooks": {"poststop": [{"path": "/bin/true"}]},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}, "personality": {"domain": "LINUX"},
+                      "namespaces": [{"type": "pid"}], "maskedPaths": ["/proc/kcore"]}
+        }))
+        .unwrap();
+        let saved = serde_json::to_value(State::saved_config(&spec)).unwrap();
+        assert_eq!(
+            saved,
+            serde_json::json!({
+                "ociVersion": "1.0.2",
+                "process": serde_json::to_value(spec.process()).unwrap(),
+                "hooks": {"poststop": [{"path": "/bin/true"}]},
+                "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}, "personality": {"domain": "LINUX"}}
+            })
+        );
     }
 }

@@ -1,0 +1,153 @@
+//! Controller input and interruption (found by an attack pass): each bad
+//! input is one line naming the flag or argument, exit 1, and leaves
+//! nothing; a `create` killed at any moment leaves either nothing or a
+//! container that `state` reports as `stopped` and a plain `delete`
+//! removes.
+
+mod common;
+mod lifecycle_util;
+
+use std::fs;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::assert_one_line_error;
+use lifecycle_util::*;
+use sprout_systests::serde_json::json;
+use sprout_systests::{Bundle, require_root, unique_id};
+
+/// A bundle whose container would create `ran` in the bundle's `out/`
+/// (bind-mounted), so that a run that should have failed is noticed.
+fn marker_bundle(id: &str) -> Bundle {
+    let b = sh_bundle(id, "touch /out/ran", |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/out", "type": "bind", "source": "out", "options": ["bind"]}));
+    });
+    fs::create_dir(b.dir().join("out")).unwrap();
+    b
+}
+
+/// The entries of `rt`'s root (empty when it does not exist).
+fn root_entries(rt: &Rt) -> Vec<String> {
+    fs::read_dir(&rt.root)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn log_into_a_missing_directory_is_an_error() {
+    require_root!();
+    let rt = Rt::new("ci-log");
+    let id = unique_id("ci-log");
+    let b = marker_bundle(&id);
+    let log = b.dir().join("no-such-dir/log.json");
+    let log_s = log.to_string_lossy().into_owned();
+    let out = rt.sprout(&["--log", &log_s, "--log-format", "json", "run", "--bundle", &b.dir().to_string_lossy(), &id]);
+    let msg = assert_one_line_error(&out, &["--log", &log_s]);
+    assert!(msg.ends_with("open: No such file or directory (ENOENT)"), "{msg}");
+    assert!(!b.dir().join("out/ran").exists(), "the container ran");
+    assert!(!rt.dir(&id).exists(), "state dir left");
+    assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
+    // Any command, not only run.
+    let out = rt.sprout(&["--log", &log_s, "list"]);
+    assert_one_line_error(&out, &["--log", &log_s]);
+    // An existing directory: the log file is made, the run works.
+    let ok_log = b.dir().join("log.json");
+    let out = rt.sprout(&["--log", &ok_log.to_string_lossy(), "run", "--bundle", &b.dir().to_string_lossy(), &id]);
+    assert!(out.success(), "{out}");
+    assert!(ok_log.is_file());
+    assert!(b.dir().join("out/ran").exists());
+}
+
+#[test]
+fn an_overlong_id_names_the_id() {
+    require_root!();
+    let rt = Rt::new("ci-id");
+    let b = marker_bundle("ci-id");
+    let long = "x".repeat(256);
+    for cmd in ["run", "create"] {
+        let out = rt.sprout(&[cmd, "--bundle", &b.dir().to_string_lossy(), &long]);
+        let msg = assert_one_line_error(&out, &["container id", "too long", "256 bytes", "at most 255"]);
+        assert!(msg.len() < 120, "the line is short: {msg}");
+    }
+    for cmd in ["state", "delete", "start", "kill"] {
+        let out = rt.sprout(&[cmd, &long]);
+        assert_one_line_error(&out, &["container id", "too long"]);
+    }
+    assert!(!b.dir().join("out/ran").exists(), "the container ran");
+    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    // 255 bytes is a valid id: state dir and cgroup are made and removed.
+    let max = "y".repeat(255);
+    let out = rt.sprout(&["run", "--bundle", &b.dir().to_string_lossy(), &max]);
+    assert!(out.success(), "{out}");
+    assert!(b.dir().join("out/ran").exists());
+    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+}
+
+/// SIGKILLs `sprout create` after `delay`; then either nothing of the
+/// container exists, or `state` says `stopped` and a plain `delete`
+/// removes everything.
+fn kill_create_early(rt: &Rt, b: &Bundle, id: &str, delay: Duration) {
+    let mut c = rt.cmd(&["create", "--bundle"]);
+    c.arg(b.dir()).arg(id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let start = Instant::now();
+    while start.elapsed() < delay {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if rt.dir(id).exists() {
+        assert!(rt.dir(id).join("state.json").is_file(), "after {delay:?}: a state dir without a state file");
+        assert!(wait_for(5, || rt.status(id) == "stopped"), "after {delay:?}: {}", rt.state(id));
+        let out = rt.sprout(&["delete", id]);
+        assert!(out.success(), "after {delay:?}: delete failed:\n{out}");
+    } else {
+        let out = rt.sprout(&["state", id]);
+        let msg = assert_one_line_error(&out, &[]);
+        assert_eq!(msg, format!("container \"{id}\" does not exist"));
+    }
+    assert_gone(rt, b, id, &format!("/sprout/{id}"));
+}
+
+#[test]
+fn a_create_killed_early_is_stopped_or_absent() {
+    require_root!();
+    let rt = Rt::new("ci-kill");
+    let id = unique_id("ci-kill");
+    let b = sh_bundle(&id, "sleep 600", |_| {});
+    for us in [0, 300, 600, 1000, 1500, 2000, 3000, 4000, 6000, 9000] {
+        kill_create_early(&rt, &b, &id, Duration::from_micros(us));
+    }
+    // A create after all that works, and leaves only its container.
+    rt.create_ok(&b, &id);
+    assert_eq!(root_entries(&rt), vec![id.clone()]);
+    rt.ok(&["delete", "--force", &id]);
+    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+}
+
+#[test]
+fn a_create_killed_in_a_hook_is_stopped_and_delete_removes_it() {
+    require_root!();
+    let rt = Rt::new("ci-hook");
+    let id = unique_id("ci-hook");
+    let marker = std::env::temp_dir().join(unique_id("ci-hook-started"));
+    let b = sh_bundle(&id, "sleep 600", |c| {
+        c["hooks"] = json!({"prestart": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("touch {}; exec sleep 600", marker.display())],
+        }]});
+    });
+    let mut c = rt.cmd(&["create", "--bundle"]);
+    c.arg(b.dir()).arg(&id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    assert!(wait_for(20, || marker.exists()), "the hook never ran");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(wait_for(5, || rt.status(&id) == "stopped"), "{}", rt.state(&id));
+    assert_eq!(rt.pid(&id), 0, "a stopped container reports pid 0");
+    let out = rt.sprout(&["delete", &id]);
+    assert!(out.success(), "{out}");
+    assert_gone(&rt, &b, &id, &format!("/sprout/{id}"));
+    let _ = fs::remove_file(&marker);
+}
