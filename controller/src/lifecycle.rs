@@ -379,10 +379,15 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         console::send_master(path, conn, master)?;
     }
     let mut st = cell.into_inner();
-    match st.set_pid(launched.pid().as_raw()) {
-        // A foreground process may be done already: it ran; the wait reports it.
-        Err(_) if mode == Mode::Foreground => {}
-        r => r?,
+    match mode {
+        // The pid `on_spawn` recorded (the stub exec'd in place). The
+        // process may be done already: it ran; the wait reports it.
+        Mode::Foreground if st.pid == launched.pid().as_raw() => {}
+        Mode::Foreground => {
+            let _ = st.set_pid(launched.pid().as_raw());
+        }
+        // Still there, waiting for `start`.
+        Mode::Detached => st.set_pid(launched.pid().as_raw())?,
     }
     st.status_stored = if mode == Mode::Foreground { Status::Running } else { Status::Created };
     st.save()?;
@@ -423,8 +428,8 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
     let code = launched.wait(timer);
     // The end: poststop hooks, cgroup and state removed (unless a
     // `delete` did it meanwhile).
-    let _lock = State::lock(root, id).ok();
-    if State::load(root, id).is_ok() {
+    // The lock checks the state dir is still the one we made.
+    if let Ok(_lock) = State::lock(root, id) {
         let remove = cgroup_of(&st).and_then(|cg| cg.remove().map_err(cg_err));
         hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
         match remove {

@@ -204,9 +204,15 @@ impl State {
             Err(e) => return Err(at_root(&format!("mkdir {STAGING}"), &e)),
         }
         let tmp = staging.join(std::process::id().to_string());
-        // A leftover of a dead process that had our pid.
-        let _ = fs::remove_dir_all(&tmp);
-        fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| at_root("mkdir", &e))?;
+        let mkdir = || fs::DirBuilder::new().mode(0o700).create(&tmp);
+        if let Err(e) = mkdir() {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(at_root("mkdir", &e));
+            }
+            // A leftover of a dead process that had our pid.
+            let _ = fs::remove_dir_all(&tmp);
+            mkdir().map_err(|e| at_root("mkdir", &e))?;
+        }
         let built = (|| -> Result<Lock> {
             let lock = lock_dir(&tmp)?;
             let text = serde_json::to_vec(self).map_err(Error::invalid)?;
@@ -292,9 +298,18 @@ impl State {
         write().map_err(|e| Error::io(format!("writing {}", path.display()), &e))
     }
 
-    /// Removes the whole state directory (missing is fine).
+    /// Removes the whole state directory (missing is fine): its known
+    /// files and the directory, or, when more is in it, the whole tree.
     pub fn remove_dir(root: &Path, id: &str) -> Result<()> {
         let dir = Self::dir(root, id);
+        for name in [STATE_FILE, START_SOCKET, ".state.json.tmp"] {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        match fs::remove_dir(&dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -448,9 +463,25 @@ fn lock_held(dir: &Path) -> bool {
 /// Start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks after
 /// boot), or `None` if there is no such process or it is a zombie.
 pub fn proc_start_time(pid: i32) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) S ...`: comm may contain spaces and parentheses.
-    let rest = &text[text.rfind(')')? + 1..];
+    use std::io::Read;
+    // One read into a buffer big enough for the line (procfs reports size
+    // 0, so `read_to_string` would grow its buffer over ~6 reads).
+    let mut f = File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    while len < buf.len() {
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    // `pid (comm) S ...`: comm may contain spaces, parentheses and bytes
+    // that are not UTF-8.
+    let line = &buf[..len];
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?; // field 3
     if state == "Z" || state == "X" {
