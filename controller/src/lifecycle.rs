@@ -125,7 +125,7 @@ struct Pending {
     /// After a failed hook: the poststop hooks to run once torn down
     /// (runtime.md: "stop the container, and continue the lifecycle at
     /// step 12"), with the stopped state.
-    poststop: Option<(Spec, String)>,
+    poststop: Option<(Box<Spec>, String)>,
 }
 
 impl Pending {
@@ -262,7 +262,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     timer.phase("load bundle, compute plan");
 
-    let spec = &bundle.spec;
+    let spec: &Spec = &bundle.spec;
     let mut st = State {
         oci_version: spec.version().clone(),
         id: id.to_string(),
@@ -369,7 +369,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     if let Err(e) = launched.sync(&run_opts, timer) {
         if hook_failed.get() {
-            pending.poststop = Some((spec.clone(), hook_state(&cell.borrow(), Status::Stopped)));
+            pending.poststop = Some((Box::new(spec.clone()), hook_state(&cell.borrow(), Status::Stopped)));
         }
         return Err(e);
     }

@@ -131,8 +131,8 @@ pub struct State {
     /// What later commands need of the bundle's config, as loaded at
     /// create time ([`State::saved_config`]: `ociVersion`, `process`,
     /// `hooks`, `linux.seccomp` and `linux.personality`, for `start`,
-    /// `exec` and `delete`).
-    pub config: Spec,
+    /// `exec` and `delete`). Boxed: see `config::Bundle::spec`.
+    pub config: Box<Spec>,
     /// `--root` this state lives under (not saved).
     #[serde(skip)]
     pub root: PathBuf,
@@ -163,7 +163,7 @@ impl State {
     /// The part of `spec` a state keeps (see [`State::config`]): the rest
     /// (mounts, resources, namespaces, paths...) is only needed at create,
     /// and leaving it out makes every save and load of the state cheap.
-    pub fn saved_config(spec: &Spec) -> Spec {
+    pub fn saved_config(spec: &Spec) -> Box<Spec> {
         // Parsed from nothing: every optional field absent (the types'
         // `Default` would fill in runc's defaults instead).
         let mut linux: Linux = serde_json::from_str("{}").unwrap_or_default();
@@ -171,7 +171,7 @@ impl State {
             linux.set_seccomp(l.seccomp().clone());
             linux.set_personality(l.personality().clone());
         }
-        let mut saved: Spec =
+        let mut saved: Box<Spec> =
             serde_json::from_value(serde_json::json!({ "ociVersion": spec.version() })).unwrap_or_default();
         saved.set_process(spec.process().clone());
         saved.set_hooks(spec.hooks().clone());
@@ -525,7 +525,7 @@ mod tests {
             cgroup_created_ancestor: None,
             status_stored: Status::Created,
             foreground: false,
-            config: Spec::default(),
+            config: Box::default(),
             root: root.to_path_buf(),
         }
     }
