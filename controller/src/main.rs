@@ -78,6 +78,7 @@ fn main() {
             e.exit()
         }
     };
+    sys::release_free_heap();
     let code = match cli::run(&cli) {
         Ok(code) => code,
         Err(e) => {
