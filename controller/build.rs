@@ -18,6 +18,16 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The shipped build (`cargo xtask`, which checks the linker is
+    // rust-lld) places the functions the common commands run first:
+    // `controller/hot-functions.txt` from `cargo xtask hotlist`.
+    println!("cargo:rerun-if-env-changed=SPROUT_LINK_ORDER");
+    if let Some(order) = std::env::var_os("SPROUT_LINK_ORDER").filter(|p| Path::new(p).is_file()) {
+        let order = order.to_string_lossy();
+        println!("cargo:rerun-if-changed={order}");
+        println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={order}");
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
     if let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) {
         println!("cargo:rustc-env=SPROUT_COMMIT={commit}");
     }

@@ -10,10 +10,12 @@
 //!   containerd with the `clients.sh` harness (see `clients.rs`).
 //! * `bench [--quick]` — time sprout side by side with crun/runc and the
 //!   kernel floor; footprint and scaling (see BENCHMARKS.md).
+//! * `hotlist` — the link order of the shipped controller (see `hotlist.rs`).
 
 mod bench;
 mod clients;
 mod deps;
+mod hotlist;
 mod rootfs;
 mod stubcheck;
 mod util;
@@ -37,6 +39,8 @@ commands:
   clients [--only RE] [--skip RE] [--show-logs] [--trace] [--list]
                      build sprout (static) and run the podman + containerd harness on it (root)
   bench [--quick]    time sprout against crun/runc (if installed) and the kernel floor; footprint
+  hotlist            trace which controller functions the common commands run (root); writes
+                     controller/hot-functions.txt, the link order of the shipped build
 ";
 
 /// Fuzz targets run by `cargo xtask fuzz`, in order.
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Some("fuzz") => parse_seconds(&args[1..]).and_then(fuzz),
         Some("bench") => bench::main(&args[1..]),
         Some("clients") => clients::main(&args[1..]),
+        Some("hotlist") => hotlist::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -160,28 +165,64 @@ fn libseccomp_libdir() -> PathBuf {
 /// cannot be linked static. Any `RUSTFLAGS` already set are kept.
 /// sprout uses nothing of glibc that needs NSS or `dlopen` at run time
 /// (it reads the container's `/etc/passwd` and `/etc/group` itself).
+///
+/// With rust-lld (rustc 1.90 and later link with it), the functions in
+/// `controller/hot-functions.txt` (`cargo xtask hotlist`) are placed
+/// first, together: see `hotlist.rs`.
 pub fn build_sprout() -> Result<PathBuf> {
-    let triple = host_triple()?;
-    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    flags.push_str(" -C target-feature=+crt-static -C relocation-model=static");
-    run(cargo()
-        .args(["build", "-p", "sprout", "--profile", "ship", "--target", &triple])
-        .env("RUSTFLAGS", flags.trim())
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("LIBSECCOMP_LINK_TYPE", "static")
-        .env("LIBSECCOMP_LIB_PATH", libseccomp_libdir()))?;
-    let built = target(&format!("{triple}/ship/sprout"));
-    if !built.is_file() {
-        bail!("the ship build produced no {}", built.display());
-    }
+    let built = build_ship()?;
     static_check(&built)?;
     let stub = build_stub()?;
     let dist = target(DIST);
     std::fs::create_dir_all(&dist).ctx(format!("creating {}", dist.display()))?;
     let sprout = dist.join("sprout");
-    copy_replace(&built, &sprout)?;
+    // The profile keeps the symbols (for `hotlist`); the shipped copy has none.
+    let tmp = dist.join("sprout.xtask-tmp");
+    run(Command::new("strip").arg("--strip-all").arg("-o").arg(&tmp).arg(&built))?;
+    std::fs::rename(&tmp, &sprout).ctx(format!("renaming {} to {}", tmp.display(), sprout.display()))?;
     copy_replace(&stub, &dist.join("sprout-init"))?;
     Ok(sprout)
+}
+
+/// The `ship` build of `sprout` (see [`build_sprout`]), unstripped;
+/// returns the binary's path.
+pub fn build_ship() -> Result<PathBuf> {
+    let target_dir = target_dir();
+    let triple = host_triple()?;
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    flags.push_str(" -C target-feature=+crt-static -C relocation-model=static");
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", "sprout", "--profile", "ship", "--target", &triple])
+        .env("RUSTFLAGS", flags.trim())
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("LIBSECCOMP_LINK_TYPE", "static")
+        .env("LIBSECCOMP_LIB_PATH", libseccomp_libdir());
+    let order = util::workspace_root().join(hotlist::ORDER_FILE);
+    if order.is_file() && links_with_lld()? {
+        // Read by controller/build.rs, which passes it to the linker.
+        cmd.env("SPROUT_LINK_ORDER", &order);
+    } else {
+        cmd.env_remove("SPROUT_LINK_ORDER");
+    }
+    run(&mut cmd)?;
+    let built = target_dir.join(&triple).join("ship/sprout");
+    if !built.is_file() {
+        bail!("the ship build produced no {}", built.display());
+    }
+    Ok(built)
+}
+
+/// Whether rustc links with rust-lld by default (x86_64 Linux, rustc
+/// 1.90 and later), which takes `--symbol-ordering-file`.
+fn links_with_lld() -> Result<bool> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = util::capture(Command::new(rustc).arg("-vV"))?;
+    let minor = out
+        .lines()
+        .find_map(|l| l.strip_prefix("release: 1."))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    Ok(minor.is_some_and(|m| m >= 90) && out.contains("host: x86_64-unknown-linux-gnu"))
 }
 
 /// Fail unless `bin` is a static non-PIE executable: ELF type EXEC, no
