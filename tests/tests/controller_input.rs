@@ -151,3 +151,27 @@ fn a_create_killed_in_a_hook_is_stopped_and_delete_removes_it() {
     assert_gone(&rt, &b, &id, &format!("/sprout/{id}"));
     let _ = fs::remove_file(&marker);
 }
+
+#[test]
+fn a_umask_above_0777_names_the_field() {
+    require_root!();
+    let rt = Rt::new("ci-umask");
+    let id = unique_id("ci-umask");
+    let b = marker_bundle(&id);
+    b.config_mut(|c| c["process"]["user"]["umask"] = json!(0o1022));
+    let out = rt.sprout(&["run", "--bundle", &b.dir().to_string_lossy(), &id]);
+    let msg = assert_one_line_error(&out, &["process.user.umask"]);
+    assert_eq!(msg, "process.user.umask 0o1022: out of range (at most 0o777)");
+    assert!(!b.dir().join("out/ran").exists(), "the container ran");
+    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
+    // The same for an exec'd process (`--process`, as podman passes it).
+    let sleeper = sh_bundle(&id, "sleep 600", |_| {});
+    rt.create_ok(&sleeper, &id);
+    let process = sleeper.dir().join("process.json");
+    fs::write(&process, r#"{"args": ["/bin/true"], "cwd": "/", "user": {"uid": 0, "gid": 0, "umask": 4095}}"#).unwrap();
+    let out = rt.sprout(&["exec", "--process", &process.to_string_lossy(), &id]);
+    assert_eq!(out.code(), Some(255), "{out}");
+    assert_eq!(out.stderr_str(), "sprout: exec failed: process.user.umask 0o7777: out of range (at most 0o777)\n");
+    rt.ok(&["delete", "--force", &id]);
+}
