@@ -624,6 +624,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let status = st.status();
     match status {
+        // A `create` that died: its stub may still be waiting.
+        Status::Stopped if st.status_stored == Status::Creating => kill_and_wait(&st)?,
         Status::Stopped => {}
         Status::Created | Status::Creating => kill_and_wait(&st)?,
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,

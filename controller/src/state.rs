@@ -353,11 +353,12 @@ impl State {
 
     /// The live status: `stopped` once the process is gone (even unreaped,
     /// even if the pid was reused); `paused` if the cgroup is frozen;
-    /// otherwise the stored one. A `creating` state without a process yet
-    /// is `creating` while its `create` runs (holds the lock) and `stopped`
-    /// once that died.
+    /// otherwise the stored one. A `creating` state is `creating` while its
+    /// `create` runs (holds the lock) and `stopped` once that died, even if
+    /// its stub still waits: nothing can finish or start that container,
+    /// and `delete` removes it (killing what is left in its cgroup).
     pub fn status(&self) -> Status {
-        if self.status_stored == Status::Creating && self.pid == 0 {
+        if self.status_stored == Status::Creating {
             return if lock_held(&self.state_dir()) { Status::Creating } else { Status::Stopped };
         }
         if !self.process_alive() {
