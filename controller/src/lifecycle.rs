@@ -307,7 +307,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         plan.start_socket = Some(OwnedFd::from(listener));
     }
     let pre_pivot_hooks =
-        [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer].iter().any(|k| !hooks::of(&spec, *k).is_empty());
+        [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer].iter().any(|k| !hooks::of(spec, *k).is_empty());
     // tmpcopyup mounts are filled in by us in the same pause.
     let copy_up = copyup::targets(&bundle.rootfs, spec.mounts().as_deref().unwrap_or(&[]));
     if pre_pivot_hooks || !copy_up.is_empty() {
@@ -340,16 +340,16 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         st.set_pid(pid.as_raw())?;
         st.save()?;
         let json = hook_state(&st, Status::Creating);
-        failed(hooks::run(&spec, Kind::Prestart, &json, Place::Runtime))?;
-        failed(hooks::run(&spec, Kind::CreateRuntime, &json, Place::Runtime))?;
-        failed(hooks::run(&spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw())))
+        failed(hooks::run(spec, Kind::Prestart, &json, Place::Runtime))?;
+        failed(hooks::run(spec, Kind::CreateRuntime, &json, Place::Runtime))?;
+        failed(hooks::run(spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw())))
     };
     let on_ready = |pid: Pid| -> Result<()> {
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()?;
         let json = hook_state(&st, Status::Created);
-        failed(hooks::run(&spec, Kind::StartContainer, &json, Place::Container(pid.as_raw())))
+        failed(hooks::run(spec, Kind::StartContainer, &json, Place::Container(pid.as_raw())))
     };
     // The state sent with a seccomp notify listener (linux.seccomp.listenerPath).
     let container_state = |pid: Pid| -> String {
@@ -361,7 +361,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         container_state: Some(&container_state),
         pid_file: if mode == Mode::Foreground { o.pid_file } else { None },
         on_hooks: Some(&on_hooks),
-        on_ready: if mode == Mode::Foreground && !hooks::of(&spec, Kind::StartContainer).is_empty() {
+        on_ready: if mode == Mode::Foreground && !hooks::of(spec, Kind::StartContainer).is_empty() {
             Some(&on_ready)
         } else {
             None
