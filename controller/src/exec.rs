@@ -171,7 +171,10 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     // concurrent `delete` cannot empty and remove the cgroup in between.
     let mut lock = Some(State::lock(&cli.root, &args.id)?);
     let state = State::load(&cli.root, &args.id)?;
-    match state.status() {
+    // Opened once: for the paused check and for the stub to join.
+    let cgroup = Cgroup::open(&state.cgroup_path);
+    let status = state.status_in(cgroup.as_ref().ok());
+    match status {
         Status::Created | Status::Running => {}
         // The stub freezes as soon as it joins the frozen cgroup and runs
         // once `resume` thaws it; `resume` needs the lock.
@@ -205,7 +208,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let plan = Plan::compute_exec(&bundle, &process, join, &opts)?;
     timer.phase("compute plan");
 
-    let cgroup = Cgroup::open(&state.cgroup_path).map_err(Error::invalid)?;
+    let cgroup = cgroup.map_err(Error::invalid)?;
     // The stub joins the cgroup by itself before its exec (SpawnOptions::cgroup).
     let join_cgroup = |_pid: nix::unistd::Pid| Ok(());
     let pid_ns = match &ns.pid_ns {
@@ -219,8 +222,8 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     }
     let mut launched = launched?;
     // A seccomp notify agent gets the container's state with the exec
-    // process's pid (runtime.md "Container process state").
-    let status = state.status();
+    // process's pid (runtime.md "Container process state"); the status is
+    // the one checked above (we hold the lock).
     let container_state = |_pid: nix::unistd::Pid| serde_json::to_string(&state.oci_state(status)).unwrap_or_default();
     let sync_opts = RunOptions {
         pid_file: args.pid_file.as_deref(),

@@ -358,14 +358,26 @@ impl State {
     /// its stub still waits: nothing can finish or start that container,
     /// and `delete` removes it (killing what is left in its cgroup).
     pub fn status(&self) -> Status {
+        self.status_in(None)
+    }
+
+    /// [`State::status`], with the container's cgroup already opened (when
+    /// the caller needs it anyway: opening it reads the mount table).
+    pub fn status_in(&self, cgroup: Option<&crate::cgroups::Cgroup>) -> Status {
         if self.status_stored == Status::Creating {
             return if lock_held(&self.state_dir()) { Status::Creating } else { Status::Stopped };
         }
         if !self.process_alive() {
             return Status::Stopped;
         }
-        if matches!(self.status_stored, Status::Created | Status::Running) && self.cgroup_frozen() {
-            return Status::Paused;
+        if matches!(self.status_stored, Status::Created | Status::Running) {
+            let frozen = match cgroup {
+                Some(cg) => cg.is_frozen().unwrap_or(false),
+                None => self.cgroup_frozen(),
+            };
+            if frozen {
+                return Status::Paused;
+            }
         }
         self.status_stored
     }
