@@ -190,28 +190,42 @@ impl State {
         let root = self.root.as_path();
         let at_root = |what: &str, e: &io::Error| Error::io(format!("--root \"{}\": {what}", root.display()), e);
         let staging = root.join(STAGING);
-        match fs::DirBuilder::new().mode(0o700).create(&staging) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => remove_stale(&staging),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o711)
-                    .create(root)
-                    .map_err(|e| at_root("mkdir", &e))?;
-                fs::DirBuilder::new().mode(0o700).create(&staging).map_err(|e| at_root("mkdir", &e))?;
-            }
-            Err(e) => return Err(at_root(&format!("mkdir {STAGING}"), &e)),
-        }
         let tmp = staging.join(std::process::id().to_string());
         let mkdir = || fs::DirBuilder::new().mode(0o700).create(&tmp);
-        if let Err(e) = mkdir() {
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(at_root("mkdir", &e));
+        // Concurrent creates share `staging`: each removes it when it looks
+        // empty, so another may see it vanish between its mkdir of
+        // `staging` and of `tmp` (ENOENT): then start over.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match fs::DirBuilder::new().mode(0o700).create(&staging) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => remove_stale(&staging),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o711)
+                        .create(root)
+                        .map_err(|e| at_root("mkdir", &e))?;
+                    continue;
+                }
+                Err(e) => return Err(at_root(&format!("mkdir {STAGING}"), &e)),
             }
-            // A leftover of a dead process that had our pid.
-            let _ = fs::remove_dir_all(&tmp);
-            mkdir().map_err(|e| at_root("mkdir", &e))?;
+            match mkdir() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 100 => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // A leftover of a dead process that had our pid.
+                    let _ = fs::remove_dir_all(&tmp);
+                    if mkdir().is_ok() {
+                        break;
+                    }
+                    if attempts >= 100 {
+                        return Err(at_root("mkdir", &e));
+                    }
+                }
+                Err(e) => return Err(at_root("mkdir", &e)),
+            }
         }
         let built = (|| -> Result<Lock> {
             let lock = lock_dir(&tmp)?;
@@ -457,11 +471,20 @@ fn lock_dir(dir: &Path) -> Result<Lock> {
 
 /// Removes what `create`s killed before publishing left in `staging`:
 /// every entry whose lock nobody holds (best effort).
+/// Removes the half-built state directories under `staging` whose
+/// `create` is gone: named after a pid that no longer runs, and unlocked.
+/// (An unlocked directory of a live pid may be one its create has just
+/// made and not locked yet: it stays.)
 fn remove_stale(staging: &Path) {
     let Ok(rd) = fs::read_dir(staging) else { return };
     for e in rd.flatten() {
         let path = e.path();
-        if open_locked(&path, FlockArg::LockExclusiveNonblock).is_ok() {
+        let pid: Option<i32> = e.file_name().to_str().and_then(|n| n.parse().ok());
+        let gone = match pid {
+            Some(p) if p > 0 => matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None), Err(Errno::ESRCH)),
+            _ => true,
+        };
+        if gone && open_locked(&path, FlockArg::LockExclusiveNonblock).is_ok() {
             let _ = fs::remove_dir_all(&path);
         }
     }

@@ -214,6 +214,34 @@ fn concurrent_creates_of_one_id() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// 24 foreground runs with distinct ids in one --root at once (they share
+/// the root's staging directory for atomic creates): every one succeeds,
+/// and the root is left empty.
+#[test]
+fn concurrent_runs_of_distinct_ids() {
+    require_root!();
+    let rt = Rt::new("conc-runs");
+    let id = unique_id("lt-cr");
+    let bundle = sh_bundle(&id, "exit 0", |_| {});
+    for round in 0..3 {
+        let outs: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..24)
+                .map(|i| {
+                    let mut c = rt.cmd(&["run", "--bundle"]);
+                    c.arg(bundle.dir()).arg(format!("{id}-{round}-{i}"));
+                    s.spawn(move || run_files(&mut c))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for o in &outs {
+            assert!(o.success(), "{o}");
+        }
+    }
+    let left: Vec<_> = fs::read_dir(&rt.root).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left in --root: {left:?}");
+}
+
 #[test]
 fn foreground_run_has_state_and_cleans_up() {
     require_root!();
