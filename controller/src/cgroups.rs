@@ -708,7 +708,8 @@ impl Cgroup {
     /// mkdir -p in every hierarchy, recording what we made.
     fn create_dirs(&mut self) -> Result<()> {
         let mut existed_somewhere = false;
-        let mut topmost: Option<PathBuf> = None;
+        // Per hierarchy: the topmost directory we made, or the leaf.
+        let mut tops: Vec<PathBuf> = Vec::new();
         // (mount, dir, required, kind, is the devices hierarchy)
         let mut jobs: Vec<(PathBuf, PathBuf, bool, Kind, bool)> = Vec::new();
         for d in &self.v1 {
@@ -742,11 +743,12 @@ impl Cgroup {
                     Ok(()) => {
                         self.created_dirs.push(dir.clone());
                         self.devices_fresh |= is_devices;
-                        topmost.get_or_insert_with(|| self.path.clone());
+                        tops.push(self.path.clone());
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         existed_somewhere = true;
+                        tops.push(self.path.clone());
                         if kind == Kind::Cpuset {
                             self.fill_cpuset(&mount, &dir)?;
                         }
@@ -761,13 +763,12 @@ impl Cgroup {
             match self.mkdir_chain(&mount, &dir, kind) {
                 Ok(Some(top)) => {
                     self.devices_fresh |= is_devices;
-                    // Keep the topmost (shortest) one over all hierarchies.
-                    topmost = Some(match topmost {
-                        Some(t) if t.components().count() <= top.components().count() => t,
-                        _ => top,
-                    });
+                    tops.push(top);
                 }
-                Ok(None) => existed_somewhere = true,
+                Ok(None) => {
+                    existed_somewhere = true;
+                    tops.push(self.path.clone());
+                }
                 Err(e) if !required => {
                     // "where we can": the unified/named join is best-effort on v1 hosts.
                     let _ = e;
@@ -775,6 +776,16 @@ impl Cgroup {
                 Err(e) => return Err(e),
             }
         }
+        // The ancestor we may remove later is the deepest of the per-
+        // hierarchy tops (the leaf where it existed already): only that one
+        // was made by us in every hierarchy. The shortest would remove, in
+        // the others, a parent someone else made there (an admin's
+        // /system.slice with its limits); runc never removes parents.
+        let topmost = if self.created_dirs.is_empty() {
+            None
+        } else {
+            tops.into_iter().max_by_key(|t| t.components().count())
+        };
         self.created_ancestor = topmost.map(|top| self.owned_ancestor(top));
         if existed_somewhere {
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").

@@ -156,12 +156,18 @@ impl Drop for Pending {
     }
 }
 
-/// `linux.resources` with runc's default device rules appended (runc
-/// appends its `AllowedDevices` to the config's rules; the default config
-/// starts with a deny-all rule).
+/// `linux.resources` as runc applies them: the device rules start from
+/// deny-all (runc builds its target device list in an emulator that starts
+/// as an allow-list, whatever the config says), then the config's rules,
+/// then runc's default rules appended (`AllowedDevices`). Without the
+/// leading deny-all, a config with no `devices` (or only allow rules)
+/// would keep the parent's allow-all list.
 fn resources_of(spec: &Spec) -> LinuxResources {
     let mut r = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
-    let mut devices = r.devices().clone().unwrap_or_default();
+    let mut devices = vec![oci_spec::runtime::LinuxDeviceCgroup::default()];
+    devices[0].set_allow(false);
+    devices[0].set_access(Some("rwm".to_string()));
+    devices.extend(r.devices().clone().unwrap_or_default());
     devices.extend(cgroups::default_device_rules());
     r.set_devices(Some(devices));
     r

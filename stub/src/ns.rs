@@ -16,10 +16,21 @@ use crate::sys::{self, Errno, abi};
 /// controller, a child subreaper, reaps the child); the child carries on.
 pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let mut pid_ns = false;
+    let mut user_ns = false;
     for (i, ns) in plan.namespaces.iter().enumerate() {
         sys::setns(sys::fd(ns.fd), ns.nstype).at(Step::Setns, i as u32)?;
         sys::close(ns.fd);
         pid_ns |= ns.nstype & abi::CLONE_NEWPID != 0;
+        user_ns |= ns.nstype & abi::CLONE_NEWUSER != 0;
+    }
+    if user_ns {
+        // Become the joined user namespace's root, as runc's nsexec does,
+        // so that what we create from here on (the pty of `exec -t`) is
+        // owned by an id mapped there. Best-effort: without a mapping for
+        // 0 we stay as we are (full capabilities in the namespace anyway).
+        if sys::setresgid(0).is_ok() {
+            let _ = sys::setresuid(0);
+        }
     }
     if !pid_ns {
         return Ok(());

@@ -419,3 +419,78 @@ fn resources_this_host_cannot_honour_fail_cleanly() {
         assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     }
 }
+
+/// A config without device rules (or with allow rules only) still starts
+/// from deny-all, as runc's device emulator does: /dev/null (runc's
+/// defaults) works, a node for /dev/kmsg made in the container does not,
+/// and the cgroup's list has no `a *:* rwm`.
+#[test]
+fn no_device_rules_still_deny_by_default() {
+    require_root!();
+    let rt = Rt::new("dev-none");
+    for (n, devices) in [(0, None), (1, Some(json!([{"allow": true, "type": "c", "major": 4, "minor": 64, "access": "r"}])))] {
+        let id = unique_id(&format!("lt-devnone{n}"));
+        let bundle = sh_bundle(
+            &id,
+            "echo x > /dev/null && echo null-ok; grep -c 'a \\*:\\* rwm' /sys/fs/cgroup/devices/devices.list; mknod /tmp/kmsg c 1 11 && (cat /tmp/kmsg >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied)",
+            |c| {
+                match &devices {
+                    None => {
+                        c["linux"].as_object_mut().unwrap().remove("resources");
+                    }
+                    Some(d) => c["linux"]["resources"] = json!({"devices": d}),
+                }
+                for set in ["bounding", "effective", "permitted"] {
+                    c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+                }
+            },
+        );
+        let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+        assert_eq!(out.stdout_str(), "null-ok\n0\nkmsg-denied\n", "{out}");
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
+
+/// A parent that someone else made (here only in the memory hierarchy,
+/// with a limit) survives the container: only what sprout made in every
+/// hierarchy is removed (runc never removes parents).
+#[test]
+fn a_parent_made_by_someone_else_survives() {
+    require_root!();
+    let rt = Rt::new("cg-adm");
+    let id = unique_id("lt-adm");
+    let adm = unique_id("lt-admparent");
+    let mem = format!("/sys/fs/cgroup/memory/{adm}");
+    fs::create_dir(&mem).unwrap();
+    fs::write(format!("{mem}/memory.limit_in_bytes"), "1073741824").unwrap();
+    let bundle = sh_bundle(&id, "exit 0", |c| c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}")));
+    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let kept = fs::read_to_string(format!("{mem}/memory.limit_in_bytes"));
+    for d in cgroup_dirs(&format!("/{adm}")) {
+        let _ = fs::remove_dir(d);
+    }
+    assert_eq!(kept.unwrap().trim(), "1073741824", "the admin's parent (and its limit) must stay");
+}
+
+/// A cpuset parent with cpus but no mems (no cgroup.clone_children): the
+/// container's cpuset is filled from its parents before the stub joins it
+/// (an empty one refuses tasks with ENOSPC).
+#[test]
+fn cpuset_parent_without_mems() {
+    require_root!();
+    let rt = Rt::new("cg-mems");
+    let id = unique_id("lt-mems");
+    let adm = unique_id("lt-memsparent");
+    let dir = format!("/sys/fs/cgroup/cpuset/{adm}");
+    fs::create_dir(&dir).unwrap();
+    fs::write(format!("{dir}/cgroup.clone_children"), "0").unwrap();
+    let cpus = fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap();
+    fs::write(format!("{dir}/cpuset.cpus"), cpus.trim()).unwrap();
+    let bundle = sh_bundle(&id, "exit 0", |c| c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}")));
+    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    for d in cgroup_dirs(&format!("/{adm}")) {
+        let _ = fs::remove_dir(d);
+    }
+    assert_eq!(out.code(), Some(0), "{out}");
+}

@@ -42,7 +42,7 @@ pub struct JoinFds {
 
 impl Cgroup {
     /// Opens what a child needs to join this cgroup by itself (see the
-    /// module docs). A v1 cpuset whose `cpuset.cpus` is empty (its parent
+    /// module docs). A v1 cpuset whose `cpuset.cpus` or `cpuset.mems` is empty (its parent
     /// lacks `cgroup.clone_children`) is filled from its parents first, or
     /// the kernel would refuse the task (ENOSPC).
     ///
@@ -52,8 +52,9 @@ impl Cgroup {
         let mut out = JoinFds::default();
         for d in &self.v1 {
             if d.has("cpuset") {
-                let cpus = super::read_small(&d.dir.join("cpuset.cpus")).unwrap_or_default();
-                if cpus.trim().is_empty() {
+                // Either one empty makes the kernel refuse the task (ENOSPC).
+                let empty = |f: &str| super::read_small(&d.dir.join(f)).unwrap_or_default().trim().is_empty();
+                if empty("cpuset.cpus") || empty("cpuset.mems") {
                     self.fill_empty_cpuset(d)?;
                 }
             }

@@ -198,6 +198,7 @@ pub const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 // Processes and signals.
 pub const CLONE_NEWPID: u32 = 0x2000_0000;
+pub const CLONE_NEWUSER: u32 = 0x1000_0000;
 pub const CLONE_NEWTIME: u32 = 0x80;
 pub const CLONE_NEWCGROUP: u32 = 0x0200_0000;
 pub const SIGCHLD: usize = 17;
