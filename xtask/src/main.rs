@@ -172,6 +172,7 @@ fn libseccomp_libdir() -> PathBuf {
 pub fn build_sprout() -> Result<PathBuf> {
     let built = build_ship()?;
     static_check(&built)?;
+    hot_list_coverage(&built);
     let stub = build_stub()?;
     let dist = target(DIST);
     std::fs::create_dir_all(&dist).ctx(format!("creating {}", dist.display()))?;
@@ -210,6 +211,28 @@ pub fn build_ship() -> Result<PathBuf> {
         bail!("the ship build produced no {}", built.display());
     }
     Ok(built)
+}
+
+/// Says how much of `controller/hot-functions.txt` names functions of the
+/// build `bin` (unstripped), and loudly when much of it is stale: new or
+/// renamed functions, or other symbol hashes after a dependency, flag or
+/// profile change, are left out of the link order, and the controller's
+/// peak RSS grows back towards the whole text (`cargo xtask hotlist`).
+fn hot_list_coverage(bin: &Path) {
+    let order = util::workspace_root().join(hotlist::ORDER_FILE);
+    let Ok(list) = std::fs::read_to_string(&order) else { return };
+    let Ok(nm) = util::capture(Command::new("nm").arg("--defined-only").arg(bin)) else { return };
+    let defined: std::collections::HashSet<&str> = nm.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    let names: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let found = names.iter().filter(|n| defined.contains(**n)).count();
+    if found * 10 < names.len() * 9 {
+        banner(&[
+            &format!("{}: only {found} of {} functions are in this build", hotlist::ORDER_FILE, names.len()),
+            "the link order is stale: run `cargo xtask hotlist` (as root) and commit the file",
+        ]);
+    } else {
+        say!("link order: {found} of {} listed functions are in this build", names.len());
+    }
 }
 
 /// Whether rustc links with rust-lld by default (x86_64 Linux, rustc
