@@ -1639,7 +1639,8 @@ enum Kind {
 
 /// The device rules runc adds to every container (runc `AllowedDevices`):
 /// `c *:* m`, `b *:* m`, /dev/null, random, full, tty, zero, urandom,
-/// console (5:1), pts (136:*), ptmx (5:2), tun (10:200), all `rwm`.
+/// pts (136:*), ptmx (5:2), tun (10:200), all `rwm` (runc 1.1's list: no
+/// /dev/console 5:1; a terminal's console is a pts).
 /// [`Cgroup::apply`] writes exactly the rules it is given; the spec layer
 /// appends these after the spec's own rules to behave like runc.
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
@@ -1773,6 +1774,32 @@ pub fn validate(r: &LinuxResources, setup: CgroupSetup) -> Result<()> {
         devices::rules_from_oci(d)?;
     }
     Ok(())
+}
+
+/// `linux.resources.devices` as runc's device emulator takes them:
+/// deny-all, the config's rules, then runc's defaults. A rule the kernel
+/// would ignore because it punches a hole in a wildcard exception
+/// ([`devices::check_holes`]) is refused, as runc does.
+///
+/// Errors: a malformed rule, or a hole, naming `linux.resources.devices[i]`.
+pub fn check_devices(r: &LinuxResources) -> Result<()> {
+    let user = match r.devices() {
+        Some(d) => devices::rules_from_oci(d)?,
+        None => Vec::new(),
+    };
+    let mut all = user.clone();
+    all.extend(devices::rules_from_oci(&default_device_rules())?);
+    match devices::check_holes(&all) {
+        Ok(()) => Ok(()),
+        Err(i) if i < user.len() => Err(CgroupError::invalid(
+            format!("linux.resources.devices[{i}]"),
+            "cannot punch a hole in an existing wildcard rule (the devices controller would ignore it; runc refuses it too)",
+        )),
+        Err(_) => Err(CgroupError::invalid(
+            "linux.resources.devices",
+            "a wildcard deny rule covers one of runc's default devices (/dev/null, /dev/zero, ...), which cannot be allowed back through it",
+        )),
+    }
 }
 
 /// "0-3,6" / "0" / "" (empty is allowed: inherit).

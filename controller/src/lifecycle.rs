@@ -248,6 +248,9 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
 
     let bundle = config::load(o.bundle)?;
     hooks::validate(&bundle.spec)?;
+    if let Some(r) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroups::check_devices(r).map_err(cg_err)?;
+    }
     check_terminal(&bundle.spec, o.console_socket, mode == Mode::Detached)?;
     let tty_size = if mode == Mode::Foreground { console::stdin_size() } else { None };
     let cg_path = cgroup_path_of(&bundle.spec, id);

@@ -494,3 +494,26 @@ fn cpuset_parent_without_mems() {
     }
     assert_eq!(out.code(), Some(0), "{out}");
 }
+
+/// A device rule that punches a hole in a wildcard rule (the kernel would
+/// ignore it) is refused with one line naming it, as runc does; nothing is
+/// left behind.
+#[test]
+fn device_rule_punching_a_wildcard_hole_is_refused() {
+    require_root!();
+    let rt = Rt::new("dev-hole");
+    let id = unique_id("lt-devhole");
+    let bundle = sh_bundle(&id, "exit 0", |c| {
+        c["linux"]["resources"] = json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "b", "major": 8, "access": "rw"},
+            {"allow": false, "type": "b", "major": 8, "minor": 1, "access": "w"}
+        ]});
+    });
+    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert_ne!(out.code(), Some(0), "{out}");
+    let err = out.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(err.contains("linux.resources.devices[2]") && err.contains("hole"), "{out}");
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}

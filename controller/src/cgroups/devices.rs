@@ -266,6 +266,35 @@ impl DevState {
     }
 }
 
+/// Whether `rules`, applied from deny-all, ever take access away from a
+/// device that a wildcard exception of the other kind covers (say `deny b
+/// 8:1 w` while `allow b 8:* rw` is listed): the v1 devices controller
+/// ignores such a rule, so the container would keep (or lack) the access
+/// the config removes (or grants). runc's device emulator refuses it with
+/// "cannot punch hole in existing wildcard rule". Returns the index of the
+/// first such rule.
+pub(super) fn check_holes(rules: &[DevRule]) -> Result<(), usize> {
+    let mut st = DevState::default();
+    for (i, r) in rules.iter().enumerate() {
+        if let DevRule::Dev { allow, key, access } = *r {
+            if allow == st.allow_all {
+                let covered = st.exceptions.iter().any(|(w, bits)| {
+                    w != &key
+                        && w.typ == key.typ
+                        && (w.major.is_none() || w.major == key.major)
+                        && (w.minor.is_none() || w.minor == key.minor)
+                        && bits & access != 0
+                });
+                if covered {
+                    return Err(i);
+                }
+            }
+        }
+        st.apply(r);
+    }
+    Ok(())
+}
+
 /// The writes that turn `actual` into `target`, in order.
 pub(super) fn plan(target: &DevState, actual: &DevState) -> Vec<(DevFile, String)> {
     let mut writes = Vec::new();
@@ -351,7 +380,6 @@ pub(super) fn runc_default_rules() -> Vec<LinuxDeviceCgroup> {
         rule(C, Some(5), Some(0), "rwm"),
         rule(C, Some(1), Some(5), "rwm"),
         rule(C, Some(1), Some(9), "rwm"),
-        rule(C, Some(5), Some(1), "rwm"),
         rule(C, Some(136), None, "rwm"),
         rule(C, Some(5), Some(2), "rwm"),
         rule(C, Some(10), Some(200), "rwm"),
@@ -453,6 +481,20 @@ mod tests {
             "{e}"
         );
         let rules = rules_from_oci(&runc_default_rules()).unwrap();
-        assert_eq!(rules.len(), 12);
+        assert_eq!(rules.len(), 11);
+    }
+
+    #[test]
+    fn holes_in_wildcard_rules_are_found() {
+        let dev = |allow, typ, major, minor, access| DevRule::Dev { allow, key: DevKey { typ, major, minor }, access };
+        // deny all; allow b 8:* rw; deny b 8:1 w: a hole.
+        let rules = [DevRule::All { allow: false }, dev(true, 'b', Some(8), None, READ | WRITE), dev(false, 'b', Some(8), Some(1), WRITE)];
+        assert_eq!(check_holes(&rules), Err(2));
+        // allow all; deny c *:* rwm; allow c 1:3 rwm (runc's default): a hole.
+        let rules = [DevRule::All { allow: true }, dev(false, 'c', None, None, ALL_ACCESS), dev(true, 'c', Some(1), Some(3), ALL_ACCESS)];
+        assert_eq!(check_holes(&rules), Err(2));
+        // Trimming an exact exception, or one a wildcard does not cover: fine.
+        let rules = [DevRule::All { allow: false }, dev(true, 'c', Some(1), Some(3), ALL_ACCESS), dev(false, 'c', Some(1), Some(3), WRITE), dev(true, 'c', Some(4), None, READ), dev(false, 'c', Some(1), Some(5), WRITE)];
+        assert_eq!(check_holes(&rules), Ok(()));
     }
 }
