@@ -700,8 +700,14 @@ mod tests {
         .unwrap();
         let r = resources_of(&spec);
         let d = r.devices().as_ref().unwrap();
-        assert!(!d[0].allow());
-        assert_eq!(d.len(), 1 + cgroups::default_device_rules().len());
+        // deny-all first, then the config's rule, then runc's defaults.
+        assert!(!d[0].allow() && !d[1].allow());
+        assert_eq!(d.len(), 2 + cgroups::default_device_rules().len());
         assert_eq!(cgroup_path_of(&spec, "abc"), Path::new("/sprout/abc"));
+        // A config without devices still starts from deny-all.
+        let bare: Spec = serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2"})).unwrap();
+        let d = resources_of(&bare).devices().clone().unwrap();
+        assert!(!d[0].allow() && d[0].access().as_deref() == Some("rwm"));
+        assert_eq!(d.len(), 1 + cgroups::default_device_rules().len());
     }
 }
