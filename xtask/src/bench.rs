@@ -783,7 +783,7 @@ fn write_wrappers(dir: &Path) -> Result {
 /// run there), move this process into a private mount namespace and
 /// bind-mount an empty file over that list; every runtime and the floor
 /// then run under the same mask. Returns the masked list, if any.
-fn mask_unified_controllers(dir: &Path) -> Result<Option<String>> {
+pub(crate) fn mask_unified_controllers(dir: &Path) -> Result<Option<String>> {
     let listed = fs::read_to_string(UNIFIED_CONTROLLERS).unwrap_or_default();
     let listed = listed.trim();
     if listed.is_empty() {

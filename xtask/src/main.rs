@@ -181,8 +181,23 @@ pub fn build_sprout() -> Result<PathBuf> {
     let tmp = dist.join("sprout.xtask-tmp");
     run(Command::new("strip").arg("--strip-all").arg("-o").arg(&tmp).arg(&built))?;
     std::fs::rename(&tmp, &sprout).ctx(format!("renaming {} to {}", tmp.display(), sprout.display()))?;
+    drop_cached_pages(&sprout);
     copy_replace(&stub, &dist.join("sprout-init"))?;
     Ok(sprout)
+}
+
+/// Writes `file` out and drops its pages from the page cache, so that its
+/// first exec reads it the way an installed binary is read (readahead),
+/// not from the page cache `strip` left behind: how the cached pages were
+/// made decides how much text the kernel maps around each fault, and the
+/// freshly written copy measured ~250 KiB more peak RSS (2048 against
+/// 1800 KiB during `run`) for the same bytes. Best effort.
+fn drop_cached_pages(file: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(file) else { return };
+    let _ = f.sync_all();
+    // SAFETY: a valid open fd; advice only, no memory is touched.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
 }
 
 /// The `ship` build of `sprout` (see [`build_sprout`]), unstripped;
