@@ -40,13 +40,12 @@
 //! podman maps to exit codes: `executable file not found in $PATH` and
 //! `no such file or directory` (127), `permission denied` (126).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use clap::Args;
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use oci_spec::runtime::Process;
 use serde_json::{Value, json};
 
@@ -459,7 +458,7 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
             mask |= nstype;
         }
     }
-    if !alive(&pidfd) {
+    if !launch::pidfd_alive(&pidfd) {
         return Err(stopped());
     }
     let pid_ns = if mask & clone_flags::NEWPID != 0 {
@@ -513,19 +512,6 @@ impl PidNsForChildren {
     pub fn leave(self) -> Result<()> {
         nix::sched::setns(&self.own, nix::sched::CloneFlags::CLONE_NEWPID)
             .map_err(|e| Error::Sys { context: "returning to our own pid namespace: setns".into(), errno: e })
-    }
-}
-
-/// Whether the process behind a pidfd still runs (a pidfd polls readable
-/// once the process has exited).
-fn alive(pidfd: &OwnedFd) -> bool {
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    loop {
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Err(Errno::EINTR) => continue,
-            Ok(0) => return true,
-            _ => return false,
-        }
     }
 }
 

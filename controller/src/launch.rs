@@ -142,19 +142,6 @@ struct Child {
 }
 
 impl Child {
-    /// Whether the stub itself has not exited yet (its pidfd does not poll
-    /// readable).
-    fn alive(&self) -> bool {
-        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
-        loop {
-            match poll(&mut fds, PollTimeout::ZERO) {
-                Err(Errno::EINTR) => continue,
-                Ok(0) => return true,
-                _ => return false,
-            }
-        }
-    }
-
     /// The container process: the grandchild if the stub forked.
     fn container(&self) -> Pid {
         self.grandchild.as_ref().map_or(self.pid, |g| g.0)
@@ -276,6 +263,19 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| Error::io(format!("--pid-file \"{}\"", path.display()), &e))
+}
+
+/// Whether the process behind a pidfd still runs (a pidfd polls readable
+/// once the process has exited; pidfd_open(2)).
+pub fn pidfd_alive(pidfd: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Err(Errno::EINTR) => continue,
+            Ok(0) => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// Reads the child's pre-exec failure record, if it wrote one.
@@ -491,7 +491,7 @@ pub fn spawn_with(
     // container process's pid is saved at `Ready`). Either way an error
     // about the exited stub must not hide that.
     if let Err(e) = on_spawn(child.pid) {
-        if child.alive() {
+        if pidfd_alive(&child.pidfd) {
             return Err(e);
         }
     }

@@ -326,13 +326,10 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     let cell = RefCell::new(st);
     // The stub joins `cg` by itself before its exec (SpawnOptions::cgroup).
     let on_spawn = |pid: Pid| -> Result<()> {
+        // (The stub may be gone already; `spawn_with` then leaves the
+        // report to the sync loop.)
         let mut st = cell.borrow_mut();
-        // The plan is on its way already, so the stub may be gone: it
-        // forked into a joined pid namespace and its parent exited, or it
-        // failed and exited. The sync loop reports either (Pid, Failed).
-        if st.set_pid(pid.as_raw()).is_err() {
-            return Ok(());
-        }
+        st.set_pid(pid.as_raw())?;
         st.save()
     };
     let mut launched =
