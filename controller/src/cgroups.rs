@@ -314,6 +314,17 @@ fn read_small(file: &Path) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// `kill(2)` of one pid with a raw signal number 0-64: nix's `Signal`
+/// has no real-time signals, so those go through a pidfd
+/// (`pidfd_send_signal(2)`, the same siginfo as `kill`).
+fn send_signal(pid: i32, sig: i32) -> std::result::Result<(), Errno> {
+    match Signal::try_from(sig) {
+        Ok(s) => kill(Pid::from_raw(pid), s),
+        Err(_) if sig == 0 => kill(Pid::from_raw(pid), None),
+        Err(_) => crate::sys::pidfd_send_signal(&crate::sys::pidfd_open(pid)?, sig),
+    }
+}
+
 /// Read `cgroup.procs` of `dir` and of every cgroup below it.
 fn procs_recursive(dir: &Path, out: &mut Vec<i32>) -> io::Result<()> {
     let text = read_small(&dir.join("cgroup.procs"))?;
@@ -1319,7 +1330,9 @@ impl Cgroup {
         Ok(v)
     }
 
-    /// Send `sig` to every process in the cgroup (`kill --all`).
+    /// Send `sig` to every process in the cgroup (`kill --all`). `sig` is
+    /// 0-64 as `kill(2)` takes it: 0 only checks (delivers nothing, as
+    /// `runc kill --all ID 0` accepts it), 34-64 are the real-time signals.
     ///
     /// SIGKILL with a cgroup2 directory that has `cgroup.kill` (kernel
     /// 5.14+; Unified hosts, and the joined unified hierarchy on Hybrid
@@ -1328,13 +1341,19 @@ impl Cgroup {
     /// in the unified one (joined without `add_task`) are then signalled as
     /// below. Otherwise: freeze, signal every pid (ESRCH ignored, the
     /// process already exited), and always thaw again, even on error, as
-    /// runc `signalAllProcesses` and crun `cgroup_killall_path` do.
+    /// runc `signalAllProcesses` and crun `cgroup_killall_path` do. Signal
+    /// 0 skips the freeze (nothing is delivered, and a paused container
+    /// stays paused).
+    ///
+    /// Errors: `signal: N is not a valid signal number` outside 0-64.
     pub fn kill_all(&self, sig: i32) -> Result<()> {
-        let signal = Signal::try_from(sig).map_err(|_| CgroupError::Invalid {
-            field: "signal".into(),
-            reason: format!("{sig} is not a valid signal number"),
-        })?;
-        if signal == Signal::SIGKILL
+        if !(0..=64).contains(&sig) {
+            return Err(CgroupError::Invalid {
+                field: "signal".into(),
+                reason: format!("{sig} is not a valid signal number"),
+            });
+        }
+        if sig == libc::SIGKILL
             && let Some((_, udir)) = &self.unified
         {
             let kf = udir.join("cgroup.kill");
@@ -1355,20 +1374,21 @@ impl Cgroup {
                 if stragglers.is_empty() {
                     return Ok(());
                 }
-                return self.signal_frozen(signal, Some(&stragglers));
+                return self.signal_frozen(sig, Some(&stragglers));
             }
         }
-        self.signal_frozen(signal, None)
+        self.signal_frozen(sig, None)
     }
 
-    /// Freeze, signal `only` (or every pid), always thaw.
-    fn signal_frozen(&self, signal: Signal, only: Option<&[i32]>) -> Result<()> {
-        let has_freezer = match self.setup {
-            CgroupSetup::Unified => self
-                .v2_dir()
-                .is_some_and(|d| d.join("cgroup.freeze").exists()),
-            _ => self.v1_dir("freezer").is_some_and(Path::is_dir),
-        };
+    /// Freeze (unless `sig` is 0), signal `only` (or every pid), always thaw.
+    fn signal_frozen(&self, sig: i32, only: Option<&[i32]>) -> Result<()> {
+        let has_freezer = sig != 0
+            && match self.setup {
+                CgroupSetup::Unified => self
+                    .v2_dir()
+                    .is_some_and(|d| d.join("cgroup.freeze").exists()),
+                _ => self.v1_dir("freezer").is_some_and(Path::is_dir),
+            };
         // A failed freeze is not fatal: signal anyway (runc logs and goes on).
         let _ = has_freezer && self.freeze().is_ok();
         let result = (|| -> Result<()> {
@@ -1377,7 +1397,7 @@ impl Cgroup {
                 None => self.pids()?,
             };
             for pid in pids {
-                match kill(Pid::from_raw(pid), signal) {
+                match send_signal(pid, sig) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(e) => {
                         return Err(io_err(

@@ -146,6 +146,52 @@ fn kill_all_reaches_every_process_of_a_forking_workload() {
 }
 
 #[test]
+fn kill_all_takes_signal_zero_and_real_time_signals() {
+    require_root!();
+    let rt = Rt::new("kall0");
+    let id = unique_id("lt-kall0");
+    // pid 1 (sh) gets no signal it has no handler for; its children do.
+    let bundle = sh_bundle(&id, "for i in 1 2 3; do sleep 600 & done; echo ready > /tmp/ready; wait; sleep 600", |_| {});
+    rt.create_ok(&bundle, &id);
+    // Signal 0 to a created container: only a check (runc: exit 0).
+    rt.ok(&["kill", "--all", &id, "0"]);
+    rt.ok(&["start", &id]);
+    wait_file(&bundle.rootfs().join("tmp/ready"), 10);
+    let cg = format!("/sprout/{id}");
+    assert!(wait_for(10, || cg_procs("pids", &cg).len() == 4), "{:?}", cg_procs("pids", &cg));
+    let pid1 = rt.pid(&id);
+    // As runc: 0 delivers nothing, with or without --all.
+    rt.ok(&["kill", "--all", &id, "0"]);
+    rt.ok(&["kill", &id, "0"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(cg_procs("pids", &cg).len(), 4, "signal 0 killed something: {:?}", cg_procs("pids", &cg));
+    // A paused container stays paused (nothing to deliver, no freeze/thaw).
+    rt.ok(&["pause", &id]);
+    rt.ok(&["kill", "--all", &id, "0"]);
+    assert_eq!(rt.status(&id), "paused");
+    assert_eq!(cg_read("freezer", &cg, "freezer.state"), "FROZEN");
+    rt.ok(&["resume", &id]);
+    // A real-time signal (SIGRTMIN+6, default action: terminate) reaches
+    // every process; pid 1 has no handler, so only the children die.
+    rt.ok(&["kill", "--all", &id, "40"]);
+    assert!(wait_for(10, || cg_procs("pids", &cg) == vec![pid1]), "after kill --all 40: {:?}", cg_procs("pids", &cg));
+    for bad in ["65", "99"] {
+        let out = rt.sprout(&["kill", "--all", &id, bad]);
+        assert_eq!(out.code(), Some(1), "{out}");
+        assert!(out.stderr_str().contains("signal"), "{out}");
+    }
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    // Stopped, as runc: without --all "container not running" (exit 1);
+    // with --all nothing is left to signal (exit 0).
+    let out = rt.sprout(&["kill", &id, "0"]);
+    assert_eq!((out.code(), out.stderr_str()), (Some(1), "sprout: container not running\n".to_string()), "{out}");
+    rt.ok(&["kill", "--all", &id, "0"]);
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
 fn pause_and_resume_freeze_the_processes() {
     require_root!();
     let rt = Rt::new("pause");
