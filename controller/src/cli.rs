@@ -277,8 +277,11 @@ pub struct UpdateArgs {
     /// Kernel memory limit (ignored, as runc: the kernel dropped it).
     #[arg(long, value_name = "BYTES", allow_hyphen_values = true, hide = true)]
     kernel_memory: Option<String>,
-    /// CPU shares (relative weight).
-    #[arg(long, value_name = "N")]
+    /// Kernel TCP memory limit (ignored, as runc).
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true, hide = true)]
+    kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight; runc spells it --cpu-share).
+    #[arg(long, alias = "cpu-share", value_name = "N")]
     cpu_shares: Option<u64>,
     /// CPU CFS quota in microseconds per period (-1 = unlimited).
     #[arg(long, value_name = "USEC", allow_hyphen_values = true)]
@@ -286,13 +289,19 @@ pub struct UpdateArgs {
     /// CPU CFS period in microseconds.
     #[arg(long, value_name = "USEC")]
     cpu_period: Option<u64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long, value_name = "USEC")]
+    cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds per realtime period.
+    #[arg(long, value_name = "USEC", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
     /// CPUs allowed (0-3,5).
     #[arg(long, value_name = "LIST")]
     cpuset_cpus: Option<String>,
     /// Memory nodes allowed.
     #[arg(long, value_name = "LIST")]
     cpuset_mems: Option<String>,
-    /// Maximum number of processes (-1 = unlimited).
+    /// Maximum number of processes (-1 = unlimited, 0 = unchanged).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
     /// Block IO weight (10-1000).
@@ -432,6 +441,9 @@ pub fn run(cli: &Cli) -> Result<i32> {
             if a.kernel_memory.is_some() {
                 crate::error::warn("--kernel-memory: ignored (the kernel no longer supports it)");
             }
+            if a.kernel_memory_tcp.is_some() {
+                crate::error::warn("--kernel-memory-tcp: ignored (as runc)");
+            }
             let f = UpdateFlags {
                 memory: a.memory.clone(),
                 memory_swap: a.memory_swap.clone(),
@@ -439,6 +451,8 @@ pub fn run(cli: &Cli) -> Result<i32> {
                 cpu_shares: a.cpu_shares,
                 cpu_quota: a.cpu_quota,
                 cpu_period: a.cpu_period,
+                cpu_rt_period: a.cpu_rt_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
                 cpuset_cpus: a.cpuset_cpus.clone(),
                 cpuset_mems: a.cpuset_mems.clone(),
                 pids_limit: a.pids_limit,

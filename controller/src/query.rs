@@ -256,17 +256,21 @@ pub struct UpdateFlags {
     pub memory_swap: Option<String>,
     /// `--memory-reservation`: soft limit.
     pub memory_reservation: Option<String>,
-    /// `--cpu-shares`.
+    /// `--cpu-shares` (runc: `--cpu-share`).
     pub cpu_shares: Option<u64>,
     /// `--cpu-quota` (microseconds per period; -1 = unlimited).
     pub cpu_quota: Option<i64>,
     /// `--cpu-period` (microseconds).
     pub cpu_period: Option<u64>,
+    /// `--cpu-rt-period` (microseconds).
+    pub cpu_rt_period: Option<u64>,
+    /// `--cpu-rt-runtime` (microseconds per realtime period).
+    pub cpu_rt_runtime: Option<i64>,
     /// `--cpuset-cpus` (`0-2,4`).
     pub cpuset_cpus: Option<String>,
     /// `--cpuset-mems`.
     pub cpuset_mems: Option<String>,
-    /// `--pids-limit` (-1 = unlimited).
+    /// `--pids-limit` (-1 = unlimited; 0 = unchanged, as runc).
     pub pids_limit: Option<i64>,
     /// `--blkio-weight` (10-1000).
     pub blkio_weight: Option<u16>,
@@ -298,7 +302,9 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
 }
 
 /// The resources `update` applies: `--resources FILE` (`-` = stdin; a
-/// `linux.resources` JSON object) with the flags on top.
+/// `linux.resources` JSON object) with the flags on top. As in runc, a 0
+/// leaves the value unchanged (pids `limit` included; the other zeros are
+/// skipped when the files are written).
 pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxResources> {
     let mut v: Value = match file {
         None => json!({}),
@@ -344,6 +350,12 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
     if let Some(x) = f.cpu_period {
         set("cpu", "period", json!(x));
     }
+    if let Some(x) = f.cpu_rt_period {
+        set("cpu", "realtimePeriod", json!(x));
+    }
+    if let Some(x) = f.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", json!(x));
+    }
     if let Some(x) = &f.cpuset_cpus {
         set("cpu", "cpus", json!(x));
     }
@@ -355,6 +367,11 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
     }
     if let Some(x) = f.blkio_weight {
         set("blockIO", "weight", json!(x));
+    }
+    // runc: a pids limit of 0 (flag or file) leaves pids.max as it is,
+    // like every other 0 of `update` (0 is no valid limit; -1 = unlimited).
+    if v.pointer("/pids/limit").and_then(Value::as_i64) == Some(0) {
+        v.as_object_mut().expect("object").remove("pids");
     }
     serde_path_to_error::deserialize::<_, LinuxResources>(v)
         .map_err(|e| Error::invalid(format!("--resources: {}: {}", e.path(), e.inner())))
@@ -529,6 +546,11 @@ mod tests {
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64i64 << 20));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 20);
         assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
+        // 0 = unchanged (runc): no pids section at all.
+        let f = UpdateFlags { pids_limit: Some(0), cpu_rt_period: Some(5), ..Default::default() };
+        let r = update_resources(None, &f).unwrap();
+        assert!(r.pids().is_none());
+        assert_eq!(r.cpu().as_ref().unwrap().realtime_period(), Some(5));
     }
 
     #[test]

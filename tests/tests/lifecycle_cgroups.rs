@@ -339,6 +339,70 @@ fn update_changes_the_limits() {
 }
 
 #[test]
+fn update_zero_leaves_a_limit_unchanged_as_runc() {
+    require_root!();
+    let rt = Rt::new("upd0");
+    let id = unique_id("lt-upd0");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "pids": {"limit": 50},
+            "blockIO": {"weight": 500}
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    let cg = format!("/sprout/{id}");
+    let files = [
+        ("memory", "memory.limit_in_bytes"),
+        ("memory", "memory.soft_limit_in_bytes"),
+        ("memory", "memory.memsw.limit_in_bytes"),
+        ("cpu", "cpu.shares"),
+        ("cpu", "cpu.cfs_quota_us"),
+        ("cpu", "cpu.cfs_period_us"),
+        ("cpu", "cpu.rt_period_us"),
+        ("pids", "pids.max"),
+        ("blkio", "blkio.bfq.weight"),
+    ];
+    let read_all = || files.map(|(c, f)| cg_read(c, &cg, f));
+    let before = read_all();
+    assert_eq!(before[7], "50");
+    // runc 1.1: every flag's 0 means "leave it" (pids.max stayed 50 under
+    // runc, sprout used to write "max").
+    for flag in [
+        "--pids-limit",
+        "--memory",
+        "--memory-swap",
+        "--memory-reservation",
+        "--cpu-shares",
+        "--cpu-share",
+        "--cpu-quota",
+        "--cpu-period",
+        "--cpu-rt-period",
+        "--cpu-rt-runtime",
+        "--blkio-weight",
+    ] {
+        rt.ok(&["update", flag, "0", &id]);
+        assert_eq!(read_all(), before, "after update {flag} 0");
+    }
+    // The same for a limit of 0 in --resources.
+    let file = bundle.dir().join("res.json");
+    fs::write(&file, r#"{"pids": {"limit": 0}, "memory": {"limit": 0}}"#).unwrap();
+    rt.ok(&["update", "-r", file.to_str().unwrap(), &id]);
+    assert_eq!(read_all(), before, "after update -r {{pids: {{limit: 0}}}}");
+    // runc's spellings: --cpu-share, --cpu-rt-period.
+    rt.ok(&["update", "--cpu-share", "600", "--cpu-rt-period", "500000", &id]);
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "600");
+    assert_eq!(cg_read("cpu", &cg, "cpu.rt_period_us"), "500000");
+    // -1 is still "unlimited".
+    rt.ok(&["update", "--pids-limit", "-1", &id]);
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+#[test]
 fn pids_limit_is_enforced() {
     require_root!();
     let rt = Rt::new("pids");
