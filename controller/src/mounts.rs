@@ -636,6 +636,13 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
     // Nothing may be mounted over the rootfs itself or outside it.
     let target = below_root(&destination)
         .map_err(|why| Error::invalid(format!("mounts[{index}].destination \"{destination}\": {why}")))?;
+    if !destination.starts_with('/') {
+        // runc 1.1 mounts it below the container's / too, with a warning
+        // that later releases refuse it.
+        crate::error::warn(format!(
+            "mounts[{index}].destination \"{destination}\": not absolute; treated as \"/{target}\" (relative to the container's /)"
+        ));
+    }
     let options = m.options().clone().unwrap_or_default();
     let parsed = parse_options(&options).map_err(|e| Error::invalid(format!("{origin}: {e}")))?;
     let fstype = m.typ().clone().unwrap_or_default();

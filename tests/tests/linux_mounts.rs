@@ -104,6 +104,30 @@ fn recursive_options_on_a_tmpfs() {
     assert!(opts.contains(&"ro") && opts.contains(&"noexec"), "{out}");
 }
 
+/// A relative mount destination, as runc 1.1: mounted below the
+/// container's `/` (`data` = `/data`), with one warning line naming the
+/// field (sprout used to say nothing).
+#[test]
+fn relative_destination_warns_and_is_taken_from_root() {
+    require_root!();
+    let id = unique_id("reldest");
+    let b = busybox(&id, |c| {
+        push_mount(c, json!({"destination": "data/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        sh(c, "grep ' /data/x ' /proc/self/mountinfo | cut -d' ' -f5,9");
+    });
+    let out = run(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "/data/x tmpfs\n", "{out}");
+    let n = b.config()["mounts"].as_array().unwrap().len() - 1;
+    assert_eq!(
+        out.stderr_str(),
+        format!(
+            "sprout: warning: mounts[{n}].destination \"data/x\": not absolute; treated as \"/data/x\" (relative to the container's /)\n"
+        ),
+        "{out}"
+    );
+}
+
 /// The files of the idmap tests: `file0` owned by 0:0 and `file1234` by
 /// 1234:1234, in a fresh directory.
 fn idmap_source(owner: &Bundle) -> PathBuf {
