@@ -27,11 +27,10 @@ fn marker_bundle(id: &str) -> Bundle {
     b
 }
 
-/// The entries of `rt`'s root (empty when it does not exist).
+/// The entries of `rt`'s root but sprout's bookkeeping (empty when it
+/// does not exist; see [`root_containers`]).
 fn root_entries(rt: &Rt) -> Vec<String> {
-    fs::read_dir(&rt.root)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
+    root_containers(&rt.root)
 }
 
 #[test]

@@ -15,7 +15,8 @@ use sprout_systests::{Bundle, Output, output, sprout, unique_id};
 pub use crate::common::busybox;
 
 /// A private state root `/run/sprout-lt/<unique>`; on drop every
-/// container under it is deleted (`delete --force`) and the root removed.
+/// container under it is deleted (`delete --force`) and the root removed
+/// (with sprout's bookkeeping in it: `.creating~`, `.spare~`).
 pub struct Rt {
     /// The `--root` directory.
     pub root: PathBuf,
@@ -112,16 +113,43 @@ impl Drop for Rt {
         if let Ok(rd) = fs::read_dir(&self.root) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
+                if is_bookkeeping(&id) {
+                    continue;
+                }
                 let out = self.sprout(&["delete", "--force", &id]);
                 if !out.success() {
                     eprintln!("cleanup: {out}");
                 }
             }
         }
-        let _ = fs::remove_dir(&self.root);
+        let _ = fs::remove_dir_all(&self.root);
         // The shared parent too, once the last test is done with it.
         let _ = fs::remove_dir("/run/sprout-lt");
     }
+}
+
+/// Whether `name` in a `--root` is sprout's bookkeeping (`.creating~`
+/// where creates build state directories, `.spare~` the pool of spare
+/// ones), not a container: ids cannot contain `~`.
+pub fn is_bookkeeping(name: &str) -> bool {
+    name.contains('~')
+}
+
+/// The entries of `root` that are not bookkeeping ([`is_bookkeeping`]),
+/// sorted; also checks that no half-built state directory is left in
+/// `.creating~`. Empty when `root` does not exist.
+#[track_caller]
+pub fn root_containers(root: &Path) -> Vec<String> {
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let staging = names(&root.join(".creating~"));
+    assert!(staging.is_empty(), "left in {}/.creating~: {staging:?}", root.display());
+    names(root).into_iter().filter(|n| !is_bookkeeping(n)).collect()
 }
 
 /// Runs `cmd` with stdout and stderr going to (unlinked) temporary files,
