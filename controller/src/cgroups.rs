@@ -59,6 +59,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 use std::thread::sleep;
@@ -66,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use libcgroups::common::{CgroupManager, ControllerOpt, WrappedIoError};
 use nix::errno::Errno;
+use nix::fcntl::FlockArg;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
@@ -142,6 +144,10 @@ pub enum CgroupError {
     /// `create` found the cgroup frozen.
     #[error("linux.cgroupsPath: cgroup {path} is frozen")]
     Frozen { path: PathBuf },
+    /// Another `create` is setting up a container in the same cgroup right
+    /// now (it holds the claim, see [`Cgroup::create`]).
+    #[error("linux.cgroupsPath: cgroup {path} is being set up by another container")]
+    Claimed { path: PathBuf },
     /// An operation on the cgroup's files failed (mkdir, join, freeze, kill, rmdir ...).
     #[error("linux.cgroupsPath: cgroup {path}: {op} {file}: {}", errno_text(.source))]
     Io {
@@ -215,7 +221,8 @@ enum Manager {
 /// A container's cgroup (see the module docs for what it spans).
 ///
 /// Cheap to re-create from the path with [`Cgroup::open`]; nothing is kept
-/// open. Not removed on drop: call [`Cgroup::remove`].
+/// open, except the claim a `create` holds until the object is dropped.
+/// Not removed on drop: call [`Cgroup::remove`].
 pub struct Cgroup {
     /// Cleaned absolute cgroup path, e.g. `/sprout/abc`.
     path: PathBuf,
@@ -237,6 +244,10 @@ pub struct Cgroup {
     /// `create` made the v1 devices directory itself: no process and no
     /// sub-cgroup is in it yet, so its rules can be set with a reset.
     devices_fresh: bool,
+    /// `create`'s claim: `cgroup.procs` of the cgroup's directory in its
+    /// first controller hierarchy, open with an exclusive `flock(2)` on it;
+    /// released on drop.
+    claim: Option<fs::File>,
 }
 
 impl fmt::Debug for Cgroup {
@@ -562,6 +573,7 @@ impl Cgroup {
             created_ancestor: None,
             created_dirs: Vec::new(),
             devices_fresh: false,
+            claim: None,
         })
     }
 
@@ -584,7 +596,18 @@ impl Cgroup {
     ///   `name=...`) directory is tolerated ("where we can"); controller
     ///   hierarchies must succeed.
     /// - An existing cgroup is adopted only if it is empty and not frozen;
-    ///   otherwise [`CgroupError::InUse`] / [`CgroupError::Frozen`].
+    ///   otherwise [`CgroupError::InUse`] / [`CgroupError::Frozen`] (runc
+    ///   1.1 only warns and goes on; runc 1.2 refuses a non-empty one too).
+    /// - The result holds a claim on the cgroup until it is dropped (the
+    ///   lifecycle keeps it until the container's first process has joined):
+    ///   an exclusive, non-blocking `flock(2)` on `cgroup.procs` in the first
+    ///   controller hierarchy, taken after the mkdirs and before the
+    ///   emptiness check. Two creates racing on one `linux.cgroupsPath`
+    ///   therefore never both get it: the second one fails with
+    ///   [`CgroupError::Claimed`] while the first holds the claim, or with
+    ///   [`CgroupError::InUse`] once the first container's process is in it;
+    ///   and the loser removes nothing (the directories are the winner's).
+    ///   A directory removed under us (a concurrent delete) is made again.
     ///
     /// On error nothing that this call created is left behind (except
     /// `/sprout`).
@@ -595,11 +618,33 @@ impl Cgroup {
     }
 
     fn create_or_undo(&mut self) -> Result<()> {
-        match self.create_dirs() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.undo_create();
-                Err(e)
+        let mut attempts = 0;
+        loop {
+            match self.create_dirs() {
+                Ok(()) => return Ok(()),
+                Err(e @ (CgroupError::Claimed { .. } | CgroupError::InUse { .. } | CgroupError::Frozen { .. })) => {
+                    // Another container's cgroup (now or in a moment):
+                    // what we made in it is its own, nothing is removed.
+                    self.created_dirs.clear();
+                    self.claim = None;
+                    return Err(e);
+                }
+                Err(CgroupError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempts < 3 =>
+                {
+                    // Removed between our mkdir and the claim: start over.
+                    attempts += 1;
+                    self.claim = None;
+                    self.undo_create();
+                    self.created_dirs.clear();
+                    self.devices_fresh = false;
+                    self.created_ancestor = None;
+                }
+                Err(e) => {
+                    self.claim = None;
+                    self.undo_create();
+                    return Err(e);
+                }
             }
         }
     }
@@ -798,6 +843,7 @@ impl Cgroup {
             tops.into_iter().max_by_key(|t| t.components().count())
         };
         self.created_ancestor = topmost.map(|top| self.owned_ancestor(top));
+        self.take_claim()?;
         if existed_somewhere {
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").
             let mut pids = BTreeSet::new();
@@ -820,6 +866,49 @@ impl Cgroup {
                     path: self.path.clone(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Take the claim (see [`Cgroup::create`]) and check that no process
+    /// is in the claimed directory: a create that got there first and
+    /// finished in between (its claim released, its process joined) shows
+    /// up here even when we made the directory ourselves.
+    ///
+    /// Errors: [`CgroupError::Claimed`], [`CgroupError::InUse`];
+    /// [`CgroupError::Io`] with `NotFound` when the directory was removed
+    /// meanwhile (the caller starts over).
+    fn take_claim(&mut self) -> Result<()> {
+        let dir = match self.v1.iter().find(|d| !d.named_only()) {
+            Some(d) => &d.dir,
+            None => match &self.unified {
+                Some((_, d)) => d,
+                None => return Ok(()),
+            },
+        };
+        // The lock is on `cgroup.procs` itself, which is then read through
+        // the same fd: 4 syscalls in all (open, flock, read, close on drop).
+        let procs = dir.join("cgroup.procs");
+        let f = fs::File::open(&procs).map_err(|e| io_err(&self.path, "open", &procs, e))?;
+        // (nix's `Flock` guard would add an unlock call before the close,
+        // which releases the lock anyway; std's `File::try_lock` is newer
+        // than the workspace's rust-version.)
+        #[allow(deprecated)]
+        match nix::fcntl::flock(f.as_raw_fd(), FlockArg::LockExclusiveNonblock) {
+            Ok(()) => {}
+            Err(Errno::EWOULDBLOCK) => return Err(CgroupError::Claimed { path: self.path.clone() }),
+            Err(e) => {
+                return Err(io_err(&self.path, "flock", &procs, io::Error::from_raw_os_error(e as i32)));
+            }
+        }
+        // Empty or not is all that counts: one read.
+        let mut buf = [0u8; 64];
+        let n = io::Read::read(&mut &f, &mut buf).map_err(|e| io_err(&self.path, "read", &procs, e))?;
+        // Held until drop: closing the file releases the lock.
+        self.claim = Some(f);
+        if n > 0 {
+            let count = buf[..n].iter().filter(|b| **b == b'\n').count().max(1);
+            return Err(CgroupError::InUse { path: self.path.clone(), count });
         }
         Ok(())
     }
@@ -1557,6 +1646,15 @@ impl Cgroup {
     /// sub-cgroups left; or any other error) does the thaw, kill and walk
     /// above run, for every hierarchy.
     pub fn remove(&self) -> Result<()> {
+        self.remove_unless(|| false).map(|_| ())
+    }
+
+    /// [`Cgroup::remove`], but when the cgroup is still busy (processes or
+    /// sub-cgroups left after the cheap rmdirs) `in_use_elsewhere` is asked
+    /// first: if it says the cgroup now belongs to someone else (another
+    /// container adopted it), nothing is killed and the cgroup stays.
+    /// Returns whether it was removed.
+    pub fn remove_unless(&self, in_use_elsewhere: impl FnOnce() -> bool) -> Result<bool> {
         let mut busy = false;
         for dir in self.dirs() {
             match fs::remove_dir(&dir) {
@@ -1567,6 +1665,9 @@ impl Cgroup {
                     break;
                 }
             }
+        }
+        if busy && in_use_elsewhere() {
+            return Ok(false);
         }
         let deadline = Instant::now() + REMOVE_TIMEOUT;
         if busy {
@@ -1581,7 +1682,7 @@ impl Cgroup {
             }
         }
         self.remove_parents(deadline);
-        Ok(())
+        Ok(true)
     }
 
     /// Thaw, then SIGKILL everything in every hierarchy until empty.

@@ -143,7 +143,7 @@ impl Drop for Pending {
         }
         if let Some((path, ancestor)) = &self.cgroup
             && let Ok(cg) = Cgroup::open(path)
-            && let Err(e) = cg.with_created_ancestor(ancestor.as_deref()).remove()
+            && let Err(e) = cg.with_created_ancestor(ancestor.as_deref()).remove_unless(|| cgroup_taken_over(&self.root, &self.id, path))
         {
             warn(format!("cleaning up: {e}"));
         }
@@ -182,6 +182,18 @@ fn cgroup_path_of(spec: &Spec, id: &str) -> PathBuf {
 /// The container's cgroup as recorded in its state.
 pub fn cgroup_of(st: &State) -> Result<Cgroup> {
     Ok(Cgroup::open(&st.cgroup_path).map_err(cg_err)?.with_created_ancestor(st.cgroup_created_ancestor.as_deref()))
+}
+
+/// Whether another live container under `root` (not `id`) records the
+/// cgroup path `cgroup`: one that took the cgroup over once `id`'s processes were gone
+/// ([`Cgroup::create`] adopts an empty existing cgroup, as runc does).
+/// Its processes are not `id`'s to kill, nor its cgroup `id`'s to remove.
+/// O(containers): asked only when `id`'s cgroup turns out busy.
+fn cgroup_taken_over(root: &Path, id: &str, cgroup: &Path) -> bool {
+    let Ok(ids) = State::list_ids(root) else { return false };
+    ids.iter()
+        .filter(|other| *other != id)
+        .any(|other| State::load(root, other).is_ok_and(|o| o.cgroup_path == cgroup && o.status() != Status::Stopped))
 }
 
 /// The state JSON a hook gets.
@@ -436,10 +448,12 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
     // `delete` did it meanwhile).
     // The lock checks the state dir is still the one we made.
     if let Ok(_lock) = State::lock(root, id) {
-        let remove = cgroup_of(&st).and_then(|cg| cg.remove().map_err(cg_err));
+        let remove = cgroup_of(&st).and_then(|cg| {
+            cg.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path)).map_err(cg_err)
+        });
         hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
         match remove {
-            Ok(()) => State::remove_dir(root, id)?,
+            Ok(_) => State::remove_dir(root, id)?,
             Err(e) => warn(format!("container \"{id}\": {e} (the state stays for `sprout delete`)")),
         }
     }
@@ -544,6 +558,9 @@ fn kill_and_wait(st: &State) -> Result<()> {
     let pidfd = container_pidfd(st);
     if let Ok(cg) = cgroup_of(st)
         && cg.exists()
+        // A `create` that died before its process joined: the cgroup may
+        // be another container's by now.
+        && !(st.status_stored == Status::Creating && cgroup_taken_over(&st.root, &st.id, &st.cgroup_path))
     {
         if let Err(e) = cg.kill_all(libc::SIGKILL) {
             warn(format!("container \"{}\": {e}", st.id));
@@ -577,7 +594,7 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     let status = st.status();
     if all {
         let cg = cgroup_of(&st)?;
-        if status == Status::Stopped && !cg.exists() {
+        if status == Status::Stopped && (!cg.exists() || cgroup_taken_over(root, id, &st.cgroup_path)) {
             return Ok(());
         }
         cg.kill_all(sig).map_err(cg_err)?;
@@ -637,7 +654,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,
         s => crate::bail!("cannot delete container {id} that is not stopped: {s}"),
     }
-    cgroup_of(&st)?.remove().map_err(cg_err)?;
+    cgroup_of(&st)?.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path)).map_err(cg_err)?;
     let _ = std::fs::remove_file(st.start_socket());
     if st.status_stored != Status::Creating {
         hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));

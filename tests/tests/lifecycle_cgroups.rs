@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lifecycle_util::*;
 use sprout_systests::serde_json::{self, Value, json};
-use sprout_systests::{require_root, unique_id};
+use sprout_systests::{Output, require_root, unique_id};
 
 #[test]
 fn resources_are_applied_and_read_back() {
@@ -400,6 +400,85 @@ fn update_zero_leaves_a_limit_unchanged_as_runc() {
     assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &cg);
+}
+
+/// Two `create`s racing on one `linux.cgroupsPath` (different ids): one
+/// wins, the other fails with one line naming `linux.cgroupsPath` and
+/// leaves nothing (runc 1.1 lets both in with a warning, runc 1.2 refuses
+/// a non-empty cgroup; sprout let both in about half the time, and the
+/// first `delete` then killed the other container).
+#[test]
+fn racing_creates_on_one_cgroups_path() {
+    require_root!();
+    let rt = Rt::new("cgrace");
+    let parent = unique_id("lt-cgrace");
+    let pairs: Vec<(String, String, String, sprout_systests::Bundle)> = (0..20)
+        .map(|i| {
+            let (a, b) = (unique_id("lt-cgra"), unique_id("lt-cgrb"));
+            let cg = format!("/{parent}/p{i}");
+            let bundle = sh_bundle(&a, "sleep 600", |c| c["linux"]["cgroupsPath"] = json!(cg));
+            (a, b, cg, bundle)
+        })
+        .collect();
+    let outs: Vec<(Output, Output)> = std::thread::scope(|s| {
+        let hs: Vec<_> = pairs
+            .iter()
+            .map(|(a, b, _, bundle)| {
+                let ha = s.spawn(|| rt.create(bundle, a, &[]));
+                let hb = s.spawn(|| rt.create(bundle, b, &[]));
+                (ha, hb)
+            })
+            .collect();
+        hs.into_iter().map(|(ha, hb)| (ha.join().unwrap(), hb.join().unwrap())).collect()
+    });
+    for ((a, b, cg, bundle), (oa, ob)) in pairs.iter().zip(&outs) {
+        let (winner, loser, lost) = match (oa.success(), ob.success()) {
+            (true, false) => (a, b, ob),
+            (false, true) => (b, a, oa),
+            _ => panic!("exactly one create must win on {cg}:\n{oa}\n{ob}"),
+        };
+        common::assert_one_line_error(lost, &["linux.cgroupsPath", cg.as_str()]);
+        assert!(!rt.dir(loser).exists(), "the loser's state dir is left");
+        assert_eq!(cg_procs("pids", cg), vec![rt.pid(winner)], "{cg}");
+        rt.ok(&["start", winner]);
+        rt.ok(&["delete", "--force", winner]);
+        assert_gone(&rt, bundle, winner, cg);
+    }
+    // The shared parent (made by whichever create came first) is empty.
+    for d in cgroup_dirs(&format!("/{parent}")) {
+        fs::remove_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    }
+}
+
+/// A stopped container's cgroup taken over by a new container on the same
+/// `linux.cgroupsPath` (allowed: it is empty, as in runc): the old one's
+/// `kill --all` and `delete` leave the new one and its cgroup alone
+/// (sprout's delete used to SIGKILL everything left in the cgroup).
+#[test]
+fn a_stopped_containers_cgroup_taken_over() {
+    require_root!();
+    let rt = Rt::new("cgtake");
+    let (old, new) = (unique_id("lt-cgold"), unique_id("lt-cgnew"));
+    let cg = format!("/{}", unique_id("lt-cgtake"));
+    let bundle = sh_bundle(&old, "sleep 600", |c| c["linux"]["cgroupsPath"] = json!(cg));
+    rt.create_ok(&bundle, &old);
+    rt.ok(&["start", &old]);
+    // In use: refused, naming the field.
+    let out = rt.create(&bundle, &new, &[]);
+    common::assert_one_line_error(&out, &["linux.cgroupsPath", &cg, "not empty"]);
+    rt.ok(&["kill", &old, "KILL"]);
+    rt.wait_status(&old, "stopped");
+    rt.create_ok(&bundle, &new);
+    rt.ok(&["start", &new]);
+    let pid = rt.pid(&new);
+    rt.ok(&["kill", "--all", &old, "KILL"]);
+    rt.ok(&["delete", &old]);
+    assert!(!rt.dir(&old).exists());
+    assert_eq!(rt.status(&new), "running");
+    assert!(alive(pid));
+    assert_eq!(cg_procs("pids", &cg), vec![pid]);
+    rt.ok(&["delete", "--force", &new]);
+    assert_gone(&rt, &bundle, &new, &cg);
 }
 
 #[test]

@@ -76,6 +76,15 @@ impl Guard {
     }
 }
 
+/// `cg` with its create's claim released (dropped and opened again, with
+/// the same created ancestor), as once the creating `sprout` is done.
+fn unclaimed(cg: Cgroup) -> Cgroup {
+    let ancestor = cg.created_ancestor().map(Path::to_path_buf);
+    let path = cg.path().to_path_buf();
+    drop(cg);
+    Cgroup::open(&path).unwrap().with_created_ancestor(ancestor.as_deref())
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -493,7 +502,7 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
         );
         cg.remove().unwrap();
         // Adopted: an existing empty directory, first set to something else.
-        let pre = Cgroup::create(&path).unwrap();
+        let pre = unclaimed(Cgroup::create(&path).unwrap());
         write_file(&v1_file(&path, "devices", "devices.deny"), "c 1:5 w").unwrap();
         let cg = Cgroup::create_with(&path, res).expect("create_with adopted");
         assert!(!cg.devices_fresh);
@@ -919,9 +928,19 @@ fn existing_cgroup_exclusivity() {
     let mut g = Guard::new();
     let path = g.path("x");
     let cg = Cgroup::create(&path).unwrap();
-    // An existing empty cgroup can be adopted.
+    // While a create holds its claim, another one on the path is refused
+    // and removes nothing.
+    let e = Cgroup::create(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("linux.cgroupsPath: cgroup {} is being set up by another container", path.display())
+    );
+    assert!(cg.exists());
+    // Once released, an existing empty cgroup can be adopted.
+    let cg = unclaimed(cg);
     let again = Cgroup::create(&path).expect("adopt empty");
     assert_eq!(again.created_ancestor(), None);
+    drop(again);
     let pid = g.spawn("exec sleep 100");
     cg.add_task(pid).unwrap();
     let e = Cgroup::create(&path).unwrap_err();
