@@ -210,8 +210,12 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let cgroup = cgroup.map_err(Error::invalid)?;
     // The stub joins the cgroup by itself before its exec (SpawnOptions::cgroup).
     let join_cgroup = |_pid: nix::unistd::Pid| Ok(());
+    // A container killed from here on fails the steps below in ways that
+    // say little (setns ESRCH, clone ENOMEM in a pid namespace whose init
+    // is gone, EPIPE from a stub killed with it): say what happened.
+    let gone = |e: Error| if container_exiting(&state) { Error::invalid("the container stopped during exec") } else { e };
     let pid_ns = match &ns.pid_ns {
-        Some(pidfd) => Some(PidNsForChildren::enter(pidfd, state.pid)?),
+        Some(pidfd) => Some(PidNsForChildren::enter(pidfd, state.pid).map_err(gone)?),
         None => None,
     };
     let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach, cgroup: Some(&cgroup) }, timer);
@@ -219,7 +223,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     if let Some(p) = pid_ns {
         p.leave()?;
     }
-    let mut launched = launched?;
+    let mut launched = launched.map_err(gone)?;
     // A seccomp notify agent gets the container's state with the exec
     // process's pid (runtime.md "Container process state"); the status is
     // the one checked above (we hold the lock).
@@ -229,7 +233,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         container_state: Some(&container_state),
         ..Default::default()
     };
-    launched.sync(&sync_opts, timer)?;
+    launched.sync(&sync_opts, timer).map_err(gone)?;
     if let Some((path, conn)) = console_conn {
         let Some(master) = launched.take_console() else {
             crate::bail!("process.terminal: sprout-init sent no console");
@@ -403,6 +407,21 @@ fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the container's process is gone or exiting: the recorded
+/// process no longer runs (see [`State::process_alive`]), or it has
+/// `PF_EXITING` (0x4) in the flags of `/proc/PID/stat` (proc(5) field 9),
+/// set as soon as it starts to exit: a pid namespace's init has it while
+/// the kernel kills the rest of the namespace, before it turns zombie.
+fn container_exiting(state: &State) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    if !state.process_alive() {
+        return true;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else { return true };
+    let flags = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok());
+    flags.is_some_and(|f| f & PF_EXITING != 0)
 }
 
 /// The container's namespaces that this controller does not share, for

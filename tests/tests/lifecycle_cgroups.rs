@@ -233,6 +233,44 @@ fn pause_and_resume_freeze_the_processes() {
     assert_gone(&rt, &bundle, &id, &cg);
 }
 
+/// `exec` into a container killed while the exec is being set up (its
+/// stub frozen as it joined the paused container's cgroup, then the
+/// container killed, which thaws it): one line naming what happened, exit
+/// 255 (runc's exec failure code), nothing left. sprout passed on whichever
+/// step failed (setns ESRCH, EPIPE to the killed stub, clone ENOMEM in a
+/// dying pid namespace).
+#[test]
+fn exec_into_a_container_killed_meanwhile() {
+    require_root!();
+    let rt = Rt::new("execkill");
+    for _ in 0..5 {
+        let id = unique_id("lt-execkill");
+        let bundle = sh_bundle(&id, "sleep 600", |_| {});
+        rt.create_ok(&bundle, &id);
+        rt.ok(&["start", &id]);
+        let cg = format!("/sprout/{id}");
+        rt.ok(&["pause", &id]);
+        let out = std::thread::scope(|s| {
+            let exec = s.spawn(|| rt.sprout(&["exec", "--ignore-paused", &id, "true"]));
+            assert!(wait_for(10, || cg_procs("freezer", &cg).len() == 2), "{:?}", cg_procs("freezer", &cg));
+            rt.ok(&["kill", &id, "KILL"]);
+            exec.join().unwrap()
+        });
+        // The stub may still have won the race (exit 0) or been killed
+        // running `true` (137); otherwise this exact line.
+        if !matches!(out.code(), Some(0 | 137)) {
+            assert_eq!(
+                (out.code(), out.stderr_str()),
+                (Some(255), "sprout: exec failed: the container stopped during exec\n".to_string()),
+                "{out}"
+            );
+        }
+        rt.wait_status(&id, "stopped");
+        rt.ok(&["delete", &id]);
+        assert_gone(&rt, &bundle, &id, &cg);
+    }
+}
+
 #[test]
 fn delete_force_of_a_paused_container() {
     require_root!();
