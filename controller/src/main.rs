@@ -16,6 +16,9 @@
 //! field, and exit code 1; `run` otherwise exits with the container's
 //! status (128+N when it died of signal N).
 #![deny(unsafe_code)]
+// The process starts at `sys::main` (glibc calls it), not at std's
+// runtime: see there.
+#![cfg_attr(not(test), no_main)]
 
 mod caps;
 #[allow(dead_code)]
@@ -63,7 +66,11 @@ fn raw_log_flags() -> Option<(std::path::PathBuf, cli::LogFormat)> {
     Some((log.into(), format))
 }
 
-fn main() {
+/// The controller's `main` (entered from `sys::main`): parses the
+/// command line, runs the command, and exits with its code (never
+/// returns).
+#[cfg_attr(test, allow(dead_code))]
+fn sprout_main() -> ! {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
