@@ -126,6 +126,10 @@ struct Pending {
     /// (runtime.md: "stop the container, and continue the lifecycle at
     /// step 12"), with the stopped state.
     poststop: Option<(Box<Spec>, String)>,
+    /// The cgroup as made, holding its claim (see `Cgroup::create`) until
+    /// the cleanup above is done (fields drop after `drop`) or the setup
+    /// succeeded, so that no other create takes it over in between.
+    claim: Option<Cgroup>,
 }
 
 impl Pending {
@@ -312,6 +316,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         armed: true,
         lock: Some(lock),
         poststop: None,
+        claim: None,
     };
     timer.phase("state dir");
 
@@ -320,6 +325,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     // in between leaves the ancestor, empty, to the next container.
     st.cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
     pending.cgroup = Some((cg_path.clone(), st.cgroup_created_ancestor.clone()));
+    let cg: &Cgroup = pending.claim.insert(cg);
     timer.phase("cgroup");
 
     if mode == Mode::Detached {
@@ -345,7 +351,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         st.save()
     };
     let mut launched =
-        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: Some(&cg) }, timer)?;
+        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: Some(cg) }, timer)?;
     // Set when a prestart/createRuntime/createContainer/startContainer hook failed.
     let hook_failed = std::cell::Cell::new(false);
     let failed = |r: Result<()>| {
