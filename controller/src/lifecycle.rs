@@ -452,8 +452,14 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
     let code = launched.wait(timer);
     // The end: poststop hooks, cgroup and state removed (unless a
     // `delete` did it meanwhile).
-    // The lock checks the state dir is still the one we made.
-    if let Ok(_lock) = State::lock(root, id) {
+    // The lock checks the state dir is still there; the state in it must
+    // still be ours: a `delete --force` and a new `create` of the same ID
+    // while this ran leave a directory (even the same, recycled one) of
+    // another container, which is not ours to remove.
+    let ours = |now: &State| now.created == st.created && now.pid == st.pid && now.pid_start_time == st.pid_start_time;
+    if let Ok(_lock) = State::lock(root, id)
+        && State::load(root, id).is_ok_and(|now| ours(&now))
+    {
         let remove = cgroup_of(&st).and_then(|cg| {
             cg.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path)).map_err(cg_err)
         });

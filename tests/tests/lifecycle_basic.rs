@@ -578,3 +578,38 @@ fn state_is_creating_while_create_runs() {
     rt.ok(&["delete", "--force", &id]);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A foreground `run` whose container is deleted (`delete --force`) and
+/// whose ID is then created again while it is held up leaves the new
+/// container alone when it ends: its state (even in the same, recycled
+/// directory) and its cgroup stay. (Before: the ending `run` removed the
+/// new container's cgroup and state.)
+#[test]
+fn ending_run_leaves_a_recreated_id_alone() {
+    require_root!();
+    let rt = Rt::new("run-recreated");
+    let id = unique_id("lt-rerun");
+    let bundle = sh_bundle(&id, "exec sleep 100", |_| {});
+    let bdir = bundle.dir().to_str().unwrap().to_string();
+    let mut run = rt.cmd(&["run", "--bundle", &bdir, &id]);
+    run.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let mut run = run.spawn().expect("spawn sprout run");
+    assert!(wait_for(10, || rt.sprout(&["state", &id]).status.is_some_and(|s| s.success()) && rt.status(&id) == "running"));
+    let first_pid = rt.pid(&id);
+    // Hold the foreground run up, replace its container, let it go on.
+    let ctl = nix::unistd::Pid::from_raw(run.id() as i32);
+    nix::sys::signal::kill(ctl, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    rt.create_ok(&bundle, &id);
+    let second_pid = rt.pid(&id);
+    assert_ne!(first_pid, second_pid);
+    nix::sys::signal::kill(ctl, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let st = run.wait().unwrap();
+    assert!(!st.success(), "the run's container was killed: {st:?}");
+    assert_eq!(rt.status(&id), "created", "the new container's state stays");
+    assert_eq!(rt.pid(&id), second_pid);
+    assert!(!cgroup_dirs(&format!("/sprout/{id}")).is_empty(), "the new container's cgroup stays");
+    assert_eq!(cg_procs("pids", &format!("/sprout/{id}")), vec![second_pid]);
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
