@@ -69,7 +69,7 @@ pub const JOIN_INDEX: usize = usize::MAX;
 
 /// `CLONE_NEWTIME` (not in [`clone_flags`]: containers never get a new one
 /// from sprout, but one made elsewhere is joined like the others).
-const CLONE_NEWTIME: u32 = 0x0000_0080;
+pub const CLONE_NEWTIME: u32 = 0x0000_0080;
 
 /// The namespaces an exec process joins, in join order: the user namespace
 /// first (it owns the others), the mount namespace last. `(name in
@@ -463,6 +463,16 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
     }
     let mut mask = 0u32;
     for &(file, _, nstype) in NAMESPACES {
+        // The config's namespaces, as saved at create (no /proc look-up);
+        // the user and pid namespaces are still compared with ours when
+        // the config has them: joining one's own user namespace is
+        // EINVAL, and a pid namespace shared with us needs no
+        // pid_for_children dance.
+        let compared = nstype == clone_flags::NEWUSER || nstype == clone_flags::NEWPID;
+        if state.namespaces != 0 && (!compared || state.namespaces & nstype == 0) {
+            mask |= state.namespaces & nstype;
+            continue;
+        }
         let path = format!("/proc/{pid}/ns/{file}");
         let theirs = match std::fs::metadata(&path) {
             Ok(m) => m,

@@ -302,6 +302,9 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         cgroup_created_ancestor: None,
         status_stored: Status::Creating,
         foreground: mode == Mode::Foreground,
+        namespaces: plan.clone_flags
+            | plan.join.iter().fold(0, |m, j| m | j.nstype)
+            | if plan.flags & flags::NEW_TIMENS != 0 { crate::exec::CLONE_NEWTIME } else { 0 },
         config: State::saved_config(spec),
         root: root.to_path_buf(),
     };

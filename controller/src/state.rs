@@ -162,6 +162,12 @@ pub struct State {
     /// at the end itself).
     #[serde(default)]
     pub foreground: bool,
+    /// The container's namespaces from `linux.namespaces`, new or joined by
+    /// path, as a `CLONE_NEW*` mask: what `exec` joins (runc's exec joins
+    /// the namespaces of the config too). 0 in states of older versions:
+    /// `exec` then compares `/proc/PID/ns` with its own.
+    #[serde(default)]
+    pub namespaces: u32,
     /// What later commands need of the bundle's config, as loaded at
     /// create time ([`State::saved_config`]: `ociVersion`, `process`,
     /// `hooks`, `linux.seccomp` and `linux.personality`, for `start`,
@@ -786,6 +792,7 @@ mod tests {
             cgroup_created_ancestor: None,
             status_stored: Status::Created,
             foreground: false,
+            namespaces: 0,
             config: Box::default(),
             root: root.to_path_buf(),
         }
