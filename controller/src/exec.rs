@@ -277,6 +277,18 @@ pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
     if args.command.is_empty() {
         crate::bail!("process args cannot be empty (give a command, or --process FILE)");
     }
+    // The flags' own errors name the flag (they end up in process.cwd and
+    // process.env, whose later checks would name those fields).
+    if let Some(cwd) = &args.cwd
+        && !cwd.starts_with('/')
+    {
+        crate::bail!("--cwd \"{cwd}\": must be an absolute path");
+    }
+    for (i, e) in args.env.iter().enumerate() {
+        if !e.contains('=') {
+            crate::bail!("--env[{i}] \"{e}\": missing '='");
+        }
+    }
     let mut p = match state.config.process() {
         Some(p) => serde_json::to_value(p).map_err(Error::invalid)?,
         None => json!({"cwd": "/", "user": {"uid": 0, "gid": 0}}),
@@ -691,6 +703,8 @@ mod tests {
         let st = state_with(base_process());
         let e = |argv: &[&str]| exec_process(&parse(argv), &st).unwrap_err().to_string();
         assert_eq!(e(&["sprout", "exec", "c1"]), "process args cannot be empty (give a command, or --process FILE)");
+        assert_eq!(e(&["sprout", "exec", "--cwd", "rel", "c1", "sh"]), "--cwd \"rel\": must be an absolute path");
+        assert_eq!(e(&["sprout", "exec", "-e", "A=1", "-e", "FOO", "c1", "sh"]), "--env[1] \"FOO\": missing '='");
         assert_eq!(
             e(&["sprout", "exec", "-u", "x:1", "c1", "sh"]),
             "--user \"x:1\": uid \"x\" is not a number (use UID[:GID])"
