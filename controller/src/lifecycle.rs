@@ -343,6 +343,9 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     if pre_pivot_hooks || !copy_up.is_empty() {
         plan.flags |= flags::HOOKS_BEFORE_PIVOT;
     }
+    // A foreground run with nothing to do at `Ready` skips that round trip.
+    let start_hooks = !hooks::of(spec, Kind::StartContainer).is_empty();
+    launch::skip_ready_when_idle(&mut plan, mode == Mode::Detached || o.pid_file.is_some() || start_hooks);
 
     let cell = RefCell::new(st);
     // The stub joins `cg` by itself before its exec (SpawnOptions::cgroup).
