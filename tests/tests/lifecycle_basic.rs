@@ -224,16 +224,8 @@ fn concurrent_runs_of_distinct_ids() {
     let id = unique_id("lt-cr");
     let bundle = sh_bundle(&id, "exit 0", |_| {});
     for round in 0..3 {
-        let outs: Vec<_> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..24)
-                .map(|i| {
-                    let mut c = rt.cmd(&["run", "--bundle"]);
-                    c.arg(bundle.dir()).arg(format!("{id}-{round}-{i}"));
-                    s.spawn(move || run_files(&mut c))
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+        let ids: Vec<String> = (0..24).map(|i| format!("{id}-{round}-{i}")).collect();
+        let outs = run_concurrently(&rt, &bundle, &ids);
         for o in &outs {
             assert!(o.success(), "{o}");
         }

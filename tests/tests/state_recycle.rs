@@ -140,16 +140,8 @@ fn concurrent_runs_in_one_root() {
     let id = unique_id("rec-conc");
     let bundle = sh_bundle(&id, "exit 3", |_| {});
     for round in 0..2 {
-        let outs: Vec<_> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..16)
-                .map(|i| {
-                    let mut c = rt.cmd(&["run", "--bundle"]);
-                    c.arg(bundle.dir()).arg(format!("{id}-{round}-{i}"));
-                    s.spawn(move || run_files(&mut c))
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+        let ids: Vec<String> = (0..16).map(|i| format!("{id}-{round}-{i}")).collect();
+        let outs = run_concurrently(&rt, &bundle, &ids);
         for o in &outs {
             assert_eq!(o.code(), Some(3), "{o}");
             assert_eq!(o.stderr_str(), "", "{o}");

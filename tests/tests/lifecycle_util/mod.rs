@@ -300,3 +300,19 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 pub fn host_sh(script: &str) -> Output {
     output(Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()))
 }
+
+/// Foreground `run`s of `bundle` at once, one per ID, each with captured
+/// stdio ([`run_files`]); their outputs in `ids` order.
+pub fn run_concurrently(rt: &Rt, bundle: &Bundle, ids: &[String]) -> Vec<Output> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let mut c = rt.cmd(&["run", "--bundle"]);
+                c.arg(bundle.dir()).arg(id);
+                s.spawn(move || run_files(&mut c))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
