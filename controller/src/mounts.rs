@@ -543,12 +543,23 @@ impl CgroupLayout {
     /// The running host's layout (`/proc/self/mountinfo` and the symlinks in
     /// `/sys/fs/cgroup`). An unreadable mountinfo gives an empty layout.
     pub fn host() -> CgroupLayout {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        // (Size 0 in stat: a buffer sized up front reads it in one or two
+        // calls instead of doubling from 32 bytes.)
+        let mut text = String::with_capacity(16 * 1024);
+        let read = std::fs::File::open("/proc/self/mountinfo").and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
+        if read.is_err() {
+            text.clear();
+        }
         let mut layout = CgroupLayout::from_mountinfo(&text);
         if !layout.unified
             && let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup")
         {
+            // getdents's d_type tells the hierarchies (directories) from
+            // the symlinks: only the others are read.
             for e in dir.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
                 if let Ok(link) = std::fs::read_link(e.path()) {
                     layout
                         .symlinks
