@@ -34,7 +34,11 @@
 //!   `.creating~/<TID>`, which a later `create` retires once that thread is
 //!   gone and nobody holds the directory's lock. `~` is not allowed in an
 //!   ID, so no container can be named like the bookkeeping entries (and
-//!   [`State::list_ids`] skips them).
+//!   [`State::list_ids`] skips them). A `.creating~` or `.spare~` that is
+//!   not a directory (a symlink) is replaced by one, and entries of them
+//!   that are not directories are unlinked or skipped, never followed: a
+//!   followed symlink would make its target's directories spares or
+//!   stale staging directories, renamed into the root and removed.
 //! - **Recycling**: [`State::remove_dir`] parks a state directory that
 //!   holds nothing but the state files (a leftover `start.sock` is removed
 //!   first: a later bind would fail on it) in `.spare~`, named after its
@@ -548,16 +552,21 @@ fn read_locked(path: &Path) -> io::Result<String> {
 }
 
 /// Makes sure `staging` (`<root>/.creating~`) exists, making the root
-/// (0711) and it (0700) if missing; when it holds anything (its link count
-/// is not 2, or not known), retires what dead creates left in it.
+/// (0711) and it (0700) if missing (or not a directory: see
+/// [`replace_by_dir`]); when it holds anything (its link count is not 2,
+/// or not known), retires what dead creates left in it.
 fn prepare_staging(root: &Path, staging: &Path) -> io::Result<()> {
     match fs::symlink_metadata(staging) {
-        Ok(m) => {
+        Ok(m) if m.is_dir() => {
             if m.nlink() != 2 {
                 remove_stale(root, staging);
             }
             Ok(())
         }
+        // Not a directory (a symlink, a file): never sprout's; followed,
+        // a symlink would make its target's entries "stale staging
+        // directories" to remove. Replaced by a directory.
+        Ok(_) => replace_by_dir(staging),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::DirBuilder::new().recursive(true).mode(0o711).create(root)?;
             match fs::DirBuilder::new().mode(0o700).create(staging) {
@@ -566,6 +575,20 @@ fn prepare_staging(root: &Path, staging: &Path) -> io::Result<()> {
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Unlinks the non-directory `path` (a symlink itself, not its target) and
+/// makes a directory (0700) in its place; one made meanwhile by another
+/// command is fine.
+fn replace_by_dir(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match fs::DirBuilder::new().mode(0o700).create(path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -594,10 +617,17 @@ fn make_staged(root: &Path, tmp: &Path) -> io::Result<File> {
 /// is still there to rename (else another create took it) and that is,
 /// at `tmp`, the directory locked. `None` when there is none (or no pool).
 fn take_spare(root: &Path, tmp: &Path) -> Option<File> {
-    let rd = fs::read_dir(root.join(SPARES)).ok()?;
+    let pool = root.join(SPARES);
+    // A pool that is not a directory (a symlink) is no pool: its target's
+    // directories are not spares.
+    if !fs::symlink_metadata(&pool).is_ok_and(|m| m.is_dir()) {
+        return None;
+    }
+    let rd = fs::read_dir(pool).ok()?;
     for e in rd.flatten() {
         let from = e.path();
-        let Ok(lock) = fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(&from) else { continue };
+        let dir_only = libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let Ok(lock) = fs::OpenOptions::new().read(true).custom_flags(dir_only).open(&from) else { continue };
         if lock.try_lock().is_err() {
             continue;
         }
@@ -627,12 +657,21 @@ fn take_spare(root: &Path, tmp: &Path) -> Option<File> {
 
 /// Retires the state directory `dir` (missing is fine): parks it in the
 /// pool ([`park`]), else removes it (its known files and the directory,
-/// or, when more is in it, the whole tree).
+/// or, when more is in it, the whole tree). Something at `dir` that is
+/// not a directory (a symlink) is unlinked, never followed.
 fn retire(root: &Path, dir: &Path) -> io::Result<()> {
     match park(root, dir) {
         Ok(true) => return Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Ok(false) | Err(_) => {}
+    }
+    // Not a directory (a symlink, a file): unlinked itself; the paths
+    // below would resolve through a symlink into its target.
+    if fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return match fs::remove_file(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
     }
     for name in [STATE_FILE, START_SOCKET, TMP_FILE] {
         let _ = fs::remove_file(dir.join(name));
@@ -685,12 +724,16 @@ fn park(root: &Path, dir: &Path) -> io::Result<bool> {
     }
 }
 
-/// The number of spare directories in `pool`, made (0700) if missing:
+/// The number of spare directories in `pool`, made (0700) if missing (or
+/// if not a directory: a symlink there is unlinked, never followed):
 /// its link count less 2 (one per subdirectory, as on ext4, xfs and
 /// tmpfs), or, where directories report fewer than 2 links (btrfs), its
 /// entries counted.
 fn spare_count(pool: &Path) -> io::Result<usize> {
     match fs::symlink_metadata(pool) {
+        // Not a directory (a symlink, a file): parking would rename state
+        // directories into a symlink's target. Replaced by a directory.
+        Ok(m) if !m.is_dir() => replace_by_dir(pool).map(|()| 0),
         Ok(m) if m.nlink() >= 2 => Ok((m.nlink() - 2) as usize),
         Ok(_) => Ok(fs::read_dir(pool)?.count()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::DirBuilder::new().mode(0o700).create(pool) {
@@ -1041,6 +1084,66 @@ mod tests {
         assert_eq!(State::load(&root, "c2").unwrap().id, "c2");
         assert_eq!(State::list_ids(&root).unwrap(), vec!["c2".to_string()]);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// `.creating~` and `.spare~` that are symlinks, and a symlink in
+    /// `.creating~` named after a dead thread, are replaced or unlinked:
+    /// the directories and files they point to are left alone.
+    #[test]
+    fn bookkeeping_symlinks_are_not_followed() {
+        let root = fresh_root("symlinks");
+        let victim = fresh_root("symlinks-victim");
+        for d in ["a/deep", "b", "c"] {
+            fs::create_dir_all(victim.join(d)).unwrap();
+        }
+        fs::write(victim.join("a/deep/file"), "keep").unwrap();
+        fs::write(victim.join("c").join(STATE_FILE), "keep").unwrap();
+        let listing = |d: &Path| -> Vec<String> {
+            let mut v = vec![];
+            let mut stack = vec![d.to_path_buf()];
+            while let Some(p) = stack.pop() {
+                for e in fs::read_dir(&p).unwrap().flatten() {
+                    v.push(e.path().display().to_string());
+                    if e.file_type().unwrap().is_dir() {
+                        stack.push(e.path());
+                    }
+                }
+            }
+            v.sort();
+            v
+        };
+        let before = listing(&victim);
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join(STAGING)).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join(SPARES)).unwrap();
+        let st = sample(&root, "s1");
+        drop(st.publish().unwrap());
+        State::remove_dir(&root, "s1").unwrap();
+        let st = sample(&root, "s2");
+        drop(st.publish().unwrap());
+        State::remove_dir(&root, "s2").unwrap();
+        assert_eq!(listing(&victim), before);
+        for d in [STAGING, SPARES] {
+            assert!(fs::symlink_metadata(root.join(d)).unwrap().is_dir(), "{d}");
+        }
+        assert_eq!(names(&root.join(SPARES)).len(), 1, "parked in the real pool");
+        // A symlink in staging under this thread's id (as a dead thread
+        // with the same id would have left it), and one in the pool.
+        let mine = nix::unistd::gettid().to_string();
+        std::os::unix::fs::symlink(victim.join("c"), root.join(STAGING).join(&mine)).unwrap();
+        std::os::unix::fs::symlink(victim.join("b"), root.join(SPARES).join("1")).unwrap();
+        let st = sample(&root, "s3");
+        drop(st.publish().unwrap());
+        State::remove_dir(&root, "s3").unwrap();
+        assert_eq!(listing(&victim), before);
+        assert_eq!(names(&root.join(STAGING)), Vec::<String>::new());
+        // The pool's symlink is skipped (not a spare); then a directory.
+        let st = sample(&root, "s4");
+        drop(st.publish().unwrap());
+        assert_eq!(listing(&victim), before);
+        State::remove_dir(&root, "s4").unwrap();
+        fs::remove_dir_all(&root).unwrap();
+        fs::remove_dir_all(&victim).unwrap();
     }
 
     /// Concurrent publishes (threads) of distinct ids, with and without

@@ -152,3 +152,41 @@ fn concurrent_runs_in_one_root() {
         assert_eq!(rt.ok(&["list", "-q"]), "");
     }
 }
+
+/// A `.creating~` and a `.spare~` that are symlinks to directories holding
+/// other things: runs, create and delete work, replace them by real
+/// directories and leave the targets alone. Before, the first run removed
+/// every subdirectory of the `.creating~` target (taken for stale staging
+/// directories) and a create took a subdirectory of the `.spare~` target
+/// as its state directory, which the delete then removed, contents and all.
+#[test]
+fn symlinked_bookkeeping_is_not_followed() {
+    require_root!();
+    let rt = Rt::new("rec-sym");
+    let id = unique_id("rec-sym");
+    let bundle = sh_bundle(&id, "exec sleep 600", |_| {});
+    // On the root's file system: renames into the targets would work.
+    let victim = rt.root.with_extension("victim");
+    for (d, file) in [("staging/keep/deep", "file"), ("staging/empty", ""), ("pool/keep/deep", "file"), ("pool/empty", "")] {
+        fs::create_dir_all(victim.join(d)).unwrap();
+        if !file.is_empty() {
+            fs::write(victim.join(d).join(file), "precious").unwrap();
+        }
+    }
+    let listing = || host_sh(&format!("cd {} && find . | sort", victim.display())).stdout_str();
+    let before = listing();
+    fs::create_dir_all(&rt.root).unwrap();
+    std::os::unix::fs::symlink(victim.join("staging"), rt.root.join(".creating~")).unwrap();
+    std::os::unix::fs::symlink(victim.join("pool"), rt.root.join(".spare~")).unwrap();
+    rt.create_ok(&bundle, &id);
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["delete", &id]);
+    rt.create_ok(&bundle, &format!("{id}-2"));
+    rt.ok(&["delete", "--force", &format!("{id}-2")]);
+    assert_eq!(listing(), before, "the symlinks' targets are untouched");
+    for d in [".creating~", ".spare~"] {
+        assert!(fs::symlink_metadata(rt.root.join(d)).unwrap().is_dir(), "{d} is a directory now");
+    }
+    assert_eq!(root_containers(&rt.root), Vec::<String>::new());
+    fs::remove_dir_all(&victim).unwrap();
+}
