@@ -448,8 +448,11 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
     if detach {
         let (setup, pending) = setup(root, id, o, Mode::Detached, timer)?;
         setup.launched.detach();
-        drop(pending.disarm());
-        start(root, id)?;
+        // Started under the create's lock: let go in between, a `delete`
+        // and a new `create` of the ID could slip in, and this would start
+        // that other container.
+        let _lock = pending.disarm();
+        start_locked(root, id)?;
         return Ok(0);
     }
     let (Setup { state: st, launched }, pending) = setup(root, id, o, Mode::Foreground, timer)?;
@@ -488,6 +491,11 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
 pub fn start(root: &Path, id: &str) -> Result<()> {
     check_id(id)?;
     let _lock = State::lock(root, id)?;
+    start_locked(root, id)
+}
+
+/// [`start`] with the lock of `id` already held by the caller.
+fn start_locked(root: &Path, id: &str) -> Result<()> {
     let mut st = State::load(root, id)?;
     match st.status() {
         Status::Created => {}

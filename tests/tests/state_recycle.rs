@@ -12,8 +12,10 @@ mod lifecycle_util;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use lifecycle_util::*;
+use sprout_systests::serde_json::json;
 use sprout_systests::{require_root, unique_id};
 
 /// The entries of `dir`, sorted (none if it is missing).
@@ -189,4 +191,55 @@ fn symlinked_bookkeeping_is_not_followed() {
     }
     assert_eq!(root_containers(&rt.root), Vec::<String>::new());
     fs::remove_dir_all(&victim).unwrap();
+}
+
+/// `run -d` starts the container it created, never another one: a
+/// `delete --force` and a new `create` of its ID while it is between its
+/// create and its start (held there with strace: its flock(2) before the
+/// one that locks the state file to load it for the start, delayed by a
+/// second) wait for it, and the new container is left `created` for its
+/// own `start`. Before, `run -d` let go of the lock between create and
+/// start (and took it again there), and started the new container (its
+/// recycled directory passed the lock's check).
+#[test]
+fn run_detached_starts_only_its_own_container() {
+    require_root!();
+    if host_sh("command -v strace").code() != Some(0) {
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let rt = Rt::new("rec-rund");
+    let id = unique_id("rec-rund");
+    let first = sh_bundle(&id, "exec sleep 600", |c| c["annotations"] = json!({"who": "first"}));
+    let second = sh_bundle(&format!("{id}-2"), "exec sleep 600", |c| c["annotations"] = json!({"who": "second"}));
+    // A probe: which flock is the one before the last before the start's
+    // connect(2). (Not -f: the stub, which stays, is not traced.)
+    let probe = format!("{id}-probe");
+    let mut c = Command::new("strace");
+    c.args(["-e", "trace=flock,connect", "-o", "/dev/stdout"]).arg(sprout_systests::sprout_bin());
+    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"]).arg(first.dir()).arg(&probe);
+    let trace = run_files(&mut c);
+    assert!(trace.success(), "{trace}");
+    rt.ok(&["delete", "--force", &probe]);
+    let text = trace.stdout_str();
+    let before_connect = text.split("connect(").next().unwrap_or_default();
+    let n = before_connect.matches("flock(").count();
+    assert!(n >= 2, "{trace}");
+    let mut c = Command::new("strace");
+    c.args(["-o", "/dev/null", "-e", "trace=flock", "-e"])
+        .arg(format!("inject=flock:delay_enter=1000000:when={}", n - 1))
+        .arg(sprout_systests::sprout_bin());
+    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"]).arg(first.dir()).arg(&id);
+    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut run = c.spawn().unwrap();
+    assert!(wait_for(10, || rt.sprout(&["state", &id]).success()), "run -d never created {id}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    rt.ok(&["delete", "--force", &id]);
+    rt.create_ok(&second, &id);
+    assert!(run.wait().unwrap().success());
+    let now = rt.state(&id);
+    assert_eq!(now["annotations"]["who"], "second", "{now}");
+    assert_eq!(now["status"], "created", "run -d started the other container: {now}");
+    rt.ok(&["start", &id]);
+    assert_eq!(rt.status(&id), "running");
 }
