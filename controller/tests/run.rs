@@ -285,9 +285,11 @@ fn errors_name_the_field_and_leave_nothing() {
             "process.rlimits[0].type: unknown rlimit type \"RLIMIT_BAR\"",
         ),
         (
-            // Raising a hard limit needs CAP_SYS_RESOURCE (absent on these hosts).
+            // Raising a hard limit needs CAP_SYS_RESOURCE (absent on these
+            // hosts). A foreground run with nothing to do at Ready has the
+            // stub set it (setrlimit); see launch::skip_ready_when_idle.
             Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1u64 << 40}])),
-            "process.rlimits[0] RLIMIT_NOFILE: prlimit: Operation not permitted (EPERM)",
+            "process.rlimits[0] RLIMIT_NOFILE: setrlimit: Operation not permitted (EPERM)",
         ),
         (Box::new(|c| c["process"]["env"] = json!(["A=1", "NOEQUALS"])), "process.env[1] \"NOEQUALS\": missing '='"),
         (
