@@ -305,6 +305,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         namespaces: plan.clone_flags
             | plan.join.iter().fold(0, |m, j| m | j.nstype)
             | if plan.flags & flags::NEW_TIMENS != 0 { crate::exec::CLONE_NEWTIME } else { 0 },
+        own_pid_ns: plan.clone_flags & crate::plan::clone_flags::NEWPID != 0,
         config: State::saved_config(spec),
         root: root.to_path_buf(),
     };
@@ -680,7 +681,20 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,
         s => crate::bail!("cannot delete container {id} that is not stopped: {s}"),
     }
-    cgroup_of(&st)?.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path)).map_err(cg_err)?;
+    // A container that stopped by itself with its own pid namespace left
+    // nothing in its cgroup: whatever is there is someone else's (another
+    // runtime's container on the same cgroupsPath). runc 1.1 kills the
+    // cgroup's processes only without a private pid namespace; so here.
+    let foreign = status == Status::Stopped && st.status_stored != Status::Creating && st.own_pid_ns;
+    let removed = cgroup_of(&st)?
+        .remove_unless(|| foreign || cgroup_taken_over(root, id, &st.cgroup_path))
+        .map_err(cg_err)?;
+    if !removed && foreign {
+        warn(format!(
+            "container \"{id}\": cgroup {} still has processes that are not the container's: left in place",
+            st.cgroup_path.display()
+        ));
+    }
     let _ = std::fs::remove_file(st.start_socket());
     if st.status_stored != Status::Creating {
         hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));

@@ -172,6 +172,13 @@ pub struct State {
     /// `exec` then compares `/proc/PID/ns` with its own.
     #[serde(default)]
     pub namespaces: u32,
+    /// The container has a pid namespace of its own (a new one, not joined
+    /// by path): when its process is gone, everything in that namespace is
+    /// gone too, so what is left in its cgroup belongs to someone else
+    /// (`delete` then leaves it alone, as runc does). False in states of
+    /// older versions.
+    #[serde(default)]
+    pub own_pid_ns: bool,
     /// What later commands need of the bundle's config, as loaded at
     /// create time ([`State::saved_config`]: `ociVersion`, `process`,
     /// `hooks`, `linux.seccomp` and `linux.personality`, for `start`,
@@ -836,6 +843,7 @@ mod tests {
             status_stored: Status::Created,
             foreground: false,
             namespaces: 0,
+            own_pid_ns: false,
             config: Box::default(),
             root: root.to_path_buf(),
         }

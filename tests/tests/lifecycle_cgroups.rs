@@ -744,3 +744,36 @@ fn device_rule_punching_a_wildcard_hole_is_refused() {
     assert!(err.contains("linux.resources.devices[2]") && err.contains("hole"), "{out}");
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+/// `delete` of a container that stopped by itself, with a pid namespace of
+/// its own, leaves alone what another runtime put in its cgroup since (a
+/// shared `linux.cgroupsPath`): runc 1.1 kills a cgroup's processes on
+/// delete only without a private pid namespace. The state goes, a warning
+/// says why the cgroup stays. (Before: the other process was SIGKILLed.)
+#[test]
+fn delete_of_a_stopped_container_spares_foreign_processes() {
+    require_root!();
+    let rt = Rt::new("cgforeign");
+    let id = unique_id("lt-cgfor");
+    let cg = format!("/{}", unique_id("lt-cgfor"));
+    let bundle = sh_bundle(&id, "true", |c| c["linux"]["cgroupsPath"] = json!(cg));
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    rt.wait_status(&id, "stopped");
+    // Another runtime's process joins the (still existing) cgroup.
+    let mut other = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = other.id() as i32;
+    fs::write(format!("/sys/fs/cgroup/pids{cg}/cgroup.procs"), pid.to_string()).unwrap();
+    let out = rt.sprout(&["delete", &id]);
+    assert!(out.success(), "{out}");
+    assert!(out.stderr_str().contains("left in place"), "{out}");
+    assert!(!rt.dir(&id).exists(), "the state goes");
+    assert!(alive(pid), "the other process was killed");
+    assert_eq!(cg_procs("pids", &cg), vec![pid]);
+    let _ = other.kill();
+    let _ = other.wait();
+    for d in cgroup_dirs(&cg).into_iter().rev() {
+        let _ = fs::remove_dir(&d);
+    }
+    assert!(cgroup_dirs(&cg).is_empty());
+}
