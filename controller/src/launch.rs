@@ -383,10 +383,9 @@ pub fn spawn_with(
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
     // A new cgroup namespace is made by the stub itself, first thing after
-    // the plan arrives (flags::NEW_CGROUPNS); the plan is sent only after
-    // `on_spawn` put the stub in the container's cgroup, so the container
-    // sees that cgroup as its root (runc's order). The child therefore need
-    // not wait for us before its exec.
+    // the plan arrives (flags::NEW_CGROUPNS): the child joined the
+    // container's cgroup before its exec, so the container sees that cgroup
+    // as its root (runc's order), and the child need not wait for us.
     if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
         plan.flags |= flags::NEW_CGROUPNS;
     }
