@@ -879,13 +879,7 @@ impl Cgroup {
     /// [`CgroupError::Io`] with `NotFound` when the directory was removed
     /// meanwhile (the caller starts over).
     fn take_claim(&mut self) -> Result<()> {
-        let dir = match self.v1.iter().find(|d| !d.named_only()) {
-            Some(d) => &d.dir,
-            None => match &self.unified {
-                Some((_, d)) => d,
-                None => return Ok(()),
-            },
-        };
+        let Some(dir) = self.claim_dir() else { return Ok(()) };
         // The lock is on `cgroup.procs` itself, which is then read through
         // the same fd: 4 syscalls in all (open, flock, read, close on drop).
         let procs = dir.join("cgroup.procs");
@@ -911,6 +905,34 @@ impl Cgroup {
             return Err(CgroupError::InUse { path: self.path.clone(), count });
         }
         Ok(())
+    }
+
+    /// The directory whose `cgroup.procs` carries the claim: the first v1
+    /// controller hierarchy's, else the cgroup2 one.
+    fn claim_dir(&self) -> Option<&Path> {
+        match self.v1.iter().find(|d| !d.named_only()) {
+            Some(d) => Some(&d.dir),
+            None => self.unified.as_ref().map(|(_, d)| d.as_path()),
+        }
+    }
+
+    /// Takes the claim for removing the cgroup: `Some(Ok(file))` holds it
+    /// (until dropped), `Some(Err(()))` when another process holds it (a
+    /// create adopting the cgroup), `None` when this object holds it
+    /// already or there is nothing to claim (gone, or unreadable: removal
+    /// goes on as before).
+    fn claim_for_removal(&self) -> Option<std::result::Result<fs::File, ()>> {
+        if self.claim.is_some() {
+            return None; // ours already
+        }
+        let procs = self.claim_dir()?.join("cgroup.procs");
+        let f = fs::File::open(procs).ok()?;
+        #[allow(deprecated)]
+        match nix::fcntl::flock(f.as_raw_fd(), FlockArg::LockExclusiveNonblock) {
+            Ok(()) => Some(Ok(f)),
+            Err(Errno::EWOULDBLOCK) => Some(Err(())),
+            Err(_) => None,
+        }
     }
 
     /// The topmost created cgroup `top` (an ancestor of, or, `self.path`)
@@ -1655,6 +1677,15 @@ impl Cgroup {
     /// container adopted it), nothing is killed and the cgroup stays.
     /// Returns whether it was removed.
     pub fn remove_unless(&self, in_use_elsewhere: impl FnOnce() -> bool) -> Result<bool> {
+        // A create adopting this cgroup holds its claim: the cgroup is
+        // about to be another container's; leave it. Otherwise hold the
+        // claim while removing, so that no create adopts it meanwhile (it
+        // gets `Claimed`, or makes a fresh one once it is gone).
+        let _claim = match self.claim_for_removal() {
+            Some(Err(())) => return Ok(false),
+            Some(Ok(f)) => Some(f),
+            None => None,
+        };
         let mut busy = false;
         for dir in self.dirs() {
             match fs::remove_dir(&dir) {

@@ -145,6 +145,9 @@ impl Drop for Pending {
         if !self.armed {
             return;
         }
+        // The removal below claims the cgroup itself (a create that got
+        // its claim in between keeps the cgroup: it is adopting it).
+        self.claim = None;
         if let Some((path, ancestor)) = &self.cgroup
             && let Ok(cg) = Cgroup::open(path)
             && let Err(e) = cg.with_created_ancestor(ancestor.as_deref()).remove_unless(|| cgroup_taken_over(&self.root, &self.id, path))

@@ -510,6 +510,8 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
             sorted_lines(&read(v1_file(&path, "devices", "devices.list"))),
             want
         );
+        // (A held claim keeps a cgroup from removal: the adopter lets go.)
+        drop(cg);
         pre.remove().unwrap();
     }
     // The allow-all rules are enforced: /dev/null reads but cannot be written.
@@ -1012,7 +1014,7 @@ fn default_parent_stays_and_children_inherit_cpuset() {
         top: path.clone(),
         children: Vec::new(),
     };
-    let cg = Cgroup::create(&path).unwrap();
+    let cg = unclaimed(Cgroup::create(&path).unwrap());
     // The shared parent is never ours: only the leaf is recorded.
     assert_eq!(cg.created_ancestor(), Some(path.as_path()));
     let opened = Cgroup::open(&path)
