@@ -416,9 +416,26 @@ fn discover() -> Result<Layout> {
     Ok(LAYOUT.get_or_init(|| l).clone())
 }
 
+/// `/proc/self/mountinfo` (`proc(5)`), read once per process and shared
+/// by the plan (the host's cgroup layout for the container's cgroup
+/// mounts, `mounts.rs`) and the cgroup set-up: each read costs ~80 us
+/// here, the kernel formatting every mount's options. The controller
+/// never changes its own mount namespace. Errors: the open or read error
+/// (the same one on every call).
+pub fn mountinfo() -> io::Result<&'static str> {
+    static TEXT: OnceLock<Result<String, i32>> = OnceLock::new();
+    let text = TEXT.get_or_init(|| {
+        read_small(Path::new("/proc/self/mountinfo")).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    });
+    match text {
+        Ok(t) => Ok(t),
+        Err(n) => Err(io::Error::from_raw_os_error(*n)),
+    }
+}
+
 fn read_layout() -> Result<Layout> {
-    let info = read_small(Path::new("/proc/self/mountinfo"))
-        .map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
+    let info =
+        mountinfo().map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
     let mut v1: V1Mounts = Vec::new();
     let mut v2 = None;
     // Filesystem types at /sys/fs/cgroup and /sys/fs/cgroup/unified; the

@@ -543,14 +543,7 @@ impl CgroupLayout {
     /// The running host's layout (`/proc/self/mountinfo` and the symlinks in
     /// `/sys/fs/cgroup`). An unreadable mountinfo gives an empty layout.
     pub fn host() -> CgroupLayout {
-        // (Size 0 in stat: a buffer sized up front reads it in one or two
-        // calls instead of doubling from 32 bytes.)
-        let mut text = String::with_capacity(16 * 1024);
-        let read = std::fs::File::open("/proc/self/mountinfo").and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
-        if read.is_err() {
-            text.clear();
-        }
-        let mut layout = CgroupLayout::from_mountinfo(&text);
+        let mut layout = CgroupLayout::from_mountinfo(crate::cgroups::mountinfo().unwrap_or_default());
         if !layout.unified
             && let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup")
         {
@@ -611,7 +604,7 @@ fn locked_flags(path: &Path) -> u64 {
         (FsFlags::ST_NOEXEC, ms::NOEXEC),
         (FsFlags::ST_NOATIME, ms::NOATIME),
         (FsFlags::ST_NODIRATIME, ms::NODIRATIME),
-        (FsFlags::ST_RELATIME, ms::RELATIME),
+        (FsFlags::from_bits_retain(ST_RELATIME), ms::RELATIME),
     ] {
         if f.contains(st_flag) {
             out |= ms_flag;
@@ -619,6 +612,9 @@ fn locked_flags(path: &Path) -> u64 {
     }
     out
 }
+
+/// `ST_RELATIME` of `statvfs(3)` (4096): nix names it only with glibc.
+const ST_RELATIME: libc::c_ulong = 4096;
 
 /// The `MS_REMOUNT|MS_BIND` flags for a bind mount of `source` with
 /// `flags`, or 0 when no remount is needed.

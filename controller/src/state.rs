@@ -74,7 +74,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{RenameFlags, renameat2};
+use crate::sys::{RenameFlags, renameat2};
 use oci_spec::runtime::{Linux, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -255,7 +255,7 @@ impl State {
         let built = (|| -> Result<()> {
             drop(rewrite(&tmp.join(STATE_FILE), &text).map_err(|e| at_root("writing the state", &e))?);
             let dir = self.state_dir();
-            match renameat2(None, &tmp, None, &dir, RenameFlags::RENAME_NOREPLACE) {
+            match renameat2(&tmp, &dir, RenameFlags::RENAME_NOREPLACE) {
                 Ok(()) => Ok(()),
                 Err(Errno::EEXIST) => crate::bail!("container \"{}\" already exists", self.id),
                 // A file system without RENAME_NOREPLACE: check, then rename
@@ -349,7 +349,7 @@ impl State {
             // open as `state.json` of two saves ago waits, then reads it
             // whole.
             let _written = rewrite(&tmp, &text)?;
-            match renameat2(None, &tmp, None, &path, RenameFlags::RENAME_EXCHANGE) {
+            match renameat2(&tmp, &path, RenameFlags::RENAME_EXCHANGE) {
                 Ok(()) => Ok(()),
                 Err(Errno::EINVAL | Errno::ENOENT) => fs::rename(&tmp, &path),
                 Err(errno) => Err(errno.into()),
@@ -638,7 +638,7 @@ fn take_spare(root: &Path, tmp: &Path) -> Option<File> {
         if lock.try_lock().is_err() {
             continue;
         }
-        let rename = || renameat2(None, &from, None, tmp, RenameFlags::RENAME_NOREPLACE);
+        let rename = || renameat2(&from, tmp, RenameFlags::RENAME_NOREPLACE);
         match rename() {
             Ok(()) => {}
             // Taken (and renamed away) by another create.
@@ -724,7 +724,7 @@ fn park(root: &Path, dir: &Path) -> io::Result<bool> {
     if !spare_count(&pool).is_ok_and(|n| n < SPARE_CAP) {
         return Ok(false);
     }
-    match renameat2(None, dir, None, &pool.join(meta.ino().to_string()), RenameFlags::RENAME_NOREPLACE) {
+    match renameat2(dir, &pool.join(meta.ino().to_string()), RenameFlags::RENAME_NOREPLACE) {
         Ok(()) => Ok(true),
         Err(Errno::ENOENT) if fs::symlink_metadata(dir).is_err() => Err(io::ErrorKind::NotFound.into()),
         Err(_) => Ok(false),

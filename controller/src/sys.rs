@@ -425,9 +425,81 @@ pub fn with_fs_ids<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> Result<T, Er
 /// command line is parsed: clap's command tree (~180 KiB, freed by then)
 /// is the controller's largest heap use, and resident pages count toward
 /// its peak RSS even once free.
+/// With musl the heap is dlmalloc's (main.rs), which keeps no large
+/// free pool, and this does nothing.
 pub fn release_free_heap() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe { libc::malloc_trim(0) };
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
+}
+
+/// `renameat2(2)` flags: `RENAME_NOREPLACE` (1) or `RENAME_EXCHANGE` (2).
+#[derive(Clone, Copy)]
+pub struct RenameFlags(u32);
+
+impl RenameFlags {
+    /// Fail with `EEXIST` if the new path exists.
+    pub const RENAME_NOREPLACE: Self = Self(1);
+    /// Swap the two paths atomically; both must exist.
+    pub const RENAME_EXCHANGE: Self = Self(2);
+    fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+/// `renameat2(2)` of `old` to `new` (both relative to the current
+/// directory: `AT_FDCWD`), made as a raw system call: musl has no wrapper
+/// and nix offers it only with glibc. Errors: the call's errno (`EEXIST`
+/// for `RENAME_NOREPLACE` onto an existing path, `EINVAL` when the file
+/// system lacks the flag or a path holds a NUL).
+pub fn renameat2(old: &Path, new: &Path, flags: RenameFlags) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let old = std::ffi::CString::new(old.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let new = std::ffi::CString::new(new.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, old.as_ptr(), libc::AT_FDCWD, new.as_ptr(), flags.bits())
+    };
+    Errno::result(r).map(drop)
+}
+
+/// glibc's fortified `fprintf` (`__fprintf_chk`), which Debian's
+/// `libseccomp.a` calls and musl lacks: only from
+/// `seccomp_export_pfc`, which sprout never calls. This stand-in writes
+/// nothing and returns -1 (what `fprintf` returns on an output error), so
+/// such a call could only fail. Declared without the variadic tail: on
+/// x86_64 the extra arguments are in registers a callee may ignore.
+#[cfg(all(target_env = "musl", not(test)))]
+#[unsafe(no_mangle)]
+extern "C" fn __fprintf_chk(_stream: *mut libc::c_void, _flag: c_int, _format: *const c_char) -> c_int {
+    -1
+}
+
+/// `argc` and `argv` as [`main`] received them (0 and null before).
+static ARGC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static ARGV: std::sync::atomic::AtomicPtr<*const c_char> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// The command line: the `argv` strings [`main`] was given, or
+/// `std::env::args_os` when it was not entered through [`main`] (unit
+/// tests). musl, unlike glibc, does not pass `argv` to std's
+/// `.init_array` hook, so with `#![no_main]` std sees no arguments there.
+pub fn args() -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let argv = ARGV.load(std::sync::atomic::Ordering::Relaxed);
+    if argv.is_null() {
+        return std::env::args_os().collect();
+    }
+    let argc = ARGC.load(std::sync::atomic::Ordering::Relaxed);
+    (0..argc)
+        // SAFETY: the kernel-built argv array has argc valid entries,
+        // NUL-terminated strings that live as long as the process.
+        .map(|i| unsafe { *argv.add(i) })
+        .take_while(|p| !p.is_null())
+        // SAFETY: as above: a valid NUL-terminated string.
+        .map(|p| std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes()).to_os_string())
+        .collect()
 }
 
 /// The process entry point, called by glibc's `__libc_start_main` (the
@@ -439,11 +511,13 @@ pub fn release_free_heap() {
 /// are closed are opened on /dev/null (so that no file of ours lands on
 /// them), and SIGPIPE is ignored (a write to a pipe whose reader died is
 /// `EPIPE`, not death; the child restores the default before its exec).
-/// `std::env::args` still works: glibc passes argc/argv to std's
-/// `.init_array` hook. stdout is flushed by `sprout_main` itself.
+/// `argc`/`argv` are kept for [`args`]. stdout is flushed by
+/// `sprout_main` itself. (musl's `__libc_start_main` calls it alike.)
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    ARGC.store(argc.max(0) as usize, std::sync::atomic::Ordering::Relaxed);
+    ARGV.store(argv.cast_mut(), std::sync::atomic::Ordering::Relaxed);
     // SAFETY: poll on a stack array; open of a static path; signal with a
     // constant disposition. Nothing else runs yet.
     unsafe {
@@ -794,3 +868,4 @@ mod tests {
         assert!(p[2].is_null());
     }
 }
+
