@@ -24,6 +24,10 @@
 //!   `wait4`'s `ru_maxrss`, and the syscalls of one `run` (`strace -f -c`).
 //! - Scaling: N = 1, 8, 32, 128 containers created one after the other and
 //!   held in `created`: time per create and Pss per held container.
+//! - Variants (`variants.rs`): `run` of /bin/true with the bundle changed
+//!   in one way each (no network namespace; podman's default seccomp
+//!   profile; `process.terminal: true` on a pty the harness holds; a user
+//!   namespace), every runtime side by side, the same method as `run`.
 //!
 //! Exits nonzero only when it could not measure at all (not root, no
 //! hyperfine, sprout does not build or cannot `run` the bundle).
@@ -42,8 +46,14 @@ use serde_json::{Value, json};
 use crate::util::{Context, Result, is_root, run, target_dir, which};
 use crate::{bail, deps, rootfs, say, stubcheck};
 
+mod seccomp;
+mod variants;
+
 /// `cargo xtask bench` usage.
-pub const USAGE: &str = "usage: cargo xtask bench [--quick]\n";
+pub const USAGE: &str = "usage: cargo xtask bench [--quick] [--variants]
+  --quick     fewer rounds and runs
+  --variants  only `run` and the variants table (other bundles), not the rest
+";
 
 /// The kernel floor: the namespaces of the bundle, a fresh /proc, chroot, exec.
 const FLOOR: &[&str] = &[
@@ -192,9 +202,11 @@ impl Paths {
 /// `cargo xtask bench [--quick]`.
 pub fn main(args: &[String]) -> Result<ExitCode> {
     let mut quick = false;
+    let mut only_variants = false;
     for a in args {
         match a.as_str() {
             "--quick" => quick = true,
+            "--variants" => only_variants = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -370,6 +382,20 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     ));
     tests.push(hf.test("run", &rows, cfg.rounds, cfg.runs, cfg.warmup, Vec::new()));
 
+    if only_variants {
+        let variants = variants::measure(&cfg, &rts, &paths, &hf, started);
+        let report = render_head(&cfg, &rts, masked, &tests, &variants, started.elapsed());
+        print!("{report}");
+        let out = paths.dir.join("report-variants.txt");
+        fs::write(&out, &report).ctx(format!("writing {}", out.display()))?;
+        say!(
+            "report also written to {} ({:.0} s in all)",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
     // ---- create + start + wait + delete ----
     let (rows, notes) = split_avail(
         &rts,
@@ -516,6 +542,9 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         tests.push(t);
     }
 
+    // ---- variants of the bundle ----
+    let variants = variants::measure(&cfg, &rts, &paths, &hf, started);
+
     // ---- footprint ----
     say!(
         "[{:>3.0} s] measuring the footprint",
@@ -583,6 +612,7 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         &rts,
         masked,
         &tests,
+        &variants,
         &foot,
         &scaling,
         &phases,
@@ -687,6 +717,27 @@ exec "$@" </dev/null >/dev/null 2>"${BENCH_STDERR:-/dev/null}"
         r#"#!/bin/sh
 # run1.sh RT ROOT BUNDLE: one `run` with a unique id, stdio on /dev/null
 exec "$1" --root "$2" run --bundle "$3" "${BENCH_PFX}-r$$" </dev/null >/dev/null 2>"${BENCH_STDERR:-/dev/null}"
+"#,
+    ),
+    (
+        "run1env.sh",
+        r#"#!/bin/sh
+# run1env.sh VAR=VALUE RT ROOT BUNDLE: run1.sh with VAR set (by the shell's
+# export, no extra exec)
+export "$1"
+shift
+exec "$1" --root "$2" run --bundle "$3" "${BENCH_PFX}-r$$" </dev/null >/dev/null 2>"${BENCH_STDERR:-/dev/null}"
+"#,
+    ),
+    (
+        "run1tty.sh",
+        r#"#!/bin/sh
+# run1tty.sh TTY RT ROOT BUNDLE: one `run` with a unique id and stdin,
+# stdout and stderr on the terminal TTY (a pty slave the harness holds open;
+# opened by path here, not made this shell's controlling terminal)
+t=$1
+shift
+exec "$1" --root "$2" run --bundle "$3" "${BENCH_PFX}-r$$" <"$t" >"$t" 2>"${BENCH_STDERR:-$t}"
 "#,
     ),
     (
@@ -1914,15 +1965,13 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
+/// The report's header, the time table and the variants table.
+fn render_head(
     cfg: &Cfg,
     rts: &[Rt],
     masked: Option<String>,
     tests: &[TestRes],
-    foot: &Footprint,
-    scaling: &[(&str, Measured<Vec<Measured<Scale>>>)],
-    phases: &Measured<Phases>,
+    variants: &variants::Variants,
     took: Duration,
 ) -> String {
     let mut o = String::new();
@@ -2033,6 +2082,24 @@ fn render(
         o,
         "  round's ratio; cpu: user+system of the whole process tree; errors: failed/all (inner runs for seq, conc)."
     );
+    variants::render(&mut o, cfg, variants);
+    o
+}
+
+/// The whole report: [`render_head`], footprint, scaling, phases, targets.
+#[allow(clippy::too_many_arguments)]
+fn render(
+    cfg: &Cfg,
+    rts: &[Rt],
+    masked: Option<String>,
+    tests: &[TestRes],
+    variants: &variants::Variants,
+    foot: &Footprint,
+    scaling: &[(&str, Measured<Vec<Measured<Scale>>>)],
+    phases: &Measured<Phases>,
+    took: Duration,
+) -> String {
+    let mut o = render_head(cfg, rts, masked, tests, variants, took);
 
     // ---- footprint ----
     let _ = writeln!(o, "\n-- footprint --");

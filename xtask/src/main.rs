@@ -8,8 +8,9 @@
 //! * `fuzz --seconds N` — run the cargo-fuzz targets for N seconds each.
 //! * `clients` — build the shipped pair and drive it through podman and
 //!   containerd with the `clients.sh` harness (see `clients.rs`).
-//! * `bench [--quick]` — time sprout side by side with crun/runc and the
-//!   kernel floor; footprint and scaling (see BENCHMARKS.md).
+//! * `bench [--quick] [--variants]` — time sprout side by side with
+//!   crun/runc and the kernel floor, also with variants of the bundle;
+//!   footprint and scaling (see BENCHMARKS.md).
 //! * `hotlist` — the link order of the shipped controller (see `hotlist.rs`).
 
 mod bench;
@@ -38,7 +39,9 @@ commands:
   fuzz [--seconds N] run the fuzz targets decode_plan and decode_sync for N seconds each (default 60)
   clients [--only RE] [--skip RE] [--show-logs] [--trace] [--list]
                      build sprout (static) and run the podman + containerd harness on it (root)
-  bench [--quick]    time sprout against crun/runc (if installed) and the kernel floor; footprint
+  bench [--quick] [--variants]
+                     time sprout against crun/runc (if installed) and the kernel floor, also with
+                     other bundles (no netns, seccomp, terminal, userns); footprint
   hotlist            trace which controller functions the common commands run (root); writes
                      controller/hot-functions.txt, the link order of the shipped build
 ";

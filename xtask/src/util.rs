@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 /// An xtask failure: a human-readable message, printed once by `main`.
+#[derive(Debug)]
 pub struct Error(pub String);
 
 /// Result type used throughout xtask.
