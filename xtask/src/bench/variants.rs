@@ -72,7 +72,7 @@ pub(super) struct Variants {
 
 /// How a variant's runs get their stdio.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stdio_ {
+enum Io {
     /// /dev/null, as in the main table.
     Null,
     /// The harness's pty.
@@ -224,11 +224,11 @@ fn open_pty() -> Result<Pty> {
 // ------------------------------------------------------------------ measuring
 
 /// The command line of one `run` of `bundle` by `rt` through the wrappers.
-fn run_cmd(paths: &Paths, rt: &Rt, bundle: &Path, io: Stdio_, env: Option<&str>) -> Vec<String> {
+fn run_cmd(paths: &Paths, rt: &Rt, bundle: &Path, io: Io, env: Option<&str>) -> Vec<String> {
     let mut w = match (io, env) {
-        (Stdio_::Tty, _) => vec![paths.w("run1tty.sh")],
-        (Stdio_::Null, Some(e)) => vec![paths.w("run1env.sh"), e.to_string()],
-        (Stdio_::Null, None) => vec![paths.w("run1.sh")],
+        (Io::Tty, _) => vec![paths.w("run1tty.sh")],
+        (Io::Null, Some(e)) => vec![paths.w("run1env.sh"), e.to_string()],
+        (Io::Null, None) => vec![paths.w("run1.sh")],
     };
     w.extend([p(&rt.bin), p(&rt.root), p(bundle)]);
     w
@@ -283,11 +283,11 @@ pub(super) fn measure(
     let (profile, seccomp_how) =
         seccomp::load(bench.as_ref().map(bounding_caps).unwrap_or_default());
     let mut list = Vec::new();
-    let variants: [(&'static str, String, Stdio_); 4] = [
+    let variants: [(&'static str, String, Io); 4] = [
         (
             "no-netns",
             "linux.namespaces without `network` (the container shares the host's network)".into(),
-            Stdio_::Null,
+            Io::Null,
         ),
         (
             "seccomp",
@@ -295,18 +295,18 @@ pub(super) fn measure(
                 "linux.seccomp: {} rules, {} syscall names (source below)",
                 profile.rules, profile.names
             ),
-            Stdio_::Null,
+            Io::Null,
         ),
         (
             "terminal",
             "process.terminal: true; stdin/stdout/stderr on a pty the harness holds (no `script`)"
                 .into(),
-            Stdio_::Tty,
+            Io::Tty,
         ),
         (
             "userns",
             format!("a user namespace, uid/gid maps 0 -> {USERNS_HOST_ID} ({USERNS_SIZE} ids)"),
-            Stdio_::Null,
+            Io::Null,
         ),
     ];
     for (key, what, io) in variants {
@@ -346,7 +346,7 @@ pub(super) fn measure(
             });
             continue;
         }
-        let pty = if io == Stdio_::Tty {
+        let pty = if io == Io::Tty {
             match open_pty() {
                 Ok(p) => Some(p),
                 Err(e) => {
