@@ -79,7 +79,7 @@ pub struct Cli {
     pub systemd_cgroup: bool,
     /// The command.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Commands,
 }
 
 /// `--log-format`.
@@ -129,6 +129,89 @@ pub enum Command {
     /// Run a new process inside a container; exits with its status (255
     /// when it cannot be started).
     Exec(crate::exec::ExecArgs),
+}
+
+/// [`Command`] with each subcommand's arguments built only for the one
+/// invoked (clap's `Command::defer`): the derived `Subcommand` builds every
+/// subcommand's arguments on every call, about 180 KiB of heap and most of
+/// the controller's start-up work (`cargo xtask bench`, BENCHMARKS.md). The
+/// help is the derived one: `lazy_subcommands_match_the_derived_ones` checks
+/// names, about lines and every subcommand's full help against it.
+#[derive(Debug)]
+pub struct Commands(pub Command);
+
+/// Each subcommand: its name, its about line (the variant's doc comment as
+/// clap renders it) and what adds its arguments.
+type Deferred = (&'static str, &'static str, fn(clap::Command) -> clap::Command);
+
+const SUBCOMMANDS: &[Deferred] = &[
+    ("spec", "Write a default config.json (like `runc spec`)", args::<SpecArgs>),
+    (
+        "plan",
+        "Compute the plan for a bundle and print it as JSON (runs nothing); with --rootfs, compile an image plan for sprout-init; --show prints a plan file",
+        args::<PlanArgs>,
+    ),
+    (
+        "run",
+        "Run a container in the foreground (exits with its status), or detached with -d (create + start)",
+        args::<RunArgs>,
+    ),
+    ("create", "Create a container: set it up and leave it waiting for `start`", args::<CreateArgs>),
+    ("start", "Start a created container (run its process)", args::<IdArg>),
+    ("state", "Print the OCI state of a container as JSON", args::<IdArg>),
+    ("kill", "Send a signal to the container's process (default SIGTERM)", args::<KillArgs>),
+    ("delete", "Delete a container (its processes, cgroup and state)", args::<DeleteArgs>),
+    ("list", "List the containers", args::<ListArgs>),
+    ("ps", "List the processes in a container", args::<PsArgs>),
+    ("pause", "Freeze every process of a container", args::<IdArg>),
+    ("resume", "Thaw a paused container", args::<IdArg>),
+    ("update", "Change the cgroup limits of a container", args::<UpdateArgs>),
+    ("events", "Print container events (OOM, resource usage) as JSON lines", args::<EventsArgs>),
+    ("features", "Print what this runtime supports (runtime-spec features JSON)", |c| c),
+    (
+        "exec",
+        "Run a new process inside a container; exits with its status (255 when it cannot be started)",
+        args::<crate::exec::ExecArgs>,
+    ),
+];
+
+/// Adds `A`'s arguments to a deferred subcommand and keeps the subcommand's
+/// about line (what the derive does for a variant: the variant's doc, not
+/// the argument struct's).
+fn args<A: Args>(cmd: clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let cmd = A::augment_args(cmd).long_about(None::<&'static str>);
+    match about {
+        Some(about) => cmd.about(about),
+        None => cmd,
+    }
+}
+
+impl clap::FromArgMatches for Commands {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Command::from_arg_matches(m).map(Commands)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Command::from_arg_matches_mut(m).map(Commands)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> std::result::Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> std::result::Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+impl Subcommand for Commands {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        cmd.subcommands(SUBCOMMANDS.iter().map(|&(name, about, args)| clap::Command::new(name).about(about).defer(args)))
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        Command::has_subcommand(name)
+    }
 }
 
 /// `--bundle`.
@@ -422,7 +505,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
     // command (the start socket path is recorded under it).
     let root_buf = std::path::absolute(&cli.root).unwrap_or_else(|_| cli.root.clone());
     let root = root_buf.as_path();
-    match &cli.command {
+    match &cli.command.0 {
         Command::Create(a) => {
             let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);
             let code = lifecycle::create(root, &a.id, &o, &mut timer)?;
@@ -567,6 +650,26 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The deferred subcommands ([`Commands`]) give exactly the derived
+    /// ones: same names in the same order, same about lines, same full help.
+    #[test]
+    fn lazy_subcommands_match_the_derived_ones() {
+        let derived = <Command as Subcommand>::augment_subcommands(clap::Command::new("sprout"));
+        let lazy = Commands::augment_subcommands(clap::Command::new("sprout"));
+        let names = |c: &clap::Command| c.get_subcommands().map(|s| s.get_name().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&derived), names(&lazy));
+        for d in derived.get_subcommands() {
+            let l = lazy.find_subcommand(d.get_name()).unwrap();
+            assert_eq!(d.get_about().map(|a| a.to_string()), l.get_about().map(|a| a.to_string()), "{}", d.get_name());
+            let help = |c: &clap::Command| c.clone().render_long_help().to_string();
+            assert_eq!(help(d), help(l), "{}", d.get_name());
+            assert!(l.get_arguments().next().is_none() || d.get_name() == "help", "{} built eagerly", d.get_name());
+        }
+        for (name, ..) in SUBCOMMANDS {
+            assert!(Command::has_subcommand(name), "{name}");
+        }
+    }
+
     #[test]
     fn parses_runc_style_lines() {
         let c = Cli::try_parse_from([
@@ -592,7 +695,7 @@ mod tests {
         assert_eq!(c.root, Path::new("/tmp/r"));
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.debug);
-        let Command::Run(r) = c.command else { panic!() };
+        let Command::Run(r) = c.command.0 else { panic!() };
         assert_eq!(r.id, "c1");
         assert_eq!(r.launch.preserve_fds, 2);
         assert!(r.launch.no_pivot);

@@ -566,7 +566,7 @@ mod tests {
 
     fn parse(argv: &[&str]) -> ExecArgs {
         let cli = Cli::try_parse_from(argv).unwrap();
-        match cli.command {
+        match cli.command.0 {
             crate::cli::Command::Exec(a) => a,
             other => panic!("not exec: {other:?}"),
         }
