@@ -1,7 +1,9 @@
 //! `cargo xtask hotlist`: which functions of the shipped controller run
 //! for its common commands, in the order they first run, written to
-//! `controller/hot-functions.txt`: the linker's symbol ordering file for
-//! the shipped build (see [`crate::build_sprout`]).
+//! `controller/hot-functions.txt` (the musl build) or
+//! `controller/hot-functions-gnu.txt` (the static glibc fallback): the
+//! linker's symbol ordering file for the shipped build (see
+//! [`crate::build_sprout`], [`order_file`]).
 //!
 //! Why: the controller's resident memory follows the code it maps, not the
 //! code it runs. Each page fault on the text maps up to 16 pages around it
@@ -39,8 +41,31 @@ use serde_json::{Value, json};
 use crate::util::{Context, Result, capture, copy_replace, is_root, run, target_dir, workspace_root};
 use crate::{bail, say};
 
-/// The ordering file, relative to the workspace.
+/// The ordering file of the shipped musl build, relative to the workspace.
 pub const ORDER_FILE: &str = "controller/hot-functions.txt";
+/// The ordering file of the static glibc build (the fallback when the musl
+/// std cannot be had), relative to the workspace.
+pub const ORDER_FILE_GNU: &str = "controller/hot-functions-gnu.txt";
+
+/// The ordering file (relative to the workspace) for a ship build for
+/// `triple`: one per C library, because the mangled names' hashes differ
+/// between targets: of the 909 functions of the musl list, about 90 are
+/// in a glibc build, which linked with it peaked at 3860 KiB during `run`
+/// (VmHWM) instead of 2228 KiB with a glibc list.
+pub fn order_file(triple: &str) -> &'static str {
+    if triple.ends_with("-musl") { ORDER_FILE } else { ORDER_FILE_GNU }
+}
+
+/// The target triple of a ship build at `bin` (`target/TRIPLE/ship/sprout`,
+/// what [`crate::build_ship`] returns); empty when the path has no such
+/// component.
+pub fn ship_triple(bin: &Path) -> String {
+    bin.parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
 /// `cargo xtask hotlist`.
 pub fn main(args: &[String]) -> Result<ExitCode> {
@@ -125,7 +150,7 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         }
         bytes += functions.sizes[i];
     }
-    let out = workspace_root().join(ORDER_FILE);
+    let out = workspace_root().join(order_file(&ship_triple(&bin)));
     fs::write(&out, text).ctx(format!("writing {}", out.display()))?;
     say!(
         "{}: {} functions, {} KiB of code (of {} KiB)",
@@ -324,10 +349,20 @@ mod tests {
 
     #[test]
     fn order_file_names_are_symbols() {
-        // The checked-in list, if any, is one mangled name per line.
-        let path = workspace_root().join(ORDER_FILE);
-        if let Ok(text) = fs::read_to_string(path) {
-            assert!(text.lines().all(|l| !l.is_empty() && !l.contains(char::is_whitespace)));
+        // The checked-in lists, if any, are one mangled name per line.
+        for file in [ORDER_FILE, ORDER_FILE_GNU] {
+            if let Ok(text) = fs::read_to_string(workspace_root().join(file)) {
+                assert!(text.lines().all(|l| !l.is_empty() && !l.contains(char::is_whitespace)), "{file}");
+            }
         }
+    }
+
+    #[test]
+    fn each_c_library_has_its_order_file() {
+        assert_eq!(order_file("x86_64-unknown-linux-musl"), ORDER_FILE);
+        assert_eq!(order_file("x86_64-unknown-linux-gnu"), ORDER_FILE_GNU);
+        let bin = Path::new("/w/target/x86_64-unknown-linux-gnu/ship/sprout");
+        assert_eq!(ship_triple(bin), "x86_64-unknown-linux-gnu");
+        assert_eq!(order_file(&ship_triple(Path::new("sprout"))), ORDER_FILE_GNU);
     }
 }

@@ -43,7 +43,7 @@ commands:
                      time sprout against crun/runc (if installed) and the kernel floor, also with
                      other bundles (no netns, seccomp, terminal, userns); footprint
   hotlist            trace which controller functions the common commands run (root); writes
-                     controller/hot-functions.txt, the link order of the shipped build
+                     controller/hot-functions.txt (-gnu.txt for a glibc build), the link order
 ";
 
 /// Fuzz targets run by `cargo xtask fuzz`, in order.
@@ -246,7 +246,7 @@ pub fn build_ship() -> Result<PathBuf> {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env("LIBSECCOMP_LINK_TYPE", "static")
         .env("LIBSECCOMP_LIB_PATH", &seccomp_dir);
-    let order = util::workspace_root().join(hotlist::ORDER_FILE);
+    let order = util::workspace_root().join(hotlist::order_file(&triple));
     if order.is_file() && (musl || links_with_lld()?) {
         // Read by controller/build.rs, which passes it to the linker.
         cmd.env("SPROUT_LINK_ORDER", &order);
@@ -292,13 +292,15 @@ fn musl_std() -> bool {
     false
 }
 
-/// Says how much of `controller/hot-functions.txt` names functions of the
+/// Says how much of the build's link order ([`hotlist::order_file`]:
+/// `controller/hot-functions.txt` for musl) names functions of the
 /// build `bin` (unstripped), and loudly when much of it is stale: new or
 /// renamed functions, or other symbol hashes after a dependency, flag or
 /// profile change, are left out of the link order, and the controller's
 /// peak RSS grows back towards the whole text (`cargo xtask hotlist`).
 fn hot_list_coverage(bin: &Path) {
-    let order = util::workspace_root().join(hotlist::ORDER_FILE);
+    let file = hotlist::order_file(&hotlist::ship_triple(bin));
+    let order = util::workspace_root().join(file);
     let Ok(list) = std::fs::read_to_string(&order) else { return };
     let Ok(nm) = util::capture(Command::new("nm").arg("--defined-only").arg(bin)) else { return };
     let defined: std::collections::HashSet<&str> = nm.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
@@ -306,11 +308,11 @@ fn hot_list_coverage(bin: &Path) {
     let found = names.iter().filter(|n| defined.contains(**n)).count();
     if found * 10 < names.len() * 9 {
         banner(&[
-            &format!("{}: only {found} of {} functions are in this build", hotlist::ORDER_FILE, names.len()),
+            &format!("{file}: only {found} of {} functions are in this build", names.len()),
             "the link order is stale: run `cargo xtask hotlist` (as root) and commit the file",
         ]);
     } else {
-        say!("link order: {found} of {} listed functions are in this build", names.len());
+        say!("link order: {found} of {} listed functions ({file}) are in this build", names.len());
     }
 }
 
