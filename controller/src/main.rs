@@ -20,12 +20,13 @@
 // runtime: see there.
 #![cfg_attr(not(test), no_main)]
 
-/// The heap of the shipped (musl) build: dlmalloc, as Rust's std uses on
-/// wasm. musl's own allocator maps and unmaps memory on nearly every
-/// allocation (71 system calls for `--version`, 11 with dlmalloc).
+/// The heap of the shipped (musl) build: dlmalloc, shared with the C
+/// code's `malloc` (`sys::heap`). musl's own allocator maps and unmaps
+/// memory on nearly every allocation (71 system calls for `--version`, 11
+/// with dlmalloc).
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOC: sys::heap::Heap = sys::heap::Heap;
 
 mod caps;
 #[allow(dead_code)]
