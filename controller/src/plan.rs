@@ -299,6 +299,9 @@ impl ProcessPart {
         if args.is_empty() {
             crate::bail!("process.args: must not be empty");
         }
+        if args.len() > sprout_protocol::MAX_ARGS {
+            crate::bail!("process.args: {} arguments; sprout-init passes at most {}", args.len(), sprout_protocol::MAX_ARGS);
+        }
         let args: Vec<CString> =
             args.iter().enumerate().map(|(i, a)| cs(format!("process.args[{i}]"), a)).collect::<Result<_>>()?;
         let cwd = process.cwd().to_string_lossy().into_owned();
@@ -353,6 +356,13 @@ impl ProcessPart {
             env_list.push(format!("HOME={h}"));
             Some(h)
         };
+        if env_list.len() > sprout_protocol::MAX_ARGS {
+            crate::bail!(
+                "process.env: {} variables (with HOME, duplicates merged); sprout-init passes at most {}",
+                env_list.len(),
+                sprout_protocol::MAX_ARGS
+            );
+        }
         let env: Vec<CString> =
             env_list.iter().enumerate().map(|(i, e)| cs(format!("process.env[{i}]"), e)).collect::<Result<_>>()?;
 
@@ -1053,6 +1063,14 @@ mod tests {
         type Edit = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|c| c["process"]["args"] = json!([])), "process.args: must not be empty"),
+            (
+                Box::new(|c| c["process"]["args"] = json!(vec!["x"; 4097])),
+                "process.args: 4097 arguments; sprout-init passes at most 4096",
+            ),
+            (
+                Box::new(|c| c["process"]["env"] = json!((0..4096).map(|i| format!("V{i}=1")).collect::<Vec<_>>())),
+                "process.env: 4097 variables (with HOME, duplicates merged); sprout-init passes at most 4096",
+            ),
             (Box::new(|c| c["process"]["cwd"] = json!("tmp")), "process.cwd \"tmp\": must be an absolute path"),
             (
                 Box::new(|c| c["process"]["env"] = json!(["A=1", "B=2", "C=3", "FOO"])),

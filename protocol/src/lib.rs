@@ -103,6 +103,10 @@ pub const KIND_PLAN: u16 = 1;
 /// reads it into the start of its static arena, which has room for one
 /// more byte (to see a longer plan file) and its other buffers after it.
 pub const MAX_PLAN_LEN: usize = 1 << 20;
+/// Most `argv` or `envp` entries sprout-init passes to `execve(2)` (its
+/// static arena holds this many pointers for each); the controller refuses
+/// a longer `process.args` or `process.env` up front, naming the field.
+pub const MAX_ARGS: usize = 4096;
 /// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds;
 /// `uid`, `gid` and `cap_last_cap` of image plans: "leave as it is").
 pub const UNSET: u32 = u32::MAX;

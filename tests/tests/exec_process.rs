@@ -304,6 +304,27 @@ fn start_errors_keep_runc_words() {
     assert_eq!(ps.lines().count(), 3, "header, sleep and ps only:\n{ps}");
 }
 
+/// More arguments than sprout-init passes to execve (4096): one line that
+/// names process.args and the limit, before anything runs; 4096 work.
+#[test]
+fn too_many_arguments_is_a_clear_error() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-argmax"), |_| {});
+    let mut argv = vec!["true"];
+    argv.extend(std::iter::repeat_n("x", 4095));
+    let out = c.exec(&[], &argv);
+    assert_eq!(out.code(), Some(0), "{out}");
+    argv.push("x");
+    let out = c.exec(&[], &argv);
+    assert_eq!(out.code(), Some(255), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: exec failed: process.args: 4097 arguments; sprout-init passes at most 4096\n"
+    );
+    assert_eq!(c.state()["status"], "running");
+}
+
 #[test]
 fn errors_about_the_container() {
     require_root!();

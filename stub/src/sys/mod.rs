@@ -886,8 +886,9 @@ pub fn set_ctty(fd: RawFd) -> Result<()> {
 
 // ---- execve and its buffers ------------------------------------------------
 
-/// Largest number of `argv` or `envp` entries the stub passes to execve.
-pub const MAX_ARGS: usize = 4096;
+/// Largest number of `argv` or `envp` entries the stub passes to execve
+/// (shared with the controller, which checks it first).
+pub const MAX_ARGS: usize = sprout_protocol::MAX_ARGS;
 /// `NGROUPS_MAX`: the most supplementary groups `setgroups(2)` accepts.
 pub const MAX_GROUPS: usize = 65536;
 /// Longest path the stub builds (`PATH_MAX`, including the NUL).
