@@ -270,7 +270,10 @@ fn rustc() -> std::ffi::OsString {
 }
 
 /// Whether rustc has the std of [`MUSL`]; when it has not, tries
-/// `rustup target add` once (saying so). False when that fails.
+/// `rustup target add` (saying so, and rustup's error in one line). False
+/// when that fails; a failure is remembered in
+/// `target/xtask-no-musl-std` for a day, so that an offline machine does
+/// not wait on the network at every build.
 fn musl_std() -> bool {
     let has = || {
         util::capture(Command::new(rustc()).args(["--print", "target-libdir", "--target", MUSL]))
@@ -283,12 +286,34 @@ fn musl_std() -> bool {
     if has() {
         return true;
     }
-    say!("adding rust's {MUSL} std (rustup target add {MUSL}) for the shipped controller");
-    let added = Command::new("rustup").args(["target", "add", MUSL]).status().is_ok_and(|s| s.success());
-    if added && has() {
-        return true;
+    // After a failed attempt (offline), the next builds of the day do not
+    // try again: each attempt can wait on the network.
+    let marker = target_dir().join("xtask-no-musl-std");
+    let recent = std::fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < std::time::Duration::from_secs(24 * 3600)));
+    if !recent {
+        say!("adding rust's {MUSL} std (rustup target add {MUSL}) for the shipped controller");
+        match Command::new("rustup").args(["target", "add", MUSL]).output() {
+            Ok(out) if out.status.success() && has() => {
+                let _ = std::fs::remove_file(&marker);
+                return true;
+            }
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let line = err.lines().map(str::trim).find(|l| l.starts_with("error")).unwrap_or("failed");
+                say!("rustup target add {MUSL}: {line}");
+            }
+            Err(e) => say!("rustup target add {MUSL}: {e}"),
+        }
+        let _ = std::fs::create_dir_all(target_dir());
+        let _ = std::fs::write(&marker, "rustup target add failed; remove this file to try again\n");
     }
-    say!("no {MUSL} std: building the shipped controller with static glibc (slower start-up)");
+    say!(
+        "no {MUSL} std: building the shipped controller with static glibc (slower start-up); \
+         not retried for a day unless {} is removed",
+        marker.display()
+    );
     false
 }
 
