@@ -5,8 +5,9 @@
 //! everything, prepares a busybox rootfs template and runs them with:
 //!
 //! * `SPROUT_BIN` — the controller (default `<workspace>/target/debug/sprout`);
-//! * `SPROUT_INIT_BIN` — the stub built with the `stub` profile (also copied
-//!   next to the controller; default `<workspace>/target/debug/sprout-init`);
+//! * `SPROUT_INIT_BIN` — the shipped stub, `target/dist/sprout-init` (the
+//!   `stub` profile, stripped, next to the controller; default
+//!   `<workspace>/target/debug/sprout-init`);
 //! * `SPROUT_BUSYBOX_ROOTFS` — the rootfs template
 //!   (default `<workspace>/target/busybox-rootfs`).
 //!

@@ -669,7 +669,8 @@ fn ensure_tools() -> Result {
     Ok(())
 }
 
-/// First line of `BIN --version`.
+/// First line of `BIN --version`, with the `commit:` line's value when
+/// there is one (sprout and runc print it): which build was measured.
 fn version_of(bin: &Path) -> String {
     Command::new(bin)
         .arg("--version")
@@ -678,10 +679,12 @@ fn version_of(bin: &Path) -> String {
         .output()
         .ok()
         .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let first = text.lines().next()?.to_string();
+            match text.lines().find_map(|l| l.strip_prefix("commit: ")) {
+                Some(c) => Some(format!("{first}, commit {}", c.trim())),
+                None => Some(first),
+            }
         })
         .unwrap_or_else(|| "?".into())
 }
@@ -2350,6 +2353,9 @@ fn render(
 
     // ---- targets ----
     let _ = writeln!(o, "\n-- targets (issue 6) --");
+    if cfg.quick {
+        let _ = writeln!(o, "  (--quick: 2 rounds of 5 runs; on a busy machine these verdicts can flip, use the full run)");
+    }
     let find = |test: &str| tests.iter().find(|t| t.test == test);
     let has_crun = rts.iter().any(|r| r.name == "crun");
     for (test, what) in [

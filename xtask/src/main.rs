@@ -494,9 +494,11 @@ fn test() -> Result<ExitCode> {
     rootfs::make(&rootfs::find_busybox()?, &template)?;
 
     let debug_stub = target("debug/sprout-init");
+    // The stripped copy next to the shipped controller: what ships.
+    let shipped_stub = sprout.with_file_name("sprout-init");
     let with_env = |cmd: &mut Command| {
         cmd.env("SPROUT_BIN", &sprout)
-            .env("SPROUT_INIT_BIN", &stub)
+            .env("SPROUT_INIT_BIN", &shipped_stub)
             .env("SPROUT_BUSYBOX_ROOTFS", &template);
     };
     // The stub's own end-to-end tests (stub/tests/e2e.rs) first: building
@@ -512,7 +514,7 @@ fn test() -> Result<ExitCode> {
     say!(
         "SPROUT_BIN={} SPROUT_INIT_BIN={} SPROUT_BUSYBOX_ROOTFS={}",
         sprout.display(),
-        stub.display(),
+        shipped_stub.display(),
         template.display()
     );
     let mut tests = cargo();
