@@ -85,6 +85,20 @@ fn unclaimed(cg: Cgroup) -> Cgroup {
     Cgroup::open(&path).unwrap().with_created_ancestor(ancestor.as_deref())
 }
 
+/// `create` of a cgroup whose claim was just let go: a child another test
+/// thread forks meanwhile holds a copy of the claim's fd (and so its
+/// flock) until its exec closes it, so "being set up by another
+/// container" is retried for up to half a second.
+fn adopt<T>(mut create: impl FnMut() -> Result<T>) -> Result<T> {
+    for _ in 0..50 {
+        match create() {
+            Err(e) if e.to_string().contains("being set up") => std::thread::sleep(Duration::from_millis(10)),
+            r => return r,
+        }
+    }
+    create()
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -504,7 +518,7 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
         // Adopted: an existing empty directory, first set to something else.
         let pre = unclaimed(Cgroup::create(&path).unwrap());
         write_file(&v1_file(&path, "devices", "devices.deny"), "c 1:5 w").unwrap();
-        let cg = Cgroup::create_with(&path, res).expect("create_with adopted");
+        let cg = adopt(|| Cgroup::create_with(&path, res)).expect("create_with adopted");
         assert!(!cg.devices_fresh);
         assert_eq!(
             sorted_lines(&read(v1_file(&path, "devices", "devices.list"))),
@@ -940,7 +954,7 @@ fn existing_cgroup_exclusivity() {
     assert!(cg.exists());
     // Once released, an existing empty cgroup can be adopted.
     let cg = unclaimed(cg);
-    let again = Cgroup::create(&path).expect("adopt empty");
+    let again = adopt(|| Cgroup::create(&path)).expect("adopt empty");
     assert_eq!(again.created_ancestor(), None);
     drop(again);
     let pid = g.spawn("exec sleep 100");
