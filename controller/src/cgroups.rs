@@ -59,7 +59,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 use std::thread::sleep;
@@ -248,6 +249,18 @@ pub struct Cgroup {
     /// first controller hierarchy, open with an exclusive `flock(2)` on it;
     /// released on drop.
     claim: Option<fs::File>,
+    /// The cgroup2 directory [`Cgroup::begin`] made before the rest (a
+    /// Hybrid host), until [`Cgroup::finish`] succeeds; removed on drop
+    /// otherwise (the stub that was born in it is gone by then).
+    premade: Option<PathBuf>,
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if let Some(d) = self.premade.take() {
+            let _ = rmdir_retry(&d, Instant::now() + Duration::from_millis(200));
+        }
+    }
 }
 
 impl fmt::Debug for Cgroup {
@@ -591,6 +604,7 @@ impl Cgroup {
             created_dirs: Vec::new(),
             devices_fresh: false,
             claim: None,
+            premade: None,
         })
     }
 
@@ -677,6 +691,59 @@ impl Cgroup {
             Ok(()) => Ok(cg),
             Err(e) => {
                 cg.undo_create();
+                Err(e)
+            }
+        }
+    }
+
+    /// First half of a create that overlaps the container's start
+    /// (`launch::spawn_with`): validates `resources` and, on a Hybrid
+    /// host, makes only the cgroup2 directory, returned open for
+    /// `clone3(CLONE_INTO_CGROUP)` (joining it any other way takes the
+    /// kernel's global threadgroup lock, see `join.rs`). The v1 directories
+    /// and the limits follow in [`Cgroup::finish`] while the stub starts.
+    ///
+    /// `Ok(None)`, with nothing made, where that does not apply: a Unified
+    /// host (everything is cgroup2 and must exist before the clone), or a
+    /// cgroup2 directory that one mkdir cannot make (it exists already, a
+    /// parent is missing): the caller then uses [`Cgroup::create_with`].
+    /// A Legacy host has no cgroup2 directory: `Some((cgroup, None))`.
+    ///
+    /// Errors: invalid `resources`, as [`Cgroup::create_with`].
+    pub fn begin(path: &Path, resources: &LinuxResources) -> Result<Option<(Cgroup, Option<OwnedFd>)>> {
+        let mut cg = Cgroup::new(path)?;
+        validate(resources, cg.setup)?;
+        if cg.setup == CgroupSetup::Unified {
+            return Ok(None);
+        }
+        let Some((_, dir)) = cg.unified.clone() else { return Ok(Some((cg, None))) };
+        if fs::create_dir(&dir).is_err() {
+            return Ok(None);
+        }
+        let opened = fs::File::options().read(true).custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY).open(&dir);
+        cg.premade = Some(dir);
+        // Joining the controller-less cgroup2 of a Hybrid host is best-effort.
+        Ok(Some((cg, opened.ok().map(OwnedFd::from))))
+    }
+
+    /// Second half of [`Cgroup::begin`]: [`Cgroup::create_with`]'s work in
+    /// the v1 hierarchies (mkdir, claim, adoption rules, `resources`),
+    /// then the `tasks` files the stub writes itself into
+    /// ([`Cgroup::join_fds`]). On error what this call made is removed;
+    /// the cgroup2 directory of `begin` goes when `self` is dropped (after
+    /// the stub in it is gone).
+    pub fn finish(&mut self, resources: &LinuxResources) -> Result<JoinFds> {
+        self.create_or_undo()?;
+        let fds = self.apply_inner(resources, self.devices_fresh).and_then(|()| self.join_fds());
+        match fds {
+            Ok(fds) => {
+                if let Some(d) = self.premade.take() {
+                    self.created_dirs.push(d);
+                }
+                Ok(fds)
+            }
+            Err(e) => {
+                self.undo_create();
                 Err(e)
             }
         }
@@ -808,6 +875,11 @@ impl Cgroup {
             }
         }
         for (mount, dir, required, kind, is_devices) in jobs {
+            if self.premade.as_ref() == Some(&dir) {
+                // Made by `begin`, with the stub in it now.
+                tops.push(self.path.clone());
+                continue;
+            }
             // Fast path: the parents exist (the shared /sprout stays), so
             // one mkdir. Unified hosts always take the chain, which enables
             // the controllers in every ancestor.
@@ -865,6 +937,9 @@ impl Cgroup {
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").
             let mut pids = BTreeSet::new();
             for dir in self.dirs() {
+                if self.premade.as_ref() == Some(&dir) {
+                    continue; // ours, fresh, with our stub in it
+                }
                 let mut v = Vec::new();
                 match procs_recursive(&dir, &mut v) {
                     Ok(()) => pids.extend(v),
@@ -904,8 +979,23 @@ impl Cgroup {
         // (nix's `Flock` guard would add an unlock call before the close,
         // which releases the lock anyway; std's `File::try_lock` is newer
         // than the workspace's rust-version.)
-        #[allow(deprecated)]
-        match nix::fcntl::flock(f.as_raw_fd(), FlockArg::LockExclusiveNonblock) {
+        // A `begin` that made the cgroup2 directory (its stub is in it now)
+        // waits a moment for a racing create that holds the claim: that one
+        // fails on seeing the stub (`InUse`) and lets go, or it got to the
+        // directories first and this one fails on its process below.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut delay = Duration::from_micros(500);
+        let locked = loop {
+            #[allow(deprecated)]
+            match nix::fcntl::flock(f.as_raw_fd(), FlockArg::LockExclusiveNonblock) {
+                Err(Errno::EWOULDBLOCK) if self.premade.is_some() && Instant::now() < deadline => {
+                    sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(20));
+                }
+                r => break r,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(Errno::EWOULDBLOCK) => return Err(CgroupError::Claimed { path: self.path.clone() }),
             Err(e) => {

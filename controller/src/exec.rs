@@ -220,7 +220,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     };
     let mut plan = plan;
     launch::skip_ready_when_idle(&mut plan, args.pid_file.is_some());
-    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach, cgroup: Some(&cgroup) }, timer);
+    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach, cgroup: Some(&cgroup), deferred: None }, timer);
     // Threads (the stdin relay) can only be made in our own pid namespace.
     if let Some(p) = pid_ns {
         p.leave()?;

@@ -54,7 +54,8 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::Setresuid => format!("process.user.uid {}: {name}: {e}", plan.uid),
         Step::Setgroups => format!("process.user.additionalGids {:?}: {name}: {e}", plan.additional_gids),
         Step::Umask => format!("process.user.umask {:#o}: {name}: {e}", plan.umask),
-        Step::Setns => match plan.join.get(arg as usize) {
+        // With new namespaces of the stub's own, they come first in its list.
+        Step::Setns => match plan.join.get((arg as usize).wrapping_sub((plan.unshare != 0) as usize)) {
             Some(j) if j.index == crate::exec::JOIN_INDEX => format!(
                 "joining the container's namespaces ({}) through a pidfd of {}: {name}: {e}",
                 crate::exec::namespace_names(j.nstype),
@@ -90,6 +91,14 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::Personality => format!("linux.personality: {name}: {e}"),
         Step::TimeNamespace => format!("linux.namespaces (time): {name}: {e}"),
         Step::CgroupNamespace => format!("linux.namespaces (cgroup): {name}: {e}"),
+        Step::Unshare => format!(
+            "linux.namespaces: unshare (new {}): {e}",
+            crate::exec::namespace_names(plan.unshare)
+        ),
+        // (The sync loop names the `tasks` file itself when it knows it.)
+        Step::JoinCgroup => {
+            format!("linux.cgroupsPath: joining the container's cgroup: writing 0 to tasks file {arg}: {e}")
+        }
         Step::ChownStdio => format!("process.user.uid {}: {name} of stdio: {e}", plan.uid),
         Step::DecodePlan => format!(
             "sprout-init could not decode the plan{} (are sprout and sprout-init from the same build?)",
@@ -156,6 +165,7 @@ mod tests {
             domainname: None,
             cwd: c("/data"),
             clone_flags: 0,
+            unshare: 0,
             new_namespaces: vec![],
             join: vec![],
             uid_map: vec![],

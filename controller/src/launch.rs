@@ -296,6 +296,32 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     Some(format!("{}: {errno}", sys::stage::name(rec[0])))
 }
 
+/// Sends `Msg::Cgroup` with the `tasks` fds of `fds` (`SCM_RIGHTS`). A
+/// stub that is gone already (it failed) is left to the sync loop, which
+/// reports its own error.
+fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, sendmsg};
+    let raw: Vec<RawFd> = fds.tasks.iter().map(|(fd, _, _)| fd.as_raw_fd()).collect();
+    if raw.len() > sprout_protocol::MAX_CGROUP_FDS {
+        crate::bail!("linux.cgroupsPath: {} cgroup v1 hierarchies, more than sprout-init takes ({})", raw.len(), sprout_protocol::MAX_CGROUP_FDS);
+    }
+    let optional = fds.tasks.iter().enumerate().fold(0u32, |m, (i, (_, _, opt))| m | (*opt as u32) << i);
+    let bytes = Msg::Cgroup { count: raw.len() as u32, optional }.encode();
+    let iov = [std::io::IoSlice::new(&bytes)];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(Errno::EINTR) => continue,
+            Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
+            r => {
+                r.ctx(|| "sync socket: sendmsg of the cgroup's tasks files")?;
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Sends one sync message.
 fn send_msg(sock: &OwnedFd, msg: Msg) -> Result<()> {
     send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL).ctx(|| "sync socket: send")?;
@@ -341,7 +367,6 @@ pub struct Launched {
 }
 
 /// How [`spawn_with`] starts the stub.
-#[derive(Clone, Copy, Debug)]
 pub struct SpawnOptions<'a> {
     /// `PR_SET_PDEATHSIG(SIGKILL)` on the stub: it dies with this
     /// controller (a foreground `run`/`exec`). False when the container
@@ -354,11 +379,36 @@ pub struct SpawnOptions<'a> {
     /// `CLONE_INTO_CGROUP`), so that no pid is written to `cgroup.procs`
     /// under the kernel's global threadgroup lock.
     pub cgroup: Option<&'a Cgroup>,
+    /// Or a cgroup that is made while the stub starts ([`Deferred`]).
+    pub deferred: Option<Deferred<'a>>,
+}
+
+/// A cgroup made while the stub starts: only its cgroup2 directory exists
+/// before the clone (`Cgroup::begin`). The child is cloned with just the
+/// new pid namespace; the stub makes the other new namespaces itself
+/// (`unshare(2)`, `Plan::unshare`: the network namespace alone costs about
+/// 0.7 ms of kernel work here) while this process runs `finish` (the v1
+/// directories and limits, about 0.45 ms), sends the `tasks` files
+/// (`Msg::Cgroup`) and saves the state. The stub writes itself into them
+/// before its first mount (`flags::JOIN_CGROUP`), so the plan's work all
+/// happens inside the cgroup, as before.
+///
+/// Only without a new user namespace (its id maps are written between
+/// the clone and the stub's work) and without namespaces to join (their
+/// order against new ones); otherwise `finish` runs before the clone and
+/// the child joins as with [`SpawnOptions::cgroup`].
+pub struct Deferred<'a> {
+    /// The cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, if any.
+    pub into: Option<OwnedFd>,
+    /// Makes the rest of the cgroup; called with the child's pid and
+    /// whether it was born in `into` (else `finish` joins it another
+    /// way). Returns the fds the child needs to join.
+    pub finish: &'a mut dyn FnMut(Pid, bool) -> Result<JoinFds>,
 }
 
 impl Default for SpawnOptions<'_> {
     fn default() -> Self {
-        SpawnOptions { pdeathsig: true, cgroup: None }
+        SpawnOptions { pdeathsig: true, cgroup: None, deferred: None }
     }
 }
 
@@ -382,6 +432,18 @@ pub fn spawn_with(
     }
     let stub = load_stub(&stub_path()?)?;
     timer.phase("copy sprout-init into a sealed memfd");
+    let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
+    let mut deferred = spawn_opts.deferred;
+    let mut early_join: Option<JoinFds> = None;
+    if let Some(d) = deferred.take_if(|_| userns || !plan.join.is_empty()) {
+        // No overlap here (see `Deferred`): the cgroup first, joined by the child.
+        early_join = Some((d.finish)(Pid::from_raw(0), true)?);
+        drop(d.into);
+    }
+    if deferred.is_some() {
+        plan.unshare = plan.clone_flags & (clone_flags::NEWNS | clone_flags::NEWUTS | clone_flags::NEWIPC | clone_flags::NEWNET);
+        plan.flags |= flags::JOIN_CGROUP;
+    }
     // A new cgroup namespace is made by the stub itself, first thing after
     // the plan arrives (flags::NEW_CGROUPNS): the child joined the
     // container's cgroup before its exec, so the container sees that cgroup
@@ -397,7 +459,6 @@ pub fn spawn_with(
     let (sync_parent, sync_child) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
-    let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
     // Without a user namespace the plan is final now: it goes into the
     // pipe before the clone when the pipe holds it whole (F_GETPIPE_SZ),
     // so the stub reads it at once instead of waiting for this process to
@@ -468,14 +529,18 @@ pub fn spawn_with(
     forwarded.thread_block().ctx(|| "blocking signals")?;
     let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
 
-    let join: JoinFds = match spawn_opts.cgroup {
-        Some(cg) => cg.join_fds().map_err(crate::lifecycle::cg_err)?,
-        None => JoinFds::default(),
+    let mut join: JoinFds = match (spawn_opts.cgroup, early_join) {
+        (_, Some(j)) => j,
+        (Some(cg), None) => cg.join_fds().map_err(crate::lifecycle::cg_err)?,
+        (None, None) => JoinFds::default(),
     };
+    if let Some(d) = &mut deferred {
+        join.into = d.into.take().map(|fd| (fd, PathBuf::new(), false));
+    }
     let tasks: Vec<(RawFd, bool)> = join.tasks.iter().map(|(fd, _, optional)| (fd.as_raw_fd(), *optional)).collect();
     let cgroup_tasks: Vec<PathBuf> = join.tasks.iter().map(|(_, p, _)| p.clone()).collect();
     let setup = ChildSetup {
-        clone_flags: plan.clone_flags & !clone_flags::NEWCGROUP,
+        clone_flags: plan.clone_flags & !clone_flags::NEWCGROUP & !plan.unshare,
         wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
         wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: userns,
@@ -498,6 +563,7 @@ pub fn spawn_with(
     if let (Some(cg), Some(_), false) = (spawn_opts.cgroup, &join.into, spawned.in_cgroup) {
         cg.add_task_unified(child.pid.as_raw()).map_err(crate::lifecycle::cg_err)?;
     }
+    let mut cgroup_tasks = cgroup_tasks;
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
     drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
@@ -524,6 +590,13 @@ pub fn spawn_with(
         (None, None) => Ok(()),
     };
     timer.phase("send plan");
+    if let Some(d) = deferred {
+        // The stub unshares its namespaces meanwhile (see `Deferred`).
+        let fds = (d.finish)(child.pid, spawned.in_cgroup || join.into.is_none())?;
+        send_cgroup(&sync_parent, &fds, &child)?;
+        cgroup_tasks = fds.tasks.into_iter().map(|(_, p, _)| p).collect();
+        timer.phase("cgroup (while the stub starts)");
+    }
     // After the plan: the stub sets up the container meanwhile. (It is in
     // its cgroup already; an error here kills it.) The stub may be gone by
     // now: it failed (the sync loop reports its own one-line error), or it
@@ -619,7 +692,14 @@ impl Launched {
             };
             match msg {
                 Msg::Failed { step, errno, arg } => {
-                    failed.get_or_insert_with(|| failure::describe(plan, step, errno, arg));
+                    failed.get_or_insert_with(|| match self.cgroup_tasks.get(arg as usize) {
+                        Some(p) if step == sprout_protocol::Step::JoinCgroup => format!(
+                            "linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {}",
+                            p.display(),
+                            errno_text(Errno::from_raw(errno as i32))
+                        ),
+                        _ => failure::describe(plan, step, errno, arg),
+                    });
                 }
                 Msg::Console if plan.flags & flags::TERMINAL != 0 && self.console.is_none() => {
                     let Some(master) = rec.fds.into_iter().next() else {

@@ -327,12 +327,24 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     timer.phase("state dir");
 
-    let cg = Cgroup::create_with(&cg_path, &resources_of(spec)).map_err(cg_err)?;
-    // Saved with the pid in `on_spawn` (one save fewer); a `create` killed
-    // in between leaves the ancestor, empty, to the next container.
-    st.cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
-    pending.cgroup = Some((cg_path.clone(), st.cgroup_created_ancestor.clone()));
-    let cg: &Cgroup = pending.claim.insert(cg);
+    // Where it can, the cgroup is made while the stub starts
+    // (`launch::Deferred`): only its cgroup2 directory now.
+    let resources = resources_of(spec);
+    let (begun, into) = match Cgroup::begin(&cg_path, &resources).map_err(cg_err)? {
+        Some((cg, into)) => (Some(cg), into),
+        None => {
+            let cg = Cgroup::create_with(&cg_path, &resources).map_err(cg_err)?;
+            // Saved with the pid in `on_spawn` (one save fewer); a `create`
+            // killed in between leaves the ancestor, empty, to the next container.
+            st.cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
+            pending.cgroup = Some((cg_path.clone(), st.cgroup_created_ancestor.clone()));
+            pending.claim = Some(cg);
+            (None, None)
+        }
+    };
+    // Declared after `pending`, so dropped before it on an error: the
+    // claim is let go, then `pending` removes the cgroup.
+    let begun = RefCell::new(begun);
     timer.phase("cgroup");
 
     if mode == Mode::Detached {
@@ -352,7 +364,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     launch::skip_ready_when_idle(&mut plan, mode == Mode::Detached || o.pid_file.is_some() || start_hooks);
 
     let cell = RefCell::new(st);
-    // The stub joins `cg` by itself before its exec (SpawnOptions::cgroup).
+    // The stub joins the cgroup by itself (SpawnOptions::cgroup, Deferred).
     let on_spawn = |pid: Pid| -> Result<()> {
         // (The stub may be gone already; `spawn_with` then leaves the
         // report to the sync loop.)
@@ -360,8 +372,36 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         st.set_pid(pid.as_raw())?;
         st.save()
     };
-    let mut launched =
-        launch::spawn_with(plan, &on_spawn, SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: Some(cg) }, timer)?;
+    let finished = std::cell::Cell::new(false);
+    let mut finish = |pid: Pid, in_cgroup: bool| -> Result<cgroups::JoinFds> {
+        let mut begun = begun.borrow_mut();
+        let cg = begun.as_mut().expect("a begun cgroup");
+        let fds = cg.finish(&resources).map_err(cg_err)?;
+        finished.set(true);
+        cell.borrow_mut().cgroup_created_ancestor = cg.created_ancestor().map(Path::to_path_buf);
+        if !in_cgroup && pid.as_raw() > 0 {
+            cg.add_task_unified(pid.as_raw()).map_err(cg_err)?;
+        }
+        Ok(fds)
+    };
+    let deferred = match begun.borrow().is_some() {
+        true => Some(launch::Deferred { into, finish: &mut finish }),
+        false => None,
+    };
+    let spawned = launch::spawn_with(
+        plan,
+        &on_spawn,
+        SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: pending.claim.as_ref(), deferred },
+        timer,
+    );
+    if finished.get() {
+        // Made: removed again by `pending` if anything fails from here on.
+        pending.cgroup = Some((cg_path.clone(), cell.borrow().cgroup_created_ancestor.clone()));
+    }
+    let mut launched = spawned?;
+    if let Some(cg) = begun.borrow_mut().take() {
+        pending.claim = Some(cg);
+    }
     // Set when a prestart/createRuntime/createContainer/startContainer hook failed.
     let hook_failed = std::cell::Cell::new(false);
     let failed = |r: Result<()>| {

@@ -186,6 +186,12 @@ pub struct Plan {
     pub cwd: CString,
     /// `CLONE_NEW*` flags of the namespaces the controller creates with `clone(2)`.
     pub clone_flags: u32,
+    /// `CLONE_NEW*` flags of the new namespaces the stub makes itself with
+    /// `unshare(2)` instead, as its first step (encoded first in
+    /// `PlanSpec::namespaces`, with fd `UNSET`); a subset of
+    /// `clone_flags`, set at launch (`launch::spawn_with`) when the
+    /// controller makes the cgroup meanwhile. 0 otherwise.
+    pub unshare: u32,
     /// OCI names of the new namespaces, config order.
     pub new_namespaces: Vec<&'static str>,
     /// Namespaces the stub joins (user namespace first).
@@ -631,6 +637,7 @@ impl Plan {
             domainname,
             cwd,
             clone_flags,
+            unshare: 0,
             new_namespaces,
             join,
             uid_map,
@@ -734,8 +741,9 @@ impl Plan {
         let ops: Vec<_> = self.mounts.iter().map(Op::wire).collect();
         let args: Vec<&std::ffi::CStr> = self.args.iter().map(|a| a.as_c_str()).collect();
         let env: Vec<&std::ffi::CStr> = self.env.iter().map(|a| a.as_c_str()).collect();
+        let unshare = (self.unshare != 0).then_some(Namespace { nstype: self.unshare, fd: sprout_protocol::UNSET });
         let namespaces: Vec<Namespace> =
-            self.join.iter().map(|j| Namespace { nstype: j.nstype, fd: j.stub_fd }).collect();
+            unshare.into_iter().chain(self.join.iter().map(|j| Namespace { nstype: j.nstype, fd: j.stub_fd })).collect();
         let spec = PlanSpec {
             flags: self.flags,
             uid: self.uid,

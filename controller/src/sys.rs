@@ -497,16 +497,87 @@ pub mod heap {
     use dlmalloc::Dlmalloc;
 
     /// The allocator state, only touched with [`LOCK`] held.
-    struct State(UnsafeCell<Dlmalloc>);
+    struct State(UnsafeCell<Dlmalloc<Pages>>);
     // SAFETY: every access goes through `with`, under LOCK.
     unsafe impl Sync for State {}
 
-    static STATE: State = State(UnsafeCell::new(Dlmalloc::new()));
+    static STATE: State = State(UnsafeCell::new(Dlmalloc::new_with_allocator(Pages)));
+
+    /// How much of the heap's first mapping is faulted in at once
+    /// (`MAP_POPULATE`): a `run` uses about 170 KiB of heap, and on this
+    /// kind of VM each first touch of a page is a trap to the kernel of
+    /// about 2.5 µs, where one populating `mmap` zeroes and maps them all
+    /// in a single call. At most this much (less what is used) is resident
+    /// without need.
+    const PREFAULT: usize = 256 << 10;
+
+    /// dlmalloc's source of memory: anonymous mappings, as the crate's own
+    /// `System` on Linux, except that the first one is at least
+    /// [`PREFAULT`] bytes and populated.
+    struct Pages;
+
+    // SAFETY: every method is the crate's Linux `System` (mmap, mremap,
+    // munmap on exactly the regions it returned), plus MAP_POPULATE and a
+    // larger size for the first mapping, whose real size is returned.
+    unsafe impl dlmalloc::Allocator for Pages {
+        fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            static FIRST: AtomicBool = AtomicBool::new(true);
+            let first = FIRST.swap(false, Ordering::Relaxed);
+            let (len, populate) = if first { (size.max(PREFAULT), libc::MAP_POPULATE) } else { (size, 0) };
+            // SAFETY: a fresh anonymous private mapping; nothing else is touched.
+            let addr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_ANONYMOUS | libc::MAP_PRIVATE | populate,
+                    -1,
+                    0,
+                )
+            };
+            if addr == libc::MAP_FAILED { (std::ptr::null_mut(), 0, 0) } else { (addr.cast(), len, 0) }
+        }
+
+        fn remap(&self, ptr: *mut u8, oldsize: usize, newsize: usize, can_move: bool) -> *mut u8 {
+            let flags = if can_move { libc::MREMAP_MAYMOVE } else { 0 };
+            // SAFETY: `ptr`/`oldsize` is a mapping this allocator returned.
+            let p = unsafe { libc::mremap(ptr.cast(), oldsize, newsize, flags) };
+            if p == libc::MAP_FAILED { std::ptr::null_mut() } else { p.cast() }
+        }
+
+        fn free_part(&self, ptr: *mut u8, oldsize: usize, newsize: usize) -> bool {
+            // SAFETY: as `remap`; the tail unmapped lies within the mapping.
+            unsafe {
+                if libc::mremap(ptr.cast(), oldsize, newsize, 0) != libc::MAP_FAILED {
+                    return true;
+                }
+                libc::munmap(ptr.add(newsize).cast(), oldsize - newsize) == 0
+            }
+        }
+
+        fn free(&self, ptr: *mut u8, size: usize) -> bool {
+            // SAFETY: `ptr`/`size` is a whole mapping this allocator returned.
+            unsafe { libc::munmap(ptr.cast(), size) == 0 }
+        }
+
+        fn can_release_part(&self, _flags: u32) -> bool {
+            true
+        }
+
+        fn allocates_zeros(&self) -> bool {
+            true
+        }
+
+        fn page_size(&self) -> usize {
+            4096
+        }
+    }
     /// A futex lock: it never allocates.
     static LOCK: Mutex<()> = Mutex::new(());
 
     /// Runs `f` on the allocator with the lock held.
-    fn with<R>(f: impl FnOnce(&mut Dlmalloc) -> R) -> R {
+    fn with<R>(f: impl FnOnce(&mut Dlmalloc<Pages>) -> R) -> R {
         let _held = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: the lock is held, so this is the only reference.
         f(unsafe { &mut *STATE.0.get() })

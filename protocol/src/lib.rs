@@ -32,7 +32,10 @@
 //!  clone(CLONE_NEW*)  ───────────────────────▶ (child waits for id maps,
 //!  write uid_map/gid_map, join cgroup             then execveat(memfd))
 //!  plan ══════ stream fd 3 ══════════════════▶ read + decode plan
-//!                                               setns(joined namespaces)
+//!                                               setns(joined namespaces) or
+//!                                               unshare(new namespaces)
+//!  make the cgroup (JOIN_CGROUP only)
+//!  Cgroup + SCM_RIGHTS(tasks fds) ──────────▶ write "0" to each; close them
 //!                                               [fork if a pid ns was joined]
 //!                      ◀─────────────────────── Pid{pid}      (only after fork)
 //!                                               hostname, domainname, loopback
@@ -75,7 +78,11 @@
 //! - New namespaces are created by the controller's `clone(2)` flags, so the
 //!   stub starts as PID 1 of a new pid namespace; user-namespace id maps are
 //!   written before the stub is exec'd. Namespaces given by `path` are opened
-//!   by the controller and joined by the stub (`Plan::namespaces`).
+//!   by the controller and joined by the stub (`Plan::namespaces`). Without
+//!   a user namespace and joined ones, the stub itself makes the new mount,
+//!   uts, ipc and network namespaces with `unshare(2)` (a
+//!   `Plan::namespaces` entry whose fd is `UNSET`), while the controller
+//!   makes the cgroup ([`flags::JOIN_CGROUP`], [`Msg::Cgroup`]).
 //! - Without `--controller` the stub is in image mode (PID 1 in a minimal
 //!   image): it reads a plan file and has no sync socket; errors go to stderr.
 #![no_std]
@@ -87,7 +94,7 @@ use core::ffi::CStr;
 mod msg;
 mod wire;
 
-pub use msg::{Msg, Step, MSG_LEN};
+pub use msg::{MAX_CGROUP_FDS, MSG_LEN, Msg, Step};
 pub use wire::{DecodeError, EncodeError};
 pub use wire::{Reader, Writer};
 
@@ -159,13 +166,21 @@ pub mod flags {
     /// A new cgroup namespace (`linux.namespaces` type `cgroup` without a
     /// path): `unshare(CLONE_NEWCGROUP)` after joining the namespaces and
     /// before anything else, so that the container's cgroup (which the
-    /// controller joined the stub to before sending this plan) is the
+    /// stub joined before its exec, or by [`JOIN_CGROUP`]) is the
     /// namespace's root (cgroup_namespaces(7); runc's order). Doing it in
     /// the stub rather than before its exec lets the controller start the
     /// stub without waiting on it.
     pub const NEW_CGROUPNS: u32 = 1 << 15;
+    /// The controller makes the container's cgroup while the stub works:
+    /// right after the namespaces of [`Plan::namespaces`](super::Plan::namespaces)
+    /// are made or joined, the stub waits for [`Msg::Cgroup`](super::Msg::Cgroup),
+    /// which carries the cgroup's v1 `tasks` files (opened by the controller)
+    /// as `SCM_RIGHTS`, and writes `0` (itself) to each. It is then in the
+    /// cgroup before its first mount and before [`NEW_CGROUPNS`]. Without
+    /// this flag the stub was in its cgroup before its exec.
+    pub const JOIN_CGROUP: u32 = 1 << 16;
     /// All bits this version defines; a decoder rejects others.
-    pub const ALL: u32 = (1 << 16) - 1;
+    pub const ALL: u32 = (1 << 17) - 1;
 }
 
 /// The five capability sets as bit masks (bit N = capability number N,
@@ -184,12 +199,17 @@ pub struct Caps {
     pub ambient: u64,
 }
 
-/// One namespace to join with `setns(2)`: the fd is inherited by the stub.
+/// One namespace to join with `setns(2)` (the fd is inherited by the
+/// stub), or, with `fd` [`UNSET`], new namespaces the stub makes itself
+/// with `unshare(2)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Namespace {
-    /// `CLONE_NEW*` constant of the namespace type (e.g. `CLONE_NEWNET`).
+    /// `CLONE_NEW*` constant of the namespace type (e.g. `CLONE_NEWNET`);
+    /// with `fd` [`UNSET`], the `unshare(2)` flags (several `CLONE_NEW*`
+    /// bits).
     pub nstype: u32,
-    /// File descriptor number, open in the stub, referring to the namespace.
+    /// File descriptor number, open in the stub, referring to the
+    /// namespace; [`UNSET`]: `unshare(nstype)` instead.
     pub fd: u32,
 }
 

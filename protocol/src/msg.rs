@@ -13,12 +13,17 @@
 //! ```
 //!
 //! `Console` and `SeccompListener` carry one fd as `SCM_RIGHTS` on the same
-//! record.
+//! record; `Cgroup` carries `count` of them (at most [`MAX_CGROUP_FDS`]).
 
 use crate::wire::{DecodeError, Reader};
 
 /// Size of every sync message in bytes.
 pub const MSG_LEN: usize = 16;
+
+/// The most fds one [`Msg::Cgroup`] carries: one per cgroup v1 hierarchy
+/// (a host mounts about a dozen; the kernel has 14 v1 controllers plus
+/// named hierarchies).
+pub const MAX_CGROUP_FDS: usize = 24;
 
 /// A sync message. Direction in brackets: stub→controller (S→C) or C→S.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +63,18 @@ pub enum Msg {
     /// [S→C] `create` is done: the stub now waits for `start` on the start
     /// socket ([`crate::Plan::start_fd`]).
     Created,
+    /// [C→S] The container's cgroup is made ([`crate::flags::JOIN_CGROUP`]):
+    /// `count` v1 `tasks` files ride along as `SCM_RIGHTS`, in order; the
+    /// stub writes `0` to each (cgroups(7): a thread moving itself). A
+    /// failed write is tolerated for fd `i` when bit `i` of `optional` is
+    /// set (named hierarchies such as `name=systemd`, joined best-effort);
+    /// otherwise it is `Failed{JoinCgroup, errno, i}`.
+    Cgroup {
+        /// Number of fds attached, at most [`MAX_CGROUP_FDS`].
+        count: u32,
+        /// Bit `i`: a failed write to fd `i` is tolerated.
+        optional: u32,
+    },
 }
 
 impl Msg {
@@ -73,6 +90,7 @@ impl Msg {
             Msg::SeccompListener => (8, 0, 0, 0),
             Msg::SeccompDone => (9, 0, 0, 0),
             Msg::Created => (10, 0, 0, 0),
+            Msg::Cgroup { count, optional } => (11, count, optional, 0),
         }
     }
 
@@ -121,6 +139,7 @@ impl Msg {
             8 => Msg::SeccompListener,
             9 => Msg::SeccompDone,
             10 => Msg::Created,
+            11 if a as usize <= MAX_CGROUP_FDS && b >> a == 0 => Msg::Cgroup { count: a, optional: b },
             _ => return Err(DecodeError::BadValue),
         };
         // Unused fields must be zero, so that every valid record has one
@@ -245,4 +264,9 @@ steps! {
     TimeNamespace = 42, "unshare(CLONE_NEWTIME)";
     /// `unshare(CLONE_NEWCGROUP)` for a new cgroup namespace.
     CgroupNamespace = 43, "unshare(CLONE_NEWCGROUP)";
+    /// `arg`: the index of the `tasks` fd in [`Msg::Cgroup`].
+    JoinCgroup = 44, "join cgroup";
+    /// New namespaces made by the stub (`Namespace` with fd `UNSET`);
+    /// `arg`: the index in [`crate::Plan::namespaces`].
+    Unshare = 45, "unshare";
 }

@@ -108,11 +108,12 @@ fn flag_and_opt_bits_are_frozen() {
         SUBREAPER,
         NEW_TIMENS,
         NEW_CGROUPNS,
+        JOIN_CGROUP,
     ];
     for (i, b) in bits.iter().enumerate() {
         assert_eq!(*b, 1 << i, "flag bit {i}");
     }
-    assert_eq!(ALL, 0xffff);
+    assert_eq!(ALL, 0x1ffff);
     let opts =
         [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL, mount_opts::MOVE_FD, mount_opts::NO_SYMLINKS, mount_opts::FRESH_PARENT, mount_opts::OWNER_OK, mount_opts::MASK_DIR];
     for (i, b) in opts.iter().enumerate() {
@@ -142,6 +143,7 @@ fn golden_msgs() -> Vec<(Msg, &'static str)> {
         (Msg::SeccompListener, "53500108 00000000 00000000 00000000"),
         (Msg::SeccompDone, "53500109 00000000 00000000 00000000"),
         (Msg::Created, "5350010a 00000000 00000000 00000000"),
+        (Msg::Cgroup { count: 10, optional: 0x100 }, "5350010b 0a000000 00010000 00000000"),
     ]
 }
 
@@ -200,6 +202,8 @@ const STEPS: &[&str] = &[
     "Spawn",
     "TimeNamespace",
     "CgroupNamespace",
+    "JoinCgroup",
+    "Unshare",
 ];
 
 #[test]

@@ -21,6 +21,9 @@ fn all_msgs() -> Vec<Msg> {
         Msg::SeccompListener,
         Msg::SeccompDone,
         Msg::Created,
+        Msg::Cgroup { count: 0, optional: 0 },
+        Msg::Cgroup { count: 10, optional: 1 << 8 },
+        Msg::Cgroup { count: 24, optional: (1 << 24) - 1 },
     ]
 }
 
@@ -29,6 +32,7 @@ fn used_payload(m: &Msg) -> std::ops::Range<usize> {
     match m {
         Msg::Failed { .. } => 4..16,
         Msg::Pid { .. } => 4..8,
+        Msg::Cgroup { .. } => 4..12,
         _ => 4..4,
     }
 }
@@ -109,11 +113,11 @@ fn unknown_tags() {
             // Failed with step 0 is invalid too.
             Err(e) => {
                 assert_eq!(e, DecodeError::BadValue, "tag {tag}");
-                assert!(tag == 0 || tag == 3 || tag > 10, "tag {tag} rejected");
+                assert!(tag == 0 || tag == 3 || tag > 11, "tag {tag} rejected");
             }
         }
     }
-    assert_eq!(known, 9); // tags 1..=10 except Failed (step 0)
+    assert_eq!(known, 10); // tags 1..=11 except Failed (step 0)
 }
 
 #[test]
@@ -135,7 +139,7 @@ fn nonzero_unused_fields_are_rejected() {
 
 #[test]
 fn unknown_steps_are_rejected() {
-    for step in [0u32, 44, 100, 0x100, 0x0100_0001, u32::MAX] {
+    for step in [0u32, 46, 100, 0x100, 0x0100_0001, u32::MAX] {
         let mut b = Msg::Failed { step: Step::Mount, errno: 5, arg: 6 }.encode();
         b[4..8].copy_from_slice(&step.to_le_bytes());
         assert_eq!(Msg::decode(&b), Err(DecodeError::BadValue), "step {step}");
@@ -180,4 +184,20 @@ fn random_records_never_panic_and_accepted_ones_round_trip() {
         }
     }
     assert!(accepted > 1000, "only {accepted} accepted: mutations too destructive to be useful");
+}
+
+#[test]
+fn cgroup_counts_and_optional_bits_are_bounded() {
+    let raw = |a: u32, b: u32| {
+        let mut v = Msg::Cgroup { count: 0, optional: 0 }.encode();
+        v[4..8].copy_from_slice(&a.to_le_bytes());
+        v[8..12].copy_from_slice(&b.to_le_bytes());
+        v
+    };
+    assert_eq!(Msg::decode(&raw(24, 1 << 23)), Ok(Msg::Cgroup { count: 24, optional: 1 << 23 }));
+    // More fds than MAX_CGROUP_FDS, or an optional bit past `count`.
+    assert_eq!(Msg::decode(&raw(25, 0)), Err(DecodeError::BadValue));
+    assert_eq!(Msg::decode(&raw(u32::MAX, 0)), Err(DecodeError::BadValue));
+    assert_eq!(Msg::decode(&raw(3, 1 << 3)), Err(DecodeError::BadValue));
+    assert_eq!(Msg::decode(&raw(0, 1)), Err(DecodeError::BadValue));
 }

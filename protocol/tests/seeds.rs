@@ -55,6 +55,7 @@ fn sync_seeds() -> Vec<(String, Vec<u8>)> {
         Msg::SeccompListener,
         Msg::SeccompDone,
         Msg::Created,
+        Msg::Cgroup { count: 10, optional: 1 << 8 },
     ]
     .iter()
     .map(|m| {

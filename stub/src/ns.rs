@@ -1,9 +1,9 @@
 //! Joining namespaces by fd, and the per-namespace identity (hostname,
 //! domainname, loopback).
 
-use sprout_protocol::{Msg, Plan, Step, flags};
+use sprout_protocol::{Msg, Plan, Step, UNSET, flags};
 
-use crate::fail::{At, Res};
+use crate::fail::{At, Fail, Res};
 use crate::sync::Sync;
 use crate::sys::{self, Errno, abi};
 
@@ -18,10 +18,19 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     let mut pid_ns = false;
     let mut user_ns = false;
     for (i, ns) in plan.namespaces.iter().enumerate() {
+        if ns.fd == UNSET {
+            // New namespaces of our own (the controller cloned us with
+            // only the pid namespace): made here while it makes the cgroup.
+            sys::unshare(ns.nstype).at(Step::Unshare, i as u32)?;
+            continue;
+        }
         sys::setns(sys::fd(ns.fd), ns.nstype).at(Step::Setns, i as u32)?;
         sys::close(ns.fd);
         pid_ns |= ns.nstype & abi::CLONE_NEWPID != 0;
         user_ns |= ns.nstype & abi::CLONE_NEWUSER != 0;
+    }
+    if plan.has(flags::JOIN_CGROUP) {
+        join_cgroup(sync)?;
     }
     if user_ns {
         // Become the joined user namespace's root, as runc's nsexec does,
@@ -56,8 +65,35 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     sys::exit(0)
 }
 
-/// A new cgroup namespace (the controller joined the stub to the
-/// container's cgroup before it sent the plan), a new time namespace (after any fork into a joined pid namespace, so
+/// `flags::JOIN_CGROUP`: waits for `Msg::Cgroup` and writes `0` (the
+/// calling thread, which is the whole single-threaded stub) to each v1
+/// `tasks` file it carries, in order, closing each. Moving itself this
+/// way skips the kernel's global threadgroup lock (cgroups(7); see the
+/// controller's `cgroups/join.rs`). A refused write is
+/// `Failed{JoinCgroup, errno, i}` unless bit `i` of `optional` is set.
+fn join_cgroup(sync: &Sync) -> Res<()> {
+    let mut fds = [-1; sys::MAX_RECV_FDS];
+    let (msg, n) = sync.recv_fds(&mut fds)?;
+    let Msg::Cgroup { count, optional } = msg else {
+        return Err(Fail::new(Step::Sync, Errno::PROTO, 0));
+    };
+    if count as usize != n {
+        return Err(Fail::new(Step::Sync, Errno::PROTO, 1));
+    }
+    for (i, fd) in fds[..n].iter().enumerate() {
+        let r = sys::write(*fd, b"0");
+        sys::close(*fd as u32);
+        match r {
+            Ok(_) => {}
+            Err(_) if optional >> i & 1 == 1 => {}
+            Err(e) => return Err(Fail::new(Step::JoinCgroup, e, i as u32)),
+        }
+    }
+    Ok(())
+}
+
+/// A new cgroup namespace (the stub is in the container's cgroup by
+/// now: joined before its exec, or by `join_cgroup` above), a new time namespace (after any fork into a joined pid namespace, so
 /// that nothing enters it before its offsets are written), then
 /// `sethostname(2)`, `setdomainname(2)`, and `lo` up in a new network
 /// namespace (runc: `setupNetwork` brings up the loopback interface).

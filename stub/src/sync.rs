@@ -69,4 +69,32 @@ impl Sync {
         }
         Ok(())
     }
+
+    /// Receives one message with the fds that ride along (`SCM_RIGHTS`,
+    /// close-on-exec) into `fds`; returns the decoded message and the
+    /// number of fds. EOF (the controller went away) is `EPIPE`, a record
+    /// that is not a valid message `EPROTO` (its fds closed); both are
+    /// `Step::Sync` failures.
+    pub fn recv_fds(&self, fds: &mut [RawFd; sys::MAX_RECV_FDS]) -> Res<(Msg, usize)> {
+        let sock = self.fd.ok_or(Errno::NOTCONN).at(Step::Sync, 0)?;
+        let mut buf = [0u8; MSG_LEN + 1];
+        let (len, n) = loop {
+            match sys::recv_fds(sock, &mut buf, fds) {
+                Err(Errno::INTR) => {}
+                r => break r.at(Step::Sync, 0)?,
+            }
+        };
+        if len == 0 && n == 0 {
+            return Err(Fail::new(Step::Sync, Errno::PIPE, 0));
+        }
+        match buf.get(..len).map(Msg::decode) {
+            Some(Ok(msg)) => Ok((msg, n)),
+            _ => {
+                for fd in &fds[..n] {
+                    sys::close(*fd as u32);
+                }
+                Err(Fail::new(Step::Sync, Errno::PROTO, 0))
+            }
+        }
+    }
 }

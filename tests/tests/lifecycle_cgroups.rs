@@ -647,6 +647,28 @@ fn resources_this_host_cannot_honour_fail_cleanly() {
     }
 }
 
+/// A limit that passes every check but is refused by the kernel when
+/// written (a real-time CPU budget under `/sprout`, whose own budget is 0)
+/// fails while the stub is already starting (the cgroup is made while the
+/// stub makes its namespaces): one line naming the field, and nothing left
+/// behind, not the cgroup2 directory the stub was born in, not the stub.
+/// The same with `create` and `run`.
+#[test]
+fn a_limit_refused_while_the_stub_starts_leaves_nothing() {
+    require_root!();
+    let rt = Rt::new("late-cg");
+    for cmd in ["create", "run"] {
+        let id = unique_id(&format!("lt-late{cmd}"));
+        let bundle = sh_bundle(&id, "sleep 600", |c| {
+            c["linux"]["resources"] = json!({"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 1000000}});
+        });
+        let b = bundle.dir().to_string_lossy().into_owned();
+        let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
+        common::assert_one_line_error(&out, &["linux.resources.cpu"]);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
+
 /// A config without device rules (or with allow rules only) still starts
 /// from deny-all, as runc's device emulator does: /dev/null (runc's
 /// defaults) works, a node for /dev/kmsg made in the container does not,

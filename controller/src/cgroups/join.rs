@@ -18,7 +18,11 @@
 //!   the lock for reading.
 //!
 //! Either way the child is in the container's cgroup before it execs the
-//! stub, so nothing the plan does runs outside it.
+//! stub, so nothing the plan does runs outside it. Or, when the cgroup is
+//! made while the stub starts (`launch::Deferred`), the child is born in
+//! the cgroup2 directory and the stub writes `0` to the v1 `tasks` files,
+//! sent to it over the sync socket, before its first mount
+//! (`flags::JOIN_CGROUP`).
 
 use std::fs::File;
 use std::os::fd::OwnedFd;

@@ -21,6 +21,7 @@ pub const SYS_SOCKET: usize = 41;
 pub const SYS_SENDTO: usize = 44;
 pub const SYS_RECVFROM: usize = 45;
 pub const SYS_SENDMSG: usize = 46;
+pub const SYS_RECVMSG: usize = 47;
 pub const SYS_GETPID: usize = 39;
 pub const SYS_CLONE: usize = 56;
 pub const SYS_EXECVE: usize = 59;
@@ -171,6 +172,9 @@ pub const SOCK_CLOEXEC: u32 = O_CLOEXEC;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
 pub const SOL_SOCKET: i32 = 1;
 pub const SCM_RIGHTS: i32 = 1;
+pub const MSG_CTRUNC: i32 = 0x8;
+pub const MSG_TRUNC: i32 = 0x20;
+pub const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
 
 // ioctl requests.
 pub const SIOCGIFFLAGS: usize = 0x8913;

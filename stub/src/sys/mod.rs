@@ -814,6 +814,74 @@ pub fn send_record(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> Result<usize
     }
 }
 
+/// The most fds [`recv_fds`] takes from one record.
+pub const MAX_RECV_FDS: usize = sprout_protocol::MAX_CGROUP_FDS;
+
+/// A control buffer for `SCM_RIGHTS` with up to [`MAX_RECV_FDS`] fds:
+/// `struct cmsghdr` (16 bytes) and the ints, 8-byte aligned.
+#[repr(C, align(8))]
+struct CmsgFds {
+    len: usize,
+    level: i32,
+    kind: i32,
+    fds: [i32; MAX_RECV_FDS],
+}
+
+/// `recvmsg(2)` of one record into `buf`, with the `SCM_RIGHTS` fds that
+/// ride along (`MSG_CMSG_CLOEXEC`) stored into `fds`. Returns the record's
+/// length and the number of fds. A record longer than `buf` (`MSG_TRUNC`),
+/// cut-off control data (`MSG_CTRUNC`: more fds than fit, which the kernel
+/// then closes) or a control message other than `SCM_RIGHTS` is `EPROTO`;
+/// the fds that did arrive are closed first.
+pub fn recv_fds(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_RECV_FDS]) -> Result<(usize, usize)> {
+    let iov = IoVec {
+        base: buf.as_mut_ptr(),
+        len: buf.len(),
+    };
+    let mut cmsg = CmsgFds {
+        len: 0,
+        level: 0,
+        kind: 0,
+        fds: [-1; MAX_RECV_FDS],
+    };
+    let mut msg = MsgHdr {
+        name: core::ptr::null(),
+        namelen: 0,
+        iov: &raw const iov,
+        iovlen: 1,
+        control: (&raw mut cmsg).cast::<u8>().cast_const(),
+        controllen: size_of::<CmsgFds>(),
+        flags: 0,
+    };
+    // SAFETY: `msg` describes one iovec over `buf` (the kernel writes at
+    // most `buf.len()` bytes there) and a control buffer of
+    // `controllen` bytes that is `cmsg`; the kernel writes `msg.flags`,
+    // `msg.controllen` and the control data, all within those objects.
+    let n = unsafe {
+        syscall(
+            SYS_RECVMSG,
+            [sock as usize, &raw mut msg as usize, MSG_CMSG_CLOEXEC as usize, 0, 0, 0],
+        )
+    }?;
+    // One `cmsghdr` at most: its `len` covers the header and the ints.
+    let mut count = 0;
+    if msg.controllen >= 16 && cmsg.len >= 16 {
+        if cmsg.level == SOL_SOCKET && cmsg.kind == SCM_RIGHTS {
+            count = ((cmsg.len - 16) / 4).min(MAX_RECV_FDS);
+        } else {
+            msg.flags |= MSG_CTRUNC;
+        }
+    }
+    fds[..count].copy_from_slice(&cmsg.fds[..count]);
+    if msg.flags & (MSG_TRUNC | MSG_CTRUNC) != 0 {
+        for fd in &fds[..count] {
+            drop(Fd(*fd));
+        }
+        return Err(Errno::PROTO);
+    }
+    Ok((n, count))
+}
+
 /// `send(fd, bytes, MSG_NOSIGNAL)`.
 pub fn send(sock: RawFd, bytes: &[u8]) -> Result<usize> {
     // SAFETY: the kernel reads `bytes.len()` bytes; no address is passed.
