@@ -271,6 +271,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         cgroups::check_devices(r).map_err(cg_err)?;
     }
     check_terminal(&bundle.spec, o.console_socket, mode == Mode::Detached)?;
+    timer.phase("load bundle");
     let tty_size = if mode == Mode::Foreground { console::stdin_size() } else { None };
     let cg_path = cgroup_path_of(&bundle.spec, id);
     let opts = Options {
@@ -288,7 +289,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         Some(path) => Some((path, console::connect_socket(path)?)),
         None => None,
     };
-    timer.phase("load bundle, compute plan");
+    timer.phase("compute plan");
 
     let spec: &Spec = &bundle.spec;
     let mut st = State {

@@ -421,7 +421,14 @@ impl Plan {
         let Some(process) = spec.process() else {
             crate::bail!("process: missing (the config must say what to run)");
         };
-        let linux = spec.linux().clone().unwrap_or_default();
+        let no_linux;
+        let linux = match spec.linux() {
+            Some(l) => l,
+            None => {
+                no_linux = oci_spec::runtime::Linux::default();
+                &no_linux
+            }
+        };
         let mut fl = flags::SETUP_ROOTFS | flags::SYNC;
 
         // --- process ---
@@ -680,7 +687,14 @@ impl Plan {
     /// Errors: the first invalid `process.*` field, `linux.seccomp`.
     pub fn compute_exec(bundle: &Bundle, process: &Process, mut join: Vec<JoinNs>, opts: &Options) -> Result<Plan> {
         check_preserve_fds(opts.preserve_fds)?;
-        let linux = bundle.spec.linux().clone().unwrap_or_default();
+        let no_linux;
+        let linux = match bundle.spec.linux() {
+            Some(l) => l,
+            None => {
+                no_linux = oci_spec::runtime::Linux::default();
+                &no_linux
+            }
+        };
         let part = ProcessPart::compute(bundle, process, opts)?;
         let mut fl = flags::SYNC | part.flags;
         if !opts.no_new_keyring {
