@@ -612,6 +612,186 @@ pub fn spawn_with(
     Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
 }
 
+/// The namespaces of a `run` whose stub can start before its plan is
+/// computed ([`spawn_early`]): every `linux.namespaces` entry is new (no
+/// `path`), none is a user namespace, and a mount namespace is among
+/// them. Returns the `CLONE_NEW*` flags of the clone and the stub's
+/// unshare together (the time namespace excluded: the stub makes it
+/// later), or `None` where the usual order applies.
+pub fn early_namespaces(spec: &oci_spec::runtime::Spec) -> Option<u32> {
+    let mut flags = 0u32;
+    for ns in spec.linux().as_ref()?.namespaces().as_ref()? {
+        if ns.path().is_some() {
+            return None;
+        }
+        match crate::plan::ns_kind(ns.typ()).1 {
+            clone_flags::NEWUSER => return None,
+            clone_flags::NEWTIME => {}
+            f => flags |= f,
+        }
+    }
+    (flags & clone_flags::NEWNS != 0).then_some(flags)
+}
+
+/// A stub started before its plan exists ([`spawn_early`]).
+pub struct Early {
+    /// First: dropped (killed) before the sync socket closes, so that a
+    /// stub cut off by an error here never reports a broken pipe.
+    child: Child,
+    sync: OwnedFd,
+    sigfd: SignalFd,
+    err_r: OwnedFd,
+    plan_w: Option<OwnedFd>,
+    /// All the new namespaces ([`early_namespaces`]).
+    namespaces: u32,
+    /// The part the stub unshares itself.
+    unshare: u32,
+    preserve_fds: u32,
+    /// Born in the cgroup2 directory, or there is none to join.
+    in_cgroup: bool,
+    /// The signal mask before the forwarded signals were blocked.
+    old_mask: libc::sigset_t,
+}
+
+/// Starts the stub of a foreground `run` before its plan is computed, so
+/// that the kernel makes its namespaces (the stub's `unshare`, about 0.6
+/// ms here) while this process computes the plan, then makes the cgroup
+/// ([`Early::complete`]). The child is cloned with the new pid namespace
+/// only, into the cgroup2 directory `into` (`Cgroup::begin`), and runs
+/// `sprout-init --controller PLANFD SYNCFD UNSHARE`: the stub unshares the
+/// other namespaces of `namespaces` ([`early_namespaces`]) first and then
+/// reads its plan. It dies with this process (`PR_SET_PDEATHSIG`).
+///
+/// Errors: the stub's memfd, pipes, sockets, signals, `clone(2)`.
+pub fn spawn_early(namespaces: u32, preserve_fds: u32, into: Option<RawFd>, timer: &mut Timer) -> Result<Early> {
+    let stub = load_stub(&stub_path()?)?;
+    let unshare = namespaces & (clone_flags::NEWNS | clone_flags::NEWUTS | clone_flags::NEWIPC | clone_flags::NEWNET);
+    let cloexec = OFlag::O_CLOEXEC;
+    let (plan_r, plan_w) = pipe2(cloexec).ctx(|| "plan pipe")?;
+    let (sync_parent, sync_child) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
+    let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
+    // The numbers the plan gives them (`Plan::plan_fd`, `Plan::sync_fd`).
+    let (plan_fd, sync_fd) = (3 + preserve_fds as RawFd, 4 + preserve_fds as RawFd);
+    let floor = (sync_fd + 2).max(10);
+    let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
+    let plan_r = hi(plan_r)?;
+    let sync_child = hi(sync_child)?;
+    let stub = hi(stub)?;
+    let err_w = hi(err_w)?;
+    let moves = [(plan_r.as_raw_fd(), plan_fd), (sync_child.as_raw_fd(), sync_fd)];
+    let argv_s = [
+        CString::from(c"sprout-init"),
+        CString::from(c"--controller"),
+        CString::new(plan_fd.to_string()).expect("digits"),
+        CString::new(sync_fd.to_string()).expect("digits"),
+        CString::new(unshare.to_string()).expect("digits"),
+    ];
+    let argv_refs: Vec<&std::ffi::CStr> = argv_s.iter().map(|s| s.as_c_str()).collect();
+    let argv = sys::ptr_array(&argv_refs);
+    let envp = sys::ptr_array(&[]);
+    let old_mask = sys::current_sigmask();
+    let mut forwarded = SigSet::empty();
+    for s in FORWARDED {
+        forwarded.add(*s);
+    }
+    forwarded.thread_block().ctx(|| "blocking signals")?;
+    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+    let setup = ChildSetup {
+        clone_flags: namespaces & !clone_flags::NEWCGROUP & !unshare,
+        wait_fd: -1,
+        wait_peer_fd: -1,
+        become_root: false,
+        fd_moves: &moves,
+        exec_fd: stub.as_raw_fd(),
+        argv: &argv,
+        envp: &envp,
+        sigmask: &old_mask,
+        err_fd: err_w.as_raw_fd(),
+        pdeathsig: true,
+        cgroup_tasks: &[],
+        into_cgroup: into.unwrap_or(-1),
+    };
+    timer.phase("copy sprout-init into a sealed memfd, prepare fds");
+    let spawned = sys::spawn(&setup).ctx(|| format!("linux.namespaces: clone (new pid namespace, {})", crate::exec::namespace_names(unshare)))?;
+    let child = Child { pid: Pid::from_raw(spawned.pid), pidfd: spawned.pidfd, grandchild: None, done: false };
+    drop((plan_r, sync_child, stub, err_w));
+    timer.phase("clone (the stub makes its namespaces)");
+    Ok(Early {
+        child,
+        sync: sync_parent,
+        sigfd,
+        err_r,
+        plan_w: Some(plan_w),
+        namespaces,
+        unshare,
+        preserve_fds,
+        in_cgroup: spawned.in_cgroup || into.is_none(),
+        old_mask,
+    })
+}
+
+impl Early {
+    /// Whether `plan` is the one this stub was started for: the same new
+    /// namespaces, none to join, no detached mount trees and no start
+    /// socket (fds it would have had to inherit), the same fd numbers.
+    /// Otherwise drop `self` (the stub is killed) and start the usual way.
+    pub fn fits(&self, plan: &Plan) -> bool {
+        plan.clone_flags == self.namespaces
+            && plan.join.is_empty()
+            && plan.start_socket.is_none()
+            && plan.mounts.iter().all(|o| o.tree.is_none())
+            && plan.plan_fd == 3 + self.preserve_fds
+            && plan.sync_fd == 4 + self.preserve_fds
+    }
+
+    /// Gives up on this stub (it is killed and reaped) and unblocks the
+    /// signals [`spawn_early`] blocked, for a start the usual way.
+    pub fn abandon(self) {
+        let mask = self.old_mask;
+        drop(self);
+        sys::set_sigmask(&mask);
+    }
+
+    /// Sends the plan (the stub reads it after its `unshare`), makes the
+    /// cgroup with `finish` and sends its `tasks` files (as
+    /// [`Deferred`]), then calls `on_spawn(pid)`; returns what the later
+    /// phases need, as [`spawn_with`] does. Call only when [`Early::fits`].
+    ///
+    /// Errors: encoding the plan, `finish`, sending the cgroup, `on_spawn`;
+    /// the stub is killed and reaped on error.
+    pub fn complete(
+        mut self,
+        mut plan: Plan,
+        on_spawn: &dyn Fn(Pid) -> Result<()>,
+        finish: &mut dyn FnMut(Pid, bool) -> Result<JoinFds>,
+        timer: &mut Timer,
+    ) -> Result<Launched> {
+        if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
+            plan.flags |= flags::NEW_CGROUPNS;
+        }
+        plan.flags |= flags::JOIN_CGROUP;
+        let bytes = plan.encode()?;
+        // (Encoded without: the stub unshared them from its argv. Kept for
+        // failure messages.)
+        plan.unshare = self.unshare;
+        let plan_sent = File::from(self.plan_w.take().expect("plan pipe")).write_all(&bytes);
+        timer.phase("encode and send plan");
+        let fds = finish(self.child.pid, self.in_cgroup)?;
+        send_cgroup(&self.sync, &fds, &self.child)?;
+        let cgroup_tasks = fds.tasks.into_iter().map(|(_, p, _)| p).collect();
+        timer.phase("cgroup (while the stub starts)");
+        if let Err(e) = on_spawn(self.child.pid) {
+            if pidfd_alive(&self.child.pidfd) {
+                return Err(e);
+            }
+        }
+        timer.phase("on spawn (save state)");
+        let Early { child, sync, sigfd, err_r, .. } = self;
+        Ok(Launched { plan, child, sync, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
+    }
+}
+
 impl Launched {
     /// The container process: the stub, or its child when it forked after
     /// joining a pid namespace (known once `Pid` arrived, i.e. after

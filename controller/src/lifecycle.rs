@@ -282,16 +282,43 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         no_new_keyring: o.no_new_keyring,
         cgroup_path: Some(cg_path.clone()),
     };
-    let mut plan = Plan::compute(&bundle, &opts)?;
+    let spec: &Spec = &bundle.spec;
+    // A foreground `run` starts its stub before the plan exists where it
+    // can (`launch::spawn_early`): the kernel makes the namespaces while
+    // the plan is computed. Otherwise the plan comes first.
+    let early_ns = match (mode, o.console_socket) {
+        (Mode::Foreground, None) => launch::early_namespaces(spec),
+        _ => None,
+    };
+    let mut plan = None;
+    if early_ns.is_none() {
+        plan = Some(Plan::compute(&bundle, &opts)?);
+    }
     // runc's order: a console socket nobody listens on fails before
     // anything is started.
     let console_conn = match o.console_socket {
         Some(path) => Some((path, console::connect_socket(path)?)),
         None => None,
     };
-    timer.phase("compute plan");
+    if plan.is_some() {
+        timer.phase("compute plan");
+    }
+    let (namespaces, own_pid_ns) = match (&plan, early_ns) {
+        (Some(plan), _) => (
+            plan.clone_flags
+                | plan.join.iter().fold(0, |m, j| m | j.nstype)
+                | if plan.flags & flags::NEW_TIMENS != 0 { crate::exec::CLONE_NEWTIME } else { 0 },
+            plan.clone_flags & crate::plan::clone_flags::NEWPID != 0,
+        ),
+        (None, ns) => {
+            let ns = ns.unwrap_or_default();
+            let timens = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|v| {
+                v.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Time)
+            });
+            (ns | if timens { crate::exec::CLONE_NEWTIME } else { 0 }, ns & crate::plan::clone_flags::NEWPID != 0)
+        }
+    };
 
-    let spec: &Spec = &bundle.spec;
     let mut st = State {
         oci_version: spec.version().clone(),
         id: id.to_string(),
@@ -306,10 +333,8 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         cgroup_created_ancestor: None,
         status_stored: Status::Creating,
         foreground: mode == Mode::Foreground,
-        namespaces: plan.clone_flags
-            | plan.join.iter().fold(0, |m, j| m | j.nstype)
-            | if plan.flags & flags::NEW_TIMENS != 0 { crate::exec::CLONE_NEWTIME } else { 0 },
-        own_pid_ns: plan.clone_flags & crate::plan::clone_flags::NEWPID != 0,
+        namespaces,
+        own_pid_ns,
         config: State::saved_config(spec),
         root: root.to_path_buf(),
     };
@@ -348,6 +373,28 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     let begun = RefCell::new(begun);
     timer.phase("cgroup");
 
+    // Declared after `begun`: on an error the stub is killed before the
+    // cgroup2 directory it was born in is removed.
+    let mut early = match early_ns {
+        Some(ns) if begun.borrow().is_some() => {
+            Some(launch::spawn_early(ns, o.preserve_fds, into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd), timer)?)
+        }
+        _ => None,
+    };
+    let mut plan = match plan {
+        Some(plan) => plan,
+        None => {
+            let plan = Plan::compute(&bundle, &opts)?;
+            timer.phase("compute plan (while the stub makes its namespaces)");
+            plan
+        }
+    };
+    if let Some(e) = early.take_if(|e| !e.fits(&plan)) {
+        // Not the plan the stub was started for (a mount tree to inherit,
+        // say): start again the usual way.
+        e.abandon();
+    }
+
     if mode == Mode::Detached {
         let listener = bind_start_socket(&dir)?;
         plan.flags |= flags::WAIT_START;
@@ -385,16 +432,21 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         }
         Ok(fds)
     };
-    let deferred = match begun.borrow().is_some() {
-        true => Some(launch::Deferred { into, finish: &mut finish }),
-        false => None,
+    let spawned = match early {
+        Some(early) => early.complete(plan, &on_spawn, &mut finish, timer),
+        None => {
+            let deferred = match begun.borrow().is_some() {
+                true => Some(launch::Deferred { into, finish: &mut finish }),
+                false => None,
+            };
+            launch::spawn_with(
+                plan,
+                &on_spawn,
+                SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: pending.claim.as_ref(), deferred },
+                timer,
+            )
+        }
     };
-    let spawned = launch::spawn_with(
-        plan,
-        &on_spawn,
-        SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: pending.claim.as_ref(), deferred },
-        timer,
-    );
     if finished.get() {
         // Made: removed again by `pending` if anything fails from here on.
         pending.cgroup = Some((cg_path.clone(), cell.borrow().cgroup_created_ancestor.clone()));

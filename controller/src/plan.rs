@@ -71,7 +71,7 @@ pub fn flag_names(f: u32) -> Vec<&'static str> {
 
 /// The OCI name and `CLONE_NEW*` flag of a namespace type (`time`'s
 /// [`clone_flags::NEWTIME`] is never a `clone(2)` flag: the stub unshares).
-fn ns_kind(t: LinuxNamespaceType) -> (&'static str, u32) {
+pub(crate) fn ns_kind(t: LinuxNamespaceType) -> (&'static str, u32) {
     match t {
         LinuxNamespaceType::Mount => ("mount", clone_flags::NEWNS),
         LinuxNamespaceType::Uts => ("uts", clone_flags::NEWUTS),

@@ -1086,6 +1086,15 @@ pub fn current_sigmask() -> libc::sigset_t {
     }
 }
 
+/// Sets this thread's signal mask to `set` (`pthread_sigmask(SIG_SETMASK)`),
+/// e.g. one saved by [`current_sigmask`].
+pub fn set_sigmask(set: &libc::sigset_t) {
+    // SAFETY: `set` is an initialised sigset_t; no old set is asked for.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut());
+    }
+}
+
 /// Pointers of `strings` plus the terminating NULL, for argv/envp. The
 /// pointers are valid as long as `strings` is.
 pub fn ptr_array(strings: &[&CStr]) -> Vec<*const c_char> {

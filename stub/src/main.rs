@@ -4,7 +4,7 @@
 //! container process. It decides nothing the controller could decide.
 //!
 //! ```text
-//! sprout-init --controller PLANFD SYNCFD       (launched by `sprout`)
+//! sprout-init --controller PLANFD SYNCFD [UNSHARE]  (launched by `sprout`)
 //! sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] [CMD [ARGS...]]
 //!                                              (image mode, default plan /etc/sprout/plan)
 //! ```
@@ -60,8 +60,10 @@ const DEFAULT_PLAN: &CStr = c"/etc/sprout/plan";
 
 /// How the stub was started.
 enum Mode {
-    /// `--controller PLANFD SYNCFD`.
-    Controller { plan_fd: u32, sync_fd: u32 },
+    /// `--controller PLANFD SYNCFD [UNSHARE]`: `UNSHARE`, decimal
+    /// `CLONE_NEW*` flags, are unshared before the plan is read (the
+    /// controller computes the plan while the kernel makes them).
+    Controller { plan_fd: u32, sync_fd: u32, unshare: u32 },
     /// Image mode: plan file, the index in argv where `CMD` starts
     /// (`argc` when no command was given: the plan's args are used), and
     /// the options.
@@ -80,23 +82,26 @@ enum Mode {
 
 fn usage() -> ! {
     Line::new()
-        .push(b"usage: sprout-init --controller PLANFD SYNCFD | sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] CMD [ARGS...]")
+        .push(b"usage: sprout-init --controller PLANFD SYNCFD [UNSHARE] | sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] CMD [ARGS...]")
         .emit();
     sys::exit(2)
 }
 
+/// A decimal `u32` argument (an fd number, or the `UNSHARE` flags); anything
+/// else is a usage error.
 fn parse_fd(s: Option<&CStr>) -> u32 {
     let Some(s) = s else { usage() };
     let b = s.to_bytes();
     let mut n: u32 = 0;
-    if b.is_empty() || b.len() > 9 {
+    if b.is_empty() || b.len() > 10 {
         usage()
     }
     for &c in b {
         if !c.is_ascii_digit() {
             usage()
         }
-        n = n * 10 + (c - b'0') as u32;
+        let Some(m) = n.checked_mul(10).and_then(|m| m.checked_add((c - b'0') as u32)) else { usage() };
+        n = m;
     }
     n
 }
@@ -104,12 +109,13 @@ fn parse_fd(s: Option<&CStr>) -> u32 {
 fn parse_args(args: &Args) -> Mode {
     let arg = |i| args.get(i).map(CStr::to_bytes);
     if arg(1) == Some(b"--controller") {
-        if args.len() != 4 {
+        if args.len() != 4 && args.len() != 5 {
             usage()
         }
         return Mode::Controller {
             plan_fd: parse_fd(args.get(2)),
             sync_fd: parse_fd(args.get(3)),
+            unshare: if args.len() == 5 { parse_fd(args.get(4)) } else { 0 },
         };
     }
     let mut i = 1;
@@ -155,6 +161,12 @@ pub fn main(args: Args) -> ! {
     });
     if let Err(e) = hardened {
         die(&sync, Fail::new(Step::Dumpable, e, 0))
+    }
+    if let Mode::Controller { unshare, .. } = mode
+        && unshare != 0
+        && let Err(e) = sys::unshare(unshare)
+    {
+        die(&sync, Fail::new(Step::Unshare, e, 0))
     }
     let Some(mut arena) = sys::arena() else { sys::exit(125) };
     let plan = plan::load(&mode, &mut arena, &sync);

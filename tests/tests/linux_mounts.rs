@@ -50,6 +50,34 @@ fn source_with_submount(owner: &Bundle) -> (PathBuf, HostMount) {
 const WRITES: &str = "for f in /data/w /data/sub/w; do if touch $f 2>/dev/null; then echo \"$f writable\"; \
                       else echo \"$f read-only\"; fi; done; grep ' /data' /proc/self/mountinfo | cut -d' ' -f5,6";
 
+/// A foreground `run` starts its stub before the plan is computed; a plan
+/// that needs a detached mount tree (`rro`) cannot use that stub, which is
+/// then killed for a start the usual way (without that restart the bind
+/// would fail: the tree's fd is not in the first stub). Either way the
+/// container process runs in namespaces of its own and with no signal
+/// blocked (the controller blocks the ones it forwards; the stub clears
+/// its mask before the exec).
+#[test]
+fn early_and_restarted_runs_block_no_signal() {
+    require_root!();
+    let owner = Bundle::empty();
+    let (src, _m) = source_with_submount(&owner);
+    let script = "grep -E '^SigBlk' /proc/self/status; readlink /proc/self/ns/net; readlink /proc/self/ns/mnt";
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    for options in [json!(["rbind", "ro"]), json!(["rbind", "rro"])] {
+        let id = unique_id("sigmask");
+        let b = busybox(&id, |c| {
+            push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": options}));
+            sh(c, script);
+        });
+        let out = run_ok(&b, &id);
+        assert!(out.contains("SigBlk:\t0000000000000000\n"), "{options}:\n{out}");
+        assert!(!out.contains(&*host_net.to_string_lossy()), "{options}: host network namespace:\n{out}");
+        assert!(!out.contains(&*host_mnt.to_string_lossy()), "{options}: host mount namespace:\n{out}");
+    }
+}
+
 /// `rbind` + `rro`: the bind and its submount are read-only; with plain
 /// `ro` only the top mount is (the submount stays writable); `rnosuid`
 /// and `rnodev` reach the submount too.
