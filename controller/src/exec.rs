@@ -250,7 +250,9 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         timer.total("exec");
         return Ok(0);
     }
-    let code = launched.wait(timer)?;
+    // (A stub killed before its exec is reported by `wait`; with the
+    // container gone meanwhile, that is the reason.)
+    let code = launched.wait(timer).map_err(gone)?;
     timer.total("exec");
     Ok(code)
 }

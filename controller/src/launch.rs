@@ -1030,6 +1030,15 @@ impl Launched {
                 forward_signals(&self.sigfd, child, console.as_ref());
             }
             if exited {
+                if child.grandchild.is_none() && still_the_stub(child.pid) {
+                    // Without a `Ready` round trip, the exec was assumed at
+                    // EOF; a stub killed meanwhile (an OOM kill under a small
+                    // memory limit, say) never ran the container process.
+                    let st = child.wait_stub();
+                    return Err(Error::Container(format!(
+                        "sprout-init ended before it executed the container process ({st})"
+                    )));
+                }
                 if child.grandchild.is_some() {
                     // The stub's parent half exits right after `Pid`; reap it
                     // first so that its child is surely ours (subreaper) to wait for.
@@ -1061,6 +1070,18 @@ impl Launched {
         timer.phase("container ran");
         Ok(exit_code(status))
     }
+}
+
+/// The name the kernel gives the stub (`comm`, proc(5): the memfd's name
+/// cut to 15 bytes), which an `execve` replaces with the program's.
+const STUB_COMM: &[u8] = b"memfd:sprout-in";
+
+/// Whether the exited, not yet reaped process `pid` is still the stub,
+/// that is, it never executed the container process (its `comm` is kept
+/// until it is reaped). Checked only once it has exited: during an exec
+/// the sync socket closes a moment before the name changes.
+fn still_the_stub(pid: Pid) -> bool {
+    std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == STUB_COMM)
 }
 
 /// Reads every pending signal from the signalfd and forwards it to the

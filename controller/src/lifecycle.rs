@@ -203,6 +203,28 @@ fn cgroup_taken_over(root: &Path, id: &str, cgroup: &Path) -> bool {
         .any(|other| State::load(root, other).is_ok_and(|o| o.cgroup_path == cgroup && o.status() != Status::Stopped))
 }
 
+/// `e`, a failure of the stub before the container process ran, worded as
+/// the memory limit it most likely is when the kernel's OOM killer acted in
+/// the container's cgroup meanwhile (the stub and the pages of its set-up
+/// are charged there; a limit of a few KiB kills it).
+fn with_oom_cause(e: Error, cg: Option<&Cgroup>, limit: Option<i64>) -> Error {
+    let ooms = cg.and_then(|c| c.oom_kill_count().ok()).unwrap_or(0);
+    if ooms == 0 {
+        return e;
+    }
+    match limit {
+        Some(l) => Error::Container(format!(
+            "linux.resources.memory.limit {l}: too small to set the container up, the kernel's OOM killer acted in its cgroup ({e})"
+        )),
+        None => Error::Container(format!("the container's cgroup ran out of memory while it was set up ({e})")),
+    }
+}
+
+/// `linux.resources.memory.limit`, if set.
+fn memory_limit(spec: &Spec) -> Option<i64> {
+    spec.linux().as_ref()?.resources().as_ref()?.memory().as_ref()?.limit()
+}
+
 /// The state JSON a hook gets.
 fn hook_state(st: &State, status: Status) -> String {
     serde_json::to_string(&st.oci_state(status)).unwrap_or_default()
@@ -252,6 +274,8 @@ fn euid() -> u32 {
 struct Setup {
     state: State,
     launched: launch::Launched,
+    /// `linux.resources.memory.limit` (for [`with_oom_cause`]).
+    memory_limit: Option<i64>,
 }
 
 /// Steps 1-6 of the module docs. Returns with the state saved as
@@ -495,6 +519,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         },
     };
     if let Err(e) = launched.sync(&run_opts, timer) {
+        let e = with_oom_cause(e, pending.claim.as_ref(), memory_limit(spec));
         if hook_failed.get() {
             pending.poststop = Some((Box::new(spec.clone()), hook_state(&cell.borrow(), Status::Stopped)));
         }
@@ -524,7 +549,7 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         launch::write_pid_file(p, launched.pid())?;
     }
     timer.phase("save state");
-    Ok((Setup { state: st, launched }, pending))
+    Ok((Setup { state: st, launched, memory_limit: memory_limit(spec) }, pending))
 }
 
 /// `sprout create`: sets the container up and leaves the stub waiting for
@@ -552,10 +577,13 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
         start_locked(root, id)?;
         return Ok(0);
     }
-    let (Setup { state: st, launched }, pending) = setup(root, id, o, Mode::Foreground, timer)?;
+    let (Setup { state: st, launched, memory_limit }, pending) = setup(root, id, o, Mode::Foreground, timer)?;
     drop(pending.disarm());
     hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
-    let code = launched.wait(timer);
+    let code = launched.wait(timer).map_err(|e| match cgroup_of(&st) {
+        Ok(cg) => with_oom_cause(e, Some(&cg), memory_limit),
+        Err(_) => e,
+    });
     // The end: poststop hooks, cgroup and state removed (unless a
     // `delete` did it meanwhile).
     // The lock checks the state dir is still there; the state in it must

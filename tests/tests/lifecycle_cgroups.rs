@@ -669,6 +669,25 @@ fn a_limit_refused_while_the_stub_starts_leaves_nothing() {
     }
 }
 
+/// A memory limit too small for sprout-init to set the container up (4
+/// KiB): the kernel's OOM killer kills the stub in the container's cgroup
+/// before the container process runs. `create` and `run` say so in one line
+/// that names the field, rather than an exit status that looks like the
+/// container process's own (137), and leave nothing behind.
+#[test]
+fn a_memory_limit_too_small_to_start_is_named() {
+    require_root!();
+    let rt = Rt::new("oom-start");
+    for cmd in ["create", "run"] {
+        let id = unique_id(&format!("lt-oom{cmd}"));
+        let bundle = sh_bundle(&id, "true", |c| c["linux"]["resources"] = json!({"memory": {"limit": 4096}}));
+        let b = bundle.dir().to_string_lossy().into_owned();
+        let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
+        common::assert_one_line_error(&out, &["linux.resources.memory.limit 4096", "OOM"]);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
+
 /// A config without device rules (or with allow rules only) still starts
 /// from deny-all, as runc's device emulator does: /dev/null (runc's
 /// defaults) works, a node for /dev/kmsg made in the container does not,
