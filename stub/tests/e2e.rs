@@ -150,6 +150,30 @@ mod sys {
     }
 
     /// `CMSG_SPACE`/`CMSG_LEN` of one int (the stub's `CmsgFd`: 24 bytes, len 20).
+    /// `sendmsg` of one record with `fds` as SCM_RIGHTS.
+    pub fn send_fds(fd: RawFd, bytes: &[u8], fds: &[RawFd]) {
+        let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+        // SAFETY: CMSG_SPACE only computes a size.
+        let space = unsafe { libc::CMSG_SPACE((fds.len() * 4) as u32) } as usize;
+        let mut control = vec![0u64; space.div_ceil(8)];
+        // SAFETY: zeroed msghdr, then filled with live buffers; the CMSG
+        // macros walk `control`, which is `space` bytes and 8-aligned.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN((fds.len() * 4) as u32) as usize;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c) as *mut RawFd, fds.len());
+            let n = libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL);
+            assert_eq!(n, bytes.len() as isize, "sendmsg: {}", std::io::Error::last_os_error());
+        }
+    }
+
     pub fn cmsg_space_len_of_int() -> (u32, u32) {
         // SAFETY: pure arithmetic macros.
         unsafe { (libc::CMSG_SPACE(4), libc::CMSG_LEN(4)) }
@@ -262,6 +286,11 @@ struct Opts {
     on_created: Option<Box<dyn FnMut()>>,
     /// Wrap the stub in this command (e.g. unshare ...).
     wrapper: Vec<String>,
+    /// The `UNSHARE` argument (`--controller 3 4 UNSHARE`).
+    unshare: Option<u32>,
+    /// Sent first: `Msg::Cgroup` with these fds, its `optional` bits and
+    /// its `count` (normally the number of fds).
+    cgroup: Option<(Vec<OwnedFd>, u32, u32)>,
 }
 
 /// Runs the stub in controller mode with `plan` and plays the controller.
@@ -289,8 +318,11 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
         c.args(&opts.wrapper[1..]).arg(STUB);
         c
     };
-    cmd.args(["--controller", "3", "4"])
-        .stdin(Stdio::null())
+    cmd.args(["--controller", "3", "4"]);
+    if let Some(u) = opts.unshare {
+        cmd.arg(u.to_string());
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     sys::install(&mut cmd, map);
@@ -318,6 +350,10 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
     });
 
     sys::set_timeout(ours.as_raw_fd(), 20);
+    if let Some((fds, optional, count)) = opts.cgroup.take() {
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        sys::send_fds(ours.as_raw_fd(), &Msg::Cgroup { count, optional }.encode(), &raw);
+    }
     let mut msgs = Vec::new();
     let mut console = None;
     loop {
@@ -608,6 +644,56 @@ fn preserve_fds_keeps_them_open() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through fd 3\n");
+}
+
+/// `flags::JOIN_CGROUP`: before anything else of the plan the stub takes
+/// `Msg::Cgroup` and writes `0` to each fd it carries, in order (plain
+/// files stand in for the `tasks` files here); a refused write (a
+/// read-only fd) is tolerated where its `optional` bit is set, otherwise
+/// it is `Failed{JoinCgroup, errno, index}` and nothing runs. With the
+/// `UNSHARE` argument the stub is in its new uts namespace before it reads
+/// the plan: the plan's hostname does not reach the host.
+#[test]
+fn join_cgroup_writes_each_fd_and_unshare_comes_first() {
+    if skip_unless_root("join_cgroup_writes_each_fd_and_unshare_comes_first") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sprout-e2e-cg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, write: bool| -> OwnedFd {
+        let p = dir.join(name);
+        std::fs::write(&p, "").unwrap();
+        std::fs::OpenOptions::new().read(!write).write(write).open(&p).unwrap().into()
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let args = [c"sh", c"-c", c"hostname"];
+    let mut spec = base(&args, SH_ENV);
+    spec.flags |= flags::JOIN_CGROUP;
+    spec.hostname = Some(c"sprout-e2e-uts");
+    let fds = vec![file("a", true), file("b", true), file("ro", false)];
+    let opts = Opts { unshare: Some(libc::CLONE_NEWUTS as u32), cgroup: Some((fds, 1 << 2, 3)), ..Opts::default() };
+    let run = launch(&encode(&spec), opts);
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.stdout, "sprout-e2e-uts\n", "{run:?}");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host, "the host's hostname changed");
+    for f in ["a", "b"] {
+        assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), "0", "{f}");
+    }
+    // The same read-only fd, not optional: the join fails at index 1.
+    let fds = vec![file("c", true), file("ro", false)];
+    let opts = Opts { unshare: Some(libc::CLONE_NEWUTS as u32), cgroup: Some((fds, 0, 2)), ..Opts::default() };
+    let run = launch(&encode(&spec), opts);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(run.failed(), Some((Step::JoinCgroup, errno(libc::EBADF), 1)), "{run:?}");
+    assert_eq!(run.stdout, "", "nothing ran: {run:?}");
+    // Fewer fds than the message says: a protocol error, nothing written.
+    let mut spec = base(&args, SH_ENV);
+    spec.flags |= flags::JOIN_CGROUP;
+    let opts = Opts { cgroup: Some((vec![file("d", true)], 0, 2)), ..Opts::default() };
+    let run = launch(&encode(&spec), opts);
+    assert_eq!(run.failed().map(|f| (f.0, f.1)), Some((Step::Sync, errno(libc::EPROTO))), "{run:?}");
+    assert_eq!(std::fs::read_to_string(dir.join("d")).unwrap(), "", "written despite the bad count");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -918,6 +1004,10 @@ fn usage_errors_exit_2() {
         &["--controller", "x", "4"],
         &["--controller", "3"],
         &["--plan"],
+        // UNSHARE: decimal u32 only; a fifth argument at most.
+        &["--controller", "3", "4", "0x40000000"],
+        &["--controller", "3", "4", "4294967296"],
+        &["--controller", "3", "4", "1", "2"],
     ] {
         let out = Command::new(STUB).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
