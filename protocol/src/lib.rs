@@ -68,8 +68,11 @@
 //!
 //! ## Launch contract
 //!
-//! - The controller runs the stub as `sprout-init --controller PLANFD SYNCFD`
-//!   (decimal fd numbers), from a sealed memfd copy of the binary
+//! - The controller runs the stub as `sprout-init --controller PLANFD SYNCFD
+//!   [UNSHARE]` (decimal fd numbers; `UNSHARE`, decimal `CLONE_NEW*` flags
+//!   the stub passes to `unshare(2)` before it reads the plan, so that the
+//!   kernel makes those namespaces while the controller computes the plan),
+//!   from a sealed memfd copy of the binary
 //!   (`execveat(memfd, "", AT_EMPTY_PATH)`) so that nothing in the container
 //!   can write to the host's stub (CVE-2019-5736). `PLANFD` is a stream (pipe)
 //!   carrying exactly one plan; `SYNCFD` is the `SOCK_SEQPACKET` sync socket.
@@ -80,9 +83,9 @@
 //!   written before the stub is exec'd. Namespaces given by `path` are opened
 //!   by the controller and joined by the stub (`Plan::namespaces`). Without
 //!   a user namespace and joined ones, the stub itself makes the new mount,
-//!   uts, ipc and network namespaces with `unshare(2)` (a
-//!   `Plan::namespaces` entry whose fd is `UNSET`), while the controller
-//!   makes the cgroup ([`flags::JOIN_CGROUP`], [`Msg::Cgroup`]).
+//!   uts, ipc and network namespaces with `unshare(2)` (`UNSHARE` above,
+//!   or a `Plan::namespaces` entry whose fd is `UNSET`), while the
+//!   controller makes the cgroup ([`flags::JOIN_CGROUP`], [`Msg::Cgroup`]).
 //! - Without `--controller` the stub is in image mode (PID 1 in a minimal
 //!   image): it reads a plan file and has no sync socket; errors go to stderr.
 #![no_std]
