@@ -296,6 +296,20 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     Some(format!("{}: {errno}", sys::stage::name(rec[0])))
 }
 
+/// Blocks the signals a foreground container gets forwarded ([`FORWARDED`])
+/// in this thread and opens a signalfd for them; returns the mask before,
+/// which the child restores before its exec. Errors: the mask, signalfd.
+fn block_forwarded() -> Result<(libc::sigset_t, SignalFd)> {
+    let old_mask = sys::current_sigmask();
+    let mut forwarded = SigSet::empty();
+    for s in FORWARDED {
+        forwarded.add(*s);
+    }
+    forwarded.thread_block().ctx(|| "blocking signals")?;
+    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+    Ok((old_mask, sigfd))
+}
+
 /// Sends `Msg::Cgroup` with the `tasks` fds of `fds` (`SCM_RIGHTS`). A
 /// stub that is gone already (it failed) is left to the sync loop, which
 /// reports its own error.
@@ -521,13 +535,7 @@ pub fn spawn_with(
         // the container process must become our child to be waited for.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let old_mask = sys::current_sigmask();
-    let mut forwarded = SigSet::empty();
-    for s in FORWARDED {
-        forwarded.add(*s);
-    }
-    forwarded.thread_block().ctx(|| "blocking signals")?;
-    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+    let (old_mask, sigfd) = block_forwarded()?;
 
     let mut join: JoinFds = match (spawn_opts.cgroup, early_join) {
         (_, Some(j)) => j,
@@ -690,13 +698,7 @@ pub fn spawn_early(namespaces: u32, preserve_fds: u32, into: Option<RawFd>, time
     let argv_refs: Vec<&std::ffi::CStr> = argv_s.iter().map(|s| s.as_c_str()).collect();
     let argv = sys::ptr_array(&argv_refs);
     let envp = sys::ptr_array(&[]);
-    let old_mask = sys::current_sigmask();
-    let mut forwarded = SigSet::empty();
-    for s in FORWARDED {
-        forwarded.add(*s);
-    }
-    forwarded.thread_block().ctx(|| "blocking signals")?;
-    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+    let (old_mask, sigfd) = block_forwarded()?;
     let setup = ChildSetup {
         clone_flags: namespaces & !clone_flags::NEWCGROUP & !unshare,
         wait_fd: -1,
