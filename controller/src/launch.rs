@@ -1032,7 +1032,7 @@ impl Launched {
                 forward_signals(&self.sigfd, child, console.as_ref());
             }
             if exited {
-                if child.grandchild.is_none() && still_the_stub(child.pid) {
+                if child.grandchild.is_none() && killed(&child.pidfd) && still_the_stub(child.pid) {
                     // Without a `Ready` round trip, the exec was assumed at
                     // EOF; a stub killed meanwhile (an OOM kill under a small
                     // memory limit, say) never ran the container process.
@@ -1078,10 +1078,21 @@ impl Launched {
 /// cut to 15 bytes), which an `execve` replaces with the program's.
 const STUB_COMM: &[u8] = b"memfd:sprout-in";
 
+/// Whether the exited, not yet reaped process of `pidfd` was killed by a
+/// signal (`waitid(P_PIDFD, WNOWAIT)`): a stub that fails on its own says
+/// so on the sync socket and exits 1; only a killed one ends silently.
+fn killed(pidfd: &OwnedFd) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(waitid(Id::PIDFd(pidfd.as_fd()), flags), Ok(WaitStatus::Signaled(..)))
+}
+
 /// Whether the exited, not yet reaped process `pid` is still the stub,
 /// that is, it never executed the container process (its `comm` is kept
 /// until it is reaped). Checked only once it has exited: during an exec
-/// the sync socket closes a moment before the name changes.
+/// the sync socket closes a moment before the name changes. (A container
+/// process that names itself so and is then killed would be reported as
+/// the stub: the name is the only trace of the exec a zombie keeps.)
 fn still_the_stub(pid: Pid) -> bool {
     std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == STUB_COMM)
 }

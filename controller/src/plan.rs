@@ -784,7 +784,15 @@ impl Plan {
             seccomp: &self.seccomp,
         };
         let mut buf = vec![0u8; spec.encoded_len()];
-        let n = spec.encode(&mut buf).map_err(|e| Error::invalid(format!("encoding the plan: {e}")))?;
+        let n = spec.encode(&mut buf).map_err(|e| {
+            // Name what fills it: the strings of process.args and process.env.
+            let bytes = |v: &[CString]| v.iter().map(|a| a.as_bytes().len() + 1).sum::<usize>();
+            Error::invalid(format!(
+                "encoding the plan: {e} (process.args take {} bytes, process.env {})",
+                bytes(&self.args),
+                bytes(&self.env)
+            ))
+        })?;
         buf.truncate(n);
         Ok(buf)
     }

@@ -792,8 +792,34 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             }
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        reset_ignored_signals();
     }
     crate::sprout_main()
+}
+
+/// Signals the caller left ignored go back to their default: an ignored
+/// disposition survives `execve(2)`, so the container (and hooks) would
+/// inherit it (a container whose SIGTERM is ignored outlives `kill`), and
+/// an ignored SIGCHLD makes the kernel reap this process's children before
+/// `waitpid` sees their status. SIGHUP and SIGINT stay ignored, as in runc
+/// (Go's runtime keeps just those two ignored when started so: `nohup`
+/// keeps working); SIGPIPE is this process's own (see [`main`]). One
+/// query per standard signal, about 26 system calls; real-time signals
+/// are left as they are.
+fn reset_ignored_signals() {
+    for sig in 1..32 {
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT | libc::SIGPIPE) {
+            continue;
+        }
+        // SAFETY: sigaction with a NULL new action only reads the current
+        // one into `old`; signal() then sets a constant disposition.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
 }
 
 /// `prlimit(2)`: sets resource `resource` of process `pid` to

@@ -338,3 +338,49 @@ fn stdin_is_passed_through() {
         (Some(0), "HELLO\n", "err\n")
     );
 }
+
+/// Signals the caller ignores do not stay ignored in the container (an
+/// ignored disposition survives execve): with SIGTERM, SIGUSR1 and SIGCHLD
+/// ignored by the shell that starts `sprout run`, the container's
+/// `SigIgn` has none of them, and its exit status still comes through (an
+/// ignored SIGCHLD made the kernel reap the stub before sprout's waitpid:
+/// `run` exited 1). SIGHUP and SIGINT stay ignored, as with runc, so that
+/// `nohup` keeps working. Found by an attack pass.
+#[test]
+fn ignored_signals_of_the_caller_are_reset() {
+    require_root!();
+    let id = unique_id("sigign");
+    let bundle = busybox(&id, |c| sh(c, "grep SigIgn /proc/self/status; exit 7"));
+    // perl (Debian's essential perl-base) sets the dispositions and
+    // execs: sh cannot ignore SIGCHLD.
+    let out = sprout_systests::output(
+        std::process::Command::new("perl")
+            .args(["-e", "$SIG{$_} = 'IGNORE' for qw(TERM USR1 CHLD HUP); exec @ARGV or die \"exec: $!\""])
+            .arg(sprout_systests::sprout_bin())
+            .args(["run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id)
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(7), "{out}");
+    let ign = common::status_field(&out.stdout_str(), "SigIgn");
+    let mask = u64::from_str_radix(&ign, 16).unwrap();
+    for (sig, name) in [(15, "TERM"), (10, "USR1"), (17, "CHLD")] {
+        assert_eq!(mask & 1 << (sig - 1), 0, "SIG{name} still ignored: {ign}");
+    }
+    assert_ne!(mask & 1, 0, "SIGHUP no longer ignored: {ign}");
+}
+
+/// A container process that gives itself the stub's name (`comm`) and
+/// exits keeps its exit status: only a process killed by a signal while
+/// it still has the stub's name is reported as a stub that never executed
+/// the container process.
+#[test]
+fn a_container_named_like_the_stub_keeps_its_exit_status() {
+    require_root!();
+    let id = unique_id("commname");
+    let bundle = busybox(&id, |c| sh(c, "printf memfd:sprout-in > /proc/self/comm; cat /proc/self/comm; echo; exit 5"));
+    let out = run(&bundle, &id);
+    assert_eq!((out.code(), out.stderr_str().as_str()), (Some(5), ""), "{out}");
+}
