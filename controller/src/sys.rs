@@ -803,21 +803,29 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 /// an ignored SIGCHLD makes the kernel reap this process's children before
 /// `waitpid` sees their status. SIGHUP and SIGINT stay ignored, as in runc
 /// (Go's runtime keeps just those two ignored when started so: `nohup`
-/// keeps working); SIGPIPE is this process's own (see [`main`]). One
-/// query per standard signal, about 26 system calls; real-time signals
+/// keeps working); SIGPIPE is this process's own (see [`main`]). The
+/// ignored set is read once from `/proc/self/stat` (`sigignore`, proc(5)):
+/// 5 system calls, where asking each standard signal would take 26;
+/// usually nothing is ignored and nothing more is done. Real-time signals
 /// are left as they are.
 fn reset_ignored_signals() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields after the command name, which ends at the last ')': state is
+    // field 3, sigignore field 33.
+    let ignored = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(30))
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0);
     for sig in 1..32 {
-        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT | libc::SIGPIPE) {
+        if ignored & 1 << (sig - 1) == 0
+            || matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT | libc::SIGPIPE)
+        {
             continue;
         }
-        // SAFETY: sigaction with a NULL new action only reads the current
-        // one into `old`; signal() then sets a constant disposition.
+        // SAFETY: a constant disposition for a valid signal number.
         unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+            libc::signal(sig, libc::SIG_DFL);
         }
     }
 }
