@@ -978,20 +978,17 @@ fn quiet(cmd: &mut Command, limit: Duration) -> Measured<()> {
     let r = run_timeout(cmd, limit);
     let text = fs::read_to_string(&err).unwrap_or_default();
     let _ = fs::remove_file(&err);
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    outcome(r, &text, limit)
+}
+
+/// What [`run_timeout`] ended with: `Ok`, or why not: the last non-empty
+/// line of the command's stderr `text` (else its exit status), or the
+/// time limit it ran into.
+fn outcome(r: Result<Option<std::process::ExitStatus>>, text: &str, limit: Duration) -> Measured<()> {
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
     match r {
         Ok(Some(st)) if st.success() => Ok(()),
-        Ok(Some(st)) => Err(if last.is_empty() {
-            st.to_string()
-        } else {
-            last
-        }),
+        Ok(Some(st)) => Err(if last.is_empty() { st.to_string() } else { last }),
         Ok(None) => Err(format!("timed out after {} s", limit.as_secs())),
         Err(e) => Err(e.to_string()),
     }

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    Cfg, Hyperfine, Paths, Rows, Rt, TestRes, ms, p, ratio, row_stats, run_timeout, seccomp,
+    Cfg, Hyperfine, Paths, Rows, Rt, TestRes, ms, p, ratio, outcome, row_stats, run_timeout, seccomp,
     sh_words, table,
 };
 use crate::util::{Context, Result};
@@ -245,25 +245,9 @@ fn probe(paths: &Paths, words: &[String], tty: Option<&Path>) -> std::result::Re
     c.args(&words[1..])
         .env("BENCH_PFX", &paths.pfx)
         .env("BENCH_STDERR", &err);
-    let r = run_timeout(&mut c, Duration::from_secs(30));
-    let text = fs::read_to_string(&err).unwrap_or_default();
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    match r {
-        Ok(Some(st)) if st.success() => Ok(()),
-        Ok(Some(st)) => Err(if last.is_empty() {
-            st.to_string()
-        } else {
-            last
-        }),
-        Ok(None) => Err("timed out after 30 s".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    let limit = Duration::from_secs(30);
+    let r = run_timeout(&mut c, limit);
+    outcome(r, &fs::read_to_string(&err).unwrap_or_default(), limit)
 }
 
 /// Times every variant for every runtime in `rts` (see the module docs).
