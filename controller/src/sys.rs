@@ -808,6 +808,7 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 /// 5 system calls, where asking each standard signal would take 26;
 /// usually nothing is ignored and nothing more is done. Real-time signals
 /// are left as they are.
+#[cfg(not(test))]
 fn reset_ignored_signals() {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
     // Fields after the command name, which ends at the last ')': state is

@@ -24,8 +24,15 @@ macro_rules! skip {
 /// The static `probe` helper (`tests/helpers/probe.c`), compiled with
 /// `cc -static` into `target/systest/probe` when the source is newer;
 /// `None` (the caller skips loudly) when there is no C compiler or static
-/// libc.
+/// libc. Built at most once per test process: its tests run in parallel
+/// threads, and two builds into one file raced (one thread renamed the
+/// other's half-written output into place: `probe: Permission denied`).
 pub fn probe() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_probe).clone()
+}
+
+fn build_probe() -> Option<PathBuf> {
     let src = workspace_root().join("tests/helpers/probe.c");
     let dir = workspace_root().join("target/systest");
     fs::create_dir_all(&dir).ok()?;
