@@ -4,10 +4,17 @@
 //! `rustc-link-arg-bins` keeps these flags away from the tests and the
 //! other workspace crates.
 fn main() {
-    for arg in ["-nostartfiles", "-static", "-no-pie", "-Wl,--no-eh-frame-hdr", "-Wl,-z,norelro"] {
+    for arg in [
+        "-nostartfiles",
+        "-static",
+        "-no-pie",
+        "-Wl,--no-eh-frame-hdr",
+        "-Wl,-z,norelro",
+    ] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
-    let script = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("stub.ld");
+    let script =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("stub.ld");
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=stub.ld");

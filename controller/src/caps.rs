@@ -75,7 +75,12 @@ pub fn bit_of(name: &str) -> Option<u32> {
 pub fn names(mask: u64) -> Vec<String> {
     (0..64)
         .filter(|b| mask & (1u64 << b) != 0)
-        .map(|b| NAMES.get(b).map(|s| s.to_string()).unwrap_or_else(|| format!("CAP_{b}")))
+        .map(|b| {
+            NAMES
+                .get(b)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("CAP_{b}"))
+        })
         .collect()
 }
 
@@ -95,7 +100,11 @@ pub fn read_cap_last_cap() -> u32 {
 /// Errors: an unknown name (`process.capabilities.bounding: unknown
 /// capability "CAP_FOO"`). Names above `cap_last_cap` are dropped with a
 /// warning on stderr.
-pub fn mask_of<'a>(field: &str, names: impl IntoIterator<Item = &'a str>, cap_last_cap: u32) -> Result<u64> {
+pub fn mask_of<'a>(
+    field: &str,
+    names: impl IntoIterator<Item = &'a str>,
+    cap_last_cap: u32,
+) -> Result<u64> {
     let mut mask = 0u64;
     let mut unavailable = Vec::new();
     for name in names {
@@ -137,7 +146,11 @@ pub fn resolve(caps: Option<&LinuxCapabilities>, cap_last_cap: u32) -> Result<Ca
             None => Ok(0),
             Some(s) => {
                 let names = spec_names(s);
-                mask_of(&format!("process.capabilities.{name}"), names.iter().map(String::as_str), cap_last_cap)
+                mask_of(
+                    &format!("process.capabilities.{name}"),
+                    names.iter().map(String::as_str),
+                    cap_last_cap,
+                )
             }
         }
     };
@@ -172,11 +185,22 @@ fn ambient_allowed(c: &Caps) -> u64 {
 /// Checks a raw JSON config's capability names before oci-spec parses it,
 /// so that an unknown name gives our message rather than a serde one.
 pub fn precheck(config: &serde_json::Value) -> Result<()> {
-    let Some(caps) = config.pointer("/process/capabilities").and_then(|v| v.as_object()) else {
+    let Some(caps) = config
+        .pointer("/process/capabilities")
+        .and_then(|v| v.as_object())
+    else {
         return Ok(());
     };
-    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
-        let Some(list) = caps.get(set).and_then(|v| v.as_array()) else { continue };
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        let Some(list) = caps.get(set).and_then(|v| v.as_array()) else {
+            continue;
+        };
         for v in list {
             if let Some(name) = v.as_str()
                 && bit_of(name).is_none()
@@ -194,9 +218,18 @@ mod tests {
 
     #[test]
     fn ambient_needs_permitted_and_inheritable() {
-        let c = Caps { bounding: 0x421, effective: 0x21, permitted: 0x421, inheritable: 0x400, ambient: 0x421 };
+        let c = Caps {
+            bounding: 0x421,
+            effective: 0x21,
+            permitted: 0x421,
+            inheritable: 0x400,
+            ambient: 0x421,
+        };
         assert_eq!(ambient_allowed(&c), 0x400);
-        let none = Caps { ambient: 0x20, ..Default::default() };
+        let none = Caps {
+            ambient: 0x20,
+            ..Default::default()
+        };
         assert_eq!(ambient_allowed(&none), 0);
     }
     use oci_spec::runtime::Capability;
@@ -270,16 +303,27 @@ mod tests {
 
     #[test]
     fn masks_and_names() {
-        let m = mask_of("x", ["CAP_KILL", "CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"], 40).unwrap();
+        let m = mask_of(
+            "x",
+            ["CAP_KILL", "CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"],
+            40,
+        )
+        .unwrap();
         assert_eq!(m, (1 << 5) | (1 << 10) | (1 << 29));
-        assert_eq!(names(m), ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]);
+        assert_eq!(
+            names(m),
+            ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
+        );
         assert_eq!(names(1 << 63), ["CAP_63"]);
     }
 
     #[test]
     fn unknown_name_is_an_error_naming_the_set() {
         let e = mask_of("process.capabilities.bounding", ["CAP_KILL", "CAP_FOO"], 40).unwrap_err();
-        assert_eq!(e.to_string(), "process.capabilities.bounding: unknown capability \"CAP_FOO\"");
+        assert_eq!(
+            e.to_string(),
+            "process.capabilities.bounding: unknown capability \"CAP_FOO\""
+        );
     }
 
     #[test]
@@ -290,7 +334,8 @@ mod tests {
 
     #[test]
     fn precheck_finds_unknown_names() {
-        let v = serde_json::json!({"process": {"capabilities": {"ambient": ["CAP_KILL", "CAP_NOPE"]}}});
+        let v =
+            serde_json::json!({"process": {"capabilities": {"ambient": ["CAP_KILL", "CAP_NOPE"]}}});
         assert_eq!(
             precheck(&v).unwrap_err().to_string(),
             "process.capabilities.ambient: unknown capability \"CAP_NOPE\""

@@ -49,9 +49,9 @@
 mod devices;
 mod direct;
 mod join;
-mod v1stats;
 #[cfg(test)]
 mod tests;
+mod v1stats;
 
 pub use join::JoinFds;
 
@@ -438,7 +438,8 @@ fn discover() -> Result<Layout> {
 pub fn mountinfo() -> io::Result<&'static str> {
     static TEXT: OnceLock<Result<String, i32>> = OnceLock::new();
     let text = TEXT.get_or_init(|| {
-        read_small(Path::new("/proc/self/mountinfo")).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        read_small(Path::new("/proc/self/mountinfo"))
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     });
     match text {
         Ok(t) => Ok(t),
@@ -447,8 +448,8 @@ pub fn mountinfo() -> io::Result<&'static str> {
 }
 
 fn read_layout() -> Result<Layout> {
-    let info =
-        mountinfo().map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
+    let info = mountinfo()
+        .map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
     let mut v1: V1Mounts = Vec::new();
     let mut v2 = None;
     // Filesystem types at /sys/fs/cgroup and /sys/fs/cgroup/unified; the
@@ -653,7 +654,11 @@ impl Cgroup {
         loop {
             match self.create_dirs() {
                 Ok(()) => return Ok(()),
-                Err(e @ (CgroupError::Claimed { .. } | CgroupError::InUse { .. } | CgroupError::Frozen { .. })) => {
+                Err(
+                    e @ (CgroupError::Claimed { .. }
+                    | CgroupError::InUse { .. }
+                    | CgroupError::Frozen { .. }),
+                ) => {
                     // Another container's cgroup (now or in a moment):
                     // what we made in it is its own, nothing is removed.
                     self.created_dirs.clear();
@@ -710,17 +715,25 @@ impl Cgroup {
     /// A Legacy host has no cgroup2 directory: `Some((cgroup, None))`.
     ///
     /// Errors: invalid `resources`, as [`Cgroup::create_with`].
-    pub fn begin(path: &Path, resources: &LinuxResources) -> Result<Option<(Cgroup, Option<OwnedFd>)>> {
+    pub fn begin(
+        path: &Path,
+        resources: &LinuxResources,
+    ) -> Result<Option<(Cgroup, Option<OwnedFd>)>> {
         let mut cg = Cgroup::new(path)?;
         validate(resources, cg.setup)?;
         if cg.setup == CgroupSetup::Unified {
             return Ok(None);
         }
-        let Some((_, dir)) = cg.unified.clone() else { return Ok(Some((cg, None))) };
+        let Some((_, dir)) = cg.unified.clone() else {
+            return Ok(Some((cg, None)));
+        };
         if fs::create_dir(&dir).is_err() {
             return Ok(None);
         }
-        let opened = fs::File::options().read(true).custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY).open(&dir);
+        let opened = fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+            .open(&dir);
         cg.premade = Some(dir);
         // Joining the controller-less cgroup2 of a Hybrid host is best-effort.
         Ok(Some((cg, opened.ok().map(OwnedFd::from))))
@@ -734,7 +747,9 @@ impl Cgroup {
     /// the stub in it is gone).
     pub fn finish(&mut self, resources: &LinuxResources) -> Result<JoinFds> {
         self.create_or_undo()?;
-        let fds = self.apply_inner(resources, self.devices_fresh).and_then(|()| self.join_fds());
+        let fds = self
+            .apply_inner(resources, self.devices_fresh)
+            .and_then(|()| self.join_fds());
         match fds {
             Ok(fds) => {
                 if let Some(d) = self.premade.take() {
@@ -971,7 +986,9 @@ impl Cgroup {
     /// [`CgroupError::Io`] with `NotFound` when the directory was removed
     /// meanwhile (the caller starts over).
     fn take_claim(&mut self) -> Result<()> {
-        let Some(dir) = self.claim_dir() else { return Ok(()) };
+        let Some(dir) = self.claim_dir() else {
+            return Ok(());
+        };
         // The lock is on `cgroup.procs` itself, which is then read through
         // the same fd: 4 syscalls in all (open, flock, read, close on drop).
         let procs = dir.join("cgroup.procs");
@@ -997,19 +1014,32 @@ impl Cgroup {
         };
         match locked {
             Ok(()) => {}
-            Err(Errno::EWOULDBLOCK) => return Err(CgroupError::Claimed { path: self.path.clone() }),
+            Err(Errno::EWOULDBLOCK) => {
+                return Err(CgroupError::Claimed {
+                    path: self.path.clone(),
+                });
+            }
             Err(e) => {
-                return Err(io_err(&self.path, "flock", &procs, io::Error::from_raw_os_error(e as i32)));
+                return Err(io_err(
+                    &self.path,
+                    "flock",
+                    &procs,
+                    io::Error::from_raw_os_error(e as i32),
+                ));
             }
         }
         // Empty or not is all that counts: one read.
         let mut buf = [0u8; 64];
-        let n = io::Read::read(&mut &f, &mut buf).map_err(|e| io_err(&self.path, "read", &procs, e))?;
+        let n =
+            io::Read::read(&mut &f, &mut buf).map_err(|e| io_err(&self.path, "read", &procs, e))?;
         // Held until drop: closing the file releases the lock.
         self.claim = Some(f);
         if n > 0 {
             let count = buf[..n].iter().filter(|b| **b == b'\n').count().max(1);
-            return Err(CgroupError::InUse { path: self.path.clone(), count });
+            return Err(CgroupError::InUse {
+                path: self.path.clone(),
+                count,
+            });
         }
         Ok(())
     }

@@ -142,10 +142,18 @@ pub struct Commands(pub Command);
 
 /// Each subcommand: its name, its about line (the variant's doc comment as
 /// clap renders it) and what adds its arguments.
-type Deferred = (&'static str, &'static str, fn(clap::Command) -> clap::Command);
+type Deferred = (
+    &'static str,
+    &'static str,
+    fn(clap::Command) -> clap::Command,
+);
 
 const SUBCOMMANDS: &[Deferred] = &[
-    ("spec", "Write a default config.json (like `runc spec`)", args::<SpecArgs>),
+    (
+        "spec",
+        "Write a default config.json (like `runc spec`)",
+        args::<SpecArgs>,
+    ),
     (
         "plan",
         "Compute the plan for a bundle and print it as JSON (runs nothing); with --rootfs, compile an image plan for sprout-init; --show prints a plan file",
@@ -156,18 +164,54 @@ const SUBCOMMANDS: &[Deferred] = &[
         "Run a container in the foreground (exits with its status), or detached with -d (create + start)",
         args::<RunArgs>,
     ),
-    ("create", "Create a container: set it up and leave it waiting for `start`", args::<CreateArgs>),
-    ("start", "Start a created container (run its process)", args::<IdArg>),
-    ("state", "Print the OCI state of a container as JSON", args::<IdArg>),
-    ("kill", "Send a signal to the container's process (default SIGTERM)", args::<KillArgs>),
-    ("delete", "Delete a container (its processes, cgroup and state)", args::<DeleteArgs>),
+    (
+        "create",
+        "Create a container: set it up and leave it waiting for `start`",
+        args::<CreateArgs>,
+    ),
+    (
+        "start",
+        "Start a created container (run its process)",
+        args::<IdArg>,
+    ),
+    (
+        "state",
+        "Print the OCI state of a container as JSON",
+        args::<IdArg>,
+    ),
+    (
+        "kill",
+        "Send a signal to the container's process (default SIGTERM)",
+        args::<KillArgs>,
+    ),
+    (
+        "delete",
+        "Delete a container (its processes, cgroup and state)",
+        args::<DeleteArgs>,
+    ),
     ("list", "List the containers", args::<ListArgs>),
     ("ps", "List the processes in a container", args::<PsArgs>),
-    ("pause", "Freeze every process of a container", args::<IdArg>),
+    (
+        "pause",
+        "Freeze every process of a container",
+        args::<IdArg>,
+    ),
     ("resume", "Thaw a paused container", args::<IdArg>),
-    ("update", "Change the cgroup limits of a container", args::<UpdateArgs>),
-    ("events", "Print container events (OOM, resource usage) as JSON lines", args::<EventsArgs>),
-    ("features", "Print what this runtime supports (runtime-spec features JSON)", |c| c),
+    (
+        "update",
+        "Change the cgroup limits of a container",
+        args::<UpdateArgs>,
+    ),
+    (
+        "events",
+        "Print container events (OOM, resource usage) as JSON lines",
+        args::<EventsArgs>,
+    ),
+    (
+        "features",
+        "Print what this runtime supports (runtime-spec features JSON)",
+        |c| c,
+    ),
     (
         "exec",
         "Run a new process inside a container; exits with its status (255 when it cannot be started)",
@@ -194,17 +238,27 @@ impl clap::FromArgMatches for Commands {
     fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
         Command::from_arg_matches_mut(m).map(Commands)
     }
-    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> std::result::Result<(), clap::Error> {
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
         self.0.update_from_arg_matches(m)
     }
-    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> std::result::Result<(), clap::Error> {
+    fn update_from_arg_matches_mut(
+        &mut self,
+        m: &mut clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
         self.0.update_from_arg_matches_mut(m)
     }
 }
 
 impl Subcommand for Commands {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
-        cmd.subcommands(SUBCOMMANDS.iter().map(|&(name, about, args)| clap::Command::new(name).about(about).defer(args)))
+        cmd.subcommands(
+            SUBCOMMANDS
+                .iter()
+                .map(|&(name, about, args)| clap::Command::new(name).about(about).defer(args)),
+        )
     }
     fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_subcommands(cmd)
@@ -421,7 +475,9 @@ pub fn check_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id == "."
         || id == ".."
-        || !id.chars().all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c))
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c))
     {
         let shown: String = id.chars().take(64).collect();
         let more = if shown.len() < id.len() { "..." } else { "" };
@@ -429,7 +485,11 @@ pub fn check_id(id: &str) -> Result<()> {
     }
     if id.len() > MAX_ID_LEN {
         // Only ASCII is left here: byte slicing is safe.
-        crate::bail!("container id \"{}...\": too long ({} bytes, at most {MAX_ID_LEN})", &id[..32], id.len());
+        crate::bail!(
+            "container id \"{}...\": too long ({} bytes, at most {MAX_ID_LEN})",
+            &id[..32],
+            id.len()
+        );
     }
     Ok(())
 }
@@ -473,7 +533,11 @@ static LOG: std::sync::OnceLock<(PathBuf, LogFormat)> = std::sync::OnceLock::new
 /// Errors: `--log "FILE": open: <errno>` (a missing directory, no
 /// permission); nothing else has been done then.
 fn check_log(path: &Path) -> Result<()> {
-    match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         Ok(_) => Ok(()),
         Err(e) => Err(Error::io(format!("--log \"{}\": open", path.display()), &e)),
     }
@@ -507,7 +571,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
     let root = root_buf.as_path();
     match &cli.command.0 {
         Command::Create(a) => {
-            let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);
+            let o = a.launch.create_options(
+                a.console_socket.as_deref(),
+                a.pid_file.as_deref(),
+                cli.debug,
+            );
             let code = lifecycle::create(root, &a.id, &o, &mut timer)?;
             timer.total("create");
             Ok(code)
@@ -569,7 +637,8 @@ pub fn run(cli: &Cli) -> Result<i32> {
             let bytes = plan.encode()?;
             plan.verify(&bytes)?;
             timer.phase("encode and verify plan");
-            let text = serde_json::to_string_pretty(&plan.view(bytes.len())).map_err(Error::invalid)?;
+            let text =
+                serde_json::to_string_pretty(&plan.view(bytes.len())).map_err(Error::invalid)?;
             let mut out = std::io::stdout().lock();
             match writeln!(out, "{text}").and_then(|_| out.flush()) {
                 // `sprout plan | head`: the reader went away; not an error.
@@ -580,7 +649,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Exec(a) => Ok(crate::exec::main(cli, a, &mut timer)),
         Command::Run(a) => {
-            let o = a.launch.create_options(a.console_socket.as_deref(), a.pid_file.as_deref(), cli.debug);
+            let o = a.launch.create_options(
+                a.console_socket.as_deref(),
+                a.pid_file.as_deref(),
+                cli.debug,
+            );
             let code = lifecycle::run(root, &a.id, &o, a.detach, &mut timer)?;
             timer.total("run");
             Ok(code)
@@ -610,17 +683,26 @@ fn write_log(path: &Path, format: LogFormat, level: &str, msg: &str) {
     let line = match format {
         LogFormat::Text => format!("{time} {level} {msg}\n"),
         LogFormat::Json => {
-            format!("{}\n", serde_json::json!({"level": level, "msg": msg, "time": time}))
+            format!(
+                "{}\n",
+                serde_json::json!({"level": level, "msg": msg, "time": time})
+            )
         }
     };
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = f.write_all(line.as_bytes());
     }
 }
 
 /// The current UTC time as RFC 3339 (`2024-05-01T12:34:56.789Z`).
 pub fn rfc3339_now() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 
@@ -637,7 +719,12 @@ fn rfc3339(secs: i64, millis: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
 }
 
 #[cfg(test)]
@@ -656,14 +743,27 @@ mod tests {
     fn lazy_subcommands_match_the_derived_ones() {
         let derived = <Command as Subcommand>::augment_subcommands(clap::Command::new("sprout"));
         let lazy = Commands::augment_subcommands(clap::Command::new("sprout"));
-        let names = |c: &clap::Command| c.get_subcommands().map(|s| s.get_name().to_string()).collect::<Vec<_>>();
+        let names = |c: &clap::Command| {
+            c.get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&derived), names(&lazy));
         for d in derived.get_subcommands() {
             let l = lazy.find_subcommand(d.get_name()).unwrap();
-            assert_eq!(d.get_about().map(|a| a.to_string()), l.get_about().map(|a| a.to_string()), "{}", d.get_name());
+            assert_eq!(
+                d.get_about().map(|a| a.to_string()),
+                l.get_about().map(|a| a.to_string()),
+                "{}",
+                d.get_name()
+            );
             let help = |c: &clap::Command| c.clone().render_long_help().to_string();
             assert_eq!(help(d), help(l), "{}", d.get_name());
-            assert!(l.get_arguments().next().is_none() || d.get_name() == "help", "{} built eagerly", d.get_name());
+            assert!(
+                l.get_arguments().next().is_none() || d.get_name() == "help",
+                "{} built eagerly",
+                d.get_name()
+            );
         }
         for (name, ..) in SUBCOMMANDS {
             assert!(Command::has_subcommand(name), "{name}");
@@ -695,7 +795,9 @@ mod tests {
         assert_eq!(c.root, Path::new("/tmp/r"));
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.debug);
-        let Command::Run(r) = c.command.0 else { panic!() };
+        let Command::Run(r) = c.command.0 else {
+            panic!()
+        };
         assert_eq!(r.id, "c1");
         assert_eq!(r.launch.preserve_fds, 2);
         assert!(r.launch.no_pivot);
@@ -714,7 +816,13 @@ mod tests {
         }
         assert!(check_id(&"a".repeat(255)).is_ok());
         let e = check_id(&"a".repeat(256)).unwrap_err().to_string();
-        assert_eq!(e, format!("container id \"{}...\": too long (256 bytes, at most 255)", "a".repeat(32)));
+        assert_eq!(
+            e,
+            format!(
+                "container id \"{}...\": too long (256 bytes, at most 255)",
+                "a".repeat(32)
+            )
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub fn load(dir: &Path) -> Result<Bundle> {
         }
         Err(e) => return Err(Error::io(format!("bundle \"{shown}\""), &e)),
     }
-    let dir = dir.canonicalize().map_err(|e| Error::io(format!("bundle \"{shown}\""), &e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| Error::io(format!("bundle \"{shown}\""), &e))?;
     let path = dir.join(CONFIG_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -89,8 +91,8 @@ fn explain(text: &str) -> Error {
 
 /// The slow, checked parse that names the offending field.
 fn parse_checked(text: &str) -> Result<Spec> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("{CONFIG_FILE}: invalid JSON: {e}")))?;
     if !value.is_object() {
         crate::bail!("{CONFIG_FILE}: the top level must be a JSON object");
     }
@@ -116,7 +118,11 @@ fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
     if given.as_os_str().is_empty() {
         crate::bail!("root.path: must not be empty");
     }
-    let path = if given.is_absolute() { given.clone() } else { bundle.join(given) };
+    let path = if given.is_absolute() {
+        given.clone()
+    } else {
+        bundle.join(given)
+    };
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => crate::bail!("root.path \"{}\": not a directory", given.display()),
@@ -125,7 +131,8 @@ fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
         }
         Err(e) => return Err(Error::io(format!("root.path \"{}\"", given.display()), &e)),
     }
-    path.canonicalize().map_err(|e| Error::io(format!("root.path \"{}\"", given.display()), &e))
+    path.canonicalize()
+        .map_err(|e| Error::io(format!("root.path \"{}\"", given.display()), &e))
 }
 
 #[cfg(test)]
@@ -134,29 +141,46 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_line_and_column() {
-        let e = parse("{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}").unwrap_err().to_string();
-        assert_eq!(e, "config.json: invalid JSON: key must be a string at line 3 column 3");
+        let e = parse("{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config.json: invalid JSON: key must be a string at line 3 column 3"
+        );
     }
 
     #[test]
     fn type_errors_name_the_field() {
-        let e = parse(r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": "root"}}}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("config.json: process.user.uid: invalid type: string \"root\""), "{e}");
+        let e =
+            parse(r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": "root"}}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.starts_with("config.json: process.user.uid: invalid type: string \"root\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn names_get_our_messages() {
-        let e = parse(r#"{"process": {"cwd": "/", "user": {}, "capabilities": {"bounding": ["CAP_FOO"]}}}"#)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "process.capabilities.bounding: unknown capability \"CAP_FOO\"");
+        let e = parse(
+            r#"{"process": {"cwd": "/", "user": {}, "capabilities": {"bounding": ["CAP_FOO"]}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "process.capabilities.bounding: unknown capability \"CAP_FOO\""
+        );
         let e =
             parse(r#"{"process": {"cwd": "/", "user": {}, "rlimits": [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]}}"#)
                 .unwrap_err()
                 .to_string();
-        assert_eq!(e, "process.rlimits[0].type: unknown rlimit type \"RLIMIT_X\"");
+        assert_eq!(
+            e,
+            "process.rlimits[0].type: unknown rlimit type \"RLIMIT_X\""
+        );
     }
 
     #[test]
@@ -164,18 +188,30 @@ mod tests {
         // Every Linux capability (0..=40) and rlimit: sprout and oci-spec
         // both know it, so oci-spec accepts no name that sprout's own
         // check would refuse (both strip any `CAP_` prefixes, any case).
-        let known: Vec<String> = crate::caps::names(u64::MAX).into_iter().filter(|n| !n[4..].parse::<u32>().is_ok()).collect();
+        let known: Vec<String> = crate::caps::names(u64::MAX)
+            .into_iter()
+            .filter(|n| !n[4..].parse::<u32>().is_ok())
+            .collect();
         assert_eq!(known.len(), 41);
         for name in &known {
-            let c: oci_spec::runtime::Capability = serde_json::from_value(serde_json::json!(name)).unwrap();
-            assert_eq!(crate::caps::bit_of(&c.to_string()), crate::caps::bit_of(name), "{name}");
+            let c: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(
+                crate::caps::bit_of(&c.to_string()),
+                crate::caps::bit_of(name),
+                "{name}"
+            );
         }
         for r in 0..16 {
             let name = crate::rlimit::name_of(r);
-            let t: oci_spec::runtime::PosixRlimitType = serde_json::from_value(serde_json::json!(name)).unwrap();
+            let t: oci_spec::runtime::PosixRlimitType =
+                serde_json::from_value(serde_json::json!(name)).unwrap();
             assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(name));
         }
-        assert!(serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::json!("CAP_FOO")).is_err());
+        assert!(
+            serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::json!("CAP_FOO"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -185,7 +221,10 @@ mod tests {
         let a = serde_json::to_value(parse(good).unwrap()).unwrap();
         let b = serde_json::to_value(parse_checked(good).unwrap()).unwrap();
         assert_eq!(a, b);
-        assert_eq!(parse("[]").unwrap_err().to_string(), "config.json: the top level must be a JSON object");
+        assert_eq!(
+            parse("[]").unwrap_err().to_string(),
+            "config.json: the top level must be a JSON object"
+        );
     }
 
     #[test]
@@ -193,12 +232,22 @@ mod tests {
         let base = std::env::temp_dir().join(format!("sprout-config-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let e = load(&base).unwrap_err().to_string();
-        assert_eq!(e, format!("bundle \"{}\": no such directory", base.display()));
+        assert_eq!(
+            e,
+            format!("bundle \"{}\": no such directory", base.display())
+        );
         std::fs::create_dir_all(&base).unwrap();
         let e = load(&base).unwrap_err().to_string();
         assert!(e.ends_with(": no config.json in it"), "{e}");
-        std::fs::write(base.join("config.json"), r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#).unwrap();
-        assert_eq!(load(&base).unwrap_err().to_string(), "root.path \"rootfs\": no such directory");
+        std::fs::write(
+            base.join("config.json"),
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            load(&base).unwrap_err().to_string(),
+            "root.path \"rootfs\": no such directory"
+        );
         std::fs::create_dir(base.join("rootfs")).unwrap();
         let b = load(&base).unwrap();
         assert_eq!(b.rootfs, base.canonicalize().unwrap().join("rootfs"));

@@ -53,7 +53,12 @@ pub fn send_to_socket(path: &Path, master: OwnedFd) -> Result<()> {
 /// Errors: `--console-socket "PATH": connect: ...` (no listener, not a
 /// socket, permission).
 pub fn connect_socket(path: &Path) -> Result<UnixStream> {
-    UnixStream::connect(path).map_err(|e| Error::io(format!("--console-socket \"{}\": connect", path.display()), &e))
+    UnixStream::connect(path).map_err(|e| {
+        Error::io(
+            format!("--console-socket \"{}\": connect", path.display()),
+            &e,
+        )
+    })
 }
 
 /// Sends the pty master on a connected console socket as runc does: one
@@ -130,27 +135,29 @@ pub fn sync_size(master: &impl AsRawFd) {
 /// Starts the stdin → pty thread.
 pub fn spawn_input(master: &OwnedFd, stdin_tty: bool) -> std::io::Result<()> {
     let mut out = File::from(master.try_clone()?);
-    std::thread::Builder::new().name("stdin-relay".into()).spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) => {
-                    if !stdin_tty {
-                        let _ = out.write_all(&[0x04]);
-                    }
-                    return;
-                }
-                Ok(n) => {
-                    if out.write_all(&buf[..n]).is_err() {
+    std::thread::Builder::new()
+        .name("stdin-relay".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => {
+                        if !stdin_tty {
+                            let _ = out.write_all(&[0x04]);
+                        }
                         return;
                     }
+                    Ok(n) => {
+                        if out.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return,
             }
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -201,8 +208,16 @@ mod tests {
         File::from(r).read_exact(&mut got).unwrap();
         assert_eq!(&got, b"hi");
 
-        let e = send_to_socket(&dir.join("nobody.sock"), File::open("/dev/null").unwrap().into()).unwrap_err();
-        assert!(e.to_string().ends_with("nobody.sock\": connect: No such file or directory (ENOENT)"), "{e}");
+        let e = send_to_socket(
+            &dir.join("nobody.sock"),
+            File::open("/dev/null").unwrap().into(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("nobody.sock\": connect: No such file or directory (ENOENT)"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, ResolveFlag};
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags, fstat, fstatat, mkdirat, mknodat};
+use nix::sys::stat::{
+    FchmodatFlags, Mode, SFlag, UtimensatFlags, fstat, fstatat, mkdirat, mknodat,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Mount;
@@ -76,8 +78,15 @@ pub fn targets(rootfs: &Path, mounts: &[Mount]) -> Vec<CopyUp> {
     let root = open_dir_path(rootfs).ok();
     let is_dir = |target: &str| {
         let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
-        root.as_ref()
-            .is_some_and(|r| sys::openat2(r, Path::new(target), OFlag::O_PATH | OFlag::O_DIRECTORY, resolve).is_ok())
+        root.as_ref().is_some_and(|r| {
+            sys::openat2(
+                r,
+                Path::new(target),
+                OFlag::O_PATH | OFlag::O_DIRECTORY,
+                resolve,
+            )
+            .is_ok()
+        })
     };
     mounts
         .iter()
@@ -87,7 +96,12 @@ pub fn targets(rootfs: &Path, mounts: &[Mount]) -> Vec<CopyUp> {
         .map(|(index, m)| {
             let destination = m.destination().to_string_lossy().into_owned();
             let target = rootfs_relative(&destination);
-            CopyUp { index, source_exists: is_dir(&target), target, destination }
+            CopyUp {
+                index,
+                source_exists: is_dir(&target),
+                target,
+                destination,
+            }
         })
         .collect()
 }
@@ -103,15 +117,23 @@ pub fn run(rootfs: &Path, pid: i32, list: &[CopyUp]) -> Result<()> {
     for c in list.iter().filter(|c| c.source_exists) {
         let copied = match ids {
             (0, 0) => copy_one(rootfs, pid, c),
-            (uid, gid) => sys::with_fs_ids(uid, gid, || copy_one(rootfs, pid, c))
-                .map_err(|e| Error::Sys { context: "tmpcopyup: setting the filesystem ids".into(), errno: e })?,
+            (uid, gid) => {
+                sys::with_fs_ids(uid, gid, || copy_one(rootfs, pid, c)).map_err(|e| Error::Sys {
+                    context: "tmpcopyup: setting the filesystem ids".into(),
+                    errno: e,
+                })?
+            }
         };
         copied.map_err(|(what, path, errno)| Error::Sys {
             context: format!(
                 "mounts[{}] \"{}\": tmpcopyup: {what}{}",
                 c.index,
                 c.destination,
-                if path.as_os_str().is_empty() { String::new() } else { format!(" \"{}\"", path.display()) }
+                if path.as_os_str().is_empty() {
+                    String::new()
+                } else {
+                    format!(" \"{}\"", path.display())
+                }
             ),
             errno,
         })?;
@@ -125,7 +147,8 @@ pub fn run(rootfs: &Path, pid: i32, list: &[CopyUp]) -> Result<()> {
 fn root_ids(pid: i32) -> Result<(u32, u32)> {
     let read = |name: &str| -> Result<u32> {
         let path = format!("/proc/{pid}/{name}");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("tmpcopyup: reading {path}"), &e))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("tmpcopyup: reading {path}"), &e))?;
         Ok(host_id_of_root(&text))
     };
     Ok((read("uid_map")?, read("gid_map")?))
@@ -134,10 +157,19 @@ fn root_ids(pid: i32) -> Result<(u32, u32)> {
 /// The outside id of inside id 0 in an id map's text (`inside outside
 /// count` lines), else the first outside id; 0 for an empty map.
 fn host_id_of_root(map: &str) -> u32 {
-    let lines: Vec<Vec<u32>> =
-        map.lines().map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect()).collect();
+    let lines: Vec<Vec<u32>> = map
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .collect();
     let zero = lines.iter().find(|f| f.len() == 3 && f[0] == 0 && f[2] > 0);
-    zero.or(lines.first()).and_then(|f| f.get(1)).copied().unwrap_or(0)
+    zero.or(lines.first())
+        .and_then(|f| f.get(1))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// A failure: what was done, on which path (relative to the mount), errno.
@@ -168,20 +200,30 @@ fn copy_one(rootfs: &Path, pid: i32, c: &CopyUp) -> std::result::Result<(), Fail
         Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(()),
         Err(e) => return Err(("opening the image's directory", none.to_path_buf(), e)),
     };
-    let ns_root = PathBuf::from(format!("/proc/{pid}/root")).join(rootfs.strip_prefix("/").unwrap_or(rootfs));
+    let ns_root =
+        PathBuf::from(format!("/proc/{pid}/root")).join(rootfs.strip_prefix("/").unwrap_or(rootfs));
     let ns_root = open_dir_path(&ns_root).map_err(at("opening the container's rootfs", none))?;
-    let dst =
-        sys::openat2(&ns_root, Path::new(&c.target), dir_flags, resolve).map_err(at("opening the tmpfs", none))?;
+    let dst = sys::openat2(&ns_root, Path::new(&c.target), dir_flags, resolve)
+        .map_err(at("opening the tmpfs", none))?;
     let fs = nix::sys::statfs::fstatfs(&dst).map_err(at("statfs of the tmpfs", none))?;
     if fs.filesystem_type().0 as i64 != TMPFS_MAGIC {
-        return Err(("the mounted destination is not a tmpfs", none.to_path_buf(), Errno::EINVAL));
+        return Err((
+            "the mounted destination is not a tmpfs",
+            none.to_path_buf(),
+            Errno::EINVAL,
+        ));
     }
-    let dev = fstat(dst.as_raw_fd()).map_err(at("stat of the tmpfs", none))?.st_dev;
+    let dev = fstat(dst.as_raw_fd())
+        .map_err(at("stat of the tmpfs", none))?
+        .st_dev;
     copy_dir(&src, &dst, dev, Path::new(""), 0)?;
     // runc: the tmpfs root gets the mode of the directory it covers.
     let st = fstat(src.as_raw_fd()).map_err(at("stat", none))?;
-    nix::sys::stat::fchmod(dst.as_raw_fd(), Mode::from_bits_truncate(st.st_mode & 0o7777))
-        .map_err(at("chmod of the tmpfs", none))
+    nix::sys::stat::fchmod(
+        dst.as_raw_fd(),
+        Mode::from_bits_truncate(st.st_mode & 0o7777),
+    )
+    .map_err(at("chmod of the tmpfs", none))
 }
 
 /// The names in the directory `dir` (read through `/proc/self/fd`).
@@ -195,18 +237,34 @@ fn names(dir: &OwnedFd) -> std::result::Result<Vec<Vec<u8>>, Errno> {
 }
 
 fn times(st: &nix::sys::stat::FileStat) -> (TimeSpec, TimeSpec) {
-    (TimeSpec::new(st.st_atime, st.st_atime_nsec), TimeSpec::new(st.st_mtime, st.st_mtime_nsec))
+    (
+        TimeSpec::new(st.st_atime, st.st_atime_nsec),
+        TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
+    )
 }
 
 fn owner(st: &nix::sys::stat::FileStat) -> (Option<Uid>, Option<Gid>) {
-    (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)))
+    (
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )
 }
 
 /// Copies the entries of `src` into `dst` (on the device `dev`); `rel` is
 /// the path of `src` below the mount, for errors.
-fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) -> std::result::Result<(), Fail> {
+fn copy_dir(
+    src: &OwnedFd,
+    dst: &OwnedFd,
+    dev: u64,
+    rel: &Path,
+    depth: usize,
+) -> std::result::Result<(), Fail> {
     if depth > MAX_DEPTH {
-        return Err(("copying (too deeply nested)", rel.to_path_buf(), Errno::ELOOP));
+        return Err((
+            "copying (too deeply nested)",
+            rel.to_path_buf(),
+            Errno::ELOOP,
+        ));
     }
     let (s, d) = (src.as_raw_fd(), dst.as_raw_fd());
     for name in names(src).map_err(at("reading the directory", rel))? {
@@ -225,18 +283,32 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
                     Err(Errno::EEXIST) => false,
                     Err(e) => return Err(("mkdir", path, e)),
                 };
-                let sub_dst =
-                    match sys::openat(dst, Path::new(name), OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, 0) {
-                        Ok(fd) => fd,
-                        // An existing non-directory (a mount point file): leave it.
-                        Err(Errno::ENOTDIR | Errno::ELOOP) if !created => continue,
-                        Err(e) => return Err(("open", path, e)),
-                    };
-                if !created && fstat(sub_dst.as_raw_fd()).map_err(at("stat", &path))?.st_dev != dev {
+                let sub_dst = match sys::openat(
+                    dst,
+                    Path::new(name),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                    0,
+                ) {
+                    Ok(fd) => fd,
+                    // An existing non-directory (a mount point file): leave it.
+                    Err(Errno::ENOTDIR | Errno::ELOOP) if !created => continue,
+                    Err(e) => return Err(("open", path, e)),
+                };
+                if !created
+                    && fstat(sub_dst.as_raw_fd())
+                        .map_err(at("stat", &path))?
+                        .st_dev
+                        != dev
+                {
                     continue;
                 }
-                let sub_src = sys::openat(src, Path::new(name), OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, 0)
-                    .map_err(at("open", &path))?;
+                let sub_src = sys::openat(
+                    src,
+                    Path::new(name),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                    0,
+                )
+                .map_err(at("open", &path))?;
                 copy_dir(&sub_src, &sub_dst, dev, &path, depth + 1)?;
                 // Also when it was there: then the stub made it, in the
                 // tmpfs, as the parent of a later mount's target.
@@ -257,19 +329,30 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
                     Err(e) => return Err(("create", path, e)),
                 };
                 let mut input = File::from(
-                    sys::openat(src, Path::new(name), OFlag::O_RDONLY | OFlag::O_NONBLOCK | nofollow, 0)
-                        .map_err(at("open", &path))?,
+                    sys::openat(
+                        src,
+                        Path::new(name),
+                        OFlag::O_RDONLY | OFlag::O_NONBLOCK | nofollow,
+                        0,
+                    )
+                    .map_err(at("open", &path))?,
                 );
                 let mut writer = &out;
-                std::io::copy(&mut input, &mut writer)
-                    .map_err(|e| ("copy", path.clone(), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+                std::io::copy(&mut input, &mut writer).map_err(|e| {
+                    (
+                        "copy",
+                        path.clone(),
+                        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                    )
+                })?;
                 let f = out.as_raw_fd();
                 nix::unistd::fchown(f, uid, gid).map_err(at("chown", &path))?;
                 nix::sys::stat::fchmod(f, mode).map_err(at("chmod", &path))?;
                 nix::sys::stat::futimens(f, &atime, &mtime).map_err(at("utimens", &path))?;
             }
             SFlag::S_IFLNK => {
-                let target = nix::fcntl::readlinkat(Some(s), name).map_err(at("readlink", &path))?;
+                let target =
+                    nix::fcntl::readlinkat(Some(s), name).map_err(at("readlink", &path))?;
                 match nix::unistd::symlinkat(target.as_os_str(), Some(d), name) {
                     Ok(()) => {}
                     Err(Errno::EEXIST) => continue,
@@ -277,11 +360,23 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
                 }
                 nix::unistd::fchownat(Some(d), name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
                     .map_err(at("chown", &path))?;
-                nix::sys::stat::utimensat(Some(d), name, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(at("utimens", &path))?;
+                nix::sys::stat::utimensat(
+                    Some(d),
+                    name,
+                    &atime,
+                    &mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(at("utimens", &path))?;
             }
             SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => {
-                match mknodat(Some(d), name, kind, Mode::from_bits_truncate(0o600), st.st_rdev) {
+                match mknodat(
+                    Some(d),
+                    name,
+                    kind,
+                    Mode::from_bits_truncate(0o600),
+                    st.st_rdev,
+                ) {
                     Ok(()) => {}
                     Err(Errno::EEXIST) => continue,
                     Err(e) => return Err(("mknod", path, e)),
@@ -292,8 +387,14 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dev: u64, rel: &Path, depth: usize) ->
                     .map_err(at("chown", &path))?;
                 nix::sys::stat::fchmodat(Some(d), name, mode, FchmodatFlags::FollowSymlink)
                     .map_err(at("chmod", &path))?;
-                nix::sys::stat::utimensat(Some(d), name, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(at("utimens", &path))?;
+                nix::sys::stat::utimensat(
+                    Some(d),
+                    name,
+                    &atime,
+                    &mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(at("utimens", &path))?;
             }
             // Sockets (and anything else) are not copied, as runc.
             _ => {}
@@ -310,8 +411,16 @@ mod tests {
     #[test]
     fn root_of_id_maps() {
         assert_eq!(host_id_of_root("         0          0 4294967295\n"), 0);
-        assert_eq!(host_id_of_root("         0     100000      65536\n"), 100000);
-        assert_eq!(host_id_of_root("      1000       5000          1\n         0     100000        1000\n"), 100000);
+        assert_eq!(
+            host_id_of_root("         0     100000      65536\n"),
+            100000
+        );
+        assert_eq!(
+            host_id_of_root(
+                "      1000       5000          1\n         0     100000        1000\n"
+            ),
+            100000
+        );
         assert_eq!(host_id_of_root("      1000       5000          1\n"), 5000);
         assert_eq!(host_id_of_root(""), 0);
     }
@@ -341,8 +450,18 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                CopyUp { index: 1, destination: "/run".into(), target: "run".into(), source_exists: false },
-                CopyUp { index: 4, destination: "/var//tmp/".into(), target: "var/tmp".into(), source_exists: true },
+                CopyUp {
+                    index: 1,
+                    destination: "/run".into(),
+                    target: "run".into(),
+                    source_exists: false
+                },
+                CopyUp {
+                    index: 4,
+                    destination: "/var//tmp/".into(),
+                    target: "var/tmp".into(),
+                    source_exists: true
+                },
             ]
         );
     }

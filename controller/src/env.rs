@@ -58,10 +58,15 @@ mod tests {
     fn validation_names_the_entry() {
         assert!(validate(&s(&["A=1", "B=", "C==x"])).is_ok());
         assert_eq!(
-            validate(&s(&["A=1", "B=2", "C=3", "FOO"])).unwrap_err().to_string(),
+            validate(&s(&["A=1", "B=2", "C=3", "FOO"]))
+                .unwrap_err()
+                .to_string(),
             "process.env[3] \"FOO\": missing '='"
         );
-        assert_eq!(validate(&s(&["=x"])).unwrap_err().to_string(), "process.env[0] \"=x\": empty variable name");
+        assert_eq!(
+            validate(&s(&["=x"])).unwrap_err().to_string(),
+            "process.env[0] \"=x\": empty variable name"
+        );
         assert_eq!(
             validate(&s(&["A=x\0y"])).unwrap_err().to_string(),
             "process.env[0] \"A=x\\0y\": contains a NUL byte"
@@ -70,7 +75,10 @@ mod tests {
 
     #[test]
     fn dedup_keeps_first_position_last_value() {
-        assert_eq!(dedup(&s(&["A=1", "B=2", "A=3", "C=4"])), s(&["A=3", "B=2", "C=4"]));
+        assert_eq!(
+            dedup(&s(&["A=1", "B=2", "A=3", "C=4"])),
+            s(&["A=3", "B=2", "C=4"])
+        );
         assert_eq!(dedup(&s(&[])), s(&[]));
     }
 

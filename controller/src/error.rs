@@ -43,7 +43,10 @@ impl Error {
     /// with their text appended to the context).
     pub fn io(context: impl fmt::Display, e: &io::Error) -> Error {
         match e.raw_os_error() {
-            Some(n) => Error::Sys { context: context.to_string(), errno: Errno::from_raw(n) },
+            Some(n) => Error::Sys {
+                context: context.to_string(),
+                errno: Errno::from_raw(n),
+            },
             None => Error::Invalid(format!("{context}: {e}")),
         }
     }
@@ -71,7 +74,10 @@ pub trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, Errno> {
     fn ctx<S: fmt::Display>(self, f: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|errno| Error::Sys { context: f().to_string(), errno })
+        self.map_err(|errno| Error::Sys {
+            context: f().to_string(),
+            errno,
+        })
     }
 }
 

@@ -138,7 +138,11 @@ pub struct ExecArgs {
     /// Container id.
     pub id: String,
     /// The command and its arguments (unless --process is given).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<String>,
 }
 
@@ -161,7 +165,10 @@ pub fn main(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> i32 {
 
 fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     check_id(&args.id)?;
-    for (flag, v) in [("--process-label", &args.process_label), ("--apparmor", &args.apparmor)] {
+    for (flag, v) in [
+        ("--process-label", &args.process_label),
+        ("--apparmor", &args.apparmor),
+    ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             crate::bail!("{flag} \"{v}\": LSM labels are not supported by sprout");
         }
@@ -178,7 +185,9 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         // The stub freezes as soon as it joins the frozen cgroup and runs
         // once `resume` thaws it; `resume` needs the lock.
         Status::Paused if args.ignore_paused => lock = None,
-        Status::Paused => crate::bail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        Status::Paused => {
+            crate::bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         Status::Stopped => crate::bail!("cannot exec in a stopped container"),
         Status::Creating => crate::bail!("cannot exec in a container that is still being created"),
     }
@@ -187,7 +196,9 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let process = exec_process(args, &state)?;
     let terminal = process.terminal() == Some(true);
     if args.detach && terminal && args.console_socket.is_none() {
-        crate::bail!("cannot allocate a tty when detaching without --console-socket (nobody would hold the terminal)");
+        crate::bail!(
+            "cannot allocate a tty when detaching without --console-socket (nobody would hold the terminal)"
+        );
     }
     if args.console_socket.is_some() && !(args.detach && terminal) {
         crate::bail!("--console-socket needs --detach and a tty (--tty or process.terminal)");
@@ -201,9 +212,22 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let ns = container_namespaces(&state)?;
     let join = ns.join;
     timer.phase("open the container's namespaces");
-    let bundle = Bundle { dir: state.bundle.clone(), spec: state.config.clone(), rootfs: state.rootfs.clone() };
-    let tty_size = if terminal && args.console_socket.is_none() { console::stdin_size() } else { None };
-    let opts = Options { preserve_fds: args.preserve_fds, debug: cli.debug, tty_size, ..Options::default() };
+    let bundle = Bundle {
+        dir: state.bundle.clone(),
+        spec: state.config.clone(),
+        rootfs: state.rootfs.clone(),
+    };
+    let tty_size = if terminal && args.console_socket.is_none() {
+        console::stdin_size()
+    } else {
+        None
+    };
+    let opts = Options {
+        preserve_fds: args.preserve_fds,
+        debug: cli.debug,
+        tty_size,
+        ..Options::default()
+    };
     let plan = Plan::compute_exec(&bundle, &process, join, &opts)?;
     timer.phase("compute plan");
 
@@ -213,14 +237,29 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     // A container killed from here on fails the steps below in ways that
     // say little (setns ESRCH, clone ENOMEM in a pid namespace whose init
     // is gone, EPIPE from a stub killed with it): say what happened.
-    let gone = |e: Error| if container_exiting(&state) { Error::invalid("the container stopped during exec") } else { e };
+    let gone = |e: Error| {
+        if container_exiting(&state) {
+            Error::invalid("the container stopped during exec")
+        } else {
+            e
+        }
+    };
     let pid_ns = match &ns.pid_ns {
         Some(pidfd) => Some(PidNsForChildren::enter(pidfd, state.pid).map_err(gone)?),
         None => None,
     };
     let mut plan = plan;
     launch::skip_ready_when_idle(&mut plan, args.pid_file.is_some());
-    let launched = launch::spawn_with(plan, &join_cgroup, SpawnOptions { pdeathsig: !args.detach, cgroup: Some(&cgroup), deferred: None }, timer);
+    let launched = launch::spawn_with(
+        plan,
+        &join_cgroup,
+        SpawnOptions {
+            pdeathsig: !args.detach,
+            cgroup: Some(&cgroup),
+            deferred: None,
+        },
+        timer,
+    );
     // Threads (the stdin relay) can only be made in our own pid namespace.
     if let Some(p) = pid_ns {
         p.leave()?;
@@ -229,7 +268,9 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     // A seccomp notify agent gets the container's state with the exec
     // process's pid (runtime.md "Container process state"); the status is
     // the one checked above (we hold the lock).
-    let container_state = |_pid: nix::unistd::Pid| serde_json::to_string(&state.oci_state(status)).unwrap_or_default();
+    let container_state = |_pid: nix::unistd::Pid| {
+        serde_json::to_string(&state.oci_state(status)).unwrap_or_default()
+    };
     let sync_opts = RunOptions {
         pid_file: args.pid_file.as_deref(),
         container_state: Some(&container_state),
@@ -273,10 +314,12 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
 pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
     if let Some(path) = &args.process {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("--process \"{shown}\": read"), &e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("--process \"{shown}\": read"), &e))?;
         let value: Value = serde_json::from_str(&text)
             .map_err(|e| Error::invalid(format!("--process \"{shown}\": invalid JSON: {e}")))?;
-        return parse_process(&value).map_err(|e| Error::invalid(format!("--process \"{shown}\": {e}")));
+        return parse_process(&value)
+            .map_err(|e| Error::invalid(format!("--process \"{shown}\": {e}")));
     }
     if args.command.is_empty() {
         crate::bail!("process args cannot be empty (give a command, or --process FILE)");
@@ -297,7 +340,9 @@ pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
         Some(p) => serde_json::to_value(p).map_err(Error::invalid)?,
         None => json!({"cwd": "/", "user": {"uid": 0, "gid": 0}}),
     };
-    let obj = p.as_object_mut().ok_or_else(|| Error::invalid("process: not an object"))?;
+    let obj = p
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("process: not an object"))?;
     obj.insert("args".into(), json!(args.command));
     if let Some(cwd) = &args.cwd {
         obj.insert("cwd".into(), json!(cwd));
@@ -312,7 +357,9 @@ pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
     if args.no_new_privs {
         obj.insert("noNewPrivileges".into(), json!(true));
     }
-    let user = obj.entry("user").or_insert_with(|| json!({"uid": 0, "gid": 0}));
+    let user = obj
+        .entry("user")
+        .or_insert_with(|| json!({"uid": 0, "gid": 0}));
     if let Some(spec) = &args.user {
         let (uid, gid) = parse_user(spec)?;
         user["uid"] = json!(uid);
@@ -324,10 +371,15 @@ pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
         }
     }
     if !args.additional_gids.is_empty() {
-        let mut gids: Vec<Value> = user.get("additionalGids").and_then(|v| v.as_array().cloned()).unwrap_or_default();
+        let mut gids: Vec<Value> = user
+            .get("additionalGids")
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
         for g in &args.additional_gids {
             let n: u32 = g.trim().parse().map_err(|_| {
-                Error::invalid(format!("--additional-gids \"{g}\": not a group id (a number from 0 to 4294967295)"))
+                Error::invalid(format!(
+                    "--additional-gids \"{g}\": not a group id (a number from 0 to 4294967295)"
+                ))
             })?;
             gids.push(json!(n));
         }
@@ -351,7 +403,11 @@ fn parse_process(value: &Value) -> Result<Process> {
     if value.get("user").is_none_or(Value::is_null) {
         value["user"] = json!({"uid": 0, "gid": 0});
     }
-    if value.get("cwd").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if value
+        .get("cwd")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         crate::bail!("process.cwd: missing (an absolute path in the container)");
     }
     let wrapped = json!({ "process": value });
@@ -376,14 +432,18 @@ fn parse_process(value: &Value) -> Result<Process> {
 /// `UID[:GID]` of `--user`, numbers only (as runc).
 fn parse_user(spec: &str) -> Result<(u32, Option<u32>)> {
     let bad = |what: &str, v: &str| {
-        Error::invalid(format!("--user \"{spec}\": {what} \"{v}\" is not a number (use UID[:GID])"))
+        Error::invalid(format!(
+            "--user \"{spec}\": {what} \"{v}\" is not a number (use UID[:GID])"
+        ))
     };
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let uid = u.parse().map_err(|_| bad("uid", u))?;
-    let gid = g.map(|g| g.parse().map_err(|_| bad("gid", g))).transpose()?;
+    let gid = g
+        .map(|g| g.parse().map_err(|_| bad("gid", g)))
+        .transpose()?;
     Ok((uid, gid))
 }
 
@@ -399,11 +459,14 @@ fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
         let Some(bit) = caps::bit_of(name) else {
             crate::bail!("--cap \"{name}\": unknown capability");
         };
-        let canonical = caps::names(1u64 << bit).pop().unwrap_or_else(|| name.clone());
+        let canonical = caps::names(1u64 << bit)
+            .pop()
+            .unwrap_or_else(|| name.clone());
         let has = |caps: &Value, set: &str| {
-            caps.get(set)
-                .and_then(|s| s.as_array())
-                .is_some_and(|l| l.iter().any(|v| v.as_str().and_then(caps::bit_of) == Some(bit)))
+            caps.get(set).and_then(|s| s.as_array()).is_some_and(|l| {
+                l.iter()
+                    .any(|v| v.as_str().and_then(caps::bit_of) == Some(bit))
+            })
         };
         let mut sets = vec!["bounding", "effective", "permitted"];
         if has(caps, "inheritable") {
@@ -435,8 +498,12 @@ fn container_exiting(state: &State) -> bool {
     if !state.process_alive() {
         return true;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else { return true };
-    let flags = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok());
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else {
+        return true;
+    };
+    let flags = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok());
     flags.is_some_and(|f| f & PF_EXITING != 0)
 }
 
@@ -472,7 +539,12 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
     let pidfd = match sys::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(Errno::ESRCH) => return Err(stopped()),
-        Err(e) => return Err(Error::Sys { context: format!("pidfd_open of the container process {pid}"), errno: e }),
+        Err(e) => {
+            return Err(Error::Sys {
+                context: format!("pidfd_open of the container process {pid}"),
+                errno: e,
+            });
+        }
     };
     if proc_start_time(pid) != Some(state.pid_start_time) {
         return Err(stopped());
@@ -493,12 +565,18 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
         let theirs = match std::fs::metadata(&path) {
             Ok(m) => m,
             // A kernel without this namespace type.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(file, "time" | "cgroup") => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && matches!(file, "time" | "cgroup") =>
+            {
+                continue;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(stopped()),
             Err(e) => return Err(Error::io(format!("{path}: stat"), &e)),
         };
         let own_path = format!("/proc/self/ns/{file}");
-        let own = std::fs::metadata(&own_path).map_err(|e| Error::io(format!("{own_path}: stat"), &e))?;
+        let own =
+            std::fs::metadata(&own_path).map_err(|e| Error::io(format!("{own_path}: stat"), &e))?;
         if theirs.dev() != own.dev() || theirs.ino() != own.ino() {
             mask |= nstype;
         }
@@ -516,7 +594,14 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
         Vec::new()
     } else {
         let path = PathBuf::from(format!("/proc/{pid}"));
-        vec![JoinNs { kind: "", nstype: mask, index: JOIN_INDEX, path, fd: pidfd, stub_fd: 0 }]
+        vec![JoinNs {
+            kind: "",
+            nstype: mask,
+            index: JOIN_INDEX,
+            path,
+            fd: pidfd,
+            stub_fd: 0,
+        }]
     };
     Ok(ContainerNs { join, pid_ns })
 }
@@ -524,7 +609,12 @@ pub fn container_namespaces(state: &State) -> Result<ContainerNs> {
 /// The names (`/proc/PID/ns` file names) of the namespaces in a
 /// `CLONE_NEW*` mask, comma-separated, in join order: for messages.
 pub fn namespace_names(mask: u32) -> String {
-    NAMESPACES.iter().filter(|(_, _, f)| mask & f != 0).map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+    NAMESPACES
+        .iter()
+        .filter(|(_, _, f)| mask & f != 0)
+        .map(|(n, _, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// This controller's children are born in the container's pid namespace
@@ -543,7 +633,8 @@ impl PidNsForChildren {
     ///
     /// Errors: the open or setns(2), naming the namespace.
     pub fn enter(pidfd: &OwnedFd, pid: i32) -> Result<Self> {
-        let own = std::fs::File::open("/proc/self/ns/pid").map_err(|e| Error::io("/proc/self/ns/pid: open", &e))?;
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .map_err(|e| Error::io("/proc/self/ns/pid: open", &e))?;
         nix::sched::setns(pidfd, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| Error::Sys {
             context: format!("joining the container's pid namespace \"/proc/{pid}/ns/pid\": setns"),
             errno: e,
@@ -555,8 +646,10 @@ impl PidNsForChildren {
     ///
     /// Errors: setns(2) (not expected: the target is our active namespace).
     pub fn leave(self) -> Result<()> {
-        nix::sched::setns(&self.own, nix::sched::CloneFlags::CLONE_NEWPID)
-            .map_err(|e| Error::Sys { context: "returning to our own pid namespace: setns".into(), errno: e })
+        nix::sched::setns(&self.own, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| Error::Sys {
+            context: "returning to our own pid namespace: setns".into(),
+            errno: e,
+        })
     }
 }
 
@@ -635,11 +728,34 @@ mod tests {
         assert_eq!(a.process.as_deref(), Some(Path::new("/f.json")));
         assert_eq!(a.id, "c1");
         assert!(a.command.is_empty());
-        let a = parse(&["sprout", "exec", "-u", "1000:1000", "-e", "A=1", "--env", "B=2", "c1", "sh", "-c", "exit 5"]);
+        let a = parse(&[
+            "sprout",
+            "exec",
+            "-u",
+            "1000:1000",
+            "-e",
+            "A=1",
+            "--env",
+            "B=2",
+            "c1",
+            "sh",
+            "-c",
+            "exit 5",
+        ]);
         assert_eq!(a.user.as_deref(), Some("1000:1000"));
         assert_eq!(a.env, ["A=1", "B=2"]);
         assert_eq!(a.command, ["sh", "-c", "exit 5"]);
-        let a = parse(&["sprout", "exec", "-g", "5,6", "--additional-gids", "7", "c1", "id", "--help"]);
+        let a = parse(&[
+            "sprout",
+            "exec",
+            "-g",
+            "5,6",
+            "--additional-gids",
+            "7",
+            "c1",
+            "id",
+            "--help",
+        ]);
         assert_eq!(a.additional_gids, ["5", "6", "7"]);
         assert_eq!(a.command, ["id", "--help"]);
     }
@@ -672,7 +788,10 @@ mod tests {
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["args"], json!(["id"]));
         assert_eq!(v["cwd"], "/tmp");
-        assert_eq!(v["env"], json!(["PATH=/bin", "FOO=config", "FOO=flag", "BAR=1"]));
+        assert_eq!(
+            v["env"],
+            json!(["PATH=/bin", "FOO=config", "FOO=flag", "BAR=1"])
+        );
         assert_eq!(v["user"]["uid"], 1000);
         assert_eq!(v["user"]["gid"], 0);
         assert!(v["user"].get("username").is_none_or(|u| u.is_null()));
@@ -691,13 +810,21 @@ mod tests {
         assert_eq!(set("effective"), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
         assert_eq!(set("permitted"), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
         assert_eq!(set("inheritable"), ["CAP_CHOWN"]);
-        assert_eq!(set("ambient"), ["CAP_CHOWN"], "ambient only when inheritable");
+        assert_eq!(
+            set("ambient"),
+            ["CAP_CHOWN"],
+            "ambient only when inheritable"
+        );
     }
 
     #[test]
     fn user_with_gid_and_tty() {
         let st = state_with(base_process());
-        let p = exec_process(&parse(&["sprout", "exec", "-t", "-u", "5:6", "c1", "sh"]), &st).unwrap();
+        let p = exec_process(
+            &parse(&["sprout", "exec", "-t", "-u", "5:6", "c1", "sh"]),
+            &st,
+        )
+        .unwrap();
         assert_eq!((p.user().uid(), p.user().gid()), (5, 6));
         assert_eq!(p.terminal(), Some(true));
     }
@@ -706,9 +833,18 @@ mod tests {
     fn flag_errors() {
         let st = state_with(base_process());
         let e = |argv: &[&str]| exec_process(&parse(argv), &st).unwrap_err().to_string();
-        assert_eq!(e(&["sprout", "exec", "c1"]), "process args cannot be empty (give a command, or --process FILE)");
-        assert_eq!(e(&["sprout", "exec", "--cwd", "rel", "c1", "sh"]), "--cwd \"rel\": must be an absolute path");
-        assert_eq!(e(&["sprout", "exec", "-e", "A=1", "-e", "FOO", "c1", "sh"]), "--env[1] \"FOO\": missing '='");
+        assert_eq!(
+            e(&["sprout", "exec", "c1"]),
+            "process args cannot be empty (give a command, or --process FILE)"
+        );
+        assert_eq!(
+            e(&["sprout", "exec", "--cwd", "rel", "c1", "sh"]),
+            "--cwd \"rel\": must be an absolute path"
+        );
+        assert_eq!(
+            e(&["sprout", "exec", "-e", "A=1", "-e", "FOO", "c1", "sh"]),
+            "--env[1] \"FOO\": missing '='"
+        );
         assert_eq!(
             e(&["sprout", "exec", "-u", "x:1", "c1", "sh"]),
             "--user \"x:1\": uid \"x\" is not a number (use UID[:GID])"
@@ -721,7 +857,10 @@ mod tests {
             e(&["sprout", "exec", "--additional-gids=-1", "c1", "sh"]),
             "--additional-gids \"-1\": not a group id (a number from 0 to 4294967295)"
         );
-        assert_eq!(e(&["sprout", "exec", "--cap", "CAP_NOPE", "c1", "sh"]), "--cap \"CAP_NOPE\": unknown capability");
+        assert_eq!(
+            e(&["sprout", "exec", "--cap", "CAP_NOPE", "c1", "sh"]),
+            "--cap \"CAP_NOPE\": unknown capability"
+        );
     }
 
     #[test]
@@ -729,10 +868,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sprout-exec-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("p.json");
-        std::fs::write(&f, r#"{"args": ["cat"], "cwd": "/x", "user": {"uid": 7, "gid": 8}, "terminal": true}"#)
-            .unwrap();
+        std::fs::write(
+            &f,
+            r#"{"args": ["cat"], "cwd": "/x", "user": {"uid": 7, "gid": 8}, "terminal": true}"#,
+        )
+        .unwrap();
         let st = state_with(base_process());
-        let a = parse(&["sprout", "exec", "--process", f.to_str().unwrap(), "-u", "1", "c1"]);
+        let a = parse(&[
+            "sprout",
+            "exec",
+            "--process",
+            f.to_str().unwrap(),
+            "-u",
+            "1",
+            "c1",
+        ]);
         let p = exec_process(&a, &st).unwrap();
         assert_eq!(p.args().as_deref(), Some(&["cat".to_string()][..]));
         assert_eq!((p.user().uid(), p.user().gid()), (7, 8));
@@ -743,17 +893,33 @@ mod tests {
         let e = exec_process(&a, &st).unwrap_err().to_string();
         assert_eq!(
             e,
-            format!("--process \"{}\": process.cwd: missing (an absolute path in the container)", f.display())
+            format!(
+                "--process \"{}\": process.cwd: missing (an absolute path in the container)",
+                f.display()
+            )
         );
         std::fs::write(&f, r#"{"args": [], "cwd": "/"}"#).unwrap();
         let e = exec_process(&a, &st).unwrap_err().to_string();
-        assert_eq!(e, format!("--process \"{}\": process.args: must not be empty", f.display()));
+        assert_eq!(
+            e,
+            format!(
+                "--process \"{}\": process.args: must not be empty",
+                f.display()
+            )
+        );
         std::fs::write(&f, r#"{"args": ["a"], "cwd": "/", "user": {"uid": "x"}}"#).unwrap();
         let e = exec_process(&a, &st).unwrap_err().to_string();
         assert!(e.contains(": process.user.uid: invalid type"), "{e}");
-        std::fs::write(&f, r#"{"args": ["a"], "cwd": "/", "capabilities": {"bounding": ["CAP_X"]}}"#).unwrap();
+        std::fs::write(
+            &f,
+            r#"{"args": ["a"], "cwd": "/", "capabilities": {"bounding": ["CAP_X"]}}"#,
+        )
+        .unwrap();
         let e = exec_process(&a, &st).unwrap_err().to_string();
-        assert!(e.ends_with("process.capabilities.bounding: unknown capability \"CAP_X\""), "{e}");
+        assert!(
+            e.ends_with("process.capabilities.bounding: unknown capability \"CAP_X\""),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -766,8 +932,14 @@ mod tests {
         let ns = container_namespaces(&st).unwrap();
         assert!(ns.join.is_empty() && ns.pid_ns.is_none());
         st.pid_start_time += 1;
-        assert_eq!(container_namespaces(&st).err().unwrap().to_string(), "cannot exec in a stopped container");
+        assert_eq!(
+            container_namespaces(&st).err().unwrap().to_string(),
+            "cannot exec in a stopped container"
+        );
         st.pid = 0;
-        assert_eq!(container_namespaces(&st).err().unwrap().to_string(), "cannot exec in a stopped container");
+        assert_eq!(
+            container_namespaces(&st).err().unwrap().to_string(),
+            "cannot exec in a stopped container"
+        );
     }
 }

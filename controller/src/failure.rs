@@ -24,16 +24,27 @@ use crate::rlimit;
 pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
     let e = raw_errno_text(errno);
     let name = step.name();
-    let arg0 = || plan.args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    let arg0 = || {
+        plan.args
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     match step {
         Step::Chdir if errno == libc::EXDEV as u32 => format!(
             "process.cwd \"{}\": resolves outside the container's root filesystem (CVE-2024-21626)",
             plan.cwd.to_string_lossy()
         ),
-        Step::Chdir => format!("process.cwd \"{}\": {name}: {e}", plan.cwd.to_string_lossy()),
+        Step::Chdir => format!(
+            "process.cwd \"{}\": {name}: {e}",
+            plan.cwd.to_string_lossy()
+        ),
         Step::ResolveExec | Step::Execve => match errno as i32 {
             libc::ENOENT if step == Step::ResolveExec && !arg0().contains('/') => {
-                format!("process.args[0] \"{}\": executable file not found in $PATH", arg0())
+                format!(
+                    "process.args[0] \"{}\": executable file not found in $PATH",
+                    arg0()
+                )
             }
             libc::ENOENT => format!("process.args[0] \"{}\": no such file or directory", arg0()),
             libc::EACCES => format!("process.args[0] \"{}\": permission denied", arg0()),
@@ -52,40 +63,68 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         },
         Step::Setresgid => format!("process.user.gid {}: {name}: {e}", plan.gid),
         Step::Setresuid => format!("process.user.uid {}: {name}: {e}", plan.uid),
-        Step::Setgroups => format!("process.user.additionalGids {:?}: {name}: {e}", plan.additional_gids),
+        Step::Setgroups => format!(
+            "process.user.additionalGids {:?}: {name}: {e}",
+            plan.additional_gids
+        ),
         Step::Umask => format!("process.user.umask {:#o}: {name}: {e}", plan.umask),
         // With new namespaces of the stub's own, they come first in its list.
-        Step::Setns => match plan.join.get((arg as usize).wrapping_sub((plan.unshare != 0) as usize)) {
+        Step::Setns => match plan
+            .join
+            .get((arg as usize).wrapping_sub((plan.unshare != 0) as usize))
+        {
             Some(j) if j.index == crate::exec::JOIN_INDEX => format!(
                 "joining the container's namespaces ({}) through a pidfd of {}: {name}: {e}",
                 crate::exec::namespace_names(j.nstype),
                 j.path.display()
             ),
-            Some(j) => format!("linux.namespaces[{}].path \"{}\": {name}: {e}", j.index, j.path.display()),
+            Some(j) => format!(
+                "linux.namespaces[{}].path \"{}\": {name}: {e}",
+                j.index,
+                j.path.display()
+            ),
             None => format!("namespace {arg}: {name}: {e}"),
         },
         Step::Hostname => format!(
             "hostname \"{}\": {name}: {e}",
-            plan.hostname.as_deref().map(|h| h.to_string_lossy()).unwrap_or_default()
+            plan.hostname
+                .as_deref()
+                .map(|h| h.to_string_lossy())
+                .unwrap_or_default()
         ),
         Step::Domainname => format!(
             "domainname \"{}\": {name}: {e}",
-            plan.domainname.as_deref().map(|h| h.to_string_lossy()).unwrap_or_default()
+            plan.domainname
+                .as_deref()
+                .map(|h| h.to_string_lossy())
+                .unwrap_or_default()
         ),
         Step::Loopback => format!("linux.namespaces (network): {name}: {e}"),
         Step::RootfsPropagation => format!("linux.rootfsPropagation: {name}: {e}"),
         Step::BindRootfs | Step::PivotRoot => {
-            format!("root.path \"{}\": {name}: {e}", plan.rootfs.to_string_lossy())
+            format!(
+                "root.path \"{}\": {name}: {e}",
+                plan.rootfs.to_string_lossy()
+            )
         }
         Step::ReadonlyRootfs => format!("root.readonly: {name}: {e}"),
         Step::Console => format!("process.terminal: {name}: {e}"),
         Step::NoNewPrivs => format!("process.noNewPrivileges: {name}: {e}"),
-        Step::Bounding => format!("process.capabilities.bounding {}: {name}: {e}", cap_name(arg)),
-        Step::Ambient => format!("process.capabilities.ambient {}: {name}: {e}", cap_name(arg)),
+        Step::Bounding => format!(
+            "process.capabilities.bounding {}: {name}: {e}",
+            cap_name(arg)
+        ),
+        Step::Ambient => format!(
+            "process.capabilities.ambient {}: {name}: {e}",
+            cap_name(arg)
+        ),
         Step::Capset | Step::KeepCaps => format!("process.capabilities: {name}: {e}"),
         Step::Seccomp => format!("linux.seccomp: {name}: {e}"),
         Step::Rlimit => match plan.rlimits.get(arg as usize) {
-            Some(r) => format!("process.rlimits[{arg}] {}: {name}: {e}", rlimit::name_of(r.resource)),
+            Some(r) => format!(
+                "process.rlimits[{arg}] {}: {name}: {e}",
+                rlimit::name_of(r.resource)
+            ),
             None => format!("rlimit {arg}: {name}: {e}"),
         },
         Step::Personality => format!("linux.personality: {name}: {e}"),
@@ -97,12 +136,18 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         ),
         // (The sync loop names the `tasks` file itself when it knows it.)
         Step::JoinCgroup => {
-            format!("linux.cgroupsPath: joining the container's cgroup: writing 0 to tasks file {arg}: {e}")
+            format!(
+                "linux.cgroupsPath: joining the container's cgroup: writing 0 to tasks file {arg}: {e}"
+            )
         }
         Step::ChownStdio => format!("process.user.uid {}: {name} of stdio: {e}", plan.uid),
         Step::DecodePlan => format!(
             "sprout-init could not decode the plan{} (are sprout and sprout-init from the same build?)",
-            if arg != 0 { format!(": protocol version {arg} is not its own") } else { String::new() }
+            if arg != 0 {
+                format!(": protocol version {arg} is not its own")
+            } else {
+                String::new()
+            }
         ),
         Step::ReadPlan | Step::Sync | Step::CloseRange | Step::Fork | Step::Spawn => {
             format!("sprout-init: {name}: {e}")
@@ -113,7 +158,9 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
 
 /// `CAP_NAME` of a bit number from the wire.
 fn cap_name(bit: u32) -> String {
-    caps::names(1u64.checked_shl(bit).unwrap_or(0)).pop().unwrap_or_else(|| format!("capability {bit}"))
+    caps::names(1u64.checked_shl(bit).unwrap_or(0))
+        .pop()
+        .unwrap_or_else(|| format!("capability {bit}"))
 }
 
 #[cfg(test)]
@@ -170,11 +217,24 @@ mod tests {
             join: vec![],
             uid_map: vec![],
             gid_map: vec![],
-            rlimits: vec![Rlimit { resource: 7, soft: 1, hard: 1 }],
+            rlimits: vec![Rlimit {
+                resource: 7,
+                soft: 1,
+                hard: 1,
+            }],
             mounts: vec![
-                op(Origin::Mount { index: 0, destination: "/proc".into() }),
-                op(Origin::Mount { index: 2, destination: "/data".into() }),
-                op(Origin::MaskedPath { index: 1, path: "/proc/kcore".into() }),
+                op(Origin::Mount {
+                    index: 0,
+                    destination: "/proc".into(),
+                }),
+                op(Origin::Mount {
+                    index: 2,
+                    destination: "/data".into(),
+                }),
+                op(Origin::MaskedPath {
+                    index: 1,
+                    path: "/proc/kcore".into(),
+                }),
             ],
             args: vec![c("nosuchcmd"), c("-x")],
             env: vec![],
@@ -191,15 +251,42 @@ mod tests {
     fn messages_name_the_field() {
         let p = plan();
         let d = |s, e, a| describe(&p, s, e, a);
-        assert_eq!(d(Step::Chdir, 13, 0), "process.cwd \"/data\": chdir: Permission denied (EACCES)");
-        assert_eq!(d(Step::ResolveExec, 2, 0), "process.args[0] \"nosuchcmd\": executable file not found in $PATH");
-        assert_eq!(d(Step::ResolveExec, 13, 0), "process.args[0] \"nosuchcmd\": permission denied");
-        assert_eq!(d(Step::Execve, 8, 0), "process.args[0] \"nosuchcmd\": exec format error");
-        assert_eq!(d(Step::Mount, 2, 1), "mounts[2] \"/data\": mount: No such file or directory (ENOENT)");
-        assert_eq!(d(Step::Mask, 1, 2), "linux.maskedPaths[1] \"/proc/kcore\": mask: Operation not permitted (EPERM)");
-        assert_eq!(d(Step::Mount, 2, 99), "mount op 99: mount: No such file or directory (ENOENT)");
-        assert_eq!(d(Step::Setresgid, 22, 0), "process.user.gid 5000: setresgid: Invalid argument (EINVAL)");
-        assert_eq!(d(Step::Setresuid, 22, 0), "process.user.uid 1000: setresuid: Invalid argument (EINVAL)");
+        assert_eq!(
+            d(Step::Chdir, 13, 0),
+            "process.cwd \"/data\": chdir: Permission denied (EACCES)"
+        );
+        assert_eq!(
+            d(Step::ResolveExec, 2, 0),
+            "process.args[0] \"nosuchcmd\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            d(Step::ResolveExec, 13, 0),
+            "process.args[0] \"nosuchcmd\": permission denied"
+        );
+        assert_eq!(
+            d(Step::Execve, 8, 0),
+            "process.args[0] \"nosuchcmd\": exec format error"
+        );
+        assert_eq!(
+            d(Step::Mount, 2, 1),
+            "mounts[2] \"/data\": mount: No such file or directory (ENOENT)"
+        );
+        assert_eq!(
+            d(Step::Mask, 1, 2),
+            "linux.maskedPaths[1] \"/proc/kcore\": mask: Operation not permitted (EPERM)"
+        );
+        assert_eq!(
+            d(Step::Mount, 2, 99),
+            "mount op 99: mount: No such file or directory (ENOENT)"
+        );
+        assert_eq!(
+            d(Step::Setresgid, 22, 0),
+            "process.user.gid 5000: setresgid: Invalid argument (EINVAL)"
+        );
+        assert_eq!(
+            d(Step::Setresuid, 22, 0),
+            "process.user.uid 1000: setresuid: Invalid argument (EINVAL)"
+        );
         assert_eq!(
             d(Step::Setgroups, 1, 0),
             "process.user.additionalGids [27, 100]: setgroups: Operation not permitted (EPERM)"
@@ -212,8 +299,14 @@ mod tests {
             d(Step::Rlimit, 1, 0),
             "process.rlimits[0] RLIMIT_NOFILE: setrlimit: Operation not permitted (EPERM)"
         );
-        assert_eq!(d(Step::Hostname, 1, 0), "hostname \"box\": sethostname: Operation not permitted (EPERM)");
-        assert_eq!(d(Step::Sync, 32, 0), "sprout-init: sync: Broken pipe (EPIPE)");
+        assert_eq!(
+            d(Step::Hostname, 1, 0),
+            "hostname \"box\": sethostname: Operation not permitted (EPERM)"
+        );
+        assert_eq!(
+            d(Step::Sync, 32, 0),
+            "sprout-init: sync: Broken pipe (EPIPE)"
+        );
     }
 
     #[test]
@@ -239,6 +332,9 @@ mod tests {
     fn path_in_args0_is_not_a_path_search() {
         let mut p = plan();
         p.args[0] = c("/bin/nope");
-        assert_eq!(describe(&p, Step::ResolveExec, 2, 0), "process.args[0] \"/bin/nope\": no such file or directory");
+        assert_eq!(
+            describe(&p, Step::ResolveExec, 2, 0),
+            "process.args[0] \"/bin/nope\": no such file or directory"
+        );
     }
 }

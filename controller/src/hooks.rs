@@ -109,7 +109,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for (i, h) in of(spec, kind).iter().enumerate() {
             let field = format!("hooks.{}[{i}]", kind.name());
             if !h.path().is_absolute() {
-                crate::bail!("{field}.path \"{}\": must be an absolute path", h.path().display());
+                crate::bail!(
+                    "{field}.path \"{}\": must be an absolute path",
+                    h.path().display()
+                );
             }
             if let Some(t) = h.timeout()
                 && t <= 0
@@ -179,7 +182,12 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
 /// warning and goes on (poststart, poststop: the spec's "log a warning").
 pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
     for (i, h) in of(spec, kind).iter().enumerate() {
-        if let Err(e) = run_one(h, &format!("hooks.{}[{i}]", kind.name()), state, Place::Runtime) {
+        if let Err(e) = run_one(
+            h,
+            &format!("hooks.{}[{i}]", kind.name()),
+            state,
+            Place::Runtime,
+        ) {
             warn(e);
         }
     }
@@ -203,19 +211,38 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
         };
     }
     // Output goes to a memfd (no reader thread, no hang on a leftover daemon).
-    let out = nix::sys::memfd::memfd_create(c"sprout-hook-output", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
-        .map_err(|e| Error::Sys { context: format!("{what}: memfd_create"), errno: e })?;
+    let out = nix::sys::memfd::memfd_create(
+        c"sprout-hook-output",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| Error::Sys {
+        context: format!("{what}: memfd_create"),
+        errno: e,
+    })?;
     let out = File::from(out);
-    let out2 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
-    let out3 = out.try_clone().map_err(|e| Error::io(format!("{what}: dup"), &e))?;
-    cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2)).stderr(Stdio::from(out3));
+    let out2 = out
+        .try_clone()
+        .map_err(|e| Error::io(format!("{what}: dup"), &e))?;
+    let out3 = out
+        .try_clone()
+        .map_err(|e| Error::io(format!("{what}: dup"), &e))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(out2))
+        .stderr(Stdio::from(out3));
     let ns = match place {
         Place::Runtime => Vec::new(),
-        Place::Container(pid) => container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?,
+        Place::Container(pid) => {
+            container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?
+        }
     };
     // Dies with us (a killed create leaves no hook); joins the namespaces.
-    sys::hook_before_exec(&mut cmd, ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect());
-    let mut child = cmd.spawn().map_err(|e| Error::io(format!("{what}: exec"), &e))?;
+    sys::hook_before_exec(
+        &mut cmd,
+        ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect(),
+    );
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::io(format!("{what}: exec"), &e))?;
     drop(ns);
     if let Some(mut stdin) = child.stdin.take() {
         // Small (a few hundred bytes): fits the pipe; a hook that does not
@@ -229,15 +256,26 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
     };
     if timed_out {
         // The hook leads its own process group (sys::hook_before_exec).
-        let _ =
-            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = child.kill();
     }
-    let status = child.wait().map_err(|e| Error::io(format!("{what}: wait"), &e))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io(format!("{what}: wait"), &e))?;
     let output = read_output(out);
-    let tail = if output.is_empty() { String::new() } else { format!(" (output: {output})") };
+    let tail = if output.is_empty() {
+        String::new()
+    } else {
+        format!(" (output: {output})")
+    };
     if timed_out {
-        crate::bail!("{what}: timed out after {} s (killed){tail}", timeout.unwrap_or_default().as_secs());
+        crate::bail!(
+            "{what}: timed out after {} s (killed){tail}",
+            timeout.unwrap_or_default().as_secs()
+        );
     }
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
@@ -245,7 +283,9 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
             (Some(c), _) => format!("exit status {c}"),
             (None, Some(s)) => format!(
                 "killed by {}",
-                nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or(s.to_string())
+                nix::sys::signal::Signal::try_from(s)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or(s.to_string())
             ),
             _ => "failed".to_string(),
         };
@@ -257,17 +297,26 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
 /// Waits up to `timeout` for our child `pid` to exit (its pidfd becomes
 /// readable); true if it did. The child is not reaped.
 fn wait_exit(pid: i32, timeout: Duration) -> Result<bool> {
-    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::Sys { context: format!("pidfd_open {pid}"), errno: e })?;
+    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::Sys {
+        context: format!("pidfd_open {pid}"),
+        errno: e,
+    })?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, ms) {
             Ok(0) => return Ok(false),
             Ok(_) => return Ok(true),
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Sys { context: "poll on a hook's pidfd".into(), errno: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    context: "poll on a hook's pidfd".into(),
+                    errno: e,
+                });
+            }
         }
     }
 }
@@ -301,7 +350,10 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let s = spec_with(serde_json::json!({"prestart": [{"path": "rel/x"}]}));
-        assert_eq!(validate(&s).unwrap_err().to_string(), "hooks.prestart[0].path \"rel/x\": must be an absolute path");
+        assert_eq!(
+            validate(&s).unwrap_err().to_string(),
+            "hooks.prestart[0].path \"rel/x\": must be an absolute path"
+        );
         let s = spec_with(serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": 0}]}));
         assert_eq!(
             validate(&s).unwrap_err().to_string(),
@@ -322,16 +374,36 @@ mod tests {
             {"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1},
         ]}));
         run(&s, Kind::Poststart, "{\"id\":\"x\"}", Place::Runtime).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}bar\n");
-        let e = run(&s, Kind::Prestart, "{}", Place::Runtime).unwrap_err().to_string();
-        assert_eq!(e, "hooks.prestart[0] \"/bin/sh\": exit status 3 (output: oops)");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"id\":\"x\"}bar\n"
+        );
+        let e = run(&s, Kind::Prestart, "{}", Place::Runtime)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.prestart[0] \"/bin/sh\": exit status 3 (output: oops)"
+        );
         let t = Instant::now();
-        let e = run(&s, Kind::Poststop, "{}", Place::Runtime).unwrap_err().to_string();
-        assert_eq!(e, "hooks.poststop[0] \"/bin/sleep\": timed out after 1 s (killed)");
+        let e = run(&s, Kind::Poststop, "{}", Place::Runtime)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.poststop[0] \"/bin/sleep\": timed out after 1 s (killed)"
+        );
         assert!(t.elapsed() < Duration::from_secs(5));
         let s = spec_with(serde_json::json!({"poststop": [{"path": "/nonexistent/hook"}]}));
-        let e = run(&s, Kind::Poststop, "{}", Place::Runtime).unwrap_err().to_string();
-        assert!(e.starts_with("hooks.poststop[0] \"/nonexistent/hook\": exec: No such file or directory"), "{e}");
+        let e = run(&s, Kind::Poststop, "{}", Place::Runtime)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "hooks.poststop[0] \"/nonexistent/hook\": exec: No such file or directory"
+            ),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

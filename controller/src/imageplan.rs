@@ -141,7 +141,12 @@ pub struct ImagePlan {
 
 /// `s` as a `CString`, naming `what` on a NUL byte.
 fn cstring(what: impl std::fmt::Display, s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::invalid(format!("{what} \"{}\": contains a NUL byte", s.replace('\0', "\\0"))))
+    CString::new(s).map_err(|_| {
+        Error::invalid(format!(
+            "{what} \"{}\": contains a NUL byte",
+            s.replace('\0', "\\0")
+        ))
+    })
 }
 
 /// A message of the OCI path with the config field replaced by the option.
@@ -165,7 +170,11 @@ fn group_id(option: &str, g: &str, groups: &[GroupEntry]) -> Result<u32> {
 }
 
 /// uid, gid, supplementary groups and `HOME` for `--user` (module docs).
-fn resolve_user(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Result<(u32, u32, Vec<u32>, String)> {
+fn resolve_user(
+    spec: &str,
+    passwd: &[PasswdEntry],
+    groups: &[GroupEntry],
+) -> Result<(u32, u32, Vec<u32>, String)> {
     let (name, group) = match spec.split_once(':') {
         Some((n, g)) => (n, Some(g)),
         None => (spec, None),
@@ -190,19 +199,34 @@ fn resolve_user(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Re
         }
     };
     let (uid, mut gid, home, member) = match &entry {
-        Ok(e) => (e.uid, e.gid, if e.home.is_empty() { "/".to_string() } else { e.home.clone() }, Some(&e.name)),
+        Ok(e) => (
+            e.uid,
+            e.gid,
+            if e.home.is_empty() {
+                "/".to_string()
+            } else {
+                e.home.clone()
+            },
+            Some(&e.name),
+        ),
         Err(uid) => (*uid, 0, "/".to_string(), None),
     };
     let mut sgids = Vec::new();
     match group {
         Some(g) => {
-            gid = group_id("--user", g, groups).map_err(|e| renamed(e, &format!("\"{g}\""), &format!("\"{spec}\"")))?;
+            gid = group_id("--user", g, groups)
+                .map_err(|e| renamed(e, &format!("\"{g}\""), &format!("\"{spec}\"")))?;
             sgids.push(gid);
         }
         None => {
             sgids.push(gid);
             if let Some(member) = member {
-                sgids.extend(groups.iter().filter(|e| e.members.iter().any(|m| m == member)).map(|e| e.gid));
+                sgids.extend(
+                    groups
+                        .iter()
+                        .filter(|e| e.members.iter().any(|m| m == member))
+                        .map(|e| e.gid),
+                );
             }
         }
     }
@@ -212,7 +236,9 @@ fn resolve_user(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Re
 /// One `--rlimit TYPE=SOFT:HARD` as an oci-spec rlimit.
 fn parse_rlimit(i: usize, s: &str) -> Result<oci_spec::runtime::PosixRlimit> {
     let bad = |why: &str| Error::invalid(format!("--rlimit[{i}] \"{s}\": {why}"));
-    let (kind, values) = s.split_once('=').ok_or_else(|| bad("expected TYPE=SOFT:HARD"))?;
+    let (kind, values) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected TYPE=SOFT:HARD"))?;
     let mut name = kind.trim().to_ascii_uppercase();
     if !name.starts_with("RLIMIT_") {
         name = format!("RLIMIT_{name}");
@@ -224,14 +250,21 @@ fn parse_rlimit(i: usize, s: &str) -> Result<oci_spec::runtime::PosixRlimit> {
     let value = |v: &str| -> Result<u64> {
         match v.trim() {
             "unlimited" | "infinity" | "-1" => Ok(u64::MAX),
-            n => n.parse().map_err(|_| bad(&format!("\"{n}\" is not a number or \"unlimited\""))),
+            n => n
+                .parse()
+                .map_err(|_| bad(&format!("\"{n}\" is not a number or \"unlimited\""))),
         }
     };
     let (soft, hard) = match values.split_once(':') {
         Some((a, b)) => (value(a)?, value(b)?),
         None => (value(values)?, value(values)?),
     };
-    PosixRlimitBuilder::default().typ(typ).soft(soft).hard(hard).build().map_err(Error::invalid)
+    PosixRlimitBuilder::default()
+        .typ(typ)
+        .soft(soft)
+        .hard(hard)
+        .build()
+        .map_err(Error::invalid)
 }
 
 impl ImagePlan {
@@ -241,7 +274,11 @@ impl ImagePlan {
             crate::bail!("--rootfs \"{}\": not a directory", rootfs.display());
         }
         let mut fl = flags::APPLY_RLIMITS;
-        let groups = if a.user.is_some() || !a.group_add.is_empty() { user::rootfs_groups(rootfs)? } else { vec![] };
+        let groups = if a.user.is_some() || !a.group_add.is_empty() {
+            user::rootfs_groups(rootfs)?
+        } else {
+            vec![]
+        };
 
         // Identity.
         let mut env_list = a.env.clone();
@@ -281,8 +318,21 @@ impl ImagePlan {
             }
         };
         let (cap_last_cap, caps) = if drop_all {
-            let m = caps::mask_of("--cap-add", a.cap_add.iter().map(String::as_str), LAST_KNOWN_CAP)?;
-            (LAST_KNOWN_CAP, Caps { bounding: m, effective: m, permitted: m, inheritable: m, ambient: m })
+            let m = caps::mask_of(
+                "--cap-add",
+                a.cap_add.iter().map(String::as_str),
+                LAST_KNOWN_CAP,
+            )?;
+            (
+                LAST_KNOWN_CAP,
+                Caps {
+                    bounding: m,
+                    effective: m,
+                    permitted: m,
+                    inheritable: m,
+                    ambient: m,
+                },
+            )
         } else {
             if let Some(c) = a.cap_add.first() {
                 crate::bail!(
@@ -297,17 +347,43 @@ impl ImagePlan {
         }
 
         // Limits, cwd, command, environment.
-        let oci: Vec<_> = a.rlimit.iter().enumerate().map(|(i, s)| parse_rlimit(i, s)).collect::<Result<_>>()?;
-        let rlimits = rlimit::resolve(&oci).map_err(|e| renamed(e, "process.rlimits", "--rlimit"))?;
+        let oci: Vec<_> = a
+            .rlimit
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_rlimit(i, s))
+            .collect::<Result<_>>()?;
+        let rlimits =
+            rlimit::resolve(&oci).map_err(|e| renamed(e, "process.rlimits", "--rlimit"))?;
         let cwd = match &a.cwd {
             None => ".".to_string(),
             Some(c) if c.starts_with('/') => c.clone(),
             Some(c) => crate::bail!("--cwd \"{c}\": must be an absolute path"),
         };
         let cwd = cstring("--cwd", &cwd)?;
-        let args = a.cmd.iter().enumerate().map(|(i, s)| cstring(format!("CMD[{i}]"), s)).collect::<Result<_>>()?;
-        let env = env_list.iter().enumerate().map(|(i, s)| cstring(format!("--env[{i}]"), s)).collect::<Result<_>>()?;
-        Ok(ImagePlan { flags: fl, uid, gid, groups: sgids, cap_last_cap, caps, rlimits, cwd, args, env })
+        let args = a
+            .cmd
+            .iter()
+            .enumerate()
+            .map(|(i, s)| cstring(format!("CMD[{i}]"), s))
+            .collect::<Result<_>>()?;
+        let env = env_list
+            .iter()
+            .enumerate()
+            .map(|(i, s)| cstring(format!("--env[{i}]"), s))
+            .collect::<Result<_>>()?;
+        Ok(ImagePlan {
+            flags: fl,
+            uid,
+            gid,
+            groups: sgids,
+            cap_last_cap,
+            caps,
+            rlimits,
+            cwd,
+            args,
+            env,
+        })
     }
 
     /// The wire bytes ([`PlanSpec::encode`]), checked by decoding them again.
@@ -340,9 +416,12 @@ impl ImagePlan {
             seccomp: &[],
         };
         let mut buf = vec![0u8; spec.encoded_len()];
-        let n = spec.encode(&mut buf).map_err(|e| Error::invalid(format!("encoding the plan: {e}")))?;
+        let n = spec
+            .encode(&mut buf)
+            .map_err(|e| Error::invalid(format!("encoding the plan: {e}")))?;
         buf.truncate(n);
-        let back = WirePlan::decode(&buf).map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
+        let back = WirePlan::decode(&buf)
+            .map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
         if back.flags != self.flags
             || (back.uid, back.gid, back.cap_last_cap) != (self.uid, self.gid, self.cap_last_cap)
             || back.caps != self.caps
@@ -363,7 +442,13 @@ impl ImagePlan {
 /// [`UNSET`] sentinels of image plans.
 pub fn view(p: &WirePlan<'_>, encoded_len: usize) -> Value {
     let s = |c: &CStr| c.to_string_lossy().into_owned();
-    let unset = |v: u32, f: &dyn Fn(u32) -> Value| if v == UNSET { Value::from("unchanged") } else { f(v) };
+    let unset = |v: u32, f: &dyn Fn(u32) -> Value| {
+        if v == UNSET {
+            Value::from("unchanged")
+        } else {
+            f(v)
+        }
+    };
     let capset = |m: u64| json!({"mask": format!("{m:#018x}"), "names": caps::names(m)});
     let capabilities = if p.cap_last_cap == UNSET {
         Value::from("unchanged")
@@ -415,9 +500,14 @@ pub fn view(p: &WirePlan<'_>, encoded_len: usize) -> Value {
 /// with `-o`, nothing) to print.
 pub fn run(a: &ImagePlanArgs) -> Result<Option<Value>> {
     if let Some(file) = &a.show {
-        let bytes = std::fs::read(file).map_err(|e| Error::io(format!("--show \"{}\": read", file.display()), &e))?;
-        let p = WirePlan::decode(&bytes)
-            .map_err(|e| Error::invalid(format!("--show \"{}\": not a sprout plan: {e}", file.display())))?;
+        let bytes = std::fs::read(file)
+            .map_err(|e| Error::io(format!("--show \"{}\": read", file.display()), &e))?;
+        let p = WirePlan::decode(&bytes).map_err(|e| {
+            Error::invalid(format!(
+                "--show \"{}\": not a sprout plan: {e}",
+                file.display()
+            ))
+        })?;
         return Ok(Some(view(&p, bytes.len())));
     }
     let Some(rootfs) = &a.rootfs else {
@@ -427,11 +517,13 @@ pub fn run(a: &ImagePlanArgs) -> Result<Option<Value>> {
     let bytes = plan.encode()?;
     match &a.output {
         Some(out) => {
-            std::fs::write(out, &bytes).map_err(|e| Error::io(format!("-o \"{}\": write", out.display()), &e))?;
+            std::fs::write(out, &bytes)
+                .map_err(|e| Error::io(format!("-o \"{}\": write", out.display()), &e))?;
             Ok(None)
         }
         None => {
-            let p = WirePlan::decode(&bytes).map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
+            let p = WirePlan::decode(&bytes)
+                .map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
             Ok(Some(view(&p, bytes.len())))
         }
     }
@@ -451,7 +543,8 @@ mod tests {
     struct Rootfs(PathBuf);
     impl Rootfs {
         fn new(tag: &str) -> Rootfs {
-            let dir = std::env::temp_dir().join(format!("sprout-imageplan-{tag}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("sprout-imageplan-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("etc")).unwrap();
             std::fs::write(dir.join("etc/passwd"), PASSWD).unwrap();
@@ -459,7 +552,10 @@ mod tests {
             Rootfs(dir)
         }
         fn plan(&self, edit: impl FnOnce(&mut ImagePlanArgs)) -> Result<ImagePlan> {
-            let mut a = ImagePlanArgs { rootfs: Some(self.0.clone()), ..Default::default() };
+            let mut a = ImagePlanArgs {
+                rootfs: Some(self.0.clone()),
+                ..Default::default()
+            };
             edit(&mut a);
             ImagePlan::compute(&a, &self.0)
         }
@@ -479,7 +575,10 @@ mod tests {
         let r = Rootfs::new("defaults");
         let p = r.plan(|_| {}).unwrap();
         assert_eq!((p.uid, p.gid, p.cap_last_cap), (UNSET, UNSET, UNSET));
-        assert_eq!(plan::flag_names(p.flags), ["SKIP_SETGROUPS", "APPLY_RLIMITS"]);
+        assert_eq!(
+            plan::flag_names(p.flags),
+            ["SKIP_SETGROUPS", "APPLY_RLIMITS"]
+        );
         assert_eq!(p.cwd.to_str().unwrap(), ".");
         assert!(p.env.is_empty() && p.args.is_empty() && p.groups.is_empty());
         let bytes = p.encode().unwrap();
@@ -503,7 +602,10 @@ mod tests {
         let r = Rootfs::new("num");
         // Known uid: the entry's gid, groups and home.
         let p = r.plan(|a| a.user = Some("1002".into())).unwrap();
-        assert_eq!((p.uid, p.gid, p.groups.clone()), (1002, 1002, vec![1002, 2000]));
+        assert_eq!(
+            (p.uid, p.gid, p.groups.clone()),
+            (1002, 1002, vec![1002, 2000])
+        );
         assert_eq!(strs(&p.env), ["HOME=/srv/app"]);
         // Unknown uid: gid 0 and HOME=/, as docker --user N.
         let p = r.plan(|a| a.user = Some("4242".into())).unwrap();
@@ -537,7 +639,16 @@ mod tests {
             })
             .unwrap();
         let m = (1 << 10) | 1;
-        assert_eq!(p.caps, Caps { bounding: m, effective: m, permitted: m, inheritable: m, ambient: m });
+        assert_eq!(
+            p.caps,
+            Caps {
+                bounding: m,
+                effective: m,
+                permitted: m,
+                inheritable: m,
+                ambient: m
+            }
+        );
         assert_eq!(p.cap_last_cap, 40);
         assert_ne!(p.flags & flags::NO_NEW_PRIVS, 0);
         let p = r.plan(|a| a.cap_drop = vec!["ALL".into()]).unwrap();
@@ -550,7 +661,11 @@ mod tests {
         let r = Rootfs::new("misc");
         let p = r
             .plan(|a| {
-                a.rlimit = vec!["nofile=512:1024".into(), "RLIMIT_CORE=0".into(), "nproc=10:unlimited".into()];
+                a.rlimit = vec![
+                    "nofile=512:1024".into(),
+                    "RLIMIT_CORE=0".into(),
+                    "nproc=10:unlimited".into(),
+                ];
                 a.cwd = Some("/tmp".into());
                 a.cmd = vec!["sh".into(), "-c".into(), "echo hi".into()];
                 a.env = vec!["A=1".into(), "B=2".into(), "A=3".into()];
@@ -559,9 +674,21 @@ mod tests {
         assert_eq!(
             p.rlimits,
             [
-                Rlimit { resource: 7, soft: 512, hard: 1024 },
-                Rlimit { resource: 4, soft: 0, hard: 0 },
-                Rlimit { resource: 6, soft: 10, hard: u64::MAX },
+                Rlimit {
+                    resource: 7,
+                    soft: 512,
+                    hard: 1024
+                },
+                Rlimit {
+                    resource: 4,
+                    soft: 0,
+                    hard: 0
+                },
+                Rlimit {
+                    resource: 6,
+                    soft: 10,
+                    hard: u64::MAX
+                },
             ]
         );
         assert_eq!(p.cwd.to_str().unwrap(), "/tmp");
@@ -580,13 +707,22 @@ mod tests {
         let r = Rootfs::new("errors");
         type Edit = Box<dyn Fn(&mut ImagePlanArgs)>;
         let cases: Vec<(Edit, &str)> = vec![
-            (Box::new(|a| a.user = Some("bob".into())), "--user \"bob\": no such user in the rootfs's /etc/passwd"),
+            (
+                Box::new(|a| a.user = Some("bob".into())),
+                "--user \"bob\": no such user in the rootfs's /etc/passwd",
+            ),
             (
                 Box::new(|a| a.user = Some("demo:nogroup".into())),
                 "--user \"demo:nogroup\": no such group in the rootfs's /etc/group",
             ),
-            (Box::new(|a| a.user = Some(":1".into())), "--user \":1\": empty user name"),
-            (Box::new(|a| a.user = Some("99999999999".into())), "--user \"99999999999\": uid out of range"),
+            (
+                Box::new(|a| a.user = Some(":1".into())),
+                "--user \":1\": empty user name",
+            ),
+            (
+                Box::new(|a| a.user = Some("99999999999".into())),
+                "--user \"99999999999\": uid out of range",
+            ),
             (
                 Box::new(|a| a.group_add = vec!["nope".into()]),
                 "--group-add \"nope\": no such group in the rootfs's /etc/group",
@@ -616,15 +752,30 @@ mod tests {
                 Box::new(|a| a.rlimit = vec!["nofile=1".into(), "NOFILE=2".into()]),
                 "--rlimit[1]: RLIMIT_NOFILE is given twice",
             ),
-            (Box::new(|a| a.rlimit = vec!["foo=1".into()]), "--rlimit[0].type: unknown rlimit type \"foo\""),
+            (
+                Box::new(|a| a.rlimit = vec!["foo=1".into()]),
+                "--rlimit[0].type: unknown rlimit type \"foo\"",
+            ),
             (
                 Box::new(|a| a.rlimit = vec!["nofile=x:1".into()]),
                 "--rlimit[0] \"nofile=x:1\": \"x\" is not a number or \"unlimited\"",
             ),
-            (Box::new(|a| a.rlimit = vec!["nofile".into()]), "--rlimit[0] \"nofile\": expected TYPE=SOFT:HARD"),
-            (Box::new(|a| a.env = vec!["A=1".into(), "FOO".into()]), "--env[1] \"FOO\": missing '='"),
-            (Box::new(|a| a.env = vec!["=x".into()]), "--env[0] \"=x\": empty variable name"),
-            (Box::new(|a| a.cwd = Some("tmp".into())), "--cwd \"tmp\": must be an absolute path"),
+            (
+                Box::new(|a| a.rlimit = vec!["nofile".into()]),
+                "--rlimit[0] \"nofile\": expected TYPE=SOFT:HARD",
+            ),
+            (
+                Box::new(|a| a.env = vec!["A=1".into(), "FOO".into()]),
+                "--env[1] \"FOO\": missing '='",
+            ),
+            (
+                Box::new(|a| a.env = vec!["=x".into()]),
+                "--env[0] \"=x\": empty variable name",
+            ),
+            (
+                Box::new(|a| a.cwd = Some("tmp".into())),
+                "--cwd \"tmp\": must be an absolute path",
+            ),
         ];
         for (i, (edit, want)) in cases.into_iter().enumerate() {
             let got = r.plan(|a| edit(a)).map(|_| ()).unwrap_err().to_string();
@@ -632,16 +783,29 @@ mod tests {
         }
         let a = ImagePlanArgs::default();
         let e = ImagePlan::compute(&a, Path::new("/nonexistent/rootfs")).unwrap_err();
-        assert_eq!(e.to_string(), "--rootfs \"/nonexistent/rootfs\": not a directory");
+        assert_eq!(
+            e.to_string(),
+            "--rootfs \"/nonexistent/rootfs\": not a directory"
+        );
     }
 
     #[test]
     fn show_rejects_garbage() {
-        let dir = std::env::temp_dir().join(format!("sprout-imageplan-show-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sprout-imageplan-show-{}", std::process::id()));
         std::fs::write(&dir, b"not a plan").unwrap();
-        let a = ImagePlanArgs { show: Some(dir.clone()), ..Default::default() };
+        let a = ImagePlanArgs {
+            show: Some(dir.clone()),
+            ..Default::default()
+        };
         let e = run(&a).unwrap_err().to_string();
         let _ = std::fs::remove_file(&dir);
-        assert!(e.starts_with(&format!("--show \"{}\": not a sprout plan: ", dir.display())), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "--show \"{}\": not a sprout plan: ",
+                dir.display()
+            )),
+            "{e}"
+        );
     }
 }

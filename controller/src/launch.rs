@@ -102,7 +102,8 @@ pub fn stub_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(STUB_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|e| Error::io("locating sprout-init: /proc/self/exe", &e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("locating sprout-init: /proc/self/exe", &e))?;
     Ok(exe.with_file_name("sprout-init"))
 }
 
@@ -112,19 +113,31 @@ pub fn stub_path() -> Result<PathBuf> {
 pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
     let shown = path.display();
-    let mut src = File::open(path)
-        .map_err(|e| Error::io(format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"), &e))?;
+    let mut src = File::open(path).map_err(|e| {
+        Error::io(
+            format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"),
+            &e,
+        )
+    })?;
     let base = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
     const MFD_EXEC: libc::c_uint = 0x0010;
-    let fd = match memfd_create(c"sprout-init", base | MemFdCreateFlag::from_bits_retain(MFD_EXEC)) {
+    let fd = match memfd_create(
+        c"sprout-init",
+        base | MemFdCreateFlag::from_bits_retain(MFD_EXEC),
+    ) {
         Err(Errno::EINVAL) => memfd_create(c"sprout-init", base),
         r => r,
     }
     .ctx(|| "sprout-init: memfd_create")?;
     let mut dst = File::from(fd);
-    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io(format!("sprout-init \"{shown}\": copy to memfd"), &e))?;
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
-    fcntl(dst.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).ctx(|| "sprout-init: sealing the memfd")?;
+    std::io::copy(&mut src, &mut dst)
+        .map_err(|e| Error::io(format!("sprout-init \"{shown}\": copy to memfd"), &e))?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(dst.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+        .ctx(|| "sprout-init: sealing the memfd")?;
     Ok(OwnedFd::from(dst))
 }
 
@@ -218,7 +231,10 @@ fn clone_desc(plan: &Plan) -> String {
     if plan.new_namespaces.is_empty() {
         "clone".to_string()
     } else {
-        format!("linux.namespaces: clone (new {})", plan.new_namespaces.join(", "))
+        format!(
+            "linux.namespaces: clone (new {})",
+            plan.new_namespaces.join(", ")
+        )
     }
 }
 
@@ -228,7 +244,8 @@ fn clone_desc(plan: &Plan) -> String {
 /// Returns whether that happened.
 fn write_id_maps(pid: Pid, plan: &Plan) -> Result<bool> {
     let uid_map = format!("/proc/{pid}/uid_map");
-    write_once(&uid_map, &map_text(&plan.uid_map)).ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
+    write_once(&uid_map, &map_text(&plan.uid_map))
+        .ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
     let gid_map = format!("/proc/{pid}/gid_map");
     let text = map_text(&plan.gid_map);
     match write_once(&gid_map, &text) {
@@ -245,9 +262,16 @@ fn write_id_maps(pid: Pid, plan: &Plan) -> Result<bool> {
 
 /// One `write(2)` of the whole text (id maps must be written at once).
 fn write_once(path: &str, text: &str) -> Result<(), Errno> {
-    let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(io_errno)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_errno)?;
     let n = f.write(text.as_bytes()).map_err(io_errno)?;
-    if n != text.len() { Err(Errno::EIO) } else { Ok(()) }
+    if n != text.len() {
+        Err(Errno::EIO)
+    } else {
+        Ok(())
+    }
 }
 
 fn io_errno(e: std::io::Error) -> Errno {
@@ -258,7 +282,9 @@ fn io_errno(e: std::io::Error) -> Errno {
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.sprout-tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string())
         .and_then(|_| std::fs::rename(&tmp, path))
@@ -287,26 +313,61 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     if n != 5 {
         return None;
     }
-    let errno = errno_text(Errno::from_raw(u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32));
+    let errno = errno_text(Errno::from_raw(
+        u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32,
+    ));
     if rec[0] >= sys::stage::CGROUP {
         if let Some(p) = cgroup_tasks.get((rec[0] - sys::stage::CGROUP) as usize) {
-            return Some(format!("linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {errno}", p.display()));
+            return Some(format!(
+                "linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {errno}",
+                p.display()
+            ));
         }
     }
     Some(format!("{}: {errno}", sys::stage::name(rec[0])))
+}
+
+/// The signal mask the caller gave this process, saved by
+/// [`block_forwarded_early`] for the container's process.
+static ORIGINAL_MASK: std::sync::OnceLock<libc::sigset_t> = std::sync::OnceLock::new();
+
+/// [`FORWARDED`] as a set.
+fn forwarded_set() -> SigSet {
+    let mut forwarded = SigSet::empty();
+    for s in FORWARDED {
+        forwarded.add(*s);
+    }
+    forwarded
+}
+
+/// Blocks the signals a foreground `run` forwards ([`FORWARDED`]) before
+/// anything is made (state directory, cgroup), saving the caller's mask
+/// for the container's process: a SIGTERM or SIGINT that arrives while
+/// the container is being set up then stays pending and is forwarded to
+/// the container once it runs (its signalfd reads it), instead of killing
+/// this process half-way and leaving a state directory and a cgroup for
+/// `delete`. If the start fails, the error is reported and the pending
+/// signal dropped with this process. Best effort: a failure leaves the
+/// later block of [`block_forwarded`].
+pub fn block_forwarded_early() {
+    let mask = sys::current_sigmask();
+    if forwarded_set().thread_block().is_ok() {
+        let _ = ORIGINAL_MASK.set(mask);
+    }
 }
 
 /// Blocks the signals a foreground container gets forwarded ([`FORWARDED`])
 /// in this thread and opens a signalfd for them; returns the mask before,
 /// which the child restores before its exec. Errors: the mask, signalfd.
 fn block_forwarded() -> Result<(libc::sigset_t, SignalFd)> {
-    let old_mask = sys::current_sigmask();
-    let mut forwarded = SigSet::empty();
-    for s in FORWARDED {
-        forwarded.add(*s);
-    }
+    let old_mask = match ORIGINAL_MASK.get() {
+        Some(m) => *m,
+        None => sys::current_sigmask(),
+    };
+    let forwarded = forwarded_set();
     forwarded.thread_block().ctx(|| "blocking signals")?;
-    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
+    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx(|| "signalfd")?;
     Ok((old_mask, sigfd))
 }
 
@@ -317,10 +378,22 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
     use nix::sys::socket::{ControlMessage, sendmsg};
     let raw: Vec<RawFd> = fds.tasks.iter().map(|(fd, _, _)| fd.as_raw_fd()).collect();
     if raw.len() > sprout_protocol::MAX_CGROUP_FDS {
-        crate::bail!("linux.cgroupsPath: {} cgroup v1 hierarchies, more than sprout-init takes ({})", raw.len(), sprout_protocol::MAX_CGROUP_FDS);
+        crate::bail!(
+            "linux.cgroupsPath: {} cgroup v1 hierarchies, more than sprout-init takes ({})",
+            raw.len(),
+            sprout_protocol::MAX_CGROUP_FDS
+        );
     }
-    let optional = fds.tasks.iter().enumerate().fold(0u32, |m, (i, (_, _, opt))| m | (*opt as u32) << i);
-    let bytes = Msg::Cgroup { count: raw.len() as u32, optional }.encode();
+    let optional = fds
+        .tasks
+        .iter()
+        .enumerate()
+        .fold(0u32, |m, (i, (_, _, opt))| m | (*opt as u32) << i);
+    let bytes = Msg::Cgroup {
+        count: raw.len() as u32,
+        optional,
+    }
+    .encode();
     let iov = [std::io::IoSlice::new(&bytes)];
     let cmsg = [ControlMessage::ScmRights(&raw)];
     let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
@@ -360,7 +433,10 @@ pub fn skip_ready_when_idle(plan: &mut Plan, controller_work: bool) {
         && attrs.ioprio.is_none()
         && attrs.cpus.is_none()
         && plan.clone_flags & clone_flags::NEWUSER == 0
-        && !plan.join.iter().any(|j| j.nstype & (clone_flags::NEWUSER | clone_flags::NEWPID) != 0)
+        && !plan
+            .join
+            .iter()
+            .any(|j| j.nstype & (clone_flags::NEWUSER | clone_flags::NEWPID) != 0)
         && plan.flags & (flags::WAIT_START | flags::HOOKS_BEFORE_PIVOT) == 0;
     if idle {
         plan.flags = (plan.flags & !flags::SYNC) | flags::APPLY_RLIMITS;
@@ -422,7 +498,11 @@ pub struct Deferred<'a> {
 
 impl Default for SpawnOptions<'_> {
     fn default() -> Self {
-        SpawnOptions { pdeathsig: true, cgroup: None, deferred: None }
+        SpawnOptions {
+            pdeathsig: true,
+            cgroup: None,
+            deferred: None,
+        }
     }
 }
 
@@ -455,7 +535,11 @@ pub fn spawn_with(
         drop(d.into);
     }
     if deferred.is_some() {
-        plan.unshare = plan.clone_flags & (clone_flags::NEWNS | clone_flags::NEWUTS | clone_flags::NEWIPC | clone_flags::NEWNET);
+        plan.unshare = plan.clone_flags
+            & (clone_flags::NEWNS
+                | clone_flags::NEWUTS
+                | clone_flags::NEWIPC
+                | clone_flags::NEWNET);
         plan.flags |= flags::JOIN_CGROUP;
     }
     // A new cgroup namespace is made by the stub itself, first thing after
@@ -470,8 +554,13 @@ pub fn spawn_with(
 
     let cloexec = OFlag::O_CLOEXEC;
     let (plan_r, plan_w) = pipe2(cloexec).ctx(|| "plan pipe")?;
-    let (sync_parent, sync_child) =
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
+    let (sync_parent, sync_child) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
     // Without a user namespace the plan is final now: it goes into the
     // pipe before the clone when the pipe holds it whole (F_GETPIPE_SZ),
@@ -481,20 +570,29 @@ pub fn spawn_with(
     let mut plan_sent: Option<std::io::Result<()>> = None;
     if !userns
         && let Some(w) = &plan_w
-        && fcntl(w.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).is_ok_and(|n| n >= 0 && bytes.len() <= n as usize)
+        && fcntl(w.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)
+            .is_ok_and(|n| n >= 0 && bytes.len() <= n as usize)
     {
         plan_sent = Some(File::from(plan_w.take().expect("plan pipe")).write_all(&bytes));
     }
     // With a new user namespace the child waits for its id maps before the
     // exec (an unmapped root would lose its capabilities in execve).
-    let wait_pipe = if userns { Some(pipe2(cloexec).ctx(|| "id-map pipe")?) } else { None };
+    let wait_pipe = if userns {
+        Some(pipe2(cloexec).ctx(|| "id-map pipe")?)
+    } else {
+        None
+    };
 
     // Every fd the child keeps goes above the highest number it must land on.
     // (The originals are consumed: a leftover copy of the child's sync end
     // here would hide the EOF that means "exec happened".)
-    let trees: Vec<(&OwnedFd, u32)> =
-        plan.mounts.iter().filter_map(|o| o.tree.as_ref().map(|t| (&*t.0, o.major))).collect();
-    let floor = (plan.sync_fd as RawFd + plan.join.len() as RawFd + 2 + trees.len() as RawFd).max(10);
+    let trees: Vec<(&OwnedFd, u32)> = plan
+        .mounts
+        .iter()
+        .filter_map(|o| o.tree.as_ref().map(|t| (&*t.0, o.major)))
+        .collect();
+    let floor =
+        (plan.sync_fd as RawFd + plan.join.len() as RawFd + 2 + trees.len() as RawFd).max(10);
     let hi = |fd: OwnedFd| sys::dup_above(&fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)");
     let plan_r = hi(plan_r)?;
     let sync_child = hi(sync_child)?;
@@ -505,8 +603,16 @@ pub fn spawn_with(
         .iter()
         .map(|j| sys::dup_above(&j.fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)"))
         .collect::<Result<_>>()?;
-    let mut moves = vec![(plan_r.as_raw_fd(), plan.plan_fd as RawFd), (sync_child.as_raw_fd(), plan.sync_fd as RawFd)];
-    moves.extend(ns_fds.iter().zip(&plan.join).map(|(fd, j)| (fd.as_raw_fd(), j.stub_fd as RawFd)));
+    let mut moves = vec![
+        (plan_r.as_raw_fd(), plan.plan_fd as RawFd),
+        (sync_child.as_raw_fd(), plan.sync_fd as RawFd),
+    ];
+    moves.extend(
+        ns_fds
+            .iter()
+            .zip(&plan.join)
+            .map(|(fd, j)| (fd.as_raw_fd(), j.stub_fd as RawFd)),
+    );
     // `create`: the listening start socket, on `start_fd` in the stub.
     let start_fd = match &plan.start_socket {
         Some(sock) => Some(sys::dup_above(sock, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)")?),
@@ -516,9 +622,16 @@ pub fn spawn_with(
         moves.push((fd.as_raw_fd(), plan.start_fd() as RawFd));
     }
     // Detached mount trees (mount_opts::MOVE_FD), on their ops' `major`.
-    let tree_fds: Vec<OwnedFd> =
-        trees.iter().map(|(fd, _)| sys::dup_above(*fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)")).collect::<Result<_>>()?;
-    moves.extend(tree_fds.iter().zip(&trees).map(|(fd, (_, n))| (fd.as_raw_fd(), *n as RawFd)));
+    let tree_fds: Vec<OwnedFd> = trees
+        .iter()
+        .map(|(fd, _)| sys::dup_above(*fd, floor).ctx(|| "fcntl(F_DUPFD_CLOEXEC)"))
+        .collect::<Result<_>>()?;
+    moves.extend(
+        tree_fds
+            .iter()
+            .zip(&trees)
+            .map(|(fd, (_, n))| (fd.as_raw_fd(), *n as RawFd)),
+    );
 
     let argv_s = [
         CString::from(c"sprout-init"),
@@ -545,7 +658,11 @@ pub fn spawn_with(
     if let Some(d) = &mut deferred {
         join.into = d.into.take().map(|fd| (fd, PathBuf::new(), false));
     }
-    let tasks: Vec<(RawFd, bool)> = join.tasks.iter().map(|(fd, _, optional)| (fd.as_raw_fd(), *optional)).collect();
+    let tasks: Vec<(RawFd, bool)> = join
+        .tasks
+        .iter()
+        .map(|(fd, _, optional)| (fd.as_raw_fd(), *optional))
+        .collect();
     let cgroup_tasks: Vec<PathBuf> = join.tasks.iter().map(|(_, p, _)| p.clone()).collect();
     let setup = ChildSetup {
         clone_flags: plan.clone_flags & !clone_flags::NEWCGROUP & !plan.unshare,
@@ -566,10 +683,16 @@ pub fn spawn_with(
 
     // ---- 2. clone ----
     let spawned = sys::spawn(&setup).ctx(|| clone_desc(&plan))?;
-    let child = Child { pid: Pid::from_raw(spawned.pid), pidfd: spawned.pidfd, grandchild: None, done: false };
+    let child = Child {
+        pid: Pid::from_raw(spawned.pid),
+        pidfd: spawned.pidfd,
+        grandchild: None,
+        done: false,
+    };
     drop(join.tasks);
     if let (Some(cg), Some(_), false) = (spawn_opts.cgroup, &join.into, spawned.in_cgroup) {
-        cg.add_task_unified(child.pid.as_raw()).map_err(crate::lifecycle::cg_err)?;
+        cg.add_task_unified(child.pid.as_raw())
+            .map_err(crate::lifecycle::cg_err)?;
     }
     let mut cgroup_tasks = cgroup_tasks;
     // The child has its copies now. (The namespace files in `plan.join`
@@ -589,7 +712,9 @@ pub fn spawn_with(
             plan.flags |= flags::SKIP_SETGROUPS;
             bytes = plan.encode()?;
         }
-        File::from(wait_w).write_all(b"1").map_err(|e| Error::io("id-map pipe: write", &e))?;
+        File::from(wait_w)
+            .write_all(b"1")
+            .map_err(|e| Error::io("id-map pipe: write", &e))?;
         timer.phase("write id maps");
     }
     let plan_sent = match (plan_sent, plan_w) {
@@ -617,7 +742,16 @@ pub fn spawn_with(
         }
     }
     timer.phase("on spawn (save state)");
-    Ok(Launched { plan, child, sync: sync_parent, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
+    Ok(Launched {
+        plan,
+        child,
+        sync: sync_parent,
+        sigfd,
+        err_r,
+        plan_sent,
+        console: None,
+        cgroup_tasks,
+    })
 }
 
 /// The namespaces of a `run` whose stub can start before its plan is
@@ -671,13 +805,24 @@ pub struct Early {
 /// reads its plan. It dies with this process (`PR_SET_PDEATHSIG`).
 ///
 /// Errors: the stub's memfd, pipes, sockets, signals, `clone(2)`.
-pub fn spawn_early(namespaces: u32, preserve_fds: u32, into: Option<RawFd>, timer: &mut Timer) -> Result<Early> {
+pub fn spawn_early(
+    namespaces: u32,
+    preserve_fds: u32,
+    into: Option<RawFd>,
+    timer: &mut Timer,
+) -> Result<Early> {
     let stub = load_stub(&stub_path()?)?;
-    let unshare = namespaces & (clone_flags::NEWNS | clone_flags::NEWUTS | clone_flags::NEWIPC | clone_flags::NEWNET);
+    let unshare = namespaces
+        & (clone_flags::NEWNS | clone_flags::NEWUTS | clone_flags::NEWIPC | clone_flags::NEWNET);
     let cloexec = OFlag::O_CLOEXEC;
     let (plan_r, plan_w) = pipe2(cloexec).ctx(|| "plan pipe")?;
-    let (sync_parent, sync_child) =
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).ctx(|| "sync socketpair")?;
+    let (sync_parent, sync_child) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
     // The numbers the plan gives them (`Plan::plan_fd`, `Plan::sync_fd`).
     let (plan_fd, sync_fd) = (3 + preserve_fds as RawFd, 4 + preserve_fds as RawFd);
@@ -687,7 +832,10 @@ pub fn spawn_early(namespaces: u32, preserve_fds: u32, into: Option<RawFd>, time
     let sync_child = hi(sync_child)?;
     let stub = hi(stub)?;
     let err_w = hi(err_w)?;
-    let moves = [(plan_r.as_raw_fd(), plan_fd), (sync_child.as_raw_fd(), sync_fd)];
+    let moves = [
+        (plan_r.as_raw_fd(), plan_fd),
+        (sync_child.as_raw_fd(), sync_fd),
+    ];
     let argv_s = [
         CString::from(c"sprout-init"),
         CString::from(c"--controller"),
@@ -715,8 +863,18 @@ pub fn spawn_early(namespaces: u32, preserve_fds: u32, into: Option<RawFd>, time
         into_cgroup: into.unwrap_or(-1),
     };
     timer.phase("copy sprout-init into a sealed memfd, prepare fds");
-    let spawned = sys::spawn(&setup).ctx(|| format!("linux.namespaces: clone (new pid namespace, {})", crate::exec::namespace_names(unshare)))?;
-    let child = Child { pid: Pid::from_raw(spawned.pid), pidfd: spawned.pidfd, grandchild: None, done: false };
+    let spawned = sys::spawn(&setup).ctx(|| {
+        format!(
+            "linux.namespaces: clone (new pid namespace, {})",
+            crate::exec::namespace_names(unshare)
+        )
+    })?;
+    let child = Child {
+        pid: Pid::from_raw(spawned.pid),
+        pidfd: spawned.pidfd,
+        grandchild: None,
+        done: false,
+    };
     drop((plan_r, sync_child, stub, err_w));
     timer.phase("clone (the stub makes its namespaces)");
     Ok(Early {
@@ -789,8 +947,23 @@ impl Early {
             }
         }
         timer.phase("on spawn (save state)");
-        let Early { child, sync, sigfd, err_r, .. } = self;
-        Ok(Launched { plan, child, sync, sigfd, err_r, plan_sent, console: None, cgroup_tasks })
+        let Early {
+            child,
+            sync,
+            sigfd,
+            err_r,
+            ..
+        } = self;
+        Ok(Launched {
+            plan,
+            child,
+            sync,
+            sigfd,
+            err_r,
+            plan_sent,
+            console: None,
+            cgroup_tasks,
+        })
     }
 }
 
@@ -868,9 +1041,16 @@ impl Launched {
             if rec.len == 0 {
                 break;
             }
-            let msg = if rec.truncated || rec.len != MSG_LEN { None } else { Msg::decode(&buf[..rec.len]).ok() };
+            let msg = if rec.truncated || rec.len != MSG_LEN {
+                None
+            } else {
+                Msg::decode(&buf[..rec.len]).ok()
+            };
             let Some(msg) = msg else {
-                crate::bail!("sync socket: malformed message from sprout-init ({} bytes)", rec.len);
+                crate::bail!(
+                    "sync socket: malformed message from sprout-init ({} bytes)",
+                    rec.len
+                );
             };
             match msg {
                 Msg::Failed { step, errno, arg } => {
@@ -885,14 +1065,16 @@ impl Launched {
                 }
                 Msg::Console if plan.flags & flags::TERMINAL != 0 && self.console.is_none() => {
                     let Some(master) = rec.fds.into_iter().next() else {
-                        crate::bail!("sync socket: Console message from sprout-init without a file descriptor");
+                        crate::bail!(
+                            "sync socket: Console message from sprout-init without a file descriptor"
+                        );
                     };
                     self.console = Some(master);
                 }
                 Msg::Pid { pid } if !running && self.child.grandchild.is_none() && pid > 0 => {
                     let gpid = Pid::from_raw(pid as i32);
-                    let gfd =
-                        sys::pidfd_open(gpid.as_raw()).ctx(|| format!("pidfd_open of container process {pid}"))?;
+                    let gfd = sys::pidfd_open(gpid.as_raw())
+                        .ctx(|| format!("pidfd_open of container process {pid}"))?;
                     self.child.grandchild = Some((gpid, gfd));
                 }
                 Msg::Hooks if !running && plan.flags & flags::HOOKS_BEFORE_PIVOT != 0 => {
@@ -906,10 +1088,14 @@ impl Launched {
                 // The filter is loaded; the stub waits for `SeccompDone`.
                 Msg::SeccompListener if running => {
                     let Some(listener) = &plan.seccomp_listener else {
-                        crate::bail!("sync socket: a seccomp listener from sprout-init, but no linux.seccomp.listenerPath");
+                        crate::bail!(
+                            "sync socket: a seccomp listener from sprout-init, but no linux.seccomp.listenerPath"
+                        );
                     };
                     let Some(fd) = rec.fds.into_iter().next() else {
-                        crate::bail!("sync socket: SeccompListener from sprout-init without a file descriptor");
+                        crate::bail!(
+                            "sync socket: SeccompListener from sprout-init without a file descriptor"
+                        );
                     };
                     let pid = self.child.container();
                     let state = match opts.container_state {
@@ -936,13 +1122,18 @@ impl Launched {
                 Msg::Ready if !running => {
                     let target = self.child.container();
                     for (i, r) in plan.rlimits.iter().enumerate() {
-                        sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard)
-                            .ctx(|| format!("process.rlimits[{i}] {}: prlimit", rlimit::name_of(r.resource)))?;
+                        sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard).ctx(|| {
+                            format!(
+                                "process.rlimits[{i}] {}: prlimit",
+                                rlimit::name_of(r.resource)
+                            )
+                        })?;
                     }
                     if let Some(adj) = plan.oom_score_adj {
                         let path = format!("/proc/{target}/oom_score_adj");
-                        std::fs::write(&path, adj.to_string())
-                            .map_err(|e| Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e))?;
+                        std::fs::write(&path, adj.to_string()).map_err(|e| {
+                            Error::io(format!("process.oomScoreAdj {adj}: writing {path}"), &e)
+                        })?;
                     }
                     plan.proc_attrs.apply(target)?;
                     if let Some(p) = opts.pid_file {
@@ -976,7 +1167,10 @@ impl Launched {
             }
             if let Err(e) = &self.plan_sent {
                 let st = self.child.wait_stub();
-                return Err(Error::io(format!("sending the plan to sprout-init ({st})"), e));
+                return Err(Error::io(
+                    format!("sending the plan to sprout-init ({st})"),
+                    e,
+                ));
             }
             let st = self.child.wait_stub();
             crate::bail!("sprout-init exited before the container was ready ({st})");
@@ -1003,8 +1197,13 @@ impl Launched {
         let _raw = match &console {
             Some(master) => {
                 console::sync_size(master);
-                console::spawn_input(master, stdin_tty).map_err(|e| Error::io("starting the stdin relay", &e))?;
-                if stdin_tty { console::RawMode::enter() } else { None }
+                console::spawn_input(master, stdin_tty)
+                    .map_err(|e| Error::io("starting the stdin relay", &e))?;
+                if stdin_tty {
+                    console::RawMode::enter()
+                } else {
+                    None
+                }
             }
             None => None,
         };
@@ -1084,7 +1283,10 @@ const STUB_COMM: &[u8] = b"memfd:sprout-in";
 fn killed(pidfd: &OwnedFd) -> bool {
     use nix::sys::wait::{Id, WaitPidFlag, waitid};
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    matches!(waitid(Id::PIDFd(pidfd.as_fd()), flags), Ok(WaitStatus::Signaled(..)))
+    matches!(
+        waitid(Id::PIDFd(pidfd.as_fd()), flags),
+        Ok(WaitStatus::Signaled(..))
+    )
 }
 
 /// Whether the exited, not yet reaped process `pid` is still the stub,
@@ -1094,14 +1296,17 @@ fn killed(pidfd: &OwnedFd) -> bool {
 /// process that names itself so and is then killed would be reported as
 /// the stub: the name is the only trace of the exec a zombie keeps.)
 fn still_the_stub(pid: Pid) -> bool {
-    std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == STUB_COMM)
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == STUB_COMM)
 }
 
 /// Reads every pending signal from the signalfd and forwards it to the
 /// container process; `SIGWINCH` with a pty resizes the pty instead.
 fn forward_signals(sigfd: &SignalFd, child: &Child, console: Option<&OwnedFd>) {
     while let Ok(Some(info)) = sigfd.read_signal() {
-        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+            continue;
+        };
         match (sig, console) {
             (Signal::SIGWINCH, Some(m)) => console::sync_size(m),
             _ => child.signal(sig),
@@ -1117,7 +1322,10 @@ mod tests {
     fn exit_codes() {
         let p = Pid::from_raw(1);
         assert_eq!(exit_code(Some(WaitStatus::Exited(p, 3))), 3);
-        assert_eq!(exit_code(Some(WaitStatus::Signaled(p, Signal::SIGKILL, false))), 137);
+        assert_eq!(
+            exit_code(Some(WaitStatus::Signaled(p, Signal::SIGKILL, false))),
+            137
+        );
         assert_eq!(exit_code(None), 1);
         assert_eq!(
             describe_status(Some(WaitStatus::Signaled(p, Signal::SIGSEGV, true))),
@@ -1129,11 +1337,16 @@ mod tests {
     fn stub_is_sealed_in_a_memfd() {
         let fd = load_stub(Path::new("/bin/true")).unwrap();
         let seals = fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap();
-        let want = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+        let want = SealFlag::F_SEAL_SEAL
+            | SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE;
         assert_eq!(SealFlag::from_bits_truncate(seals) & want, want);
         let mut f = File::from(fd);
         assert!(f.write_all(b"x").is_err());
-        let e = load_stub(Path::new("/nonexistent/sprout-init")).unwrap_err().to_string();
+        let e = load_stub(Path::new("/nonexistent/sprout-init"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("No such file or directory (ENOENT)"), "{e}");
     }
 }

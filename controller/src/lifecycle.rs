@@ -150,7 +150,9 @@ impl Drop for Pending {
         self.claim = None;
         if let Some((path, ancestor)) = &self.cgroup
             && let Ok(cg) = Cgroup::open(path)
-            && let Err(e) = cg.with_created_ancestor(ancestor.as_deref()).remove_unless(|| cgroup_taken_over(&self.root, &self.id, path))
+            && let Err(e) = cg
+                .with_created_ancestor(ancestor.as_deref())
+                .remove_unless(|| cgroup_taken_over(&self.root, &self.id, path))
         {
             warn(format!("cleaning up: {e}"));
         }
@@ -170,7 +172,11 @@ impl Drop for Pending {
 /// leading deny-all, a config with no `devices` (or only allow rules)
 /// would keep the parent's allow-all list.
 fn resources_of(spec: &Spec) -> LinuxResources {
-    let mut r = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut r = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
     let mut devices = vec![oci_spec::runtime::LinuxDeviceCgroup::default()];
     devices[0].set_allow(false);
     devices[0].set_access(Some("rwm".to_string()));
@@ -188,7 +194,9 @@ fn cgroup_path_of(spec: &Spec, id: &str) -> PathBuf {
 
 /// The container's cgroup as recorded in its state.
 pub fn cgroup_of(st: &State) -> Result<Cgroup> {
-    Ok(Cgroup::open(&st.cgroup_path).map_err(cg_err)?.with_created_ancestor(st.cgroup_created_ancestor.as_deref()))
+    Ok(Cgroup::open(&st.cgroup_path)
+        .map_err(cg_err)?
+        .with_created_ancestor(st.cgroup_created_ancestor.as_deref()))
 }
 
 /// Whether another live container under `root` (not `id`) records the
@@ -197,10 +205,13 @@ pub fn cgroup_of(st: &State) -> Result<Cgroup> {
 /// Its processes are not `id`'s to kill, nor its cgroup `id`'s to remove.
 /// O(containers): asked only when `id`'s cgroup turns out busy.
 fn cgroup_taken_over(root: &Path, id: &str, cgroup: &Path) -> bool {
-    let Ok(ids) = State::list_ids(root) else { return false };
-    ids.iter()
-        .filter(|other| *other != id)
-        .any(|other| State::load(root, other).is_ok_and(|o| o.cgroup_path == cgroup && o.status() != Status::Stopped))
+    let Ok(ids) = State::list_ids(root) else {
+        return false;
+    };
+    ids.iter().filter(|other| *other != id).any(|other| {
+        State::load(root, other)
+            .is_ok_and(|o| o.cgroup_path == cgroup && o.status() != Status::Stopped)
+    })
 }
 
 /// `e`, a failure of the stub before the container process ran, worded as
@@ -216,13 +227,21 @@ fn with_oom_cause(e: Error, cg: Option<&Cgroup>, limit: Option<i64>) -> Error {
         Some(l) => Error::Container(format!(
             "linux.resources.memory.limit {l}: too small to set the container up, the kernel's OOM killer acted in its cgroup ({e})"
         )),
-        None => Error::Container(format!("the container's cgroup ran out of memory while it was set up ({e})")),
+        None => Error::Container(format!(
+            "the container's cgroup ran out of memory while it was set up ({e})"
+        )),
     }
 }
 
 /// `linux.resources.memory.limit`, if set.
 fn memory_limit(spec: &Spec) -> Option<i64> {
-    spec.linux().as_ref()?.resources().as_ref()?.memory().as_ref()?.limit()
+    spec.linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .memory()
+        .as_ref()?
+        .limit()
 }
 
 /// The state JSON a hook gets.
@@ -241,25 +260,41 @@ fn bind_start_socket(dir: &Path) -> Result<UnixListener> {
 }
 
 /// Runs `f` with a path to `dir/name` short enough for `sun_path`.
-fn with_short_path<T>(dir: &Path, name: &str, f: impl FnOnce(&Path) -> std::io::Result<T>) -> std::io::Result<T> {
+fn with_short_path<T>(
+    dir: &Path,
+    name: &str,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     use std::os::unix::fs::OpenOptionsExt;
     let full = dir.join(name);
     if full.as_os_str().len() < 100 {
         return f(&full);
     }
-    let d = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(dir)?;
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)?;
     use std::os::fd::AsRawFd;
-    f(&PathBuf::from(format!("/proc/self/fd/{}/{name}", d.as_raw_fd())))
+    f(&PathBuf::from(format!(
+        "/proc/self/fd/{}/{name}",
+        d.as_raw_fd()
+    )))
 }
 
 /// Checks `process.terminal` against `--console-socket` as runc does.
 fn check_terminal(spec: &Spec, console_socket: Option<&Path>, detached: bool) -> Result<()> {
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     match (terminal, console_socket.is_some()) {
         (true, false) if detached => crate::bail!(
             "process.terminal: a terminal for a detached container needs --console-socket (where to send the pty master)"
         ),
-        (false, true) => crate::bail!("--console-socket: process.terminal is false (no terminal to send)"),
+        (false, true) => {
+            crate::bail!("--console-socket: process.terminal is false (no terminal to send)")
+        }
         _ => Ok(()),
     }
 }
@@ -280,7 +315,13 @@ struct Setup {
 
 /// Steps 1-6 of the module docs. Returns with the state saved as
 /// `created` (Detached) or `running` (Foreground, the process exec'd).
-fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut Timer) -> Result<(Setup, Pending)> {
+fn setup(
+    root: &Path,
+    id: &str,
+    o: &CreateOptions<'_>,
+    mode: Mode,
+    timer: &mut Timer,
+) -> Result<(Setup, Pending)> {
     check_id(id)?;
     // runc's order: an existing id is the error, whatever the bundle.
     // (`State::publish` below is the exclusive check.)
@@ -291,12 +332,21 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
 
     let bundle = config::load(o.bundle)?;
     hooks::validate(&bundle.spec)?;
-    if let Some(r) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+    if let Some(r) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
         cgroups::check_devices(r).map_err(cg_err)?;
     }
     check_terminal(&bundle.spec, o.console_socket, mode == Mode::Detached)?;
     timer.phase("load bundle");
-    let tty_size = if mode == Mode::Foreground { console::stdin_size() } else { None };
+    let tty_size = if mode == Mode::Foreground {
+        console::stdin_size()
+    } else {
+        None
+    };
     let cg_path = cgroup_path_of(&bundle.spec, id);
     let opts = Options {
         preserve_fds: o.preserve_fds,
@@ -331,15 +381,31 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         (Some(plan), _) => (
             plan.clone_flags
                 | plan.join.iter().fold(0, |m, j| m | j.nstype)
-                | if plan.flags & flags::NEW_TIMENS != 0 { crate::exec::CLONE_NEWTIME } else { 0 },
+                | if plan.flags & flags::NEW_TIMENS != 0 {
+                    crate::exec::CLONE_NEWTIME
+                } else {
+                    0
+                },
             plan.clone_flags & crate::plan::clone_flags::NEWPID != 0,
         ),
         (None, ns) => {
             let ns = ns.unwrap_or_default();
-            let timens = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|v| {
-                v.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Time)
-            });
-            (ns | if timens { crate::exec::CLONE_NEWTIME } else { 0 }, ns & crate::plan::clone_flags::NEWPID != 0)
+            let timens = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|v| {
+                    v.iter()
+                        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Time)
+                });
+            (
+                ns | if timens {
+                    crate::exec::CLONE_NEWTIME
+                } else {
+                    0
+                },
+                ns & crate::plan::clone_flags::NEWPID != 0,
+            )
         }
     };
 
@@ -352,7 +418,12 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         rootfs: bundle.rootfs.clone(),
         created: crate::cli::rfc3339_now(),
         owner: state::owner_name(euid()),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
         cgroup_path: cg_path.clone(),
         cgroup_created_ancestor: None,
         status_stored: Status::Creating,
@@ -400,9 +471,12 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     // Declared after `begun`: on an error the stub is killed before the
     // cgroup2 directory it was born in is removed.
     let mut early = match early_ns {
-        Some(ns) if begun.borrow().is_some() => {
-            Some(launch::spawn_early(ns, o.preserve_fds, into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd), timer)?)
-        }
+        Some(ns) if begun.borrow().is_some() => Some(launch::spawn_early(
+            ns,
+            o.preserve_fds,
+            into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+            timer,
+        )?),
         _ => None,
     };
     let mut plan = match plan {
@@ -424,8 +498,9 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         plan.flags |= flags::WAIT_START;
         plan.start_socket = Some(OwnedFd::from(listener));
     }
-    let pre_pivot_hooks =
-        [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer].iter().any(|k| !hooks::of(spec, *k).is_empty());
+    let pre_pivot_hooks = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer]
+        .iter()
+        .any(|k| !hooks::of(spec, *k).is_empty());
     // tmpcopyup mounts are filled in by us in the same pause.
     let copy_up = copyup::targets(&bundle.rootfs, spec.mounts().as_deref().unwrap_or(&[]));
     if pre_pivot_hooks || !copy_up.is_empty() {
@@ -433,7 +508,10 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     }
     // A foreground run with nothing to do at `Ready` skips that round trip.
     let start_hooks = !hooks::of(spec, Kind::StartContainer).is_empty();
-    launch::skip_ready_when_idle(&mut plan, mode == Mode::Detached || o.pid_file.is_some() || start_hooks);
+    launch::skip_ready_when_idle(
+        &mut plan,
+        mode == Mode::Detached || o.pid_file.is_some() || start_hooks,
+    );
 
     let cell = RefCell::new(st);
     // The stub joins the cgroup by itself (SpawnOptions::cgroup, Deferred).
@@ -460,20 +538,30 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         Some(early) => early.complete(plan, &on_spawn, &mut finish, timer),
         None => {
             let deferred = match begun.borrow().is_some() {
-                true => Some(launch::Deferred { into, finish: &mut finish }),
+                true => Some(launch::Deferred {
+                    into,
+                    finish: &mut finish,
+                }),
                 false => None,
             };
             launch::spawn_with(
                 plan,
                 &on_spawn,
-                SpawnOptions { pdeathsig: mode == Mode::Foreground, cgroup: pending.claim.as_ref(), deferred },
+                SpawnOptions {
+                    pdeathsig: mode == Mode::Foreground,
+                    cgroup: pending.claim.as_ref(),
+                    deferred,
+                },
                 timer,
             )
         }
     };
     if finished.get() {
         // Made: removed again by `pending` if anything fails from here on.
-        pending.cgroup = Some((cg_path.clone(), cell.borrow().cgroup_created_ancestor.clone()));
+        pending.cgroup = Some((
+            cg_path.clone(),
+            cell.borrow().cgroup_created_ancestor.clone(),
+        ));
     }
     let mut launched = spawned?;
     if let Some(cg) = begun.borrow_mut().take() {
@@ -493,14 +581,24 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         let json = hook_state(&st, Status::Creating);
         failed(hooks::run(spec, Kind::Prestart, &json, Place::Runtime))?;
         failed(hooks::run(spec, Kind::CreateRuntime, &json, Place::Runtime))?;
-        failed(hooks::run(spec, Kind::CreateContainer, &json, Place::Container(pid.as_raw())))
+        failed(hooks::run(
+            spec,
+            Kind::CreateContainer,
+            &json,
+            Place::Container(pid.as_raw()),
+        ))
     };
     let on_ready = |pid: Pid| -> Result<()> {
         let mut st = cell.borrow_mut();
         st.set_pid(pid.as_raw())?;
         st.save()?;
         let json = hook_state(&st, Status::Created);
-        failed(hooks::run(spec, Kind::StartContainer, &json, Place::Container(pid.as_raw())))
+        failed(hooks::run(
+            spec,
+            Kind::StartContainer,
+            &json,
+            Place::Container(pid.as_raw()),
+        ))
     };
     // The state sent with a seccomp notify listener (linux.seccomp.listenerPath).
     let container_state = |pid: Pid| -> String {
@@ -510,7 +608,11 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     };
     let run_opts = RunOptions {
         container_state: Some(&container_state),
-        pid_file: if mode == Mode::Foreground { o.pid_file } else { None },
+        pid_file: if mode == Mode::Foreground {
+            o.pid_file
+        } else {
+            None
+        },
         on_hooks: Some(&on_hooks),
         on_ready: if mode == Mode::Foreground && !hooks::of(spec, Kind::StartContainer).is_empty() {
             Some(&on_ready)
@@ -521,7 +623,10 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
     if let Err(e) = launched.sync(&run_opts, timer) {
         let e = with_oom_cause(e, pending.claim.as_ref(), memory_limit(spec));
         if hook_failed.get() {
-            pending.poststop = Some((Box::new(spec.clone()), hook_state(&cell.borrow(), Status::Stopped)));
+            pending.poststop = Some((
+                Box::new(spec.clone()),
+                hook_state(&cell.borrow(), Status::Stopped),
+            ));
         }
         return Err(e);
     }
@@ -541,7 +646,11 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         // Still there, waiting for `start`.
         Mode::Detached => st.set_pid(launched.pid().as_raw())?,
     }
-    st.status_stored = if mode == Mode::Foreground { Status::Running } else { Status::Created };
+    st.status_stored = if mode == Mode::Foreground {
+        Status::Running
+    } else {
+        Status::Created
+    };
     st.save()?;
     if mode == Mode::Detached
         && let Some(p) = o.pid_file
@@ -549,7 +658,14 @@ fn setup(root: &Path, id: &str, o: &CreateOptions<'_>, mode: Mode, timer: &mut T
         launch::write_pid_file(p, launched.pid())?;
     }
     timer.phase("save state");
-    Ok((Setup { state: st, launched, memory_limit: memory_limit(spec) }, pending))
+    Ok((
+        Setup {
+            state: st,
+            launched,
+            memory_limit: memory_limit(spec),
+        },
+        pending,
+    ))
 }
 
 /// `sprout create`: sets the container up and leaves the stub waiting for
@@ -566,7 +682,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -
 
 /// `sprout run`: foreground (exit status of the container process, 128+N
 /// for signal N) or `detach` (`create` + `start`, exit 0).
-pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &mut Timer) -> Result<i32> {
+pub fn run(
+    root: &Path,
+    id: &str,
+    o: &CreateOptions<'_>,
+    detach: bool,
+    timer: &mut Timer,
+) -> Result<i32> {
     if detach {
         let (setup, pending) = setup(root, id, o, Mode::Detached, timer)?;
         setup.launched.detach();
@@ -577,9 +699,21 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
         start_locked(root, id)?;
         return Ok(0);
     }
-    let (Setup { state: st, launched, memory_limit }, pending) = setup(root, id, o, Mode::Foreground, timer)?;
+    crate::launch::block_forwarded_early();
+    let (
+        Setup {
+            state: st,
+            launched,
+            memory_limit,
+        },
+        pending,
+    ) = setup(root, id, o, Mode::Foreground, timer)?;
     drop(pending.disarm());
-    hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
+    hooks::run_warn(
+        &st.config,
+        Kind::Poststart,
+        &hook_state(&st, Status::Running),
+    );
     let code = launched.wait(timer).map_err(|e| match cgroup_of(&st) {
         Ok(cg) => with_oom_cause(e, Some(&cg), memory_limit),
         Err(_) => e,
@@ -590,17 +724,26 @@ pub fn run(root: &Path, id: &str, o: &CreateOptions<'_>, detach: bool, timer: &m
     // still be ours: a `delete --force` and a new `create` of the same ID
     // while this ran leave a directory (even the same, recycled one) of
     // another container, which is not ours to remove.
-    let ours = |now: &State| now.created == st.created && now.pid == st.pid && now.pid_start_time == st.pid_start_time;
+    let ours = |now: &State| {
+        now.created == st.created && now.pid == st.pid && now.pid_start_time == st.pid_start_time
+    };
     if let Ok(_lock) = State::lock(root, id)
         && State::load(root, id).is_ok_and(|now| ours(&now))
     {
         let remove = cgroup_of(&st).and_then(|cg| {
-            cg.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path)).map_err(cg_err)
+            cg.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path))
+                .map_err(cg_err)
         });
-        hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
+        hooks::run_warn(
+            &st.config,
+            Kind::Poststop,
+            &hook_state(&st, Status::Stopped),
+        );
         match remove {
             Ok(_) => State::remove_dir(root, id)?,
-            Err(e) => warn(format!("container \"{id}\": {e} (the state stays for `sprout delete`)")),
+            Err(e) => warn(format!(
+                "container \"{id}\": {e} (the state stays for `sprout delete`)"
+            )),
         }
     }
     timer.phase("remove cgroup and state");
@@ -628,21 +771,36 @@ fn start_locked(root: &Path, id: &str) -> Result<()> {
         Status::Running => crate::bail!("cannot start an already running container"),
         s => crate::bail!("cannot start a container in the {s} state"),
     }
-    if let Err(e) =
-        hooks::run(&st.config, Kind::StartContainer, &hook_state(&st, Status::Created), Place::Container(st.pid))
-    {
+    if let Err(e) = hooks::run(
+        &st.config,
+        Kind::StartContainer,
+        &hook_state(&st, Status::Created),
+        Place::Container(st.pid),
+    ) {
         let _ = kill_and_wait(&st);
         return Err(e);
     }
     let dir = st.state_dir();
     let sock = st.start_socket();
-    let mut conn = with_short_path(&dir, state::START_SOCKET, |p| UnixStream::connect(p))
-        .map_err(|e| Error::io(format!("container \"{id}\": connecting to {}", sock.display()), &e))?;
+    let mut conn =
+        with_short_path(&dir, state::START_SOCKET, |p| UnixStream::connect(p)).map_err(|e| {
+            Error::io(
+                format!("container \"{id}\": connecting to {}", sock.display()),
+                &e,
+            )
+        })?;
     let mut b = [0u8; 1];
     let n = loop {
         match conn.read(&mut b) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            r => break r.map_err(|e| Error::io(format!("container \"{id}\": reading {}", sock.display()), &e))?,
+            r => {
+                break r.map_err(|e| {
+                    Error::io(
+                        format!("container \"{id}\": reading {}", sock.display()),
+                        &e,
+                    )
+                })?;
+            }
         }
     };
     let _ = std::fs::remove_file(&sock);
@@ -651,7 +809,11 @@ fn start_locked(root: &Path, id: &str) -> Result<()> {
     }
     st.status_stored = Status::Running;
     st.save()?;
-    hooks::run_warn(&st.config, Kind::Poststart, &hook_state(&st, Status::Running));
+    hooks::run_warn(
+        &st.config,
+        Kind::Poststart,
+        &hook_state(&st, Status::Running),
+    );
     Ok(())
 }
 
@@ -668,7 +830,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         crate::bail!("invalid signal number {n} (0-64)");
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     match name.parse::<Signal>() {
         Ok(sig) => Ok(sig as i32),
         Err(_) => crate::bail!("unknown signal \"{s}\""),
@@ -692,7 +858,8 @@ fn wait_pidfd(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, ms) {
             Ok(0) => return false,
@@ -723,7 +890,11 @@ fn kill_and_wait(st: &State) -> Result<()> {
     if let Some(fd) = pidfd {
         let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
         if !wait_pidfd(&fd, KILL_WAIT) {
-            crate::bail!("container \"{}\": process {} did not exit after SIGKILL", st.id, st.pid);
+            crate::bail!(
+                "container \"{}\": process {} did not exit after SIGKILL",
+                st.id,
+                st.pid
+            );
         }
     }
     Ok(())
@@ -745,7 +916,9 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     let status = st.status();
     if all {
         let cg = cgroup_of(&st)?;
-        if status == Status::Stopped && (!cg.exists() || cgroup_taken_over(root, id, &st.cgroup_path)) {
+        if status == Status::Stopped
+            && (!cg.exists() || cgroup_taken_over(root, id, &st.cgroup_path))
+        {
             return Ok(());
         }
         cg.kill_all(sig).map_err(cg_err)?;
@@ -758,12 +931,17 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     if status == Status::Stopped {
         crate::bail!("container not running");
     }
-    let Some(fd) = container_pidfd(&st) else { crate::bail!("container not running") };
+    let Some(fd) = container_pidfd(&st) else {
+        crate::bail!("container not running")
+    };
     match sys::pidfd_send_signal(&fd, sig) {
         Ok(()) => {}
         Err(Errno::ESRCH) => crate::bail!("container not running"),
         Err(e) => {
-            return Err(Error::Sys { context: format!("container \"{id}\": signalling process {}", st.pid), errno: e });
+            return Err(Error::Sys {
+                context: format!("container \"{id}\": signalling process {}", st.pid),
+                errno: e,
+            });
         }
     }
     if status == Status::Paused && sig == libc::SIGKILL {
@@ -809,7 +987,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // nothing in its cgroup: whatever is there is someone else's (another
     // runtime's container on the same cgroupsPath). runc 1.1 kills the
     // cgroup's processes only without a private pid namespace; so here.
-    let foreign = status == Status::Stopped && st.status_stored != Status::Creating && st.own_pid_ns;
+    let foreign =
+        status == Status::Stopped && st.status_stored != Status::Creating && st.own_pid_ns;
     let removed = cgroup_of(&st)?
         .remove_unless(|| foreign || cgroup_taken_over(root, id, &st.cgroup_path))
         .map_err(cg_err)?;
@@ -821,7 +1000,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     let _ = std::fs::remove_file(st.start_socket());
     if st.status_stored != Status::Creating {
-        hooks::run_warn(&st.config, Kind::Poststop, &hook_state(&st, Status::Stopped));
+        hooks::run_warn(
+            &st.config,
+            Kind::Poststop,
+            &hook_state(&st, Status::Stopped),
+        );
     }
     State::remove_dir(root, id)
 }
@@ -863,7 +1046,10 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
         assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
         assert_eq!(parse_signal("term").unwrap(), 15);
-        assert_eq!(parse_signal("FOO").unwrap_err().to_string(), "unknown signal \"FOO\"");
+        assert_eq!(
+            parse_signal("FOO").unwrap_err().to_string(),
+            "unknown signal \"FOO\""
+        );
         assert_eq!(parse_signal("0").unwrap(), 0);
         assert!(parse_signal("-1").is_err());
         assert!(parse_signal("65").is_err());
@@ -883,7 +1069,8 @@ mod tests {
         assert_eq!(d.len(), 2 + cgroups::default_device_rules().len());
         assert_eq!(cgroup_path_of(&spec, "abc"), Path::new("/sprout/abc"));
         // A config without devices still starts from deny-all.
-        let bare: Spec = serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2"})).unwrap();
+        let bare: Spec =
+            serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2"})).unwrap();
         let d = resources_of(&bare).devices().clone().unwrap();
         assert!(!d[0].allow() && d[0].access().as_deref() == Some("rwm"));
         assert_eq!(d.len(), 1 + cgroups::default_device_rules().len());

@@ -63,14 +63,23 @@ use clap::Parser;
 /// `--log FILE` and `--log-format` from the raw arguments, for errors
 /// found before the command line could be parsed.
 fn raw_log_flags() -> Option<(std::path::PathBuf, cli::LogFormat)> {
-    let args: Vec<String> = sys::args().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = sys::args()
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let value = |name: &str| {
         args.iter().enumerate().find_map(|(i, a)| {
-            a.strip_prefix(&format!("{name}=")).map(str::to_string).or_else(|| (a == name).then(|| args.get(i + 1).cloned()).flatten())
+            a.strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+                .or_else(|| (a == name).then(|| args.get(i + 1).cloned()).flatten())
         })
     };
     let log = value("--log")?;
-    let format = if value("--log-format").as_deref() == Some("json") { cli::LogFormat::Json } else { cli::LogFormat::Text };
+    let format = if value("--log-format").as_deref() == Some("json") {
+        cli::LogFormat::Json
+    } else {
+        cli::LogFormat::Text
+    };
     Some((log.into(), format))
 }
 
@@ -87,7 +96,11 @@ fn sprout_main() -> ! {
                 && let Some((log, format)) = raw_log_flags()
             {
                 let text = e.to_string();
-                let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
                 cli::log_error(&log, format, first);
             }
             e.exit()

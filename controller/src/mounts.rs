@@ -142,7 +142,12 @@ enum Opt {
     /// A recursive attribute (runc's `r*` options, mount_setattr(2) with
     /// `AT_RECURSIVE`): `MOUNT_ATTR_*` bits to set and to clear, and the
     /// `MS_*` flag it means on a fresh (non-bind) mount.
-    Recursive { set: u64, clear: u64, ms_set: u64, ms_clear: u64 },
+    Recursive {
+        set: u64,
+        clear: u64,
+        ms_set: u64,
+        ms_clear: u64,
+    },
     /// `idmap` (false) / `ridmap` (true): an idmapped bind mount.
     Idmap(bool),
 }
@@ -175,7 +180,12 @@ fn recursive_option(word: &str) -> Option<Opt> {
         "ridmap" => return Some(Opt::Idmap(true)),
         _ => return None,
     };
-    Some(Opt::Recursive { set, clear, ms_set, ms_clear })
+    Some(Opt::Recursive {
+        set,
+        clear,
+        ms_set,
+        ms_clear,
+    })
 }
 
 /// runc's option table (`mountFlags` and `mountPropagationMapping`).
@@ -229,7 +239,6 @@ fn option(word: &str) -> Option<Opt> {
     })
 }
 
-
 /// Mount options split into flags, propagation and data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -259,11 +268,19 @@ pub fn parse_options(options: &[String]) -> Result<Options, String> {
             Some(Opt::Set(f)) => o.flags |= f,
             Some(Opt::Clear(f)) => o.flags &= !f,
             Some(Opt::Propagation(p)) => o.propagation = p,
-            Some(Opt::Recursive { set, clear, ms_set, ms_clear }) => {
+            Some(Opt::Recursive {
+                set,
+                clear,
+                ms_set,
+                ms_clear,
+            }) => {
                 o.rec_set = (o.rec_set & !clear) | set;
                 // An access-time value keeps MOUNT_ATTR__ATIME in the clear set.
                 o.rec_clear = (o.rec_clear | clear) & !(set & !attr::ATIME_MASK);
-                o.rec_ms = ((o.rec_ms.0 & !ms_clear) | ms_set, (o.rec_ms.1 & !ms_set) | ms_clear);
+                o.rec_ms = (
+                    (o.rec_ms.0 & !ms_clear) | ms_set,
+                    (o.rec_ms.1 & !ms_set) | ms_clear,
+                );
             }
             Some(Opt::Idmap(r)) => o.idmap = Some(r),
             // tmpfs: the controller copies the image's directory in
@@ -341,8 +358,12 @@ impl fmt::Display for Origin {
             Origin::Device { index, path } => write!(f, "linux.devices[{index}] \"{path}\""),
             Origin::DevSymlink(p) => write!(f, "symlink \"{p}\""),
             Origin::Sysctl(k) => write!(f, "linux.sysctl \"{k}\""),
-            Origin::ReadonlyPath { index, path } => write!(f, "linux.readonlyPaths[{index}] \"{path}\""),
-            Origin::MaskedPath { index, path } => write!(f, "linux.maskedPaths[{index}] \"{path}\""),
+            Origin::ReadonlyPath { index, path } => {
+                write!(f, "linux.readonlyPaths[{index}] \"{path}\"")
+            }
+            Origin::MaskedPath { index, path } => {
+                write!(f, "linux.maskedPaths[{index}] \"{path}\"")
+            }
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
         }
     }
@@ -450,7 +471,11 @@ impl Op {
     }
 
     fn with_data(mut self, s: &str) -> Result<Op> {
-        self.data = if s.is_empty() { None } else { Some(cstring(&self.origin, s)?) };
+        self.data = if s.is_empty() {
+            None
+        } else {
+            Some(cstring(&self.origin, s)?)
+        };
         Ok(self)
     }
 
@@ -491,7 +516,11 @@ pub fn rootfs_relative(path: &str) -> String {
             c => parts.push(c),
         }
     }
-    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// [`rootfs_relative`] for a path that must name something below the
@@ -524,8 +553,12 @@ impl CgroupLayout {
         let mut layout = CgroupLayout::default();
         for line in text.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
-            let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
-            let (Some(mnt), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) else { continue };
+            let Some(dash) = fields.iter().position(|f| *f == "-") else {
+                continue;
+            };
+            let (Some(mnt), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) else {
+                continue;
+            };
             let is_cgroup = *fstype == "cgroup" || *fstype == "cgroup2";
             if *mnt == "/sys/fs/cgroup" {
                 layout.unified = *fstype == "cgroup2";
@@ -543,7 +576,8 @@ impl CgroupLayout {
     /// The running host's layout (`/proc/self/mountinfo` and the symlinks in
     /// `/sys/fs/cgroup`). An unreadable mountinfo gives an empty layout.
     pub fn host() -> CgroupLayout {
-        let mut layout = CgroupLayout::from_mountinfo(crate::cgroups::mountinfo().unwrap_or_default());
+        let mut layout =
+            CgroupLayout::from_mountinfo(crate::cgroups::mountinfo().unwrap_or_default());
         if !layout.unified
             && let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup")
         {
@@ -554,9 +588,10 @@ impl CgroupLayout {
                     continue;
                 }
                 if let Ok(link) = std::fs::read_link(e.path()) {
-                    layout
-                        .symlinks
-                        .push((e.file_name().to_string_lossy().into_owned(), link.to_string_lossy().into_owned()));
+                    layout.symlinks.push((
+                        e.file_name().to_string_lossy().into_owned(),
+                        link.to_string_lossy().into_owned(),
+                    ));
                 }
             }
             layout.symlinks.sort();
@@ -630,19 +665,29 @@ fn bind_remount(flags: u64, source: &Path, ctx: &Context) -> u64 {
 /// Whether a spec mount is a bind mount (`bind`/`rbind` option, or type
 /// `bind` as runc accepts).
 fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 /// The ops for `mounts[index]` (one, or several for `cgroup`).
 fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
     let destination = m.destination().to_string_lossy().into_owned();
-    let origin = Origin::Mount { index, destination: destination.clone() };
+    let origin = Origin::Mount {
+        index,
+        destination: destination.clone(),
+    };
     if destination.is_empty() {
         crate::bail!("mounts[{index}].destination: must not be empty");
     }
     // Nothing may be mounted over the rootfs itself or outside it.
-    let target = below_root(&destination)
-        .map_err(|why| Error::invalid(format!("mounts[{index}].destination \"{destination}\": {why}")))?;
+    let target = below_root(&destination).map_err(|why| {
+        Error::invalid(format!(
+            "mounts[{index}].destination \"{destination}\": {why}"
+        ))
+    })?;
     if !destination.starts_with('/') {
         // runc 1.1 mounts it below the container's / too, with a warning
         // that later releases refuse it.
@@ -658,7 +703,11 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
         let Some(src) = m.source() else {
             crate::bail!("{origin}: a bind mount needs a source");
         };
-        let src: PathBuf = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+        let src: PathBuf = if src.is_absolute() {
+            src.clone()
+        } else {
+            ctx.bundle.join(src)
+        };
         let meta = std::fs::metadata(&src)
             .map_err(|e| Error::io(format!("{origin}: source \"{}\": stat", src.display()), &e))?;
         let mut op = Op::new(MountKind::Mount, &target, &origin)?
@@ -678,7 +727,9 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
         return Ok(vec![op]);
     }
     if idmap_of(&origin, m, &parsed, ctx)?.is_some() {
-        crate::bail!("{origin}: an idmapped mount (uidMappings/gidMappings, idmap) must be a bind mount");
+        crate::bail!(
+            "{origin}: an idmapped mount (uidMappings/gidMappings, idmap) must be a bind mount"
+        );
     }
 
     if fstype == "cgroup" || fstype == "cgroup2" {
@@ -707,7 +758,12 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
 /// The id-map texts (uid, gid) and recursion of an idmapped mount:
 /// `uidMappings`/`gidMappings` on the mount (both needed), or `idmap`/
 /// `ridmap` with the container's own mappings; `None` when not idmapped.
-fn idmap_of(origin: &Origin, m: &Mount, parsed: &Options, ctx: &Context) -> Result<Option<(String, String, bool)>> {
+fn idmap_of(
+    origin: &Origin,
+    m: &Mount,
+    parsed: &Options,
+    ctx: &Context,
+) -> Result<Option<(String, String, bool)>> {
     let text = |field: &str, maps: &[oci_spec::runtime::LinuxIdMapping]| -> Result<String> {
         let mut t = String::new();
         for (i, x) in maps.iter().enumerate() {
@@ -717,14 +773,26 @@ fn idmap_of(origin: &Origin, m: &Mount, parsed: &Options, ctx: &Context) -> Resu
             {
                 crate::bail!("{origin}: {field}[{i}]: invalid range");
             }
-            t.push_str(&format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()));
+            t.push_str(&format!(
+                "{} {} {}\n",
+                x.container_id(),
+                x.host_id(),
+                x.size()
+            ));
         }
         Ok(t)
     };
-    let (u, g) = (m.uid_mappings().as_deref().unwrap_or(&[]), m.gid_mappings().as_deref().unwrap_or(&[]));
+    let (u, g) = (
+        m.uid_mappings().as_deref().unwrap_or(&[]),
+        m.gid_mappings().as_deref().unwrap_or(&[]),
+    );
     let recursive = parsed.idmap == Some(true);
     match (u.is_empty(), g.is_empty()) {
-        (false, false) => Ok(Some((text("uidMappings", u)?, text("gidMappings", g)?, recursive))),
+        (false, false) => Ok(Some((
+            text("uidMappings", u)?,
+            text("gidMappings", g)?,
+            recursive,
+        ))),
         (true, false) | (false, true) => {
             crate::bail!("{origin}: uidMappings and gidMappings must be given together")
         }
@@ -732,7 +800,11 @@ fn idmap_of(origin: &Origin, m: &Mount, parsed: &Options, ctx: &Context) -> Resu
         (true, true) if ctx.id_maps.0.is_empty() || ctx.id_maps.1.is_empty() => crate::bail!(
             "{origin}: option \"idmap\" without uidMappings/gidMappings needs the container's user namespace mappings"
         ),
-        (true, true) => Ok(Some((ctx.id_maps.0.to_string(), ctx.id_maps.1.to_string(), recursive))),
+        (true, true) => Ok(Some((
+            ctx.id_maps.0.to_string(),
+            ctx.id_maps.1.to_string(),
+            recursive,
+        ))),
     }
 }
 
@@ -752,8 +824,12 @@ fn detached_tree(
     maps: Option<(String, String, bool)>,
 ) -> Result<()> {
     use crate::sys::{MountAttr, mount_setattr, open_tree_clone, userns_fd};
-    let sys_err = |what: &str, e| Error::Sys { context: format!("{origin}: {what}"), errno: e };
-    let tree = open_tree_clone(src, op.flags & ms::REC != 0).map_err(|e| sys_err("open_tree", e))?;
+    let sys_err = |what: &str, e| Error::Sys {
+        context: format!("{origin}: {what}"),
+        errno: e,
+    };
+    let tree =
+        open_tree_clone(src, op.flags & ms::REC != 0).map_err(|e| sys_err("open_tree", e))?;
     // The top mount: the plain flags (a bind remount's job otherwise).
     let f = parsed.flags;
     let mut top = MountAttr::default();
@@ -769,7 +845,11 @@ fn detached_tree(
             top.attr_set |= a;
         }
     }
-    for (m, a) in [(ms::NOATIME, attr::NOATIME), (ms::STRICTATIME, attr::STRICTATIME), (ms::RELATIME, attr::RELATIME)] {
+    for (m, a) in [
+        (ms::NOATIME, attr::NOATIME),
+        (ms::STRICTATIME, attr::STRICTATIME),
+        (ms::RELATIME, attr::RELATIME),
+    ] {
         if f & m != 0 {
             top.attr_set = (top.attr_set & !attr::ATIME_MASK) | a;
             top.attr_clr |= attr::ATIME_MASK;
@@ -786,7 +866,8 @@ fn detached_tree(
     };
     mount_setattr(&tree, true, &rec).map_err(|e| sys_err("mount_setattr (recursive)", e))?;
     if let Some((uids, gids, recursive)) = maps {
-        let ns = userns_fd(&uids, &gids).map_err(|e| sys_err("a user namespace for the idmapping", e))?;
+        let ns = userns_fd(&uids, &gids)
+            .map_err(|e| sys_err("a user namespace for the idmapping", e))?;
         let idmap = MountAttr {
             attr_set: attr::IDMAP,
             userns_fd: std::os::fd::AsRawFd::as_raw_fd(&ns) as u64,
@@ -821,7 +902,9 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
     let base = ms::NOSUID | ms::NODEV | ms::NOEXEC;
     let mut ops = Vec::new();
     if ctx.cgroups.unified && (ctx.cgroupns || !ctx.userns) {
-        let mut op = Op::new(MountKind::Mount, target, origin)?.with_source("cgroup2")?.with_fstype("cgroup2")?;
+        let mut op = Op::new(MountKind::Mount, target, origin)?
+            .with_source("cgroup2")?
+            .with_fstype("cgroup2")?;
         op.flags = parsed.flags | base;
         op.opts = mount_opts::CREATE_TARGET;
         ops.push(op);
@@ -838,8 +921,10 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         ops.push(op);
         return Ok(ops);
     }
-    let mut tmpfs =
-        Op::new(MountKind::Mount, target, origin)?.with_source("tmpfs")?.with_fstype("tmpfs")?.with_data("mode=755")?;
+    let mut tmpfs = Op::new(MountKind::Mount, target, origin)?
+        .with_source("tmpfs")?
+        .with_fstype("tmpfs")?
+        .with_data("mode=755")?;
     tmpfs.flags = base | (parsed.flags & (ms::RELATIME | ms::NOATIME | ms::STRICTATIME));
     tmpfs.opts = mount_opts::CREATE_TARGET;
     ops.push(tmpfs);
@@ -848,10 +933,14 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         // The container's own cgroup (runc's getCgroupMounts); OPTIONAL,
         // since on hybrid hosts a named or unified one may not exist.
         let (source, opts) = match ctx.cgroup_path {
-            Some(p) => (format!("{host}/{}", rootfs_relative(&p.to_string_lossy())), mount_opts::OPTIONAL),
+            Some(p) => (
+                format!("{host}/{}", rootfs_relative(&p.to_string_lossy())),
+                mount_opts::OPTIONAL,
+            ),
             None => (host.clone(), 0),
         };
-        let mut op = Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&source)?;
+        let mut op =
+            Op::new(MountKind::Mount, &format!("{target}/{name}"), origin)?.with_source(&source)?;
         // Not recursive: a cgroup directory has no submounts, and a plain
         // bind lets the stub clone it with its attributes in one call.
         op.flags = ms::BIND;
@@ -860,10 +949,14 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         ops.push(op);
     }
     for (name, link) in &ctx.cgroups.symlinks {
-        ops.push(Op::new(MountKind::Symlink, &format!("{target}/{name}"), origin)?.with_source(link)?);
+        ops.push(
+            Op::new(MountKind::Symlink, &format!("{target}/{name}"), origin)?.with_source(link)?,
+        );
     }
     if ro != 0 {
-        let mut op = Op::new(MountKind::Mount, target, origin)?.with_source("tmpfs")?.with_fstype("tmpfs")?;
+        let mut op = Op::new(MountKind::Mount, target, origin)?
+            .with_source("tmpfs")?
+            .with_fstype("tmpfs")?;
         op.flags = ms::REMOUNT | ms::RDONLY | base;
         ops.push(op);
     }
@@ -925,15 +1018,24 @@ fn host_device_node(path: &str, kind: u32, major: u32, minor: u32) -> Option<Pat
     let is_it = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| {
             let ft = m.file_type();
-            let right_kind = if kind == libc::S_IFCHR { ft.is_char_device() } else { ft.is_block_device() };
+            let right_kind = if kind == libc::S_IFCHR {
+                ft.is_char_device()
+            } else {
+                ft.is_block_device()
+            };
             right_kind && libc::major(m.rdev()) == major && libc::minor(m.rdev()) == minor
         })
     };
     if is_it(Path::new(path)) {
         return Some(PathBuf::from(path));
     }
-    let class = if kind == libc::S_IFCHR { "char" } else { "block" };
-    let uevent = std::fs::read_to_string(format!("/sys/dev/{class}/{major}:{minor}/uevent")).ok()?;
+    let class = if kind == libc::S_IFCHR {
+        "char"
+    } else {
+        "block"
+    };
+    let uevent =
+        std::fs::read_to_string(format!("/sys/dev/{class}/{major}:{minor}/uevent")).ok()?;
     let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
     let node = Path::new("/dev").join(name);
     is_it(&node).then_some(node)
@@ -942,7 +1044,10 @@ fn host_device_node(path: &str, kind: u32, major: u32, minor: u32) -> Option<Pat
 /// The ops for one `linux.devices` entry.
 fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
     let path = d.path().to_string_lossy().into_owned();
-    let origin = Origin::Device { index, path: path.clone() };
+    let origin = Origin::Device {
+        index,
+        path: path.clone(),
+    };
     if !d.path().is_absolute() {
         crate::bail!("{origin}: the path must be absolute");
     }
@@ -956,15 +1061,30 @@ fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
         LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
         LinuxDeviceType::B => libc::S_IFBLK,
         LinuxDeviceType::P => libc::S_IFIFO,
-        LinuxDeviceType::A => crate::bail!("{origin}: type \"a\" is only valid in cgroup device rules"),
+        LinuxDeviceType::A => {
+            crate::bail!("{origin}: type \"a\" is only valid in cgroup device rules")
+        }
     };
     let num = |what: &str, v: i64| -> Result<u32> {
-        u32::try_from(v).map_err(|_| Error::invalid(format!("{origin}: {what} {v} is out of range")))
+        u32::try_from(v)
+            .map_err(|_| Error::invalid(format!("{origin}: {what} {v} is out of range")))
     };
-    let (major, minor) =
-        if d.typ() == LinuxDeviceType::P { (0, 0) } else { (num("major", d.major())?, num("minor", d.minor())?) };
+    let (major, minor) = if d.typ() == LinuxDeviceType::P {
+        (0, 0)
+    } else {
+        (num("major", d.major())?, num("minor", d.minor())?)
+    };
     let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
-    device_op(&origin, &path, kind | perm, major, minor, d.uid().unwrap_or(0), d.gid().unwrap_or(0), ctx)
+    device_op(
+        &origin,
+        &path,
+        kind | perm,
+        major,
+        minor,
+        d.uid().unwrap_or(0),
+        d.gid().unwrap_or(0),
+        ctx,
+    )
 }
 
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
@@ -979,11 +1099,23 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
         return Ok(ops);
     }
     for (path, major, minor) in DEFAULT_DEVICES {
-        if devices.iter().any(|d| rootfs_relative(&d.path().to_string_lossy()) == rootfs_relative(path)) {
+        if devices
+            .iter()
+            .any(|d| rootfs_relative(&d.path().to_string_lossy()) == rootfs_relative(path))
+        {
             continue; // linux.devices overrides a default
         }
         let origin = Origin::DefaultDevice(path);
-        ops.push(device_op(&origin, path, libc::S_IFCHR | 0o666, major, minor, 0, 0, ctx)?);
+        ops.push(device_op(
+            &origin,
+            path,
+            libc::S_IFCHR | 0o666,
+            major,
+            minor,
+            0,
+            0,
+            ctx,
+        )?);
     }
     for (i, d) in devices.iter().enumerate() {
         ops.push(spec_device(i, d, ctx)?);
@@ -1002,11 +1134,14 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     }
     for (path, content) in links {
         let origin = Origin::DevSymlink(path);
-        ops.push(Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?);
+        ops.push(
+            Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?,
+        );
     }
     // The stub creates nodes with the controller's ids (outside a user
     // namespace it runs with them unchanged).
-    let root = !ctx.userns && nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0;
+    let root =
+        !ctx.userns && nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0;
     mark_fresh_parents(&mut ops, root);
     Ok(ops)
 }
@@ -1029,9 +1164,15 @@ fn mark_fresh_parents(ops: &mut [Op], root_stub: bool) {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     for op in ops.iter_mut() {
         let target = op.target.as_bytes().to_vec();
-        let parent = target.iter().rposition(|&c| c == b'/').map(|i| target[..i].to_vec());
+        let parent = target
+            .iter()
+            .rposition(|&c| c == b'/')
+            .map(|i| target[..i].to_vec());
         let in_fresh = parent.as_ref().is_some_and(|p| fresh.contains(p));
-        if op.kind == MountKind::Mount && op.opts & mount_opts::CREATE_TARGET != 0 && !seen.contains(&target) && in_fresh
+        if op.kind == MountKind::Mount
+            && op.opts & mount_opts::CREATE_TARGET != 0
+            && !seen.contains(&target)
+            && in_fresh
         {
             op.opts |= mount_opts::FRESH_PARENT;
         }
@@ -1065,7 +1206,9 @@ fn mark_fresh_parents(ops: &mut [Op], root_stub: bool) {
 /// directory the set-group-ID bit (new entries then take its group); an
 /// unreadable mode counts as set.
 fn tmpfs_mode_setgid(data: Option<&std::ffi::CStr>) -> bool {
-    let data = data.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let data = data
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
     data.split(',')
         .filter_map(|o| o.strip_prefix("mode="))
         .any(|m| u32::from_str_radix(m, 8).map_or(true, |m| m & 0o2000 != 0))
@@ -1109,7 +1252,9 @@ pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Ve
         let origin = Origin::Sysctl(key.clone());
         let dotted = key.replace('/', ".");
         if dotted.split('.').any(|c| c.is_empty() || c == "..")
-            || !dotted.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            || !dotted
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             crate::bail!("{origin}: not a valid sysctl name");
         }
@@ -1143,14 +1288,19 @@ pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Ve
 ///
 /// Errors: a clock other than `monotonic`/`boottime`, nanoseconds of a
 /// second or more, no `proc` mount at `/proc`.
-pub fn time_offsets_op(offsets: &HashMap<String, oci_spec::runtime::LinuxTimeOffset>, mounts: &[Mount]) -> Result<Op> {
+pub fn time_offsets_op(
+    offsets: &HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+    mounts: &[Mount],
+) -> Result<Op> {
     let origin = Origin::TimeOffsets;
     let mut clocks: Vec<&String> = offsets.keys().collect();
     clocks.sort();
     let mut text = String::new();
     for clock in clocks {
         if clock != "monotonic" && clock != "boottime" {
-            crate::bail!("{origin} \"{clock}\": not a clock of a time namespace (monotonic, boottime)");
+            crate::bail!(
+                "{origin} \"{clock}\": not a clock of a time namespace (monotonic, boottime)"
+            );
         }
         let o = &offsets[clock];
         let ns = o.nanosecs().unwrap_or(0);
@@ -1160,10 +1310,13 @@ pub fn time_offsets_op(offsets: &HashMap<String, oci_spec::runtime::LinuxTimeOff
         text.push_str(&format!("{clock} {} {ns}\n", o.secs().unwrap_or(0)));
     }
     let proc = mounts.iter().any(|m| {
-        rootfs_relative(&m.destination().to_string_lossy()) == "proc" && m.typ().as_deref() == Some("proc")
+        rootfs_relative(&m.destination().to_string_lossy()) == "proc"
+            && m.typ().as_deref() == Some("proc")
     });
     if !proc {
-        crate::bail!("{origin}: needs /proc mounted in the container (a \"proc\" mount at /proc) to write the offsets");
+        crate::bail!(
+            "{origin}: needs /proc mounted in the container (a \"proc\" mount at /proc) to write the offsets"
+        );
     }
     Op::new(MountKind::WriteFile, "/proc/self/timens_offsets", &origin)?.with_data(&text)
 }
@@ -1173,14 +1326,20 @@ pub fn time_offsets_op(offsets: &HashMap<String, oci_spec::runtime::LinuxTimeOff
 pub fn path_ops(readonly: &[String], masked: &[String]) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
     for (index, path) in readonly.iter().enumerate() {
-        let origin = Origin::ReadonlyPath { index, path: path.clone() };
+        let origin = Origin::ReadonlyPath {
+            index,
+            path: path.clone(),
+        };
         if !path.starts_with('/') {
             crate::bail!("{origin}: must be an absolute path");
         }
         ops.push(Op::new(MountKind::ReadonlyPath, path, &origin)?);
     }
     for (index, path) in masked.iter().enumerate() {
-        let origin = Origin::MaskedPath { index, path: path.clone() };
+        let origin = Origin::MaskedPath {
+            index,
+            path: path.clone(),
+        };
         if !path.starts_with('/') {
             crate::bail!("{origin}: must be an absolute path");
         }
@@ -1221,13 +1380,21 @@ mod tests {
 
     #[test]
     fn splits_flags_and_data() {
-        let o = parse_options(&opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
+        let o =
+            parse_options(&opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
         assert_eq!(o.flags, ms::NOSUID | ms::STRICTATIME);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.propagation, 0);
 
-        let o =
-            parse_options(&opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])).unwrap();
+        let o = parse_options(&opts(&[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]))
+        .unwrap();
         assert_eq!(o.flags, ms::NOSUID | ms::NOEXEC);
         assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
     }
@@ -1238,11 +1405,27 @@ mod tests {
         assert_eq!(o.flags, ms::NOEXEC);
         let o = parse_options(&opts(&["rw", "ro", "suid", "nosuid"])).unwrap();
         assert_eq!(o.flags, ms::RDONLY | ms::NOSUID);
-        let o = parse_options(&opts(&["async", "sync", "dirsync", "remount", "mand", "nomand"])).unwrap();
+        let o = parse_options(&opts(&[
+            "async", "sync", "dirsync", "remount", "mand", "nomand",
+        ]))
+        .unwrap();
         assert_eq!(o.flags, ms::SYNCHRONOUS | ms::DIRSYNC | ms::REMOUNT);
-        let o = parse_options(&opts(&["noatime", "atime", "nodiratime", "relatime", "norelatime"])).unwrap();
+        let o = parse_options(&opts(&[
+            "noatime",
+            "atime",
+            "nodiratime",
+            "relatime",
+            "norelatime",
+        ]))
+        .unwrap();
         assert_eq!(o.flags, ms::NODIRATIME);
-        let o = parse_options(&opts(&["diratime", "strictatime", "nostrictatime", "defaults"])).unwrap();
+        let o = parse_options(&opts(&[
+            "diratime",
+            "strictatime",
+            "nostrictatime",
+            "defaults",
+        ]))
+        .unwrap();
         assert_eq!(o.flags, 0);
     }
 
@@ -1260,7 +1443,11 @@ mod tests {
             ("unbindable", ms::UNBINDABLE),
             ("runbindable", ms::UNBINDABLE | ms::REC),
         ] {
-            assert_eq!(parse_options(&opts(&["bind", w])).unwrap().propagation, p, "{w}");
+            assert_eq!(
+                parse_options(&opts(&["bind", w])).unwrap().propagation,
+                p,
+                "{w}"
+            );
         }
     }
 
@@ -1285,9 +1472,17 @@ mod tests {
     fn rootfs_propagation_values() {
         assert_eq!(rootfs_propagation(None).unwrap(), 0);
         assert_eq!(rootfs_propagation(Some("")).unwrap(), 0);
-        assert_eq!(rootfs_propagation(Some("rprivate")).unwrap(), ms::PRIVATE | ms::REC);
+        assert_eq!(
+            rootfs_propagation(Some("rprivate")).unwrap(),
+            ms::PRIVATE | ms::REC
+        );
         assert_eq!(rootfs_propagation(Some("shared")).unwrap(), ms::SHARED);
-        assert!(rootfs_propagation(Some("ro")).unwrap_err().to_string().starts_with("linux.rootfsPropagation \"ro\""));
+        assert!(
+            rootfs_propagation(Some("ro"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("linux.rootfsPropagation \"ro\"")
+        );
     }
 
     #[test]
@@ -1308,7 +1503,10 @@ mod tests {
 
     #[test]
     fn flag_names() {
-        assert_eq!(ms::names(ms::BIND | ms::REC | ms::RDONLY), ["MS_RDONLY", "MS_BIND", "MS_REC"]);
+        assert_eq!(
+            ms::names(ms::BIND | ms::REC | ms::RDONLY),
+            ["MS_RDONLY", "MS_BIND", "MS_REC"]
+        );
         assert_eq!(ms::names(1 << 40), ["0x10000000000"]);
     }
 
@@ -1327,7 +1525,8 @@ mod tests {
         let l = CgroupLayout::from_mountinfo(HYBRID);
         assert!(!l.unified);
         assert_eq!(l.hierarchies, ["cpu", "memory", "systemd", "unified"]);
-        let v2 = CgroupLayout::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let v2 =
+            CgroupLayout::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert!(v2.unified);
         assert!(v2.hierarchies.is_empty());
     }
@@ -1345,7 +1544,13 @@ mod tests {
     }
 
     fn mount(dest: &str, typ: &str, src: &str, o: &[&str]) -> Mount {
-        MountBuilder::default().destination(dest).typ(typ).source(src).options(opts(o)).build().unwrap()
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(src)
+            .options(opts(o))
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -1355,44 +1560,86 @@ mod tests {
             hierarchies: vec!["cpu".into(), "memory".into()],
             symlinks: vec![("cpuacct".into(), "cpu".into())],
         };
-        let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]);
+        let m = mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        );
         let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
-        let ops: Vec<&Op> = ops.iter().filter(|o| matches!(o.origin, Origin::Mount { .. })).collect();
+        let ops: Vec<&Op> = ops
+            .iter()
+            .filter(|o| matches!(o.origin, Origin::Mount { .. }))
+            .collect();
         assert_eq!(ops.len(), 5);
         assert_eq!(ops[0].fstype.as_deref().unwrap().to_str().unwrap(), "tmpfs");
         assert_eq!(ops[0].target.to_str().unwrap(), "sys/fs/cgroup");
-        assert_eq!(ops[0].flags, ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RELATIME);
-        assert_eq!(ops[0].data.as_deref().unwrap().to_str().unwrap(), "mode=755");
+        assert_eq!(
+            ops[0].flags,
+            ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RELATIME
+        );
+        assert_eq!(
+            ops[0].data.as_deref().unwrap().to_str().unwrap(),
+            "mode=755"
+        );
         assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/cpu");
-        assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/cpu");
+        assert_eq!(
+            ops[1].source.as_deref().unwrap().to_str().unwrap(),
+            "/sys/fs/cgroup/cpu"
+        );
         assert_eq!(ops[1].flags, ms::BIND);
-        assert_eq!(ops[1].remount_flags, ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+        assert_eq!(
+            ops[1].remount_flags,
+            ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
+        );
         assert_eq!(ops[3].kind, MountKind::Symlink);
         assert_eq!(ops[3].target.to_str().unwrap(), "sys/fs/cgroup/cpuacct");
-        assert_eq!(ops[4].flags, ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+        assert_eq!(
+            ops[4].flags,
+            ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
+        );
         assert_eq!(ops[4].opts, 0);
     }
 
     #[test]
     fn cgroup_v1_binds_the_containers_own_cgroup() {
-        let layout = CgroupLayout { unified: false, hierarchies: vec!["memory".into()], symlinks: vec![] };
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["memory".into()],
+            symlinks: vec![],
+        };
         let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
         let mut c = ctx(&layout, false);
         c.cgroup_path = Some(Path::new("/parent/ctr-1"));
         let ops = mount_ops(0, &m, &c).unwrap();
         assert_eq!(ops[1].target.to_str().unwrap(), "sys/fs/cgroup/memory");
-        assert_eq!(ops[1].source.as_deref().unwrap().to_str().unwrap(), "/sys/fs/cgroup/memory/parent/ctr-1");
-        assert_eq!(ops[1].opts, mount_opts::CREATE_TARGET | mount_opts::OPTIONAL);
+        assert_eq!(
+            ops[1].source.as_deref().unwrap().to_str().unwrap(),
+            "/sys/fs/cgroup/memory/parent/ctr-1"
+        );
+        assert_eq!(
+            ops[1].opts,
+            mount_opts::CREATE_TARGET | mount_opts::OPTIONAL
+        );
     }
 
     #[test]
     fn cgroup_v2_is_a_cgroup2_mount() {
-        let layout = CgroupLayout { unified: true, ..Default::default() };
+        let layout = CgroupLayout {
+            unified: true,
+            ..Default::default()
+        };
         let m = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
         let ops = mount_ops(0, &m, &ctx(&layout, false)).unwrap();
         assert_eq!(ops.len(), 1);
-        assert_eq!(ops[0].fstype.as_deref().unwrap().to_str().unwrap(), "cgroup2");
-        assert_eq!(ops[0].flags, ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+        assert_eq!(
+            ops[0].fstype.as_deref().unwrap().to_str().unwrap(),
+            "cgroup2"
+        );
+        assert_eq!(
+            ops[0].flags,
+            ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
+        );
     }
 
     #[test]
@@ -1401,15 +1648,28 @@ mod tests {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("file"), "x").unwrap();
         let layout = CgroupLayout::default();
-        let c =
-            Context { bundle: &dir, userns: false, cgroupns: false, cgroups: &layout, kcore: false, cgroup_path: None, id_maps: ("", "") };
+        let c = Context {
+            bundle: &dir,
+            userns: false,
+            cgroupns: false,
+            cgroups: &layout,
+            kcore: false,
+            cgroup_path: None,
+            id_maps: ("", ""),
+        };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);
         let op = &mount_ops(3, &m, &c).unwrap()[0];
-        assert_eq!(op.source.as_deref().unwrap().to_str().unwrap(), dir.join("data").to_str().unwrap());
+        assert_eq!(
+            op.source.as_deref().unwrap().to_str().unwrap(),
+            dir.join("data").to_str().unwrap()
+        );
         assert_eq!(op.target.to_str().unwrap(), "data");
         assert_eq!(op.flags, ms::BIND | ms::REC | ms::RDONLY | ms::NOSUID);
-        assert_eq!(op.remount_flags, ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID);
+        assert_eq!(
+            op.remount_flags,
+            ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID
+        );
         assert_eq!(op.opts, mount_opts::CREATE_TARGET);
         assert_eq!(op.fstype, None);
 
@@ -1454,18 +1714,37 @@ mod tests {
         let ops = before_pivot(&mounts, &[fuse, null], &ctx(&layout, false)).unwrap();
         let devs: Vec<&Op> = ops.iter().filter(|o| o.kind == MountKind::Device).collect();
         let targets: Vec<&str> = devs.iter().map(|o| o.target.to_str().unwrap()).collect();
-        assert_eq!(targets, ["dev/zero", "dev/full", "dev/random", "dev/urandom", "dev/tty", "dev/fuse", "dev/null"]);
+        assert_eq!(
+            targets,
+            [
+                "dev/zero",
+                "dev/full",
+                "dev/random",
+                "dev/urandom",
+                "dev/tty",
+                "dev/fuse",
+                "dev/null"
+            ]
+        );
         assert_eq!(devs[0].mode, libc::S_IFCHR | 0o666);
         assert_eq!((devs[0].major, devs[0].minor), (1, 5));
         assert_eq!(devs[5].mode, libc::S_IFCHR | 0o600);
         assert_eq!(devs[6].uid, 5);
         // (OWNER_OK: 0:0 in the /dev tmpfs, when these tests run as root.)
-        assert_eq!(devs[4].opts & !mount_opts::OWNER_OK, mount_opts::CREATE_TARGET);
+        assert_eq!(
+            devs[4].opts & !mount_opts::OWNER_OK,
+            mount_opts::CREATE_TARGET
+        );
         assert_eq!(devs[6].opts, mount_opts::CREATE_TARGET, "uid 5: chowned");
         let links: Vec<(&str, &str)> = ops
             .iter()
             .filter(|o| o.kind == MountKind::Symlink)
-            .map(|o| (o.target.to_str().unwrap(), o.source.as_deref().unwrap().to_str().unwrap()))
+            .map(|o| {
+                (
+                    o.target.to_str().unwrap(),
+                    o.source.as_deref().unwrap().to_str().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             links,
@@ -1483,7 +1762,10 @@ mod tests {
         let ops = before_pivot(&mounts[..2], &[], &ctx(&layout, true)).unwrap();
         let d = ops.iter().find(|o| o.kind == MountKind::Device).unwrap();
         assert_eq!(d.source.as_deref().unwrap().to_str().unwrap(), "/dev/null");
-        assert_eq!(d.opts, mount_opts::CREATE_TARGET | mount_opts::BIND_DEVICE | mount_opts::TARGET_FILE);
+        assert_eq!(
+            d.opts,
+            mount_opts::CREATE_TARGET | mount_opts::BIND_DEVICE | mount_opts::TARGET_FILE
+        );
         assert!(!ops.iter().any(|o| o.target.to_str().unwrap() == "dev/ptmx"));
     }
 
@@ -1500,31 +1782,72 @@ mod tests {
         let mut s = HashMap::new();
         s.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
         s.insert("kernel.shmmax".to_string(), "100".to_string());
-        let all = NsPresence { net: true, ipc: true, uts: true };
+        let all = NsPresence {
+            net: true,
+            ipc: true,
+            uts: true,
+        };
         let ops = sysctl_ops(&s, all).unwrap();
         assert_eq!(ops[0].target.to_str().unwrap(), "/proc/sys/kernel/shmmax");
-        assert_eq!(ops[1].target.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert_eq!(
+            ops[1].target.to_str().unwrap(),
+            "/proc/sys/net/ipv4/ip_forward"
+        );
         assert_eq!(ops[1].data.as_deref().unwrap().to_str().unwrap(), "1");
         assert_eq!(ops[1].kind, MountKind::WriteFile);
 
-        let e = sysctl_ops(&s, NsPresence { net: false, ipc: true, uts: true }).unwrap_err();
+        let e = sysctl_ops(
+            &s,
+            NsPresence {
+                net: false,
+                ipc: true,
+                uts: true,
+            },
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "linux.sysctl \"net.ipv4.ip_forward\": needs its own network namespace (linux.namespaces has none)"
         );
-        let e = sysctl_ops(&s, NsPresence { net: true, ipc: false, uts: true }).unwrap_err();
-        assert!(e.to_string().contains("kernel.shmmax\": needs its own IPC namespace"), "{e}");
+        let e = sysctl_ops(
+            &s,
+            NsPresence {
+                net: true,
+                ipc: false,
+                uts: true,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("kernel.shmmax\": needs its own IPC namespace"),
+            "{e}"
+        );
         let mut bad = HashMap::new();
         bad.insert("vm.swappiness".to_string(), "1".to_string());
-        assert!(sysctl_ops(&bad, all).unwrap_err().to_string().contains("not a namespaced sysctl"));
+        assert!(
+            sysctl_ops(&bad, all)
+                .unwrap_err()
+                .to_string()
+                .contains("not a namespaced sysctl")
+        );
         let mut bad = HashMap::new();
         bad.insert("net/../../x".to_string(), "1".to_string());
-        assert!(sysctl_ops(&bad, all).unwrap_err().to_string().contains("not a valid sysctl name"));
+        assert!(
+            sysctl_ops(&bad, all)
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid sysctl name")
+        );
     }
 
     #[test]
     fn masked_and_readonly_paths() {
-        let ops = path_ops(&opts(&["/proc/sys"]), &opts(&["/proc/kcore", "/sys/firmware"])).unwrap();
+        let ops = path_ops(
+            &opts(&["/proc/sys"]),
+            &opts(&["/proc/kcore", "/sys/firmware"]),
+        )
+        .unwrap();
         assert_eq!(
             ops.iter().map(|o| o.kind).collect::<Vec<_>>(),
             [MountKind::ReadonlyPath, MountKind::Mask, MountKind::Mask]
@@ -1532,7 +1855,10 @@ mod tests {
         assert_eq!(ops[2].target.to_str().unwrap(), "/sys/firmware");
         assert_eq!(ops[2].opts, mount_opts::MASK_DIR);
         assert_eq!(ops[1].opts, 0, "/proc/kcore is a file");
-        assert_eq!(ops[2].origin.to_string(), "linux.maskedPaths[1] \"/sys/firmware\"");
+        assert_eq!(
+            ops[2].origin.to_string(),
+            "linux.maskedPaths[1] \"/sys/firmware\""
+        );
         assert!(path_ops(&opts(&["proc"]), &[]).is_err());
     }
 
@@ -1540,12 +1866,20 @@ mod tests {
     fn fresh_parent_and_owner_hints() {
         let o = Origin::DefaultDevice("/dev/null");
         let tmpfs = |t: &str, data: &str| {
-            let mut op = Op::new(MountKind::Mount, t, &o).unwrap().with_fstype("tmpfs").unwrap().with_data(data).unwrap();
+            let mut op = Op::new(MountKind::Mount, t, &o)
+                .unwrap()
+                .with_fstype("tmpfs")
+                .unwrap()
+                .with_data(data)
+                .unwrap();
             op.opts = mount_opts::CREATE_TARGET;
             op
         };
         let mount = |t: &str| {
-            let mut op = Op::new(MountKind::Mount, t, &o).unwrap().with_fstype("devpts").unwrap();
+            let mut op = Op::new(MountKind::Mount, t, &o)
+                .unwrap()
+                .with_fstype("devpts")
+                .unwrap();
             op.opts = mount_opts::CREATE_TARGET;
             op
         };
@@ -1555,21 +1889,33 @@ mod tests {
             op
         };
         let mut ops = vec![
-            mount("dev/x"),             // 0: before the tmpfs: no hint
-            tmpfs("dev", "mode=755"),   // 1
-            mount("dev/pts"),           // 2: fresh
-            mount("dev/pts"),           // 3: same target again: no hint
-            dev("dev/null", 0),         // 4: owner ok
-            dev("dev/tty", 5),          // 5: another owner: chown
-            tmpfs("run", "mode=2775"),  // 6: set-group-ID
-            dev("run/x", 0),            // 7: chown
-            mount("run/a/b"),           // 8: parent not the tmpfs itself
+            mount("dev/x"),            // 0: before the tmpfs: no hint
+            tmpfs("dev", "mode=755"),  // 1
+            mount("dev/pts"),          // 2: fresh
+            mount("dev/pts"),          // 3: same target again: no hint
+            dev("dev/null", 0),        // 4: owner ok
+            dev("dev/tty", 5),         // 5: another owner: chown
+            tmpfs("run", "mode=2775"), // 6: set-group-ID
+            dev("run/x", 0),           // 7: chown
+            mount("run/a/b"),          // 8: parent not the tmpfs itself
         ];
         mark_fresh_parents(&mut ops, true);
-        let fresh: Vec<bool> = ops.iter().map(|o| o.opts & mount_opts::FRESH_PARENT != 0).collect();
-        assert_eq!(fresh, [false, false, true, false, false, false, false, false, false]);
-        let owner: Vec<bool> = ops.iter().map(|o| o.opts & mount_opts::OWNER_OK != 0).collect();
-        assert_eq!(owner, [false, false, false, false, true, false, false, false, false]);
+        let fresh: Vec<bool> = ops
+            .iter()
+            .map(|o| o.opts & mount_opts::FRESH_PARENT != 0)
+            .collect();
+        assert_eq!(
+            fresh,
+            [false, false, true, false, false, false, false, false, false]
+        );
+        let owner: Vec<bool> = ops
+            .iter()
+            .map(|o| o.opts & mount_opts::OWNER_OK != 0)
+            .collect();
+        assert_eq!(
+            owner,
+            [false, false, false, false, true, false, false, false, false]
+        );
         // Not root (or a user namespace): every node is chowned.
         let mut again = ops.clone();
         for op in &mut again {

@@ -14,7 +14,9 @@ use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Process, Spec};
+use oci_spec::runtime::{
+    LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Process, Spec,
+};
 use serde_json::{Value, json};
 use sprout_protocol::{Caps, Namespace, Plan as WirePlan, PlanSpec, Rlimit, UNSET, WinSize, flags};
 
@@ -66,7 +68,11 @@ const FLAG_NAMES: &[(u32, &str)] = &[
 
 /// The names of plan flag bits.
 pub fn flag_names(f: u32) -> Vec<&'static str> {
-    FLAG_NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect()
+    FLAG_NAMES
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// The OCI name and `CLONE_NEW*` flag of a namespace type (`time`'s
@@ -142,7 +148,9 @@ impl IdMap {
 /// The text of `/proc/PID/uid_map`/`gid_map`: one `container host size`
 /// line per entry.
 pub fn map_text(maps: &[IdMap]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container, m.host, m.size)).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
+        .collect()
 }
 
 /// A computed plan (see the module docs). Field meanings match
@@ -255,7 +263,11 @@ fn ids_mapped(field: &str, id: u32, maps: &[IdMap], map_field: &str) -> Result<(
 fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result<Vec<IdMap>> {
     let mut out = Vec::new();
     for (i, m) in maps.iter().flatten().enumerate() {
-        let map = IdMap { container: m.container_id(), host: m.host_id(), size: m.size() };
+        let map = IdMap {
+            container: m.container_id(),
+            host: m.host_id(),
+            size: m.size(),
+        };
         if map.size == 0
             || map.container.checked_add(map.size - 1).is_none()
             || map.host.checked_add(map.size - 1).is_none()
@@ -306,10 +318,17 @@ impl ProcessPart {
             crate::bail!("process.args: must not be empty");
         }
         if args.len() > sprout_protocol::MAX_ARGS {
-            crate::bail!("process.args: {} arguments; sprout-init passes at most {}", args.len(), sprout_protocol::MAX_ARGS);
+            crate::bail!(
+                "process.args: {} arguments; sprout-init passes at most {}",
+                args.len(),
+                sprout_protocol::MAX_ARGS
+            );
         }
-        let args: Vec<CString> =
-            args.iter().enumerate().map(|(i, a)| cs(format!("process.args[{i}]"), a)).collect::<Result<_>>()?;
+        let args: Vec<CString> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cs(format!("process.args[{i}]"), a))
+            .collect::<Result<_>>()?;
         let cwd = process.cwd().to_string_lossy().into_owned();
         if !cwd.starts_with('/') {
             crate::bail!("process.cwd \"{cwd}\": must be an absolute path");
@@ -338,7 +357,9 @@ impl ProcessPart {
         };
         if let Some(name) = username {
             let Some(e) = passwd.iter().find(|e| e.name == name) else {
-                crate::bail!("process.user.username \"{name}\": no such user in the rootfs's /etc/passwd");
+                crate::bail!(
+                    "process.user.username \"{name}\": no such user in the rootfs's /etc/passwd"
+                );
             };
             if (uid != 0 && uid != e.uid) || (gid != 0 && gid != e.gid) {
                 warn(format!(
@@ -369,8 +390,11 @@ impl ProcessPart {
                 sprout_protocol::MAX_ARGS
             );
         }
-        let env: Vec<CString> =
-            env_list.iter().enumerate().map(|(i, e)| cs(format!("process.env[{i}]"), e)).collect::<Result<_>>()?;
+        let env: Vec<CString> = env_list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| cs(format!("process.env[{i}]"), e))
+            .collect::<Result<_>>()?;
 
         let cap_last_cap = caps::read_cap_last_cap();
         let caps = caps::resolve(process.capabilities().as_ref(), cap_last_cap)?;
@@ -387,7 +411,10 @@ impl ProcessPart {
         }
         if let Some(b) = process.console_size() {
             let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
-            console = WinSize { rows: clamp(b.height()), cols: clamp(b.width()) };
+            console = WinSize {
+                rows: clamp(b.height()),
+                cols: clamp(b.width()),
+            };
         }
         warn_process_extras(process);
         Ok(ProcessPart {
@@ -486,7 +513,14 @@ impl Plan {
                 }
                 Some(p) => {
                     let fd = open_ns(i, p)?;
-                    join.push(JoinNs { kind, nstype: flag, index: i, path: p.clone(), fd, stub_fd: 0 });
+                    join.push(JoinNs {
+                        kind,
+                        nstype: flag,
+                        index: i,
+                        path: p.clone(),
+                        fd,
+                        stub_fd: 0,
+                    });
                 }
             }
         }
@@ -538,7 +572,12 @@ impl Plan {
             ids_mapped("process.user.uid", uid, &uid_map, "linux.uidMappings")?;
             ids_mapped("process.user.gid", gid, &gid_map, "linux.gidMappings")?;
             for (i, g) in additional_gids.iter().enumerate() {
-                ids_mapped(&format!("process.user.additionalGids[{i}]"), *g, &gid_map, "linux.gidMappings")?;
+                ids_mapped(
+                    &format!("process.user.additionalGids[{i}]"),
+                    *g,
+                    &gid_map,
+                    "linux.gidMappings",
+                )?;
             }
             if !uid_map.iter().any(|m| m.contains(0)) {
                 crate::bail!(
@@ -558,7 +597,10 @@ impl Plan {
 
         // --- filesystem ---
         let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
-        let cgroups = if spec_mounts.iter().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))) {
+        let cgroups = if spec_mounts
+            .iter()
+            .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
+        {
             mounts::CgroupLayout::host()
         } else {
             mounts::CgroupLayout::default()
@@ -574,11 +616,8 @@ impl Plan {
             cgroup_path: opts.cgroup_path.as_deref(),
         };
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
-        let mut ops = mounts::before_pivot(
-            spec_mounts,
-            linux.devices().as_deref().unwrap_or(&[]),
-            &ctx,
-        )?;
+        let mut ops =
+            mounts::before_pivot(spec_mounts, linux.devices().as_deref().unwrap_or(&[]), &ctx)?;
         let presence = mounts::NsPresence {
             net: has(clone_flags::NEWNET),
             ipc: has(clone_flags::NEWIPC),
@@ -685,7 +724,12 @@ impl Plan {
     /// rootfs setup: `SETUP_ROOTFS` is clear).
     ///
     /// Errors: the first invalid `process.*` field, `linux.seccomp`.
-    pub fn compute_exec(bundle: &Bundle, process: &Process, mut join: Vec<JoinNs>, opts: &Options) -> Result<Plan> {
+    pub fn compute_exec(
+        bundle: &Bundle,
+        process: &Process,
+        mut join: Vec<JoinNs>,
+        opts: &Options,
+    ) -> Result<Plan> {
         check_preserve_fds(opts.preserve_fds)?;
         let no_linux;
         let linux = match bundle.spec.linux() {
@@ -755,9 +799,17 @@ impl Plan {
         let ops: Vec<_> = self.mounts.iter().map(Op::wire).collect();
         let args: Vec<&std::ffi::CStr> = self.args.iter().map(|a| a.as_c_str()).collect();
         let env: Vec<&std::ffi::CStr> = self.env.iter().map(|a| a.as_c_str()).collect();
-        let unshare = (self.unshare != 0).then_some(Namespace { nstype: self.unshare, fd: sprout_protocol::UNSET });
-        let namespaces: Vec<Namespace> =
-            unshare.into_iter().chain(self.join.iter().map(|j| Namespace { nstype: j.nstype, fd: j.stub_fd })).collect();
+        let unshare = (self.unshare != 0).then_some(Namespace {
+            nstype: self.unshare,
+            fd: sprout_protocol::UNSET,
+        });
+        let namespaces: Vec<Namespace> = unshare
+            .into_iter()
+            .chain(self.join.iter().map(|j| Namespace {
+                nstype: j.nstype,
+                fd: j.stub_fd,
+            }))
+            .collect();
         let spec = PlanSpec {
             flags: self.flags,
             uid: self.uid,
@@ -800,8 +852,10 @@ impl Plan {
     /// Decodes `bytes` with the stub's decoder and checks that every field
     /// equals this plan: the self-check of `sprout plan`.
     pub fn verify(&self, bytes: &[u8]) -> Result<()> {
-        let p = WirePlan::decode(bytes).map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
-        let mismatch = |what: &str| Error::invalid(format!("plan self-check: {what} differs after decoding"));
+        let p = WirePlan::decode(bytes)
+            .map_err(|e| Error::invalid(format!("plan self-check: decode: {e}")))?;
+        let mismatch =
+            |what: &str| Error::invalid(format!("plan self-check: {what} differs after decoding"));
         let same_strs = |l: sprout_protocol::List<'_, &std::ffi::CStr>, v: &[CString]| {
             l.len() == v.len() && l.iter().zip(v).all(|(a, b)| a == b.as_c_str())
         };
@@ -827,10 +881,17 @@ impl Plan {
         {
             return Err(mismatch("a string"));
         }
-        if !p.additional_gids.iter().eq(self.additional_gids.iter().copied()) {
+        if !p
+            .additional_gids
+            .iter()
+            .eq(self.additional_gids.iter().copied())
+        {
             return Err(mismatch("additional_gids"));
         }
-        if !p.namespaces.iter().eq(self.join.iter().map(|j| Namespace { nstype: j.nstype, fd: j.stub_fd })) {
+        if !p.namespaces.iter().eq(self.join.iter().map(|j| Namespace {
+            nstype: j.nstype,
+            fd: j.stub_fd,
+        })) {
             return Err(mismatch("namespaces"));
         }
         if !p.rlimits.iter().eq(self.rlimits.iter().copied()) {
@@ -877,10 +938,16 @@ impl Plan {
                     m.insert("flags".into(), json!(mounts::ms::names(o.flags)));
                 }
                 if o.remount_flags != 0 {
-                    m.insert("remountFlags".into(), json!(mounts::ms::names(o.remount_flags)));
+                    m.insert(
+                        "remountFlags".into(),
+                        json!(mounts::ms::names(o.remount_flags)),
+                    );
                 }
                 if o.propagation != 0 {
-                    m.insert("propagation".into(), json!(mounts::ms::names(o.propagation)));
+                    m.insert(
+                        "propagation".into(),
+                        json!(mounts::ms::names(o.propagation)),
+                    );
                 }
                 let mut opts = Vec::new();
                 for (bit, name) in [
@@ -917,7 +984,12 @@ impl Plan {
         let groups = user::rootfs_groups(&rootfs).unwrap_or_default();
         let group_names: serde_json::Map<String, Value> = std::iter::once(self.gid)
             .chain(self.additional_gids.iter().copied())
-            .filter_map(|g| groups.iter().find(|e| e.gid == g).map(|e| (g.to_string(), Value::from(e.name.clone()))))
+            .filter_map(|g| {
+                groups
+                    .iter()
+                    .find(|e| e.gid == g)
+                    .map(|e| (g.to_string(), Value::from(e.name.clone())))
+            })
             .collect();
         json!({
             "flags": flag_names(self.flags),
@@ -998,7 +1070,12 @@ fn open_ns(i: usize, path: &std::path::Path) -> Result<OwnedFd> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map(OwnedFd::from)
-        .map_err(|e| Error::io(format!("linux.namespaces[{i}].path \"{}\": open", path.display()), &e))
+        .map_err(|e| {
+            Error::io(
+                format!("linux.namespaces[{i}].path \"{}\": open", path.display()),
+                &e,
+            )
+        })
 }
 
 /// A warning for `process` fields of other platforms (the LSM labels,
@@ -1039,7 +1116,8 @@ mod tests {
     struct TestBundle(PathBuf);
     impl TestBundle {
         fn new(tag: &str, config: &Value) -> TestBundle {
-            let dir = std::env::temp_dir().join(format!("sprout-plan-{tag}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("sprout-plan-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
             std::fs::write(
@@ -1047,7 +1125,11 @@ mod tests {
                 "root:x:0:0:root:/root:/bin/sh\ndemo:x:1000:1000:demo:/home/demo:/bin/sh\n",
             )
             .unwrap();
-            std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(config).unwrap()).unwrap();
+            std::fs::write(
+                dir.join("config.json"),
+                serde_json::to_string_pretty(config).unwrap(),
+            )
+            .unwrap();
             TestBundle(dir)
         }
         fn plan(&self) -> Result<Plan> {
@@ -1070,17 +1152,39 @@ mod tests {
         let p = b.plan().unwrap();
         assert_eq!(
             flag_names(p.flags),
-            ["NO_NEW_PRIVS", "READONLY_ROOTFS", "TERMINAL", "LOOPBACK", "SETUP_ROOTFS", "NEW_KEYRING", "SYNC"]
+            [
+                "NO_NEW_PRIVS",
+                "READONLY_ROOTFS",
+                "TERMINAL",
+                "LOOPBACK",
+                "SETUP_ROOTFS",
+                "NEW_KEYRING",
+                "SYNC"
+            ]
         );
         assert_eq!(p.caps.bounding, (1 << 5) | (1 << 10) | (1 << 29));
         assert_eq!(p.caps.inheritable, 0);
-        assert_eq!(p.rlimits, [Rlimit { resource: 7, soft: 1024, hard: 1024 }]);
+        assert_eq!(
+            p.rlimits,
+            [Rlimit {
+                resource: 7,
+                soft: 1024,
+                hard: 1024
+            }]
+        );
         assert_eq!(p.home.as_deref(), Some("/root"));
         assert_eq!(p.env.last().unwrap().to_str().unwrap(), "HOME=/root");
-        assert_eq!(p.new_namespaces, ["pid", "network", "ipc", "uts", "mount", "cgroup"]);
+        assert_eq!(
+            p.new_namespaces,
+            ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+        );
         assert_eq!(p.hostname.as_deref().unwrap().to_str().unwrap(), "sprout");
         assert_eq!((p.plan_fd, p.sync_fd), (3, 4));
-        assert!(p.mounts.iter().any(|o| o.kind == sprout_protocol::MountKind::Mask));
+        assert!(
+            p.mounts
+                .iter()
+                .any(|o| o.kind == sprout_protocol::MountKind::Mask)
+        );
         let bytes = p.encode().unwrap();
         p.verify(&bytes).unwrap();
         let v = p.view(bytes.len());
@@ -1092,16 +1196,25 @@ mod tests {
     fn field_errors() {
         type Edit = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(Edit, &str)> = vec![
-            (Box::new(|c| c["process"]["args"] = json!([])), "process.args: must not be empty"),
+            (
+                Box::new(|c| c["process"]["args"] = json!([])),
+                "process.args: must not be empty",
+            ),
             (
                 Box::new(|c| c["process"]["args"] = json!(vec!["x"; 4097])),
                 "process.args: 4097 arguments; sprout-init passes at most 4096",
             ),
             (
-                Box::new(|c| c["process"]["env"] = json!((0..4096).map(|i| format!("V{i}=1")).collect::<Vec<_>>())),
+                Box::new(|c| {
+                    c["process"]["env"] =
+                        json!((0..4096).map(|i| format!("V{i}=1")).collect::<Vec<_>>())
+                }),
                 "process.env: 4097 variables (with HOME, duplicates merged); sprout-init passes at most 4096",
             ),
-            (Box::new(|c| c["process"]["cwd"] = json!("tmp")), "process.cwd \"tmp\": must be an absolute path"),
+            (
+                Box::new(|c| c["process"]["cwd"] = json!("tmp")),
+                "process.cwd \"tmp\": must be an absolute path",
+            ),
             (
                 Box::new(|c| c["process"]["env"] = json!(["A=1", "B=2", "C=3", "FOO"])),
                 "process.env[3] \"FOO\": missing '='",
@@ -1127,24 +1240,33 @@ mod tests {
             ),
             (
                 Box::new(|c| {
-                    c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}]);
-                    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
-                    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                    c["linux"]["namespaces"] =
+                        json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}]);
+                    c["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+                    c["linux"]["gidMappings"] =
+                        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
                     c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
                 }),
                 "process.user.uid 1000 is not mapped in linux.uidMappings",
             ),
             (
                 Box::new(|c| {
-                    c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}]);
-                    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                    c["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [5, 70000]});
+                    c["linux"]["namespaces"] =
+                        json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}]);
+                    c["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                    c["linux"]["gidMappings"] =
+                        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                    c["process"]["user"] =
+                        json!({"uid": 0, "gid": 0, "additionalGids": [5, 70000]});
                 }),
                 "process.user.additionalGids[1] 70000 is not mapped in linux.gidMappings",
             ),
             (
-                Box::new(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1, "size": 1}])),
+                Box::new(|c| {
+                    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1, "size": 1}])
+                }),
                 "linux.uidMappings/gidMappings: need a new user namespace (add {\"type\": \"user\"} to linux.namespaces)",
             ),
             (
@@ -1156,7 +1278,9 @@ mod tests {
                 "linux.sysctl \"vm.overcommit_memory\": not a namespaced sysctl; it would change the host",
             ),
             (
-                Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}])),
+                Box::new(|c| {
+                    c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}])
+                }),
                 "process.rlimits[0] RLIMIT_CORE: soft limit 2 is above the hard limit 1",
             ),
         ];
@@ -1172,7 +1296,8 @@ mod tests {
     #[test]
     fn user_namespace_plan() {
         let mut c = default_config();
-        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}, {"type": "pid"}]);
+        c["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "user"}, {"type": "uts"}, {"type": "pid"}]);
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 27]});
@@ -1183,7 +1308,11 @@ mod tests {
         assert_eq!(map_text(&p.uid_map), "0 100000 65536\n");
         assert_eq!(p.home, None);
         assert_eq!(p.additional_gids, [1000, 27]);
-        let dev = p.mounts.iter().find(|o| o.kind == sprout_protocol::MountKind::Device).unwrap();
+        let dev = p
+            .mounts
+            .iter()
+            .find(|o| o.kind == sprout_protocol::MountKind::Device)
+            .unwrap();
         assert_ne!(dev.opts & sprout_protocol::mount_opts::BIND_DEVICE, 0);
     }
 
@@ -1197,7 +1326,14 @@ mod tests {
         ]);
         let b = TestBundle::new("join", &c);
         let cfg = config::load(&b.0).unwrap();
-        let p = Plan::compute(&cfg, &Options { preserve_fds: 2, ..Default::default() }).unwrap();
+        let p = Plan::compute(
+            &cfg,
+            &Options {
+                preserve_fds: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!((p.plan_fd, p.sync_fd), (5, 6));
         let fds: Vec<(u32, u32)> = p.join.iter().map(|j| (j.nstype, j.stub_fd)).collect();
         assert_eq!(fds, [(clone_flags::NEWNET, 7), (clone_flags::NEWIPC, 8)]);
@@ -1221,7 +1357,9 @@ mod tests {
     #[test]
     fn content_detection() {
         assert!(!has_content(&json!({"devices": null, "memory": null})));
-        assert!(has_content(&json!({"devices": [{"allow": false, "access": "rwm"}]})));
+        assert!(has_content(
+            &json!({"devices": [{"allow": false, "access": "rwm"}]})
+        ));
         assert!(!has_content(&json!({"devices": []})));
         assert!(has_content(&json!({"pids": {"limit": 5}})));
     }

@@ -20,8 +20,8 @@
 
 use nix::unistd::Pid;
 use oci_spec::runtime::{
-    ExecCPUAffinity, IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler,
-    Spec,
+    ExecCPUAffinity, IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    Process, Scheduler, Spec,
 };
 use serde_json::{Value, json};
 
@@ -101,15 +101,25 @@ pub fn scheduler(s: &Scheduler) -> Result<SchedAttr> {
         crate::bail!("process.scheduler.nice {nice}: out of range (-20 to 19)");
     }
     if nice != 0 && pol != 0 && pol != 3 {
-        crate::bail!("process.scheduler.nice {nice}: only SCHED_OTHER and SCHED_BATCH use a nice value, not {name}");
+        crate::bail!(
+            "process.scheduler.nice {nice}: only SCHED_OTHER and SCHED_BATCH use a nice value, not {name}"
+        );
     }
     let priority = s.priority().unwrap_or(0);
     match (realtime, priority) {
         (true, 1..=99) | (false, 0) => {}
-        (true, p) => crate::bail!("process.scheduler.priority {p}: {name} needs a priority from 1 to 99"),
-        (false, p) => crate::bail!("process.scheduler.priority {p}: must be 0 with {name} (1-99 is for SCHED_FIFO and SCHED_RR)"),
+        (true, p) => {
+            crate::bail!("process.scheduler.priority {p}: {name} needs a priority from 1 to 99")
+        }
+        (false, p) => crate::bail!(
+            "process.scheduler.priority {p}: must be 0 with {name} (1-99 is for SCHED_FIFO and SCHED_RR)"
+        ),
     }
-    let (runtime, deadline, period) = (s.runtime().unwrap_or(0), s.deadline().unwrap_or(0), s.period().unwrap_or(0));
+    let (runtime, deadline, period) = (
+        s.runtime().unwrap_or(0),
+        s.deadline().unwrap_or(0),
+        s.period().unwrap_or(0),
+    );
     if pol == 6 {
         // sched(7): runtime <= deadline <= period (period 0 = deadline).
         if runtime == 0 || deadline == 0 {
@@ -121,9 +131,15 @@ pub fn scheduler(s: &Scheduler) -> Result<SchedAttr> {
             );
         }
     } else if runtime != 0 || deadline != 0 || period != 0 {
-        crate::bail!("process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only, not {name}");
+        crate::bail!(
+            "process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only, not {name}"
+        );
     }
-    let flags = s.flags().iter().flatten().fold(0, |acc, f| acc | sched_flag(*f));
+    let flags = s
+        .flags()
+        .iter()
+        .flatten()
+        .fold(0, |acc, f| acc | sched_flag(*f));
     Ok(SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         policy: pol,
@@ -182,7 +198,8 @@ fn affinity(a: &ExecCPUAffinity) -> Result<Option<Vec<usize>>> {
 /// Whether an LSM is active, from securityfs/sysfs.
 fn lsm_enabled(name: &str) -> bool {
     match name {
-        "AppArmor" => std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y')),
+        "AppArmor" => std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.starts_with('Y')),
         _ => std::path::Path::new("/sys/fs/selinux/enforce").exists(),
     }
 }
@@ -190,9 +207,13 @@ fn lsm_enabled(name: &str) -> bool {
 /// The error for a non-empty LSM field (sprout applies no LSM labels).
 fn lsm_error(field: &str, value: &str, lsm: &str) -> Error {
     if lsm_enabled(lsm) {
-        Error::invalid(format!("{field} \"{value}\": {lsm} labels are not supported by sprout"))
+        Error::invalid(format!(
+            "{field} \"{value}\": {lsm} labels are not supported by sprout"
+        ))
     } else {
-        Error::invalid(format!("{field} \"{value}\": {lsm} is not enabled on this host"))
+        Error::invalid(format!(
+            "{field} \"{value}\": {lsm} is not enabled on this host"
+        ))
     }
 }
 
@@ -209,7 +230,15 @@ pub fn resolve(p: &Process, exec: bool) -> Result<Attrs> {
         sched: p.scheduler().as_ref().map(scheduler).transpose()?,
         ioprio: p.io_priority().as_ref().map(io_priority).transpose()?,
         // Not applicable to the container's init process (config.md).
-        cpus: if exec { p.exec_cpu_affinity().as_ref().map(affinity).transpose()?.flatten() } else { None },
+        cpus: if exec {
+            p.exec_cpu_affinity()
+                .as_ref()
+                .map(affinity)
+                .transpose()?
+                .flatten()
+        } else {
+            None
+        },
     })
 }
 
@@ -229,9 +258,16 @@ pub fn refuse_linux_extras(spec: &Spec) -> Result<()> {
     if let Some(d) = l.net_devices().as_ref().filter(|d| !d.is_empty()) {
         let mut names: Vec<&String> = d.keys().collect();
         names.sort();
-        crate::bail!("linux.netDevices {names:?}: moving network devices into the container is not supported by sprout yet");
+        crate::bail!(
+            "linux.netDevices {names:?}: moving network devices into the container is not supported by sprout yet"
+        );
     }
-    if let Some(f) = l.personality().as_ref().and_then(|p| p.flags().clone()).filter(|f| !f.is_empty()) {
+    if let Some(f) = l
+        .personality()
+        .as_ref()
+        .and_then(|p| p.flags().clone())
+        .filter(|f| !f.is_empty())
+    {
         crate::bail!("linux.personality.flags {f:?}: the runtime spec defines no flag values");
     }
     Ok(())
@@ -243,20 +279,29 @@ impl Attrs {
     /// Errors name the field and the syscall.
     pub fn apply(&self, pid: Pid) -> Result<()> {
         if let Some(a) = &self.sched {
-            crate::sys::sched_setattr(pid.as_raw(), a)
-                .map_err(|e| Error::Sys { context: "process.scheduler: sched_setattr".into(), errno: e })?;
+            crate::sys::sched_setattr(pid.as_raw(), a).map_err(|e| Error::Sys {
+                context: "process.scheduler: sched_setattr".into(),
+                errno: e,
+            })?;
         }
         if let Some(v) = self.ioprio {
-            crate::sys::ioprio_set(pid.as_raw(), v)
-                .map_err(|e| Error::Sys { context: "process.ioPriority: ioprio_set".into(), errno: e })?;
+            crate::sys::ioprio_set(pid.as_raw(), v).map_err(|e| Error::Sys {
+                context: "process.ioPriority: ioprio_set".into(),
+                errno: e,
+            })?;
         }
         if let Some(cpus) = &self.cpus {
             let mut set = nix::sched::CpuSet::new();
             for &c in cpus {
-                set.set(c).map_err(|e| Error::Sys { context: "process.execCPUAffinity".into(), errno: e })?;
+                set.set(c).map_err(|e| Error::Sys {
+                    context: "process.execCPUAffinity".into(),
+                    errno: e,
+                })?;
             }
-            nix::sched::sched_setaffinity(pid, &set)
-                .map_err(|e| Error::Sys { context: "process.execCPUAffinity: sched_setaffinity".into(), errno: e })?;
+            nix::sched::sched_setaffinity(pid, &set).map_err(|e| Error::Sys {
+                context: "process.execCPUAffinity: sched_setaffinity".into(),
+                errno: e,
+            })?;
         }
         Ok(())
     }
@@ -286,17 +331,37 @@ mod tests {
     fn scheduler_ranges() {
         let a = sched(json!({"policy": "SCHED_BATCH", "nice": 5})).unwrap();
         assert_eq!((a.size, a.policy, a.nice, a.priority), (56, 3, 5, 0));
-        let a = sched(json!({"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]})).unwrap();
+        let a = sched(
+            json!({"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]}),
+        )
+        .unwrap();
         assert_eq!((a.policy, a.priority, a.flags), (1, 10, 1));
         let a = sched(json!({"policy": "SCHED_DEADLINE", "runtime": 10_000_000, "deadline": 30_000_000, "period": 30_000_000}))
             .unwrap();
-        assert_eq!((a.policy, a.runtime, a.deadline, a.period), (6, 10_000_000, 30_000_000, 30_000_000));
+        assert_eq!(
+            (a.policy, a.runtime, a.deadline, a.period),
+            (6, 10_000_000, 30_000_000, 30_000_000)
+        );
         let e = |v| sched(v).unwrap_err().to_string();
-        assert_eq!(e(json!({"policy": "SCHED_OTHER", "nice": 20})), "process.scheduler.nice 20: out of range (-20 to 19)");
-        assert!(e(json!({"policy": "SCHED_RR"})).contains("SCHED_RR needs a priority from 1 to 99"));
-        assert!(e(json!({"policy": "SCHED_OTHER", "priority": 3})).contains("must be 0 with SCHED_OTHER"));
-        assert!(e(json!({"policy": "SCHED_FIFO", "priority": 3, "nice": 2})).contains("only SCHED_OTHER and SCHED_BATCH"));
-        assert!(e(json!({"policy": "SCHED_DEADLINE", "runtime": 5, "deadline": 4})).contains("runtime <= deadline"));
+        assert_eq!(
+            e(json!({"policy": "SCHED_OTHER", "nice": 20})),
+            "process.scheduler.nice 20: out of range (-20 to 19)"
+        );
+        assert!(
+            e(json!({"policy": "SCHED_RR"})).contains("SCHED_RR needs a priority from 1 to 99")
+        );
+        assert!(
+            e(json!({"policy": "SCHED_OTHER", "priority": 3}))
+                .contains("must be 0 with SCHED_OTHER")
+        );
+        assert!(
+            e(json!({"policy": "SCHED_FIFO", "priority": 3, "nice": 2}))
+                .contains("only SCHED_OTHER and SCHED_BATCH")
+        );
+        assert!(
+            e(json!({"policy": "SCHED_DEADLINE", "runtime": 5, "deadline": 4}))
+                .contains("runtime <= deadline")
+        );
         assert!(e(json!({"policy": "SCHED_ISO"})).contains("not implemented by Linux"));
         assert!(e(json!({"policy": "SCHED_IDLE", "period": 4})).contains("SCHED_DEADLINE only"));
     }
@@ -304,10 +369,18 @@ mod tests {
     #[test]
     fn io_priorities() {
         let p = |v| io_priority(&serde_json::from_value(v).unwrap());
-        assert_eq!(p(json!({"class": "IOPRIO_CLASS_RT", "priority": 3})).unwrap(), (1 << 13) | 3);
-        assert_eq!(p(json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0})).unwrap(), 3 << 13);
         assert_eq!(
-            p(json!({"class": "IOPRIO_CLASS_BE", "priority": 8})).unwrap_err().to_string(),
+            p(json!({"class": "IOPRIO_CLASS_RT", "priority": 3})).unwrap(),
+            (1 << 13) | 3
+        );
+        assert_eq!(
+            p(json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0})).unwrap(),
+            3 << 13
+        );
+        assert_eq!(
+            p(json!({"class": "IOPRIO_CLASS_BE", "priority": 8}))
+                .unwrap_err()
+                .to_string(),
             "process.ioPriority.priority 8: out of range (0 to 7)"
         );
     }

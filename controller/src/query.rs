@@ -81,7 +81,10 @@ fn tabwrite(rows: &[Vec<String>]) -> String {
 /// root: `ID PID STATUS BUNDLE CREATED OWNER` (runc's table), ids only with
 /// `-q`, or a JSON array of OCI states.
 pub fn list(root: &Path, quiet: bool, format: Format) -> Result<()> {
-    let states: Vec<State> = State::list_ids(root)?.iter().filter_map(|id| State::load(root, id).ok()).collect();
+    let states: Vec<State> = State::list_ids(root)?
+        .iter()
+        .filter_map(|id| State::load(root, id).ok())
+        .collect();
     if quiet {
         for st in &states {
             print(&st.id)?;
@@ -94,7 +97,11 @@ pub fn list(root: &Path, quiet: bool, format: Format) -> Result<()> {
             print(&serde_json::to_string(&all).unwrap_or_default())
         }
         Format::Table => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut rows = vec![
+                ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for st in &states {
                 let status = st.status();
                 rows.push(vec![
@@ -124,14 +131,22 @@ pub fn ps(root: &Path, id: &str, format: Format, ps_args: &[String]) -> Result<(
     if format == Format::Json {
         return print(&serde_json::to_string(&pids).unwrap_or_default());
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
     let out = std::process::Command::new("ps")
         .args(&args)
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| Error::io(format!("running ps {}", args.join(" ")), &e))?;
     if !out.status.success() {
-        crate::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        crate::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -141,7 +156,11 @@ pub fn ps(root: &Path, id: &str, format: Format, ps_args: &[String]) -> Result<(
     };
     let mut shown = vec![header.to_string()];
     for l in lines {
-        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
             shown.push(l.to_string());
         }
     }
@@ -152,17 +171,25 @@ pub fn ps(root: &Path, id: &str, format: Format, ps_args: &[String]) -> Result<(
 ///
 /// Errors: `--interval "X": invalid duration`.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || Error::invalid(format!("--interval \"{s}\": invalid duration (use e.g. 5s, 500ms, 1m)"));
+    let bad = || {
+        Error::invalid(format!(
+            "--interval \"{s}\": invalid duration (use e.g. 5s, 500ms, 1m)"
+        ))
+    };
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
         rest = &rest[n_end..];
-        let u_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..u_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -233,7 +260,12 @@ pub fn events(root: &Path, id: &str, stats: bool, interval: Duration) -> Result<
                     Ok(0) => false,
                     Ok(_) => true,
                     Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(Error::Sys { context: "poll on the container's pidfd".into(), errno: e }),
+                    Err(e) => {
+                        return Err(Error::Sys {
+                            context: "poll on the container's pidfd".into(),
+                            errno: e,
+                        });
+                    }
                 }
             }
         };
@@ -284,7 +316,10 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
     if t == "-1" {
         return Ok(-1);
     }
-    let t = t.strip_suffix('b').filter(|x| x.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&t);
+    let t = t
+        .strip_suffix('b')
+        .filter(|x| x.ends_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(&t);
     let (num, mult): (&str, i64) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -294,7 +329,10 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
         Some('b') => (&t[..t.len() - 1], 1),
         _ => (t, 1),
     };
-    let v: f64 = num.trim().parse().map_err(|_| Error::invalid(format!("{flag} \"{s}\": invalid size")))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| Error::invalid(format!("{flag} \"{s}\": invalid size")))?;
     if v < 0.0 {
         crate::bail!("{flag} \"{s}\": must not be negative (or -1 for unlimited)");
     }
@@ -315,10 +353,15 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
                     .map_err(|e| Error::io("--resources -: reading stdin", &e))?;
                 s
             } else {
-                std::fs::read_to_string(p).map_err(|e| Error::io(format!("--resources \"{}\"", p.display()), &e))?
+                std::fs::read_to_string(p)
+                    .map_err(|e| Error::io(format!("--resources \"{}\"", p.display()), &e))?
             };
-            serde_json::from_str(&text)
-                .map_err(|e| Error::invalid(format!("--resources \"{}\": invalid JSON: {e}", p.display())))?
+            serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(format!(
+                    "--resources \"{}\": invalid JSON: {e}",
+                    p.display()
+                ))
+            })?
         }
     };
     if !v.is_object() {
@@ -326,11 +369,15 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
     }
     let mut set = |section: &str, key: &str, val: Value| {
         let obj = v.as_object_mut().expect("object");
-        let sec = obj.entry(section).or_insert_with(|| Value::Object(Map::new()));
+        let sec = obj
+            .entry(section)
+            .or_insert_with(|| Value::Object(Map::new()));
         if !sec.is_object() {
             *sec = Value::Object(Map::new());
         }
-        sec.as_object_mut().expect("object").insert(key.to_string(), val);
+        sec.as_object_mut()
+            .expect("object")
+            .insert(key.to_string(), val);
     };
     if let Some(m) = &f.memory {
         set("memory", "limit", json!(parse_bytes("--memory", m)?));
@@ -339,7 +386,11 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
         set("memory", "swap", json!(parse_bytes("--memory-swap", m)?));
     }
     if let Some(m) = &f.memory_reservation {
-        set("memory", "reservation", json!(parse_bytes("--memory-reservation", m)?));
+        set(
+            "memory",
+            "reservation",
+            json!(parse_bytes("--memory-reservation", m)?),
+        );
     }
     if let Some(x) = f.cpu_shares {
         set("cpu", "shares", json!(x));
@@ -547,7 +598,11 @@ mod tests {
         assert_eq!(r.pids().as_ref().unwrap().limit(), 20);
         assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
         // 0 = unchanged (runc): no pids section at all.
-        let f = UpdateFlags { pids_limit: Some(0), cpu_rt_period: Some(5), ..Default::default() };
+        let f = UpdateFlags {
+            pids_limit: Some(0),
+            cpu_rt_period: Some(5),
+            ..Default::default()
+        };
         let r = update_resources(None, &f).unwrap();
         assert!(r.pids().is_none());
         assert_eq!(r.cpu().as_ref().unwrap().realtime_period(), Some(5));
@@ -557,7 +612,11 @@ mod tests {
     fn table_layout_like_tabwriter() {
         let rows = vec![
             vec!["ID".to_string(), "PID".into(), "OWNER".into()],
-            vec!["a-very-long-identifier".to_string(), "1".into(), "root".into()],
+            vec![
+                "a-very-long-identifier".to_string(),
+                "1".into(),
+                "root".into(),
+            ],
         ];
         assert_eq!(
             tabwrite(&rows),

@@ -39,7 +39,10 @@ pub fn resource_of(name: &str) -> Option<u32> {
 
 /// The name of a resource number, or `"RLIMIT_<n>"`.
 pub fn name_of(resource: u32) -> String {
-    NAMES.get(resource as usize).map(|s| s.to_string()).unwrap_or_else(|| format!("RLIMIT_{resource}"))
+    NAMES
+        .get(resource as usize)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("RLIMIT_{resource}"))
 }
 
 /// Resolves `process.rlimits` to wire entries, in config order.
@@ -54,12 +57,20 @@ pub fn resolve(rlimits: &[PosixRlimit]) -> Result<Vec<Rlimit>> {
             crate::bail!("process.rlimits[{i}].type: unknown rlimit type \"{name}\"");
         };
         if r.soft() > r.hard() {
-            crate::bail!("process.rlimits[{i}] {name}: soft limit {} is above the hard limit {}", r.soft(), r.hard());
+            crate::bail!(
+                "process.rlimits[{i}] {name}: soft limit {} is above the hard limit {}",
+                r.soft(),
+                r.hard()
+            );
         }
         if out.iter().any(|o| o.resource == resource) {
             crate::bail!("process.rlimits[{i}]: {name} is given twice");
         }
-        out.push(Rlimit { resource, soft: r.soft(), hard: r.hard() });
+        out.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
     }
     Ok(out)
 }
@@ -68,7 +79,10 @@ pub fn resolve(rlimits: &[PosixRlimit]) -> Result<Vec<Rlimit>> {
 /// an unknown type gives our message (`process.rlimits[1].type: unknown
 /// rlimit type "RLIMIT_FOO"`) rather than a serde one.
 pub fn precheck(config: &serde_json::Value) -> Result<()> {
-    let Some(list) = config.pointer("/process/rlimits").and_then(|v| v.as_array()) else {
+    let Some(list) = config
+        .pointer("/process/rlimits")
+        .and_then(|v| v.as_array())
+    else {
         return Ok(());
     };
     for (i, r) in list.iter().enumerate() {
@@ -87,7 +101,12 @@ mod tests {
     use oci_spec::runtime::{PosixRlimitBuilder, PosixRlimitType};
 
     fn rl(t: PosixRlimitType, soft: u64, hard: u64) -> PosixRlimit {
-        PosixRlimitBuilder::default().typ(t).soft(soft).hard(hard).build().unwrap()
+        PosixRlimitBuilder::default()
+            .typ(t)
+            .soft(soft)
+            .hard(hard)
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -105,22 +124,48 @@ mod tests {
 
     #[test]
     fn resolves_in_order() {
-        let v = resolve(&[rl(PosixRlimitType::RlimitNofile, 512, 1024), rl(PosixRlimitType::RlimitCore, 0, u64::MAX)])
-            .unwrap();
-        assert_eq!(v, [Rlimit { resource: 7, soft: 512, hard: 1024 }, Rlimit { resource: 4, soft: 0, hard: u64::MAX }]);
+        let v = resolve(&[
+            rl(PosixRlimitType::RlimitNofile, 512, 1024),
+            rl(PosixRlimitType::RlimitCore, 0, u64::MAX),
+        ])
+        .unwrap();
+        assert_eq!(
+            v,
+            [
+                Rlimit {
+                    resource: 7,
+                    soft: 512,
+                    hard: 1024
+                },
+                Rlimit {
+                    resource: 4,
+                    soft: 0,
+                    hard: u64::MAX
+                }
+            ]
+        );
     }
 
     #[test]
     fn soft_above_hard_is_an_error() {
         let e = resolve(&[rl(PosixRlimitType::RlimitNofile, 2048, 1024)]).unwrap_err();
-        assert_eq!(e.to_string(), "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024");
+        assert_eq!(
+            e.to_string(),
+            "process.rlimits[0] RLIMIT_NOFILE: soft limit 2048 is above the hard limit 1024"
+        );
     }
 
     #[test]
     fn duplicates_are_an_error() {
-        let e =
-            resolve(&[rl(PosixRlimitType::RlimitNofile, 1, 1), rl(PosixRlimitType::RlimitNofile, 2, 2)]).unwrap_err();
-        assert_eq!(e.to_string(), "process.rlimits[1]: RLIMIT_NOFILE is given twice");
+        let e = resolve(&[
+            rl(PosixRlimitType::RlimitNofile, 1, 1),
+            rl(PosixRlimitType::RlimitNofile, 2, 2),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "process.rlimits[1]: RLIMIT_NOFILE is given twice"
+        );
     }
 
     #[test]

@@ -41,8 +41,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+};
 
 use crate::error::{Error, Result, warn};
 
@@ -94,7 +98,9 @@ fn action(field: &str, a: LinuxSeccompAction, errno: Option<u32>) -> Result<Scmp
     let errno_given = errno.is_some();
     let errno = errno.unwrap_or(libc::EPERM as u32);
     let act = match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace => {
@@ -119,7 +125,10 @@ fn action(field: &str, a: LinuxSeccompAction, errno: Option<u32>) -> Result<Scmp
 /// The comparator of one OCI argument condition.
 fn compare(field: &str, arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<ScmpArgCompare> {
     if arg.index() > 5 {
-        crate::bail!("{field}: argument index {} is out of range (0-5)", arg.index());
+        crate::bail!(
+            "{field}: argument index {} is out of range (0-5)",
+            arg.index()
+        );
     }
     let op = match arg.op() {
         LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,
@@ -143,10 +152,19 @@ fn compare(field: &str, arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<Scmp
 /// condition when an argument index repeats (OR semantics, as runc).
 fn condition_sets(field: &str, rule: &LinuxSyscall) -> Result<Vec<Vec<ScmpArgCompare>>> {
     let args = rule.args().clone().unwrap_or_default();
-    let cmps: Vec<ScmpArgCompare> = args.iter().map(|a| compare(field, a)).collect::<Result<_>>()?;
+    let cmps: Vec<ScmpArgCompare> = args
+        .iter()
+        .map(|a| compare(field, a))
+        .collect::<Result<_>>()?;
     let mut seen = [false; 6];
-    let repeats = args.iter().any(|a| std::mem::replace(&mut seen[a.index()], true));
-    Ok(if repeats { cmps.into_iter().map(|c| vec![c]).collect() } else { vec![cmps] })
+    let repeats = args
+        .iter()
+        .any(|a| std::mem::replace(&mut seen[a.index()], true));
+    Ok(if repeats {
+        cmps.into_iter().map(|c| vec![c]).collect()
+    } else {
+        vec![cmps]
+    })
 }
 
 fn lib_err(field: &str, e: libseccomp::error::SeccompError) -> Error {
@@ -159,8 +177,14 @@ pub fn flag_names(flags: u32) -> Vec<&'static str> {
         (filter_flags::TSYNC, "SECCOMP_FILTER_FLAG_TSYNC"),
         (filter_flags::LOG, "SECCOMP_FILTER_FLAG_LOG"),
         (filter_flags::SPEC_ALLOW, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
-        (filter_flags::NEW_LISTENER, "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
-        (filter_flags::WAIT_KILLABLE_RECV, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+        (
+            filter_flags::NEW_LISTENER,
+            "SECCOMP_FILTER_FLAG_NEW_LISTENER",
+        ),
+        (
+            filter_flags::WAIT_KILLABLE_RECV,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        ),
     ]
     .into_iter()
     .filter(|(b, _)| flags & b != 0)
@@ -175,7 +199,10 @@ pub fn supported_flag_names() -> Vec<&'static str> {
         (filter_flags::TSYNC, "SECCOMP_FILTER_FLAG_TSYNC"),
         (filter_flags::LOG, "SECCOMP_FILTER_FLAG_LOG"),
         (filter_flags::SPEC_ALLOW, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
-        (filter_flags::WAIT_KILLABLE_RECV | filter_flags::NEW_LISTENER, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+        (
+            filter_flags::WAIT_KILLABLE_RECV | filter_flags::NEW_LISTENER,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        ),
     ]
     .into_iter()
     .filter(|(b, _)| crate::sys::seccomp_flags_known(*b))
@@ -189,7 +216,9 @@ fn flag_name(f: &LinuxSeccompFilterFlag) -> &'static str {
         LinuxSeccompFilterFlag::SeccompFilterFlagLog => "SECCOMP_FILTER_FLAG_LOG",
         LinuxSeccompFilterFlag::SeccompFilterFlagTsync => "SECCOMP_FILTER_FLAG_TSYNC",
         LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+        }
     }
 }
 
@@ -200,24 +229,41 @@ fn flag_name(f: &LinuxSeccompFilterFlag) -> &'static str {
 /// WAIT_KILLABLE_RECV without NOTIFY is dropped with a warning (the kernel
 /// refuses it without a listener, and it only concerns notifications).
 fn filter_flags_of(s: &LinuxSeccomp, notify: bool) -> u32 {
-    let mut flags = if notify { filter_flags::NEW_LISTENER } else { 0 };
+    let mut flags = if notify {
+        filter_flags::NEW_LISTENER
+    } else {
+        0
+    };
     for f in s.flags().iter().flatten() {
         let (bit, name) = match f {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => (filter_flags::LOG, flag_name(f)),
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync if notify => continue,
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => (filter_flags::TSYNC, flag_name(f)),
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => (filter_flags::SPEC_ALLOW, flag_name(f)),
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                (filter_flags::SPEC_ALLOW, flag_name(f))
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if !notify => {
-                warn(format!("linux.seccomp.flags: {} without a SCMP_ACT_NOTIFY rule has no effect; not used", flag_name(f)));
+                warn(format!(
+                    "linux.seccomp.flags: {} without a SCMP_ACT_NOTIFY rule has no effect; not used",
+                    flag_name(f)
+                ));
                 continue;
             }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => (filter_flags::WAIT_KILLABLE_RECV, flag_name(f)),
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                (filter_flags::WAIT_KILLABLE_RECV, flag_name(f))
+            }
         };
-        let probe = if bit == filter_flags::WAIT_KILLABLE_RECV { bit | filter_flags::NEW_LISTENER } else { bit };
+        let probe = if bit == filter_flags::WAIT_KILLABLE_RECV {
+            bit | filter_flags::NEW_LISTENER
+        } else {
+            bit
+        };
         if crate::sys::seccomp_flags_known(probe) {
             flags |= bit;
         } else {
-            warn(format!("linux.seccomp.flags: {name} is not supported by this kernel; not used"));
+            warn(format!(
+                "linux.seccomp.flags: {name} is not supported by this kernel; not used"
+            ));
         }
     }
     flags
@@ -238,16 +284,27 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
     if let Some(hit) = key.as_deref().and_then(cache::load) {
         if debug {
             for name in &hit.skipped {
-                eprintln!("sprout: debug: linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)");
+                eprintln!(
+                    "sprout: debug: linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)"
+                );
             }
         }
         let listener = listener_of(s, hit.notify)?;
         check_stub_syscalls(&hit.program, hit.notify, false)?;
-        return Ok(Compiled { flags: filter_flags_of(s, hit.notify), program: hit.program, skipped: hit.skipped, listener });
+        return Ok(Compiled {
+            flags: filter_flags_of(s, hit.notify),
+            program: hit.program,
+            skipped: hit.skipped,
+            listener,
+        });
     }
     let c = compile_uncached(s, debug)?;
     if let Some(k) = key {
-        let entry = cache::Entry { program: c.program.clone(), notify: c.listener.is_some(), skipped: c.skipped.clone() };
+        let entry = cache::Entry {
+            program: c.program.clone(),
+            notify: c.listener.is_some(),
+            skipped: c.skipped.clone(),
+        };
         cache::store(&k, &entry);
     }
     Ok(c)
@@ -258,11 +315,19 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
 /// Errors: `SCMP_ACT_NOTIFY` without an absolute `listenerPath`.
 fn listener_of(s: &LinuxSeccomp, notify: bool) -> Result<Option<Listener>> {
     Ok(match (notify, s.listener_path()) {
-        (true, None) => crate::bail!("linux.seccomp.listenerPath: required by the SCMP_ACT_NOTIFY action"),
-        (true, Some(p)) if !p.is_absolute() => {
-            crate::bail!("linux.seccomp.listenerPath \"{}\": must be an absolute path", p.display())
+        (true, None) => {
+            crate::bail!("linux.seccomp.listenerPath: required by the SCMP_ACT_NOTIFY action")
         }
-        (true, Some(p)) => Some(Listener { path: p.clone(), metadata: s.listener_metadata().clone().unwrap_or_default() }),
+        (true, Some(p)) if !p.is_absolute() => {
+            crate::bail!(
+                "linux.seccomp.listenerPath \"{}\": must be an absolute path",
+                p.display()
+            )
+        }
+        (true, Some(p)) => Some(Listener {
+            path: p.clone(),
+            metadata: s.listener_metadata().clone().unwrap_or_default(),
+        }),
         (false, Some(p)) => {
             warn(format!(
                 "linux.seccomp.listenerPath \"{}\": no rule uses SCMP_ACT_NOTIFY; nothing is sent to it",
@@ -276,11 +341,18 @@ fn listener_of(s: &LinuxSeccomp, notify: bool) -> Result<Option<Listener>> {
 
 /// [`compile`] with libseccomp, without the cache.
 fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
-    let default = action("linux.seccomp.defaultAction", s.default_action(), s.default_errno_ret())?;
+    let default = action(
+        "linux.seccomp.defaultAction",
+        s.default_action(),
+        s.default_errno_ret(),
+    )?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("linux.seccomp", e))?;
     for (i, arch) in s.architectures().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.architectures[{i}]");
-        let name = serde_json::to_value(arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let name = serde_json::to_value(arch)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         let a = ScmpArch::from_str(&name)
             .map_err(|_| Error::invalid(format!("{field} \"{name}\": unknown architecture")))?;
         ctx.add_arch(a).map_err(|e| lib_err(&field, e))?;
@@ -297,14 +369,17 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         for name in rule.names() {
             let Ok(nr) = ScmpSyscall::from_name(name) else {
                 if debug {
-                    eprintln!("sprout: debug: {field}: skipping syscall \"{name}\" unknown to libseccomp");
+                    eprintln!(
+                        "sprout: debug: {field}: skipping syscall \"{name}\" unknown to libseccomp"
+                    );
                 }
                 skipped.push(name.clone());
                 continue;
             };
             notify |= act == ScmpAction::Notify;
             for set in &sets {
-                ctx.add_rule_conditional(act, nr, set).map_err(|e| lib_err(&format!("{field} \"{name}\""), e))?;
+                ctx.add_rule_conditional(act, nr, set)
+                    .map_err(|e| lib_err(&format!("{field} \"{name}\""), e))?;
             }
         }
     }
@@ -318,23 +393,35 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         );
     }
     check_stub_syscalls(&program, notify, false)?;
-    Ok(Compiled { program, flags, skipped, listener })
+    Ok(Compiled {
+        program,
+        flags,
+        skipped,
+        listener,
+    })
 }
 
 /// Exports the program through a memfd (`seccomp_export_bpf_mem` needs
 /// libseccomp 2.6; Debian 12 has 2.5.4).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
-    let fd = memfd_create(c"sprout-seccomp", MemFdCreateFlag::MFD_CLOEXEC)
-        .map_err(|e| Error::Sys { context: "linux.seccomp: memfd_create".into(), errno: e })?;
-    ctx.export_bpf(&fd).map_err(|e| lib_err("linux.seccomp: export", e))?;
+    let fd =
+        memfd_create(c"sprout-seccomp", MemFdCreateFlag::MFD_CLOEXEC).map_err(|e| Error::Sys {
+            context: "linux.seccomp: memfd_create".into(),
+            errno: e,
+        })?;
+    ctx.export_bpf(&fd)
+        .map_err(|e| lib_err("linux.seccomp: export", e))?;
     let mut f = std::fs::File::from(fd);
     let mut program = Vec::new();
     f.seek(SeekFrom::Start(0))
         .and_then(|_| f.read_to_end(&mut program))
         .map_err(|e| Error::io("linux.seccomp: reading the exported filter", &e))?;
     if program.len() % 8 != 0 {
-        crate::bail!("linux.seccomp: libseccomp exported {} bytes, not a whole program", program.len());
+        crate::bail!(
+            "linux.seccomp: libseccomp exported {} bytes, not a whole program",
+            program.len()
+        );
     }
     Ok(program)
 }
@@ -354,19 +441,69 @@ fn stub_calls(listener: bool, wait_start: bool) -> Vec<StubCall> {
     let nosig = libc::MSG_NOSIGNAL as u64;
     let mut v = Vec::new();
     if listener {
-        v.push(StubCall { name: "sendmsg", nr: libc::SYS_sendmsg, args: [0, 0, nosig, 0, 0, 0], why: "to hand the notify listener to the runtime" });
-        v.push(StubCall { name: "recvfrom", nr: libc::SYS_recvfrom, args: [0, 0, 16, 0, 0, 0], why: "to wait for the runtime to pass the listener on" });
-        v.push(StubCall { name: "close", nr: libc::SYS_close, args: [0; 6], why: "to close the listener" });
+        v.push(StubCall {
+            name: "sendmsg",
+            nr: libc::SYS_sendmsg,
+            args: [0, 0, nosig, 0, 0, 0],
+            why: "to hand the notify listener to the runtime",
+        });
+        v.push(StubCall {
+            name: "recvfrom",
+            nr: libc::SYS_recvfrom,
+            args: [0, 0, 16, 0, 0, 0],
+            why: "to wait for the runtime to pass the listener on",
+        });
+        v.push(StubCall {
+            name: "close",
+            nr: libc::SYS_close,
+            args: [0; 6],
+            why: "to close the listener",
+        });
     }
     if wait_start {
-        v.push(StubCall { name: "sendmsg", nr: libc::SYS_sendmsg, args: [0, 0, nosig, 0, 0, 0], why: "to tell `create` it is done" });
-        v.push(StubCall { name: "accept4", nr: libc::SYS_accept4, args: [0, 0, 0, libc::SOCK_CLOEXEC as u64, 0, 0], why: "to wait for `start`" });
-        v.push(StubCall { name: "sendto", nr: libc::SYS_sendto, args: [0, 0, 1, nosig, 0, 0], why: "to answer `start`" });
-        v.push(StubCall { name: "close", nr: libc::SYS_close, args: [0; 6], why: "to close the start socket" });
+        v.push(StubCall {
+            name: "sendmsg",
+            nr: libc::SYS_sendmsg,
+            args: [0, 0, nosig, 0, 0, 0],
+            why: "to tell `create` it is done",
+        });
+        v.push(StubCall {
+            name: "accept4",
+            nr: libc::SYS_accept4,
+            args: [0, 0, 0, libc::SOCK_CLOEXEC as u64, 0, 0],
+            why: "to wait for `start`",
+        });
+        v.push(StubCall {
+            name: "sendto",
+            nr: libc::SYS_sendto,
+            args: [0, 0, 1, nosig, 0, 0],
+            why: "to answer `start`",
+        });
+        v.push(StubCall {
+            name: "close",
+            nr: libc::SYS_close,
+            args: [0; 6],
+            why: "to close the start socket",
+        });
     }
-    v.push(StubCall { name: "rt_sigprocmask", nr: libc::SYS_rt_sigprocmask, args: [libc::SIG_SETMASK as u64, 0, 0, 8, 0, 0], why: "to clear its signal mask before execve" });
-    v.push(StubCall { name: "execve", nr: libc::SYS_execve, args: [0; 6], why: "to start the container process" });
-    v.push(StubCall { name: "exit_group", nr: libc::SYS_exit_group, args: [1, 0, 0, 0, 0, 0], why: "to exit on an error" });
+    v.push(StubCall {
+        name: "rt_sigprocmask",
+        nr: libc::SYS_rt_sigprocmask,
+        args: [libc::SIG_SETMASK as u64, 0, 0, 8, 0, 0],
+        why: "to clear its signal mask before execve",
+    });
+    v.push(StubCall {
+        name: "execve",
+        nr: libc::SYS_execve,
+        args: [0; 6],
+        why: "to start the container process",
+    });
+    v.push(StubCall {
+        name: "exit_group",
+        nr: libc::SYS_exit_group,
+        args: [1, 0, 0, 0, 0, 0],
+        why: "to exit on an error",
+    });
     v
 }
 
@@ -382,9 +519,15 @@ const AUDIT_ARCH_NATIVE: u32 = 0xC000_003E;
 /// understand (not libseccomp's output).
 pub fn check_stub_syscalls(program: &[u8], listener: bool, wait_start: bool) -> Result<()> {
     for c in stub_calls(listener, wait_start) {
-        let data = bpf::SeccompData { nr: c.nr as i32, arch: AUDIT_ARCH_NATIVE, ip: 0, args: c.args };
-        let ret = bpf::run(program, &data)
-            .map_err(|e| Error::invalid(format!("linux.seccomp: checking the compiled filter: {e}")))?;
+        let data = bpf::SeccompData {
+            nr: c.nr as i32,
+            arch: AUDIT_ARCH_NATIVE,
+            ip: 0,
+            args: c.args,
+        };
+        let ret = bpf::run(program, &data).map_err(|e| {
+            Error::invalid(format!("linux.seccomp: checking the compiled filter: {e}"))
+        })?;
         let what = match ret & bpf::RET_ACTION_FULL {
             bpf::RET_ALLOW | bpf::RET_LOG => continue,
             bpf::RET_ERRNO => format!("SCMP_ACT_ERRNO({})", ret & bpf::RET_DATA),
@@ -415,8 +558,8 @@ pub fn check_stub_syscalls(program: &[u8], listener: bool, wait_start: bool) -> 
 pub fn send_listener(l: &Listener, fd: OwnedFd, pid: i32, state_json: &str) -> Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let field = format!("linux.seccomp.listenerPath \"{}\"", l.path.display());
-    let state: serde_json::Value =
-        serde_json::from_str(state_json).map_err(|e| Error::invalid(format!("{field}: container state: {e}")))?;
+    let state: serde_json::Value = serde_json::from_str(state_json)
+        .map_err(|e| Error::invalid(format!("{field}: container state: {e}")))?;
     let msg = serde_json::json!({
         "ociVersion": oci_spec::runtime::VERSION,
         "fds": ["seccompFd"],
@@ -425,15 +568,27 @@ pub fn send_listener(l: &Listener, fd: OwnedFd, pid: i32, state_json: &str) -> R
         "state": state,
     })
     .to_string();
-    let sock = std::os::unix::net::UnixStream::connect(&l.path).map_err(|e| Error::io(format!("{field}: connect"), &e))?;
+    let sock = std::os::unix::net::UnixStream::connect(&l.path)
+        .map_err(|e| Error::io(format!("{field}: connect"), &e))?;
     let fds = [fd.as_raw_fd()];
     let iov = [IoSlice::new(msg.as_bytes())];
-    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-        .map_err(|e| Error::Sys { context: format!("{field}: sendmsg"), errno: e })?;
+    let n = sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(|e| Error::Sys {
+        context: format!("{field}: sendmsg"),
+        errno: e,
+    })?;
     if n != msg.len() {
         // The fd went with the first bytes; send the rest of the JSON.
         use std::io::Write;
-        (&sock).write_all(&msg.as_bytes()[n..]).map_err(|e| Error::io(format!("{field}: send"), &e))?;
+        (&sock)
+            .write_all(&msg.as_bytes()[n..])
+            .map_err(|e| Error::io(format!("{field}: send"), &e))?;
     }
     Ok(())
 }
@@ -500,7 +655,12 @@ pub mod bpf {
         let insns: Vec<(u16, u8, u8, u32)> = program
             .chunks_exact(8)
             .map(|c| {
-                (u16::from_ne_bytes([c[0], c[1]]), c[2], c[3], u32::from_ne_bytes([c[4], c[5], c[6], c[7]]))
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    c[2],
+                    c[3],
+                    u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                )
             })
             .collect();
         let (mut a, mut x) = (0u32, 0u32);
@@ -511,19 +671,25 @@ pub mod bpf {
             pc += 1;
             let src = if code & 0x08 != 0 { x } else { k };
             let cell = |k: u32| -> Result<usize, String> {
-                if (k as usize) < 16 { Ok(k as usize) } else { Err(format!("scratch cell {k} at {}", pc - 1)) }
+                if (k as usize) < 16 {
+                    Ok(k as usize)
+                } else {
+                    Err(format!("scratch cell {k} at {}", pc - 1))
+                }
             };
             match code & 0x07 {
                 // BPF_LD / BPF_LDX
                 0x00 | 0x01 => {
                     let v = match code & 0xe0 {
-                        0x00 => k,                 // BPF_IMM
-                        0x60 => mem[cell(k)?],     // BPF_MEM
-                        0x80 => d.len() as u32,    // BPF_LEN
+                        0x00 => k,              // BPF_IMM
+                        0x60 => mem[cell(k)?],  // BPF_MEM
+                        0x80 => d.len() as u32, // BPF_LEN
                         0x20 if code & 0x18 == 0 => {
                             // BPF_ABS | BPF_W
                             let o = k as usize;
-                            let b = d.get(o..o + 4).ok_or_else(|| format!("load at offset {k}"))?;
+                            let b = d
+                                .get(o..o + 4)
+                                .ok_or_else(|| format!("load at offset {k}"))?;
                             u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
                         }
                         _ => return Err(format!("unsupported load {code:#x} at {}", pc - 1)),
@@ -594,7 +760,16 @@ mod tests {
 
     fn run(c: &Compiled, name: &str, args: [u64; 6]) -> u32 {
         let nr = ScmpSyscall::from_name(name).unwrap().as_raw_syscall();
-        bpf::run(&c.program, &bpf::SeccompData { nr, arch: AUDIT_ARCH_NATIVE, ip: 0, args }).unwrap()
+        bpf::run(
+            &c.program,
+            &bpf::SeccompData {
+                nr,
+                arch: AUDIT_ARCH_NATIVE,
+                ip: 0,
+                args,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -624,19 +799,38 @@ mod tests {
         assert_eq!(run(&c, "mkdir", [0; 6]), bpf::RET_ERRNO | 1);
         assert_eq!(run(&c, "getpid", [0; 6]), bpf::RET_ALLOW);
         // MASKED_EQ: value = mask, valueTwo = datum (S_ISUID = 0o4000).
-        assert_eq!(run(&c, "chmod", [0, 0o4755, 0, 0, 0, 0]), bpf::RET_ERRNO | 13);
+        assert_eq!(
+            run(&c, "chmod", [0, 0o4755, 0, 0, 0, 0]),
+            bpf::RET_ERRNO | 13
+        );
         assert_eq!(run(&c, "chmod", [0, 0o755, 0, 0, 0, 0]), bpf::RET_ALLOW);
         // The same argument twice: either matches.
-        assert_eq!(run(&c, "personality", [0, 0, 0, 0, 0, 0]), bpf::RET_ERRNO | 1);
-        assert_eq!(run(&c, "personality", [8, 0, 0, 0, 0, 0]), bpf::RET_ERRNO | 1);
+        assert_eq!(
+            run(&c, "personality", [0, 0, 0, 0, 0, 0]),
+            bpf::RET_ERRNO | 1
+        );
+        assert_eq!(
+            run(&c, "personality", [8, 0, 0, 0, 0, 0]),
+            bpf::RET_ERRNO | 1
+        );
         assert_eq!(run(&c, "personality", [4, 0, 0, 0, 0, 0]), bpf::RET_ALLOW);
         assert_eq!(run(&c, "syslog", [0; 6]), bpf::RET_KILL_PROCESS);
         // The i386 numbers (AUDIT_ARCH_I386): 39 is mkdir there, 20 getpid.
-        let i386 = |nr| bpf::SeccompData { nr, arch: 0x4000_0003, ip: 0, args: [0; 6] };
+        let i386 = |nr| bpf::SeccompData {
+            nr,
+            arch: 0x4000_0003,
+            ip: 0,
+            args: [0; 6],
+        };
         assert_eq!(bpf::run(&c.program, &i386(39)).unwrap(), bpf::RET_ERRNO | 1);
         assert_eq!(bpf::run(&c.program, &i386(20)).unwrap(), bpf::RET_ALLOW);
         // An architecture not in the filter: killed (libseccomp's bad-arch action).
-        let arm = bpf::SeccompData { nr: 39, arch: 0x4000_0028, ip: 0, args: [0; 6] };
+        let arm = bpf::SeccompData {
+            nr: 39,
+            arch: 0x4000_0028,
+            ip: 0,
+            args: [0; 6],
+        };
         assert_eq!(bpf::run(&c.program, &arm).unwrap(), bpf::RET_KILL_THREAD);
     }
 
@@ -651,12 +845,23 @@ mod tests {
             "linux.seccomp.listenerPath: required by the SCMP_ACT_NOTIFY action"
         );
         v["listenerPath"] = "agent.sock".into();
-        assert!(compile(&parse(v.clone()), false).unwrap_err().to_string().contains("must be an absolute path"));
+        assert!(
+            compile(&parse(v.clone()), false)
+                .unwrap_err()
+                .to_string()
+                .contains("must be an absolute path")
+        );
         v["listenerPath"] = "/run/agent.sock".into();
         v["listenerMetadata"] = "meta".into();
         v["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_TSYNC"]);
         let c = compile(&parse(v), false).unwrap();
-        assert_eq!(c.listener, Some(Listener { path: "/run/agent.sock".into(), metadata: "meta".into() }));
+        assert_eq!(
+            c.listener,
+            Some(Listener {
+                path: "/run/agent.sock".into(),
+                metadata: "meta".into()
+            })
+        );
         assert_eq!(c.flags, filter_flags::NEW_LISTENER);
         assert_eq!(run(&c, "mkdir", [0; 6]), bpf::RET_USER_NOTIF);
     }
@@ -668,15 +873,24 @@ mod tests {
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO"}]
         }));
-        assert!(msg.starts_with("linux.seccomp: the filter answers execve with SCMP_ACT_ERRNO(1)"), "{msg}");
+        assert!(
+            msg.starts_with("linux.seccomp: the filter answers execve with SCMP_ACT_ERRNO(1)"),
+            "{msg}"
+        );
         let msg = e(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/a.sock",
             "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]
         }));
-        assert!(msg.contains("sendmsg with SCMP_ACT_NOTIFY, which would deadlock"), "{msg}");
+        assert!(
+            msg.contains("sendmsg with SCMP_ACT_NOTIFY, which would deadlock"),
+            "{msg}"
+        );
         // A default that denies everything the stub needs.
         let msg = e(serde_json::json!({"defaultAction": "SCMP_ACT_KILL_PROCESS"}));
-        assert!(msg.contains("rt_sigprocmask with SCMP_ACT_KILL_PROCESS"), "{msg}");
+        assert!(
+            msg.contains("rt_sigprocmask with SCMP_ACT_KILL_PROCESS"),
+            "{msg}"
+        );
         // Denying what the stub does *before* the load is fine.
         let s = parse(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
@@ -684,8 +898,13 @@ mod tests {
         }));
         let c = compile(&s, false).unwrap();
         // ... but not `create`'s start wait.
-        let msg = check_stub_syscalls(&c.program, false, true).unwrap_err().to_string();
-        assert!(msg.contains("accept4") && msg.contains("wait for `start`"), "{msg}");
+        let msg = check_stub_syscalls(&c.program, false, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("accept4") && msg.contains("wait for `start`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -704,7 +923,9 @@ mod tests {
     fn too_large_programs_are_rejected() {
         // Every syscall with a distinct errno: far above 4096 instructions
         // with three architectures.
-        let names: Vec<String> = (0..440).filter_map(|n| ScmpSyscall::from(n).get_name().ok()).collect();
+        let names: Vec<String> = (0..440)
+            .filter_map(|n| ScmpSyscall::from(n).get_name().ok())
+            .collect();
         let rules: Vec<serde_json::Value> = names
             .iter()
             .enumerate()

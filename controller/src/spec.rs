@@ -198,14 +198,19 @@ pub fn write_default(bundle: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(format!("bundle \"{}\"", bundle.display()), &e)),
     }
     let path = bundle.join(CONFIG_FILE);
-    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             crate::bail!("File {CONFIG_FILE} exists. Remove it first")
         }
         Err(e) => return Err(Error::io(format!("{}: create", path.display()), &e)),
     };
-    f.write_all(DEFAULT_CONFIG.as_bytes()).map_err(|e| Error::io(format!("{}: write", path.display()), &e))
+    f.write_all(DEFAULT_CONFIG.as_bytes())
+        .map_err(|e| Error::io(format!("{}: write", path.display()), &e))
 }
 
 #[cfg(test)]
@@ -233,8 +238,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         write_default(&dir).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("config.json")).unwrap(), DEFAULT_CONFIG);
-        assert_eq!(write_default(&dir).unwrap_err().to_string(), "File config.json exists. Remove it first");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("config.json")).unwrap(),
+            DEFAULT_CONFIG
+        );
+        assert_eq!(
+            write_default(&dir).unwrap_err().to_string(),
+            "File config.json exists. Remove it first"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -73,8 +73,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use crate::sys::{RenameFlags, renameat2};
+use nix::errno::Errno;
 use oci_spec::runtime::{Linux, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,8 @@ impl State {
             linux.set_personality(l.personality().clone());
         }
         let mut saved: Box<Spec> =
-            serde_json::from_value(serde_json::json!({ "ociVersion": spec.version() })).unwrap_or_default();
+            serde_json::from_value(serde_json::json!({ "ociVersion": spec.version() }))
+                .unwrap_or_default();
         saved.set_process(spec.process().clone());
         saved.set_hooks(spec.hooks().clone());
         saved.set_linux(Some(linux));
@@ -241,7 +242,9 @@ impl State {
     /// failure naming `--root`.
     pub fn publish(&self) -> Result<Lock> {
         let root = self.root.as_path();
-        let at_root = |what: &str, e: &io::Error| Error::io(format!("--root \"{}\": {what}", root.display()), e);
+        let at_root = |what: &str, e: &io::Error| {
+            Error::io(format!("--root \"{}\": {what}", root.display()), e)
+        };
         let text = serde_json::to_vec(self).map_err(Error::invalid)?;
         let staging = root.join(STAGING);
         prepare_staging(root, &staging).map_err(|e| at_root(&format!("mkdir {STAGING}"), &e))?;
@@ -253,14 +256,19 @@ impl State {
             None => make_staged(root, &tmp).map_err(|e| at_root("mkdir", &e))?,
         };
         let built = (|| -> Result<()> {
-            drop(rewrite(&tmp.join(STATE_FILE), &text).map_err(|e| at_root("writing the state", &e))?);
+            drop(
+                rewrite(&tmp.join(STATE_FILE), &text)
+                    .map_err(|e| at_root("writing the state", &e))?,
+            );
             let dir = self.state_dir();
             match renameat2(&tmp, &dir, RenameFlags::RENAME_NOREPLACE) {
                 Ok(()) => Ok(()),
                 Err(Errno::EEXIST) => crate::bail!("container \"{}\" already exists", self.id),
                 // A file system without RENAME_NOREPLACE: check, then rename
                 // (a rename onto an empty directory would replace it).
-                Err(Errno::EINVAL) if !dir.exists() => fs::rename(&tmp, &dir).map_err(|e| at_root("rename", &e)),
+                Err(Errno::EINVAL) if !dir.exists() => {
+                    fs::rename(&tmp, &dir).map_err(|e| at_root("rename", &e))
+                }
                 Err(Errno::EINVAL) => crate::bail!("container \"{}\" already exists", self.id),
                 Err(errno) => Err(Error::Sys {
                     context: format!("--root \"{}\": rename to {}", root.display(), dir.display()),
@@ -287,10 +295,17 @@ impl State {
         let locked = match open_locked(&dir, How::Exclusive) {
             Ok(l) => l,
             Err(Errno::ENOENT) => return Err(missing()),
-            Err(errno) => return Err(Error::Sys { context: format!("state directory {}: lock", dir.display()), errno }),
+            Err(errno) => {
+                return Err(Error::Sys {
+                    context: format!("state directory {}: lock", dir.display()),
+                    errno,
+                });
+            }
         };
         // Still the directory at the path (not removed meanwhile)?
-        let held = locked.metadata().map_err(|e| Error::io(format!("state directory {}", dir.display()), &e))?;
+        let held = locked
+            .metadata()
+            .map_err(|e| Error::io(format!("state directory {}", dir.display()), &e))?;
         match fs::metadata(&dir) {
             Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => Ok(Lock { _file: locked }),
             _ => Err(missing()),
@@ -311,7 +326,10 @@ impl State {
         loop {
             let text = match read_locked(&path) {
                 Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                {
                     crate::bail!("container \"{id}\" does not exist")
                 }
                 Err(e) => return Err(Error::io(format!("reading {}", path.display()), &e)),
@@ -381,7 +399,9 @@ impl State {
         let mut ids: Vec<String> = rd
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|id| crate::cli::check_id(id).is_ok() && root.join(id).join(STATE_FILE).is_file())
+            .filter(|id| {
+                crate::cli::check_id(id).is_ok() && root.join(id).join(STATE_FILE).is_file()
+            })
             .collect();
         ids.sort();
         Ok(ids)
@@ -397,7 +417,10 @@ impl State {
     /// Errors if the process is already gone.
     pub fn set_pid(&mut self, pid: i32) -> Result<()> {
         let Some(t) = proc_start_time(pid) else {
-            crate::bail!("container \"{}\": process {pid} exited during setup", self.id);
+            crate::bail!(
+                "container \"{}\": process {pid} exited during setup",
+                self.id
+            );
         };
         self.pid = pid;
         self.pid_start_time = t;
@@ -418,7 +441,11 @@ impl State {
     /// the caller needs it anyway: opening it reads the mount table).
     pub fn status_in(&self, cgroup: Option<&crate::cgroups::Cgroup>) -> Status {
         if self.status_stored == Status::Creating {
-            return if lock_held(&self.state_dir()) { Status::Creating } else { Status::Stopped };
+            return if lock_held(&self.state_dir()) {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if !self.process_alive() {
             return Status::Stopped;
@@ -437,12 +464,18 @@ impl State {
 
     /// Whether the container's cgroup is frozen (false if it cannot be read).
     fn cgroup_frozen(&self) -> bool {
-        crate::cgroups::Cgroup::open(&self.cgroup_path).and_then(|c| c.is_frozen()).unwrap_or(false)
+        crate::cgroups::Cgroup::open(&self.cgroup_path)
+            .and_then(|c| c.is_frozen())
+            .unwrap_or(false)
     }
 
     /// The pid the OCI state reports: the process's pid, 0 once stopped (runc).
     pub fn reported_pid(&self, status: Status) -> i32 {
-        if status == Status::Stopped { 0 } else { self.pid }
+        if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        }
     }
 
     /// The OCI state document for `status` (runtime.md "State"; also what
@@ -539,7 +572,11 @@ enum How {
 /// `flock(LOCK_EX)` on it and rewrites it in place with `text` (written
 /// at offset 0, then cut to its length). Returns the still-locked file.
 fn rewrite(path: &Path, text: &[u8]) -> io::Result<File> {
-    let f = fs::OpenOptions::new().write(true).create(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
     f.lock()?;
     f.write_all_at(text, 0)?;
     f.set_len(text.len() as u64)?;
@@ -575,7 +612,10 @@ fn prepare_staging(root: &Path, staging: &Path) -> io::Result<()> {
         // directories" to remove. Replaced by a directory.
         Ok(_) => replace_by_dir(staging),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(0o711).create(root)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(root)?;
             match fs::DirBuilder::new().mode(0o700).create(staging) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
                 _ => Ok(()),
@@ -634,7 +674,13 @@ fn take_spare(root: &Path, tmp: &Path) -> Option<File> {
     for e in rd.flatten() {
         let from = e.path();
         let dir_only = libc::O_DIRECTORY | libc::O_NOFOLLOW;
-        let Ok(lock) = fs::OpenOptions::new().read(true).custom_flags(dir_only).open(&from) else { continue };
+        let Ok(lock) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(dir_only)
+            .open(&from)
+        else {
+            continue;
+        };
         if lock.try_lock().is_err() {
             continue;
         }
@@ -651,7 +697,10 @@ fn take_spare(root: &Path, tmp: &Path) -> Option<File> {
             }
             Err(_) => return None,
         }
-        let same = |m: fs::Metadata| lock.metadata().is_ok_and(|held| held.dev() == m.dev() && held.ino() == m.ino());
+        let same = |m: fs::Metadata| {
+            lock.metadata()
+                .is_ok_and(|held| held.dev() == m.dev() && held.ino() == m.ino())
+        };
         if fs::symlink_metadata(tmp).is_ok_and(same) {
             return Some(lock);
         }
@@ -724,9 +773,15 @@ fn park(root: &Path, dir: &Path) -> io::Result<bool> {
     if !spare_count(&pool).is_ok_and(|n| n < SPARE_CAP) {
         return Ok(false);
     }
-    match renameat2(dir, &pool.join(meta.ino().to_string()), RenameFlags::RENAME_NOREPLACE) {
+    match renameat2(
+        dir,
+        &pool.join(meta.ino().to_string()),
+        RenameFlags::RENAME_NOREPLACE,
+    ) {
         Ok(()) => Ok(true),
-        Err(Errno::ENOENT) if fs::symlink_metadata(dir).is_err() => Err(io::ErrorKind::NotFound.into()),
+        Err(Errno::ENOENT) if fs::symlink_metadata(dir).is_err() => {
+            Err(io::ErrorKind::NotFound.into())
+        }
         Err(_) => Ok(false),
     }
 }
@@ -743,10 +798,12 @@ fn spare_count(pool: &Path) -> io::Result<usize> {
         Ok(m) if !m.is_dir() => replace_by_dir(pool).map(|()| 0),
         Ok(m) if m.nlink() >= 2 => Ok((m.nlink() - 2) as usize),
         Ok(_) => Ok(fs::read_dir(pool)?.count()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::DirBuilder::new().mode(0o700).create(pool) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(0),
-        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match fs::DirBuilder::new().mode(0o700).create(pool) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(0),
+            }
+        }
         Err(e) => Err(e),
     }
 }
@@ -756,13 +813,18 @@ fn spare_count(pool: &Path) -> io::Result<usize> {
 /// unlocked (best effort). (An unlocked directory of a live thread may be
 /// one its create has just made and not locked yet: it stays.)
 fn remove_stale(root: &Path, staging: &Path) {
-    let Ok(rd) = fs::read_dir(staging) else { return };
+    let Ok(rd) = fs::read_dir(staging) else {
+        return;
+    };
     for e in rd.flatten() {
         let path = e.path();
         let tid: Option<i32> = e.file_name().to_str().and_then(|n| n.parse().ok());
         let gone = match tid {
             // kill(2) takes a thread id too (it signals that thread's process).
-            Some(t) if t > 0 => matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(t), None), Err(Errno::ESRCH)),
+            Some(t) if t > 0 => matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(t), None),
+                Err(Errno::ESRCH)
+            ),
             _ => true,
         };
         if gone && let Ok(_held) = open_locked(&path, How::ExclusiveNonblock) {
@@ -774,7 +836,10 @@ fn remove_stale(root: &Path, staging: &Path) {
 /// Whether some process holds the lock of the state directory `dir` (a
 /// non-blocking shared `flock` probe fails with `EWOULDBLOCK`).
 fn lock_held(dir: &Path) -> bool {
-    matches!(open_locked(dir, How::SharedNonblock), Err(Errno::EWOULDBLOCK))
+    matches!(
+        open_locked(dir, How::SharedNonblock),
+        Err(Errno::EWOULDBLOCK)
+    )
 }
 
 /// Start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks after
@@ -870,7 +935,11 @@ mod tests {
     /// The entries of `dir`, sorted (none if it is missing).
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -879,11 +948,17 @@ mod tests {
     #[test]
     fn save_load_status_lock() {
         let root = fresh_root("basic");
-        assert_eq!(State::load(&root, "c1").unwrap_err().to_string(), "container \"c1\" does not exist");
+        assert_eq!(
+            State::load(&root, "c1").unwrap_err().to_string(),
+            "container \"c1\" does not exist"
+        );
         assert!(State::lock(&root, "c1").is_err());
         let mut st = sample(&root, "c1");
         let lock = st.publish().unwrap();
-        assert_eq!(st.publish().unwrap_err().to_string(), "container \"c1\" already exists");
+        assert_eq!(
+            st.publish().unwrap_err().to_string(),
+            "container \"c1\" already exists"
+        );
         drop(lock);
         // The failed attempt's directory went to the pool; staging is empty.
         assert_eq!(names(&root.join(STAGING)), Vec::<String>::new());
@@ -892,17 +967,26 @@ mod tests {
         let back = State::load(&root, "c1").unwrap();
         assert_eq!(back.pid, st.pid);
         assert_eq!(back.status(), Status::Created);
-        assert_eq!(serde_json::to_value(back.oci_state(Status::Created)).unwrap()["annotations"]["a"], "b");
+        assert_eq!(
+            serde_json::to_value(back.oci_state(Status::Created)).unwrap()["annotations"]["a"],
+            "b"
+        );
         st.pid_start_time += 1; // a "recycled" pid
         assert_eq!(st.status(), Status::Stopped);
-        assert_eq!(serde_json::to_value(st.oci_state(Status::Stopped)).unwrap()["pid"], 0);
+        assert_eq!(
+            serde_json::to_value(st.oci_state(Status::Stopped)).unwrap()["pid"],
+            0
+        );
         assert_eq!(State::list_ids(&root).unwrap(), vec!["c1".to_string()]);
         {
             let _l = State::lock(&root, "c1").unwrap();
         }
         State::remove_dir(&root, "c1").unwrap();
         assert!(State::lock(&root, "c1").is_err());
-        assert_eq!(State::load(&root, "c1").unwrap_err().to_string(), "container \"c1\" does not exist");
+        assert_eq!(
+            State::load(&root, "c1").unwrap_err().to_string(),
+            "container \"c1\" does not exist"
+        );
         // Missing is fine.
         State::remove_dir(&root, "c1").unwrap();
         assert_eq!(names(&root), vec![STAGING.to_string(), SPARES.to_string()]);
@@ -930,13 +1014,20 @@ mod tests {
         drop(lock);
         assert!(!dir.exists());
         assert_eq!(names(&root.join(SPARES)), vec![dino.to_string()]);
-        assert_eq!(names(&root.join(SPARES).join(dino.to_string())), vec![TMP_FILE.to_string(), STATE_FILE.to_string()]);
+        assert_eq!(
+            names(&root.join(SPARES).join(dino.to_string())),
+            vec![TMP_FILE.to_string(), STATE_FILE.to_string()]
+        );
 
         let short = sample(&root, "new");
         let lock = short.publish().unwrap();
         let ndir = State::dir(&root, "new");
         assert_eq!(ino(&ndir), dino, "the spare is reused");
-        assert_eq!(ino(&ndir.join(STATE_FILE)), files.0, "state.json rewritten in place");
+        assert_eq!(
+            ino(&ndir.join(STATE_FILE)),
+            files.0,
+            "state.json rewritten in place"
+        );
         assert_eq!(names(&root.join(SPARES)), Vec::<String>::new());
         assert_eq!(names(&root.join(STAGING)), Vec::<String>::new());
         // Exactly the new state, though it is shorter than what was there.
@@ -946,9 +1037,16 @@ mod tests {
         let back = State::load(&root, "new").unwrap();
         assert_eq!(back.id, "new");
         assert!(!back.annotations.contains_key("big"));
-        assert_eq!(State::load(&root, "old").unwrap_err().to_string(), "container \"old\" does not exist");
+        assert_eq!(
+            State::load(&root, "old").unwrap_err().to_string(),
+            "container \"old\" does not exist"
+        );
         short.save().unwrap();
-        assert_eq!(ino(&ndir.join(STATE_FILE)), files.1, "the saves swap the two files");
+        assert_eq!(
+            ino(&ndir.join(STATE_FILE)),
+            files.1,
+            "the saves swap the two files"
+        );
         assert_eq!(State::list_ids(&root).unwrap(), vec!["new".to_string()]);
         drop(lock);
         fs::remove_dir_all(&root).unwrap();
@@ -976,7 +1074,10 @@ mod tests {
             st.save().unwrap();
             let now = (ino(&dir.join(STATE_FILE)), ino(&dir.join(TMP_FILE)));
             assert!(now == (first, second) || now == (second, first), "{now:?}");
-            assert_eq!(fs::read(dir.join(STATE_FILE)).unwrap(), serde_json::to_vec(&st).unwrap());
+            assert_eq!(
+                fs::read(dir.join(STATE_FILE)).unwrap(),
+                serde_json::to_vec(&st).unwrap()
+            );
             assert_eq!(State::load(&root, "x").unwrap().pid, 1000 + i);
         }
         // Without state.json the save renames the temporary file into place.
@@ -1002,7 +1103,11 @@ mod tests {
                         let mut n = 0;
                         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                             let back = State::load(&root, "r").unwrap();
-                            assert!(back.annotations.get("pad").is_none_or(|p| p.len() == 4000 + back.pid as usize));
+                            assert!(
+                                back.annotations
+                                    .get("pad")
+                                    .is_none_or(|p| p.len() == 4000 + back.pid as usize)
+                            );
                             n += 1;
                         }
                         n
@@ -1012,7 +1117,8 @@ mod tests {
             for i in 0..1000 {
                 st.pid = i % 7;
                 if i % 2 == 0 {
-                    st.annotations.insert("pad".into(), "z".repeat(4000 + st.pid as usize));
+                    st.annotations
+                        .insert("pad".into(), "z".repeat(4000 + st.pid as usize));
                 } else {
                     st.annotations.remove("pad");
                 }
@@ -1036,10 +1142,19 @@ mod tests {
         let path = st.state_dir().join(STATE_FILE);
         fs::write(&path, "{\"ociVersion\":").unwrap();
         let e = State::load(&root, "k").unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{}: corrupt state: ", path.display())), "{e}");
+        assert!(
+            e.starts_with(&format!("{}: corrupt state: ", path.display())),
+            "{e}"
+        );
         fs::write(&path, serde_json::to_vec(&sample(&root, "other")).unwrap()).unwrap();
         let e = State::load(&root, "k").unwrap_err().to_string();
-        assert_eq!(e, format!("{}: corrupt state: it is the state of container \"other\"", path.display()));
+        assert_eq!(
+            e,
+            format!(
+                "{}: corrupt state: it is the state of container \"other\"",
+                path.display()
+            )
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -1053,16 +1168,26 @@ mod tests {
         fs::write(dir.join("extra"), "x").unwrap();
         State::remove_dir(&root, "a").unwrap();
         assert!(!dir.exists());
-        assert_eq!(names(&root.join(SPARES)), Vec::<String>::new(), "not parked");
+        assert_eq!(
+            names(&root.join(SPARES)),
+            Vec::<String>::new(),
+            "not parked"
+        );
 
         let pool = root.join(SPARES);
         fs::create_dir_all(&pool).unwrap();
         for i in 0..SPARE_CAP {
-            fs::DirBuilder::new().mode(0o700).create(pool.join(format!("filler{i}"))).unwrap();
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(pool.join(format!("filler{i}")))
+                .unwrap();
         }
         drop(st.publish().unwrap()); // takes one of the fillers
         assert_eq!(names(&pool).len(), SPARE_CAP - 1);
-        fs::DirBuilder::new().mode(0o700).create(pool.join("refill")).unwrap();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(pool.join("refill"))
+            .unwrap();
         let dino = ino(&dir);
         State::remove_dir(&root, "a").unwrap();
         assert!(!dir.exists());
@@ -1134,7 +1259,11 @@ mod tests {
         for d in [STAGING, SPARES] {
             assert!(fs::symlink_metadata(root.join(d)).unwrap().is_dir(), "{d}");
         }
-        assert_eq!(names(&root.join(SPARES)).len(), 1, "parked in the real pool");
+        assert_eq!(
+            names(&root.join(SPARES)).len(),
+            1,
+            "parked in the real pool"
+        );
         // A symlink in staging under this thread's id (as a dead thread
         // with the same id would have left it), and one in the pool.
         let mine = nix::unistd::gettid().to_string();

@@ -144,7 +144,11 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// until this returns; `entry` must be safe to run with `arg` in a child
 /// that shares this process's memory while this thread is suspended.
 #[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vm(args: &mut CloneArgs, entry: extern "C" fn(*const libc::c_void) -> !, arg: *const libc::c_void) -> i64 {
+unsafe fn clone3_vm(
+    args: &mut CloneArgs,
+    entry: extern "C" fn(*const libc::c_void) -> !,
+    arg: *const libc::c_void,
+) -> i64 {
     let ret: i64;
     // SAFETY: the caller's contract. The syscall instruction clobbers only
     // rax, rcx and r11; the child resumes after it with rax = 0 and the
@@ -195,17 +199,31 @@ unsafe fn clone3_vm(args: &mut CloneArgs, entry: extern "C" fn(*const libc::c_vo
 /// Errors: the errno of clone(2) (EPERM, ENOMEM, ENOSPC for namespace
 /// limits, EINVAL for an unsupported flag).
 pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
-    assert_eq!(setup.argv.last(), Some(&std::ptr::null()), "argv must be NULL-terminated");
-    assert_eq!(setup.envp.last(), Some(&std::ptr::null()), "envp must be NULL-terminated");
+    assert_eq!(
+        setup.argv.last(),
+        Some(&std::ptr::null()),
+        "argv must be NULL-terminated"
+    );
+    assert_eq!(
+        setup.envp.last(),
+        Some(&std::ptr::null()),
+        "envp must be NULL-terminated"
+    );
     let vfork = setup.wait_fd < 0 && cfg!(target_arch = "x86_64");
-    let mut stack: Vec<u8> = if vfork { vec![0u8; VFORK_STACK + 16] } else { Vec::new() };
+    let mut stack: Vec<u8> = if vfork {
+        vec![0u8; VFORK_STACK + 16]
+    } else {
+        Vec::new()
+    };
     // 16-byte aligned base and size, so that the top is aligned too.
     let base = (stack.as_mut_ptr() as u64 + 15) & !15;
     let mut into = setup.into_cgroup >= 0;
     let mut pidfd: c_int = -1;
     let ret: i64 = loop {
         let mut args = CloneArgs {
-            flags: setup.clone_flags as u64 | libc::CLONE_PIDFD as u64 | if into { CLONE_INTO_CGROUP } else { 0 },
+            flags: setup.clone_flags as u64
+                | libc::CLONE_PIDFD as u64
+                | if into { CLONE_INTO_CGROUP } else { 0 },
             pidfd: &mut pidfd as *mut c_int as u64,
             exit_signal: libc::SIGCHLD as u64,
             cgroup: if into { setup.into_cgroup as u64 } else { 0 },
@@ -230,7 +248,13 @@ pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
             // errno, which this thread does not read after a successful
             // clone), and ends in execveat or _exit. `pidfd` is a live
             // local that CLONE_PIDFD writes.
-            let r = unsafe { clone3_vm(&mut args, entry, setup as *const ChildSetup<'_> as *const libc::c_void) };
+            let r = unsafe {
+                clone3_vm(
+                    &mut args,
+                    entry,
+                    setup as *const ChildSetup<'_> as *const libc::c_void,
+                )
+            };
             #[cfg(not(target_arch = "x86_64"))]
             let r = unreachable!("vfork mode is x86_64 only");
             r
@@ -241,7 +265,13 @@ pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
             // `args` and `pidfd` are live locals. The child only runs
             // `child_main`, which is async-signal-safe and ends in
             // execveat or _exit.
-            let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &mut args as *mut CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
             if r == 0 {
                 child_main(setup);
             }
@@ -257,8 +287,16 @@ pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
                 // SAFETY: as the fork-mode clone3 above: raw clone without
                 // CLONE_VM and stack 0 behaves like fork; `parent_tid` (the
                 // third argument on x86_64 and aarch64) receives the pidfd.
-                let r =
-                    unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone,
+                        flags,
+                        0usize,
+                        &mut pidfd as *mut c_int,
+                        0usize,
+                        0usize,
+                    )
+                };
                 if r == 0 {
                     child_main(setup);
                 }
@@ -274,7 +312,11 @@ pub fn spawn(setup: &ChildSetup<'_>) -> Result<Spawned, Errno> {
     drop(stack);
     // SAFETY: CLONE_PIDFD stored a new pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Spawned { pid: ret as libc::pid_t, pidfd, in_cgroup: into })
+    Ok(Spawned {
+        pid: ret as libc::pid_t,
+        pidfd,
+        in_cgroup: into,
+    })
 }
 
 /// The cloned child: async-signal-safe only (see the module docs).
@@ -294,7 +336,13 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
         // exec into the container.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if s.pdeathsig {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
         }
         for (i, &(fd, optional)) in s.cgroup_tasks.iter().enumerate() {
             if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 && !optional {
@@ -323,7 +371,9 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
         if s.become_root {
             // Raw syscalls: glibc's setresuid would signal the parent's other
             // threads (its set*id broadcast), which do not exist here.
-            if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+            if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0
+                || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0
+            {
                 fail(stage::BECOME_ROOT);
             }
         }
@@ -339,8 +389,20 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
         // preserved fds and the moved ones are below or at it) is made
         // close-on-exec (close_range(2), Linux 5.11); our own fds (exec_fd,
         // err_fd) are CLOEXEC already and stay usable until the exec.
-        let keep = s.fd_moves.iter().map(|&(_, to)| to).max().unwrap_or(2).max(2);
-        if libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0 {
+        let keep = s
+            .fd_moves
+            .iter()
+            .map(|&(_, to)| to)
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        if libc::syscall(
+            libc::SYS_close_range,
+            keep + 1,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) < 0
+        {
             fail(stage::DUP2);
         }
         libc::sigprocmask(libc::SIG_SETMASK, s.sigmask, std::ptr::null_mut());
@@ -376,16 +438,28 @@ pub fn openat2(
     flags: nix::fcntl::OFlag,
     resolve: nix::fcntl::ResolveFlag,
 ) -> Result<OwnedFd, Errno> {
-    let how = nix::fcntl::OpenHow::new().flags(flags | nix::fcntl::OFlag::O_CLOEXEC).resolve(resolve);
+    let how = nix::fcntl::OpenHow::new()
+        .flags(flags | nix::fcntl::OFlag::O_CLOEXEC)
+        .resolve(resolve);
     let fd = nix::fcntl::openat2(dir.as_raw_fd(), rel, how)?;
     // SAFETY: openat2 returned a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `openat(2)` of `name` in `dir` (`O_CLOEXEC` added), as an owned fd.
-pub fn openat(dir: &impl AsRawFd, name: &Path, flags: nix::fcntl::OFlag, mode: u32) -> Result<OwnedFd, Errno> {
+pub fn openat(
+    dir: &impl AsRawFd,
+    name: &Path,
+    flags: nix::fcntl::OFlag,
+    mode: u32,
+) -> Result<OwnedFd, Errno> {
     let mode = nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t);
-    let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags | nix::fcntl::OFlag::O_CLOEXEC, mode)?;
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        mode,
+    )?;
     // SAFETY: openat returned a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -460,7 +534,14 @@ pub fn renameat2(old: &Path, new: &Path, flags: RenameFlags) -> Result<(), Errno
     let new = std::ffi::CString::new(new.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: both paths are NUL-terminated strings that outlive the call.
     let r = unsafe {
-        libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, old.as_ptr(), libc::AT_FDCWD, new.as_ptr(), flags.bits())
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            old.as_ptr(),
+            libc::AT_FDCWD,
+            new.as_ptr(),
+            flags.bits(),
+        )
     };
     Errno::result(r).map(drop)
 }
@@ -473,7 +554,11 @@ pub fn renameat2(old: &Path, new: &Path, flags: RenameFlags) -> Result<(), Errno
 /// x86_64 the extra arguments are in registers a callee may ignore.
 #[cfg(all(target_env = "musl", not(test)))]
 #[unsafe(no_mangle)]
-extern "C" fn __fprintf_chk(_stream: *mut libc::c_void, _flag: c_int, _format: *const c_char) -> c_int {
+extern "C" fn __fprintf_chk(
+    _stream: *mut libc::c_void,
+    _flag: c_int,
+    _format: *const c_char,
+) -> c_int {
     -1
 }
 
@@ -524,7 +609,11 @@ pub mod heap {
             use std::sync::atomic::{AtomicBool, Ordering};
             static FIRST: AtomicBool = AtomicBool::new(true);
             let first = FIRST.swap(false, Ordering::Relaxed);
-            let (len, populate) = if first { (size.max(PREFAULT), libc::MAP_POPULATE) } else { (size, 0) };
+            let (len, populate) = if first {
+                (size.max(PREFAULT), libc::MAP_POPULATE)
+            } else {
+                (size, 0)
+            };
             // SAFETY: a fresh anonymous private mapping; nothing else is touched.
             let addr = unsafe {
                 libc::mmap(
@@ -536,14 +625,22 @@ pub mod heap {
                     0,
                 )
             };
-            if addr == libc::MAP_FAILED { (std::ptr::null_mut(), 0, 0) } else { (addr.cast(), len, 0) }
+            if addr == libc::MAP_FAILED {
+                (std::ptr::null_mut(), 0, 0)
+            } else {
+                (addr.cast(), len, 0)
+            }
         }
 
         fn remap(&self, ptr: *mut u8, oldsize: usize, newsize: usize, can_move: bool) -> *mut u8 {
             let flags = if can_move { libc::MREMAP_MAYMOVE } else { 0 };
             // SAFETY: `ptr`/`oldsize` is a mapping this allocator returned.
             let p = unsafe { libc::mremap(ptr.cast(), oldsize, newsize, flags) };
-            if p == libc::MAP_FAILED { std::ptr::null_mut() } else { p.cast() }
+            if p == libc::MAP_FAILED {
+                std::ptr::null_mut()
+            } else {
+                p.cast()
+            }
         }
 
         fn free_part(&self, ptr: *mut u8, oldsize: usize, newsize: usize) -> bool {
@@ -578,7 +675,9 @@ pub mod heap {
 
     /// Runs `f` on the allocator with the lock held.
     fn with<R>(f: impl FnOnce(&mut Dlmalloc<Pages>) -> R) -> R {
-        let _held = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _held = LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: the lock is held, so this is the only reference.
         f(unsafe { &mut *STATE.0.get() })
     }
@@ -615,7 +714,9 @@ pub mod heap {
 
     /// `calloc(3)`: `n * size` zeroed bytes, or null (also on overflow).
     pub fn c_calloc(n: usize, size: usize) -> *mut u8 {
-        let Some(total) = n.checked_mul(size) else { return std::ptr::null_mut() };
+        let Some(total) = n.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
         // SAFETY: 16 is a power of two (the natural malloc alignment).
         with(|h| unsafe { h.calloc(total, 16) })
     }
@@ -696,7 +797,11 @@ mod heap_exports {
 
     #[unsafe(no_mangle)]
     extern "C" fn aligned_alloc(align: size_t, size: size_t) -> *mut c_void {
-        let e = if align.is_power_of_two() { libc::ENOMEM } else { libc::EINVAL };
+        let e = if align.is_power_of_two() {
+            libc::ENOMEM
+        } else {
+            libc::EINVAL
+        };
         or_errno(heap::c_memalign(align, size), e)
     }
 
@@ -708,7 +813,11 @@ mod heap_exports {
     /// # Safety
     /// C's contract: `out` points to writable storage for a pointer.
     #[unsafe(no_mangle)]
-    unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: size_t, size: size_t) -> c_int {
+    unsafe extern "C" fn posix_memalign(
+        out: *mut *mut c_void,
+        align: size_t,
+        size: size_t,
+    ) -> c_int {
         if !align.is_power_of_two() || align % size_of::<*mut c_void>() != 0 {
             return libc::EINVAL;
         }
@@ -724,7 +833,8 @@ mod heap_exports {
 
 /// `argc` and `argv` as [`main`] received them (0 and null before).
 static ARGC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static ARGV: std::sync::atomic::AtomicPtr<*const c_char> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+static ARGV: std::sync::atomic::AtomicPtr<*const c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 /// The command line: the `argv` strings [`main`] was given, or
 /// `std::env::args_os` when it was not entered through [`main`] (unit
@@ -743,7 +853,9 @@ pub fn args() -> Vec<std::ffi::OsString> {
         .map(|i| unsafe { *argv.add(i) })
         .take_while(|p| !p.is_null())
         // SAFETY: as above: a valid NUL-terminated string.
-        .map(|p| std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes()).to_os_string())
+        .map(|p| {
+            std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes()).to_os_string()
+        })
         .collect()
 }
 
@@ -767,9 +879,21 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // constant disposition. Nothing else runs yet.
     unsafe {
         let mut fds = [
-            libc::pollfd { fd: 0, events: 0, revents: 0 },
-            libc::pollfd { fd: 1, events: 0, revents: 0 },
-            libc::pollfd { fd: 2, events: 0, revents: 0 },
+            libc::pollfd {
+                fd: 0,
+                events: 0,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: 1,
+                events: 0,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: 2,
+                events: 0,
+                revents: 0,
+            },
         ];
         loop {
             let r = libc::poll(fds.as_mut_ptr(), 3, 0);
@@ -787,7 +911,9 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             }
         }
         for f in &fds {
-            if f.revents & libc::POLLNVAL != 0 && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != f.fd {
+            if f.revents & libc::POLLNVAL != 0
+                && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != f.fd
+            {
                 libc::abort();
             }
         }
@@ -810,7 +936,9 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 /// are left as they are.
 #[cfg(not(test))]
 fn reset_ignored_signals() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
     // Fields after the command name, which ends at the last ')': state is
     // field 3, sigignore field 33.
     let ignored = stat
@@ -820,7 +948,10 @@ fn reset_ignored_signals() {
         .unwrap_or(0);
     for sig in 1..32 {
         if ignored & 1 << (sig - 1) == 0
-            || matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT | libc::SIGPIPE)
+            || matches!(
+                sig,
+                libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT | libc::SIGPIPE
+            )
         {
             continue;
         }
@@ -834,7 +965,10 @@ fn reset_ignored_signals() {
 /// `prlimit(2)`: sets resource `resource` of process `pid` to
 /// `soft`/`hard` (`u64::MAX` = infinity).
 pub fn prlimit(pid: libc::pid_t, resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
-    let new = libc::rlimit64 { rlim_cur: soft, rlim_max: hard };
+    let new = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: `new` is a valid rlimit64; the old-value pointer may be NULL.
     let r = unsafe { libc::prlimit64(pid, resource as _, &new, std::ptr::null_mut()) };
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
@@ -848,7 +982,12 @@ pub fn seccomp_flags_known(flags: u32) -> bool {
     const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
     // SAFETY: a NULL program pointer; the kernel only validates and fails.
     let r = unsafe {
-        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags as libc::c_uint, std::ptr::null::<u8>())
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_uint,
+            std::ptr::null::<u8>(),
+        )
     };
     r < 0 && Errno::last() == Errno::EFAULT
 }
@@ -865,7 +1004,14 @@ pub fn sched_setattr(pid: libc::pid_t, attr: &crate::procattr::SchedAttr) -> Res
 pub fn ioprio_set(pid: libc::pid_t, value: u32) -> Result<(), Errno> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: plain syscall with integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid, value as libc::c_int) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            pid,
+            value as libc::c_int,
+        )
+    };
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
@@ -954,7 +1100,8 @@ pub fn userns_fd(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Errno> {
     let result = (|| {
         let write = |file: &str, text: &str| -> Result<(), Errno> {
             let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, text).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+            std::fs::write(&path, text)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
         };
         write("uid_map", uid_map)?;
         write("gid_map", gid_map)?;
@@ -984,7 +1131,13 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
     // SAFETY: plain syscall with an fd, a signal number, a NULL siginfo
     // (the kernel then fills in a kill(2)-like one) and no flags.
     let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
     };
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
@@ -1010,7 +1163,14 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd,
     // io::Error from errno (no allocation for OS errors).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() != parent {
@@ -1071,7 +1231,12 @@ pub fn recv_record(sock: &impl AsRawFd, buf: &mut [u8]) -> Result<Received, Errn
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = loop {
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Err(Errno::EINTR) => continue,
             r => break r?,
         }
@@ -1085,8 +1250,14 @@ pub fn recv_record(sock: &impl AsRawFd, buf: &mut [u8]) -> Result<Received, Errn
             }
         }
     }
-    let truncated = msg.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-    Ok(Received { len: msg.bytes, truncated, fds })
+    let truncated = msg
+        .flags
+        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    Ok(Received {
+        len: msg.bytes,
+        truncated,
+        fds,
+    })
 }
 
 nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
@@ -1094,7 +1265,12 @@ nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
 
 /// The window size of a terminal (`TIOCGWINSZ`): (rows, cols).
 pub fn window_size(fd: &impl AsRawFd) -> Result<(u16, u16), Errno> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into `ws`.
     unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }?;
     Ok((ws.ws_row, ws.ws_col))
@@ -1102,7 +1278,12 @@ pub fn window_size(fd: &impl AsRawFd) -> Result<(u16, u16), Errno> {
 
 /// Sets a terminal's window size (`TIOCSWINSZ`).
 pub fn set_window_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), Errno> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads one winsize from `ws`.
     unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }?;
     Ok(())
@@ -1133,7 +1314,11 @@ pub fn set_sigmask(set: &libc::sigset_t) {
 /// Pointers of `strings` plus the terminating NULL, for argv/envp. The
 /// pointers are valid as long as `strings` is.
 pub fn ptr_array(strings: &[&CStr]) -> Vec<*const c_char> {
-    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1174,7 +1359,8 @@ mod tests {
                 for t in 0..4u8 {
                     s.spawn(move || {
                         for n in 1..500usize {
-                            let l = Layout::from_size_align(n * 8, if n % 7 == 0 { 64 } else { 8 }).unwrap();
+                            let l = Layout::from_size_align(n * 8, if n % 7 == 0 { 64 } else { 8 })
+                                .unwrap();
                             let b = heap::Heap.alloc(l);
                             assert!(!b.is_null() && b as usize % l.align() == 0);
                             b.write_bytes(t, l.size());
@@ -1183,7 +1369,10 @@ mod tests {
                             let b = heap::Heap.realloc(b, l, l.size() * 2);
                             assert!((0..l.size()).all(|i| b.add(i).read() == t));
                             assert!((0..n).all(|i| c.add(i).read() == t));
-                            heap::Heap.dealloc(b, Layout::from_size_align(l.size() * 2, l.align()).unwrap());
+                            heap::Heap.dealloc(
+                                b,
+                                Layout::from_size_align(l.size() * 2, l.align()).unwrap(),
+                            );
                             heap::c_free(c);
                         }
                     });
@@ -1211,4 +1400,3 @@ mod tests {
         assert!(p[2].is_null());
     }
 }
-

@@ -14,7 +14,11 @@ impl Timer {
     /// A timer that prints when `enabled` (`--debug`).
     pub fn new(enabled: bool) -> Timer {
         let now = Instant::now();
-        Timer { enabled, start: now, last: now }
+        Timer {
+            enabled,
+            start: now,
+            last: now,
+        }
     }
 
     /// Ends the current phase, named `phase`, and starts the next one.

@@ -81,7 +81,12 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f[0].to_string(),
                 gid: f[2].trim().parse().ok()?,
-                members: f[3].split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect(),
+                members: f[3]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect(),
             })
         })
         .collect()
@@ -112,18 +117,24 @@ pub fn read_in_rootfs(rootfs: &Path, rel: &str) -> Result<Option<String>> {
         Err(e) => return Err(Error::io(format!("rootfs /{rel}: open"), &e)),
     };
     let mut buf = Vec::new();
-    file.take(MAX_FILE).read_to_end(&mut buf).map_err(|e| Error::io(format!("rootfs /{rel}: read"), &e))?;
+    file.take(MAX_FILE)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(format!("rootfs /{rel}: read"), &e))?;
     Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
 }
 
 /// The rootfs's users (empty when there is no `/etc/passwd`).
 pub fn rootfs_passwd(rootfs: &Path) -> Result<Vec<PasswdEntry>> {
-    Ok(read_in_rootfs(rootfs, "etc/passwd")?.map(|t| parse_passwd(&t)).unwrap_or_default())
+    Ok(read_in_rootfs(rootfs, "etc/passwd")?
+        .map(|t| parse_passwd(&t))
+        .unwrap_or_default())
 }
 
 /// The rootfs's groups (empty when there is no `/etc/group`).
 pub fn rootfs_groups(rootfs: &Path) -> Result<Vec<GroupEntry>> {
-    Ok(read_in_rootfs(rootfs, "etc/group")?.map(|t| parse_group(&t)).unwrap_or_default())
+    Ok(read_in_rootfs(rootfs, "etc/group")?
+        .map(|t| parse_group(&t))
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -148,7 +159,15 @@ dup:x:1000:5::/second:/bin/sh
         let p = parse_passwd(PASSWD);
         let names: Vec<&str> = p.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["root", "daemon", "demo", "nohome", "dup"]);
-        assert_eq!(p[2], PasswdEntry { name: "demo".into(), uid: 1000, gid: 1000, home: "/home/demo".into() });
+        assert_eq!(
+            p[2],
+            PasswdEntry {
+                name: "demo".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/home/demo".into()
+            }
+        );
     }
 
     #[test]
@@ -167,8 +186,16 @@ dup:x:1000:5::/second:/bin/sh
         assert_eq!(
             g,
             [
-                GroupEntry { name: "root".into(), gid: 0, members: vec![] },
-                GroupEntry { name: "extra".into(), gid: 2000, members: vec!["demo".into(), "other".into()] },
+                GroupEntry {
+                    name: "root".into(),
+                    gid: 0,
+                    members: vec![]
+                },
+                GroupEntry {
+                    name: "extra".into(),
+                    gid: 2000,
+                    members: vec!["demo".into(), "other".into()]
+                },
             ]
         );
     }
@@ -183,7 +210,8 @@ dup:x:1000:5::/second:/bin/sh
         // An absolute symlink resolves inside the rootfs, not on the host.
         std::os::unix::fs::symlink("/usr/share/passwd", dir.join("etc/passwd")).unwrap();
         // A symlink climbing out with .. stays inside too.
-        std::os::unix::fs::symlink("../../../../../../../etc/hostname", dir.join("etc/group")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../../etc/hostname", dir.join("etc/group"))
+            .unwrap();
         let p = rootfs_passwd(&dir).unwrap();
         assert_eq!(home_for(7, &p), "/home/u");
         assert_eq!(read_in_rootfs(&dir, "etc/group").unwrap(), None);

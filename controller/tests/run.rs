@@ -18,7 +18,10 @@ fn sprout() -> PathBuf {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
 }
 
 fn stub() -> Option<PathBuf> {
@@ -40,7 +43,11 @@ fn template() -> Option<PathBuf> {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -68,12 +75,24 @@ impl Bundle {
         static N: AtomicU32 = AtomicU32::new(0);
         let base = workspace().join("target/controller-tests");
         std::fs::create_dir_all(&base).unwrap();
-        let dir = base.join(format!("b-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = base.join(format!(
+            "b-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
-        let st = Command::new("cp").arg("-a").arg(template).arg(dir.join("rootfs")).status().unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(template)
+            .arg(dir.join("rootfs"))
+            .status()
+            .unwrap();
         assert!(st.success());
-        let b = Bundle { dir, stub: stub.to_path_buf() };
+        let b = Bundle {
+            dir,
+            stub: stub.to_path_buf(),
+        };
         let out = b.sprout(&["spec"]);
         assert!(out.status.success(), "{out:?}");
         b.edit(|c| c["process"]["terminal"] = json!(false));
@@ -81,13 +100,18 @@ impl Bundle {
     }
 
     fn config(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("config.json")).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("config.json")).unwrap())
+            .unwrap()
     }
 
     fn edit(&self, f: impl FnOnce(&mut Value)) {
         let mut c = self.config();
         f(&mut c);
-        std::fs::write(self.dir.join("config.json"), serde_json::to_string_pretty(&c).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_string_pretty(&c).unwrap(),
+        )
+        .unwrap();
     }
 
     fn args(&self, args: &[&str]) {
@@ -97,7 +121,11 @@ impl Bundle {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(sprout());
         // A state root per bundle (the tests run in parallel).
-        cmd.args(args).arg("--bundle").arg(&self.dir).arg("--root").arg(self.dir.join("state"));
+        cmd.args(args)
+            .arg("--bundle")
+            .arg(&self.dir)
+            .arg("--root")
+            .arg(self.dir.join("state"));
         cmd.env("SPROUT_INIT", &self.stub).stdin(Stdio::null());
         cmd
     }
@@ -141,30 +169,50 @@ fn spec_refuses_to_overwrite() {
     let dir = std::env::temp_dir().join(format!("sprout-spec-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new(sprout()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+    let out = Command::new(sprout())
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let c: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let c: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["ociVersion"], "1.0.2-dev");
     assert_eq!(
         c["process"]["capabilities"]["bounding"],
         json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
     );
-    let out = Command::new(sprout()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+    let out = Command::new(sprout())
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "sprout: File config.json exists. Remove it first\n");
+    assert_eq!(
+        text(&out.stderr),
+        "sprout: File config.json exists. Remove it first\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bundle_errors_are_one_line() {
-    let out = Command::new(sprout()).args(["run", "--bundle", "/nonexistent/bundle", "x"]).output().unwrap();
+    let out = Command::new(sprout())
+        .args(["run", "--bundle", "/nonexistent/bundle", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "sprout: bundle \"/nonexistent/bundle\": no such directory\n");
+    assert_eq!(
+        text(&out.stderr),
+        "sprout: bundle \"/nonexistent/bundle\": no such directory\n"
+    );
 }
 
 #[test]
 fn plan_prints_json() {
-    let Some((stub, tpl)) = setup("plan_prints_json") else { return };
+    let Some((stub, tpl)) = setup("plan_prints_json") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     let out = b.sprout(&["plan", "c1"]);
     assert!(out.status.success(), "{out:?}");
@@ -173,12 +221,19 @@ fn plan_prints_json() {
     assert_eq!(v["user"]["uid"], 0);
     assert_eq!(v["homeFromPasswd"], "/root");
     assert_eq!(v["rlimits"][0]["type"], "RLIMIT_NOFILE");
-    assert!(v["flags"].as_array().unwrap().contains(&json!("NO_NEW_PRIVS")));
+    assert!(
+        v["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("NO_NEW_PRIVS"))
+    );
 }
 
 #[test]
 fn runs_and_exits_with_the_status() {
-    let Some((stub, tpl)) = setup("runs_and_exits_with_the_status") else { return };
+    let Some((stub, tpl)) = setup("runs_and_exits_with_the_status") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     b.args(&["sh", "-c", "echo hello; hostname; echo $HOME; exit 3"]);
     let out = b.run();
@@ -190,7 +245,9 @@ fn runs_and_exits_with_the_status() {
 
 #[test]
 fn death_by_signal_is_128_plus_n() {
-    let Some((stub, tpl)) = setup("death_by_signal_is_128_plus_n") else { return };
+    let Some((stub, tpl)) = setup("death_by_signal_is_128_plus_n") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     // Without a pid namespace: pid 1 of one ignores SIGKILL from inside.
     b.edit(|c| {
@@ -203,36 +260,56 @@ fn death_by_signal_is_128_plus_n() {
 
 #[test]
 fn user_and_groups() {
-    let Some((stub, tpl)) = setup("user_and_groups") else { return };
+    let Some((stub, tpl)) = setup("user_and_groups") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     b.edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}));
     b.args(&["sh", "-c", "id; echo $HOME"]);
     let out = b.run();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(text(&out.stdout), "uid=1000(demo) gid=1000(demo) groups=2000(extra)\n/home/demo\n");
+    assert_eq!(
+        text(&out.stdout),
+        "uid=1000(demo) gid=1000(demo) groups=2000(extra)\n/home/demo\n"
+    );
 }
 
 #[test]
 fn user_namespace() {
-    let Some((stub, tpl)) = setup("user_namespace") else { return };
+    let Some((stub, tpl)) = setup("user_namespace") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     b.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     });
-    b.args(&["sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup >/dev/null && echo cgroups"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup >/dev/null && echo cgroups",
+    ]);
     let out = b.run();
     assert!(out.status.success(), "{out:?}");
     let stdout = text(&out.stdout);
     let words: Vec<&str> = stdout.split_whitespace().collect();
-    assert_eq!(words, ["1000", "0", "200000", "65536", "cgroups"], "{out:?}");
+    assert_eq!(
+        words,
+        ["1000", "0", "200000", "65536", "cgroups"],
+        "{out:?}"
+    );
 }
 
 #[test]
 fn preserved_fds_are_passed() {
-    let Some((stub, tpl)) = setup("preserved_fds_are_passed") else { return };
+    let Some((stub, tpl)) = setup("preserved_fds_are_passed") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     std::fs::write(b.dir.join("three"), "fd three\n").unwrap();
     b.args(&["sh", "-c", "cat <&3"]);
@@ -251,7 +328,9 @@ fn preserved_fds_are_passed() {
 
 #[test]
 fn terminal_is_relayed() {
-    let Some((stub, tpl)) = setup("terminal_is_relayed") else { return };
+    let Some((stub, tpl)) = setup("terminal_is_relayed") else {
+        return;
+    };
     let b = Bundle::new(&stub, &tpl);
     b.edit(|c| c["process"]["terminal"] = json!(true));
     b.args(&["sh", "-c", "tty; exit 4"]);
@@ -262,7 +341,9 @@ fn terminal_is_relayed() {
 
 #[test]
 fn errors_name_the_field_and_leave_nothing() {
-    let Some((stub, tpl)) = setup("errors_name_the_field_and_leave_nothing") else { return };
+    let Some((stub, tpl)) = setup("errors_name_the_field_and_leave_nothing") else {
+        return;
+    };
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(Edit, &str)> = vec![
         (
@@ -273,30 +354,46 @@ fn errors_name_the_field_and_leave_nothing() {
             Box::new(|c| c["process"]["cwd"] = json!("/nonexistent")),
             "process.cwd \"/nonexistent\": chdir: No such file or directory (ENOENT)",
         ),
-        (Box::new(|c| c["process"]["cwd"] = json!("tmp")), "process.cwd \"tmp\": must be an absolute path"),
-        (Box::new(|c| c["root"]["path"] = json!("nope")), "root.path \"nope\": no such directory"),
-        (Box::new(|c| c["process"]["args"] = json!([])), "process.args: must not be empty"),
+        (
+            Box::new(|c| c["process"]["cwd"] = json!("tmp")),
+            "process.cwd \"tmp\": must be an absolute path",
+        ),
+        (
+            Box::new(|c| c["root"]["path"] = json!("nope")),
+            "root.path \"nope\": no such directory",
+        ),
+        (
+            Box::new(|c| c["process"]["args"] = json!([])),
+            "process.args: must not be empty",
+        ),
         (
             Box::new(|c| c["process"]["capabilities"]["effective"] = json!(["CAP_FOO"])),
             "process.capabilities.effective: unknown capability \"CAP_FOO\"",
         ),
         (
-            Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BAR", "soft": 1, "hard": 1}])),
+            Box::new(|c| {
+                c["process"]["rlimits"] = json!([{"type": "RLIMIT_BAR", "soft": 1, "hard": 1}])
+            }),
             "process.rlimits[0].type: unknown rlimit type \"RLIMIT_BAR\"",
         ),
         (
             // Raising a hard limit needs CAP_SYS_RESOURCE (absent on these
             // hosts). A foreground run with nothing to do at Ready has the
             // stub set it (setrlimit); see launch::skip_ready_when_idle.
-            Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1u64 << 40}])),
+            Box::new(|c| {
+                c["process"]["rlimits"] =
+                    json!([{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1u64 << 40}])
+            }),
             "process.rlimits[0] RLIMIT_NOFILE: setrlimit: Operation not permitted (EPERM)",
         ),
-        (Box::new(|c| c["process"]["env"] = json!(["A=1", "NOEQUALS"])), "process.env[1] \"NOEQUALS\": missing '='"),
         (
-            Box::new(|c| {
-                c["linux"]["namespaces"] =
-                    json!([{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "/nonexistent/ns"}])
-            }),
+            Box::new(|c| c["process"]["env"] = json!(["A=1", "NOEQUALS"])),
+            "process.env[1] \"NOEQUALS\": missing '='",
+        ),
+        (
+            Box::new(
+                |c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "/nonexistent/ns"}]),
+            ),
             "linux.namespaces[2].path \"/nonexistent/ns\": open: No such file or directory (ENOENT)",
         ),
         (

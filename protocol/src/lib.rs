@@ -532,7 +532,11 @@ impl<'a, T: Item<'a>> List<'a, T> {
     }
     /// Iterates over the items in order.
     pub fn iter(&self) -> ListIter<'a, T> {
-        ListIter { left: self.count, r: Reader::new(self.bytes), _t: core::marker::PhantomData }
+        ListIter {
+            left: self.count,
+            r: Reader::new(self.bytes),
+            _t: core::marker::PhantomData,
+        }
     }
     /// The item at `index`, walking the list (lists are short).
     pub fn get(&self, index: usize) -> Option<T> {
@@ -544,7 +548,11 @@ impl<'a, T: Item<'a>> List<'a, T> {
         for _ in 0..count {
             T::read(r)?;
         }
-        Ok(List { count, bytes: r.since(start), _t: core::marker::PhantomData })
+        Ok(List {
+            count,
+            bytes: r.since(start),
+            _t: core::marker::PhantomData,
+        })
     }
 }
 
@@ -594,7 +602,10 @@ impl<'a> Item<'a> for &'a CStr {
 
 impl<'a> Item<'a> for Namespace {
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(Namespace { nstype: r.u32()?, fd: r.u32()? })
+        Ok(Namespace {
+            nstype: r.u32()?,
+            fd: r.u32()?,
+        })
     }
     fn write(&self, w: &mut Writer<'_>) {
         w.u32(self.nstype);
@@ -604,7 +615,11 @@ impl<'a> Item<'a> for Namespace {
 
 impl<'a> Item<'a> for Rlimit {
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(Rlimit { resource: r.u32()?, soft: r.u64()?, hard: r.u64()? })
+        Ok(Rlimit {
+            resource: r.u32()?,
+            soft: r.u64()?,
+            hard: r.u64()?,
+        })
     }
     fn write(&self, w: &mut Writer<'_>) {
         w.u32(self.resource);
@@ -703,7 +718,13 @@ impl<'a> PlanSpec<'a> {
         w.u32(self.gid);
         w.u32(self.cap_last_cap);
         let c = self.caps;
-        for m in [c.bounding, c.effective, c.permitted, c.inheritable, c.ambient] {
+        for m in [
+            c.bounding,
+            c.effective,
+            c.permitted,
+            c.inheritable,
+            c.ambient,
+        ] {
             w.u64(m);
         }
         w.u32(self.preserve_fds);
@@ -765,7 +786,11 @@ impl<'a> Plan<'a> {
     pub fn decode(buf: &'a [u8]) -> Result<Plan<'a>, DecodeError> {
         let len = plan_len(buf)?;
         if len != buf.len() {
-            return Err(if len > buf.len() { DecodeError::Truncated } else { DecodeError::BadLength });
+            return Err(if len > buf.len() {
+                DecodeError::Truncated
+            } else {
+                DecodeError::BadLength
+            });
         }
         let mut r = Reader::new(buf);
         r.take(HEADER_LEN)?;
@@ -789,7 +814,10 @@ impl<'a> Plan<'a> {
         let start_fd = r.u32()?;
         let seccomp_flags = r.u32()?;
         let rootfs_propagation = r.u64()?;
-        let console = WinSize { rows: r.u16()?, cols: r.u16()? };
+        let console = WinSize {
+            rows: r.u16()?,
+            cols: r.u16()?,
+        };
         let rootfs = r.cstr()?.ok_or(DecodeError::BadString)?;
         let hostname = r.cstr()?;
         let domainname = r.cstr()?;

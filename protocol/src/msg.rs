@@ -131,7 +131,11 @@ impl Msg {
         let msg = match tag {
             1 => Msg::Ready,
             2 => Msg::Run,
-            3 => Msg::Failed { step: Step::from_u32(a).ok_or(DecodeError::BadValue)?, errno: b, arg: c },
+            3 => Msg::Failed {
+                step: Step::from_u32(a).ok_or(DecodeError::BadValue)?,
+                errno: b,
+                arg: c,
+            },
             4 => Msg::Hooks,
             5 => Msg::HooksDone,
             6 => Msg::Pid { pid: a },
@@ -139,7 +143,10 @@ impl Msg {
             8 => Msg::SeccompListener,
             9 => Msg::SeccompDone,
             10 => Msg::Created,
-            11 if a as usize <= MAX_CGROUP_FDS && b >> a == 0 => Msg::Cgroup { count: a, optional: b },
+            11 if a as usize <= MAX_CGROUP_FDS && b >> a == 0 => Msg::Cgroup {
+                count: a,
+                optional: b,
+            },
             _ => return Err(DecodeError::BadValue),
         };
         // Unused fields must be zero, so that every valid record has one

@@ -45,7 +45,11 @@ impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::UnsupportedVersion(v) => {
-                write!(f, "unsupported protocol version {v} (this build speaks {})", crate::VERSION)
+                write!(
+                    f,
+                    "unsupported protocol version {v} (this build speaks {})",
+                    crate::VERSION
+                )
             }
             _ => f.write_str(self.as_str()),
         }
@@ -128,7 +132,9 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let b = self.take(n)?;
-        CStr::from_bytes_with_nul(b).map(Some).map_err(|_| DecodeError::BadString)
+        CStr::from_bytes_with_nul(b)
+            .map(Some)
+            .map_err(|_| DecodeError::BadString)
     }
 }
 
@@ -142,7 +148,10 @@ impl<'b> Writer<'b> {
     /// A writer into `buf`, which must be large enough (checked by the caller
     /// with a counting pass; excess writes are dropped, never a panic).
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Writer { buf: Some(buf), pos: 0 }
+        Writer {
+            buf: Some(buf),
+            pos: 0,
+        }
     }
     /// A writer that counts bytes without storing them.
     pub fn counting() -> Self {

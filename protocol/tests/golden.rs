@@ -114,8 +114,17 @@ fn flag_and_opt_bits_are_frozen() {
         assert_eq!(*b, 1 << i, "flag bit {i}");
     }
     assert_eq!(ALL, 0x1ffff);
-    let opts =
-        [mount_opts::TARGET_FILE, mount_opts::CREATE_TARGET, mount_opts::BIND_DEVICE, mount_opts::OPTIONAL, mount_opts::MOVE_FD, mount_opts::NO_SYMLINKS, mount_opts::FRESH_PARENT, mount_opts::OWNER_OK, mount_opts::MASK_DIR];
+    let opts = [
+        mount_opts::TARGET_FILE,
+        mount_opts::CREATE_TARGET,
+        mount_opts::BIND_DEVICE,
+        mount_opts::OPTIONAL,
+        mount_opts::MOVE_FD,
+        mount_opts::NO_SYMLINKS,
+        mount_opts::FRESH_PARENT,
+        mount_opts::OWNER_OK,
+        mount_opts::MASK_DIR,
+    ];
     for (i, b) in opts.iter().enumerate() {
         assert_eq!(*b, 1 << i, "mount opt bit {i}");
     }
@@ -130,20 +139,40 @@ fn golden_msgs() -> Vec<(Msg, &'static str)> {
     vec![
         (Msg::Ready, "53500101 00000000 00000000 00000000"),
         (Msg::Run, "53500102 00000000 00000000 00000000"),
-        (Msg::Failed { step: Step::Mount, errno: 2, arg: 3 }, "53500103 0b000000 02000000 03000000"),
         (
-            Msg::Failed { step: Step::Spawn, errno: u32::MAX, arg: 0x0102_0304 },
+            Msg::Failed {
+                step: Step::Mount,
+                errno: 2,
+                arg: 3,
+            },
+            "53500103 0b000000 02000000 03000000",
+        ),
+        (
+            Msg::Failed {
+                step: Step::Spawn,
+                errno: u32::MAX,
+                arg: 0x0102_0304,
+            },
             "53500103 29000000 ffffffff 04030201",
         ),
         (Msg::Hooks, "53500104 00000000 00000000 00000000"),
         (Msg::HooksDone, "53500105 00000000 00000000 00000000"),
-        (Msg::Pid { pid: 0x1234_5678 }, "53500106 78563412 00000000 00000000"),
+        (
+            Msg::Pid { pid: 0x1234_5678 },
+            "53500106 78563412 00000000 00000000",
+        ),
         (Msg::Pid { pid: 0 }, "53500106 00000000 00000000 00000000"),
         (Msg::Console, "53500107 00000000 00000000 00000000"),
         (Msg::SeccompListener, "53500108 00000000 00000000 00000000"),
         (Msg::SeccompDone, "53500109 00000000 00000000 00000000"),
         (Msg::Created, "5350010a 00000000 00000000 00000000"),
-        (Msg::Cgroup { count: 10, optional: 0x100 }, "5350010b 0a000000 00010000 00000000"),
+        (
+            Msg::Cgroup {
+                count: 10,
+                optional: 0x100,
+            },
+            "5350010b 0a000000 00010000 00000000",
+        ),
     ]
 }
 
@@ -216,7 +245,11 @@ fn step_numbers_are_frozen() {
         assert_eq!(step as u32, n);
         assert!(!step.name().is_empty());
         // Every step survives a Failed message.
-        let m = Msg::Failed { step, errno: n, arg: !n };
+        let m = Msg::Failed {
+            step,
+            errno: n,
+            arg: !n,
+        };
         assert_eq!(Msg::decode(&m.encode()), Ok(m));
     }
     let next = STEPS.len() as u32 + 1;

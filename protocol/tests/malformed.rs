@@ -41,7 +41,14 @@ fn list(count: u32, items: &[Vec<u8>]) -> Vec<u8> {
 
 /// A mount op with the given kind, opts and target; everything else as in
 /// the small plan's op.
-fn mount(kind: u32, opts: u32, source: Vec<u8>, target: Vec<u8>, fstype: Vec<u8>, data: Vec<u8>) -> Vec<u8> {
+fn mount(
+    kind: u32,
+    opts: u32,
+    source: Vec<u8>,
+    target: Vec<u8>,
+    fstype: Vec<u8>,
+    data: Vec<u8>,
+) -> Vec<u8> {
     let mut v = u32le(kind);
     v.extend(u32le(opts));
     v.extend(0xeu64.to_le_bytes());
@@ -55,7 +62,14 @@ fn mount(kind: u32, opts: u32, source: Vec<u8>, target: Vec<u8>, fstype: Vec<u8>
 }
 
 fn proc_mount() -> Vec<u8> {
-    mount(1, mount_opts::CREATE_TARGET, s(b"proc\0"), s(b"proc\0"), s(b"proc\0"), none())
+    mount(
+        1,
+        mount_opts::CREATE_TARGET,
+        s(b"proc\0"),
+        s(b"proc\0"),
+        s(b"proc\0"),
+        none(),
+    )
 }
 
 #[derive(Clone)]
@@ -170,7 +184,11 @@ fn decode_timed(b: &[u8]) -> Result<(), DecodeError> {
     let t = Instant::now();
     let r = check_decode(b);
     let dt = t.elapsed();
-    assert!(dt < Duration::from_secs(5), "decoding {} bytes took {dt:?}", b.len());
+    assert!(
+        dt < Duration::from_secs(5),
+        "decoding {} bytes took {dt:?}",
+        b.len()
+    );
     r
 }
 
@@ -206,7 +224,12 @@ fn every_prefix_is_rejected_as_truncated() {
     for full in sample_encodings() {
         assert_eq!(decode_timed(&full), Ok(()));
         for n in 0..full.len() {
-            assert_eq!(decode_timed(&full[..n]), Err(DecodeError::Truncated), "prefix {n} of {}", full.len());
+            assert_eq!(
+                decode_timed(&full[..n]),
+                Err(DecodeError::Truncated),
+                "prefix {n} of {}",
+                full.len()
+            );
         }
     }
 }
@@ -219,7 +242,12 @@ fn every_prefix_with_a_matching_header_len_is_rejected() {
         for n in HEADER_LEN..full.len() {
             let mut b = full[..n].to_vec();
             b[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-            assert_eq!(decode_timed(&b), Err(DecodeError::Truncated), "prefix {n} of {}", full.len());
+            assert_eq!(
+                decode_timed(&b),
+                Err(DecodeError::Truncated),
+                "prefix {n} of {}",
+                full.len()
+            );
         }
     }
 }
@@ -230,13 +258,21 @@ fn plan_len_reads_headers() {
     assert_eq!(plan_len(&full), Ok(full.len()));
     assert_eq!(plan_len(&full[..HEADER_LEN]), Ok(full.len()));
     for n in 0..HEADER_LEN {
-        assert_eq!(plan_len(&full[..n]), Err(DecodeError::Truncated), "header prefix {n}");
+        assert_eq!(
+            plan_len(&full[..n]),
+            Err(DecodeError::Truncated),
+            "header prefix {n}"
+        );
     }
     let with_len = |len: u32| edit(|r| r.len = Some(len)).bytes();
     assert_eq!(plan_len(&with_len(12)), Ok(12));
     assert_eq!(plan_len(&with_len(MAX_PLAN_LEN as u32)), Ok(MAX_PLAN_LEN));
     for bad in [0, 1, 11, MAX_PLAN_LEN as u32 + 1, u32::MAX] {
-        assert_eq!(plan_len(&with_len(bad)), Err(DecodeError::BadLength), "len {bad}");
+        assert_eq!(
+            plan_len(&with_len(bad)),
+            Err(DecodeError::BadLength),
+            "len {bad}"
+        );
     }
 }
 
@@ -259,7 +295,10 @@ fn unsupported_version_carries_the_version() {
     for v in [0u16, 2, 0x0100, u16::MAX] {
         let r = edit(|r| r.version = v);
         assert_eq!(r.decode(), Err(DecodeError::UnsupportedVersion(v)));
-        assert_eq!(plan_len(&r.bytes()), Err(DecodeError::UnsupportedVersion(v)));
+        assert_eq!(
+            plan_len(&r.bytes()),
+            Err(DecodeError::UnsupportedVersion(v))
+        );
         let msg = DecodeError::UnsupportedVersion(v).to_string();
         assert!(msg.contains(&v.to_string()), "{msg}");
     }
@@ -277,19 +316,39 @@ fn bad_kind() {
 fn length_field_mismatch() {
     let real = Raw::default().bytes().len() as u32;
     // Header claims more than there is: the reader should wait for more.
-    assert_eq!(edit(|r| r.len = Some(real + 1)).decode(), Err(DecodeError::Truncated));
-    assert_eq!(edit(|r| r.len = Some(MAX_PLAN_LEN as u32)).decode(), Err(DecodeError::Truncated));
+    assert_eq!(
+        edit(|r| r.len = Some(real + 1)).decode(),
+        Err(DecodeError::Truncated)
+    );
+    assert_eq!(
+        edit(|r| r.len = Some(MAX_PLAN_LEN as u32)).decode(),
+        Err(DecodeError::Truncated)
+    );
     // Header claims less than there is.
-    assert_eq!(edit(|r| r.len = Some(real - 1)).decode(), Err(DecodeError::BadLength));
-    assert_eq!(edit(|r| r.len = Some(HEADER_LEN as u32)).decode(), Err(DecodeError::BadLength));
+    assert_eq!(
+        edit(|r| r.len = Some(real - 1)).decode(),
+        Err(DecodeError::BadLength)
+    );
+    assert_eq!(
+        edit(|r| r.len = Some(HEADER_LEN as u32)).decode(),
+        Err(DecodeError::BadLength)
+    );
     // Out of range.
     for bad in [0, 11, MAX_PLAN_LEN as u32 + 1, u32::MAX] {
-        assert_eq!(edit(|r| r.len = Some(bad)).decode(), Err(DecodeError::BadLength), "len {bad}");
+        assert_eq!(
+            edit(|r| r.len = Some(bad)).decode(),
+            Err(DecodeError::BadLength),
+            "len {bad}"
+        );
     }
     // Trailing bytes covered by the header's len.
     for extra in [1usize, 3, 8, 100] {
         let r = edit(|r| r.trailing = vec![0; extra]);
-        assert_eq!(r.decode(), Err(DecodeError::BadLength), "{extra} trailing bytes");
+        assert_eq!(
+            r.decode(),
+            Err(DecodeError::BadLength),
+            "{extra} trailing bytes"
+        );
     }
     // Trailing bytes not covered by it.
     let mut b = Raw::default().bytes();
@@ -317,7 +376,10 @@ fn unknown_flag_bits() {
         let r = edit(|r| r.flags = flags::ALL | 1 << bit);
         assert_eq!(r.decode(), Err(DecodeError::BadValue), "flag bit {bit}");
     }
-    assert_eq!(edit(|r| r.flags = u32::MAX).decode(), Err(DecodeError::BadValue));
+    assert_eq!(
+        edit(|r| r.flags = u32::MAX).decode(),
+        Err(DecodeError::BadValue)
+    );
     assert_eq!(edit(|r| r.flags = flags::ALL).decode(), Ok(()));
     assert_eq!(edit(|r| r.flags = 0).decode(), Ok(()));
 }
@@ -338,17 +400,31 @@ fn unknown_mount_kind() {
     }
     for k in 1..=6 {
         let op = mount(k, 0, none(), s(b"t\0"), none(), none());
-        assert_eq!(edit(|r| r.mounts = list(1, &[op])).decode(), Ok(()), "kind {k}");
+        assert_eq!(
+            edit(|r| r.mounts = list(1, &[op])).decode(),
+            Ok(()),
+            "kind {k}"
+        );
     }
     // A bad kind in the second op.
     let bad = mount(9, 0, none(), s(b"t\0"), none(), none());
-    assert_eq!(edit(|r| r.mounts = list(2, &[proc_mount(), bad])).decode(), Err(DecodeError::BadValue));
+    assert_eq!(
+        edit(|r| r.mounts = list(2, &[proc_mount(), bad])).decode(),
+        Err(DecodeError::BadValue)
+    );
 }
 
 #[test]
 fn unknown_mount_opts_bits() {
     for bit in mount_opts::ALL.count_ones()..32 {
-        let op = mount(1, mount_opts::ALL | 1 << bit, none(), s(b"t\0"), none(), none());
+        let op = mount(
+            1,
+            mount_opts::ALL | 1 << bit,
+            none(),
+            s(b"t\0"),
+            none(),
+            none(),
+        );
         let r = edit(|r| r.mounts = list(1, &[op]));
         assert_eq!(r.decode(), Err(DecodeError::BadValue), "opts bit {bit}");
     }
@@ -359,15 +435,26 @@ fn seccomp_length_not_a_multiple_of_8() {
     for n in [1u32, 2, 4, 7, 9, 15, 17] {
         let mut f = u32le(n);
         f.extend(vec![0u8; n as usize]);
-        assert_eq!(edit(|r| r.seccomp = f).decode(), Err(DecodeError::BadValue), "seccomp {n}");
+        assert_eq!(
+            edit(|r| r.seccomp = f).decode(),
+            Err(DecodeError::BadValue),
+            "seccomp {n}"
+        );
     }
     // Length over the data, and absurd lengths.
     for n in [16u32, 0x7fff_fff8, 0xffff_fff8] {
         let mut f = u32le(n);
         f.extend([0u8; 8]);
-        assert_eq!(edit(|r| r.seccomp = f).decode(), Err(DecodeError::Truncated), "seccomp {n}");
+        assert_eq!(
+            edit(|r| r.seccomp = f).decode(),
+            Err(DecodeError::Truncated),
+            "seccomp {n}"
+        );
     }
-    assert_eq!(edit(|r| r.seccomp = u32le(u32::MAX)).decode(), Err(DecodeError::BadValue));
+    assert_eq!(
+        edit(|r| r.seccomp = u32le(u32::MAX)).decode(),
+        Err(DecodeError::BadValue)
+    );
     assert_eq!(edit(|r| r.seccomp = u32le(0)).decode(), Ok(()));
 }
 
@@ -408,7 +495,11 @@ fn check_string_field(name: &str, set: impl Fn(&mut Raw, Vec<u8>), required: boo
     }
     // Empty string (just the NUL) and non-UTF-8 are fine.
     assert_eq!(edit(|r| set(r, s(b"\0"))).decode(), Ok(()), "{name} empty");
-    assert_eq!(edit(|r| set(r, s(&[0xc3, 0x28, 0xff, 0]))).decode(), Ok(()), "{name} non-UTF-8");
+    assert_eq!(
+        edit(|r| set(r, s(&[0xc3, 0x28, 0xff, 0]))).decode(),
+        Ok(()),
+        "{name} non-UTF-8"
+    );
 }
 
 #[test]
@@ -422,10 +513,26 @@ fn plan_strings() {
 #[test]
 fn mount_strings() {
     let tgt = || s(b"t\0");
-    check_string_field("source", |r, v| r.mounts = list(1, &[mount(1, 0, v, tgt(), none(), none())]), false);
-    check_string_field("target", |r, v| r.mounts = list(1, &[mount(1, 0, none(), v, none(), none())]), true);
-    check_string_field("fstype", |r, v| r.mounts = list(1, &[mount(1, 0, none(), tgt(), v, none())]), false);
-    check_string_field("data", |r, v| r.mounts = list(1, &[mount(1, 0, none(), tgt(), none(), v)]), false);
+    check_string_field(
+        "source",
+        |r, v| r.mounts = list(1, &[mount(1, 0, v, tgt(), none(), none())]),
+        false,
+    );
+    check_string_field(
+        "target",
+        |r, v| r.mounts = list(1, &[mount(1, 0, none(), v, none(), none())]),
+        true,
+    );
+    check_string_field(
+        "fstype",
+        |r, v| r.mounts = list(1, &[mount(1, 0, none(), tgt(), v, none())]),
+        false,
+    );
+    check_string_field(
+        "data",
+        |r, v| r.mounts = list(1, &[mount(1, 0, none(), tgt(), none(), v)]),
+        false,
+    );
 }
 
 #[test]
@@ -433,7 +540,11 @@ fn list_strings() {
     check_string_field("args[0]", |r, v| r.args = list(1, &[v]), true);
     check_string_field("args[1]", |r, v| r.args = list(2, &[s(b"sh\0"), v]), true);
     check_string_field("env[0]", |r, v| r.env = list(1, &[v]), true);
-    check_string_field("env[2]", |r, v| r.env = list(3, &[s(b"A=1\0"), s(b"B=\0"), v]), true);
+    check_string_field(
+        "env[2]",
+        |r, v| r.env = list(3, &[s(b"A=1\0"), s(b"B=\0"), v]),
+        true,
+    );
 }
 
 #[test]
@@ -441,7 +552,11 @@ fn truncated_string_at_the_end_is_truncated() {
     // With nothing after the string, a count beyond the data is exactly
     // Truncated (elsewhere it may land inside the following fields).
     for (bad, want) in broken_strings() {
-        let b = Raw { env: list(1, std::slice::from_ref(&bad)), seccomp: Vec::new(), ..Raw::default() };
+        let b = Raw {
+            env: list(1, std::slice::from_ref(&bad)),
+            seccomp: Vec::new(),
+            ..Raw::default()
+        };
         assert_eq!(b.decode(), Err(want), "{bad:02x?}");
     }
 }
@@ -469,26 +584,53 @@ fn lists() -> Vec<(&'static str, ListSetter, Vec<u8>)> {
 #[test]
 fn list_counts_larger_than_the_data() {
     for (name, set, item) in lists() {
-        for (count, n_items) in [(1u32, 0usize), (2, 1), (3, 2), (1000, 2), (u32::MAX, 3), (0x8000_0000, 1)] {
+        for (count, n_items) in [
+            (1u32, 0usize),
+            (2, 1),
+            (3, 2),
+            (1000, 2),
+            (u32::MAX, 3),
+            (0x8000_0000, 1),
+        ] {
             let items = vec![item.clone(); n_items];
             let r = edit(|r| set(r, list(count, &items)));
-            assert!(r.decode().is_err(), "{name}: count {count} with {n_items} items accepted");
+            assert!(
+                r.decode().is_err(),
+                "{name}: count {count} with {n_items} items accepted"
+            );
             // As the last field of the plan, the error is exactly Truncated.
             let mut b = truncated_after(&r, name);
             let n = b.len() as u32;
             b[8..12].copy_from_slice(&n.to_le_bytes());
-            assert_eq!(decode_timed(&b), Err(DecodeError::Truncated), "{name}: count {count} at the end");
+            assert_eq!(
+                decode_timed(&b),
+                Err(DecodeError::Truncated),
+                "{name}: count {count} at the end"
+            );
         }
     }
 }
 
 /// The bytes of `r` up to and including list `name`, nothing after it.
 fn truncated_after(r: &Raw, name: &str) -> Vec<u8> {
-    let order = ["additional_gids", "namespaces", "rlimits", "mounts", "args", "env"];
+    let order = [
+        "additional_gids",
+        "namespaces",
+        "rlimits",
+        "mounts",
+        "args",
+        "env",
+    ];
     let pos = order.iter().position(|n| *n == name).unwrap();
     let mut cut = r.clone();
-    let later: [&mut Vec<u8>; 6] =
-        [&mut cut.gids, &mut cut.namespaces, &mut cut.rlimits, &mut cut.mounts, &mut cut.args, &mut cut.env];
+    let later: [&mut Vec<u8>; 6] = [
+        &mut cut.gids,
+        &mut cut.namespaces,
+        &mut cut.rlimits,
+        &mut cut.mounts,
+        &mut cut.args,
+        &mut cut.env,
+    ];
     for (i, f) in later.into_iter().enumerate() {
         if i > pos {
             f.clear();
@@ -529,7 +671,10 @@ fn list_counts_smaller_than_the_data() {
             }
         }
     }
-    assert!(rejected >= 10, "only {rejected} of 12 short counts rejected");
+    assert!(
+        rejected >= 10,
+        "only {rejected} of 12 short counts rejected"
+    );
 }
 
 #[test]
@@ -561,7 +706,11 @@ fn huge_counts_fail_fast_in_a_max_size_plan() {
         let n = b.len() as u32;
         b[8..12].copy_from_slice(&n.to_le_bytes());
         let t = Instant::now();
-        assert_eq!(Plan::decode(&b).err(), Some(DecodeError::Truncated), "{name}");
+        assert_eq!(
+            Plan::decode(&b).err(),
+            Some(DecodeError::Truncated),
+            "{name}"
+        );
         let dt = t.elapsed();
         assert!(dt < Duration::from_secs(2), "{name}: decode took {dt:?}");
     }
@@ -573,17 +722,30 @@ fn list_items_validated_beyond_the_first() {
     // iteration can never stop early.
     let mut items = vec![s(b"A=1\0"); 500];
     items[499] = s(b"A=1");
-    assert_eq!(edit(|r| r.env = list(500, &items)).decode(), Err(DecodeError::BadString));
+    assert_eq!(
+        edit(|r| r.env = list(500, &items)).decode(),
+        Err(DecodeError::BadString)
+    );
     let mut ops = vec![proc_mount(); 300];
     ops[299] = mount(1, mount_opts::ALL + 1, none(), s(b"t\0"), none(), none());
-    assert_eq!(edit(|r| r.mounts = list(300, &ops)).decode(), Err(DecodeError::BadValue));
+    assert_eq!(
+        edit(|r| r.mounts = list(300, &ops)).decode(),
+        Err(DecodeError::BadValue)
+    );
 }
 
 #[test]
 fn empty_spec_fields_are_a_valid_plan() {
     // Sanity: the encoder's empty lists look like the raw zero counts.
     let r = edit(|r| {
-        for f in [&mut r.gids, &mut r.namespaces, &mut r.rlimits, &mut r.mounts, &mut r.args, &mut r.env] {
+        for f in [
+            &mut r.gids,
+            &mut r.namespaces,
+            &mut r.rlimits,
+            &mut r.mounts,
+            &mut r.args,
+            &mut r.env,
+        ] {
             *f = u32le(0);
         }
         r.seccomp = u32le(0);

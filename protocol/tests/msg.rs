@@ -9,9 +9,21 @@ fn all_msgs() -> Vec<Msg> {
     vec![
         Msg::Ready,
         Msg::Run,
-        Msg::Failed { step: Step::ReadPlan, errno: 0, arg: 0 },
-        Msg::Failed { step: Step::Setns, errno: 1, arg: 2 },
-        Msg::Failed { step: Step::Spawn, errno: u32::MAX, arg: u32::MAX },
+        Msg::Failed {
+            step: Step::ReadPlan,
+            errno: 0,
+            arg: 0,
+        },
+        Msg::Failed {
+            step: Step::Setns,
+            errno: 1,
+            arg: 2,
+        },
+        Msg::Failed {
+            step: Step::Spawn,
+            errno: u32::MAX,
+            arg: u32::MAX,
+        },
         Msg::Hooks,
         Msg::HooksDone,
         Msg::Pid { pid: 0 },
@@ -21,9 +33,18 @@ fn all_msgs() -> Vec<Msg> {
         Msg::SeccompListener,
         Msg::SeccompDone,
         Msg::Created,
-        Msg::Cgroup { count: 0, optional: 0 },
-        Msg::Cgroup { count: 10, optional: 1 << 8 },
-        Msg::Cgroup { count: 24, optional: (1 << 24) - 1 },
+        Msg::Cgroup {
+            count: 0,
+            optional: 0,
+        },
+        Msg::Cgroup {
+            count: 10,
+            optional: 1 << 8,
+        },
+        Msg::Cgroup {
+            count: 24,
+            optional: (1 << 24) - 1,
+        },
     ]
 }
 
@@ -53,7 +74,11 @@ fn every_truncation_is_rejected() {
     for m in all_msgs() {
         let b = m.encode();
         for n in 0..MSG_LEN {
-            assert_eq!(Msg::decode(&b[..n]), Err(DecodeError::Truncated), "{m:?} cut to {n}");
+            assert_eq!(
+                Msg::decode(&b[..n]),
+                Err(DecodeError::Truncated),
+                "{m:?} cut to {n}"
+            );
         }
     }
 }
@@ -64,7 +89,12 @@ fn overlong_records_are_rejected() {
         let mut v = m.encode().to_vec();
         for _ in 0..20 {
             v.push(0);
-            assert_eq!(Msg::decode(&v), Err(DecodeError::BadLength), "{m:?} with {} bytes", v.len());
+            assert_eq!(
+                Msg::decode(&v),
+                Err(DecodeError::BadLength),
+                "{m:?} with {} bytes",
+                v.len()
+            );
         }
         // Two messages glued together are not one.
         let two = [m.encode(), m.encode()].concat();
@@ -85,7 +115,10 @@ fn bad_magic() {
     // of the plan magic "SPRT", so this shows up as version b'R'.
     let mut b = [0u8; MSG_LEN];
     b[..4].copy_from_slice(b"SPRT");
-    assert_eq!(Msg::decode(&b), Err(DecodeError::UnsupportedVersion(b'R' as u16)));
+    assert_eq!(
+        Msg::decode(&b),
+        Err(DecodeError::UnsupportedVersion(b'R' as u16))
+    );
 }
 
 #[test]
@@ -94,7 +127,11 @@ fn unsupported_version_carries_the_version() {
         for v in [0u8, 2, 0x7f, 0xff] {
             let mut b = m.encode();
             b[2] = v;
-            assert_eq!(Msg::decode(&b), Err(DecodeError::UnsupportedVersion(v as u16)), "{m:?}");
+            assert_eq!(
+                Msg::decode(&b),
+                Err(DecodeError::UnsupportedVersion(v as u16)),
+                "{m:?}"
+            );
         }
     }
 }
@@ -131,7 +168,11 @@ fn nonzero_unused_fields_are_rejected() {
             for x in [1u8, 0x80, 0xff] {
                 let mut b = m.encode();
                 b[i] = x;
-                assert_eq!(Msg::decode(&b), Err(DecodeError::BadValue), "{m:?}: byte {i} = {x:#x}");
+                assert_eq!(
+                    Msg::decode(&b),
+                    Err(DecodeError::BadValue),
+                    "{m:?}: byte {i} = {x:#x}"
+                );
             }
         }
     }
@@ -140,7 +181,12 @@ fn nonzero_unused_fields_are_rejected() {
 #[test]
 fn unknown_steps_are_rejected() {
     for step in [0u32, 46, 100, 0x100, 0x0100_0001, u32::MAX] {
-        let mut b = Msg::Failed { step: Step::Mount, errno: 5, arg: 6 }.encode();
+        let mut b = Msg::Failed {
+            step: Step::Mount,
+            errno: 5,
+            arg: 6,
+        }
+        .encode();
         b[4..8].copy_from_slice(&step.to_le_bytes());
         assert_eq!(Msg::decode(&b), Err(DecodeError::BadValue), "step {step}");
     }
@@ -183,18 +229,31 @@ fn random_records_never_panic_and_accepted_ones_round_trip() {
             assert_eq!(&m.encode()[..], &b[..], "{m:?} accepted from {b:02x?}");
         }
     }
-    assert!(accepted > 1000, "only {accepted} accepted: mutations too destructive to be useful");
+    assert!(
+        accepted > 1000,
+        "only {accepted} accepted: mutations too destructive to be useful"
+    );
 }
 
 #[test]
 fn cgroup_counts_and_optional_bits_are_bounded() {
     let raw = |a: u32, b: u32| {
-        let mut v = Msg::Cgroup { count: 0, optional: 0 }.encode();
+        let mut v = Msg::Cgroup {
+            count: 0,
+            optional: 0,
+        }
+        .encode();
         v[4..8].copy_from_slice(&a.to_le_bytes());
         v[8..12].copy_from_slice(&b.to_le_bytes());
         v
     };
-    assert_eq!(Msg::decode(&raw(24, 1 << 23)), Ok(Msg::Cgroup { count: 24, optional: 1 << 23 }));
+    assert_eq!(
+        Msg::decode(&raw(24, 1 << 23)),
+        Ok(Msg::Cgroup {
+            count: 24,
+            optional: 1 << 23
+        })
+    );
     // More fds than MAX_CGROUP_FDS, or an optional bit past `count`.
     assert_eq!(Msg::decode(&raw(25, 0)), Err(DecodeError::BadValue));
     assert_eq!(Msg::decode(&raw(u32::MAX, 0)), Err(DecodeError::BadValue));

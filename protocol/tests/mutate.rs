@@ -11,7 +11,20 @@ use common::*;
 use sprout_protocol::{DecodeError, HEADER_LEN, MountKind, MountOp, PlanSpec};
 
 /// Byte values and words that tend to hit edge cases.
-const INTERESTING: [u32; 12] = [0, 1, 2, 3, 4, 7, 8, 0x7f, 0x80, 0xffff, 0x7fff_ffff, u32::MAX];
+const INTERESTING: [u32; 12] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    0x7f,
+    0x80,
+    0xffff,
+    0x7fff_ffff,
+    u32::MAX,
+];
 
 fn mutate(rng: &mut Rng, b: &mut Vec<u8>, samples: &[Vec<u8>]) {
     let rounds = 1 + rng.below(4);
@@ -37,7 +50,11 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>, samples: &[Vec<u8>]) {
                 let i = rng.below(len - 3);
                 let v = u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
                 let d = rng.below(17) as u32;
-                let v = if rng.chance(2) { v.wrapping_add(d) } else { v.wrapping_sub(d) };
+                let v = if rng.chance(2) {
+                    v.wrapping_add(d)
+                } else {
+                    v.wrapping_sub(d)
+                };
                 b[i..i + 4].copy_from_slice(&v.to_le_bytes());
             }
             4 => {
@@ -89,23 +106,36 @@ fn samples() -> Vec<Vec<u8>> {
     let mounts = d.mounts(6);
     let (args, env) = (d.args(), d.env());
     // Drop the 64 KiB op: mutants of a small plan are faster and hit more.
-    let small_mounts: Vec<MountOp<'_>> =
-        mounts.iter().copied().filter(|m| m.data.is_none_or(|s| s.count_bytes() < 100)).collect();
+    let small_mounts: Vec<MountOp<'_>> = mounts
+        .iter()
+        .copied()
+        .filter(|m| m.data.is_none_or(|s| s.count_bytes() < 100))
+        .collect();
     let rich = d.spec(&small_mounts, &args, &env);
     let ops: Vec<MountOp<'_>> = ALL_KINDS.iter().map(|&k| MountOp::new(k, c"/x")).collect();
     vec![
         encode(&minimal_spec()),
         encode(&small_spec()),
         encode(&rich),
-        encode(&PlanSpec { mounts: &ops, args: &[c"a"], env: &[c"b"], ..minimal_spec() }),
-        encode(&PlanSpec { mounts: &[MountOp::new(MountKind::Symlink, c"")], ..minimal_spec() }),
+        encode(&PlanSpec {
+            mounts: &ops,
+            args: &[c"a"],
+            env: &[c"b"],
+            ..minimal_spec()
+        }),
+        encode(&PlanSpec {
+            mounts: &[MountOp::new(MountKind::Symlink, c"")],
+            ..minimal_spec()
+        }),
     ]
 }
 
 #[test]
 fn mutants_never_panic_and_accepted_ones_are_canonical() {
-    let per_sample: usize =
-        std::env::var("SPROUT_MUTATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let per_sample: usize = std::env::var("SPROUT_MUTATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
     let samples = samples();
     let mut accepted = 0usize;
     let mut errors = [0usize; 7];
@@ -145,7 +175,10 @@ fn mutants_never_panic_and_accepted_ones_are_canonical() {
     );
     if per_sample >= 1000 {
         // The mutator must reach both sides and every kind of rejection.
-        assert!(accepted > per_sample / 100, "too few mutants accepted ({accepted})");
+        assert!(
+            accepted > per_sample / 100,
+            "too few mutants accepted ({accepted})"
+        );
         for (i, n) in errors.iter().enumerate() {
             assert!(*n > 0, "no mutant hit error #{i}");
         }

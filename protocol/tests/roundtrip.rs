@@ -6,7 +6,8 @@ use std::ffi::CString;
 
 use common::*;
 use sprout_protocol::{
-    EncodeError, HEADER_LEN, MAX_PLAN_LEN, MountKind, MountOp, Plan, PlanSpec, UNSET, flags, mount_opts,
+    EncodeError, HEADER_LEN, MAX_PLAN_LEN, MountKind, MountOp, Plan, PlanSpec, UNSET, flags,
+    mount_opts,
 };
 
 #[test]
@@ -62,15 +63,24 @@ fn rich_plan_round_trips() {
 fn each_mount_kind_alone_round_trips() {
     for kind in ALL_KINDS {
         for opts in 0..=mount_opts::ALL {
-            let ops = [MountOp { opts, ..MountOp::new(kind, c"/t") }];
-            let spec = PlanSpec { mounts: &ops, ..minimal_spec() };
+            let ops = [MountOp {
+                opts,
+                ..MountOp::new(kind, c"/t")
+            }];
+            let spec = PlanSpec {
+                mounts: &ops,
+                ..minimal_spec()
+            };
             let bytes = round_trip(&spec);
             let p = Plan::decode(&bytes).unwrap();
             let m = p.mounts.get(0).unwrap();
             assert_eq!((m.kind, m.opts), (kind, opts));
             assert_eq!(
                 m.kind.before_pivot(),
-                matches!(kind, MountKind::Mount | MountKind::Device | MountKind::Symlink)
+                matches!(
+                    kind,
+                    MountKind::Mount | MountKind::Device | MountKind::Symlink
+                )
             );
         }
     }
@@ -80,15 +90,20 @@ fn each_mount_kind_alone_round_trips() {
 fn optional_strings_present_and_absent() {
     // All 2^5 combinations of hostname/domainname/source/fstype/data.
     for bits in 0u32..32 {
-        let pick = |b: u32, s: &'static std::ffi::CStr| if bits & (1 << b) != 0 { Some(s) } else { None };
+        let pick =
+            |b: u32, s: &'static std::ffi::CStr| if bits & (1 << b) != 0 { Some(s) } else { None };
         let ops = [MountOp {
             source: pick(2, c"src"),
             fstype: pick(3, c"fs"),
             data: pick(4, c""),
             ..MountOp::new(MountKind::Mount, c"t")
         }];
-        let spec =
-            PlanSpec { hostname: pick(0, c"host"), domainname: pick(1, c""), mounts: &ops, ..minimal_spec() };
+        let spec = PlanSpec {
+            hostname: pick(0, c"host"),
+            domainname: pick(1, c""),
+            mounts: &ops,
+            ..minimal_spec()
+        };
         round_trip(&spec);
     }
 }
@@ -99,13 +114,31 @@ fn each_list_alone_round_trips() {
     let mounts = d.mounts(0);
     let (args, env) = (d.args(), d.env());
     let base = minimal_spec();
-    round_trip(&PlanSpec { additional_gids: &d.gids, ..base });
-    round_trip(&PlanSpec { namespaces: &d.namespaces, ..base });
-    round_trip(&PlanSpec { rlimits: &d.rlimits, ..base });
-    round_trip(&PlanSpec { mounts: &mounts, ..base });
-    round_trip(&PlanSpec { args: &args, ..base });
+    round_trip(&PlanSpec {
+        additional_gids: &d.gids,
+        ..base
+    });
+    round_trip(&PlanSpec {
+        namespaces: &d.namespaces,
+        ..base
+    });
+    round_trip(&PlanSpec {
+        rlimits: &d.rlimits,
+        ..base
+    });
+    round_trip(&PlanSpec {
+        mounts: &mounts,
+        ..base
+    });
+    round_trip(&PlanSpec {
+        args: &args,
+        ..base
+    });
     round_trip(&PlanSpec { env: &env, ..base });
-    round_trip(&PlanSpec { seccomp: &d.seccomp, ..base });
+    round_trip(&PlanSpec {
+        seccomp: &d.seccomp,
+        ..base
+    });
 }
 
 #[test]
@@ -127,13 +160,20 @@ fn long_lists_round_trip() {
 fn plan_of_exactly_max_len() {
     // Size the plan to MAX_PLAN_LEN exactly: seccomp takes the bulk in
     // 8-byte steps, one env string the remainder.
-    let base_spec = PlanSpec { env: &[c"X"], ..minimal_spec() };
+    let base_spec = PlanSpec {
+        env: &[c"X"],
+        ..minimal_spec()
+    };
     let base = base_spec.encoded_len();
     let seccomp = vec![0u8; (MAX_PLAN_LEN - base) / 8 * 8];
     let extra = MAX_PLAN_LEN - base - seccomp.len();
     let s = CString::new(vec![b'X'; 1 + extra]).unwrap();
     let env = [s.as_c_str()];
-    let spec = PlanSpec { env: &env, seccomp: &seccomp, ..minimal_spec() };
+    let spec = PlanSpec {
+        env: &env,
+        seccomp: &seccomp,
+        ..minimal_spec()
+    };
     assert_eq!(spec.encoded_len(), MAX_PLAN_LEN);
     let bytes = round_trip(&spec);
     assert_eq!(bytes.len(), MAX_PLAN_LEN);
@@ -145,7 +185,10 @@ fn plan_of_exactly_max_len() {
     assert_eq!(big.encoded_len(), MAX_PLAN_LEN + 1);
     let mut out = vec![0u8; MAX_PLAN_LEN + 1];
     assert_eq!(big.encode(&mut out), Err(EncodeError::TooLarge));
-    assert!(out.iter().all(|&b| b == 0), "a refused encode wrote into the buffer");
+    assert!(
+        out.iter().all(|&b| b == 0),
+        "a refused encode wrote into the buffer"
+    );
 }
 
 #[test]
@@ -168,19 +211,37 @@ fn encode_errors() {
     // Every too-small buffer, and nothing is written into it.
     for n in 0..len {
         let mut out = vec![0x55u8; n];
-        assert_eq!(spec.encode(&mut out), Err(EncodeError::BufferTooSmall), "buffer of {n}");
-        assert!(out.iter().all(|&b| b == 0x55), "BufferTooSmall wrote into the buffer");
+        assert_eq!(
+            spec.encode(&mut out),
+            Err(EncodeError::BufferTooSmall),
+            "buffer of {n}"
+        );
+        assert!(
+            out.iter().all(|&b| b == 0x55),
+            "BufferTooSmall wrote into the buffer"
+        );
     }
     // A seccomp program whose length is not a multiple of 8, whatever the buffer.
     for bad in [1usize, 4, 7, 9, 12, 15, 17] {
         let prog = vec![0u8; bad];
-        let s = PlanSpec { seccomp: &prog, ..spec };
+        let s = PlanSpec {
+            seccomp: &prog,
+            ..spec
+        };
         let mut out = vec![0u8; 4096];
-        assert_eq!(s.encode(&mut out), Err(EncodeError::BadSeccomp), "seccomp of {bad}");
+        assert_eq!(
+            s.encode(&mut out),
+            Err(EncodeError::BadSeccomp),
+            "seccomp of {bad}"
+        );
         assert_eq!(s.encode(&mut []), Err(EncodeError::BadSeccomp));
     }
     // Error messages are meaningful.
-    for e in [EncodeError::BufferTooSmall, EncodeError::TooLarge, EncodeError::BadSeccomp] {
+    for e in [
+        EncodeError::BufferTooSmall,
+        EncodeError::TooLarge,
+        EncodeError::BadSeccomp,
+    ] {
         assert!(!e.to_string().is_empty());
     }
 }
@@ -192,6 +253,9 @@ fn encoded_len_is_deterministic_and_minimal() {
     // 6 list counts + seccomp count.
     let scalars = 4 * 4 + 5 * 8 + 5 * 4 + 8 + 2 * 2;
     let strings = (4 + 2) + 4 + 4 + (4 + 2);
-    assert_eq!(spec.encoded_len(), HEADER_LEN + scalars + strings + 6 * 4 + 4);
+    assert_eq!(
+        spec.encoded_len(),
+        HEADER_LEN + scalars + strings + 6 * 4 + 4
+    );
     assert_eq!(spec.encoded_len(), spec.encoded_len());
 }

@@ -22,14 +22,24 @@ fn plan_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mounts = d.mounts(6);
     let (args, env) = (d.args(), d.env());
     // Without the 64 KiB op: seeds should be small.
-    let small: Vec<MountOp<'_>> =
-        mounts.iter().copied().filter(|m| m.data.is_none_or(|s| s.count_bytes() < 100)).collect();
+    let small: Vec<MountOp<'_>> = mounts
+        .iter()
+        .copied()
+        .filter(|m| m.data.is_none_or(|s| s.count_bytes() < 100))
+        .collect();
     let ops: Vec<MountOp<'_>> = ALL_KINDS.iter().map(|&k| MountOp::new(k, c"/x")).collect();
     vec![
         ("minimal.plan", encode(&minimal_spec())),
         ("small.plan", encode(&small_spec())),
         ("rich.plan", encode(&d.spec(&small, &args, &env))),
-        ("every-kind.plan", encode(&PlanSpec { mounts: &ops, args: &[c"/bin/true"], ..minimal_spec() })),
+        (
+            "every-kind.plan",
+            encode(&PlanSpec {
+                mounts: &ops,
+                args: &[c"/bin/true"],
+                ..minimal_spec()
+            }),
+        ),
         (
             "symlink.plan",
             encode(&PlanSpec {
@@ -47,7 +57,11 @@ fn sync_seeds() -> Vec<(String, Vec<u8>)> {
     [
         Msg::Ready,
         Msg::Run,
-        Msg::Failed { step: Step::Mount, errno: 2, arg: 3 },
+        Msg::Failed {
+            step: Step::Mount,
+            errno: 2,
+            arg: 3,
+        },
         Msg::Hooks,
         Msg::HooksDone,
         Msg::Pid { pid: 42 },
@@ -55,11 +69,18 @@ fn sync_seeds() -> Vec<(String, Vec<u8>)> {
         Msg::SeccompListener,
         Msg::SeccompDone,
         Msg::Created,
-        Msg::Cgroup { count: 10, optional: 1 << 8 },
+        Msg::Cgroup {
+            count: 10,
+            optional: 1 << 8,
+        },
     ]
     .iter()
     .map(|m| {
-        let name = format!("{m:?}").split([' ', '{']).next().unwrap().to_lowercase();
+        let name = format!("{m:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap()
+            .to_lowercase();
         (format!("{name}.msg"), m.encode().to_vec())
     })
     .collect()
@@ -77,8 +98,12 @@ fn check_or_write(target: &str, seeds: Vec<(String, Vec<u8>)>) {
             std::fs::write(&path, &bytes).unwrap();
             continue;
         }
-        let on_disk = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; regenerate with SPROUT_WRITE_SEEDS=1", path.display()));
+        let on_disk = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; regenerate with SPROUT_WRITE_SEEDS=1",
+                path.display()
+            )
+        });
         assert!(
             on_disk == bytes,
             "{} is stale; regenerate with SPROUT_WRITE_SEEDS=1 cargo test -p sprout-protocol --test seeds",
@@ -93,7 +118,10 @@ fn decode_plan_seeds_are_current() {
     for (_, b) in &seeds {
         check_decode(b).unwrap();
     }
-    check_or_write("decode_plan", seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect());
+    check_or_write(
+        "decode_plan",
+        seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect(),
+    );
 }
 
 #[test]

@@ -50,7 +50,10 @@ fn reader_strings() {
     assert_eq!(r.cstr(), Ok(Some(c"ab")));
     assert_eq!(r.cstr(), Ok(Some(c"")));
     assert_eq!(r.cstr(), Err(DecodeError::BadString));
-    assert_eq!(Reader::new(&u32::MAX.to_le_bytes()).cstr(), Err(DecodeError::Truncated));
+    assert_eq!(
+        Reader::new(&u32::MAX.to_le_bytes()).cstr(),
+        Err(DecodeError::Truncated)
+    );
     assert_eq!(Reader::new(&[1, 0]).cstr(), Err(DecodeError::Truncated));
 }
 

@@ -5,8 +5,8 @@ use core::ffi::CStr;
 use sprout_protocol::{Msg, Plan, Step, flags};
 
 use crate::fail::{At, Fail, Res};
-pub use crate::sys::PATH_MAX;
 use crate::sync::Sync;
+pub use crate::sys::PATH_MAX;
 use crate::sys::{self, CStrVec, Errno, abi};
 
 /// The `PATH` used when `process.env` has none (runc's default, as
@@ -49,7 +49,9 @@ pub fn resolve<'b>(
     let mut err = Errno::NOENT;
     for dir in path.split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let Ok(cand) = join(buf, dir, name) else { continue };
+        let Ok(cand) = join(buf, dir, name) else {
+            continue;
+        };
         if !sys::stat(cand).is_ok_and(|st| st.file_type() == abi::S_IFREG) {
             continue;
         }
@@ -67,7 +69,9 @@ fn join<'b>(buf: &'b mut [u8; PATH_MAX], dir: &[u8], name: &[u8]) -> Result<&'b 
     let sep: &[u8] = if dir.is_empty() { b"" } else { b"/" };
     for part in [dir, sep, name] {
         let end = len + part.len();
-        buf.get_mut(len..end).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(part);
+        buf.get_mut(len..end)
+            .ok_or(Errno::NAMETOOLONG)?
+            .copy_from_slice(part);
         len = end;
     }
     *buf.get_mut(len).ok_or(Errno::NAMETOOLONG)? = 0;

@@ -62,7 +62,10 @@ pub struct Line {
 impl Line {
     /// A line starting with `sprout-init: `.
     pub fn new() -> Self {
-        let mut l = Line { buf: [0; 160], len: 0 };
+        let mut l = Line {
+            buf: [0; 160],
+            len: 0,
+        };
         l.push(b"sprout-init: ");
         l
     }
@@ -103,7 +106,10 @@ impl Line {
         let mut it = NAMES.split(|&c| c < b'0');
         it.next();
         let mut codes = NAMES.iter().filter(|&&c| c < b'0');
-        if let Some(name) = it.zip(&mut codes).find_map(|(n, &c)| (c as u32 == e).then_some(n)) {
+        if let Some(name) = it
+            .zip(&mut codes)
+            .find_map(|(n, &c)| (c as u32 == e).then_some(n))
+        {
             self.push(b" (").push(name).push(b")");
         }
         self

@@ -63,7 +63,11 @@ enum Mode {
     /// `--controller PLANFD SYNCFD [UNSHARE]`: `UNSHARE`, decimal
     /// `CLONE_NEW*` flags, are unshared before the plan is read (the
     /// controller computes the plan while the kernel makes them).
-    Controller { plan_fd: u32, sync_fd: u32, unshare: u32 },
+    Controller {
+        plan_fd: u32,
+        sync_fd: u32,
+        unshare: u32,
+    },
     /// Image mode: plan file, the index in argv where `CMD` starts
     /// (`argc` when no command was given: the plan's args are used), and
     /// the options.
@@ -100,7 +104,12 @@ fn parse_fd(s: Option<&CStr>) -> u32 {
         if !c.is_ascii_digit() {
             usage()
         }
-        let Some(m) = n.checked_mul(10).and_then(|m| m.checked_add((c - b'0') as u32)) else { usage() };
+        let Some(m) = n
+            .checked_mul(10)
+            .and_then(|m| m.checked_add((c - b'0') as u32))
+        else {
+            usage()
+        };
         n = m;
     }
     n
@@ -115,7 +124,11 @@ fn parse_args(args: &Args) -> Mode {
         return Mode::Controller {
             plan_fd: parse_fd(args.get(2)),
             sync_fd: parse_fd(args.get(3)),
-            unshare: if args.len() == 5 { parse_fd(args.get(4)) } else { 0 },
+            unshare: if args.len() == 5 {
+                parse_fd(args.get(4))
+            } else {
+                0
+            },
         };
     }
     let mut i = 1;
@@ -168,12 +181,16 @@ pub fn main(args: Args) -> ! {
     {
         die(&sync, Fail::new(Step::Unshare, e, 0))
     }
-    let Some(mut arena) = sys::arena() else { sys::exit(125) };
+    let Some(mut arena) = sys::arena() else {
+        sys::exit(125)
+    };
     let plan = plan::load(&mode, &mut arena, &sync);
     // The rest of the arena, right after the plan: argv, envp, the path
     // scratch buffer and the groups (see `sys::Arena`).
     let (n_args, n_env) = match mode {
-        Mode::Image { cmd, .. } if cmd < args.len() => (args.len() - cmd, plan.env.len() + args.env().count()),
+        Mode::Image { cmd, .. } if cmd < args.len() => {
+            (args.len() - cmd, plan.env.len() + args.env().count())
+        }
         Mode::Image { .. } => (plan.args.len(), plan.env.len() + args.env().count()),
         Mode::Controller { .. } => (plan.args.len(), plan.env.len()),
     };

@@ -47,7 +47,13 @@ const SIGCHLD: u32 = abi::SIGCHLD as u32;
 /// not the init, gets ^C and may read the tty), and signals go to that
 /// group. `subreaper`: `PR_SET_CHILD_SUBREAPER`, for a stub that is not
 /// PID 1 but should still reap orphans (tini `-s`).
-pub fn supervise(exe: &CStr, argv: &CStrVec, envp: &CStrVec, pgroup: bool, subreaper: bool) -> Res<Infallible> {
+pub fn supervise(
+    exe: &CStr,
+    argv: &CStrVec,
+    envp: &CStrVec,
+    pgroup: bool,
+    subreaper: bool,
+) -> Res<Infallible> {
     if subreaper {
         sys::set_child_subreaper().at(Step::Spawn, 0)?;
     }
@@ -68,7 +74,11 @@ pub fn supervise(exe: &CStr, argv: &CStrVec, envp: &CStrVec, pgroup: bool, subre
         // (EACCES once the child has exec'd: then it did it itself).
         let _ = sys::setpgid(child, child);
     }
-    let target = if pgroup { -(child as i32) } else { child as i32 };
+    let target = if pgroup {
+        -(child as i32)
+    } else {
+        child as i32
+    };
     loop {
         match sys::wait_signal() {
             Ok(SIGCHLD) => {

@@ -21,8 +21,11 @@ enum LoadError {
 }
 
 /// Flags an image-mode plan must not have: they need a controller.
-const CONTROLLER_ONLY: u32 =
-    flags::SYNC | flags::SETUP_ROOTFS | flags::WAIT_START | flags::TERMINAL | flags::HOOKS_BEFORE_PIVOT;
+const CONTROLLER_ONLY: u32 = flags::SYNC
+    | flags::SETUP_ROOTFS
+    | flags::WAIT_START
+    | flags::TERMINAL
+    | flags::HOOKS_BEFORE_PIVOT;
 
 /// Reads one plan from `fd` into `buf` with as few `read(2)`s as the
 /// stream allows (usually one: the controller writes the whole plan before
@@ -31,7 +34,9 @@ const CONTROLLER_ONLY: u32 =
 /// plan, or a stream carrying more than one) are `BadLength`.
 fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
     // One byte more than the largest plan, so that a longer file shows.
-    let buf = buf.get_mut(..MAX_PLAN_LEN + 1).ok_or(LoadError::Decode(DecodeError::BadLength))?;
+    let buf = buf
+        .get_mut(..MAX_PLAN_LEN + 1)
+        .ok_or(LoadError::Decode(DecodeError::BadLength))?;
     let mut done = 0;
     let mut want = HEADER_LEN;
     loop {
@@ -71,10 +76,12 @@ pub fn load(mode: &Mode, arena: &mut Arena, sync: &Sync) -> Plan<'static> {
             // A file must hold exactly one plan: bytes after it are an
             // error. A short read of a regular file is its end, but a
             // file may also be a pipe: read on until EOF after the plan.
-            Ok(f) => read_plan(f.raw(), arena.bytes()).and_then(|len| match sys::read(f.raw(), &mut [0u8; 1]) {
-                Ok(0) => Ok(len),
-                Ok(_) => Err(LoadError::Decode(DecodeError::BadLength)),
-                Err(e) => Err(LoadError::Io(e)),
+            Ok(f) => read_plan(f.raw(), arena.bytes()).and_then(|len| {
+                match sys::read(f.raw(), &mut [0u8; 1]) {
+                    Ok(0) => Ok(len),
+                    Ok(_) => Err(LoadError::Decode(DecodeError::BadLength)),
+                    Err(e) => Err(LoadError::Io(e)),
+                }
             }),
             Err(e) => Err(LoadError::Io(e)),
         },
@@ -82,7 +89,9 @@ pub fn load(mode: &Mode, arena: &mut Arena, sync: &Sync) -> Plan<'static> {
     let err = match read {
         Ok(len) => match Plan::decode(arena.take(len)) {
             Ok(plan) => match mode {
-                Mode::Image { .. } if plan.flags & CONTROLLER_ONLY != 0 || !plan.namespaces.is_empty() => {
+                Mode::Image { .. }
+                    if plan.flags & CONTROLLER_ONLY != 0 || !plan.namespaces.is_empty() =>
+                {
                     LoadError::NotImage
                 }
                 _ => return plan,
@@ -103,7 +112,9 @@ pub fn load(mode: &Mode, arena: &mut Arena, sync: &Sync) -> Plan<'static> {
             Fail::new(Step::ReadPlan, e, 0)
         }
         LoadError::NotImage => {
-            line.push(b"made for the sprout controller, not an image plan (use `sprout plan --rootfs`)");
+            line.push(
+                b"made for the sprout controller, not an image plan (use `sprout plan --rootfs`)",
+            );
             Fail {
                 step: Step::DecodePlan,
                 errno: 0,

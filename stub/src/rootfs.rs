@@ -15,7 +15,8 @@ use crate::sys::{self, CWD, Errno, Fd, PATH_MAX, RawFd};
 /// `statfs(2)` `f_flags` bits (ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME,
 /// ST_NODIRATIME, ST_RELATIME) that equal their `MS_*` counterparts and
 /// must be repeated in a bind remount, or a locked mount refuses it (EPERM).
-const KEEP_ON_REMOUNT: u64 = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME;
+const KEEP_ON_REMOUNT: u64 =
+    MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME;
 
 /// Resolution for paths inside the rootfs (openat2(2)): `..` and absolute
 /// symlinks stay inside the root, and `/proc/*/fd`-style magic links are
@@ -50,7 +51,10 @@ impl FdPath {
                 break;
             }
         }
-        for (dst, src) in buf[prefix.len()..].iter_mut().zip(digits.get(d..).unwrap_or(&[])) {
+        for (dst, src) in buf[prefix.len()..]
+            .iter_mut()
+            .zip(digits.get(d..).unwrap_or(&[]))
+        {
             *dst = *src;
         }
         FdPath { buf }
@@ -67,7 +71,9 @@ fn copy<'b>(buf: &'b mut [u8; PATH_MAX], bytes: &[u8]) -> Result<&'b CStr, Errno
     if bytes.len() >= PATH_MAX {
         return Err(Errno::NAMETOOLONG);
     }
-    buf.get_mut(..bytes.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(bytes);
+    buf.get_mut(..bytes.len())
+        .ok_or(Errno::NAMETOOLONG)?
+        .copy_from_slice(bytes);
     *buf.get_mut(bytes.len()).ok_or(Errno::NAMETOOLONG)? = 0;
     CStr::from_bytes_until_nul(buf).map_err(|_| Errno::INVAL)
 }
@@ -204,12 +210,19 @@ impl<'a> Walk<'a, '_> {
         let mut missing = false;
         let mut start = 0;
         while let Some(rest) = dir.get(start..) {
-            let Some(skip) = rest.iter().position(|&c| c != b'/') else { break };
+            let Some(skip) = rest.iter().position(|&c| c != b'/') else {
+                break;
+            };
             start += skip;
             let rest = dir.get(start..).unwrap_or(&[]);
             let end = start + rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
             if !missing {
-                match open_at(self.root, copy(self.path, dir.get(..end).unwrap_or(&[]))?, O_DIRECTORY, resolve) {
+                match open_at(
+                    self.root,
+                    copy(self.path, dir.get(..end).unwrap_or(&[]))?,
+                    O_DIRECTORY,
+                    resolve,
+                ) {
                     Err(Errno::NOENT) => missing = true,
                     r => cur = Some(r?),
                 }
@@ -326,7 +339,11 @@ fn remount_attrs(flags: u64) -> Option<(u64, u64)> {
 /// name; the lookup enters the new mount). `ENOSYS` (before Linux 5.12)
 /// or flags it cannot express: `Err(NOSYS)`, for the caller's fallback.
 fn setattr_entry(dir: RawFd, name: &CStr, remount: u64, propagation: u64) -> Result<(), Errno> {
-    let (set, clear) = if remount != 0 { remount_attrs(remount).ok_or(Errno::NOSYS)? } else { (0, 0) };
+    let (set, clear) = if remount != 0 {
+        remount_attrs(remount).ok_or(Errno::NOSYS)?
+    } else {
+        (0, 0)
+    };
     let kind = propagation & !MS_REC;
     if !matches!(kind, 0 | MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE) {
         return Err(Errno::NOSYS);
@@ -362,7 +379,14 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
         sys::move_mount_onto(sys::fd(op.major), target).at(Step::Mount, i)?;
         sys::close(op.major);
     } else {
-        sys::mount(op.source, FdPath::new(target).get(), op.fstype, op.flags, op.data).at(Step::Mount, i)?;
+        sys::mount(
+            op.source,
+            FdPath::new(target).get(),
+            op.fstype,
+            op.flags,
+            op.data,
+        )
+        .at(Step::Mount, i)?;
     }
     if op.remount_flags == 0 && op.propagation == 0 {
         return Ok(());
@@ -373,11 +397,23 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
             r => return r.at(Step::Mount, i),
         }
     }
-    let resolve = IN_ROOT | if op.opts & mount_opts::NO_SYMLINKS != 0 { RESOLVE_NO_SYMLINKS } else { 0 };
+    let resolve = IN_ROOT
+        | if op.opts & mount_opts::NO_SYMLINKS != 0 {
+            RESOLVE_NO_SYMLINKS
+        } else {
+            0
+        };
     let target = open_at(w.root, op.target, 0, resolve).at(Step::MountTarget, i)?;
     let path = FdPath::new(target.raw());
     if op.remount_flags != 0 {
-        sys::mount(None, path.get(), None, MS_REMOUNT | MS_BIND | op.remount_flags, None).at(Step::Mount, i)?;
+        sys::mount(
+            None,
+            path.get(),
+            None,
+            MS_REMOUNT | MS_BIND | op.remount_flags,
+            None,
+        )
+        .at(Step::Mount, i)?;
     }
     if op.propagation != 0 {
         sys::mount(None, path.get(), None, op.propagation, None).at(Step::Mount, i)?;
@@ -398,7 +434,9 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
 fn fresh_bind<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>) -> Option<Result<(), (Step, Errno)>> {
     let want = mount_opts::FRESH_PARENT | mount_opts::CREATE_TARGET;
     let other = mount_opts::MOVE_FD | mount_opts::NO_SYMLINKS;
-    if op.opts & (want | other) != want || op.flags & (MS_BIND | MS_REC | MS_REMOUNT | MS_MOVE) != MS_BIND {
+    if op.opts & (want | other) != want
+        || op.flags & (MS_BIND | MS_REC | MS_REMOUNT | MS_MOVE) != MS_BIND
+    {
         return None;
     }
     if op.propagation != 0 || op.remount_flags == 0 {
@@ -444,9 +482,16 @@ fn device_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).at(Step::Device, i),
         }
-        let target = open_at(dir, name, O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS).at(Step::MountTarget, i)?;
+        let target = open_at(
+            dir,
+            name,
+            O_NOFOLLOW,
+            RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        )
+        .at(Step::MountTarget, i)?;
         let target = w.owned.keep(target);
-        return sys::mount(op.source, FdPath::new(target).get(), None, MS_BIND, None).at(Step::Device, i);
+        return sys::mount(op.source, FdPath::new(target).get(), None, MS_BIND, None)
+            .at(Step::Device, i);
     }
     match sys::mknodat(dir, name, op.mode, sys::makedev(op.major, op.minor)) {
         Err(Errno::EXIST) => return Ok(()),
@@ -504,8 +549,10 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
     if prop & MS_SHARED != 0 {
         parent_mount_private(plan.rootfs, path).at(Step::RootfsPropagation, 0)?;
     }
-    sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None).at(Step::BindRootfs, 0)?;
-    let root = sys::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::BindRootfs, 0)?;
+    sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None)
+        .at(Step::BindRootfs, 0)?;
+    let root =
+        sys::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::BindRootfs, 0)?;
     let mut owned = Owned {
         fds: [0; Owned::CAP],
         len: 0,
@@ -583,7 +630,13 @@ fn remount_ro(path: &CStr) -> Result<(), Errno> {
         r => return r,
     }
     let keep = sys::statfs_flags(path)? & KEEP_ON_REMOUNT;
-    sys::mount(None, path, None, keep | MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+    sys::mount(
+        None,
+        path,
+        None,
+        keep | MS_BIND | MS_REMOUNT | MS_RDONLY,
+        None,
+    )
 }
 
 /// runc's `maskPath`: bind /dev/null over a file; over a directory
@@ -630,7 +683,10 @@ fn write_file(path: &CStr, data: Option<&CStr>) -> Result<(), Errno> {
 pub fn finish(plan: &Plan<'_>) -> Res<()> {
     for (i, op) in plan.mounts.iter().enumerate() {
         let (r, step) = match op.kind {
-            MountKind::Mask => (mask(op.target, op.opts & mount_opts::MASK_DIR != 0), Step::Mask),
+            MountKind::Mask => (
+                mask(op.target, op.opts & mount_opts::MASK_DIR != 0),
+                Step::Mask,
+            ),
             MountKind::ReadonlyPath => (readonly(op.target), Step::ReadonlyPath),
             MountKind::WriteFile => (write_file(op.target, op.data), Step::WriteFile),
             _ => continue,

@@ -106,7 +106,9 @@ pub fn finalize<'p>(
     }
     if !plan.has(flags::SKIP_SETGROUPS) {
         let n = plan.additional_gids.len();
-        let buf = gids.get_mut(..n).ok_or(Fail::new(Step::Setgroups, Errno::TOOBIG, 0))?;
+        let buf = gids
+            .get_mut(..n)
+            .ok_or(Fail::new(Step::Setgroups, Errno::TOOBIG, 0))?;
         for (slot, g) in buf.iter_mut().zip(plan.additional_gids.iter()) {
             *slot = g;
         }
@@ -122,7 +124,11 @@ pub fn finalize<'p>(
     }
     if caps {
         let c = plan.caps;
-        let admin = if plan.has(flags::SECCOMP_EARLY) { 1 << abi::CAP_SYS_ADMIN } else { 0 };
+        let admin = if plan.has(flags::SECCOMP_EARLY) {
+            1 << abi::CAP_SYS_ADMIN
+        } else {
+            0
+        };
         sys::capset(c.effective | admin, c.permitted | admin, c.inheritable).at(Step::Capset, 0)?;
         // capset leaves only ambient capabilities that are both permitted
         // and inheritable (capabilities(7)): with none such, the inherited
@@ -151,7 +157,11 @@ pub fn finalize<'p>(
 /// reports it as `(unreachable)...` (Linux 2.6.36+), refused as `EXDEV`.
 fn cwd_inside_root(buf: &mut [u8]) -> Result<(), Errno> {
     sys::getcwd(buf)?;
-    if buf.first() == Some(&b'/') { Ok(()) } else { Err(Errno::XDEV) }
+    if buf.first() == Some(&b'/') {
+        Ok(())
+    } else {
+        Err(Errno::XDEV)
+    }
 }
 
 /// runc's `fixStdioPermissions`, done while still root: make fds 0-2 owned

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use sprout_protocol::{Caps, MountOp, Msg, Namespace, PlanSpec, Rlimit, Step, UNSET, WinSize, flags, mount_opts};
+use sprout_protocol::{
+    Caps, MountOp, Msg, Namespace, PlanSpec, Rlimit, Step, UNSET, WinSize, flags, mount_opts,
+};
 
 const STUB: &str = env!("CARGO_BIN_EXE_sprout-init");
 
@@ -135,7 +137,10 @@ mod sys {
         // SAFETY: walking the control buffer the kernel filled in.
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&msg);
-            if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+            if !c.is_null()
+                && (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_RIGHTS
+            {
                 let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
                 got = Some(OwnedFd::from_raw_fd(fd));
             }
@@ -152,7 +157,10 @@ mod sys {
     /// `CMSG_SPACE`/`CMSG_LEN` of one int (the stub's `CmsgFd`: 24 bytes, len 20).
     /// `sendmsg` of one record with `fds` as SCM_RIGHTS.
     pub fn send_fds(fd: RawFd, bytes: &[u8], fds: &[RawFd]) {
-        let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+        let mut iov = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
         // SAFETY: CMSG_SPACE only computes a size.
         let space = unsafe { libc::CMSG_SPACE((fds.len() * 4) as u32) } as usize;
         let mut control = vec![0u64; space.div_ceil(8)];
@@ -168,9 +176,18 @@ mod sys {
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN((fds.len() * 4) as u32) as usize;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c) as *mut RawFd, fds.len());
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr(),
+                libc::CMSG_DATA(c) as *mut RawFd,
+                fds.len(),
+            );
             let n = libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL);
-            assert_eq!(n, bytes.len() as isize, "sendmsg: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                n,
+                bytes.len() as isize,
+                "sendmsg: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 
@@ -297,7 +314,10 @@ struct Opts {
 fn launch(plan: &[u8], mut opts: Opts) -> Run {
     let (plan_r, plan_w) = sys::pipe();
     let (ours, theirs) = sys::seqpacket_pair();
-    let mut keep = vec![sys::dup_high(plan_r.as_raw_fd()), sys::dup_high(theirs.as_raw_fd())];
+    let mut keep = vec![
+        sys::dup_high(plan_r.as_raw_fd()),
+        sys::dup_high(theirs.as_raw_fd()),
+    ];
     let mut map = vec![(keep[0].as_raw_fd(), 3), (keep[1].as_raw_fd(), 4)];
     for (fd, n) in opts.extra.drain(..) {
         let high = sys::dup_high(fd.as_raw_fd());
@@ -352,12 +372,17 @@ fn launch(plan: &[u8], mut opts: Opts) -> Run {
     sys::set_timeout(ours.as_raw_fd(), 20);
     if let Some((fds, optional, count)) = opts.cgroup.take() {
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        sys::send_fds(ours.as_raw_fd(), &Msg::Cgroup { count, optional }.encode(), &raw);
+        sys::send_fds(
+            ours.as_raw_fd(),
+            &Msg::Cgroup { count, optional }.encode(),
+            &raw,
+        );
     }
     let mut msgs = Vec::new();
     let mut console = None;
     loop {
-        let Some((bytes, fd)) = sys::recv(ours.as_raw_fd()).expect("recv from stub (timeout?)") else {
+        let Some((bytes, fd)) = sys::recv(ours.as_raw_fd()).expect("recv from stub (timeout?)")
+        else {
             break;
         };
         let msg = Msg::decode(&bytes).expect("a valid message from the stub");
@@ -472,14 +497,27 @@ fn abi_constants_match_libc() {
     assert_eq!(abi::SYS_OPEN_TREE_ATTR, 467);
     // <linux/mount.h> MOUNT_ATTR_* (not in the libc crate).
     assert_eq!(
-        [abi::MOUNT_ATTR_RDONLY, abi::MOUNT_ATTR_NOSUID, abi::MOUNT_ATTR_NODEV, abi::MOUNT_ATTR_NOEXEC],
+        [
+            abi::MOUNT_ATTR_RDONLY,
+            abi::MOUNT_ATTR_NOSUID,
+            abi::MOUNT_ATTR_NODEV,
+            abi::MOUNT_ATTR_NOEXEC
+        ],
         [1, 2, 4, 8]
     );
     assert_eq!(
-        [abi::MOUNT_ATTR__ATIME, abi::MOUNT_ATTR_RELATIME, abi::MOUNT_ATTR_NOATIME, abi::MOUNT_ATTR_STRICTATIME],
+        [
+            abi::MOUNT_ATTR__ATIME,
+            abi::MOUNT_ATTR_RELATIME,
+            abi::MOUNT_ATTR_NOATIME,
+            abi::MOUNT_ATTR_STRICTATIME
+        ],
         [0x70, 0, 0x10, 0x20]
     );
-    assert_eq!([abi::MOUNT_ATTR_NODIRATIME, abi::MOUNT_ATTR_NOSYMFOLLOW], [0x80, 0x0020_0000]);
+    assert_eq!(
+        [abi::MOUNT_ATTR_NODIRATIME, abi::MOUNT_ATTR_NOSYMFOLLOW],
+        [0x80, 0x0020_0000]
+    );
     // struct layouts the wrappers hard-code.
     assert_eq!(std::mem::size_of::<libc::stat>(), 144);
     assert_eq!(std::mem::offset_of!(libc::stat, st_mode), 24);
@@ -491,16 +529,32 @@ fn abi_constants_match_libc() {
     assert_eq!(std::mem::offset_of!(libc::statfs, f_frsize), 72);
     assert_eq!(std::mem::size_of::<libc::msghdr>(), 56);
     assert_eq!(sys::cmsg_space_len_of_int(), (24, 20));
-    for (ma, mi) in [(1, 3), (5, 0), (136, 0x12345), (0xfffff, 0xffff_ffff), (259, 7)] {
-        assert_eq!(abi::makedev(ma, mi), libc::makedev(ma, mi), "makedev({ma}, {mi})");
+    for (ma, mi) in [
+        (1, 3),
+        (5, 0),
+        (136, 0x12345),
+        (0xfffff, 0xffff_ffff),
+        (259, 7),
+    ] {
+        assert_eq!(
+            abi::makedev(ma, mi),
+            libc::makedev(ma, mi),
+            "makedev({ma}, {mi})"
+        );
     }
 }
 
 #[test]
 fn elf_is_static_exec_without_allocator() {
-    let out = Command::new("readelf").args(["-hldW", STUB]).output().expect("readelf");
+    let out = Command::new("readelf")
+        .args(["-hldW", STUB])
+        .output()
+        .expect("readelf");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("EXEC (Executable file)"), "not ET_EXEC:\n{text}");
+    assert!(
+        text.contains("EXEC (Executable file)"),
+        "not ET_EXEC:\n{text}"
+    );
     assert!(!text.contains("INTERP"), "has PT_INTERP:\n{text}");
     assert!(!text.contains("DYNAMIC"), "has PT_DYNAMIC:\n{text}");
     assert!(
@@ -516,7 +570,10 @@ fn elf_is_static_exec_without_allocator() {
         "malloc",
         "__libc_",
     ] {
-        assert!(!syms.contains(bad), "allocator/libc symbol {bad} in the stub");
+        assert!(
+            !syms.contains(bad),
+            "allocator/libc symbol {bad} in the stub"
+        );
     }
     let undefined = Command::new("nm").args(["-u", STUB]).output().unwrap();
     assert!(
@@ -602,7 +659,11 @@ fn root_keeps_planned_caps_and_fds_are_closed() {
         },
     );
     assert!(run.status.success(), "{run:?}");
-    let fds: Vec<&str> = run.stdout.lines().take_while(|l| !l.contains(':')).collect();
+    let fds: Vec<&str> = run
+        .stdout
+        .lines()
+        .take_while(|l| !l.contains(':'))
+        .collect();
     // 0-2 and the fd ls itself opens for /proc/self/fd: neither the plan
     // (3), the sync socket (4) nor the unpreserved fd 5 survived.
     assert_eq!(fds, ["0", "1", "2", "3"], "{:?}", run.stdout);
@@ -663,7 +724,12 @@ fn join_cgroup_writes_each_fd_and_unshare_comes_first() {
     let file = |name: &str, write: bool| -> OwnedFd {
         let p = dir.join(name);
         std::fs::write(&p, "").unwrap();
-        std::fs::OpenOptions::new().read(!write).write(write).open(&p).unwrap().into()
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .open(&p)
+            .unwrap()
+            .into()
     };
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let args = [c"sh", c"-c", c"hostname"];
@@ -671,28 +737,55 @@ fn join_cgroup_writes_each_fd_and_unshare_comes_first() {
     spec.flags |= flags::JOIN_CGROUP;
     spec.hostname = Some(c"sprout-e2e-uts");
     let fds = vec![file("a", true), file("b", true), file("ro", false)];
-    let opts = Opts { unshare: Some(libc::CLONE_NEWUTS as u32), cgroup: Some((fds, 1 << 2, 3)), ..Opts::default() };
+    let opts = Opts {
+        unshare: Some(libc::CLONE_NEWUTS as u32),
+        cgroup: Some((fds, 1 << 2, 3)),
+        ..Opts::default()
+    };
     let run = launch(&encode(&spec), opts);
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.stdout, "sprout-e2e-uts\n", "{run:?}");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host, "the host's hostname changed");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host,
+        "the host's hostname changed"
+    );
     for f in ["a", "b"] {
         assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), "0", "{f}");
     }
     // The same read-only fd, not optional: the join fails at index 1.
     let fds = vec![file("c", true), file("ro", false)];
-    let opts = Opts { unshare: Some(libc::CLONE_NEWUTS as u32), cgroup: Some((fds, 0, 2)), ..Opts::default() };
+    let opts = Opts {
+        unshare: Some(libc::CLONE_NEWUTS as u32),
+        cgroup: Some((fds, 0, 2)),
+        ..Opts::default()
+    };
     let run = launch(&encode(&spec), opts);
     assert_eq!(run.status.code(), Some(1), "{run:?}");
-    assert_eq!(run.failed(), Some((Step::JoinCgroup, errno(libc::EBADF), 1)), "{run:?}");
+    assert_eq!(
+        run.failed(),
+        Some((Step::JoinCgroup, errno(libc::EBADF), 1)),
+        "{run:?}"
+    );
     assert_eq!(run.stdout, "", "nothing ran: {run:?}");
     // Fewer fds than the message says: a protocol error, nothing written.
     let mut spec = base(&args, SH_ENV);
     spec.flags |= flags::JOIN_CGROUP;
-    let opts = Opts { cgroup: Some((vec![file("d", true)], 0, 2)), ..Opts::default() };
+    let opts = Opts {
+        cgroup: Some((vec![file("d", true)], 0, 2)),
+        ..Opts::default()
+    };
     let run = launch(&encode(&spec), opts);
-    assert_eq!(run.failed().map(|f| (f.0, f.1)), Some((Step::Sync, errno(libc::EPROTO))), "{run:?}");
-    assert_eq!(std::fs::read_to_string(dir.join("d")).unwrap(), "", "written despite the bad count");
+    assert_eq!(
+        run.failed().map(|f| (f.0, f.1)),
+        Some((Step::Sync, errno(libc::EPROTO))),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("d")).unwrap(),
+        "",
+        "written despite the bad count"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -706,7 +799,11 @@ fn missing_cwd_fails_chdir_enoent() {
     spec.cwd = c"/nonexistent/sprout-cwd";
     let run = launch(&encode(&spec), Opts::default());
     assert_eq!(run.status.code(), Some(1), "{run:?}");
-    assert_eq!(run.failed(), Some((Step::Chdir, errno(libc::ENOENT), 0)), "{run:?}");
+    assert_eq!(
+        run.failed(),
+        Some((Step::Chdir, errno(libc::ENOENT), 0)),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -727,7 +824,11 @@ fn missing_executable_fails_resolve_enoent() {
     // exec (runc's LookPath in create): the same ResolveExec failure.
     let args = [c"/nonexistent/sprout-cmd"];
     let run = launch(&encode(&base(&args, SH_ENV)), Opts::default());
-    assert_eq!(run.failed(), Some((Step::ResolveExec, errno(libc::ENOENT), 0)), "{run:?}");
+    assert_eq!(
+        run.failed(),
+        Some((Step::ResolveExec, errno(libc::ENOENT), 0)),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -777,7 +878,10 @@ fn truncated_plan_fails_read() {
     let run = launch(&plan[..plan.len() - 3], Opts::default());
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(run.failed(), Some((Step::ReadPlan, 0, 0)), "{run:?}");
-    assert!(run.stderr.contains("sprout-init: plan: truncated"), "{run:?}");
+    assert!(
+        run.stderr.contains("sprout-init: plan: truncated"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -787,7 +891,10 @@ fn controller_closing_early_is_a_sync_failure() {
     let plan = encode(&base(&args, SH_ENV));
     let (plan_r, plan_w) = sys::pipe();
     let (ours, theirs) = sys::seqpacket_pair();
-    let (a, b) = (sys::dup_high(plan_r.as_raw_fd()), sys::dup_high(theirs.as_raw_fd()));
+    let (a, b) = (
+        sys::dup_high(plan_r.as_raw_fd()),
+        sys::dup_high(theirs.as_raw_fd()),
+    );
     let mut cmd = Command::new(STUB);
     cmd.args(["--controller", "3", "4"])
         .stdout(Stdio::piped())
@@ -978,7 +1085,10 @@ fn image_mode_runs_cmd_and_applies_rlimits() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(127), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "sprout-init: exec: errno 2 (ENOENT)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "sprout-init: exec: errno 2 (ENOENT)\n"
+    );
     let out = Command::new(STUB)
         .args(["--plan", "/nonexistent/plan", "true"])
         .output()
@@ -1080,7 +1190,9 @@ fn rootfs_fixture(name: &str) -> Option<Rootfs> {
         return None;
     }
     let Some(busybox) = find_busybox() else {
-        eprintln!("{name}: skipped (no static busybox; run `cargo xtask` rootfs or set SPROUT_BUSYBOX)");
+        eprintln!(
+            "{name}: skipped (no static busybox; run `cargo xtask` rootfs or set SPROUT_BUSYBOX)"
+        );
         return None;
     };
     let dir = tempdir(name);
@@ -1223,7 +1335,14 @@ fn typical_mounts(bind_devices: bool) -> Vec<MountOp<'static>> {
         bind_ro,
         file_bind,
         optional,
-        m(Mount, c"/evil", Some(c"tmpfs"), Some(c"tmpfs"), 0, Some(c"size=1m")),
+        m(
+            Mount,
+            c"/evil",
+            Some(c"tmpfs"),
+            Some(c"tmpfs"),
+            0,
+            Some(c"size=1m"),
+        ),
         dev(c"/dev/null", 1, 3),
         dev(c"/dev/zero", 1, 5),
         dev(c"/dev/full", 1, 7),
@@ -1293,9 +1412,11 @@ const INSPECTED: &[&str] = &[
 const CONTAINER_ENV: &[&CStr] = &[c"PATH=/bin", c"HOME=/root"];
 
 fn unshare(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net"]
-        .map(String::from)
-        .to_vec();
+    let mut v: Vec<String> = [
+        "unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net",
+    ]
+    .map(String::from)
+    .to_vec();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -1331,11 +1452,16 @@ fn rootfs_in_new_namespaces() {
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.msgs, vec![Msg::Hooks, Msg::Ready], "{run:?}");
     for want in INSPECTED {
-        assert!(run.stdout.contains(want), "missing {want:?} in:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            run.stdout
+        );
     }
     let host = std::fs::read_to_string("/etc/hostname").unwrap();
     assert!(
-        run.stdout.contains(&format!("hostname-file={}", host.trim())),
+        run.stdout
+            .contains(&format!("hostname-file={}", host.trim())),
         "{}",
         run.stdout
     );
@@ -1360,7 +1486,8 @@ fn rootfs_in_user_namespace() {
     let mounts = typical_mounts(true);
     let args = [c"/bin/sh", c"-c", INSPECT];
     let mut spec = base(&args, CONTAINER_ENV);
-    spec.flags |= flags::SETUP_ROOTFS | flags::READONLY_ROOTFS | flags::LOOPBACK | flags::SKIP_SETGROUPS;
+    spec.flags |=
+        flags::SETUP_ROOTFS | flags::READONLY_ROOTFS | flags::LOOPBACK | flags::SKIP_SETGROUPS;
     spec.rootfs_propagation = libc::MS_SHARED;
     spec.rootfs = &rootfs.c;
     spec.hostname = Some(c"sprout-test");
@@ -1375,7 +1502,11 @@ fn rootfs_in_user_namespace() {
     eprintln!("{}\n{}", run.stdout, run.stderr);
     assert!(run.status.success(), "{run:?}");
     for want in INSPECTED {
-        assert!(run.stdout.contains(want), "missing {want:?} in:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            run.stdout
+        );
     }
 }
 
@@ -1408,7 +1539,10 @@ fn rootfs_no_pivot_with_console() {
     assert_eq!(run.msgs, vec![Msg::Console, Msg::Ready], "{run:?}");
     assert!(run.tty.contains("console 88:0"), "{run:?}"); // major 136: the pts
     assert!(run.tty.contains("/dev/pts/0"), "{run:?}");
-    assert!(run.tty.contains("busybox") || run.tty.contains("bin"), "{run:?}");
+    assert!(
+        run.tty.contains("busybox") || run.tty.contains("bin"),
+        "{run:?}"
+    );
     assert!(run.tty.contains("done"), "{run:?}");
 }
 
@@ -1444,7 +1578,9 @@ fn tempdir(tag: &str) -> PathBuf {
 /// A static busybox: `SPROUT_BUSYBOX`, the host's, or the one `cargo xtask`
 /// unpacked under target/.
 fn find_busybox() -> Option<PathBuf> {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent()?.to_path_buf();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()?
+        .to_path_buf();
     let mut candidates: Vec<PathBuf> = std::env::var_os("SPROUT_BUSYBOX")
         .map(PathBuf::from)
         .into_iter()
@@ -1462,6 +1598,8 @@ fn find_busybox() -> Option<PathBuf> {
                 .args(["-lW"])
                 .arg(p)
                 .output()
-                .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("INTERP"))
+                .is_ok_and(|o| {
+                    o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("INTERP")
+                })
     })
 }

@@ -292,7 +292,10 @@ pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
             loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) => return,
-                    Ok(n) => sink.lock().expect("output buffer").extend_from_slice(&chunk[..n]),
+                    Ok(n) => sink
+                        .lock()
+                        .expect("output buffer")
+                        .extend_from_slice(&chunk[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => return,
                 }
@@ -315,7 +318,12 @@ pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
             Err(e) => panic!("waiting for {command}: {e}"),
         }
     };
-    let grace = Instant::now() + if status.is_some() { PIPE_GRACE } else { Duration::ZERO };
+    let grace = Instant::now()
+        + if status.is_some() {
+            PIPE_GRACE
+        } else {
+            Duration::ZERO
+        };
     let collect = |(h, buf): (std::thread::JoinHandle<()>, Arc<Mutex<Vec<u8>>>)| {
         while !h.is_finished() && Instant::now() < grace {
             std::thread::sleep(Duration::from_millis(5));

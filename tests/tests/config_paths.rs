@@ -17,7 +17,10 @@ use sprout_systests::{require_root, unique_id};
 
 /// Appends a mount to `mounts`.
 fn push_mount(c: &mut Value, m: Value) {
-    c["mounts"].as_array_mut().expect("mounts is a list").push(m);
+    c["mounts"]
+        .as_array_mut()
+        .expect("mounts is a list")
+        .push(m);
 }
 
 /// Appends a character device 1:3 (`/dev/null`'s numbers) at `path`,
@@ -33,17 +36,26 @@ fn push_device_owned(c: &mut Value, path: &str, id: u32) {
         .expect("linux is an object")
         .entry("devices")
         .or_insert_with(|| json!([]));
-    devices.as_array_mut().expect("linux.devices is a list").push(json!({
+    devices
+        .as_array_mut()
+        .expect("linux.devices is a list")
+        .push(json!({
         "path": path, "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": id, "gid": id}));
 }
 
 #[test]
 fn mount_destinations_that_are_the_root_are_refused() {
     require_root!();
-    for (n, dest) in ["/", ".", "..", "/..", "/tmp/..", "//", "/tmp/../../.."].iter().enumerate() {
+    for (n, dest) in ["/", ".", "..", "/..", "/tmp/..", "//", "/tmp/../../.."]
+        .iter()
+        .enumerate()
+    {
         let id = unique_id(&format!("dest{n}"));
         let b = busybox(&id, |c| {
-            push_mount(c, json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}));
+            push_mount(
+                c,
+                json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}),
+            );
             c["process"]["args"] = json!(["true"]);
         });
         let index = b.config()["mounts"].as_array().unwrap().len() - 1;
@@ -61,7 +73,10 @@ fn a_destination_with_dotdot_inside_the_root_is_cleaned() {
     require_root!();
     let id = unique_id("destclean");
     let b = busybox(&id, |c| {
-        push_mount(c, json!({"destination": "/../tmp/../mnt/x/../data", "type": "tmpfs", "source": "tmpfs"}));
+        push_mount(
+            c,
+            json!({"destination": "/../tmp/../mnt/x/../data", "type": "tmpfs", "source": "tmpfs"}),
+        );
         sh(c, "grep ' /mnt/data ' /proc/self/mountinfo | cut -d' ' -f5");
     });
     assert_eq!(run_ok(&b, &id), "/mnt/data\n");
@@ -70,15 +85,31 @@ fn a_destination_with_dotdot_inside_the_root_is_cleaned() {
 #[test]
 fn devices_outside_dev_are_refused() {
     require_root!();
-    for (n, path) in ["/etc/evil", "/evil", "/dev", "/dev/../etc/evil", "/devx/evil"].iter().enumerate() {
+    for (n, path) in [
+        "/etc/evil",
+        "/evil",
+        "/dev",
+        "/dev/../etc/evil",
+        "/devx/evil",
+    ]
+    .iter()
+    .enumerate()
+    {
         let id = unique_id(&format!("devpath{n}"));
         let b = busybox(&id, |c| {
             push_device(c, path);
             c["process"]["args"] = json!(["true"]);
         });
-        let msg = expect_error(&b, &id, &[&format!("linux.devices[0].path \"{path}\""), "below /dev"]);
+        let msg = expect_error(
+            &b,
+            &id,
+            &[&format!("linux.devices[0].path \"{path}\""), "below /dev"],
+        );
         eprintln!("{path:?}: {msg}");
-        assert!(!b.rootfs().join("etc/evil").exists(), "a node was made in the rootfs's /etc");
+        assert!(
+            !b.rootfs().join("etc/evil").exists(),
+            "a node was made in the rootfs's /etc"
+        );
         assert!(!b.rootfs().join("evil").exists() && !b.rootfs().join("devx").exists());
     }
 }
@@ -106,7 +137,10 @@ fn a_device_below_dev_is_created_and_an_existing_entry_left_alone() {
     // existing regular file there stays as it is (runc ignores EEXIST).
     let id = unique_id("devexist");
     let b = busybox(&id, |c| {
-        c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev");
         push_device(c, "/dev/present");
         sh(c, "cat /dev/present");
     });

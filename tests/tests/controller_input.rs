@@ -41,9 +41,21 @@ fn log_into_a_missing_directory_is_an_error() {
     let b = marker_bundle(&id);
     let log = b.dir().join("no-such-dir/log.json");
     let log_s = log.to_string_lossy().into_owned();
-    let out = rt.sprout(&["--log", &log_s, "--log-format", "json", "run", "--bundle", &b.dir().to_string_lossy(), &id]);
+    let out = rt.sprout(&[
+        "--log",
+        &log_s,
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        &b.dir().to_string_lossy(),
+        &id,
+    ]);
     let msg = assert_one_line_error(&out, &["--log", &log_s]);
-    assert!(msg.ends_with("open: No such file or directory (ENOENT)"), "{msg}");
+    assert!(
+        msg.ends_with("open: No such file or directory (ENOENT)"),
+        "{msg}"
+    );
     assert!(!b.dir().join("out/ran").exists(), "the container ran");
     assert!(!rt.dir(&id).exists(), "state dir left");
     assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
@@ -52,7 +64,14 @@ fn log_into_a_missing_directory_is_an_error() {
     assert_one_line_error(&out, &["--log", &log_s]);
     // An existing directory: the log file is made, the run works.
     let ok_log = b.dir().join("log.json");
-    let out = rt.sprout(&["--log", &ok_log.to_string_lossy(), "run", "--bundle", &b.dir().to_string_lossy(), &id]);
+    let out = rt.sprout(&[
+        "--log",
+        &ok_log.to_string_lossy(),
+        "run",
+        "--bundle",
+        &b.dir().to_string_lossy(),
+        &id,
+    ]);
     assert!(out.success(), "{out}");
     assert!(ok_log.is_file());
     assert!(b.dir().join("out/ran").exists());
@@ -66,7 +85,10 @@ fn an_overlong_id_names_the_id() {
     let long = "x".repeat(256);
     for cmd in ["run", "create"] {
         let out = rt.sprout(&[cmd, "--bundle", &b.dir().to_string_lossy(), &long]);
-        let msg = assert_one_line_error(&out, &["container id", "too long", "256 bytes", "at most 255"]);
+        let msg = assert_one_line_error(
+            &out,
+            &["container id", "too long", "256 bytes", "at most 255"],
+        );
         assert!(msg.len() < 120, "the line is short: {msg}");
     }
     for cmd in ["state", "delete", "start", "kill"] {
@@ -74,13 +96,21 @@ fn an_overlong_id_names_the_id() {
         assert_one_line_error(&out, &["container id", "too long"]);
     }
     assert!(!b.dir().join("out/ran").exists(), "the container ran");
-    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    assert!(
+        root_entries(&rt).is_empty(),
+        "left in the root: {:?}",
+        root_entries(&rt)
+    );
     // 255 bytes is a valid id: state dir and cgroup are made and removed.
     let max = "y".repeat(255);
     let out = rt.sprout(&["run", "--bundle", &b.dir().to_string_lossy(), &max]);
     assert!(out.success(), "{out}");
     assert!(b.dir().join("out/ran").exists());
-    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    assert!(
+        root_entries(&rt).is_empty(),
+        "left in the root: {:?}",
+        root_entries(&rt)
+    );
 }
 
 /// SIGKILLs `sprout create` after `delay`; then either nothing of the
@@ -88,7 +118,11 @@ fn an_overlong_id_names_the_id() {
 /// `delete` removes everything.
 fn kill_create_early(rt: &Rt, b: &Bundle, id: &str, delay: Duration) {
     let mut c = rt.cmd(&["create", "--bundle"]);
-    c.arg(b.dir()).arg(id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.arg(b.dir())
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let start = Instant::now();
     while start.elapsed() < delay {
@@ -97,7 +131,10 @@ fn kill_create_early(rt: &Rt, b: &Bundle, id: &str, delay: Duration) {
     let _ = child.kill();
     let _ = child.wait();
     if rt.dir(id).exists() {
-        assert!(rt.dir(id).join("state.json").is_file(), "after {delay:?}: a state dir without a state file");
+        assert!(
+            rt.dir(id).join("state.json").is_file(),
+            "after {delay:?}: a state dir without a state file"
+        );
         // Stopped when it died mid-way; created when it had saved that
         // already. Not `creating` once the create is gone (its lock can
         // outlive it for a moment in its clone, until that execs).
@@ -126,7 +163,11 @@ fn a_create_killed_early_is_stopped_or_absent() {
     rt.create_ok(&b, &id);
     assert_eq!(root_entries(&rt), vec![id.clone()]);
     rt.ok(&["delete", "--force", &id]);
-    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    assert!(
+        root_entries(&rt).is_empty(),
+        "left in the root: {:?}",
+        root_entries(&rt)
+    );
 }
 
 #[test]
@@ -142,12 +183,20 @@ fn a_create_killed_in_a_hook_is_stopped_and_delete_removes_it() {
         }]});
     });
     let mut c = rt.cmd(&["create", "--bundle"]);
-    c.arg(b.dir()).arg(&id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.arg(b.dir())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     assert!(wait_for(20, || marker.exists()), "the hook never ran");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(wait_for(5, || rt.status(&id) == "stopped"), "{}", rt.state(&id));
+    assert!(
+        wait_for(5, || rt.status(&id) == "stopped"),
+        "{}",
+        rt.state(&id)
+    );
     assert_eq!(rt.pid(&id), 0, "a stopped container reports pid 0");
     let out = rt.sprout(&["delete", &id]);
     assert!(out.success(), "{out}");
@@ -164,17 +213,31 @@ fn a_umask_above_0777_names_the_field() {
     b.config_mut(|c| c["process"]["user"]["umask"] = json!(0o1022));
     let out = rt.sprout(&["run", "--bundle", &b.dir().to_string_lossy(), &id]);
     let msg = assert_one_line_error(&out, &["process.user.umask"]);
-    assert_eq!(msg, "process.user.umask 0o1022: out of range (at most 0o777)");
+    assert_eq!(
+        msg,
+        "process.user.umask 0o1022: out of range (at most 0o777)"
+    );
     assert!(!b.dir().join("out/ran").exists(), "the container ran");
-    assert!(root_entries(&rt).is_empty(), "left in the root: {:?}", root_entries(&rt));
+    assert!(
+        root_entries(&rt).is_empty(),
+        "left in the root: {:?}",
+        root_entries(&rt)
+    );
     assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
     // The same for an exec'd process (`--process`, as podman passes it).
     let sleeper = sh_bundle(&id, "sleep 600", |_| {});
     rt.create_ok(&sleeper, &id);
     let process = sleeper.dir().join("process.json");
-    fs::write(&process, r#"{"args": ["/bin/true"], "cwd": "/", "user": {"uid": 0, "gid": 0, "umask": 4095}}"#).unwrap();
+    fs::write(
+        &process,
+        r#"{"args": ["/bin/true"], "cwd": "/", "user": {"uid": 0, "gid": 0, "umask": 4095}}"#,
+    )
+    .unwrap();
     let out = rt.sprout(&["exec", "--process", &process.to_string_lossy(), &id]);
     assert_eq!(out.code(), Some(255), "{out}");
-    assert_eq!(out.stderr_str(), "sprout: exec failed: process.user.umask 0o7777: out of range (at most 0o777)\n");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: exec failed: process.user.umask 0o7777: out of range (at most 0o777)\n"
+    );
     rt.ok(&["delete", "--force", &id]);
 }

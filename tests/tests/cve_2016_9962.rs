@@ -54,11 +54,20 @@ fn bundle(id: &str, edit: impl FnOnce(&mut Value)) -> Bundle {
 /// Checks the attacker's output: every probe failed against the stub and
 /// succeeded against the control.
 fn check(out: &str, all: &str) {
-    assert!(out.contains("probes-done"), "the probes did not run:\n{all}");
+    assert!(
+        out.contains("probes-done"),
+        "the probes did not run:\n{all}"
+    );
     let opened: Vec<&str> = out.lines().filter(|l| l.starts_with("OPEN")).collect();
-    assert!(opened.is_empty(), "the stub was accessible from the container: {opened:?}\n{all}");
+    assert!(
+        opened.is_empty(),
+        "the stub was accessible from the container: {opened:?}\n{all}"
+    );
     for what in ["exe", "environ", "fd", "ptrace"] {
-        assert!(out.contains(&format!("CONTROL {what}\n")), "control probe {what} failed (the probe is broken):\n{all}");
+        assert!(
+            out.contains(&format!("CONTROL {what}\n")),
+            "control probe {what} failed (the probe is broken):\n{all}"
+        );
     }
 }
 
@@ -140,9 +149,16 @@ fn created_stub_waiting_for_start_is_not_dumpable() {
         .status()
         .unwrap();
     assert!(st.success(), "sprout create: {st}");
-    let stub: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let stub: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let exe = std::fs::read_link(format!("/proc/{stub}/exe")).unwrap();
-    assert!(support::is_memfd_exe(&exe.to_string_lossy()), "the waiting stub runs from {exe:?}");
+    assert!(
+        support::is_memfd_exe(&exe.to_string_lossy()),
+        "the waiting stub runs from {exe:?}"
+    );
     let ida = unique_id("cve9962d");
     let a = bundle(&ida, |c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
@@ -180,7 +196,13 @@ fn created_stub_is_not_dumpable_for_an_exec_process() {
         .status()
         .unwrap();
     assert!(st.success(), "sprout create: {st}");
-    let ex = output(&mut sprout(&["exec", &id, "sh", "-c", &format!("pid=1\n{PROBES}")]));
+    let ex = output(&mut sprout(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        &format!("pid=1\n{PROBES}"),
+    ]));
     let del = output(&mut sprout(&["delete", "-f", &id]));
     let all = format!("{ex}\ndelete: {del}");
     assert_clean(&created, &id);

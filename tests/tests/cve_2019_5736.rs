@@ -63,7 +63,10 @@ echo attack-done"#
 
 fn add_cap(c: &mut Value, cap: &str) {
     for set in ["bounding", "effective", "permitted"] {
-        c["process"]["capabilities"][set].as_array_mut().unwrap().push(cap.into());
+        c["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(cap.into());
     }
 }
 
@@ -120,14 +123,32 @@ fn reexecuted_stub_exe_cannot_be_written() {
     assert_clean(&a, &ida);
     assert_clean(&b, &idb);
     assert_unchanged(&before, &all);
-    assert!(outa.contains("found\n"), "the attacker never saw the re-executed stub:\n{all}");
-    assert!(outa.contains("held\n"), "the attacker (with CAP_SYS_PTRACE) could not even open the exe:\n{all}");
-    let exe = outa.lines().find_map(|l| l.strip_prefix("exe=")).unwrap_or_default();
-    assert!(support::is_memfd_exe(exe), "the re-executed stub runs from {exe:?}, not a memfd:\n{all}");
-    assert!(!outa.contains("WROTE"), "a write to the stub's exe succeeded:\n{all}");
+    assert!(
+        outa.contains("found\n"),
+        "the attacker never saw the re-executed stub:\n{all}"
+    );
+    assert!(
+        outa.contains("held\n"),
+        "the attacker (with CAP_SYS_PTRACE) could not even open the exe:\n{all}"
+    );
+    let exe = outa
+        .lines()
+        .find_map(|l| l.strip_prefix("exe="))
+        .unwrap_or_default();
+    assert!(
+        support::is_memfd_exe(exe),
+        "the re-executed stub runs from {exe:?}, not a memfd:\n{all}"
+    );
+    assert!(
+        !outa.contains("WROTE"),
+        "a write to the stub's exe succeeded:\n{all}"
+    );
     assert!(outa.contains("attack-done"), "{all}");
     // B really re-executed the stub, which then found no valid plan.
-    assert!(outb.stderr_str().contains("sprout-init") || outb.code() != Some(0), "{all}");
+    assert!(
+        outb.stderr_str().contains("sprout-init") || outb.code() != Some(0),
+        "{all}"
+    );
 }
 
 /// Writes to `/proc/self/exe`, `/proc/1/exe` and the exe of every process
@@ -162,12 +183,20 @@ fn writes_to_visible_exes_do_not_reach_host_binaries() {
         assert_eq!(out.code(), Some(0), "{out}");
         for line in out.stdout_str().lines().filter(|l| l.starts_with("WROTE")) {
             // Only the container's own busybox (a file in its rootfs) may be written.
-            assert!(line.ends_with("/bin/busybox"), "pid ns {pidns}: {line}\n{out}");
+            assert!(
+                line.ends_with("/bin/busybox"),
+                "pid ns {pidns}: {line}\n{out}"
+            );
         }
         if !pidns {
             // The parent is the host's `sprout run`: not even readable.
             assert!(!out.stdout_str().contains("held /proc/$PPID"), "{out}");
-            let ppid = out.stdout_str().lines().find_map(|l| l.strip_prefix("ppid=")).unwrap_or_default().to_string();
+            let ppid = out
+                .stdout_str()
+                .lines()
+                .find_map(|l| l.strip_prefix("ppid="))
+                .unwrap_or_default()
+                .to_string();
             assert!(
                 !out.stdout_str().contains(&format!("held /proc/{ppid}/exe")),
                 "the container opened its controller's exe:\n{out}"
@@ -204,11 +233,16 @@ fn exec_reexecuted_stub_exe_cannot_be_written() {
     assert_clean(&a, &id);
     assert_unchanged(&before, &all);
     assert!(outa.contains("held\n"), "{all}");
-    let exe = outa.lines().find_map(|l| l.strip_prefix("exe=")).unwrap_or_default();
-    assert!(support::is_memfd_exe(exe), "the exec'd stub runs from {exe:?}:\n{all}");
+    let exe = outa
+        .lines()
+        .find_map(|l| l.strip_prefix("exe="))
+        .unwrap_or_default();
+    assert!(
+        support::is_memfd_exe(exe),
+        "the exec'd stub runs from {exe:?}:\n{all}"
+    );
     assert!(!outa.contains("WROTE"), "{all}");
 }
-
 
 /// An exec'd process writing to `/proc/self/exe` (its own busybox), the
 /// container's init (`/proc/1/exe`) and every other process it sees: the

@@ -46,23 +46,49 @@ fn symlink_destinations_stay_in_the_rootfs() {
     let id = unique_id("cve30465s");
     let tag = format!("sprout-30465-{}", std::process::id());
     let cases = [
-        ("evil-abs", format!("/tmp/{tag}-abs"), "/evil-abs".to_string()),
-        ("evil-rel", format!("../../../../../../tmp/{tag}-rel"), "/evil-rel".to_string()),
-        ("evil-dir", "/tmp".to_string(), format!("/evil-dir/{tag}-dir")),
-        ("evil-up", "../../../../../..".to_string(), format!("/evil-up/tmp/{tag}-up")),
+        (
+            "evil-abs",
+            format!("/tmp/{tag}-abs"),
+            "/evil-abs".to_string(),
+        ),
+        (
+            "evil-rel",
+            format!("../../../../../../tmp/{tag}-rel"),
+            "/evil-rel".to_string(),
+        ),
+        (
+            "evil-dir",
+            "/tmp".to_string(),
+            format!("/evil-dir/{tag}-dir"),
+        ),
+        (
+            "evil-up",
+            "../../../../../..".to_string(),
+            format!("/evil-up/tmp/{tag}-up"),
+        ),
     ];
     for (link, to, dest) in &cases {
         let b = common::busybox(&id, |c| {
-            push_mount(c, json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}));
+            push_mount(
+                c,
+                json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}),
+            );
             sh(c, "grep sprout-30465 /proc/self/mountinfo; exit 0");
         });
         std::os::unix::fs::symlink(to, b.rootfs().join(link)).unwrap();
         let out = b.run(&id);
         assert_clean(&b, &id);
-        assert!(host_leftovers(&tag).is_empty(), "{link} -> {to}: created on the host: {:?}\n{out}", host_leftovers(&tag));
+        assert!(
+            host_leftovers(&tag).is_empty(),
+            "{link} -> {to}: created on the host: {:?}\n{out}",
+            host_leftovers(&tag)
+        );
         if out.code() == Some(0) {
             // Mounted inside: the rootfs's own /tmp holds the target.
-            let inside = std::fs::read_dir(b.rootfs().join("tmp")).unwrap().flatten().count();
+            let inside = std::fs::read_dir(b.rootfs().join("tmp"))
+                .unwrap()
+                .flatten()
+                .count();
             assert!(inside > 0 || out.stdout_str().contains(&tag), "{out}");
         } else {
             common::assert_one_line_error(&out, &["mounts[", dest.as_str()]);
@@ -92,7 +118,10 @@ fn swapped_symlink_race_stays_in_the_rootfs() {
     let ida = unique_id("cve30465a");
     let a = common::busybox(&ida, |c| {
         support::bind(c, &shared, "/shared");
-        sh(c, "probe swap /shared/dir /shared/link & probe swap /shared/dir2 /shared/link2 & wait");
+        sh(
+            c,
+            "probe swap /shared/dir /shared/link & probe swap /shared/dir2 /shared/link2 & wait",
+        );
     });
     support::install_probe(&a);
     let mut bg = support::Background::run(&a, &ida);
@@ -104,15 +133,24 @@ fn swapped_symlink_race_stays_in_the_rootfs() {
         let b = common::busybox(&idb, |c| {
             support::bind(c, &shared, "/vol");
             for i in 0..8 {
-                push_mount(c, json!({"destination": format!("/vol/dir/{tag}-{round}-{i}"), "type": "tmpfs", "source": "tmpfs"}));
-                push_mount(c, json!({"destination": format!("/vol/dir2/{tag}-{round}-u{i}"), "type": "tmpfs", "source": "tmpfs"}));
+                push_mount(
+                    c,
+                    json!({"destination": format!("/vol/dir/{tag}-{round}-{i}"), "type": "tmpfs", "source": "tmpfs"}),
+                );
+                push_mount(
+                    c,
+                    json!({"destination": format!("/vol/dir2/{tag}-{round}-u{i}"), "type": "tmpfs", "source": "tmpfs"}),
+                );
             }
             sh(c, "true");
         });
         let out = b.run(&idb);
         assert_clean(&b, &idb);
         let left = host_leftovers(&tag);
-        assert!(left.is_empty(), "round {round}: created on the host: {left:?}\n{out}");
+        assert!(
+            left.is_empty(),
+            "round {round}: created on the host: {left:?}\n{out}"
+        );
         if out.code() == Some(0) {
             ok_runs += 1;
         } else {
@@ -129,7 +167,9 @@ fn swapped_symlink_race_stays_in_the_rootfs() {
     // load (with 16 targets per run, a busy 2-core runner may see none);
     // what must hold is above: nothing on the host, one-line errors.
     if ok_runs == 0 {
-        eprintln!("note: no run of B got through the swapping (load); the escape checks still ran:\n{outs}");
+        eprintln!(
+            "note: no run of B got through the swapping (load); the escape checks still ran:\n{outs}"
+        );
     }
 }
 
@@ -146,7 +186,10 @@ fn proc_and_sys_targets_must_not_be_symlinks() {
         let id = unique_id("cve19921");
         let b = common::busybox(&id, |c| sh(c, "true"));
         let mounts = b.config()["mounts"].as_array().unwrap().clone();
-        let i = mounts.iter().position(|m| m["destination"] == format!("/{dir}")).unwrap();
+        let i = mounts
+            .iter()
+            .position(|m| m["destination"] == format!("/{dir}"))
+            .unwrap();
         let index = format!("mounts[{i}] \"/{dir}\"");
         std::fs::remove_dir(b.rootfs().join(dir)).unwrap();
         std::os::unix::fs::symlink(to, b.rootfs().join(dir)).unwrap();

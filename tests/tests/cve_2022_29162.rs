@@ -33,7 +33,11 @@ fn capbox(bundle: &sprout_systests::Bundle) -> bool {
     std::fs::create_dir_all(bundle.rootfs().join("capbin")).unwrap();
     let dst = bundle.rootfs().join("capbin/cat");
     std::fs::copy(bundle.rootfs().join("bin/busybox"), &dst).unwrap();
-    let out = output(std::process::Command::new("setcap").arg("cap_chown,cap_net_bind_service+ei").arg(&dst));
+    let out = output(
+        std::process::Command::new("setcap")
+            .arg("cap_chown,cap_net_bind_service+ei")
+            .arg(&dst),
+    );
     if !out.success() {
         eprintln!("setcap failed:\n{out}");
     }
@@ -55,7 +59,8 @@ fn inheritable_set_is_exactly_the_configs() {
         let id = unique_id("inh");
         let bundle = busybox(&id, |c| {
             let two = json!(["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]);
-            c["process"]["capabilities"] = json!({"bounding": two, "effective": two, "permitted": two});
+            c["process"]["capabilities"] =
+                json!({"bounding": two, "effective": two, "permitted": two});
             if let Some(i) = &inh {
                 c["process"]["capabilities"]["inheritable"] = i.clone();
             }
@@ -63,7 +68,11 @@ fn inheritable_set_is_exactly_the_configs() {
             sh(c, "cat /proc/self/status");
         });
         let out = run_ok(&bundle, &id);
-        assert_eq!(mask(&out, "CapInh"), want, "inheritable {inh:?} uid {uid}:\n{out}");
+        assert_eq!(
+            mask(&out, "CapInh"),
+            want,
+            "inheritable {inh:?} uid {uid}:\n{out}"
+        );
     }
 }
 
@@ -88,7 +97,11 @@ fn file_inheritable_caps_grant_nothing_extra() {
             skip!("setcap is not available");
         }
         let out = run_ok(&bundle, &id);
-        assert_eq!(mask(&out, "CapPrm"), want, "inheritable {inh}: the program gained capabilities:\n{out}");
+        assert_eq!(
+            mask(&out, "CapPrm"),
+            want,
+            "inheritable {inh}: the program gained capabilities:\n{out}"
+        );
         assert_eq!(mask(&out, "CapEff"), want, "{out}");
         assert_eq!(mask(&out, "CapPrm") & CHOWN, 0, "{out}");
     }
@@ -120,7 +133,11 @@ fn exec_inheritable_set_is_the_configs() {
         assert!(start.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let ex = |args: &[&str]| output(&mut sprout_systests::sprout(&[&["exec", "--user", "1000:1000", &id][..], args].concat()));
+    let ex = |args: &[&str]| {
+        output(&mut sprout_systests::sprout(
+            &[&["exec", "--user", "1000:1000", &id][..], args].concat(),
+        ))
+    };
     let own = ex(&["cat", "/proc/self/status"]);
     let file = ex(&["/capbin/cat", "/proc/self/status"]);
     support::kill_pid(pid);

@@ -19,8 +19,8 @@ mod common;
 mod support;
 
 use common::{assert_clean, busybox, sh};
-use support::sprout_with_fds;
 use sprout_systests::{output, require_root, unique_id};
+use support::sprout_with_fds;
 
 const MARKER: &str = "HOST-MARKER-21626";
 
@@ -36,7 +36,17 @@ fn host_dir(bundle: &sprout_systests::Bundle) -> std::path::PathBuf {
 /// `N<DIR` for N in 3..=10, alternating the directory and its subdir.
 fn leak_all(dir: &std::path::Path) -> String {
     (3..=10)
-        .map(|n| format!("{n}<{}", if n % 2 == 0 { dir.to_path_buf() } else { dir.join("sub") }.display()))
+        .map(|n| {
+            format!(
+                "{n}<{}",
+                if n % 2 == 0 {
+                    dir.to_path_buf()
+                } else {
+                    dir.join("sub")
+                }
+                .display()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -52,16 +62,28 @@ fn cwd_through_a_leaked_fd_never_reaches_the_host() {
         let id = unique_id("cwdfd");
         let bundle = busybox(&id, |c| {
             c["process"]["cwd"] = format!("/proc/self/fd/{n}").into();
-            sh(c, "echo pwd=$(pwd); ls -a . ..; cat ./*MARKER* ../*MARKER* ../../*MARKER* 2>/dev/null; exit 0");
+            sh(
+                c,
+                "echo pwd=$(pwd); ls -a . ..; cat ./*MARKER* ../*MARKER* ../../*MARKER* 2>/dev/null; exit 0",
+            );
         });
         let dir = host_dir(&bundle);
-        let out = sprout_with_fds(&leak_all(&dir), &["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+        let out = sprout_with_fds(
+            &leak_all(&dir),
+            &["run", "--bundle", bundle.dir().to_str().unwrap(), &id],
+        );
         assert_clean(&bundle, &id);
         let stdout = out.stdout_str();
-        assert!(!stdout.contains(MARKER) && !stdout.contains("host"), "fd {n}: the container saw the host dir:\n{out}");
+        assert!(
+            !stdout.contains(MARKER) && !stdout.contains("host"),
+            "fd {n}: the container saw the host dir:\n{out}"
+        );
         if out.code() == Some(0) {
             let pwd = stdout.lines().next().unwrap_or_default();
-            assert!(pwd.starts_with("pwd=/"), "fd {n}: cwd outside the container's root:\n{out}");
+            assert!(
+                pwd.starts_with("pwd=/"),
+                "fd {n}: cwd outside the container's root:\n{out}"
+            );
         } else {
             common::assert_one_line_error(&out, &["process.cwd", &format!("/proc/self/fd/{n}")]);
         }
@@ -82,10 +104,20 @@ fn cwd_through_a_preserved_directory_fd_is_refused() {
     let dir = host_dir(&bundle);
     let out = sprout_with_fds(
         &format!("3<{}", dir.display()),
-        &["run", "--preserve-fds", "1", "--bundle", bundle.dir().to_str().unwrap(), &id],
+        &[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            bundle.dir().to_str().unwrap(),
+            &id,
+        ],
     );
     assert_clean(&bundle, &id);
-    assert!(!out.stdout_str().contains(MARKER), "the container ran in the host dir:\n{out}");
+    assert!(
+        !out.stdout_str().contains(MARKER),
+        "the container ran in the host dir:\n{out}"
+    );
     let msg = common::assert_one_line_error(&out, &["process.cwd \"/proc/self/fd/3\""]);
     assert!(msg.contains("outside the container"), "{msg}");
 }
@@ -97,7 +129,10 @@ fn no_host_fd_reaches_the_container() {
     require_root!();
     let id = unique_id("fdleak");
     let bundle = busybox(&id, |c| {
-        sh(c, "ls /proc/$$/fd; echo ==; sh -c 'ls /proc/$$/fd; true'; echo ==; readlink /proc/$$/cwd");
+        sh(
+            c,
+            "ls /proc/$$/fd; echo ==; sh -c 'ls /proc/$$/fd; true'; echo ==; readlink /proc/$$/cwd",
+        );
     });
     let dir = host_dir(&bundle);
     let out = sprout_with_fds(
@@ -126,7 +161,9 @@ fn exec_gets_no_host_fd_and_no_host_cwd() {
         skip!("`sprout exec` is not in this build yet");
     }
     let id = unique_id("fdexec");
-    let bundle = busybox(&id, |c| c["process"]["args"] = sprout_systests::serde_json::json!(["sleep", "60"]));
+    let bundle = busybox(&id, |c| {
+        c["process"]["args"] = sprout_systests::serde_json::json!(["sleep", "60"])
+    });
     let dir = host_dir(&bundle);
     let mut bg = support::Background::run(&bundle, &id);
     let pid = bg.pid();
@@ -136,15 +173,27 @@ fn exec_gets_no_host_fd_and_no_host_cwd() {
         assert!(start.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let out = sprout_with_fds(&leak_all(&dir), &["exec", &id, "sh", "-c", "ls /proc/$$/fd; true"]);
+    let out = sprout_with_fds(
+        &leak_all(&dir),
+        &["exec", &id, "sh", "-c", "ls /proc/$$/fd; true"],
+    );
     assert_eq!(out.stdout_str(), "0\n1\n2\n", "{out}");
     for n in 3..=10 {
         let cwd = format!("/proc/self/fd/{n}");
-        let out = sprout_with_fds(&leak_all(&dir), &["exec", "--cwd", &cwd, &id, "sh", "-c", "pwd; ls; ls .."]);
+        let out = sprout_with_fds(
+            &leak_all(&dir),
+            &["exec", "--cwd", &cwd, &id, "sh", "-c", "pwd; ls; ls .."],
+        );
         let s = out.stdout_str();
-        assert!(!s.contains(MARKER), "exec --cwd {cwd} ran in the host dir:\n{out}");
+        assert!(
+            !s.contains(MARKER),
+            "exec --cwd {cwd} ran in the host dir:\n{out}"
+        );
         if out.success() {
-            assert!(s.starts_with('/'), "exec --cwd {cwd}: cwd outside the container:\n{out}");
+            assert!(
+                s.starts_with('/'),
+                "exec --cwd {cwd}: cwd outside the container:\n{out}"
+            );
         }
     }
     support::kill_pid(pid);

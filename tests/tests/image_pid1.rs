@@ -39,7 +39,9 @@ fn signals_reach_the_child() {
     let inits = setup!("signals_reach_the_child");
     let image = Image::new();
     image.plan(&[]);
-    let sigs = ["HUP", "USR1", "INT", "USR2", "WINCH", "QUIT", "ALRM", "CONT", "TERM"];
+    let sigs = [
+        "HUP", "USR1", "INT", "USR2", "WINCH", "QUIT", "ALRM", "CONT", "TERM",
+    ];
     let script = trapper(&sigs);
     for init in inits {
         let mut c = image.spawn(init, &["sh", "-c", &script]);
@@ -49,7 +51,11 @@ fn signals_reach_the_child() {
             c.expect_line(&format!("got {sig}"), 10);
         }
         let (code, _) = c.wait(10);
-        assert_eq!(code, Some(3), "{init:?}: exit code after the TERM trap's exit 3");
+        assert_eq!(
+            code,
+            Some(3),
+            "{init:?}: exit code after the TERM trap's exit 3"
+        );
     }
 }
 
@@ -68,10 +74,19 @@ fn pgroup_signals_the_whole_group() {
     let script = "sh -c \"trap 'echo bg got USR1; exit 0' USR1; echo bg ready; while :; do sleep 0.05; done\" & \
                   trap 'echo fg got USR1' USR1; trap 'wait; exit 7' TERM; \
                   while :; do sleep 0.05; done";
-    let argv: Vec<String> = ["/sprout-init", "--plan", "/plan", "--pgroup", "--", "sh", "-c", script]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let argv: Vec<String> = [
+        "/sprout-init",
+        "--plan",
+        "/plan",
+        "--pgroup",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut c = image.spawn_raw(&argv);
     c.expect_line("bg ready", 20);
     c.signal_init("USR1");
@@ -146,7 +161,9 @@ fn signal_storm() {
     let inits = setup!("signal_storm");
     let image = Image::new();
     image.plan(&[]);
-    let kinds = ["USR1", "USR2", "HUP", "INT", "QUIT", "ALRM", "34", "40", "64", "TERM"];
+    let kinds = [
+        "USR1", "USR2", "HUP", "INT", "QUIT", "ALRM", "34", "40", "64", "TERM",
+    ];
     let script = trapper(&kinds);
     for init in inits {
         let mut c = image.spawn(init, &["sh", "-c", &script]);
@@ -189,8 +206,10 @@ fn fork_bomb_under_nproc_limit() {
         } else {
             // tini and catatonit have no privilege drop: run them through
             // the same plan with `sprout-init --exec` in front (su-exec's use).
-            let mut argv: Vec<String> =
-                ["/sprout-init", "--plan", "/plan", "--exec", "--"].iter().map(|s| s.to_string()).collect();
+            let mut argv: Vec<String> = ["/sprout-init", "--plan", "/plan", "--exec", "--"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             argv.extend(init.argv());
             argv.extend(["sh", "-c", script].iter().map(|s| s.to_string()));
             sprout_systests::output(&mut image.command_raw(&argv))
@@ -200,8 +219,15 @@ fn fork_bomb_under_nproc_limit() {
         assert!(text.contains("done"), "{init:?}:\n{out}");
         // Left: PID 1, the shell and ps itself; no zombie.
         let ps: Vec<&str> = text.lines().take_while(|l| *l != "done").collect();
-        assert!(ps.len() <= 3, "{init:?}: {} processes left after the bomb:\n{out}", ps.len());
-        assert!(!ps.iter().any(|l| l.ends_with('Z')), "{init:?}: zombies:\n{out}");
+        assert!(
+            ps.len() <= 3,
+            "{init:?}: {} processes left after the bomb:\n{out}",
+            ps.len()
+        );
+        assert!(
+            !ps.iter().any(|l| l.ends_with('Z')),
+            "{init:?}: zombies:\n{out}"
+        );
     }
 }
 
@@ -212,22 +238,43 @@ fn exec_mode_replaces_the_stub() {
     let inits = setup!("exec_mode_replaces_the_stub");
     let image = Image::new();
     image.plan(&[]);
-    let argv: Vec<String> =
-        ["/sprout-init", "--plan", "/plan", "--exec", "--", "sh", "-c", "echo pid=$$; read c </proc/1/comm; echo $c"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let argv: Vec<String> = [
+        "/sprout-init",
+        "--plan",
+        "/plan",
+        "--exec",
+        "--",
+        "sh",
+        "-c",
+        "echo pid=$$; read c </proc/1/comm; echo $c",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let out = sprout_systests::output(&mut image.command_raw(&argv));
     assert_eq!(out.stdout_str(), "pid=1\nsh\n", "{out}");
     // As PID 1 without --exec: the stub stays PID 1, the command is pid 2.
-    let out = image.run(Init::Sprout, &["sh", "-c", "echo pid=$$; read c </proc/1/comm; echo $c"]);
+    let out = image.run(
+        Init::Sprout,
+        &["sh", "-c", "echo pid=$$; read c </proc/1/comm; echo $c"],
+    );
     assert_eq!(out.stdout_str(), "pid=2\nsprout-init\n", "{out}");
     // Not PID 1 (tini is): exec, unless --subreaper.
     if !inits.contains(&Init::Tini) {
         return;
     }
-    let out = image
-        .run(Init::Tini, &["/sprout-init", "--plan", "/plan", "--", "sh", "-c", "cat /proc/$$/status | grep PPid"]);
+    let out = image.run(
+        Init::Tini,
+        &[
+            "/sprout-init",
+            "--plan",
+            "/plan",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/$$/status | grep PPid",
+        ],
+    );
     assert_eq!(out.stdout_str().trim(), "PPid:\t1", "{out}");
     let out = image.run(
         Init::Tini,

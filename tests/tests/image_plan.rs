@@ -52,7 +52,8 @@ fn privilege_drop_read_back() {
         "-c",
         STATUS,
     ]);
-    let out = output(&mut image.command_raw(&["/sprout-init".into(), "--plan".into(), "/plan".into()]));
+    let out =
+        output(&mut image.command_raw(&["/sprout-init".into(), "--plan".into(), "/plan".into()]));
     assert_eq!(out.code(), Some(0), "{out}");
     let text = out.stdout_str();
     let parts: Vec<&str> = text.split("---\n").collect();
@@ -68,7 +69,10 @@ fn privilege_drop_read_back() {
         assert_eq!(field(me, set), "0000000000000400", "{set}: {out}");
     }
     assert_eq!(field(init, "Name"), "sprout-init", "{out}");
-    assert_eq!(rest, "100\n200\n/tmp\nFOO=bar HOME=/home/demo container=sprout-systest\n", "{out}");
+    assert_eq!(
+        rest, "100\n200\n/tmp\nFOO=bar HOME=/home/demo container=sprout-systest\n",
+        "{out}"
+    );
     eprintln!("sprout-init as PID 1: {} (VmRSS)", field(init, "VmRSS"));
 }
 
@@ -77,8 +81,18 @@ fn privilege_drop_read_back() {
 fn numeric_user_and_group() {
     setup!("numeric_user_and_group");
     let image = Image::new();
-    image.plan(&["--user", "4242:extra", "--group-add", "7", "--", "sh", "-c", STATUS]);
-    let out = output(&mut image.command_raw(&["/sprout-init".into(), "--plan".into(), "/plan".into()]));
+    image.plan(&[
+        "--user",
+        "4242:extra",
+        "--group-add",
+        "7",
+        "--",
+        "sh",
+        "-c",
+        STATUS,
+    ]);
+    let out =
+        output(&mut image.command_raw(&["/sprout-init".into(), "--plan".into(), "/plan".into()]));
     assert_eq!(out.code(), Some(0), "{out}");
     let text = out.stdout_str();
     assert_eq!(field(&text, "Uid"), "4242 4242 4242 4242", "{out}");
@@ -95,7 +109,17 @@ fn default_plan_changes_nothing() {
     setup!("default_plan_changes_nothing");
     let image = Image::new();
     image.plan(&[]);
-    let keys = ["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"];
+    let keys = [
+        "Uid",
+        "Gid",
+        "Groups",
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "CapAmb",
+        "NoNewPrivs",
+    ];
     let mut seen = Vec::new();
     for init in available_inits("default_plan_changes_nothing") {
         let out = image.run(init, &["sh", "-c", "cat /proc/self/status; ulimit -n; pwd"]);
@@ -118,13 +142,22 @@ fn refused(image: &Image, mut cmd: Command, code: i32, prefix: &str) {
     let out = output(&mut cmd);
     let err = out.stderr_str();
     assert_eq!(out.code(), Some(code), "{out}");
-    assert!(err.starts_with(prefix) && err.ends_with('\n') && err.lines().count() == 1, "{out}");
+    assert!(
+        err.starts_with(prefix) && err.ends_with('\n') && err.lines().count() == 1,
+        "{out}"
+    );
     assert_eq!(out.stdout_str(), "", "{out}");
-    assert!(!image.rootfs().join("tmp/ran").exists(), "the command ran:\n{out}");
+    assert!(
+        !image.rootfs().join("tmp/ran").exists(),
+        "the command ran:\n{out}"
+    );
 }
 
 fn stub_argv(cmd: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["/sprout-init", "--plan", "/plan", "--"].iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = ["/sprout-init", "--plan", "/plan", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     v.extend(cmd.iter().map(|s| s.to_string()));
     v
 }
@@ -137,7 +170,12 @@ fn corrupt_plans_are_one_line_errors() {
     let image = Image::new();
     let touch = ["touch", "/tmp/ran"];
     let argv = stub_argv(&touch);
-    refused(&image, image.command_raw(&argv), 126, "sprout-init: plan /plan: read: errno 2 (ENOENT)");
+    refused(
+        &image,
+        image.command_raw(&argv),
+        126,
+        "sprout-init: plan /plan: read: errno 2 (ENOENT)",
+    );
     image.plan(&["--user", "demo", "--env", "A=1"]);
     let good = std::fs::read(image.rootfs().join("plan")).unwrap();
     let mut cases: Vec<(Vec<u8>, &str)> = vec![
@@ -161,7 +199,12 @@ fn corrupt_plans_are_one_line_errors() {
     cases.push((ctl, "made for the sprout controller"));
     for (bytes, what) in cases {
         image.write_plan(&bytes);
-        refused(&image, image.command_raw(&argv), 126, &format!("sprout-init: plan /plan: {what}"));
+        refused(
+            &image,
+            image.command_raw(&argv),
+            126,
+            &format!("sprout-init: plan /plan: {what}"),
+        );
     }
 }
 
@@ -175,18 +218,42 @@ fn kernel_refusals() {
     let touch = ["touch", "/tmp/ran"];
     // A command that is not there, or not executable.
     image.plan(&[]);
-    refused(&image, image.command_raw(&stub_argv(&["nope"])), 127, "sprout-init: exec: errno 2 (ENOENT)");
-    refused(&image, image.command_raw(&stub_argv(&["/etc/passwd"])), 126, "sprout-init: execve: errno 13 (EACCES)");
+    refused(
+        &image,
+        image.command_raw(&stub_argv(&["nope"])),
+        127,
+        "sprout-init: exec: errno 2 (ENOENT)",
+    );
+    refused(
+        &image,
+        image.command_raw(&stub_argv(&["/etc/passwd"])),
+        126,
+        "sprout-init: execve: errno 13 (EACCES)",
+    );
     // A cwd that does not exist.
     image.plan(&["--cwd", "/nonexistent"]);
-    refused(&image, image.command_raw(&stub_argv(&touch)), 126, "sprout-init: chdir: errno 2 (ENOENT)");
+    refused(
+        &image,
+        image.command_raw(&stub_argv(&touch)),
+        126,
+        "sprout-init: chdir: errno 2 (ENOENT)",
+    );
     // A capability that is not in the bounding set the runtime gave.
     if have("setpriv") {
         image.plan(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]);
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--"]);
+        cmd.args([
+            "--bounding-set",
+            "-net_admin",
+            "--inh-caps",
+            "-net_admin",
+            "--",
+        ]);
         let inner = image.command_raw(&stub_argv(&touch));
-        cmd.arg(inner.get_program()).args(inner.get_args()).env_clear().env("PATH", "/bin:/usr/bin");
+        cmd.arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear()
+            .env("PATH", "/bin:/usr/bin");
         refused(&image, cmd, 126, "sprout-init: capset: errno 1 (EPERM)");
     } else {
         eprintln!("!!!!! SKIPPED the bounding-set half of kernel_refusals: no setpriv(1)");
@@ -217,16 +284,27 @@ fn kernel_refusals() {
     let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_link(format!("/proc/{pid}/ns/user")).map_or(true, |l| l == ours) {
-        assert!(std::time::Instant::now() < deadline, "unshare --user did not unshare");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare --user did not unshare"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     std::fs::write(format!("/proc/{pid}/gid_map"), "0 0 65536\n").expect("writing gid_map");
     std::fs::write(format!("/proc/{pid}/uid_map"), "0 0 1\n").expect("writing uid_map");
-    let out = child.wait_with_output().expect("waiting for unshare --user");
+    let out = child
+        .wait_with_output()
+        .expect("waiting for unshare --user");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(126), "{out:?}");
-    assert_eq!(err, "sprout-init: setresuid: errno 22 (EINVAL)\n", "{out:?}");
-    assert!(out.stdout.is_empty() && !image.rootfs().join("tmp/ran").exists(), "{out:?}");
+    assert_eq!(
+        err, "sprout-init: setresuid: errno 22 (EINVAL)\n",
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.is_empty() && !image.rootfs().join("tmp/ran").exists(),
+        "{out:?}"
+    );
 }
 
 /// The stub-in-the-image as the entrypoint of a container run by sprout
@@ -241,11 +319,25 @@ fn as_entrypoint_under_sprout_run() {
     let out = output(
         sprout(&["plan", "--rootfs"])
             .arg(bundle.rootfs())
-            .args(["--user", "demo", "--cap-drop", "ALL", "--cap-add", "CHOWN", "-o"])
+            .args([
+                "--user",
+                "demo",
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "CHOWN",
+                "-o",
+            ])
             .arg(bundle.rootfs().join("plan")),
     );
     assert!(out.success(), "{out}");
-    let caps = json!(["CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL"]);
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_KILL"
+    ]);
     bundle.config_mut(|c| {
         c["process"]["args"] = json!([
             "/sprout-init",

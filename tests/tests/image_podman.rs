@@ -20,11 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sprout_systests::{Bundle, Output, busybox_rootfs, output, require_root, sprout, sprout_init_bin};
+use sprout_systests::{
+    Bundle, Output, busybox_rootfs, output, require_root, sprout, sprout_init_bin,
+};
 
 /// Whether `prog` is found in PATH.
 fn have(prog: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
 }
 
 /// podman with the private configuration under `dir`.
@@ -84,7 +87,11 @@ impl Podman<'_> {
             .env("TMPDIR", self.dir.join("imgtmp"))
             .stdin(std::process::Stdio::null());
         let out = output(&mut c);
-        eprintln!("podman {} ({:.1}s)", args.join(" "), t.elapsed().as_secs_f64());
+        eprintln!(
+            "podman {} ({:.1}s)",
+            args.join(" "),
+            t.elapsed().as_secs_f64()
+        );
         out
     }
 
@@ -103,7 +110,9 @@ fn scratch_image_under_podman_run() {
     require_root!();
     for prog in ["podman", "runc", "unshare"] {
         if !have(prog) {
-            eprintln!("!!!!! SKIPPED scratch_image_under_podman_run: no {prog} (apt-get install podman runc)");
+            eprintln!(
+                "!!!!! SKIPPED scratch_image_under_podman_run: no {prog} (apt-get install podman runc)"
+            );
             return;
         }
     }
@@ -117,7 +126,15 @@ fn scratch_image_under_podman_run() {
     let out = output(
         sprout(&["plan", "--rootfs"])
             .arg(busybox_rootfs())
-            .args(["--user", "demo", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "-o"])
+            .args([
+                "--user",
+                "demo",
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "NET_BIND_SERVICE",
+                "-o",
+            ])
             .arg(ctx.join("plan"))
             .args(["--", "/bin/busybox", "id"]),
     );
@@ -131,25 +148,82 @@ fn scratch_image_under_podman_run() {
     podman.ok(&["build", "-q", "-t", IMAGE, &ctx.to_string_lossy()]);
 
     // The plan's command and identity.
-    assert_eq!(podman.ok(&["run", "--rm", IMAGE]), "uid=1000 gid=1000 groups=1000,2000\n");
-    let status = podman.ok(&["run", "--rm", IMAGE, "--", "/bin/busybox", "cat", "/proc/self/status", "/proc/1/status"]);
-    let lines: Vec<&str> = status.lines().filter(|l| l.starts_with("Cap") || l.starts_with("Uid")).collect();
-    assert!(lines.iter().filter(|l| l.starts_with("Cap")).all(|l| l.ends_with("0000000000000400")), "{status}");
-    assert!(lines.iter().filter(|l| l.starts_with("Uid")).all(|l| l.ends_with("1000\t1000\t1000\t1000")), "{status}");
-    assert!(status.contains("Name:\tsprout-init"), "PID 1 is not the stub:\n{status}");
-    let rss = status.lines().filter(|l| l.starts_with("VmRSS")).last().unwrap_or("?");
+    assert_eq!(
+        podman.ok(&["run", "--rm", IMAGE]),
+        "uid=1000 gid=1000 groups=1000,2000\n"
+    );
+    let status = podman.ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "--",
+        "/bin/busybox",
+        "cat",
+        "/proc/self/status",
+        "/proc/1/status",
+    ]);
+    let lines: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("Cap") || l.starts_with("Uid"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("Cap"))
+            .all(|l| l.ends_with("0000000000000400")),
+        "{status}"
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("Uid"))
+            .all(|l| l.ends_with("1000\t1000\t1000\t1000")),
+        "{status}"
+    );
+    assert!(
+        status.contains("Name:\tsprout-init"),
+        "PID 1 is not the stub:\n{status}"
+    );
+    let rss = status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS"))
+        .last()
+        .unwrap_or("?");
     eprintln!("sprout-init as PID 1 under podman: {rss}");
 
     // Exit codes, and a command that is not there.
-    let out = podman.run(&["run", "--rm", IMAGE, "--", "/bin/busybox", "sh", "-c", "exit 42"]);
+    let out = podman.run(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "exit 42",
+    ]);
     assert_eq!(out.code(), Some(42), "{out}");
     let out = podman.run(&["run", "--rm", IMAGE, "--", "/nope"]);
     assert_eq!(out.code(), Some(127), "{out}");
-    assert!(out.stderr_str().contains("sprout-init: execve: errno 2 (ENOENT)"), "{out}");
+    assert!(
+        out.stderr_str()
+            .contains("sprout-init: execve: errno 2 (ENOENT)"),
+        "{out}"
+    );
 
     // podman stop: SIGTERM reaches busybox sleep through the stub at once.
     let name = format!("sprout-systest-stop-{}", std::process::id());
-    podman.ok(&["run", "-d", "--name", &name, IMAGE, "--", "/bin/busybox", "sleep", "100"]);
+    podman.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        IMAGE,
+        "--",
+        "/bin/busybox",
+        "sleep",
+        "100",
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let start = Instant::now();
     podman.ok(&["stop", "-t", "20", &name]);
@@ -157,7 +231,10 @@ fn scratch_image_under_podman_run() {
     let code = podman.ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
     podman.ok(&["rm", "-f", &name]);
     assert_eq!(code.trim(), "143", "exit code after podman stop");
-    assert!(took.as_secs() < 10, "podman stop took {took:?}: SIGTERM was not forwarded");
+    assert!(
+        took.as_secs() < 10,
+        "podman stop took {took:?}: SIGTERM was not forwarded"
+    );
     podman.ok(&["rmi", "-f", IMAGE]);
     let _ = fs::remove_dir_all(fs::read_link(dir.dir().join("runroot")).unwrap());
 }

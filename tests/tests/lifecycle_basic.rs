@@ -30,7 +30,13 @@ fn create_start_state_kill_delete() {
     // --pid-file relative to the caller's cwd.
     let cwd = bundle.dir().join("cwd");
     fs::create_dir(&cwd).unwrap();
-    let out = run_files(rt.cmd(&["create", "--bundle"]).arg(bundle.dir()).args(["--pid-file", "pid"]).arg(&id).current_dir(&cwd));
+    let out = run_files(
+        rt.cmd(&["create", "--bundle"])
+            .arg(bundle.dir())
+            .args(["--pid-file", "pid"])
+            .arg(&id)
+            .current_dir(&cwd),
+    );
     assert!(out.success(), "{out}");
     assert_eq!(out.stdout_str(), "", "{out}");
 
@@ -46,7 +52,11 @@ fn create_start_state_kill_delete() {
     let pid = st["pid"].as_i64().unwrap() as i32;
     assert!(pid > 0 && alive(pid), "{st}");
     let pid_file = fs::read_to_string(cwd.join("pid")).unwrap();
-    assert_eq!(pid_file, pid.to_string(), "pid file: no trailing newline, the state's pid");
+    assert_eq!(
+        pid_file,
+        pid.to_string(),
+        "pid file: no trailing newline, the state's pid"
+    );
     // Pretty-printed like runc's state.
     let text = rt.ok(&["state", &id]);
     assert!(text.starts_with("{\n  \"ociVersion\""), "{text}");
@@ -57,7 +67,10 @@ fn create_start_state_kill_delete() {
     rt.ok(&["start", &id]);
     assert_eq!(rt.status(&id), "running");
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
-    assert!(!rt.dir(&id).join("start.sock").exists(), "start.sock removed by start");
+    assert!(
+        !rt.dir(&id).join("start.sock").exists(),
+        "start.sock removed by start"
+    );
     assert_eq!(rt.pid(&id), pid, "the same process runs the command");
 
     // Default signal: TERM (handled: exits 7).
@@ -66,12 +79,19 @@ fn create_start_state_kill_delete() {
     rt.wait_status(&id, "stopped");
     let st = rt.state(&id);
     assert_eq!(st["pid"], 0, "stopped: pid 0 as runc: {st}");
-    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/sigs")).unwrap(), "TERM\n");
+    assert_eq!(
+        fs::read_to_string(bundle.rootfs().join("tmp/sigs")).unwrap(),
+        "TERM\n"
+    );
 
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     let out = rt.sprout(&["state", &id]);
-    assert_eq!(out.stderr_str(), format!("sprout: container \"{id}\" does not exist\n"), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        format!("sprout: container \"{id}\" does not exist\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -85,7 +105,13 @@ fn kill_by_name_and_number() {
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
     let sigs = bundle.rootfs().join("tmp/sigs");
     let mut want = String::new();
-    for (arg, name) in [("USR1", "USR1"), ("SIGUSR2", "USR2"), ("1", "HUP"), ("sigint", "INT"), ("10", "USR1")] {
+    for (arg, name) in [
+        ("USR1", "USR1"),
+        ("SIGUSR2", "USR2"),
+        ("1", "HUP"),
+        ("sigint", "INT"),
+        ("10", "USR1"),
+    ] {
         rt.ok(&["kill", &id, arg]);
         want.push_str(name);
         want.push('\n');
@@ -123,23 +149,47 @@ fn error_cases_use_runcs_words() {
         assert_eq!(out.code(), Some(1), "{out}");
         assert_eq!(out.stderr_str(), format!("sprout: {want}\n"), "{out}");
     };
-    one_line(&rt.sprout(&["start", &id]), &format!("container \"{id}\" does not exist"));
-    one_line(&rt.sprout(&["kill", &id]), &format!("container \"{id}\" does not exist"));
-    one_line(&rt.sprout(&["delete", &id]), &format!("container \"{id}\" does not exist"));
-    one_line(&rt.sprout(&["pause", &id]), &format!("container \"{id}\" does not exist"));
+    one_line(
+        &rt.sprout(&["start", &id]),
+        &format!("container \"{id}\" does not exist"),
+    );
+    one_line(
+        &rt.sprout(&["kill", &id]),
+        &format!("container \"{id}\" does not exist"),
+    );
+    one_line(
+        &rt.sprout(&["delete", &id]),
+        &format!("container \"{id}\" does not exist"),
+    );
+    one_line(
+        &rt.sprout(&["pause", &id]),
+        &format!("container \"{id}\" does not exist"),
+    );
     // delete --force of a missing container: silently fine (podman).
     let out = rt.sprout(&["delete", "--force", &id]);
     assert!(out.success() && out.stderr_str().is_empty(), "{out}");
 
     rt.create_ok(&bundle, &id);
-    one_line(&rt.create(&bundle, &id, &[]), &format!("container \"{id}\" already exists"));
+    one_line(
+        &rt.create(&bundle, &id, &[]),
+        &format!("container \"{id}\" already exists"),
+    );
     one_line(&rt.sprout(&["resume", &id]), "container not paused");
     rt.ok(&["start", &id]);
-    one_line(&rt.sprout(&["start", &id]), "cannot start an already running container");
-    one_line(&rt.sprout(&["delete", &id]), &format!("cannot delete container {id} that is not stopped: running"));
+    one_line(
+        &rt.sprout(&["start", &id]),
+        "cannot start an already running container",
+    );
+    one_line(
+        &rt.sprout(&["delete", &id]),
+        &format!("cannot delete container {id} that is not stopped: running"),
+    );
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
-    one_line(&rt.sprout(&["start", &id]), "cannot start a container that has stopped");
+    one_line(
+        &rt.sprout(&["start", &id]),
+        "cannot start a container that has stopped",
+    );
     one_line(&rt.sprout(&["pause", &id]), "container not running");
     one_line(&rt.sprout(&["kill", &id]), "container not running");
     rt.ok(&["delete", &id]);
@@ -161,7 +211,10 @@ fn delete_created_container_without_force() {
     assert!(alive(pid));
     rt.ok(&["delete", &id]);
     assert!(!alive(pid), "the waiting init was killed");
-    assert!(!bundle.rootfs().join("tmp/ran").exists(), "the process never ran");
+    assert!(
+        !bundle.rootfs().join("tmp/ran").exists(),
+        "the process never ran"
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
@@ -171,7 +224,11 @@ fn delete_force_kills_a_running_container() {
     let rt = Rt::new("delforce");
     let id = unique_id("lt-delf");
     // A forking workload: the children must go too.
-    let bundle = sh_bundle(&id, "sleep 600 & sleep 600 & echo ready > /tmp/ready; wait", |_| {});
+    let bundle = sh_bundle(
+        &id,
+        "sleep 600 & sleep 600 & echo ready > /tmp/ready; wait",
+        |_| {},
+    );
     rt.create_ok(&bundle, &id);
     rt.ok(&["start", &id]);
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
@@ -205,7 +262,11 @@ fn concurrent_creates_of_one_id() {
     let ok = outs.iter().filter(|o| o.success()).count();
     assert_eq!(ok, 1, "exactly one create succeeds: {outs:#?}");
     for o in outs.iter().filter(|o| !o.success()) {
-        assert_eq!(o.stderr_str(), format!("sprout: container \"{id}\" already exists\n"), "{o}");
+        assert_eq!(
+            o.stderr_str(),
+            format!("sprout: container \"{id}\" already exists\n"),
+            "{o}"
+        );
     }
     assert_eq!(rt.status(&id), "created");
     let procs = cg_procs("pids", &format!("/sprout/{id}"));
@@ -264,7 +325,14 @@ fn foreground_run_exit_code_and_pid_file() {
     let id = unique_id("lt-fgc");
     let bundle = sh_bundle(&id, "echo out; exit 5", |_| {});
     let pf = bundle.dir().join("run.pid");
-    let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), "--pid-file", pf.to_str().unwrap(), &id]);
+    let out = rt.sprout(&[
+        "run",
+        "--bundle",
+        bundle.dir().to_str().unwrap(),
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+    ]);
     assert_eq!(out.code(), Some(5), "{out}");
     assert_eq!(out.stdout_str(), "out\n");
     let p = fs::read_to_string(&pf).unwrap();
@@ -279,7 +347,15 @@ fn run_detached() {
     let id = unique_id("lt-rund");
     let bundle = sh_bundle(&id, "echo started > /tmp/ready; exec sleep 600", |_| {});
     let pf = bundle.dir().join("d.pid");
-    let out = rt.sprout(&["run", "-d", "--bundle", bundle.dir().to_str().unwrap(), "--pid-file", pf.to_str().unwrap(), &id]);
+    let out = rt.sprout(&[
+        "run",
+        "-d",
+        "--bundle",
+        bundle.dir().to_str().unwrap(),
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+    ]);
     assert!(out.success(), "{out}");
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
     assert_eq!(rt.status(&id), "running");
@@ -292,7 +368,10 @@ fn run_detached() {
 fn list_and_ps() {
     require_root!();
     let rt = Rt::new("list");
-    assert_eq!(rt.ok(&["list"]).lines().next().unwrap(), "ID          PID         STATUS      BUNDLE      CREATED     OWNER");
+    assert_eq!(
+        rt.ok(&["list"]).lines().next().unwrap(),
+        "ID          PID         STATUS      BUNDLE      CREATED     OWNER"
+    );
     assert_eq!(rt.ok(&["list", "--format", "json"]).trim(), "[]");
     let a = unique_id("lt-la");
     let b = unique_id("lt-lb");
@@ -307,7 +386,10 @@ fn list_and_ps() {
     let table = rt.ok(&["list"]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("ID ") && lines[0].contains("PID") && lines[0].ends_with("OWNER"), "{table}");
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].contains("PID") && lines[0].ends_with("OWNER"),
+        "{table}"
+    );
     let row_b = lines.iter().find(|l| l.starts_with(&b)).unwrap();
     let cols: Vec<&str> = row_b.split_whitespace().collect();
     assert_eq!(cols[1], rt.pid(&b).to_string());
@@ -321,7 +403,9 @@ fn list_and_ps() {
     assert_eq!(ja["status"], "running");
 
     // ps --format json: the pids of the cgroup (what containerd's task ps reads).
-    assert!(wait_for(10, || cg_procs("pids", &format!("/sprout/{a}")).len() == 2));
+    assert!(wait_for(10, || cg_procs("pids", &format!("/sprout/{a}"))
+        .len()
+        == 2));
     let pids: Vec<i32> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &a])).unwrap();
     let mut want = cg_procs("pids", &format!("/sprout/{a}"));
     want.sort();
@@ -330,13 +414,19 @@ fn list_and_ps() {
     // ps table: ps -ef filtered to those pids, header kept.
     let table = rt.ok(&["ps", &a]);
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].contains("PID") && lines[0].contains("CMD"), "{table}");
+    assert!(
+        lines[0].contains("PID") && lines[0].contains("CMD"),
+        "{table}"
+    );
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[1..].iter().all(|l| l.contains("sleep 60")), "{table}");
     // ps with its own options.
     let table = rt.ok(&["ps", &a, "-o", "pid,comm"]);
     assert_eq!(table.lines().count(), 3, "{table}");
-    assert!(table.lines().skip(1).all(|l| l.trim().ends_with("sleep")), "{table}");
+    assert!(
+        table.lines().skip(1).all(|l| l.trim().ends_with("sleep")),
+        "{table}"
+    );
 }
 
 #[test]
@@ -390,21 +480,37 @@ fn errors_go_to_the_log_file_as_json() {
     let out = rt.sprout(&["--log", l, "--log-format", "json", "kill", "--bogus", &id]);
     assert_eq!(out.code(), Some(2), "{out}");
     let text = fs::read_to_string(&log).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "{text}");
     for v in &lines {
         assert_eq!(v["level"], "error", "{v}");
         assert!(v["time"].as_str().unwrap().contains('T'), "{v}");
     }
-    assert_eq!(lines[0]["msg"], format!("container \"{id}\" does not exist"));
-    assert_eq!(lines[1]["msg"], format!("container \"{id}\" does not exist"));
-    assert!(lines[2]["msg"].as_str().unwrap().contains("--bogus"), "{text}");
+    assert_eq!(
+        lines[0]["msg"],
+        format!("container \"{id}\" does not exist")
+    );
+    assert_eq!(
+        lines[1]["msg"],
+        format!("container \"{id}\" does not exist")
+    );
+    assert!(
+        lines[2]["msg"].as_str().unwrap().contains("--bogus"),
+        "{text}"
+    );
     // Text format.
     let tlog = dir.join("log.txt");
     let out = rt.sprout(&["--log", tlog.to_str().unwrap(), "state", &id]);
     assert_eq!(out.code(), Some(1), "{out}");
     let t = fs::read_to_string(&tlog).unwrap();
-    assert!(t.trim_end().ends_with(&format!("error container \"{id}\" does not exist")), "{t}");
+    assert!(
+        t.trim_end()
+            .ends_with(&format!("error container \"{id}\" does not exist")),
+        "{t}"
+    );
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -413,27 +519,63 @@ fn global_flags_features_version() {
     require_root!();
     let out = output(&mut sprout(&["--systemd-cgroup", "state", "x"]));
     assert_eq!(out.code(), Some(1), "{out}");
-    assert!(out.stderr_str().contains("--systemd-cgroup: not supported"), "{out}");
+    assert!(
+        out.stderr_str().contains("--systemd-cgroup: not supported"),
+        "{out}"
+    );
     let v = output(&mut sprout(&["--version"]));
     assert!(v.success(), "{v}");
     let text = v.stdout_str();
     assert!(text.starts_with("sprout version "), "{text}");
-    assert!(text.contains("\nspec: 1.") && text.contains("\ncommit: "), "{text}");
+    assert!(
+        text.contains("\nspec: 1.") && text.contains("\ncommit: "),
+        "{text}"
+    );
     let f = output(&mut sprout(&["features"]));
     assert!(f.success(), "{f}");
     let doc: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(doc["ociVersionMin"], "1.0.0");
     assert!(doc["ociVersionMax"].as_str().unwrap().starts_with("1."));
     assert_eq!(doc["hooks"].as_array().unwrap().len(), 6);
-    assert!(doc["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
+    assert!(
+        doc["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rbind")
+    );
     let linux = &doc["linux"];
-    assert!(linux["namespaces"].as_array().unwrap().iter().any(|n| n == "user"));
-    assert!(linux["capabilities"].as_array().unwrap().iter().any(|n| n == "CAP_SYS_ADMIN"));
+    assert!(
+        linux["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "user")
+    );
+    assert!(
+        linux["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "CAP_SYS_ADMIN")
+    );
     assert_eq!(linux["cgroup"]["v1"], true);
     assert_eq!(linux["cgroup"]["systemd"], false);
     assert_eq!(linux["seccomp"]["enabled"], true);
-    assert!(linux["seccomp"]["actions"].as_array().unwrap().iter().any(|n| n == "SCMP_ACT_ERRNO"));
-    assert!(linux["seccomp"]["archs"].as_array().unwrap().iter().any(|n| n == "SCMP_ARCH_X86_64"));
+    assert!(
+        linux["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "SCMP_ACT_ERRNO")
+    );
+    assert!(
+        linux["seccomp"]["archs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "SCMP_ARCH_X86_64")
+    );
     assert_eq!(linux["apparmor"]["enabled"], false);
     assert_eq!(linux["selinux"]["enabled"], false);
 }
@@ -446,12 +588,30 @@ fn bad_input_leaves_nothing() {
     type Edit = fn(&mut Value);
     let cases: Vec<(Edit, &[&str])> = vec![
         (|c| c["process"]["args"] = json!([]), &["process.args"]),
-        (|c| c["linux"]["resources"] = json!({"cpu": {"period": 5}}), &["linux.resources.cpu.period"]),
-        (|c| c["linux"]["resources"] = json!({"cpu": {"cpus": "0-999"}}), &["linux.resources.cpu.cpus"]),
-        (|c| c["hooks"] = json!({"prestart": [{"path": "relative/hook"}]}), &["hooks.prestart[0].path"]),
-        (|c| c["hooks"] = json!({"poststart": [{"path": "/bin/true", "timeout": -1}]}), &["hooks.poststart[0].timeout"]),
-        (|c| c["process"]["terminal"] = json!(true), &["process.terminal", "--console-socket"]),
-        (|c| c["process"]["cwd"] = json!("relative"), &["process.cwd"]),
+        (
+            |c| c["linux"]["resources"] = json!({"cpu": {"period": 5}}),
+            &["linux.resources.cpu.period"],
+        ),
+        (
+            |c| c["linux"]["resources"] = json!({"cpu": {"cpus": "0-999"}}),
+            &["linux.resources.cpu.cpus"],
+        ),
+        (
+            |c| c["hooks"] = json!({"prestart": [{"path": "relative/hook"}]}),
+            &["hooks.prestart[0].path"],
+        ),
+        (
+            |c| c["hooks"] = json!({"poststart": [{"path": "/bin/true", "timeout": -1}]}),
+            &["hooks.poststart[0].timeout"],
+        ),
+        (
+            |c| c["process"]["terminal"] = json!(true),
+            &["process.terminal", "--console-socket"],
+        ),
+        (
+            |c| c["process"]["cwd"] = json!("relative"),
+            &["process.cwd"],
+        ),
     ];
     for (i, (edit, needles)) in cases.into_iter().enumerate() {
         let id = unique_id(&format!("lt-bad{i}"));
@@ -476,7 +636,11 @@ fn bad_input_leaves_nothing() {
     let bundle = busybox(&id, |c| c["process"]["args"] = json!(["/no/such/cmd"]));
     let out = rt.create(&bundle, &id, &[]);
     assert_eq!(out.code(), Some(1), "{out}");
-    assert!(out.stderr_str().contains("no such file or directory") || out.stderr_str().contains("No such file"), "{out}");
+    assert!(
+        out.stderr_str().contains("no such file or directory")
+            || out.stderr_str().contains("No such file"),
+        "{out}"
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
@@ -511,9 +675,15 @@ fn create_flags_preserve_fds_no_pivot_no_new_keyring() {
     assert!(out.success(), "{out}");
     rt.ok(&["start", &id]);
     rt.wait_status(&id, "stopped");
-    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/fd3")).unwrap(), "passed-through\n");
+    assert_eq!(
+        fs::read_to_string(bundle.rootfs().join("tmp/fd3")).unwrap(),
+        "passed-through\n"
+    );
     let fds = fs::read_to_string(bundle.rootfs().join("tmp/fds")).unwrap();
-    let mut fds: Vec<i32> = fds.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let mut fds: Vec<i32> = fds
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     fds.sort();
     // 0-2, the preserved 3, and ls's own directory fd; nothing else (no
     // plan, sync or start socket fd).
@@ -526,7 +696,12 @@ fn create_flags_preserve_fds_no_pivot_no_new_keyring() {
         let mut args = vec!["plan", "--bundle", bundle.dir().to_str().unwrap()];
         args.extend_from_slice(extra);
         let v: Value = serde_json::from_str(&rt.ok(&args)).unwrap();
-        v["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect::<Vec<_>>()
+        v["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
     };
     assert!(flags(&[]).contains(&"NEW_KEYRING".to_string()));
     assert!(!flags(&["--no-new-keyring"]).contains(&"NEW_KEYRING".to_string()));
@@ -550,7 +725,10 @@ fn state_is_creating_while_create_runs() {
         c.arg(bundle.dir()).arg(&id);
         move || run_files(&mut c)
     });
-    assert!(wait_for(10, || rt.sprout(&["state", &id]).success()), "no state while creating");
+    assert!(
+        wait_for(10, || rt.sprout(&["state", &id]).success()),
+        "no state while creating"
+    );
     let st = rt.state(&id);
     assert_eq!(st["status"], "creating", "{st}");
     assert!(wait_for(10, || rt.pid(&id) > 0));
@@ -584,9 +762,14 @@ fn ending_run_leaves_a_recreated_id_alone() {
     let bundle = sh_bundle(&id, "exec sleep 100", |_| {});
     let bdir = bundle.dir().to_str().unwrap().to_string();
     let mut run = rt.cmd(&["run", "--bundle", &bdir, &id]);
-    run.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    run.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
     let mut run = run.spawn().expect("spawn sprout run");
-    assert!(wait_for(10, || rt.sprout(&["state", &id]).status.is_some_and(|s| s.success()) && rt.status(&id) == "running"));
+    assert!(wait_for(10, || rt
+        .sprout(&["state", &id])
+        .status
+        .is_some_and(|s| s.success())
+        && rt.status(&id) == "running"));
     let first_pid = rt.pid(&id);
     // Hold the foreground run up, replace its container, let it go on.
     let ctl = nix::unistd::Pid::from_raw(run.id() as i32);
@@ -600,7 +783,10 @@ fn ending_run_leaves_a_recreated_id_alone() {
     assert!(!st.success(), "the run's container was killed: {st:?}");
     assert_eq!(rt.status(&id), "created", "the new container's state stays");
     assert_eq!(rt.pid(&id), second_pid);
-    assert!(!cgroup_dirs(&format!("/sprout/{id}")).is_empty(), "the new container's cgroup stays");
+    assert!(
+        !cgroup_dirs(&format!("/sprout/{id}")).is_empty(),
+        "the new container's cgroup stays"
+    );
     assert_eq!(cg_procs("pids", &format!("/sprout/{id}")), vec![second_pid]);
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));

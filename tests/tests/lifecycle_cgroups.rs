@@ -50,8 +50,19 @@ fn resources_are_applied_and_read_back() {
     // Devices: the config's rules (deny all, then 4:64 r) plus runc's defaults.
     let list = cg_read("devices", &cg, "devices.list");
     let rules: Vec<&str> = list.lines().collect();
-    for want in ["c 4:64 r", "c 1:3 rwm", "c 1:5 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"] {
-        assert!(rules.contains(&want), "{want} missing from devices.list:\n{list}");
+    for want in [
+        "c 4:64 r",
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 5:2 rwm",
+        "c 136:* rwm",
+        "c *:* m",
+        "b *:* m",
+    ] {
+        assert!(
+            rules.contains(&want),
+            "{want} missing from devices.list:\n{list}"
+        );
     }
     assert!(!rules.contains(&"a *:* rwm"), "deny-all must hold:\n{list}");
 
@@ -82,9 +93,18 @@ fn device_rules_are_enforced() {
         "echo x > /dev/null && echo null-ok; mknod /tmp/kmsg c 1 11 && (cat /tmp/kmsg >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied)",
         |c| {
             c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
-            c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            c["process"]["capabilities"]["effective"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            c["process"]["capabilities"]["permitted"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["bounding"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["effective"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["permitted"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
         },
     );
     let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
@@ -107,7 +127,11 @@ fn cgroups_path_relative_and_nested() {
     assert!(cgroup_dirs(&cg).len() >= 8, "{:?}", cgroup_dirs(&cg));
     rt.ok(&["delete", "--force", &id]);
     // The parents sprout created go too.
-    assert!(cgroup_dirs(&format!("/{parent}")).is_empty(), "{:?}", cgroup_dirs(&format!("/{parent}")));
+    assert!(
+        cgroup_dirs(&format!("/{parent}")).is_empty(),
+        "{:?}",
+        cgroup_dirs(&format!("/{parent}"))
+    );
     assert_gone(&rt, &bundle, &id, &cg);
 }
 
@@ -126,7 +150,11 @@ fn kill_all_reaches_every_process_of_a_forking_workload() {
     rt.ok(&["start", &id]);
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
     let cg = format!("/sprout/{id}");
-    assert!(wait_for(10, || cg_procs("pids", &cg).len() >= 13), "{:?}", cg_procs("pids", &cg));
+    assert!(
+        wait_for(10, || cg_procs("pids", &cg).len() >= 13),
+        "{:?}",
+        cg_procs("pids", &cg)
+    );
     let pid1 = rt.pid(&id);
     // TERM to all (freeze, signal each, thaw): everything but pid 1 dies.
     rt.ok(&["kill", "--all", &id, "TERM"]);
@@ -135,11 +163,19 @@ fn kill_all_reaches_every_process_of_a_forking_workload() {
         "after kill --all TERM: {:?}",
         cg_procs("pids", &cg)
     );
-    assert_eq!(cg_read("freezer", &cg, "freezer.state"), "THAWED", "always thawed again");
+    assert_eq!(
+        cg_read("freezer", &cg, "freezer.state"),
+        "THAWED",
+        "always thawed again"
+    );
     assert_eq!(rt.status(&id), "running");
     // KILL to all: cgroup.kill.
     rt.ok(&["kill", "-a", &id, "KILL"]);
-    assert!(wait_for(10, || cg_procs("pids", &cg).is_empty()), "{:?}", cg_procs("pids", &cg));
+    assert!(
+        wait_for(10, || cg_procs("pids", &cg).is_empty()),
+        "{:?}",
+        cg_procs("pids", &cg)
+    );
     rt.wait_status(&id, "stopped");
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &cg);
@@ -151,20 +187,33 @@ fn kill_all_takes_signal_zero_and_real_time_signals() {
     let rt = Rt::new("kall0");
     let id = unique_id("lt-kall0");
     // pid 1 (sh) gets no signal it has no handler for; its children do.
-    let bundle = sh_bundle(&id, "for i in 1 2 3; do sleep 600 & done; echo ready > /tmp/ready; wait; sleep 600", |_| {});
+    let bundle = sh_bundle(
+        &id,
+        "for i in 1 2 3; do sleep 600 & done; echo ready > /tmp/ready; wait; sleep 600",
+        |_| {},
+    );
     rt.create_ok(&bundle, &id);
     // Signal 0 to a created container: only a check (runc: exit 0).
     rt.ok(&["kill", "--all", &id, "0"]);
     rt.ok(&["start", &id]);
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
     let cg = format!("/sprout/{id}");
-    assert!(wait_for(10, || cg_procs("pids", &cg).len() == 4), "{:?}", cg_procs("pids", &cg));
+    assert!(
+        wait_for(10, || cg_procs("pids", &cg).len() == 4),
+        "{:?}",
+        cg_procs("pids", &cg)
+    );
     let pid1 = rt.pid(&id);
     // As runc: 0 delivers nothing, with or without --all.
     rt.ok(&["kill", "--all", &id, "0"]);
     rt.ok(&["kill", &id, "0"]);
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(cg_procs("pids", &cg).len(), 4, "signal 0 killed something: {:?}", cg_procs("pids", &cg));
+    assert_eq!(
+        cg_procs("pids", &cg).len(),
+        4,
+        "signal 0 killed something: {:?}",
+        cg_procs("pids", &cg)
+    );
     // A paused container stays paused (nothing to deliver, no freeze/thaw).
     rt.ok(&["pause", &id]);
     rt.ok(&["kill", "--all", &id, "0"]);
@@ -174,7 +223,11 @@ fn kill_all_takes_signal_zero_and_real_time_signals() {
     // A real-time signal (SIGRTMIN+6, default action: terminate) reaches
     // every process; pid 1 has no handler, so only the children die.
     rt.ok(&["kill", "--all", &id, "40"]);
-    assert!(wait_for(10, || cg_procs("pids", &cg) == vec![pid1]), "after kill --all 40: {:?}", cg_procs("pids", &cg));
+    assert!(
+        wait_for(10, || cg_procs("pids", &cg) == vec![pid1]),
+        "after kill --all 40: {:?}",
+        cg_procs("pids", &cg)
+    );
     for bad in ["65", "99"] {
         let out = rt.sprout(&["kill", "--all", &id, bad]);
         assert_eq!(out.code(), Some(1), "{out}");
@@ -185,7 +238,11 @@ fn kill_all_takes_signal_zero_and_real_time_signals() {
     // Stopped, as runc: without --all "container not running" (exit 1);
     // with --all nothing is left to signal (exit 0).
     let out = rt.sprout(&["kill", &id, "0"]);
-    assert_eq!((out.code(), out.stderr_str()), (Some(1), "sprout: container not running\n".to_string()), "{out}");
+    assert_eq!(
+        (out.code(), out.stderr_str()),
+        (Some(1), "sprout: container not running\n".to_string()),
+        "{out}"
+    );
     rt.ok(&["kill", "--all", &id, "0"]);
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &cg);
@@ -196,13 +253,21 @@ fn pause_and_resume_freeze_the_processes() {
     require_root!();
     let rt = Rt::new("pause");
     let id = unique_id("lt-pause");
-    let bundle = sh_bundle(&id, "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done", |_| {});
+    let bundle = sh_bundle(
+        &id,
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done",
+        |_| {},
+    );
     rt.create_ok(&bundle, &id);
     // A created container can be paused too (runc).
     rt.ok(&["pause", &id]);
     assert_eq!(rt.status(&id), "paused");
     let out = rt.sprout(&["start", &id]);
-    assert_eq!(out.stderr_str(), "sprout: cannot start a container in the paused state\n", "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: cannot start a container in the paused state\n",
+        "{out}"
+    );
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "created");
     rt.ok(&["start", &id]);
@@ -214,15 +279,25 @@ fn pause_and_resume_freeze_the_processes() {
     assert_eq!(cg_read("freezer", &cg, "freezer.state"), "FROZEN");
     let pid = rt.pid(&id);
     let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(common::status_field(&st, "State").starts_with('D'), "frozen task: {st}");
+    assert!(
+        common::status_field(&st, "State").starts_with('D'),
+        "frozen task: {st}"
+    );
     let c1 = fs::read_to_string(&count).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(fs::read_to_string(&count).unwrap(), c1, "the counter moved while paused");
+    assert_eq!(
+        fs::read_to_string(&count).unwrap(),
+        c1,
+        "the counter moved while paused"
+    );
     let out = rt.sprout(&["pause", &id]);
     assert_eq!(out.stderr_str(), "sprout: container not running\n", "{out}");
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "running");
-    assert!(wait_for(10, || fs::read_to_string(&count).unwrap_or_default() != c1), "counter did not move after resume");
+    assert!(
+        wait_for(10, || fs::read_to_string(&count).unwrap_or_default() != c1),
+        "counter did not move after resume"
+    );
     let out = rt.sprout(&["resume", &id]);
     assert_eq!(out.stderr_str(), "sprout: container not paused\n", "{out}");
     // SIGKILL to a paused container thaws it (runc).
@@ -252,7 +327,11 @@ fn exec_into_a_container_killed_meanwhile() {
         rt.ok(&["pause", &id]);
         let out = std::thread::scope(|s| {
             let exec = s.spawn(|| rt.sprout(&["exec", "--ignore-paused", &id, "true"]));
-            assert!(wait_for(10, || cg_procs("freezer", &cg).len() == 2), "{:?}", cg_procs("freezer", &cg));
+            assert!(
+                wait_for(10, || cg_procs("freezer", &cg).len() == 2),
+                "{:?}",
+                cg_procs("freezer", &cg)
+            );
             rt.ok(&["kill", &id, "KILL"]);
             exec.join().unwrap()
         });
@@ -261,7 +340,10 @@ fn exec_into_a_container_killed_meanwhile() {
         if !matches!(out.code(), Some(0 | 137)) {
             assert_eq!(
                 (out.code(), out.stderr_str()),
-                (Some(255), "sprout: exec failed: the container stopped during exec\n".to_string()),
+                (
+                    Some(255),
+                    "sprout: exec failed: the container stopped during exec\n".to_string()
+                ),
                 "{out}"
             );
         }
@@ -281,7 +363,10 @@ fn delete_force_of_a_paused_container() {
     rt.ok(&["start", &id]);
     rt.ok(&["pause", &id]);
     let out = rt.sprout(&["delete", &id]);
-    assert_eq!(out.stderr_str(), format!("sprout: cannot delete container {id} that is not stopped: paused\n"));
+    assert_eq!(
+        out.stderr_str(),
+        format!("sprout: cannot delete container {id} that is not stopped: paused\n")
+    );
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
@@ -291,7 +376,9 @@ fn update_changes_the_limits() {
     require_root!();
     let rt = Rt::new("upd");
     let id = unique_id("lt-upd");
-    let bundle = sh_bundle(&id, "sleep 600", |c| c["linux"]["resources"] = json!({"pids": {"limit": 10}}));
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 10}})
+    });
     rt.create_ok(&bundle, &id);
     rt.ok(&["start", &id]);
     let cg = format!("/sprout/{id}");
@@ -338,7 +425,14 @@ fn update_changes_the_limits() {
     // --resources FILE, then from stdin; flags win over the file.
     let file = bundle.dir().join("res.json");
     fs::write(&file, r#"{"pids": {"limit": 30}, "cpu": {"shares": 128}}"#).unwrap();
-    rt.ok(&["update", "--resources", file.to_str().unwrap(), "--cpu-shares", "300", &id]);
+    rt.ok(&[
+        "update",
+        "--resources",
+        file.to_str().unwrap(),
+        "--cpu-shares",
+        "300",
+        &id,
+    ]);
     assert_eq!(cg_read("pids", &cg, "pids.max"), "30");
     assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "300");
     // --resources - reads stdin.
@@ -430,7 +524,14 @@ fn update_zero_leaves_a_limit_unchanged_as_runc() {
     rt.ok(&["update", "-r", file.to_str().unwrap(), &id]);
     assert_eq!(read_all(), before, "after update -r {{pids: {{limit: 0}}}}");
     // runc's spellings: --cpu-share, --cpu-rt-period.
-    rt.ok(&["update", "--cpu-share", "600", "--cpu-rt-period", "500000", &id]);
+    rt.ok(&[
+        "update",
+        "--cpu-share",
+        "600",
+        "--cpu-rt-period",
+        "500000",
+        &id,
+    ]);
     assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "600");
     assert_eq!(cg_read("cpu", &cg, "cpu.rt_period_us"), "500000");
     // -1 is still "unlimited".
@@ -467,7 +568,9 @@ fn racing_creates_on_one_cgroups_path() {
                 (ha, hb)
             })
             .collect();
-        hs.into_iter().map(|(ha, hb)| (ha.join().unwrap(), hb.join().unwrap())).collect()
+        hs.into_iter()
+            .map(|(ha, hb)| (ha.join().unwrap(), hb.join().unwrap()))
+            .collect()
     });
     for ((a, b, cg, bundle), (oa, ob)) in pairs.iter().zip(&outs) {
         let (winner, loser, lost) = match (oa.success(), ob.success()) {
@@ -530,7 +633,10 @@ fn pids_limit_is_enforced() {
         |c| c["linux"]["resources"] = json!({"pids": {"limit": 4}}),
     );
     let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
-    assert!(out.stderr_str().contains("fork") || out.stderr_str().contains("Resource"), "{out}");
+    assert!(
+        out.stderr_str().contains("fork") || out.stderr_str().contains("Resource"),
+        "{out}"
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
@@ -539,14 +645,19 @@ fn events_stats_is_one_json_object() {
     require_root!();
     let rt = Rt::new("stats");
     let id = unique_id("lt-stats");
-    let bundle = sh_bundle(&id, "sleep 600 & sleep 601", |c| c["linux"]["resources"] = json!({"pids": {"limit": 9}, "memory": {"limit": 67108864}}));
+    let bundle = sh_bundle(&id, "sleep 600 & sleep 601", |c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 9}, "memory": {"limit": 67108864}})
+    });
     rt.create_ok(&bundle, &id);
     rt.ok(&["start", &id]);
     let cg = format!("/sprout/{id}");
     assert!(wait_for(10, || cg_procs("pids", &cg).len() == 2));
     let text = rt.ok(&["events", "--stats", &id]);
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("{\"type\":\"stats\",\"id\":"), "runc's field order: {text}");
+    assert!(
+        text.starts_with("{\"type\":\"stats\",\"id\":"),
+        "runc's field order: {text}"
+    );
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["type"], "stats");
     assert_eq!(v["id"], id.as_str());
@@ -559,7 +670,10 @@ fn events_stats_is_one_json_object() {
     rt.ok(&["delete", "--force", &id]);
     let out = rt.sprout(&["events", "--stats", &id]);
     assert_eq!(out.code(), Some(1), "{out}");
-    assert_eq!(out.stderr_str(), format!("sprout: container \"{id}\" does not exist\n"));
+    assert_eq!(
+        out.stderr_str(),
+        format!("sprout: container \"{id}\" does not exist\n")
+    );
     let out = rt.sprout(&["events", "--interval", "soon", &id]);
     common::assert_one_line_error(&out, &["--interval"]);
 }
@@ -578,10 +692,27 @@ fn events_stream_reports_oom_and_ends_with_the_container() {
         &mut rt.cmd(&["events", "--interval", "200ms", &id]),
         Duration::from_secs(30),
     );
-    assert!(out.success(), "events ends (exit 0) when the container stops:\n{out}");
-    let events: Vec<Value> = out.stdout_str().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(events.iter().any(|e| e == &json!({"type": "oom", "id": id})), "{out}");
-    assert!(events.iter().any(|e| e["type"] == "stats" && e["data"]["memory"].is_object()), "{out}");
+    assert!(
+        out.success(),
+        "events ends (exit 0) when the container stops:\n{out}"
+    );
+    let events: Vec<Value> = out
+        .stdout_str()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e == &json!({"type": "oom", "id": id})),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "stats" && e["data"]["memory"].is_object()),
+        "{out}"
+    );
     rt.wait_status(&id, "stopped");
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
@@ -591,10 +722,11 @@ fn events_stream_reports_oom_and_ends_with_the_container() {
 fn block_io_throttles_and_kernel_tcp_are_read_back() {
     require_root!();
     // A block device of this host (major:minor from /sys/dev/block).
-    let Some(dev) = fs::read_dir("/sys/dev/block")
-        .ok()
-        .and_then(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).min())
-    else {
+    let Some(dev) = fs::read_dir("/sys/dev/block").ok().and_then(|rd| {
+        rd.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .min()
+    }) else {
         eprintln!("!!!!! SKIPPED: no block device on this host");
         return;
     };
@@ -621,9 +753,16 @@ fn block_io_throttles_and_kernel_tcp_are_read_back() {
         ("blkio.throttle.read_iops_device", 100),
         ("blkio.throttle.write_iops_device", 200),
     ] {
-        assert_eq!(cg_read("blkio", &cg, file), format!("{dev} {rate}"), "{file}");
+        assert_eq!(
+            cg_read("blkio", &cg, file),
+            format!("{dev} {rate}"),
+            "{file}"
+        );
     }
-    assert_eq!(cg_read("memory", &cg, "memory.kmem.tcp.limit_in_bytes"), "8388608");
+    assert_eq!(
+        cg_read("memory", &cg, "memory.kmem.tcp.limit_in_bytes"),
+        "8388608"
+    );
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &cg);
 }
@@ -633,8 +772,14 @@ fn resources_this_host_cannot_honour_fail_cleanly() {
     require_root!();
     let rt = Rt::new("unsup");
     for (i, (res, needle)) in [
-        (json!({"unified": {"memory.max": "1000000"}}), "linux.resources.unified"),
-        (json!({"network": {"classID": 1}}), "linux.resources.network"),
+        (
+            json!({"unified": {"memory.max": "1000000"}}),
+            "linux.resources.unified",
+        ),
+        (
+            json!({"network": {"classID": 1}}),
+            "linux.resources.network",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -660,7 +805,8 @@ fn a_limit_refused_while_the_stub_starts_leaves_nothing() {
     for cmd in ["create", "run"] {
         let id = unique_id(&format!("lt-late{cmd}"));
         let bundle = sh_bundle(&id, "sleep 600", |c| {
-            c["linux"]["resources"] = json!({"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 1000000}});
+            c["linux"]["resources"] =
+                json!({"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 1000000}});
         });
         let b = bundle.dir().to_string_lossy().into_owned();
         let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
@@ -680,7 +826,9 @@ fn a_memory_limit_too_small_to_start_is_named() {
     let rt = Rt::new("oom-start");
     for cmd in ["create", "run"] {
         let id = unique_id(&format!("lt-oom{cmd}"));
-        let bundle = sh_bundle(&id, "true", |c| c["linux"]["resources"] = json!({"memory": {"limit": 4096}}));
+        let bundle = sh_bundle(&id, "true", |c| {
+            c["linux"]["resources"] = json!({"memory": {"limit": 4096}})
+        });
         let b = bundle.dir().to_string_lossy().into_owned();
         let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
         common::assert_one_line_error(&out, &["linux.resources.memory.limit 4096", "OOM"]);
@@ -696,7 +844,13 @@ fn a_memory_limit_too_small_to_start_is_named() {
 fn no_device_rules_still_deny_by_default() {
     require_root!();
     let rt = Rt::new("dev-none");
-    for (n, devices) in [(0, None), (1, Some(json!([{"allow": true, "type": "c", "major": 4, "minor": 64, "access": "r"}])))] {
+    for (n, devices) in [
+        (0, None),
+        (
+            1,
+            Some(json!([{"allow": true, "type": "c", "major": 4, "minor": 64, "access": "r"}])),
+        ),
+    ] {
         let id = unique_id(&format!("lt-devnone{n}"));
         let bundle = sh_bundle(
             &id,
@@ -709,7 +863,10 @@ fn no_device_rules_still_deny_by_default() {
                     Some(d) => c["linux"]["resources"] = json!({"devices": d}),
                 }
                 for set in ["bounding", "effective", "permitted"] {
-                    c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+                    c["process"]["capabilities"][set]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!("CAP_MKNOD"));
                 }
             },
         );
@@ -731,14 +888,20 @@ fn a_parent_made_by_someone_else_survives() {
     let mem = format!("/sys/fs/cgroup/memory/{adm}");
     fs::create_dir(&mem).unwrap();
     fs::write(format!("{mem}/memory.limit_in_bytes"), "1073741824").unwrap();
-    let bundle = sh_bundle(&id, "exit 0", |c| c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}")));
+    let bundle = sh_bundle(&id, "exit 0", |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}"))
+    });
     let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
     assert_eq!(out.code(), Some(0), "{out}");
     let kept = fs::read_to_string(format!("{mem}/memory.limit_in_bytes"));
     for d in cgroup_dirs(&format!("/{adm}")) {
         let _ = fs::remove_dir(d);
     }
-    assert_eq!(kept.unwrap().trim(), "1073741824", "the admin's parent (and its limit) must stay");
+    assert_eq!(
+        kept.unwrap().trim(),
+        "1073741824",
+        "the admin's parent (and its limit) must stay"
+    );
 }
 
 /// A cpuset parent with cpus but no mems (no cgroup.clone_children): the
@@ -755,7 +918,9 @@ fn cpuset_parent_without_mems() {
     fs::write(format!("{dir}/cgroup.clone_children"), "0").unwrap();
     let cpus = fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap();
     fs::write(format!("{dir}/cpuset.cpus"), cpus.trim()).unwrap();
-    let bundle = sh_bundle(&id, "exit 0", |c| c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}")));
+    let bundle = sh_bundle(&id, "exit 0", |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{adm}/{id}"))
+    });
     let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
     for d in cgroup_dirs(&format!("/{adm}")) {
         let _ = fs::remove_dir(d);
@@ -782,7 +947,10 @@ fn device_rule_punching_a_wildcard_hole_is_refused() {
     assert_ne!(out.code(), Some(0), "{out}");
     let err = out.stderr_str();
     assert_eq!(err.lines().count(), 1, "{out}");
-    assert!(err.contains("linux.resources.devices[2]") && err.contains("hole"), "{out}");
+    assert!(
+        err.contains("linux.resources.devices[2]") && err.contains("hole"),
+        "{out}"
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
@@ -802,9 +970,16 @@ fn delete_of_a_stopped_container_spares_foreign_processes() {
     rt.ok(&["start", &id]);
     rt.wait_status(&id, "stopped");
     // Another runtime's process joins the (still existing) cgroup.
-    let mut other = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+    let mut other = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
     let pid = other.id() as i32;
-    fs::write(format!("/sys/fs/cgroup/pids{cg}/cgroup.procs"), pid.to_string()).unwrap();
+    fs::write(
+        format!("/sys/fs/cgroup/pids{cg}/cgroup.procs"),
+        pid.to_string(),
+    )
+    .unwrap();
     let out = rt.sprout(&["delete", &id]);
     assert!(out.success(), "{out}");
     assert!(out.stderr_str().contains("left in place"), "{out}");
@@ -838,15 +1013,61 @@ fn delete_leaves_a_cgroup_a_create_is_adopting() {
     let held: Vec<fs::File> = dirs
         .iter()
         .filter_map(|d| fs::File::open(d.join("cgroup.procs")).ok())
-        .filter(|f| nix::fcntl::flock(std::os::fd::AsRawFd::as_raw_fd(f), nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok())
+        .filter(|f| {
+            nix::fcntl::flock(
+                std::os::fd::AsRawFd::as_raw_fd(f),
+                nix::fcntl::FlockArg::LockExclusiveNonblock,
+            )
+            .is_ok()
+        })
         .collect();
     assert!(!held.is_empty());
     rt.ok(&["delete", &id]);
     assert!(!rt.dir(&id).exists(), "the state goes");
-    assert_eq!(cgroup_dirs(&cg), dirs, "the cgroup stays for the create adopting it");
+    assert_eq!(
+        cgroup_dirs(&cg),
+        dirs,
+        "the cgroup stays for the create adopting it"
+    );
     drop(held);
     for d in cgroup_dirs(&cg).into_iter().rev() {
         let _ = fs::remove_dir(&d);
     }
     assert!(cgroup_dirs(&cg).is_empty());
+}
+
+/// A SIGTERM sent to a foreground `run` at any moment of its start leaves
+/// nothing behind: before the state directory or the cgroup exists it
+/// kills `sprout` (nothing made yet); from then on it is held and
+/// forwarded to the container once it runs, and `run` cleans up as
+/// usual. Swept over the first 4 ms (the start of `run` takes about 3),
+/// with a container that exits by itself.
+#[test]
+fn sigterm_during_the_start_of_run_leaves_nothing() {
+    require_root!();
+    let rt = Rt::new("term-start");
+    let id = unique_id("lt-termstart");
+    let bundle = sh_bundle(&id, "true", |_| {});
+    let b = bundle.dir().to_string_lossy().into_owned();
+    for step in 0..40u64 {
+        let mut child = rt
+            .cmd(&["run", "--bundle", &b, &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sprout run");
+        std::thread::sleep(Duration::from_micros(100 * step));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let status = child.wait().expect("wait sprout run");
+        assert!(
+            status.code().is_some()
+                || std::os::unix::process::ExitStatusExt::signal(&status) == Some(15),
+            "step {step}: `run` ended by {status:?}"
+        );
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
 }

@@ -30,8 +30,14 @@ fn create_sends_the_pty_master_to_the_console_socket() {
     assert_eq!(got.name, b"/dev/ptmx", "runc sends the master's name");
     assert_eq!(got.fds, 1);
     assert!(got.output.contains("hello-from-tty"), "{got:?}");
-    assert!(got.output.contains("/dev/pts/") || got.output.contains("/dev/console"), "{got:?}");
-    assert!(got.output.contains("30 100"), "consoleSize applied: {got:?}");
+    assert!(
+        got.output.contains("/dev/pts/") || got.output.contains("/dev/console"),
+        "{got:?}"
+    );
+    assert!(
+        got.output.contains("30 100"),
+        "consoleSize applied: {got:?}"
+    );
     rt.wait_status(&id, "stopped");
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
@@ -44,7 +50,9 @@ fn run_detached_and_foreground_with_a_console_socket() {
     for detach in [true, false] {
         let id = unique_id("lt-consrun");
         let recv = ConsoleReceiver::new("lt-run");
-        let bundle = sh_bundle(&id, "echo via-pty; exit 3", |c| c["process"]["terminal"] = json!(true));
+        let bundle = sh_bundle(&id, "echo via-pty; exit 3", |c| {
+            c["process"]["terminal"] = json!(true)
+        });
         let mut args = vec!["run"];
         if detach {
             args.push("-d");

@@ -59,7 +59,9 @@ fn container_script(bundle: &Bundle, name: &str, body: &str) -> String {
 }
 
 fn ns_of(pid: &str, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -71,7 +73,11 @@ fn every_hook_gets_its_state_at_its_point() {
     let bundle = sh_bundle(&id, "echo ran > /tmp/ran; exec sleep 600", |c| {
         c["annotations"] = json!({"hook.test": "1"});
     });
-    let start_hook = container_script(&bundle, "start.sh", "cat > /tmp/startContainer.json; hostname > /tmp/startContainer.host; test -e /tmp/ran && echo after >> /tmp/startContainer.host; echo \"$HOOK_ENV\" > /tmp/startContainer.env");
+    let start_hook = container_script(
+        &bundle,
+        "start.sh",
+        "cat > /tmp/startContainer.json; hostname > /tmp/startContainer.host; test -e /tmp/ran && echo after >> /tmp/startContainer.host; echo \"$HOOK_ENV\" > /tmp/startContainer.env",
+    );
     bundle.config_mut(|c| {
         c["hooks"] = json!({
             "prestart": [host_hook(&out.p("prestart.json"), &format!("echo \"$HOOK_ENV $0\" > {}", out.p("prestart.env").display()))],
@@ -94,7 +100,11 @@ fn every_hook_gets_its_state_at_its_point() {
         let st = out.json(&format!("{kind}.json"));
         assert_eq!(st["status"], "creating", "{kind}: {st}");
         assert_eq!(st["id"], id.as_str(), "{kind}");
-        assert_eq!(st["pid"].to_string(), pid, "{kind}: the container process: {st}");
+        assert_eq!(
+            st["pid"].to_string(),
+            pid,
+            "{kind}: the container process: {st}"
+        );
         assert_eq!(st["bundle"], bundle.dir().to_str().unwrap(), "{kind}");
         assert_eq!(st["ociVersion"], "1.0.2-dev", "{kind}");
         assert_eq!(st["annotations"]["hook.test"], "1", "{kind}");
@@ -102,22 +112,57 @@ fn every_hook_gets_its_state_at_its_point() {
     // createRuntime: the runtime's namespaces; createContainer: the
     // container's (its hostname, its mount namespace, still the host's
     // tree before pivot_root).
-    assert_eq!(fs::read_to_string(out.p("prestart.env")).unwrap(), "yes sh\n", "env and argv[0] as given");
+    assert_eq!(
+        fs::read_to_string(out.p("prestart.env")).unwrap(),
+        "yes sh\n",
+        "env and argv[0] as given"
+    );
     let own_mnt = ns_of("self", "mnt");
-    assert_eq!(fs::read_to_string(out.p("createRuntime.mnt")).unwrap().trim(), own_mnt);
-    assert_eq!(fs::read_to_string(out.p("createContainer.mnt")).unwrap().trim(), ns_of(&pid, "mnt"));
-    assert_eq!(fs::read_to_string(out.p("createContainer.uts")).unwrap().trim(), ns_of(&pid, "uts"));
-    assert_eq!(fs::read_to_string(out.p("createContainer.host")).unwrap(), "sprout\nhost-view\n");
-    assert!(!out.p("poststart.json").exists() && !bundle.rootfs().join("tmp/startContainer.json").exists());
+    assert_eq!(
+        fs::read_to_string(out.p("createRuntime.mnt"))
+            .unwrap()
+            .trim(),
+        own_mnt
+    );
+    assert_eq!(
+        fs::read_to_string(out.p("createContainer.mnt"))
+            .unwrap()
+            .trim(),
+        ns_of(&pid, "mnt")
+    );
+    assert_eq!(
+        fs::read_to_string(out.p("createContainer.uts"))
+            .unwrap()
+            .trim(),
+        ns_of(&pid, "uts")
+    );
+    assert_eq!(
+        fs::read_to_string(out.p("createContainer.host")).unwrap(),
+        "sprout\nhost-view\n"
+    );
+    assert!(
+        !out.p("poststart.json").exists()
+            && !bundle.rootfs().join("tmp/startContainer.json").exists()
+    );
 
     rt.ok(&["start", &id]);
     // startContainer: in the container (path and files resolve in its
     // root), before the process runs.
-    let st: Value = serde_json::from_str(&fs::read_to_string(bundle.rootfs().join("tmp/startContainer.json")).unwrap()).unwrap();
+    let st: Value = serde_json::from_str(
+        &fs::read_to_string(bundle.rootfs().join("tmp/startContainer.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(st["status"], "created", "{st}");
     assert_eq!(st["pid"].to_string(), pid);
-    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/startContainer.host")).unwrap(), "sprout\n", "ran before the process");
-    assert_eq!(fs::read_to_string(bundle.rootfs().join("tmp/startContainer.env")).unwrap(), "in-container\n");
+    assert_eq!(
+        fs::read_to_string(bundle.rootfs().join("tmp/startContainer.host")).unwrap(),
+        "sprout\n",
+        "ran before the process"
+    );
+    assert_eq!(
+        fs::read_to_string(bundle.rootfs().join("tmp/startContainer.env")).unwrap(),
+        "in-container\n"
+    );
     let st = out.json("poststart.json");
     assert_eq!(st["status"], "running", "{st}");
     assert_eq!(st["pid"].to_string(), pid);
@@ -139,8 +184,17 @@ fn foreground_run_runs_every_hook() {
     let out = Out::new();
     let log = out.p("order");
     let bundle = sh_bundle(&id, "cat /tmp/start.status; echo process", |_| {});
-    let start_hook = container_script(&bundle, "start.sh", "grep -o '\"status\":\"[a-z]*\"' > /tmp/start.status");
-    let h = |name: &str| host_hook(&out.p(&format!("{name}.json")), &format!("echo {name} >> {}", log.display()));
+    let start_hook = container_script(
+        &bundle,
+        "start.sh",
+        "grep -o '\"status\":\"[a-z]*\"' > /tmp/start.status",
+    );
+    let h = |name: &str| {
+        host_hook(
+            &out.p(&format!("{name}.json")),
+            &format!("echo {name} >> {}", log.display()),
+        )
+    };
     bundle.config_mut(|c| {
         c["hooks"] = json!({
             "prestart": [h("prestart")],
@@ -180,7 +234,11 @@ fn a_hook_that_times_out_is_killed_and_fails_create() {
     let t = Instant::now();
     let o = rt.create(&bundle, &id, &[]);
     let msg = common::assert_one_line_error(&o, &["hooks.prestart[0]", "timed out after 1 s"]);
-    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}: {msg}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}: {msg}",
+        t.elapsed()
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     std::thread::sleep(Duration::from_millis(100));
     assert!(!marker.exists());
@@ -201,7 +259,13 @@ fn failing_hooks_tear_the_container_down() {
             ], "poststop": [host_hook(&poststop, "")]});
         });
         let o = rt.create(&bundle, &id, &[]);
-        common::assert_one_line_error(&o, &[&format!("hooks.{kind}[1] \"/bin/sh\": exit status 4"), "hook-said-no"]);
+        common::assert_one_line_error(
+            &o,
+            &[
+                &format!("hooks.{kind}[1] \"/bin/sh\": exit status 4"),
+                "hook-said-no",
+            ],
+        );
         assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
         // The lifecycle goes on at "destroy", then the poststop hooks.
         let st = out.json(&format!("{kind}-poststop.json"));
@@ -210,9 +274,17 @@ fn failing_hooks_tear_the_container_down() {
     }
     // A missing hook binary.
     let id = unique_id("lt-hf-missing");
-    let bundle = sh_bundle(&id, "true", |c| c["hooks"] = json!({"createRuntime": [{"path": "/no/such/hook"}]}));
+    let bundle = sh_bundle(&id, "true", |c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/no/such/hook"}]})
+    });
     let o = rt.create(&bundle, &id, &[]);
-    common::assert_one_line_error(&o, &["hooks.createRuntime[0] \"/no/such/hook\"", "No such file or directory"]);
+    common::assert_one_line_error(
+        &o,
+        &[
+            "hooks.createRuntime[0] \"/no/such/hook\"",
+            "No such file or directory",
+        ],
+    );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
@@ -228,7 +300,10 @@ fn failing_start_container_hook_stops_the_container() {
     let o = rt.sprout(&["start", &id]);
     common::assert_one_line_error(&o, &["hooks.startContainer[0]", "exit status 9"]);
     assert_eq!(rt.status(&id), "stopped");
-    assert!(!bundle.rootfs().join("tmp/ran").exists(), "the process must not run");
+    assert!(
+        !bundle.rootfs().join("tmp/ran").exists(),
+        "the process must not run"
+    );
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
@@ -254,12 +329,24 @@ fn poststart_and_poststop_failures_are_warnings() {
     rt.create_ok(&bundle, &id);
     let o = rt.sprout(&["start", &id]);
     assert!(o.success(), "{o}");
-    assert_eq!(o.stderr_str(), "sprout: warning: hooks.poststart[0] \"/bin/sh\": exit status 3\n", "{o}");
-    assert_eq!(out.json("poststart2.json")["status"], "running", "the next hook still runs");
+    assert_eq!(
+        o.stderr_str(),
+        "sprout: warning: hooks.poststart[0] \"/bin/sh\": exit status 3\n",
+        "{o}"
+    );
+    assert_eq!(
+        out.json("poststart2.json")["status"],
+        "running",
+        "the next hook still runs"
+    );
     assert_eq!(rt.status(&id), "running");
     let o = rt.sprout(&["delete", "--force", &id]);
     assert!(o.success(), "{o}");
-    assert!(o.stderr_str().contains("warning: hooks.poststop[0] \"/bin/sleep\": timed out after 1 s"), "{o}");
+    assert!(
+        o.stderr_str()
+            .contains("warning: hooks.poststop[0] \"/bin/sleep\": timed out after 1 s"),
+        "{o}"
+    );
     assert_eq!(out.json("poststop2.json")["status"], "stopped");
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }

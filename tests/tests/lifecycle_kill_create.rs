@@ -15,9 +15,19 @@ use sprout_systests::{Bundle, require_root, unique_id};
 
 /// Starts `sprout create`, waits until `ready()` (or `delay`), SIGKILLs
 /// it, then checks `delete --force` cleans everything.
-fn kill_create_then_delete(rt: &Rt, bundle: &Bundle, id: &str, delay: Duration, mut ready: impl FnMut() -> bool) {
+fn kill_create_then_delete(
+    rt: &Rt,
+    bundle: &Bundle,
+    id: &str,
+    delay: Duration,
+    mut ready: impl FnMut() -> bool,
+) {
     let mut c = rt.cmd(&["create", "--bundle"]);
-    c.arg(bundle.dir()).arg(id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.arg(bundle.dir())
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let start = Instant::now();
     while start.elapsed() < delay && !ready() {
@@ -36,10 +46,16 @@ fn kill_create_then_delete(rt: &Rt, bundle: &Bundle, id: &str, delay: Duration, 
         started.push(p as i32);
     }
     let out = rt.sprout(&["delete", "--force", id]);
-    assert!(out.success(), "after a kill at {delay:?}: delete --force failed:\n{out}");
+    assert!(
+        out.success(),
+        "after a kill at {delay:?}: delete --force failed:\n{out}"
+    );
     assert_gone(rt, bundle, id, &format!("/sprout/{id}"));
     for p in &started {
-        assert!(wait_for(5, || !alive(*p)), "after a kill at {delay:?}: process {p} left");
+        assert!(
+            wait_for(5, || !alive(*p)),
+            "after a kill at {delay:?}: process {p} left"
+        );
     }
     let out = rt.sprout(&["state", id]);
     assert_eq!(out.code(), Some(1), "{out}");
@@ -51,7 +67,8 @@ fn sigkill_at_many_points_then_delete_force() {
     let rt = Rt::new("killc");
     let id = unique_id("lt-killc");
     let bundle = sh_bundle(&id, "sleep 600", |c| {
-        c["linux"]["resources"] = json!({"pids": {"limit": 20}, "devices": [{"allow": false, "access": "rwm"}]});
+        c["linux"]["resources"] =
+            json!({"pids": {"limit": 20}, "devices": [{"allow": false, "access": "rwm"}]});
     });
     for ms in [0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 150, 400] {
         kill_create_then_delete(&rt, &bundle, &id, Duration::from_millis(ms), || false);
@@ -72,7 +89,9 @@ fn sigkill_during_a_hook_then_delete_force() {
                 "args": ["sh", "-c", format!("touch {}; exec sleep 600", marker.display())],
             }]});
         });
-        kill_create_then_delete(&rt, &bundle, &id, Duration::from_secs(20), || marker.exists());
+        kill_create_then_delete(&rt, &bundle, &id, Duration::from_secs(20), || {
+            marker.exists()
+        });
         assert!(marker.exists(), "{kind}: the hook never ran");
     }
     let _ = fs::remove_file(&marker);
@@ -84,7 +103,10 @@ fn sigkill_with_a_user_namespace() {
     let rt = Rt::new("killu");
     let id = unique_id("lt-killu");
     let bundle = sh_bundle(&id, "sleep 600", |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     });

@@ -17,7 +17,10 @@ use sprout_systests::{require_root, unique_id};
 fn proc_state(pid: i32) -> char {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next())
+        })
         .unwrap_or('?')
 }
 
@@ -29,21 +32,35 @@ fn a_zombie_container_process_is_stopped() {
     let id = unique_id("lt-zombie");
     let bundle = sh_bundle(&id, "read x < /tmp/go; exit 3", |_| {});
     // A FIFO the process blocks on until the test lets it exit.
-    assert!(host_sh(&format!("mkfifo {}", bundle.rootfs().join("tmp/go").display())).success());
+    assert!(
+        host_sh(&format!(
+            "mkfifo {}",
+            bundle.rootfs().join("tmp/go").display()
+        ))
+        .success()
+    );
     rt.create_ok(&bundle, &id);
     let pid = rt.pid(&id);
     rt.ok(&["start", &id]);
     assert_eq!(rt.status(&id), "running");
     // Release it; it exits and, unreaped, stays a zombie of ours.
     fs::write(bundle.rootfs().join("tmp/go"), "go\n").unwrap();
-    assert!(wait_for(10, || proc_state(pid) == 'Z'), "state {}", proc_state(pid));
+    assert!(
+        wait_for(10, || proc_state(pid) == 'Z'),
+        "state {}",
+        proc_state(pid)
+    );
     let st = rt.state(&id);
     assert_eq!(st["status"], "stopped", "{st}");
     assert_eq!(st["pid"], 0, "{st}");
     let out = rt.sprout(&["kill", &id, "KILL"]);
     assert_eq!(out.stderr_str(), "sprout: container not running\n", "{out}");
     let out = rt.sprout(&["start", &id]);
-    assert_eq!(out.stderr_str(), "sprout: cannot start a container that has stopped\n", "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: cannot start a container that has stopped\n",
+        "{out}"
+    );
     rt.ok(&["delete", &id]);
     assert!(!rt.dir(&id).exists());
     // Now reap it: it really was ours, exit status 3.

@@ -25,7 +25,11 @@ struct HostMount(PathBuf);
 impl HostMount {
     fn tmpfs(path: &Path) -> HostMount {
         std::fs::create_dir_all(path).unwrap();
-        let out = output(Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "sprout-test"]).arg(path));
+        let out = output(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "sprout-test"])
+                .arg(path),
+        );
         assert!(out.success(), "{out}");
         HostMount(path.to_path_buf())
     }
@@ -68,13 +72,25 @@ fn early_and_restarted_runs_block_no_signal() {
     for options in [json!(["rbind", "ro"]), json!(["rbind", "rro"])] {
         let id = unique_id("sigmask");
         let b = busybox(&id, |c| {
-            push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": options}));
+            push_mount(
+                c,
+                json!({"destination": "/data", "type": "bind", "source": src, "options": options}),
+            );
             sh(c, script);
         });
         let out = run_ok(&b, &id);
-        assert!(out.contains("SigBlk:\t0000000000000000\n"), "{options}:\n{out}");
-        assert!(!out.contains(&*host_net.to_string_lossy()), "{options}: host network namespace:\n{out}");
-        assert!(!out.contains(&*host_mnt.to_string_lossy()), "{options}: host mount namespace:\n{out}");
+        assert!(
+            out.contains("SigBlk:\t0000000000000000\n"),
+            "{options}:\n{out}"
+        );
+        assert!(
+            !out.contains(&*host_net.to_string_lossy()),
+            "{options}: host network namespace:\n{out}"
+        );
+        assert!(
+            !out.contains(&*host_mnt.to_string_lossy()),
+            "{options}: host mount namespace:\n{out}"
+        );
     }
 }
 
@@ -87,13 +103,25 @@ fn recursive_read_only() {
     let owner = Bundle::empty();
     let (src, _m) = source_with_submount(&owner);
     for (options, want) in [
-        (json!(["rbind", "rro"]), "/data/w read-only\n/data/sub/w read-only\n"),
-        (json!(["rbind", "ro"]), "/data/w read-only\n/data/sub/w writable\n"),
-        (json!(["rbind", "rro", "rrw"]), "/data/w writable\n/data/sub/w writable\n"),
+        (
+            json!(["rbind", "rro"]),
+            "/data/w read-only\n/data/sub/w read-only\n",
+        ),
+        (
+            json!(["rbind", "ro"]),
+            "/data/w read-only\n/data/sub/w writable\n",
+        ),
+        (
+            json!(["rbind", "rro", "rrw"]),
+            "/data/w writable\n/data/sub/w writable\n",
+        ),
     ] {
         let id = unique_id("rro");
         let b = busybox(&id, |c| {
-            push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": options}));
+            push_mount(
+                c,
+                json!({"destination": "/data", "type": "bind", "source": src, "options": options}),
+            );
             sh(c, WRITES);
         });
         let out = run_ok(&b, &id);
@@ -103,13 +131,19 @@ fn recursive_read_only() {
     }
     let id = unique_id("rnosuid");
     let b = busybox(&id, |c| {
-        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src,
-                             "options": ["rbind", "rnosuid", "rnodev", "rnoexec"]}));
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "bind", "source": src,
+                             "options": ["rbind", "rnosuid", "rnodev", "rnoexec"]}),
+        );
         sh(c, "grep ' /data/sub ' /proc/self/mountinfo | cut -d' ' -f6");
     });
     let out = run_ok(&b, &id);
     for o in ["nosuid", "nodev", "noexec"] {
-        assert!(out.trim().split(',').any(|x| x == o), "/data/sub without {o}: {out}");
+        assert!(
+            out.trim().split(',').any(|x| x == o),
+            "/data/sub without {o}: {out}"
+        );
     }
     // `sprout plan` shows the detached tree.
     let plan = output(sprout_systests::sprout(&["plan", "--bundle"]).arg(b.dir()));
@@ -123,7 +157,10 @@ fn recursive_options_on_a_tmpfs() {
     let out = {
         let id = unique_id("rrotmpfs");
         let b = busybox(&id, |c| {
-            push_mount(c, json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["rro", "rnoexec"]}));
+            push_mount(
+                c,
+                json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["rro", "rnoexec"]}),
+            );
             sh(c, "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6");
         });
         run_ok(&b, &id)
@@ -140,7 +177,10 @@ fn relative_destination_warns_and_is_taken_from_root() {
     require_root!();
     let id = unique_id("reldest");
     let b = busybox(&id, |c| {
-        push_mount(c, json!({"destination": "data/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        push_mount(
+            c,
+            json!({"destination": "data/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+        );
         sh(c, "grep ' /data/x ' /proc/self/mountinfo | cut -d' ' -f5,9");
     });
     let out = run(&b, &id);
@@ -181,13 +221,23 @@ fn idmapped_bind_mount() {
     let id = unique_id("idmap");
     let map: Value = sprout_systests::serde_json::from_str(MAP).unwrap();
     let b = busybox(&id, |c| {
-        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind"],
-                             "uidMappings": map, "gidMappings": map}));
-        sh(c, "stat -c '%n %u:%g' /data/file0 /data/file1234; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6");
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "bind", "source": src, "options": ["bind"],
+                             "uidMappings": map, "gidMappings": map}),
+        );
+        sh(
+            c,
+            "stat -c '%n %u:%g' /data/file0 /data/file1234; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6",
+        );
     });
     let out = run_ok(&b, &id);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[..2], ["/data/file0 100000:100000", "/data/file1234 101234:101234"], "{out}");
+    assert_eq!(
+        lines[..2],
+        ["/data/file0 100000:100000", "/data/file1234 101234:101234"],
+        "{out}"
+    );
     assert!(lines[2].split(',').any(|o| o == "idmapped"), "{out}");
     // The host's view is unchanged.
     assert_eq!(std::fs::metadata(src.join("file1234")).unwrap().uid(), 1234);
@@ -205,18 +255,34 @@ fn idmap_option_with_the_containers_user_namespace() {
     let id = unique_id("idmapns");
     let map: Value = sprout_systests::serde_json::from_str(MAP).unwrap();
     let b = busybox(&id, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = map.clone();
         c["linux"]["gidMappings"] = map.clone();
-        push_mount(c, json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "idmap"]}));
-        sh(c, "stat -c '%n %u:%g' /data/file0 /data/file1234; touch /data/new && stat -c '%u' /data/new");
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "idmap"]}),
+        );
+        sh(
+            c,
+            "stat -c '%n %u:%g' /data/file0 /data/file1234; touch /data/new && stat -c '%u' /data/new",
+        );
     });
     // The container's root must be able to create the mount point.
     std::fs::create_dir(b.rootfs().join("data")).unwrap();
     let out = run_ok(&b, &id);
-    assert_eq!(out, "/data/file0 0:0\n/data/file1234 1234:1234\n0\n", "{out}");
+    assert_eq!(
+        out, "/data/file0 0:0\n/data/file1234 1234:1234\n0\n",
+        "{out}"
+    );
     let meta = std::fs::metadata(src.join("new")).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the new file's owner on disk");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "the new file's owner on disk"
+    );
 }
 
 #[test]
@@ -247,7 +313,11 @@ fn idmap_errors() {
     for (m, needle) in cases {
         let id = unique_id("idmaperr");
         let b = busybox(&id, |c| {
-            assert_eq!(c["mounts"].as_array().unwrap().len(), 7, "the default spec's mounts changed");
+            assert_eq!(
+                c["mounts"].as_array().unwrap().len(),
+                7,
+                "the default spec's mounts changed"
+            );
             push_mount(c, m.clone());
         });
         let out = run(&b, &id);
@@ -270,7 +340,16 @@ fn rootfs_propagation() {
         .filter(|l| l.split(' ').nth(4).is_some_and(|m| here.starts_with(m)))
         .max_by_key(|l| l.split(' ').nth(4).map_or(0, str::len))
         .unwrap_or_default();
-    let slave = if host_line.split(" - ").next().unwrap_or_default().contains("shared:") { "slave" } else { "private" };
+    let slave = if host_line
+        .split(" - ")
+        .next()
+        .unwrap_or_default()
+        .contains("shared:")
+    {
+        "slave"
+    } else {
+        "private"
+    };
     for (prop, want) in [
         (Some("rprivate"), "private"),
         (Some("private"), "private"),
@@ -288,7 +367,13 @@ fn rootfs_propagation() {
             sh(c, "awk '$5 == \"/\"' /proc/self/mountinfo");
         });
         let out = run_ok(&b, &id);
-        let fields: Vec<&str> = out.split(" - ").next().unwrap().split_whitespace().skip(6).collect();
+        let fields: Vec<&str> = out
+            .split(" - ")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(6)
+            .collect();
         let got = if fields.iter().any(|f| f.starts_with("shared:")) {
             "shared"
         } else if fields.iter().any(|f| f.starts_with("master:")) {
@@ -300,7 +385,10 @@ fn rootfs_propagation() {
     }
     let id = unique_id("rproperr");
     let b = busybox(&id, |c| c["linux"]["rootfsPropagation"] = json!("sideways"));
-    assert_one_line_error(&run(&b, &id), &["linux.rootfsPropagation \"sideways\": unknown propagation"]);
+    assert_one_line_error(
+        &run(&b, &id),
+        &["linux.rootfsPropagation \"sideways\": unknown propagation"],
+    );
 }
 
 /// `linux.devices`: a character device with its mode and owner, a FIFO;
@@ -331,17 +419,29 @@ fn devices() {
     // In a user namespace: the host's /dev/null and /dev/zero bound (mknod
     // is not allowed there); the FIFO is still made.
     let id = unique_id("devicesns");
-    let map: Value = sprout_systests::serde_json::from_str(r#"[{"containerID": 0, "hostID": 0, "size": 65536}]"#).unwrap();
+    let map: Value = sprout_systests::serde_json::from_str(
+        r#"[{"containerID": 0, "hostID": 0, "size": 65536}]"#,
+    )
+    .unwrap();
     let b = busybox(&id, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = map.clone();
         c["linux"]["gidMappings"] = map;
         c["linux"]["devices"] = json!([
             {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3},
             {"path": "/dev/myfifo", "type": "p"}
         ]);
-        sh(c, "stat -c '%n %F %t:%T' /dev/mynull; stat -c '%n %F' /dev/myfifo; echo x > /dev/mynull && echo ok");
+        sh(
+            c,
+            "stat -c '%n %F %t:%T' /dev/mynull; stat -c '%n %F' /dev/myfifo; echo x > /dev/mynull && echo ok",
+        );
     });
     let out = run_ok(&b, &id);
-    assert_eq!(out, "/dev/mynull character special file 1:3\n/dev/myfifo fifo\nok\n", "{out}");
+    assert_eq!(
+        out, "/dev/mynull character special file 1:3\n/dev/myfifo fifo\nok\n",
+        "{out}"
+    );
 }

@@ -13,7 +13,13 @@ type Edit = Box<dyn Fn(&mut Value)>;
 use sprout_systests::{output, require_root, unique_id};
 
 fn host_uptime() -> f64 {
-    std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn add_ns(c: &mut Value, ns: Value) {
@@ -34,16 +40,29 @@ fn new_time_namespace_with_offsets() {
             "monotonic": {"secs": 86400, "nanosecs": 500},
             "boottime": {"secs": 172800}
         });
-        sh(c, "cut -d' ' -f1 /proc/uptime; cat /proc/self/timens_offsets; readlink /proc/self/ns/time");
+        sh(
+            c,
+            "cut -d' ' -f1 /proc/uptime; cat /proc/self/timens_offsets; readlink /proc/self/ns/time",
+        );
     });
     let before = host_uptime();
     let out = run_ok(&b, &id);
     let after = host_uptime();
     let lines: Vec<&str> = out.lines().collect();
     let up: f64 = lines[0].parse().unwrap();
-    assert!(up >= before + 172800.0 && up <= after + 172800.0 + 1.0, "uptime {up} vs host {before}..{after}:\n{out}");
-    let offsets: Vec<String> = lines[1..3].iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert_eq!(offsets, ["monotonic 86400 500", "boottime 172800 0"], "{out}");
+    assert!(
+        up >= before + 172800.0 && up <= after + 172800.0 + 1.0,
+        "uptime {up} vs host {before}..{after}:\n{out}"
+    );
+    let offsets: Vec<String> = lines[1..3]
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        offsets,
+        ["monotonic 86400 500", "boottime 172800 0"],
+        "{out}"
+    );
     let host = std::fs::read_link("/proc/self/ns/time").unwrap();
     assert_ne!(lines[3], host.to_str().unwrap(), "{out}");
 }
@@ -62,7 +81,13 @@ fn new_time_namespace_without_offsets() {
     let out = run_ok(&b, &id);
     let up: f64 = out.lines().next().unwrap().parse().unwrap();
     assert!(up >= before && up < host_uptime() + 1.0, "{out}");
-    assert_ne!(out.lines().nth(1).unwrap(), std::fs::read_link("/proc/self/ns/time").unwrap().to_str().unwrap());
+    assert_ne!(
+        out.lines().nth(1).unwrap(),
+        std::fs::read_link("/proc/self/ns/time")
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
 }
 
 /// Joining an existing time namespace by path (one made with util-linux
@@ -80,7 +105,8 @@ fn join_a_time_namespace_by_path() {
     // The sleep is unshare's child, in the new namespace.
     let start = std::time::Instant::now();
     let sleeper = loop {
-        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", holder.id())).unwrap_or_default();
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", holder.id()))
+            .unwrap_or_default();
         if let Some(p) = kids.split_whitespace().next() {
             break p.to_string();
         }
@@ -89,7 +115,10 @@ fn join_a_time_namespace_by_path() {
     };
     let id = unique_id("timejoin");
     let b = busybox(&id, |c| {
-        add_ns(c, json!({"type": "time", "path": format!("/proc/{sleeper}/ns/time")}));
+        add_ns(
+            c,
+            json!({"type": "time", "path": format!("/proc/{sleeper}/ns/time")}),
+        );
         sh(c, "cut -d' ' -f1 /proc/uptime");
     });
     let out = run(&b, &id);
@@ -120,7 +149,10 @@ fn time_offset_errors() {
             Box::new(|c| {
                 add_ns(c, json!({"type": "time"}));
                 c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 5}});
-                c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/proc");
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| m["destination"] != "/proc");
             }),
             "linux.timeOffsets: needs /proc mounted in the container",
         ),
@@ -166,10 +198,23 @@ fn sysctls() {
         );
     });
     let out = run_ok(&b, &id);
-    let norm: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert_eq!(norm, ["1", "0 2147483647", "1234", "42", "sprout.test"], "{out}");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(), host_shmmni);
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd);
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        norm,
+        ["1", "0 2147483647", "1234", "42", "sprout.test"],
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shmmni
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd
+    );
     let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.panic": "1"})),
@@ -227,7 +272,14 @@ fn exec_joins_the_time_namespace() {
         assert!(start.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let ex = output(&mut sprout_systests::sprout(&["exec", &id, "cut", "-d ", "-f1", "/proc/uptime"]));
+    let ex = output(&mut sprout_systests::sprout(&[
+        "exec",
+        &id,
+        "cut",
+        "-d ",
+        "-f1",
+        "/proc/uptime",
+    ]));
     support::kill_pid(pid);
     let _ = bg.wait(20);
     let _ = output(&mut sprout_systests::sprout(&["delete", "-f", &id]));

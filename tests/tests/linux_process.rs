@@ -41,11 +41,24 @@ const SCHED: &str = "grep -E '^(policy|prio) ' /proc/$$/sched | tr -s ' '; echo 
 fn scheduler_policies() {
     require_root!();
     for (sched, want) in [
-        (json!({"policy": "SCHED_BATCH", "nice": 7}), "policy : 3\nprio : 127\nnice=7\n"),
-        (json!({"policy": "SCHED_IDLE"}), "policy : 5\nprio : 120\nnice=0\n"),
-        (json!({"policy": "SCHED_OTHER", "nice": -3}), "policy : 0\nprio : 117\nnice=-3\n"),
+        (
+            json!({"policy": "SCHED_BATCH", "nice": 7}),
+            "policy : 3\nprio : 127\nnice=7\n",
+        ),
+        (
+            json!({"policy": "SCHED_IDLE"}),
+            "policy : 5\nprio : 120\nnice=0\n",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": -3}),
+            "policy : 0\nprio : 117\nnice=-3\n",
+        ),
     ] {
-        let out = run_script("sched", |c| c["process"]["scheduler"] = sched.clone(), SCHED);
+        let out = run_script(
+            "sched",
+            |c| c["process"]["scheduler"] = sched.clone(),
+            SCHED,
+        );
         assert_eq!(out, want, "{sched}");
     }
 }
@@ -57,7 +70,8 @@ fn scheduler_realtime() {
     require_root!();
     let id = unique_id("schedrt");
     let b = busybox(&id, |c| {
-        c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 5, "flags": ["SCHED_RESET_ON_FORK"]});
+        c["process"]["scheduler"] =
+            json!({"policy": "SCHED_FIFO", "priority": 5, "flags": ["SCHED_RESET_ON_FORK"]});
         sh(c, "grep -E '^policy ' /proc/$$/sched | tr -s ' '");
     });
     let out = run(&b, &id);
@@ -72,12 +86,28 @@ fn scheduler_realtime() {
 fn scheduler_errors() {
     require_root!();
     for (sched, needle) in [
-        (json!({"policy": "SCHED_RR"}), "process.scheduler.priority 0: SCHED_RR needs a priority from 1 to 99"),
-        (json!({"policy": "SCHED_OTHER", "nice": 30}), "process.scheduler.nice 30: out of range (-20 to 19)"),
-        (json!({"policy": "SCHED_ISO"}), "process.scheduler.policy SCHED_ISO: not implemented by Linux"),
-        (json!({"policy": "SCHED_DEADLINE", "runtime": 9, "deadline": 5}), "SCHED_DEADLINE needs runtime <= deadline"),
+        (
+            json!({"policy": "SCHED_RR"}),
+            "process.scheduler.priority 0: SCHED_RR needs a priority from 1 to 99",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 30}),
+            "process.scheduler.nice 30: out of range (-20 to 19)",
+        ),
+        (
+            json!({"policy": "SCHED_ISO"}),
+            "process.scheduler.policy SCHED_ISO: not implemented by Linux",
+        ),
+        (
+            json!({"policy": "SCHED_DEADLINE", "runtime": 9, "deadline": 5}),
+            "SCHED_DEADLINE needs runtime <= deadline",
+        ),
     ] {
-        expect_error("schederr", |c| c["process"]["scheduler"] = sched.clone(), &[needle]);
+        expect_error(
+            "schederr",
+            |c| c["process"]["scheduler"] = sched.clone(),
+            &[needle],
+        );
     }
     expect_error(
         "schederr",
@@ -91,10 +121,20 @@ fn io_priority() {
     require_root!();
     for (prio, want) in [
         (json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}), "idle"),
-        (json!({"class": "IOPRIO_CLASS_BE", "priority": 6}), "best-effort: prio 6"),
-        (json!({"class": "IOPRIO_CLASS_RT", "priority": 2}), "realtime: prio 2"),
+        (
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+            "best-effort: prio 6",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_RT", "priority": 2}),
+            "realtime: prio 2",
+        ),
     ] {
-        let out = run_script("ioprio", |c| c["process"]["ioPriority"] = prio.clone(), "ionice -p $$");
+        let out = run_script(
+            "ioprio",
+            |c| c["process"]["ioPriority"] = prio.clone(),
+            "ionice -p $$",
+        );
         assert_eq!(out.trim(), want, "{prio}");
     }
     expect_error(
@@ -107,7 +147,11 @@ fn io_priority() {
 #[test]
 fn oom_score_adj() {
     require_root!();
-    let out = run_script("oom", |c| c["process"]["oomScoreAdj"] = json!(500), "cat /proc/self/oom_score_adj");
+    let out = run_script(
+        "oom",
+        |c| c["process"]["oomScoreAdj"] = json!(500),
+        "cat /proc/self/oom_score_adj",
+    );
     assert_eq!(out, "500\n");
     // Lowering it needs CAP_SYS_RESOURCE: applied, or a clear error.
     let id = unique_id("oomneg");
@@ -129,14 +173,24 @@ fn oom_score_adj() {
 fn personality() {
     require_root!();
     let script = "uname -m; cat /proc/self/personality";
-    let out = run_script("pers32", |c| c["linux"]["personality"] = json!({"domain": "LINUX32"}), script);
+    let out = run_script(
+        "pers32",
+        |c| c["linux"]["personality"] = json!({"domain": "LINUX32"}),
+        script,
+    );
     assert_eq!(out, "i686\n00000008\n");
-    let out = run_script("pers", |c| c["linux"]["personality"] = json!({"domain": "LINUX"}), script);
+    let out = run_script(
+        "pers",
+        |c| c["linux"]["personality"] = json!({"domain": "LINUX"}),
+        script,
+    );
     assert_eq!(out, "x86_64\n00000000\n");
     expect_error(
         "perserr",
         |c| c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
-        &["linux.personality.flags [\"ADDR_NO_RANDOMIZE\"]: the runtime spec defines no flag values"],
+        &[
+            "linux.personality.flags [\"ADDR_NO_RANDOMIZE\"]: the runtime spec defines no flag values",
+        ],
     );
 }
 
@@ -145,7 +199,9 @@ fn personality() {
 #[test]
 fn session_keyring() {
     require_root!();
-    let Some(probe) = support::probe() else { skip!("no static probe helper (cc -static)") };
+    let Some(probe) = support::probe() else {
+        skip!("no static probe helper (cc -static)")
+    };
     // The keyring sprout is started with: this test process's (shared by
     // the probe it starts).
     let host = output(std::process::Command::new(&probe).args(["sc", "250", "0", "-3", "0"]));
@@ -158,10 +214,18 @@ fn session_keyring() {
     assert!(new.starts_with("ret "), "{new}");
     assert_ne!(new, host, "the container got the caller's session keyring");
     let id = unique_id("keyring");
-    let out = output(sprout(&["run", "--no-new-keyring", "--bundle"]).arg(b.dir()).arg(&id));
+    let out = output(
+        sprout(&["run", "--no-new-keyring", "--bundle"])
+            .arg(b.dir())
+            .arg(&id),
+    );
     common::assert_clean(&b, &id);
     assert!(out.success(), "{out}");
-    assert_eq!(out.stdout_str(), host, "--no-new-keyring: not the caller's keyring:\n{out}");
+    assert_eq!(
+        out.stdout_str(),
+        host,
+        "--no-new-keyring: not the caller's keyring:\n{out}"
+    );
 }
 
 /// Fields sprout refuses, each with one line naming it.
@@ -242,8 +306,15 @@ fn exec_cpu_affinity() {
     let _ = bg.wait(20);
     let _ = output(&mut sprout(&["delete", "-f", &id]));
     common::assert_clean(&b, &id);
-    let all_cpus = common::status_field(&std::fs::read_to_string("/proc/self/status").unwrap(), "Cpus_allowed_list");
-    assert_eq!(common::status_field(&init, "Cpus_allowed_list"), all_cpus, "the init process was pinned");
+    let all_cpus = common::status_field(
+        &std::fs::read_to_string("/proc/self/status").unwrap(),
+        "Cpus_allowed_list",
+    );
+    assert_eq!(
+        common::status_field(&init, "Cpus_allowed_list"),
+        all_cpus,
+        "the init process was pinned"
+    );
     assert!(ex.success(), "{ex}");
     assert_eq!(ex.stdout_str().split_whitespace().last(), Some("1"), "{ex}");
 }

@@ -83,15 +83,38 @@ fn profiles_denying_the_stubs_own_steps_still_start() {
             b.config_mut(|c| c["process"]["user"] = json!({"uid": uid, "gid": uid}));
             let out = run(&b, &id);
             let what = format!("noNewPrivileges {nnp}, uid {uid}");
-            assert_eq!(out.code(), Some(1), "{what}: (probe exits 1 on errno)\n{out}");
+            assert_eq!(
+                out.code(),
+                Some(1),
+                "{what}: (probe exits 1 on errno)\n{out}"
+            );
             let s = out.stdout_str();
             assert_eq!(status_field(&s, "Seccomp"), "2", "{what}:\n{out}");
-            assert_eq!(status_field(&s, "NoNewPrivs"), if nnp { "1" } else { "0" }, "{what}:\n{out}");
-            assert_eq!(status_field(&s, "Uid").split_whitespace().next(), Some(uid.to_string().as_str()), "{out}");
-            assert!(common::section(&s, "==cd").contains("cd-denied"), "{what}:\n{out}");
-            assert_eq!(common::section(&s, "==setresuid"), "errno 1\n", "{what}:\n{out}");
+            assert_eq!(
+                status_field(&s, "NoNewPrivs"),
+                if nnp { "1" } else { "0" },
+                "{what}:\n{out}"
+            );
+            assert_eq!(
+                status_field(&s, "Uid").split_whitespace().next(),
+                Some(uid.to_string().as_str()),
+                "{out}"
+            );
+            assert!(
+                common::section(&s, "==cd").contains("cd-denied"),
+                "{what}:\n{out}"
+            );
+            assert_eq!(
+                common::section(&s, "==setresuid"),
+                "errno 1\n",
+                "{what}:\n{out}"
+            );
             for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
-                assert_eq!(mask(&s, set) & CAP_SYS_ADMIN, 0, "{what}: {set} has CAP_SYS_ADMIN:\n{out}");
+                assert_eq!(
+                    mask(&s, set) & CAP_SYS_ADMIN,
+                    0,
+                    "{what}: {set} has CAP_SYS_ADMIN:\n{out}"
+                );
             }
             if uid == 1000 {
                 assert_eq!(mask(&s, "CapPrm"), 0, "{what}:\n{out}");
@@ -235,14 +258,21 @@ fn flags_and_the_plan_view() {
             "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_LOG"},
                          {"names": ["add_key"], "action": "SCMP_ACT_ERRNO"}]
         });
-        sh(c, "grep -E '^(Seccomp|Seccomp_filters|Speculation_Store_Bypass):' /proc/self/status");
+        sh(
+            c,
+            "grep -E '^(Seccomp|Seccomp_filters|Speculation_Store_Bypass):' /proc/self/status",
+        );
     });
     let plan = output(sprout(&["plan", "--bundle"]).arg(b.dir()));
     assert!(plan.success(), "{plan}");
     let v: Value = serde_json::from_str(&plan.stdout_str()).unwrap();
     let n = v["seccomp"]["instructions"].as_u64().unwrap();
     assert!(n > 4 && n < 100, "{plan}");
-    assert_eq!(v["seccomp"]["flagNames"], json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]), "{plan}");
+    assert_eq!(
+        v["seccomp"]["flagNames"],
+        json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]),
+        "{plan}"
+    );
     let out = common::run_ok(&b, &id);
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("Seccomp_filters:\t1"), "{out}");
@@ -267,7 +297,11 @@ fn unknown_syscall_names_are_skipped() {
     assert!(out.contains("Operation not permitted"), "{out}");
     let dbg = output(sprout(&["--debug", "plan", "--bundle"]).arg(b.dir()));
     assert!(dbg.success(), "{dbg}");
-    assert!(dbg.stderr_str().contains("skipping syscall \"sprout_no_such_syscall\""), "{dbg}");
+    assert!(
+        dbg.stderr_str()
+            .contains("skipping syscall \"sprout_no_such_syscall\""),
+        "{dbg}"
+    );
 }
 
 /// Clear, one-line errors naming the field: a program above the kernel's
@@ -289,7 +323,10 @@ fn profile_errors_are_one_line() {
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW",
                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": big}),
-            vec!["linux.seccomp: the compiled filter has", "above the kernel's limit of 4096"],
+            vec![
+                "linux.seccomp: the compiled filter has",
+                "above the kernel's limit of 4096",
+            ],
         ),
         (
             allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}])),
@@ -298,11 +335,16 @@ fn profile_errors_are_one_line() {
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/nowhere.sock",
                    "syscalls": [{"names": ["sendmsg", "mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
-            vec!["linux.seccomp: the filter answers sendmsg with SCMP_ACT_NOTIFY, which would deadlock"],
+            vec![
+                "linux.seccomp: the filter answers sendmsg with SCMP_ACT_NOTIFY, which would deadlock",
+            ],
         ),
         (
             allow_but(json!([{"names": ["execve"], "action": "SCMP_ACT_ERRNO"}])),
-            vec!["linux.seccomp: the filter answers execve with SCMP_ACT_ERRNO(1)", "to start the container process"],
+            vec![
+                "linux.seccomp: the filter answers execve with SCMP_ACT_ERRNO(1)",
+                "to start the container process",
+            ],
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]}),
@@ -310,7 +352,9 @@ fn profile_errors_are_one_line() {
         ),
         (
             allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 3}])),
-            vec!["linux.seccomp.syscalls[0]: errnoRet is only meaningful with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"],
+            vec![
+                "linux.seccomp.syscalls[0]: errnoRet is only meaningful with SCMP_ACT_ERRNO or SCMP_ACT_TRACE",
+            ],
         ),
     ];
     for (profile, needles) in cases {
@@ -330,11 +374,20 @@ fn create_refuses_a_profile_denying_the_start_wait() {
         skip!("`sprout create` is not in this build yet");
     }
     let id = unique_id("seccomp-create");
-    let b = busybox(&id, |c| c["linux"]["seccomp"] = allow_but(json!([{"names": ["accept4"], "action": "SCMP_ACT_ERRNO"}])));
+    let b = busybox(&id, |c| {
+        c["linux"]["seccomp"] =
+            allow_but(json!([{"names": ["accept4"], "action": "SCMP_ACT_ERRNO"}]))
+    });
     let out = output(sprout(&["create", "--bundle"]).arg(b.dir()).arg(&id));
     let _ = output(&mut sprout(&["delete", "-f", &id]));
     assert_clean(&b, &id);
-    common::assert_one_line_error(&out, &["linux.seccomp: the filter answers accept4", "wait for `start`"]);
+    common::assert_one_line_error(
+        &out,
+        &[
+            "linux.seccomp: the filter answers accept4",
+            "wait for `start`",
+        ],
+    );
 }
 
 /// What the notify agent got and did.
@@ -360,7 +413,9 @@ fn spawn_agent(sock: PathBuf) -> std::thread::JoinHandle<Result<AgentReport, Str
         let conn = loop {
             match listener.accept() {
                 Ok((c, _)) => break c,
-                Err(_) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 Err(e) => return Err(format!("no connection from the runtime: {e}")),
             }
         };
@@ -369,8 +424,13 @@ fn spawn_agent(sock: PathBuf) -> std::thread::JoinHandle<Result<AgentReport, Str
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
         let (n, fd) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-                .map_err(|e| format!("recvmsg: {e}"))?;
+            let msg = recvmsg::<()>(
+                conn.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(|e| format!("recvmsg: {e}"))?;
             let mut fd = None;
             for c in msg.cmsgs().map_err(|e| e.to_string())? {
                 if let ControlMessageOwned::ScmRights(fds) = c {
@@ -390,7 +450,9 @@ fn spawn_agent(sock: PathBuf) -> std::thread::JoinHandle<Result<AgentReport, Str
         while let Ok(req) = ScmpNotifReq::receive(fd) {
             let name = req.data.syscall.get_name().unwrap_or_default();
             let resp = match name.as_str() {
-                "mkdir" | "mkdirat" => ScmpNotifResp::new_val(req.id, 0, ScmpNotifRespFlags::empty()),
+                "mkdir" | "mkdirat" => {
+                    ScmpNotifResp::new_val(req.id, 0, ScmpNotifRespFlags::empty())
+                }
                 "rmdir" => ScmpNotifResp::new_error(req.id, -30, ScmpNotifRespFlags::empty()),
                 _ => ScmpNotifResp::new_continue(req.id, ScmpNotifRespFlags::empty()),
             };
@@ -437,18 +499,39 @@ fn notify_agent_answers_syscalls() {
         let report = agent.join().unwrap();
         assert_eq!(out.code(), Some(0), "noNewPrivileges {nnp}:\n{out}");
         let report = report.unwrap_or_else(|e| panic!("agent: {e}\n{out}"));
-        assert_eq!(out.stdout_str(), "ret 0\nnot-created\nerrno 30\ngetpid-ok\n", "noNewPrivileges {nnp}:\n{out}");
+        assert_eq!(
+            out.stdout_str(),
+            "ret 0\nnot-created\nerrno 30\ngetpid-ok\n",
+            "noNewPrivileges {nnp}:\n{out}"
+        );
         let s = &report.state;
         assert_eq!(s["fds"], json!(["seccompFd"]), "{s}");
         assert_eq!(s["metadata"], "sprout-test-metadata", "{s}");
-        assert!(s["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{s}");
+        assert!(
+            s["ociVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("1.")),
+            "{s}"
+        );
         assert!(s["pid"].as_i64().is_some_and(|p| p > 1), "{s}");
         assert_eq!(s["state"]["id"], id.as_str(), "{s}");
         assert_eq!(s["state"]["status"], "creating", "{s}");
         assert_eq!(s["state"]["pid"], s["pid"], "{s}");
-        assert_eq!(Path::new(s["state"]["bundle"].as_str().unwrap()), b.dir(), "{s}");
-        assert!(report.handled.iter().any(|n| n == "mkdir"), "{:?}", report.handled);
-        assert!(report.handled.iter().any(|n| n == "rmdir"), "{:?}", report.handled);
+        assert_eq!(
+            Path::new(s["state"]["bundle"].as_str().unwrap()),
+            b.dir(),
+            "{s}"
+        );
+        assert!(
+            report.handled.iter().any(|n| n == "mkdir"),
+            "{:?}",
+            report.handled
+        );
+        assert!(
+            report.handled.iter().any(|n| n == "rmdir"),
+            "{:?}",
+            report.handled
+        );
         assert!(!b.rootfs().join("tmp/faked").exists());
     }
 }
@@ -469,7 +552,10 @@ fn notify_without_an_agent_fails_clearly() {
     let out = run(&b, &id);
     common::assert_one_line_error(
         &out,
-        &["linux.seccomp.listenerPath \"/run/sprout-test-no-such-agent.sock\": connect", "(ENOENT)"],
+        &[
+            "linux.seccomp.listenerPath \"/run/sprout-test-no-such-agent.sock\": connect",
+            "(ENOENT)",
+        ],
     );
 }
 
@@ -545,7 +631,9 @@ fn podman_profile(text: &str) -> Value {
 fn podman_default_profile_runs_unchanged() {
     require_root!();
     let Ok(text) = std::fs::read_to_string("/usr/share/containers/seccomp.json") else {
-        skip!("no /usr/share/containers/seccomp.json (apt-get install golang-github-containers-common)");
+        skip!(
+            "no /usr/share/containers/seccomp.json (apt-get install golang-github-containers-common)"
+        );
     };
     if support::probe().is_none() {
         skip!("no static probe helper (cc -static)");
@@ -563,7 +651,8 @@ fn podman_default_profile_runs_unchanged() {
     );
     b.config_mut(|c| {
         let caps: Vec<&str> = PODMAN_CAPS.to_vec();
-        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
     });
     let plan = output(sprout(&["plan", "--bundle"]).arg(b.dir()));
     assert!(plan.success(), "{plan}");
@@ -572,8 +661,7 @@ fn podman_default_profile_runs_unchanged() {
     assert!(n > 100 && n <= 4096, "{n} instructions");
     let out = common::run_ok(&b, &id);
     assert_eq!(
-        out,
-        "uid=0(root) gid=0(root)\nf\ny\nNoNewPrivs:\t0\nSeccomp:\t2\nerrno 38\n",
+        out, "uid=0(root) gid=0(root)\nf\ny\nNoNewPrivs:\t0\nSeccomp:\t2\nerrno 38\n",
         "podman's profile:\n{out}"
     );
 }
@@ -603,7 +691,9 @@ fn notify_with_create_and_start() {
         &id,
         profile,
         true,
-        &format!("(probe sc {SYS_MKDIR} s:/tmp/faked 0755; probe sc {SYS_RMDIR} s:/tmp) > /out 2>&1"),
+        &format!(
+            "(probe sc {SYS_MKDIR} s:/tmp/faked 0755; probe sc {SYS_RMDIR} s:/tmp) > /out 2>&1"
+        ),
     );
     let agent = spawn_agent(sock);
     let st = sprout(&["create", "--bundle"])
@@ -618,17 +708,30 @@ fn notify_with_create_and_start() {
     assert!(start.success(), "{start}");
     let report = agent.join().unwrap();
     let t0 = Instant::now();
-    while !output(&mut sprout(&["state", &id])).stdout_str().contains("\"stopped\"") {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the container never stopped");
+    while !output(&mut sprout(&["state", &id]))
+        .stdout_str()
+        .contains("\"stopped\"")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the container never stopped"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let del = output(&mut sprout(&["delete", &id]));
     assert_clean(&b, &id);
     assert!(del.success(), "{del}");
     let report = report.unwrap_or_else(|e| panic!("agent: {e}"));
-    assert_eq!(report.state["state"]["status"], "creating", "{}", report.state);
+    assert_eq!(
+        report.state["state"]["status"], "creating",
+        "{}",
+        report.state
+    );
     assert_eq!(report.state["state"]["id"], id.as_str());
-    assert_eq!(std::fs::read_to_string(b.rootfs().join("out")).unwrap(), "ret 0\nerrno 30\n");
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("out")).unwrap(),
+        "ret 0\nerrno 30\n"
+    );
     assert!(!b.rootfs().join("tmp/faked").exists());
 }
 
@@ -644,12 +747,21 @@ fn cached_programs_are_enforced_the_same() {
         skip!("no static probe helper (cc -static)");
     }
     let cache = std::env::temp_dir().join(unique_id("seccomp-cache"));
-    let profile = allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]));
+    let profile =
+        allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]));
     let id = unique_id("seccomp-cache");
-    let b = seccomp_bundle(&id, profile, true, &format!("probe sc {SYS_MKDIR} s:/tmp/x 0755; exit 0"));
+    let b = seccomp_bundle(
+        &id,
+        profile,
+        true,
+        &format!("probe sc {SYS_MKDIR} s:/tmp/x 0755; exit 0"),
+    );
     let run_with = |cache: &Path| {
         let out = output(
-            sprout(&["run", "--bundle"]).arg(b.dir()).arg(&id).env("SPROUT_SECCOMP_CACHE", cache),
+            sprout(&["run", "--bundle"])
+                .arg(b.dir())
+                .arg(&id)
+                .env("SPROUT_SECCOMP_CACHE", cache),
         );
         assert_eq!(out.code(), Some(0), "{out}");
         assert_eq!(out.stdout_str().trim(), "errno 95", "{out}");

@@ -355,7 +355,10 @@ fn ignored_signals_of_the_caller_are_reset() {
     // execs: sh cannot ignore SIGCHLD.
     let out = sprout_systests::output(
         std::process::Command::new("perl")
-            .args(["-e", "$SIG{$_} = 'IGNORE' for qw(TERM USR1 CHLD HUP); exec @ARGV or die \"exec: $!\""])
+            .args([
+                "-e",
+                "$SIG{$_} = 'IGNORE' for qw(TERM USR1 CHLD HUP); exec @ARGV or die \"exec: $!\"",
+            ])
             .arg(sprout_systests::sprout_bin())
             .args(["run", "--bundle"])
             .arg(bundle.dir())
@@ -380,7 +383,16 @@ fn ignored_signals_of_the_caller_are_reset() {
 fn a_container_named_like_the_stub_keeps_its_exit_status() {
     require_root!();
     let id = unique_id("commname");
-    let bundle = busybox(&id, |c| sh(c, "printf memfd:sprout-in > /proc/self/comm; cat /proc/self/comm; echo; exit 5"));
+    let bundle = busybox(&id, |c| {
+        sh(
+            c,
+            "printf memfd:sprout-in > /proc/self/comm; cat /proc/self/comm; echo; exit 5",
+        )
+    });
     let out = run(&bundle, &id);
-    assert_eq!((out.code(), out.stderr_str().as_str()), (Some(5), ""), "{out}");
+    assert_eq!(
+        (out.code(), out.stderr_str().as_str()),
+        (Some(5), ""),
+        "{out}"
+    );
 }

@@ -571,6 +571,9 @@ fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() >= 2, "{out}");
     for l in &lines {
-        assert!(l.ends_with(":/"), "not rooted at the container's cgroup: {l}\n{out}");
+        assert!(
+            l.ends_with(":/"),
+            "not rooted at the container's cgroup: {l}\n{out}"
+        );
     }
 }

@@ -21,7 +21,11 @@ use sprout_systests::{require_root, unique_id};
 /// The entries of `dir`, sorted (none if it is missing).
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -47,17 +51,34 @@ fn sequential_runs_leave_only_bookkeeping() {
         let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), c]);
         assert!(out.success(), "{out}");
         assert_eq!(out.stdout_str(), "hi\n", "{out}");
-        assert_eq!(names(&rt.root), vec![".creating~", ".spare~"], "after run {i}");
-        assert_eq!(spares(&rt).len(), 1, "one directory, recycled: {:?}", spares(&rt));
+        assert_eq!(
+            names(&rt.root),
+            vec![".creating~", ".spare~"],
+            "after run {i}"
+        );
+        assert_eq!(
+            spares(&rt).len(),
+            1,
+            "one directory, recycled: {:?}",
+            spares(&rt)
+        );
     }
     assert_eq!(root_containers(&rt.root), Vec::<String>::new());
     assert_eq!(rt.ok(&["list", "-q"]), "");
     assert_eq!(rt.ok(&["list", "--format", "json"]).trim(), "[]");
     for c in &ids {
         let out = rt.sprout(&["state", c]);
-        assert_eq!(out.stderr_str(), format!("sprout: container \"{c}\" does not exist\n"), "{out}");
+        assert_eq!(
+            out.stderr_str(),
+            format!("sprout: container \"{c}\" does not exist\n"),
+            "{out}"
+        );
         let out = rt.sprout(&["delete", c]);
-        assert_eq!(out.stderr_str(), format!("sprout: container \"{c}\" does not exist\n"), "{out}");
+        assert_eq!(
+            out.stderr_str(),
+            format!("sprout: container \"{c}\" does not exist\n"),
+            "{out}"
+        );
         assert!(rt.sprout(&["delete", "--force", c]).success());
     }
     assert!(!rt.root.join(format!("{id}-0")).exists());
@@ -79,13 +100,25 @@ fn created_and_deleted_id_is_reused() {
     assert!(rt.dir(&id).join("start.sock").exists());
     rt.ok(&["delete", &id]);
     assert!(!rt.dir(&id).exists());
-    assert_eq!(spares(&rt), vec![dir_ino.to_string()], "the directory is parked, under its inode number");
+    assert_eq!(
+        spares(&rt),
+        vec![dir_ino.to_string()],
+        "the directory is parked, under its inode number"
+    );
     let parked = names(&rt.root.join(".spare~").join(dir_ino.to_string()));
-    assert_eq!(parked, vec![".state.json.tmp", "state.json"], "start.sock removed");
+    assert_eq!(
+        parked,
+        vec![".state.json.tmp", "state.json"],
+        "start.sock removed"
+    );
     assert_eq!(rt.ok(&["list", "-q"]), "");
 
     rt.create_ok(&bundle, &id);
-    assert_eq!(fs::metadata(rt.dir(&id)).unwrap().ino(), dir_ino, "the parked directory is reused");
+    assert_eq!(
+        fs::metadata(rt.dir(&id)).unwrap().ino(),
+        dir_ino,
+        "the parked directory is reused"
+    );
     assert_eq!(spares(&rt), Vec::<String>::new());
     let second = rt.state(&id);
     assert_eq!(second["status"], "created", "{second}");
@@ -95,8 +128,16 @@ fn created_and_deleted_id_is_reused() {
     wait_file(&bundle.rootfs().join("tmp/ready"), 10);
     assert_eq!(rt.status(&id), "running");
     let out = rt.sprout(&["create", "--bundle", bundle.dir().to_str().unwrap(), &id]);
-    assert_eq!(out.stderr_str(), format!("sprout: container \"{id}\" already exists\n"), "{out}");
-    assert_eq!(rt.status(&id), "running", "a failed create of the id leaves the running one alone");
+    assert_eq!(
+        out.stderr_str(),
+        format!("sprout: container \"{id}\" already exists\n"),
+        "{out}"
+    );
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "a failed create of the id leaves the running one alone"
+    );
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     assert_eq!(root_containers(&rt.root), Vec::<String>::new());
@@ -148,9 +189,17 @@ fn concurrent_runs_in_one_root() {
             assert_eq!(o.code(), Some(3), "{o}");
             assert_eq!(o.stderr_str(), "", "{o}");
         }
-        assert_eq!(root_containers(&rt.root), Vec::<String>::new(), "round {round}");
+        assert_eq!(
+            root_containers(&rt.root),
+            Vec::<String>::new(),
+            "round {round}"
+        );
         let n = spares(&rt).len();
-        assert!((1..=16).contains(&n), "round {round}: {n} spares: {:?}", spares(&rt));
+        assert!(
+            (1..=16).contains(&n),
+            "round {round}: {n} spares: {:?}",
+            spares(&rt)
+        );
         assert_eq!(rt.ok(&["list", "-q"]), "");
     }
 }
@@ -169,7 +218,12 @@ fn symlinked_bookkeeping_is_not_followed() {
     let bundle = sh_bundle(&id, "exec sleep 600", |_| {});
     // On the root's file system: renames into the targets would work.
     let victim = rt.root.with_extension("victim");
-    for (d, file) in [("staging/keep/deep", "file"), ("staging/empty", ""), ("pool/keep/deep", "file"), ("pool/empty", "")] {
+    for (d, file) in [
+        ("staging/keep/deep", "file"),
+        ("staging/empty", ""),
+        ("pool/keep/deep", "file"),
+        ("pool/empty", ""),
+    ] {
         fs::create_dir_all(victim.join(d)).unwrap();
         if !file.is_empty() {
             fs::write(victim.join(d).join(file), "precious").unwrap();
@@ -187,7 +241,10 @@ fn symlinked_bookkeeping_is_not_followed() {
     rt.ok(&["delete", "--force", &format!("{id}-2")]);
     assert_eq!(listing(), before, "the symlinks' targets are untouched");
     for d in [".creating~", ".spare~"] {
-        assert!(fs::symlink_metadata(rt.root.join(d)).unwrap().is_dir(), "{d} is a directory now");
+        assert!(
+            fs::symlink_metadata(rt.root.join(d)).unwrap().is_dir(),
+            "{d} is a directory now"
+        );
     }
     assert_eq!(root_containers(&rt.root), Vec::<String>::new());
     fs::remove_dir_all(&victim).unwrap();
@@ -210,14 +267,21 @@ fn run_detached_starts_only_its_own_container() {
     }
     let rt = Rt::new("rec-rund");
     let id = unique_id("rec-rund");
-    let first = sh_bundle(&id, "exec sleep 600", |c| c["annotations"] = json!({"who": "first"}));
-    let second = sh_bundle(&format!("{id}-2"), "exec sleep 600", |c| c["annotations"] = json!({"who": "second"}));
+    let first = sh_bundle(&id, "exec sleep 600", |c| {
+        c["annotations"] = json!({"who": "first"})
+    });
+    let second = sh_bundle(&format!("{id}-2"), "exec sleep 600", |c| {
+        c["annotations"] = json!({"who": "second"})
+    });
     // A probe: which flock is the one before the last before the start's
     // connect(2). (Not -f: the stub, which stays, is not traced.)
     let probe = format!("{id}-probe");
     let mut c = Command::new("strace");
-    c.args(["-e", "trace=flock,connect", "-o", "/dev/stdout"]).arg(sprout_systests::sprout_bin());
-    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"]).arg(first.dir()).arg(&probe);
+    c.args(["-e", "trace=flock,connect", "-o", "/dev/stdout"])
+        .arg(sprout_systests::sprout_bin());
+    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"])
+        .arg(first.dir())
+        .arg(&probe);
     let trace = run_files(&mut c);
     assert!(trace.success(), "{trace}");
     rt.ok(&["delete", "--force", &probe]);
@@ -229,17 +293,27 @@ fn run_detached_starts_only_its_own_container() {
     c.args(["-o", "/dev/null", "-e", "trace=flock", "-e"])
         .arg(format!("inject=flock:delay_enter=1000000:when={}", n - 1))
         .arg(sprout_systests::sprout_bin());
-    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"]).arg(first.dir()).arg(&id);
-    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.args(["--root", &rt.root_str(), "run", "-d", "--bundle"])
+        .arg(first.dir())
+        .arg(&id);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut run = c.spawn().unwrap();
-    assert!(wait_for(10, || rt.sprout(&["state", &id]).success()), "run -d never created {id}");
+    assert!(
+        wait_for(10, || rt.sprout(&["state", &id]).success()),
+        "run -d never created {id}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     rt.ok(&["delete", "--force", &id]);
     rt.create_ok(&second, &id);
     assert!(run.wait().unwrap().success());
     let now = rt.state(&id);
     assert_eq!(now["annotations"]["who"], "second", "{now}");
-    assert_eq!(now["status"], "created", "run -d started the other container: {now}");
+    assert_eq!(
+        now["status"], "created",
+        "run -d started the other container: {now}"
+    );
     rt.ok(&["start", &id]);
     assert_eq!(rt.status(&id), "running");
 }

@@ -18,7 +18,9 @@ use sprout_systests::{output, require_root, sprout_init_bin, unique_id};
 fn loopback_is_up_in_a_new_network_namespace() {
     require_root!();
     let id = unique_id("loup");
-    let b = busybox(&id, |c| sh(c, "cat /sys/class/net/lo/flags /sys/class/net/lo/operstate"));
+    let b = busybox(&id, |c| {
+        sh(c, "cat /sys/class/net/lo/flags /sys/class/net/lo/operstate")
+    });
     // IFF_UP | IFF_LOOPBACK; the loopback device reports "unknown".
     assert_eq!(run_ok(&b, &id), "0x9\nunknown\n");
 }
@@ -31,20 +33,25 @@ fn cgroup_hierarchies_are_read_only_private_binds() {
         return;
     }
     let id = unique_id("cgro");
-    let b = busybox(&id, |c| {
-        // runc's spec (the fixture's) has the cgroup mount ro already.
-        let m = c["mounts"].as_array().unwrap();
-        assert!(m.iter().any(|m| m["type"] == "cgroup" && m["options"].as_array().unwrap().contains(&json!("ro"))));
-        sh(
-            c,
-            "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f6,7; \
+    let b =
+        busybox(&id, |c| {
+            // runc's spec (the fixture's) has the cgroup mount ro already.
+            let m = c["mounts"].as_array().unwrap();
+            assert!(m.iter().any(|m| m["type"] == "cgroup"
+                && m["options"].as_array().unwrap().contains(&json!("ro"))));
+            sh(
+                c,
+                "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f6,7; \
              touch /sys/fs/cgroup/memory/x 2>/dev/null || echo read-only; \
              test -r /sys/fs/cgroup/memory/memory.limit_in_bytes && echo readable",
-        );
-    });
+            );
+        });
     // Field 7 is the first optional field or the "-" separator: no
     // "shared:"/"master:" tag, the bind is private.
-    assert_eq!(run_ok(&b, &id), "ro,nosuid,nodev,noexec,relatime -\nread-only\nreadable\n");
+    assert_eq!(
+        run_ok(&b, &id),
+        "ro,nosuid,nodev,noexec,relatime -\nread-only\nreadable\n"
+    );
 }
 
 #[test]
@@ -57,7 +64,9 @@ fn targets_below_a_fresh_tmpfs_are_created() {
         m.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}));
         m.push(json!({"destination": "/data/q", "type": "mqueue", "source": "mqueue"}));
         m.push(json!({"destination": "/data/ro", "type": "bind", "source": src, "options": ["bind", "ro"]}));
-        m.push(json!({"destination": "/data/rw", "type": "bind", "source": src, "options": ["bind"]}));
+        m.push(
+            json!({"destination": "/data/rw", "type": "bind", "source": src, "options": ["bind"]}),
+        );
         sh(
             c,
             "for d in q ro rw; do grep \" /data/$d \" /proc/self/mountinfo | cut -d' ' -f6; done; \
@@ -95,7 +104,10 @@ fn created_stub_stays_below_64_kib_resident() {
     // The stub under test (the small one of the `stub` profile), whatever
     // sits next to the controller.
     let mut create = rt.cmd(&["create", "--bundle"]);
-    create.arg(bundle.dir()).arg(&id).env("SPROUT_INIT", sprout_init_bin());
+    create
+        .arg(bundle.dir())
+        .arg(&id)
+        .env("SPROUT_INIT", sprout_init_bin());
     let out = output(&mut create);
     assert!(out.success(), "create failed:\n{out}");
     let pid = rt.pid(&id);
@@ -103,10 +115,16 @@ fn created_stub_stays_below_64_kib_resident() {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
     rt.ok(&["delete", "--force", &id]);
     let kb = |text: &str, key: &str| -> u64 {
-        let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in\n{text}"));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
     let (rss, pss) = (kb(&status, "VmRSS:"), kb(&rollup, "Pss:"));
     eprintln!("stub in created: VmRSS {rss} kB, Pss {pss} kB");
-    assert!(rss <= 64 && pss <= 64, "VmRSS {rss} kB, Pss {pss} kB:\n{status}");
+    assert!(
+        rss <= 64 && pss <= 64,
+        "VmRSS {rss} kB, Pss {pss} kB:\n{status}"
+    );
 }

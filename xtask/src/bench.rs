@@ -984,11 +984,25 @@ fn quiet(cmd: &mut Command, limit: Duration) -> Measured<()> {
 /// What [`run_timeout`] ended with: `Ok`, or why not: the last non-empty
 /// line of the command's stderr `text` (else its exit status), or the
 /// time limit it ran into.
-fn outcome(r: Result<Option<std::process::ExitStatus>>, text: &str, limit: Duration) -> Measured<()> {
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+fn outcome(
+    r: Result<Option<std::process::ExitStatus>>,
+    text: &str,
+    limit: Duration,
+) -> Measured<()> {
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
     match r {
         Ok(Some(st)) if st.success() => Ok(()),
-        Ok(Some(st)) => Err(if last.is_empty() { st.to_string() } else { last }),
+        Ok(Some(st)) => Err(if last.is_empty() {
+            st.to_string()
+        } else {
+            last
+        }),
         Ok(None) => Err(format!("timed out after {} s", limit.as_secs())),
         Err(e) => Err(e.to_string()),
     }
@@ -2351,7 +2365,10 @@ fn render(
     // ---- targets ----
     let _ = writeln!(o, "\n-- targets (issue 6) --");
     if cfg.quick {
-        let _ = writeln!(o, "  (--quick: 2 rounds of 5 runs; on a busy machine these verdicts can flip, use the full run)");
+        let _ = writeln!(
+            o,
+            "  (--quick: 2 rounds of 5 runs; on a busy machine these verdicts can flip, use the full run)"
+        );
     }
     let find = |test: &str| tests.iter().find(|t| t.test == test);
     let has_crun = rts.iter().any(|r| r.name == "crun");

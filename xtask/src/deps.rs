@@ -10,8 +10,16 @@ use crate::{bail, say};
 /// and what the image-mode system tests compare with or run under: tini
 /// (`tini-static`) and catatonit, podman with runc (crun 1.8 refuses hybrid
 /// cgroup hosts). Those tests skip loudly when these are missing.
-pub const PACKAGES: &[&str] =
-    &["libseccomp-dev", "pkg-config", "binutils", "file", "tini", "catatonit", "podman", "runc"];
+pub const PACKAGES: &[&str] = &[
+    "libseccomp-dev",
+    "pkg-config",
+    "binutils",
+    "file",
+    "tini",
+    "catatonit",
+    "podman",
+    "runc",
+];
 
 /// Whether `dpkg -s` reports the package as installed.
 pub fn installed(pkg: &str) -> bool {

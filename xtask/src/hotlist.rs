@@ -38,7 +38,9 @@ use std::process::{Command, ExitCode, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::util::{Context, Result, capture, copy_replace, is_root, run, target_dir, workspace_root};
+use crate::util::{
+    Context, Result, capture, copy_replace, is_root, run, target_dir, workspace_root,
+};
 use crate::{bail, say};
 
 /// The ordering file of the shipped musl build, relative to the workspace.
@@ -53,7 +55,11 @@ pub const ORDER_FILE_GNU: &str = "controller/hot-functions-gnu.txt";
 /// in a glibc build, which linked with it peaked at 3860 KiB during `run`
 /// (VmHWM) instead of 2228 KiB with a glibc list.
 pub fn order_file(triple: &str) -> &'static str {
-    if triple.ends_with("-musl") { ORDER_FILE } else { ORDER_FILE_GNU }
+    if triple.ends_with("-musl") {
+        ORDER_FILE
+    } else {
+        ORDER_FILE_GNU
+    }
 }
 
 /// The target triple of a ship build at `bin` (`target/TRIPLE/ship/sprout`,
@@ -102,7 +108,11 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     let one = bundle("true", &["/bin/true"])?;
     let sleep = bundle("sleep", &["/bin/sleep", "3600"])?;
     let root = work.join("root");
-    let (r, o, s) = (root.to_string_lossy(), one.to_string_lossy(), sleep.to_string_lossy());
+    let (r, o, s) = (
+        root.to_string_lossy(),
+        one.to_string_lossy(),
+        sleep.to_string_lossy(),
+    );
     let spec_dir = work.join("spec");
     fs::create_dir_all(&spec_dir)?;
     let id = format!("hot{}", std::process::id());
@@ -123,7 +133,11 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     for args in &scenarios {
         let before = tracer.order.len();
         let code = tracer.run(&bin, args)?;
-        say!("sprout {}: exit {code}, {} new functions", args.join(" "), tracer.order.len() - before);
+        say!(
+            "sprout {}: exit {code}, {} new functions",
+            args.join(" "),
+            tracer.order.len() - before
+        );
     }
     // The cgroup code takes another path when the cgroup2 mount lists no
     // controllers (as under `cargo xtask bench`'s mask, and on v1 hosts):
@@ -138,7 +152,11 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         ] {
             let before = tracer.order.len();
             let code = tracer.run(&bin, &args)?;
-            say!("(masked) sprout {}: exit {code}, {} new functions", args.join(" "), tracer.order.len() - before);
+            say!(
+                "(masked) sprout {}: exit {code}, {} new functions",
+                args.join(" "),
+                tracer.order.len() - before
+            );
         }
     }
     let mut text = String::new();
@@ -183,11 +201,15 @@ impl Functions {
         let mut sizes = Vec::new();
         for line in nm.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let [addr, size, kind, name] = f[..] else { continue };
+            let [addr, size, kind, name] = f[..] else {
+                continue;
+            };
             if !matches!(kind, "t" | "T" | "W" | "w") {
                 continue;
             }
-            let (Ok(addr), Ok(size)) = (u64::from_str_radix(addr, 16), u64::from_str_radix(size, 16)) else {
+            let (Ok(addr), Ok(size)) =
+                (u64::from_str_radix(addr, 16), u64::from_str_radix(size, 16))
+            else {
                 continue;
             };
             if size == 0 {
@@ -208,15 +230,25 @@ impl Functions {
             .find_map(|l| {
                 let f: Vec<u64> = l
                     .split_whitespace()
-                    .filter_map(|w| w.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()))
+                    .filter_map(|w| {
+                        w.strip_prefix("0x")
+                            .and_then(|h| u64::from_str_radix(h, 16).ok())
+                    })
                     .collect();
                 (f.len() >= 4).then(|| (f[0], f[1], f[3]))
             });
-        let Some(text) = text else { bail!("{}: no executable segment", bin.display()) };
+        let Some(text) = text else {
+            bail!("{}: no executable segment", bin.display())
+        };
         if addrs.is_empty() {
             bail!("{}: no function symbols (stripped?)", bin.display());
         }
-        Ok(Functions { addrs, names, sizes, text })
+        Ok(Functions {
+            addrs,
+            names,
+            sizes,
+            text,
+        })
     }
 }
 
@@ -232,22 +264,42 @@ struct Tracer<'a> {
 fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> i64 {
     // SAFETY: the requests used here take integers or a pointer to a
     // properly sized, live `user_regs_struct` as `data`.
-    unsafe { libc::ptrace(req, pid, addr as *mut libc::c_void, data as *mut libc::c_void) }
+    unsafe {
+        libc::ptrace(
+            req,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    }
 }
 
 impl<'a> Tracer<'a> {
     fn new(functions: &'a Functions) -> Tracer<'a> {
-        Tracer { functions, order: Vec::new(), seen: HashSet::new() }
+        Tracer {
+            functions,
+            order: Vec::new(),
+            seen: HashSet::new(),
+        }
     }
 
     /// Runs `bin args` traced; returns its exit code.
     fn run(&mut self, bin: &Path, args: &[&str]) -> Result<i32> {
         let mut cmd = Command::new(bin);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                if libc::ptrace(libc::PTRACE_TRACEME, 0, std::ptr::null_mut::<libc::c_void>(), 0) != 0 {
+                if libc::ptrace(
+                    libc::PTRACE_TRACEME,
+                    0,
+                    std::ptr::null_mut::<libc::c_void>(),
+                    0,
+                ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -257,7 +309,9 @@ impl<'a> Tracer<'a> {
         let root = child.id() as i32;
         let mut status = 0;
         // SAFETY: waiting for our own child.
-        if unsafe { libc::waitpid(root, &mut status, libc::__WALL) } != root || !libc::WIFSTOPPED(status) {
+        if unsafe { libc::waitpid(root, &mut status, libc::__WALL) } != root
+            || !libc::WIFSTOPPED(status)
+        {
             bail!("the traced controller did not stop at its exec");
         }
         let opts = libc::PTRACE_O_TRACECLONE
@@ -268,9 +322,13 @@ impl<'a> Tracer<'a> {
         ptrace(libc::PTRACE_SETOPTIONS, root, 0, opts as usize);
         // Every function's first byte becomes int3, except the ones seen.
         let (off, vaddr, size) = self.functions.text;
-        let mem = File::options().read(true).write(true).open(format!("/proc/{root}/mem"))?;
+        let mem = File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{root}/mem"))?;
         let mut orig = vec![0u8; size as usize];
-        mem.read_exact_at(&mut orig, vaddr).ctx("reading the traced text")?;
+        mem.read_exact_at(&mut orig, vaddr)
+            .ctx("reading the traced text")?;
         let _ = off;
         let mut patched = orig.clone();
         for (&addr, &i) in &self.functions.addrs {
@@ -278,7 +336,8 @@ impl<'a> Tracer<'a> {
                 patched[(addr - vaddr) as usize] = 0xcc;
             }
         }
-        mem.write_all_at(&patched, vaddr).ctx("writing breakpoints")?;
+        mem.write_all_at(&patched, vaddr)
+            .ctx("writing breakpoints")?;
         drop(mem);
         let mut mems: HashMap<i32, File> = HashMap::new();
         let mut code = -1;
@@ -292,7 +351,11 @@ impl<'a> Tracer<'a> {
             if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 mems.remove(&pid);
                 if pid == root {
-                    code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+                    code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
                 }
                 continue;
             }
@@ -322,12 +385,16 @@ impl<'a> Tracer<'a> {
                     let mem = match mems.get(&pid) {
                         Some(m) => m,
                         None => {
-                            let m = File::options().read(true).write(true).open(format!("/proc/{pid}/mem"))?;
+                            let m = File::options()
+                                .read(true)
+                                .write(true)
+                                .open(format!("/proc/{pid}/mem"))?;
                             mems.entry(pid).or_insert(m)
                         }
                     };
                     let byte = orig[(addr - vaddr) as usize];
-                    mem.write_all_at(&[byte], addr).ctx("restoring a breakpoint")?;
+                    mem.write_all_at(&[byte], addr)
+                        .ctx("restoring a breakpoint")?;
                     regs.rip = addr;
                     ptrace(libc::PTRACE_SETREGS, pid, 0, &regs as *const _ as usize);
                 }
@@ -336,7 +403,11 @@ impl<'a> Tracer<'a> {
             }
             // Events (clone, fork, vfork, exec of the root), the initial
             // SIGSTOP of a new child: go on; any other signal: deliver it.
-            let deliver = if sig == libc::SIGTRAP || sig == libc::SIGSTOP { 0 } else { sig as usize };
+            let deliver = if sig == libc::SIGTRAP || sig == libc::SIGSTOP {
+                0
+            } else {
+                sig as usize
+            };
             ptrace(libc::PTRACE_CONT, pid, 0, deliver);
         }
         Ok(code)
@@ -352,7 +423,11 @@ mod tests {
         // The checked-in lists, if any, are one mangled name per line.
         for file in [ORDER_FILE, ORDER_FILE_GNU] {
             if let Ok(text) = fs::read_to_string(workspace_root().join(file)) {
-                assert!(text.lines().all(|l| !l.is_empty() && !l.contains(char::is_whitespace)), "{file}");
+                assert!(
+                    text.lines()
+                        .all(|l| !l.is_empty() && !l.contains(char::is_whitespace)),
+                    "{file}"
+                );
             }
         }
     }
@@ -363,6 +438,9 @@ mod tests {
         assert_eq!(order_file("x86_64-unknown-linux-gnu"), ORDER_FILE_GNU);
         let bin = Path::new("/w/target/x86_64-unknown-linux-gnu/ship/sprout");
         assert_eq!(ship_triple(bin), "x86_64-unknown-linux-gnu");
-        assert_eq!(order_file(&ship_triple(Path::new("sprout"))), ORDER_FILE_GNU);
+        assert_eq!(
+            order_file(&ship_triple(Path::new("sprout"))),
+            ORDER_FILE_GNU
+        );
     }
 }

@@ -182,16 +182,31 @@ pub fn build_sprout() -> Result<PathBuf> {
     let sprout = dist.join("sprout");
     // The profile keeps the symbols (for `hotlist`); the shipped copy has none.
     let tmp = dist.join("sprout.xtask-tmp");
-    run(Command::new("strip").arg("--strip-all").arg("-o").arg(&tmp).arg(&built))?;
-    std::fs::rename(&tmp, &sprout).ctx(format!("renaming {} to {}", tmp.display(), sprout.display()))?;
+    run(Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&built))?;
+    std::fs::rename(&tmp, &sprout).ctx(format!(
+        "renaming {} to {}",
+        tmp.display(),
+        sprout.display()
+    ))?;
     drop_cached_pages(&sprout);
     // The stub profile strips already; `strip` also drops the padding
     // before the section names (248 bytes): the shipped stub is the
     // stripped size `cargo xtask test` checks.
     let stub_tmp = dist.join("sprout-init.xtask-tmp");
-    run(Command::new("strip").arg("--strip-all").arg("-o").arg(&stub_tmp).arg(&stub))?;
-    std::fs::rename(&stub_tmp, dist.join("sprout-init"))
-        .ctx(format!("renaming {} into {}", stub_tmp.display(), dist.display()))?;
+    run(Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&stub_tmp)
+        .arg(&stub))?;
+    std::fs::rename(&stub_tmp, dist.join("sprout-init")).ctx(format!(
+        "renaming {} into {}",
+        stub_tmp.display(),
+        dist.display()
+    ))?;
     Ok(sprout)
 }
 
@@ -203,7 +218,9 @@ pub fn build_sprout() -> Result<PathBuf> {
 /// 1800 KiB during `run`) for the same bytes. Best effort.
 fn drop_cached_pages(file: &Path) {
     use std::os::fd::AsRawFd;
-    let Ok(f) = std::fs::File::open(file) else { return };
+    let Ok(f) = std::fs::File::open(file) else {
+        return;
+    };
     let _ = f.sync_all();
     // SAFETY: a valid open fd; advice only, no memory is touched.
     unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
@@ -224,7 +241,10 @@ pub fn build_ship() -> Result<PathBuf> {
     let target_dir = target_dir();
     let host = host_triple()?;
     let sysroot = util::capture(Command::new(rustc()).args(["--print", "sysroot"]))?;
-    let gcc_ld = PathBuf::from(sysroot.trim()).join("lib/rustlib").join(&host).join("bin/gcc-ld");
+    let gcc_ld = PathBuf::from(sysroot.trim())
+        .join("lib/rustlib")
+        .join(&host)
+        .join("bin/gcc-ld");
     let musl = host == "x86_64-unknown-linux-gnu" && gcc_ld.join("ld.lld").is_file() && musl_std();
     let triple = if musl { MUSL.to_string() } else { host };
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
@@ -232,7 +252,10 @@ pub fn build_ship() -> Result<PathBuf> {
     if musl {
         // rustc links its gnu host target with rust-lld, but not musl: ask
         // for it the way rustc does (the `ld.lld` wrapper it ships).
-        flags.push_str(&format!(" -C link-arg=-B{} -C link-arg=-fuse-ld=lld", gcc_ld.display()));
+        flags.push_str(&format!(
+            " -C link-arg=-B{} -C link-arg=-fuse-ld=lld",
+            gcc_ld.display()
+        ));
     }
     // A directory holding only libseccomp.a: the system library directory
     // would also offer glibc's libc.a to a musl link.
@@ -241,11 +264,19 @@ pub fn build_ship() -> Result<PathBuf> {
     let seccomp_a = libseccomp_libdir().join("libseccomp.a");
     copy_replace(&seccomp_a, &seccomp_dir.join("libseccomp.a"))?;
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "sprout", "--profile", "ship", "--target", &triple])
-        .env("RUSTFLAGS", flags.trim())
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("LIBSECCOMP_LINK_TYPE", "static")
-        .env("LIBSECCOMP_LIB_PATH", &seccomp_dir);
+    cmd.args([
+        "build",
+        "-p",
+        "sprout",
+        "--profile",
+        "ship",
+        "--target",
+        &triple,
+    ])
+    .env("RUSTFLAGS", flags.trim())
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env("LIBSECCOMP_LINK_TYPE", "static")
+    .env("LIBSECCOMP_LIB_PATH", &seccomp_dir);
     let order = util::workspace_root().join(hotlist::order_file(&triple));
     if order.is_file() && (musl || links_with_lld()?) {
         // Read by controller/build.rs, which passes it to the linker.
@@ -280,7 +311,9 @@ fn musl_std() -> bool {
             .ok()
             .and_then(|d| std::fs::read_dir(d.trim()).ok())
             .is_some_and(|mut entries| {
-                entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+                entries.any(|e| {
+                    e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+                })
             })
     };
     if has() {
@@ -291,23 +324,36 @@ fn musl_std() -> bool {
     let marker = target_dir().join("xtask-no-musl-std");
     let recent = std::fs::metadata(&marker)
         .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < std::time::Duration::from_secs(24 * 3600)));
+        .is_ok_and(|t| {
+            t.elapsed()
+                .is_ok_and(|age| age < std::time::Duration::from_secs(24 * 3600))
+        });
     if !recent {
         say!("adding rust's {MUSL} std (rustup target add {MUSL}) for the shipped controller");
-        match Command::new("rustup").args(["target", "add", MUSL]).output() {
+        match Command::new("rustup")
+            .args(["target", "add", MUSL])
+            .output()
+        {
             Ok(out) if out.status.success() && has() => {
                 let _ = std::fs::remove_file(&marker);
                 return true;
             }
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
-                let line = err.lines().map(str::trim).find(|l| l.starts_with("error")).unwrap_or("failed");
+                let line = err
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| l.starts_with("error"))
+                    .unwrap_or("failed");
                 say!("rustup target add {MUSL}: {line}");
             }
             Err(e) => say!("rustup target add {MUSL}: {e}"),
         }
         let _ = std::fs::create_dir_all(target_dir());
-        let _ = std::fs::write(&marker, "rustup target add failed; remove this file to try again\n");
+        let _ = std::fs::write(
+            &marker,
+            "rustup target add failed; remove this file to try again\n",
+        );
     }
     say!(
         "no {MUSL} std: building the shipped controller with static glibc (slower start-up); \
@@ -326,18 +372,31 @@ fn musl_std() -> bool {
 fn hot_list_coverage(bin: &Path) {
     let file = hotlist::order_file(&hotlist::ship_triple(bin));
     let order = util::workspace_root().join(file);
-    let Ok(list) = std::fs::read_to_string(&order) else { return };
-    let Ok(nm) = util::capture(Command::new("nm").arg("--defined-only").arg(bin)) else { return };
-    let defined: std::collections::HashSet<&str> = nm.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    let Ok(list) = std::fs::read_to_string(&order) else {
+        return;
+    };
+    let Ok(nm) = util::capture(Command::new("nm").arg("--defined-only").arg(bin)) else {
+        return;
+    };
+    let defined: std::collections::HashSet<&str> = nm
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
     let names: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
     let found = names.iter().filter(|n| defined.contains(**n)).count();
     if found * 10 < names.len() * 9 {
         banner(&[
-            &format!("{file}: only {found} of {} functions are in this build", names.len()),
+            &format!(
+                "{file}: only {found} of {} functions are in this build",
+                names.len()
+            ),
             "the link order is stale: run `cargo xtask hotlist` (as root) and commit the file",
         ]);
     } else {
-        say!("link order: {found} of {} listed functions ({file}) are in this build", names.len());
+        say!(
+            "link order: {found} of {} listed functions ({file}) are in this build",
+            names.len()
+        );
     }
 }
 
@@ -397,7 +456,9 @@ fn demo() -> Result<ExitCode> {
     edit_config(&bundle.join("config.json"), demo_config)?;
 
     let id = format!("sprout-demo-{}", std::process::id());
-    say!("running container {id} as uid 1000 with bounding CAP_CHOWN+CAP_NET_BIND_SERVICE, ambient CAP_NET_BIND_SERVICE");
+    say!(
+        "running container {id} as uid 1000 with bounding CAP_CHOWN+CAP_NET_BIND_SERVICE, ambient CAP_NET_BIND_SERVICE"
+    );
     let st = status(
         Command::new(&sprout)
             .arg("run")

@@ -486,15 +486,33 @@ mod tests {
 
     #[test]
     fn holes_in_wildcard_rules_are_found() {
-        let dev = |allow, typ, major, minor, access| DevRule::Dev { allow, key: DevKey { typ, major, minor }, access };
+        let dev = |allow, typ, major, minor, access| DevRule::Dev {
+            allow,
+            key: DevKey { typ, major, minor },
+            access,
+        };
         // deny all; allow b 8:* rw; deny b 8:1 w: a hole.
-        let rules = [DevRule::All { allow: false }, dev(true, 'b', Some(8), None, READ | WRITE), dev(false, 'b', Some(8), Some(1), WRITE)];
+        let rules = [
+            DevRule::All { allow: false },
+            dev(true, 'b', Some(8), None, READ | WRITE),
+            dev(false, 'b', Some(8), Some(1), WRITE),
+        ];
         assert_eq!(check_holes(&rules), Err(2));
         // allow all; deny c *:* rwm; allow c 1:3 rwm (runc's default): a hole.
-        let rules = [DevRule::All { allow: true }, dev(false, 'c', None, None, ALL_ACCESS), dev(true, 'c', Some(1), Some(3), ALL_ACCESS)];
+        let rules = [
+            DevRule::All { allow: true },
+            dev(false, 'c', None, None, ALL_ACCESS),
+            dev(true, 'c', Some(1), Some(3), ALL_ACCESS),
+        ];
         assert_eq!(check_holes(&rules), Err(2));
         // Trimming an exact exception, or one a wildcard does not cover: fine.
-        let rules = [DevRule::All { allow: false }, dev(true, 'c', Some(1), Some(3), ALL_ACCESS), dev(false, 'c', Some(1), Some(3), WRITE), dev(true, 'c', Some(4), None, READ), dev(false, 'c', Some(1), Some(5), WRITE)];
+        let rules = [
+            DevRule::All { allow: false },
+            dev(true, 'c', Some(1), Some(3), ALL_ACCESS),
+            dev(false, 'c', Some(1), Some(3), WRITE),
+            dev(true, 'c', Some(4), None, READ),
+            dev(false, 'c', Some(1), Some(5), WRITE),
+        ];
         assert_eq!(check_holes(&rules), Ok(()));
     }
 }

@@ -57,13 +57,22 @@ impl Cgroup {
         for d in &self.v1 {
             if d.has("cpuset") {
                 // Either one empty makes the kernel refuse the task (ENOSPC).
-                let empty = |f: &str| super::read_small(&d.dir.join(f)).unwrap_or_default().trim().is_empty();
+                let empty = |f: &str| {
+                    super::read_small(&d.dir.join(f))
+                        .unwrap_or_default()
+                        .trim()
+                        .is_empty()
+                };
                 if empty("cpuset.cpus") || empty("cpuset.mems") {
                     self.fill_empty_cpuset(d)?;
                 }
             }
             let f = d.dir.join("tasks");
-            match File::options().write(true).custom_flags(libc::O_CLOEXEC).open(&f) {
+            match File::options()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&f)
+            {
                 Ok(file) => out.tasks.push((file.into(), f, d.named_only())),
                 Err(_) if d.named_only() => {}
                 Err(e) => return Err(io_err(&self.path, "open", &f, e)),
@@ -71,7 +80,11 @@ impl Cgroup {
         }
         if let Some((_, d)) = &self.unified {
             let required = self.setup == CgroupSetup::Unified;
-            match File::options().read(true).custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY).open(d) {
+            match File::options()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+                .open(d)
+            {
                 Ok(dir) => out.into = Some((dir.into(), d.clone(), required)),
                 Err(_) if !required => {}
                 Err(e) => return Err(io_err(&self.path, "open", d, e)),
@@ -86,7 +99,9 @@ impl Cgroup {
     ///
     /// Errors: the write on a Unified host, naming the file.
     pub fn add_task_unified(&self, pid: i32) -> Result<()> {
-        let Some((_, d)) = &self.unified else { return Ok(()) };
+        let Some((_, d)) = &self.unified else {
+            return Ok(());
+        };
         let f = d.join("cgroup.procs");
         match super::write_file(&f, &pid.to_string()) {
             Ok(()) => Ok(()),

@@ -82,7 +82,9 @@ fn unclaimed(cg: Cgroup) -> Cgroup {
     let ancestor = cg.created_ancestor().map(Path::to_path_buf);
     let path = cg.path().to_path_buf();
     drop(cg);
-    Cgroup::open(&path).unwrap().with_created_ancestor(ancestor.as_deref())
+    Cgroup::open(&path)
+        .unwrap()
+        .with_created_ancestor(ancestor.as_deref())
 }
 
 /// `create` of a cgroup whose claim was just let go: a child another test
@@ -92,7 +94,9 @@ fn unclaimed(cg: Cgroup) -> Cgroup {
 fn adopt<T>(mut create: impl FnMut() -> Result<T>) -> Result<T> {
     for _ in 0..50 {
         match create() {
-            Err(e) if e.to_string().contains("being set up") => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) if e.to_string().contains("being set up") => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
             r => return r,
         }
     }
@@ -949,7 +953,10 @@ fn existing_cgroup_exclusivity() {
     let e = Cgroup::create(&path).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("linux.cgroupsPath: cgroup {} is being set up by another container", path.display())
+        format!(
+            "linux.cgroupsPath: cgroup {} is being set up by another container",
+            path.display()
+        )
     );
     assert!(cg.exists());
     // Once released, an existing empty cgroup can be adopted.

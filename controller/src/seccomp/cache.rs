@@ -59,8 +59,15 @@ pub fn key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
     let mut k = serde_json::to_vec(s).ok()?;
     let v = ScmpVersion::current().ok()?;
     k.extend_from_slice(
-        format!("\0libseccomp {}.{}.{}\0{}\0sprout {}", v.major, v.minor, v.micro, std::env::consts::ARCH, env!("CARGO_PKG_VERSION"))
-            .as_bytes(),
+        format!(
+            "\0libseccomp {}.{}.{}\0{}\0sprout {}",
+            v.major,
+            v.minor,
+            v.micro,
+            std::env::consts::ARCH,
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
     );
     Some(k)
 }
@@ -90,7 +97,11 @@ fn load_in(dir: &std::path::Path, key: &[u8]) -> Option<Entry> {
         return None;
     }
     let path = dir.join(format!("{:016x}", fnv1a(key)));
-    let mut f = fs::File::options().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path).ok()?;
+    let mut f = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
     let m = f.metadata().ok()?;
     if !m.is_file() || !private(&m) || m.len() > 1 << 20 {
         return None;
@@ -115,8 +126,16 @@ fn parse(b: &[u8], key: &[u8]) -> Option<Entry> {
     if program.is_empty() || program.len() % 8 != 0 || notify > 1 {
         return None;
     }
-    let skipped = std::str::from_utf8(rest).ok()?.lines().map(String::from).collect();
-    Some(Entry { program: program.to_vec(), notify: notify == 1, skipped })
+    let skipped = std::str::from_utf8(rest)
+        .ok()?
+        .lines()
+        .map(String::from)
+        .collect();
+    Some(Entry {
+        program: program.to_vec(),
+        notify: notify == 1,
+        skipped,
+    })
 }
 
 fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
@@ -132,7 +151,10 @@ pub fn store(key: &[u8], e: &Entry) {
 }
 
 fn store_in(dir: &std::path::Path, key: &[u8], e: &Entry) {
-    let _ = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+    let _ = fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() && private(&m) => {}
         _ => return,
@@ -165,7 +187,11 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_need_the_exact_key() {
-        let e = Entry { program: vec![6, 0, 0, 0, 0, 0, 0xff, 0x7f], notify: true, skipped: vec!["a".into(), "b".into()] };
+        let e = Entry {
+            program: vec![6, 0, 0, 0, 0, 0, 0xff, 0x7f],
+            notify: true,
+            skipped: vec!["a".into(), "b".into()],
+        };
         let mut b = Vec::new();
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&3u32.to_le_bytes());
@@ -175,7 +201,10 @@ mod tests {
         b.extend_from_slice(&e.program);
         b.extend_from_slice(b"a\nb");
         let got = parse(&b, b"key").unwrap();
-        assert_eq!((got.program, got.notify, got.skipped), (e.program.clone(), true, e.skipped.clone()));
+        assert_eq!(
+            (got.program, got.notify, got.skipped),
+            (e.program.clone(), true, e.skipped.clone())
+        );
         assert!(parse(&b, b"kez").is_none());
         assert!(parse(&b, b"ke").is_none());
         for cut in 0..b.len() - 3 {
@@ -190,7 +219,11 @@ mod tests {
     fn store_then_load_in_a_private_dir_only() {
         let d = std::env::temp_dir().join(format!("sprout-sc-cache-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
-        let e = Entry { program: vec![0u8; 16], notify: false, skipped: vec![] };
+        let e = Entry {
+            program: vec![0u8; 16],
+            notify: false,
+            skipped: vec![],
+        };
         store_in(&d, b"k1", &e);
         let got = load_in(&d, b"k1").expect("stored entry loads");
         assert_eq!(got.program, e.program);

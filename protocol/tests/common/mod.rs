@@ -7,8 +7,8 @@
 use std::ffi::{CStr, CString};
 
 use sprout_protocol::{
-    Caps, DecodeError, Item, List, MountKind, MountOp, Namespace, Plan, PlanSpec, Rlimit, UNSET, WinSize,
-    flags, mount_opts,
+    Caps, DecodeError, Item, List, MountKind, MountOp, Namespace, Plan, PlanSpec, Rlimit, UNSET,
+    WinSize, flags, mount_opts,
 };
 
 /// Every [`MountKind`], in wire order.
@@ -25,7 +25,11 @@ pub const ALL_KINDS: [MountKind; 6] = [
 pub fn encode(spec: &PlanSpec<'_>) -> Vec<u8> {
     let mut out = vec![0u8; spec.encoded_len()];
     let n = spec.encode(&mut out).expect("encode");
-    assert_eq!(n, out.len(), "encode returned a length other than encoded_len()");
+    assert_eq!(
+        n,
+        out.len(),
+        "encode returned a length other than encoded_len()"
+    );
     out
 }
 
@@ -72,7 +76,13 @@ pub fn small_spec() -> PlanSpec<'static> {
         uid: 1000,
         gid: 1000,
         cap_last_cap: 40,
-        caps: Caps { bounding: 1, effective: 2, permitted: 3, inheritable: 0, ambient: 0 },
+        caps: Caps {
+            bounding: 1,
+            effective: 2,
+            permitted: 3,
+            inheritable: 0,
+            ambient: 0,
+        },
         preserve_fds: 0,
         umask: 0o022,
         personality: UNSET,
@@ -85,8 +95,15 @@ pub fn small_spec() -> PlanSpec<'static> {
         domainname: None,
         cwd: c"/",
         additional_gids: &[5],
-        namespaces: &[Namespace { nstype: 0x4000_0000, fd: 7 }], // CLONE_NEWNET
-        rlimits: &[Rlimit { resource: 7, soft: 1024, hard: 4096 }],
+        namespaces: &[Namespace {
+            nstype: 0x4000_0000,
+            fd: 7,
+        }], // CLONE_NEWNET
+        rlimits: &[Rlimit {
+            resource: 7,
+            soft: 1024,
+            hard: 4096,
+        }],
         mounts: MOUNTS,
         args: &[c"sh"],
         env: &[c"A=1"],
@@ -130,17 +147,43 @@ impl RichData {
         strings.push(CString::new(vec![b'L'; 64 * 1024]).unwrap());
         RichData {
             strings,
-            gids: (0..n_long as u32).map(|i| i.wrapping_mul(2654435761)).collect(),
+            gids: (0..n_long as u32)
+                .map(|i| i.wrapping_mul(2654435761))
+                .collect(),
             namespaces: vec![
-                Namespace { nstype: 0x1000_0000, fd: 10 }, // user first
-                Namespace { nstype: 0x4000_0000, fd: 11 },
-                Namespace { nstype: 0x0002_0000, fd: 12 },
-                Namespace { nstype: u32::MAX, fd: u32::MAX },
+                Namespace {
+                    nstype: 0x1000_0000,
+                    fd: 10,
+                }, // user first
+                Namespace {
+                    nstype: 0x4000_0000,
+                    fd: 11,
+                },
+                Namespace {
+                    nstype: 0x0002_0000,
+                    fd: 12,
+                },
+                Namespace {
+                    nstype: u32::MAX,
+                    fd: u32::MAX,
+                },
             ],
             rlimits: vec![
-                Rlimit { resource: 7, soft: 1024, hard: 1024 * 1024 },
-                Rlimit { resource: 0, soft: u64::MAX, hard: u64::MAX },
-                Rlimit { resource: u32::MAX, soft: 0, hard: 1 },
+                Rlimit {
+                    resource: 7,
+                    soft: 1024,
+                    hard: 1024 * 1024,
+                },
+                Rlimit {
+                    resource: 0,
+                    soft: u64::MAX,
+                    hard: u64::MAX,
+                },
+                Rlimit {
+                    resource: u32::MAX,
+                    soft: 0,
+                    hard: 1,
+                },
             ],
             args: vec![
                 CString::new("/bin/sh").unwrap(),
@@ -148,7 +191,9 @@ impl RichData {
                 CString::new("echo \"$HOME\" && exit 3").unwrap(),
                 CString::new("").unwrap(),
             ],
-            env: (0..n_long).map(|i| CString::new(format!("VAR_{i}=value {i}")).unwrap()).collect(),
+            env: (0..n_long)
+                .map(|i| CString::new(format!("VAR_{i}=value {i}")).unwrap())
+                .collect(),
             seccomp: (0..64u8).map(|b| b.wrapping_mul(37)).collect(),
         }
     }
@@ -183,9 +228,15 @@ impl RichData {
                 source: Some(c"/dev/null"),
                 ..MountOp::new(MountKind::Device, c"dev/null")
             },
-            MountOp { source: Some(s(7)), ..MountOp::new(MountKind::Symlink, c"dev/fd") },
+            MountOp {
+                source: Some(s(7)),
+                ..MountOp::new(MountKind::Symlink, c"dev/fd")
+            },
             MountOp::new(MountKind::Mask, c"/proc/kcore"),
-            MountOp { opts: mount_opts::OPTIONAL, ..MountOp::new(MountKind::ReadonlyPath, c"/proc/sys") },
+            MountOp {
+                opts: mount_opts::OPTIONAL,
+                ..MountOp::new(MountKind::ReadonlyPath, c"/proc/sys")
+            },
             MountOp {
                 data: Some(s(8)),
                 ..MountOp::new(MountKind::WriteFile, c"/proc/sys/net/ipv4/ip_forward")
@@ -250,7 +301,10 @@ impl RichData {
             start_fd: 9,
             seccomp_flags: 0b1011,
             rootfs_propagation: 1 << 19 | 1 << 14,
-            console: WinSize { rows: u16::MAX, cols: 1 },
+            console: WinSize {
+                rows: u16::MAX,
+                cols: 1,
+            },
             rootfs: &self.strings[0],
             hostname: Some(&self.strings[1]),
             domainname: Some(&self.strings[2]),
@@ -275,15 +329,24 @@ where
 {
     let mut it = list.iter();
     let v: Vec<T> = it.by_ref().collect();
-    assert_eq!(v.len(), list.len(), "list iteration yielded a different count than len()");
+    assert_eq!(
+        v.len(),
+        list.len(),
+        "list iteration yielded a different count than len()"
+    );
     assert_eq!(list.is_empty(), v.is_empty());
-    assert!(it.next().is_none() && it.next().is_none(), "iterator resumed after the end");
+    assert!(
+        it.next().is_none() && it.next().is_none(),
+        "iterator resumed after the end"
+    );
     let n = v.len();
     let idx: Vec<usize> = if n <= max_get {
         (0..n).collect()
     } else {
         // First, last and a spread in between.
-        (0..max_get).map(|k| k * (n - 1) / (max_get - 1).max(1)).collect()
+        (0..max_get)
+            .map(|k| k * (n - 1) / (max_get - 1).max(1))
+            .collect()
     };
     for i in idx {
         assert_eq!(list.get(i).as_ref(), Some(&v[i]), "get({i})");
@@ -358,7 +421,10 @@ pub fn assert_spec_eq(a: &PlanSpec<'_>, b: &PlanSpec<'_>) {
     assert_eq!(a.personality, b.personality, "personality");
     assert_eq!(a.start_fd, b.start_fd, "start_fd");
     assert_eq!(a.seccomp_flags, b.seccomp_flags, "seccomp_flags");
-    assert_eq!(a.rootfs_propagation, b.rootfs_propagation, "rootfs_propagation");
+    assert_eq!(
+        a.rootfs_propagation, b.rootfs_propagation,
+        "rootfs_propagation"
+    );
     assert_eq!(a.console, b.console, "console");
     assert_eq!(a.rootfs, b.rootfs, "rootfs");
     assert_eq!(a.hostname, b.hostname, "hostname");
@@ -385,7 +451,11 @@ pub fn round_trip(spec: &PlanSpec<'_>) -> Vec<u8> {
     let lists = Lists::of(&plan, 64);
     let back = lists.spec(&plan);
     assert_spec_eq(spec, &back);
-    assert_eq!(encode(&back), bytes, "re-encoding the decoded plan changed the bytes");
+    assert_eq!(
+        encode(&back),
+        bytes,
+        "re-encoding the decoded plan changed the bytes"
+    );
     bytes
 }
 
@@ -396,7 +466,11 @@ pub fn check_decode(bytes: &[u8]) -> Result<(), DecodeError> {
     assert_eq!(sprout_protocol::plan_len(bytes), Ok(bytes.len()));
     let lists = Lists::of(&plan, 4);
     let back = lists.spec(&plan);
-    assert_eq!(encode(&back), bytes, "an accepted plan did not re-encode to the same bytes");
+    assert_eq!(
+        encode(&back),
+        bytes,
+        "an accepted plan did not re-encode to the same bytes"
+    );
     Ok(())
 }
 
@@ -440,5 +514,8 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .filter(|c| c.is_ascii_hexdigit())
         .collect();
     assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
-    digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
 }

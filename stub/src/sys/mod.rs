@@ -140,7 +140,11 @@ fn opt(s: Option<&CStr>) -> usize {
 /// fds, the sync and start sockets, stdio) as a [`RawFd`]; numbers beyond
 /// `i32::MAX` become an fd that is never open (`EBADF`).
 pub fn fd(n: u32) -> RawFd {
-    if n > i32::MAX as u32 { i32::MAX } else { n as RawFd }
+    if n > i32::MAX as u32 {
+        i32::MAX
+    } else {
+        n as RawFd
+    }
 }
 
 /// Closes an inherited fd number, e.g. the plan pipe after reading it.
@@ -160,13 +164,23 @@ pub fn exit(code: i32) -> ! {
 /// `read(2)` into `buf`.
 pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    unsafe { syscall(SYS_READ, [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0]) }
+    unsafe {
+        syscall(
+            SYS_READ,
+            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+        )
+    }
 }
 
 /// `write(2)` from `buf`.
 pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize> {
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
-    unsafe { syscall(SYS_WRITE, [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0]) }
+    unsafe {
+        syscall(
+            SYS_WRITE,
+            [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0],
+        )
+    }
 }
 
 /// Writes each part to fd 2; errors are ignored (nowhere to report them).
@@ -180,7 +194,12 @@ pub fn write_stderr(parts: &[&[u8]]) {
 pub fn pipe() -> Result<(Fd, Fd)> {
     let mut fds = [0i32; 2];
     // SAFETY: the kernel writes two ints into `fds`.
-    unsafe { syscall(SYS_PIPE2, [fds.as_mut_ptr() as usize, O_CLOEXEC as usize, 0, 0, 0, 0]) }?;
+    unsafe {
+        syscall(
+            SYS_PIPE2,
+            [fds.as_mut_ptr() as usize, O_CLOEXEC as usize, 0, 0, 0, 0],
+        )
+    }?;
     Ok((Fd(fds[0]), Fd(fds[1])))
 }
 
@@ -198,7 +217,10 @@ pub fn above_stdio(fd: Fd) -> Result<Fd> {
     if fd.0 > 2 {
         return Ok(fd);
     }
-    owned(sc_int(SYS_FCNTL, [fd.0 as usize, F_DUPFD_CLOEXEC, 3, 0, 0, 0]))
+    owned(sc_int(
+        SYS_FCNTL,
+        [fd.0 as usize, F_DUPFD_CLOEXEC, 3, 0, 0, 0],
+    ))
 }
 
 // ---- Files -----------------------------------------------------------------
@@ -206,7 +228,12 @@ pub fn above_stdio(fd: Fd) -> Result<Fd> {
 /// `openat(2)`.
 pub fn openat(dir: RawFd, path: &CStr, flags: u32, mode: u32) -> Result<Fd> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
-    owned(unsafe { syscall(SYS_OPENAT, [dir as usize, p(path), flags as usize, mode as usize, 0, 0]) })
+    owned(unsafe {
+        syscall(
+            SYS_OPENAT,
+            [dir as usize, p(path), flags as usize, mode as usize, 0, 0],
+        )
+    })
 }
 
 /// `open(2)` relative to the working directory.
@@ -219,7 +246,12 @@ pub fn openat2(dir: RawFd, path: &CStr, flags: u32, resolve: u64) -> Result<Fd> 
     let how: [u64; 3] = [flags as u64, 0, resolve];
     // SAFETY: `path` is NUL-terminated and `how` is a 24-byte open_how; the
     // kernel only reads both.
-    owned(unsafe { syscall(SYS_OPENAT2, [dir as usize, p(path), how.as_ptr() as usize, 24, 0, 0]) })
+    owned(unsafe {
+        syscall(
+            SYS_OPENAT2,
+            [dir as usize, p(path), how.as_ptr() as usize, 24, 0, 0],
+        )
+    })
 }
 
 /// `mkdirat(2)`.
@@ -231,7 +263,12 @@ pub fn mkdirat(dir: RawFd, path: &CStr, mode: u32) -> Result<()> {
 /// `mknodat(2)`: `mode` includes the file type; `dev` is `makedev` encoded.
 pub fn mknodat(dir: RawFd, path: &CStr, mode: u32, dev: u64) -> Result<()> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
-    unit(unsafe { syscall(SYS_MKNODAT, [dir as usize, p(path), mode as usize, dev as usize, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_MKNODAT,
+            [dir as usize, p(path), mode as usize, dev as usize, 0, 0],
+        )
+    })
 }
 
 pub use abi::makedev;
@@ -242,20 +279,35 @@ pub fn fchownat(dir: RawFd, path: &CStr, uid: u32, gid: u32, flags: u32) -> Resu
     unit(unsafe {
         syscall(
             SYS_FCHOWNAT,
-            [dir as usize, p(path), uid as usize, gid as usize, flags as usize, 0],
+            [
+                dir as usize,
+                p(path),
+                uid as usize,
+                gid as usize,
+                flags as usize,
+                0,
+            ],
         )
     })
 }
 
 /// `fchown(2)`.
 pub fn fchown(fd: RawFd, uid: u32, gid: u32) -> Result<()> {
-    unit(sc_int(SYS_FCHOWN, [fd as usize, uid as usize, gid as usize, 0, 0, 0]))
+    unit(sc_int(
+        SYS_FCHOWN,
+        [fd as usize, uid as usize, gid as usize, 0, 0, 0],
+    ))
 }
 
 /// `fchmodat(AT_FDCWD, path, mode)` (chmod(2)).
 pub fn chmod(path: &CStr, mode: u32) -> Result<()> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
-    unit(unsafe { syscall(SYS_FCHMODAT, [CWD as usize, p(path), mode as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_FCHMODAT,
+            [CWD as usize, p(path), mode as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `symlinkat(2)`: a symlink `dir`/`path` with content `target`.
@@ -298,7 +350,12 @@ impl Stat {
 pub fn fstat(fd: RawFd) -> Result<Stat> {
     let mut w = [0u64; 18];
     // SAFETY: the kernel writes a 144-byte struct stat into `w`.
-    unsafe { syscall(SYS_FSTAT, [fd as usize, w.as_mut_ptr() as usize, 0, 0, 0, 0]) }?;
+    unsafe {
+        syscall(
+            SYS_FSTAT,
+            [fd as usize, w.as_mut_ptr() as usize, 0, 0, 0, 0],
+        )
+    }?;
     Ok(Stat::from_raw(&w))
 }
 
@@ -319,7 +376,12 @@ pub fn stat(path: &CStr) -> Result<Stat> {
 /// `access(path, X_OK)` (`faccessat(AT_FDCWD, ...)`, real ids).
 pub fn access_exec(path: &CStr) -> Result<()> {
     // SAFETY: `path` is NUL-terminated; the kernel only reads it.
-    unit(unsafe { syscall(SYS_FACCESSAT, [CWD as usize, p(path), X_OK as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_FACCESSAT,
+            [CWD as usize, p(path), X_OK as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `statfs(2)`: the mount's `f_flags` (`ST_*`, equal to the `MS_*` bits).
@@ -342,7 +404,12 @@ pub fn chdir(path: &CStr) -> Result<()> {
 /// `(unreachable)/...` for a directory outside the process's root.
 pub fn getcwd(buf: &mut [u8]) -> Result<usize> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    unsafe { syscall(SYS_GETCWD, [buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0, 0]) }
+    unsafe {
+        syscall(
+            SYS_GETCWD,
+            [buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0, 0],
+        )
+    }
 }
 
 /// `fchdir(2)` (works on `O_PATH` fds).
@@ -387,7 +454,14 @@ pub fn mount(
     unit(unsafe {
         syscall(
             SYS_MOUNT,
-            [opt(source), p(target), opt(fstype), flags as usize, opt(data), 0],
+            [
+                opt(source),
+                p(target),
+                opt(fstype),
+                flags as usize,
+                opt(data),
+                0,
+            ],
         )
     })
 }
@@ -397,7 +471,12 @@ pub fn mount(
 pub fn open_tree_clone(fd: RawFd) -> Result<Fd> {
     let flags = OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH;
     // SAFETY: "" is a NUL-terminated string the kernel only reads.
-    owned(unsafe { syscall(SYS_OPEN_TREE, [fd as usize, p(c""), flags as usize, 0, 0, 0]) })
+    owned(unsafe {
+        syscall(
+            SYS_OPEN_TREE,
+            [fd as usize, p(c""), flags as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `open_tree_attr(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
@@ -412,7 +491,14 @@ pub fn open_tree_attr(path: &CStr, set: u64, clear: u64) -> Result<Fd> {
     owned(unsafe {
         syscall(
             SYS_OPEN_TREE_ATTR,
-            [CWD as usize, p(path), flags as usize, attr.as_ptr() as usize, 32, 0],
+            [
+                CWD as usize,
+                p(path),
+                flags as usize,
+                attr.as_ptr() as usize,
+                32,
+                0,
+            ],
         )
     })
 }
@@ -431,7 +517,12 @@ pub fn move_mount(tree: RawFd, to: &CStr) -> Result<()> {
 /// `move_mount(tree, "", target, "", F_EMPTY_PATH | T_EMPTY_PATH)`: attach
 /// the detached tree exactly on the (`O_PATH`) fd `target`.
 pub fn move_mount_onto(tree: RawFd, target: RawFd) -> Result<()> {
-    move_mount_at(tree, target, c"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    move_mount_at(
+        tree,
+        target,
+        c"",
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    )
 }
 
 fn move_mount_at(tree: RawFd, dir: RawFd, to: &CStr, flags: u32) -> Result<()> {
@@ -439,7 +530,14 @@ fn move_mount_at(tree: RawFd, dir: RawFd, to: &CStr, flags: u32) -> Result<()> {
     unit(unsafe {
         syscall(
             SYS_MOVE_MOUNT,
-            [tree as usize, p(c""), dir as usize, p(to), flags as usize, 0],
+            [
+                tree as usize,
+                p(c""),
+                dir as usize,
+                p(to),
+                flags as usize,
+                0,
+            ],
         )
     })
 }
@@ -448,14 +546,28 @@ fn move_mount_at(tree: RawFd, dir: RawFd, to: &CStr, flags: u32) -> Result<()> {
 /// 32)` (Linux 5.12): changes `MOUNT_ATTR_*` attributes and the
 /// propagation of the mount at `path` (with `AT_RECURSIVE` in `flags`, of
 /// the whole tree below it too); other attributes are left as they are.
-pub fn mount_setattr(dir: RawFd, path: &CStr, flags: u32, set: u64, clear: u64, propagation: u64) -> Result<()> {
+pub fn mount_setattr(
+    dir: RawFd,
+    path: &CStr,
+    flags: u32,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> Result<()> {
     let attr: [u64; 4] = [set, clear, propagation, 0];
     // SAFETY: `path` is NUL-terminated; `attr` is a 32-byte struct
     // mount_attr (MOUNT_ATTR_SIZE_VER0); the kernel only reads both.
     unit(unsafe {
         syscall(
             SYS_MOUNT_SETATTR,
-            [dir as usize, p(path), flags as usize, attr.as_ptr() as usize, 32, 0],
+            [
+                dir as usize,
+                p(path),
+                flags as usize,
+                attr.as_ptr() as usize,
+                32,
+                0,
+            ],
         )
     })
 }
@@ -464,7 +576,10 @@ pub fn mount_setattr(dir: RawFd, path: &CStr, flags: u32, set: u64, clear: u64, 
 
 /// `prctl(PR_SET_DUMPABLE, on)`.
 pub fn set_dumpable(on: bool) -> Result<()> {
-    unit(sc_int(SYS_PRCTL, [PR_SET_DUMPABLE, on as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_SET_DUMPABLE, on as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
@@ -474,12 +589,18 @@ pub fn set_no_new_privs() -> Result<()> {
 
 /// `prctl(PR_CAPBSET_DROP, cap)`.
 pub fn capbset_drop(cap: u32) -> Result<()> {
-    unit(sc_int(SYS_PRCTL, [PR_CAPBSET_DROP, cap as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_CAPBSET_DROP, cap as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `prctl(PR_SET_KEEPCAPS, on)`.
 pub fn set_keepcaps(on: bool) -> Result<()> {
-    unit(sc_int(SYS_PRCTL, [PR_SET_KEEPCAPS, on as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_SET_KEEPCAPS, on as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
@@ -542,7 +663,12 @@ pub fn setresgid(gid: u32) -> Result<()> {
 /// `setgroups(2)` with exactly `gids` (possibly empty).
 pub fn setgroups(gids: &[u32]) -> Result<()> {
     // SAFETY: the kernel reads `gids.len()` u32 values from the slice.
-    unit(unsafe { syscall(SYS_SETGROUPS, [gids.len(), gids.as_ptr() as usize, 0, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_SETGROUPS,
+            [gids.len(), gids.as_ptr() as usize, 0, 0, 0, 0],
+        )
+    })
 }
 
 /// `setsid(2)`.
@@ -553,13 +679,23 @@ pub fn setsid() -> Result<()> {
 /// `sethostname(2)`.
 pub fn sethostname(name: &[u8]) -> Result<()> {
     // SAFETY: the kernel reads `name.len()` bytes.
-    unit(unsafe { syscall(SYS_SETHOSTNAME, [name.as_ptr() as usize, name.len(), 0, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_SETHOSTNAME,
+            [name.as_ptr() as usize, name.len(), 0, 0, 0, 0],
+        )
+    })
 }
 
 /// `setdomainname(2)`.
 pub fn setdomainname(name: &[u8]) -> Result<()> {
     // SAFETY: the kernel reads `name.len()` bytes.
-    unit(unsafe { syscall(SYS_SETDOMAINNAME, [name.as_ptr() as usize, name.len(), 0, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_SETDOMAINNAME,
+            [name.as_ptr() as usize, name.len(), 0, 0, 0, 0],
+        )
+    })
 }
 
 /// `unshare(flags)` (unshare(2)).
@@ -569,13 +705,19 @@ pub fn unshare(flags: u32) -> Result<()> {
 
 /// `setns(fd, nstype)` (setns(2)).
 pub fn setns(fd: RawFd, nstype: u32) -> Result<()> {
-    unit(sc_int(SYS_SETNS, [fd as usize, nstype as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_SETNS,
+        [fd as usize, nstype as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: join a new anonymous session
 /// keyring (keyctl(2); runc does this unless `--no-new-keyring`).
 pub fn join_new_session_keyring() -> Result<()> {
-    unit(sc_int(SYS_KEYCTL, [KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_KEYCTL,
+        [KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0, 0],
+    ))
 }
 
 /// `personality(persona)` (personality(2)).
@@ -588,7 +730,12 @@ pub fn personality(persona: u32) -> Result<()> {
 pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> Result<()> {
     let new: [u64; 2] = [soft, hard];
     // SAFETY: `new` is a valid struct rlimit64; no old limit is written.
-    unit(unsafe { syscall(SYS_PRLIMIT64, [0, resource as usize, new.as_ptr() as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_PRLIMIT64,
+            [0, resource as usize, new.as_ptr() as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `close_range(first, ~0U, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): marks every
@@ -597,14 +744,24 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> Result<()> {
 pub fn cloexec_from(first: u32) -> Result<()> {
     unit(sc_int(
         SYS_CLOSE_RANGE,
-        [first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC, 0, 0, 0],
+        [
+            first as usize,
+            u32::MAX as usize,
+            CLOSE_RANGE_CLOEXEC,
+            0,
+            0,
+            0,
+        ],
     ))
 }
 
 /// `close_range(first, last, 0)` (Linux 5.9): closes every fd from
 /// `first` to `last`, both included.
 pub fn close_range(first: RawFd, last: RawFd) -> Result<()> {
-    unit(sc_int(SYS_CLOSE_RANGE, [first as usize, last as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_CLOSE_RANGE,
+        [first as usize, last as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `fork(2)` as `clone(SIGCHLD)` without a new stack: returns 0 in the
@@ -633,18 +790,29 @@ pub fn capbset_has(cap: u32) -> bool {
 
 /// `setpgid(pid, pgid)` (0 = the caller / its own pid).
 pub fn setpgid(pid: u32, pgid: u32) -> Result<()> {
-    unit(sc_int(SYS_SETPGID, [pid as usize, pgid as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_SETPGID,
+        [pid as usize, pgid as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// `tcsetpgrp(fd, pgrp)`: `ioctl(fd, TIOCSPGRP, &pgrp)` (termios(3)).
 pub fn tcsetpgrp(fd: RawFd, pgrp: u32) -> Result<()> {
     // SAFETY: TIOCSPGRP reads one pid_t.
-    unit(unsafe { syscall(SYS_IOCTL, [fd as usize, TIOCSPGRP, &raw const pgrp as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_IOCTL,
+            [fd as usize, TIOCSPGRP, &raw const pgrp as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `kill(pid, sig)`; a negative `pid` is a process group.
 pub fn kill(pid: i32, sig: u32) -> Result<()> {
-    unit(sc_int(SYS_KILL, [pid as isize as usize, sig as usize, 0, 0, 0, 0]))
+    unit(sc_int(
+        SYS_KILL,
+        [pid as isize as usize, sig as usize, 0, 0, 0, 0],
+    ))
 }
 
 /// Every signal: `rt_sigprocmask`/`rt_sigtimedwait` take a 64-bit set
@@ -658,7 +826,12 @@ const ALL_SIGNALS: u64 = !0;
 pub fn block_all_signals() -> Result<()> {
     let all = ALL_SIGNALS;
     // SAFETY: a valid 8-byte sigset_t; no old set is written.
-    unit(unsafe { syscall(SYS_RT_SIGPROCMASK, [SIG_SETMASK, &raw const all as usize, 0, 8, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_RT_SIGPROCMASK,
+            [SIG_SETMASK, &raw const all as usize, 0, 8, 0, 0],
+        )
+    })
 }
 
 /// `rt_sigtimedwait(all, NULL, NULL)`: takes the next pending signal
@@ -666,7 +839,13 @@ pub fn block_all_signals() -> Result<()> {
 pub fn wait_signal() -> Result<u32> {
     let all = ALL_SIGNALS;
     // SAFETY: a valid 8-byte sigset_t is read; info and timeout are NULL.
-    unsafe { syscall(SYS_RT_SIGTIMEDWAIT, [&raw const all as usize, 0, 0, 8, 0, 0]) }.map(|s| s as u32)
+    unsafe {
+        syscall(
+            SYS_RT_SIGTIMEDWAIT,
+            [&raw const all as usize, 0, 0, 8, 0, 0],
+        )
+    }
+    .map(|s| s as u32)
 }
 
 /// `wait4(-1, &status, WNOHANG, NULL)`: `Some((pid, status))` for a child
@@ -675,7 +854,12 @@ pub fn wait_signal() -> Result<u32> {
 pub fn reap_one() -> Result<Option<(u32, u32)>> {
     let mut status: i32 = 0;
     // SAFETY: the kernel writes one int into `status`; no rusage.
-    let pid = unsafe { syscall(SYS_WAIT4, [-1isize as usize, &raw mut status as usize, WNOHANG, 0, 0, 0]) }?;
+    let pid = unsafe {
+        syscall(
+            SYS_WAIT4,
+            [-1isize as usize, &raw mut status as usize, WNOHANG, 0, 0, 0],
+        )
+    }?;
     Ok((pid != 0).then_some((pid as u32, status as u32)))
 }
 
@@ -684,7 +868,12 @@ pub fn reap_one() -> Result<Option<(u32, u32)>> {
 pub fn unblock_all_signals() -> Result<()> {
     let empty: u64 = 0;
     // SAFETY: `empty` is a valid 8-byte sigset_t; no old set is written.
-    unit(unsafe { syscall(SYS_RT_SIGPROCMASK, [SIG_SETMASK, &raw const empty as usize, 0, 8, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_RT_SIGPROCMASK,
+            [SIG_SETMASK, &raw const empty as usize, 0, 8, 0, 0],
+        )
+    })
 }
 
 #[repr(C)]
@@ -719,7 +908,11 @@ pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
     }?;
     // Not `then_some(Fd(r))`: that builds the `Fd` eagerly, and dropping
     // `Fd(0)` (seccomp's return without a listener) would close stdin.
-    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 { Ok(Some(Fd(r as RawFd))) } else { Ok(None) }
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        Ok(Some(Fd(r as RawFd)))
+    } else {
+        Ok(None)
+    }
 }
 
 // ---- Sockets --------------------------------------------------------------
@@ -728,7 +921,14 @@ pub fn seccomp_filter(flags: u32, prog: &[u8]) -> Result<Option<Fd>> {
 pub fn socket_inet_dgram() -> Result<Fd> {
     owned(sc_int(
         SYS_SOCKET,
-        [AF_INET as usize, (SOCK_DGRAM | SOCK_CLOEXEC) as usize, 0, 0, 0, 0],
+        [
+            AF_INET as usize,
+            (SOCK_DGRAM | SOCK_CLOEXEC) as usize,
+            0,
+            0,
+            0,
+            0,
+        ],
     ))
 }
 
@@ -745,7 +945,12 @@ pub fn loopback_up(sock: RawFd) -> Result<()> {
     [ifr[16], ifr[17]] = (IFF_UP | IFF_LOOPBACK).to_ne_bytes();
     // SAFETY: `ifr` is a 40-byte struct ifreq naming "lo" with ifr_flags
     // set; the kernel only reads it.
-    unit(unsafe { syscall(SYS_IOCTL, [sock as usize, SIOCSIFFLAGS, ifr.as_ptr() as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_IOCTL,
+            [sock as usize, SIOCSIFFLAGS, ifr.as_ptr() as usize, 0, 0, 0],
+        )
+    })
 }
 
 #[repr(C)]
@@ -809,7 +1014,14 @@ pub fn send_record(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> Result<usize
     unsafe {
         syscall(
             SYS_SENDMSG,
-            [sock as usize, &raw const msg as usize, MSG_NOSIGNAL as usize, 0, 0, 0],
+            [
+                sock as usize,
+                &raw const msg as usize,
+                MSG_NOSIGNAL as usize,
+                0,
+                0,
+                0,
+            ],
         )
     }
 }
@@ -833,7 +1045,11 @@ struct CmsgFds {
 /// cut-off control data (`MSG_CTRUNC`: more fds than fit, which the kernel
 /// then closes) or a control message other than `SCM_RIGHTS` is `EPROTO`;
 /// the fds that did arrive are closed first.
-pub fn recv_fds(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_RECV_FDS]) -> Result<(usize, usize)> {
+pub fn recv_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; MAX_RECV_FDS],
+) -> Result<(usize, usize)> {
     let iov = IoVec {
         base: buf.as_mut_ptr(),
         len: buf.len(),
@@ -860,7 +1076,14 @@ pub fn recv_fds(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_RECV_FDS]) ->
     let n = unsafe {
         syscall(
             SYS_RECVMSG,
-            [sock as usize, &raw mut msg as usize, MSG_CMSG_CLOEXEC as usize, 0, 0, 0],
+            [
+                sock as usize,
+                &raw mut msg as usize,
+                MSG_CMSG_CLOEXEC as usize,
+                0,
+                0,
+                0,
+            ],
         )
     }?;
     // One `cmsghdr` at most: its `len` covers the header and the ints.
@@ -914,7 +1137,10 @@ pub fn recv(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
 
 /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
 pub fn accept(sock: RawFd) -> Result<Fd> {
-    owned(sc_int(SYS_ACCEPT4, [sock as usize, 0, 0, SOCK_CLOEXEC as usize, 0, 0]))
+    owned(sc_int(
+        SYS_ACCEPT4,
+        [sock as usize, 0, 0, SOCK_CLOEXEC as usize, 0, 0],
+    ))
 }
 
 // ---- Terminals ------------------------------------------------------------
@@ -926,7 +1152,14 @@ pub fn unlockpt(master: RawFd) -> Result<()> {
     unit(unsafe {
         syscall(
             SYS_IOCTL,
-            [master as usize, TIOCSPTLCK, &raw const unlock as usize, 0, 0, 0],
+            [
+                master as usize,
+                TIOCSPTLCK,
+                &raw const unlock as usize,
+                0,
+                0,
+                0,
+            ],
         )
     })
 }
@@ -944,7 +1177,12 @@ pub fn pty_peer(master: RawFd, flags: u32) -> Result<Fd> {
 pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
     let ws: [u16; 4] = [rows, cols, 0, 0];
     // SAFETY: TIOCSWINSZ reads one 8-byte struct winsize.
-    unit(unsafe { syscall(SYS_IOCTL, [fd as usize, TIOCSWINSZ, ws.as_ptr() as usize, 0, 0, 0]) })
+    unit(unsafe {
+        syscall(
+            SYS_IOCTL,
+            [fd as usize, TIOCSWINSZ, ws.as_ptr() as usize, 0, 0, 0],
+        )
+    })
 }
 
 /// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal our controlling terminal.

@@ -84,7 +84,8 @@ pub fn available_inits(test: &str) -> Vec<Init> {
 
 /// Whether `prog` is found in PATH.
 pub fn have(prog: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
 }
 
 /// A busybox root filesystem (under a [`Bundle`] dir in `target/systest`,
@@ -109,18 +110,35 @@ impl Image {
         fs::create_dir(&rootfs).expect("creating rootfs/");
         let mut cp = Command::new("cp");
         cp.arg("-a");
-        for e in fs::read_dir(&template).expect("reading the template").flatten() {
+        for e in fs::read_dir(&template)
+            .expect("reading the template")
+            .flatten()
+        {
             if e.file_name() != "bin" {
                 cp.arg(e.path());
             }
         }
         let out = output(cp.arg(&rootfs));
         assert!(out.success(), "copying the rootfs template:\n{out}");
-        let out = output(Command::new("cp").arg("-al").arg(template.join("bin")).arg(rootfs.join("bin")));
+        let out = output(
+            Command::new("cp")
+                .arg("-al")
+                .arg(template.join("bin"))
+                .arg(rootfs.join("bin")),
+        );
         assert!(out.success(), "linking the rootfs template's bin/:\n{out}");
-        fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        fs::set_permissions(
+            rootfs.join("tmp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
         // busybox sh gives background jobs /dev/null as stdin.
-        let out = output(Command::new("mknod").args(["-m", "666"]).arg(rootfs.join("dev/null")).args(["c", "1", "3"]));
+        let out = output(
+            Command::new("mknod")
+                .args(["-m", "666"])
+                .arg(rootfs.join("dev/null"))
+                .args(["c", "1", "3"]),
+        );
         assert!(out.success(), "mknod dev/null:\n{out}");
         for init in Init::ALL {
             if let Some(bin) = init.host_binary() {
@@ -139,7 +157,10 @@ impl Image {
     /// `sprout plan --rootfs ROOTFS ARGS... -o ROOTFS/plan`; panics unless it succeeds.
     pub fn plan(&self, args: &[&str]) -> &Self {
         let out = self.try_plan(args);
-        assert!(out.success() && out.stderr.is_empty(), "sprout plan failed:\n{out}");
+        assert!(
+            out.success() && out.stderr.is_empty(),
+            "sprout plan failed:\n{out}"
+        );
         self
     }
 
@@ -171,13 +192,21 @@ impl Image {
     /// `unshare ... --root=ROOTFS argv...` with a small clean environment.
     pub fn command_raw(&self, argv: &[String]) -> Command {
         let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc"])
-            .arg(format!("--root={}", self.rootfs().display()))
-            .args(argv)
-            .env_clear()
-            .env("PATH", "/bin")
-            .env("container", "sprout-systest")
-            .stdin(Stdio::null());
+        c.args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--mount-proc",
+            "--uts",
+            "--ipc",
+        ])
+        .arg(format!("--root={}", self.rootfs().display()))
+        .args(argv)
+        .env_clear()
+        .env("PATH", "/bin")
+        .env("container", "sprout-systest")
+        .stdin(Stdio::null());
         c
     }
 
@@ -225,7 +254,13 @@ impl Running {
                 }
             }
         });
-        Running { child, lines, seen: Vec::new(), pending: Vec::new(), what }
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            pending: Vec::new(),
+            what,
+        }
     }
 
     /// Waits (up to `secs`) for a stdout line equal to `want`, also among
@@ -247,7 +282,10 @@ impl Running {
                     }
                     self.pending.push(l);
                 }
-                Err(_) => panic!("{}: no line {want:?} within {secs}s; stdout so far: {:?}", self.what, self.seen),
+                Err(_) => panic!(
+                    "{}: no line {want:?} within {secs}s; stdout so far: {:?}",
+                    self.what, self.seen
+                ),
             }
         }
     }
@@ -258,10 +296,17 @@ impl Running {
         let path = format!("/proc/{unshare}/task/{unshare}/children");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(pid) = fs::read_to_string(&path).ok().and_then(|s| s.split_whitespace().next()?.parse().ok()) {
+            if let Some(pid) = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            {
                 return pid;
             }
-            assert!(Instant::now() < deadline, "{}: unshare ({unshare}) has no child", self.what);
+            assert!(
+                Instant::now() < deadline,
+                "{}: unshare ({unshare}) has no child",
+                self.what
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -269,7 +314,11 @@ impl Running {
     /// Sends `sig` (a name such as `TERM`) to the container's PID 1.
     pub fn signal_init(&self, sig: &str) {
         let pid = self.init_pid();
-        let out = output(Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()));
+        let out = output(
+            Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string()),
+        );
         assert!(out.success(), "kill -{sig} {pid}:\n{out}");
     }
 
@@ -281,7 +330,10 @@ impl Running {
             match self.child.try_wait().expect("waiting for unshare") {
                 Some(st) => break st,
                 None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                None => panic!("{}: still running after {secs}s; stdout: {:?}", self.what, self.seen),
+                None => panic!(
+                    "{}: still running after {secs}s; stdout: {:?}",
+                    self.what, self.seen
+                ),
             }
         };
         let mut rest = std::mem::take(&mut self.seen);

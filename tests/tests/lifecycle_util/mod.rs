@@ -79,7 +79,10 @@ impl Rt {
     /// The `status` of `id`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The pid `state` reports.
@@ -97,7 +100,10 @@ impl Rt {
             if st["status"] == status {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "still not {status} after 10 s: {st}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "still not {status} after 10 s: {st}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -142,14 +148,25 @@ pub fn is_bookkeeping(name: &str) -> bool {
 pub fn root_containers(root: &Path) -> Vec<String> {
     let names = |d: &Path| -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(d)
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     };
     let staging = names(&root.join(".creating~"));
-    assert!(staging.is_empty(), "left in {}/.creating~: {staging:?}", root.display());
-    names(root).into_iter().filter(|n| !is_bookkeeping(n)).collect()
+    assert!(
+        staging.is_empty(),
+        "left in {}/.creating~: {staging:?}",
+        root.display()
+    );
+    names(root)
+        .into_iter()
+        .filter(|n| !is_bookkeeping(n))
+        .collect()
 }
 
 /// Runs `cmd` with stdout and stderr going to (unlinked) temporary files,
@@ -160,7 +177,12 @@ pub fn run_files(cmd: &mut Command) -> Output {
     let command = format!("{cmd:?}");
     let tmp = |tag: &str| {
         let p = std::env::temp_dir().join(unique_id(tag));
-        let f = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&p).expect("temp file");
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .expect("temp file");
         let _ = fs::remove_file(&p);
         f
     };
@@ -190,7 +212,12 @@ pub fn run_files(cmd: &mut Command) -> Output {
         let _ = f.read_to_end(&mut v);
         v
     };
-    Output { status, stdout: read(out), stderr: read(err), command }
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+        command,
+    }
 }
 
 /// A busybox bundle for container `id` running `sh -c script` (no
@@ -208,7 +235,9 @@ pub fn sh_bundle(id: &str, script: &str, edit: impl FnOnce(&mut Value)) -> Bundl
 pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     let mut found = Vec::new();
-    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else { return found };
+    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
     for e in rd.flatten() {
         let d = e.path().join(rel);
         if d.is_dir() {
@@ -221,20 +250,38 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
 /// Reads a cgroup v1 file `/sys/fs/cgroup/<ctrl>/<path>/<file>`, trimmed.
 #[track_caller]
 pub fn cg_read(ctrl: &str, path: &str, file: &str) -> String {
-    let p = Path::new("/sys/fs/cgroup").join(ctrl).join(path.trim_start_matches('/')).join(file);
-    fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().to_string()
+    let p = Path::new("/sys/fs/cgroup")
+        .join(ctrl)
+        .join(path.trim_start_matches('/'))
+        .join(file);
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
 
 /// The pids in `/sys/fs/cgroup/<ctrl>/<path>/cgroup.procs`.
 pub fn cg_procs(ctrl: &str, path: &str) -> Vec<i32> {
-    let p = Path::new("/sys/fs/cgroup").join(ctrl).join(path.trim_start_matches('/')).join("cgroup.procs");
-    fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+    let p = Path::new("/sys/fs/cgroup")
+        .join(ctrl)
+        .join(path.trim_start_matches('/'))
+        .join("cgroup.procs");
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 /// Whether `/proc/PID` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next().unwrap_or('?')).unwrap_or('?');
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.trim_start().chars().next().unwrap_or('?'))
+        .unwrap_or('?');
     state != 'Z' && state != 'X'
 }
 
@@ -270,11 +317,19 @@ pub fn wait_file(path: &Path, secs: u64) -> String {
 /// to it (see `common::processes_referring_to`).
 #[track_caller]
 pub fn assert_gone(rt: &Rt, bundle: &Bundle, id: &str, cgroup: &str) {
-    assert!(!rt.dir(id).exists(), "state dir {} left", rt.dir(id).display());
+    assert!(
+        !rt.dir(id).exists(),
+        "state dir {} left",
+        rt.dir(id).display()
+    );
     let dirs = cgroup_dirs(cgroup);
     assert!(dirs.is_empty(), "cgroup dirs left: {dirs:#?}");
     assert!(
-        wait_for(5, || crate::common::processes_referring_to(id, bundle.dir()).is_empty()),
+        wait_for(5, || crate::common::processes_referring_to(
+            id,
+            bundle.dir()
+        )
+        .is_empty()),
         "processes left: {:#?}",
         crate::common::processes_referring_to(id, bundle.dir())
     );
@@ -283,12 +338,20 @@ pub fn assert_gone(rt: &Rt, bundle: &Bundle, id: &str, cgroup: &str) {
 /// Runs `ps -o pid= --ppid PID`-free: the children of `pid` from /proc.
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else { return out };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
-        let Ok(n) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(n) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(stat) = fs::read_to_string(format!("/proc/{n}/stat"))
             && let Some((_, rest)) = stat.rsplit_once(')')
-            && rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(pid)
+            && rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i32>().ok())
+                == Some(pid)
         {
             out.push(n);
         }
@@ -298,7 +361,12 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 
 /// `sh -c script` on the host with stdin closed.
 pub fn host_sh(script: &str) -> Output {
-    output(Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()))
+    output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null()),
+    )
 }
 
 /// Foreground `run`s of `bundle` at once, one per ID, each with captured

@@ -38,7 +38,9 @@ fn build_probe() -> Option<PathBuf> {
     fs::create_dir_all(&dir).ok()?;
     let bin = dir.join("probe");
     let fresh = |b: &Path| {
-        let (Ok(s), Ok(b)) = (fs::metadata(&src), fs::metadata(b)) else { return false };
+        let (Ok(s), Ok(b)) = (fs::metadata(&src), fs::metadata(b)) else {
+            return false;
+        };
         s.modified().ok() <= b.modified().ok()
     };
     if fresh(&bin) {
@@ -46,7 +48,12 @@ fn build_probe() -> Option<PathBuf> {
     }
     // Built under a private name, then renamed: tests run in parallel.
     let tmp = dir.join(format!("probe.{}", std::process::id()));
-    let out = output(Command::new("cc").args(["-static", "-O2", "-o"]).arg(&tmp).arg(&src));
+    let out = output(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src),
+    );
     if !out.success() {
         eprintln!("cannot build the probe helper (cc -static):\n{out}");
         let _ = fs::remove_file(&tmp);
@@ -111,7 +118,10 @@ impl Background {
                 let out = self.finish_output(st);
                 panic!("the background container ended before writing its pid file:\n{out}");
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "no pid file after 30 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no pid file after 30 s"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -163,7 +173,11 @@ impl Background {
                 }
             }
         };
-        (code, t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default())
+        (
+            code,
+            t_out.join().unwrap_or_default(),
+            t_err.join().unwrap_or_default(),
+        )
     }
 }
 
@@ -197,17 +211,25 @@ pub fn host_binaries() -> Vec<PathBuf> {
 /// a container in this test could reach (the controller and stub under
 /// test; other builds in the workspace may be rebuilt meanwhile).
 pub fn tested_binary_hashes() -> Vec<(PathBuf, String)> {
-    let mut v = vec![sprout_bin(), sprout_bin().with_file_name("sprout-init"), sprout_init_bin()];
+    let mut v = vec![
+        sprout_bin(),
+        sprout_bin().with_file_name("sprout-init"),
+        sprout_init_bin(),
+    ];
     v.retain(|p| p.is_file());
     v.dedup();
-    v.into_iter().map(|p| (p.clone(), crate::common::sha256(&p))).collect()
+    v.into_iter()
+        .map(|p| (p.clone(), crate::common::sha256(&p)))
+        .collect()
 }
 
 /// Adds a bind mount of the host directory `src` at `dest`.
 pub fn bind(c: &mut sprout_systests::serde_json::Value, src: &Path, dest: &str) {
-    c["mounts"].as_array_mut().expect("mounts is a list").push(sprout_systests::serde_json::json!({
-        "destination": dest, "type": "bind", "source": src, "options": ["rbind"]
-    }));
+    c["mounts"].as_array_mut().expect("mounts is a list").push(
+        sprout_systests::serde_json::json!({
+            "destination": dest, "type": "bind", "source": src, "options": ["rbind"]
+        }),
+    );
 }
 
 /// Makes a FIFO at `path` (`mkfifo`).
@@ -254,6 +276,9 @@ pub fn kill_pid(pid: i32) {
 /// the fds inherited without `FD_CLOEXEC`.
 pub fn sprout_with_fds(redirections: &str, args: &[&str]) -> sprout_systests::Output {
     let mut cmd = Command::new("bash");
-    cmd.arg("-c").arg(format!("exec {redirections}; exec \"$0\" \"$@\"")).arg(sprout_bin()).args(args);
+    cmd.arg("-c")
+        .arg(format!("exec {redirections}; exec \"$0\" \"$@\""))
+        .arg(sprout_bin())
+        .args(args);
     output(cmd.stdin(Stdio::null()))
 }

@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    Cfg, Hyperfine, Paths, Rows, Rt, TestRes, ms, p, ratio, outcome, row_stats, run_timeout, seccomp,
-    sh_words, table,
+    Cfg, Hyperfine, Paths, Rows, Rt, TestRes, ms, outcome, p, ratio, row_stats, run_timeout,
+    seccomp, sh_words, table,
 };
 use crate::util::{Context, Result};
 use crate::{bail, say};
