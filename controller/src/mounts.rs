@@ -1242,8 +1242,9 @@ const IPC_SYSCTLS: &[&str] = &[
 ///
 /// Errors (runc's rules): a key whose namespace the container does not
 /// have (`net.*` needs a network namespace, IPC keys an IPC namespace,
-/// `kernel.hostname`/`kernel.domainname` a UTS namespace), any other key,
-/// or a malformed key.
+/// `kernel.domainname` a UTS namespace), any other key, or a malformed
+/// key; `kernel.hostname` always (runc's validator: it conflicts with the
+/// config's `hostname`).
 pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Vec<Op>> {
     let mut keys: Vec<&String> = sysctl.keys().collect();
     keys.sort();
@@ -1258,11 +1259,18 @@ pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Ve
         {
             crate::bail!("{origin}: not a valid sysctl name");
         }
+        if dotted == "kernel.hostname" {
+            // runc refuses it too: the config's `hostname` is the one way
+            // to set it, and both at once would silently disagree.
+            crate::bail!(
+                "{origin}: not allowed, it conflicts with the config's hostname field (set hostname instead)"
+            );
+        }
         let needs = if dotted.starts_with("net.") {
             Some((ns.net, "network"))
         } else if IPC_SYSCTLS.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
             Some((ns.ipc, "IPC"))
-        } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
+        } else if dotted == "kernel.domainname" {
             Some((ns.uts, "UTS"))
         } else {
             None
@@ -1775,6 +1783,26 @@ mod tests {
         let m = mount("/dev", "bind", "/dev", &["rbind"]);
         let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
         assert_eq!(ops.len(), 1);
+    }
+
+    #[test]
+    fn sysctl_kernel_hostname_is_refused() {
+        let all = NsPresence {
+            net: true,
+            ipc: true,
+            uts: true,
+        };
+        for key in ["kernel.hostname", "kernel/hostname"] {
+            let s = HashMap::from([(key.to_string(), "x".to_string())]);
+            let e = sysctl_ops(&s, all).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("linux.sysctl \"{key}\": not allowed")),
+                "{e}"
+            );
+            assert!(e.contains("hostname field"), "{e}");
+        }
+        let s = HashMap::from([("kernel.domainname".to_string(), "x".to_string())]);
+        assert_eq!(sysctl_ops(&s, all).unwrap().len(), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `sprout spec`: writes a default `config.json`, the same as `runc spec`
 //! (runc `libcontainer/specconv.Example`) except for the hostname
-//! (`sprout`).
+//! (`sprout`) and `ociVersion`, which is the runtime-spec version sprout
+//! implements (`--version`'s `spec:`), as runc writes its own.
 //!
 //! Like runc's, `linux.resources.devices` starts with a rule denying
 //! every device; sprout appends runc's default allow-list at create.
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// The default configuration, formatted like `runc spec`'s output.
 pub const DEFAULT_CONFIG: &str = r#"{
-	"ociVersion": "1.0.2-dev",
+	"ociVersion": "1.1.0",
 	"process": {
 		"terminal": true,
 		"user": {
@@ -220,7 +221,8 @@ mod tests {
     #[test]
     fn default_config_parses() {
         let spec = crate::config::parse(DEFAULT_CONFIG).unwrap();
-        assert_eq!(spec.version(), "1.0.2-dev");
+        // The version `--version` prints after `spec:` (oci-spec's).
+        assert_eq!(spec.version(), crate::cli::SPEC_VERSION);
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.terminal(), Some(true));
         assert_eq!(p.args().as_ref().unwrap(), &["sh"]);

@@ -106,7 +106,7 @@ fn every_hook_gets_its_state_at_its_point() {
             "{kind}: the container process: {st}"
         );
         assert_eq!(st["bundle"], bundle.dir().to_str().unwrap(), "{kind}");
-        assert_eq!(st["ociVersion"], "1.0.2-dev", "{kind}");
+        assert_eq!(st["ociVersion"], bundle.config()["ociVersion"], "{kind}");
         assert_eq!(st["annotations"]["hook.test"], "1", "{kind}");
     }
     // createRuntime: the runtime's namespaces; createContainer: the

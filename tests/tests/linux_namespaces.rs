@@ -235,6 +235,11 @@ fn sysctls() {
             "linux.sysctl \"kernel.msgmax\": needs its own IPC namespace",
         ),
         (
+            // runc refuses it: the config's hostname field sets it.
+            Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.hostname": "other"})),
+            "linux.sysctl \"kernel.hostname\": not allowed, it conflicts with the config's hostname field",
+        ),
+        (
             Box::new(|c| c["linux"]["sysctl"] = json!({"net/../../kernel/panic": "1"})),
             "not a valid sysctl name",
         ),
