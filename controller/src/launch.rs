@@ -113,7 +113,7 @@ pub fn stub_path() -> Result<PathBuf> {
 pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
     let shown = path.display();
-    let mut src = File::open(path).map_err(|e| {
+    let src = File::open(path).map_err(|e| {
         Error::io(
             format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"),
             &e,
@@ -129,9 +129,21 @@ pub fn load_stub(path: &Path) -> Result<OwnedFd> {
         r => r,
     }
     .ctx(|| "sprout-init: memfd_create")?;
-    let mut dst = File::from(fd);
-    std::io::copy(&mut src, &mut dst)
-        .map_err(|e| Error::io(format!("sprout-init \"{shown}\": copy to memfd"), &e))?;
+    let dst = File::from(fd);
+    // sendfile(2) until EOF: what std::io::copy ends up doing after two
+    // fstats and a copy_file_range that fails across filesystems (EXDEV).
+    loop {
+        match nix::sys::sendfile::sendfile(&dst, &src, None, 1 << 20) {
+            Ok(0) => break,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                return Err(Error::io(
+                    format!("sprout-init \"{shown}\": copy to memfd"),
+                    &std::io::Error::from(e),
+                ));
+            }
+        }
+    }
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW

@@ -931,12 +931,21 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 /// (Go's runtime keeps just those two ignored when started so: `nohup`
 /// keeps working); SIGPIPE is this process's own (see [`main`]). The
 /// ignored set is read once from `/proc/self/stat` (`sigignore`, proc(5)):
-/// 5 system calls, where asking each standard signal would take 26;
+/// 3 system calls, where asking each standard signal would take 26;
 /// usually nothing is ignored and nothing more is done. Real-time signals
 /// are left as they are.
 #[cfg(not(test))]
 fn reset_ignored_signals() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    // One read into a stack buffer (the line is a few hundred bytes; a
+    // growing String takes five reads and an fstat).
+    let mut buf = [0u8; 2048];
+    let Ok(mut f) = std::fs::File::open("/proc/self/stat") else {
+        return;
+    };
+    let Ok(n) = std::io::Read::read(&mut f, &mut buf) else {
+        return;
+    };
+    let Ok(stat) = std::str::from_utf8(&buf[..n]) else {
         return;
     };
     // Fields after the command name, which ends at the last ')': state is

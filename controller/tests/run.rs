@@ -177,7 +177,10 @@ fn spec_refuses_to_overwrite() {
     assert!(out.status.success());
     let c: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(c["ociVersion"], "1.1.0", "the spec version `--version` prints");
+    assert_eq!(
+        c["ociVersion"], "1.1.0",
+        "the spec version `--version` prints"
+    );
     assert_eq!(
         c["process"]["capabilities"]["bounding"],
         json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
