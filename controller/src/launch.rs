@@ -107,9 +107,14 @@ pub fn stub_path() -> Result<PathBuf> {
     Ok(exe.with_file_name("sprout-init"))
 }
 
+/// The largest stub [`load_stub`] copies, in bytes.
+const MAX_STUB: usize = 16 << 20;
+
 /// Copies the stub into a sealed memfd (`memfd_create(2)` with
 /// `MFD_CLOEXEC|MFD_ALLOW_SEALING` (+`MFD_EXEC` where the kernel knows
 /// it), then `F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE`).
+/// Errors: the file cannot be opened or read, or is larger than
+/// [`MAX_STUB`].
 pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
     let shown = path.display();
@@ -132,10 +137,22 @@ pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     let dst = File::from(fd);
     // sendfile(2) until EOF: what std::io::copy ends up doing after two
     // fstats and a copy_file_range that fails across filesystems (EXDEV).
+    // At most MAX_STUB bytes: the stub is ~30 KiB, and a `$SPROUT_INIT`
+    // naming a device such as /dev/zero must not fill memory.
+    let mut copied = 0usize;
     loop {
         match nix::sys::sendfile::sendfile(&dst, &src, None, 1 << 20) {
             Ok(0) => break,
-            Ok(_) | Err(Errno::EINTR) => {}
+            Ok(n) => {
+                copied += n;
+                if copied > MAX_STUB {
+                    crate::bail!(
+                        "sprout-init \"{shown}\": larger than {} MiB, not a sprout-init",
+                        MAX_STUB >> 20
+                    );
+                }
+            }
+            Err(Errno::EINTR) => {}
             Err(e) => {
                 return Err(Error::io(
                     format!("sprout-init \"{shown}\": copy to memfd"),

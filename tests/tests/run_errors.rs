@@ -408,3 +408,31 @@ fn invalid_container_id() {
     assert!(!b.dir().join("out/ran").exists());
     assert_clean(&b, &id);
 }
+
+/// `$SPROUT_INIT` naming something that is not a sprout-init and has no
+/// end (/dev/zero): the copy into the stub's memfd stops at its limit with
+/// one line naming the path, instead of filling memory; nothing is left
+/// (no state, no cgroup, no process).
+#[test]
+fn a_stub_path_without_end_is_refused() {
+    require_root!();
+    let id = unique_id("stubzero");
+    let b = bundle(&id, |_| {});
+    let out = output(
+        sprout(&["run", "--bundle"])
+            .arg(b.dir())
+            .arg(&id)
+            .env("SPROUT_INIT", "/dev/zero"),
+    );
+    assert_one_line_error(&out, &["sprout-init \"/dev/zero\"", "larger than 16 MiB"]);
+    assert!(!b.dir().join("out/ran").exists());
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
+            .join(&id)
+            .exists(),
+        "cgroup left"
+    );
+    let st = output(&mut sprout(&["state", &id]));
+    assert!(!st.success(), "state of {id} left: {st}");
+    assert_clean(&b, &id);
+}
