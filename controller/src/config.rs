@@ -51,16 +51,39 @@ pub fn load(dir: &Path) -> Result<Bundle> {
         .canonicalize()
         .map_err(|e| Error::io(format!("bundle \"{shown}\""), &e))?;
     let path = dir.join(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_regular(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             crate::bail!("bundle \"{}\": no {CONFIG_FILE} in it", dir.display())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            crate::bail!("{}: not a regular file", path.display())
         }
         Err(e) => return Err(Error::io(format!("{}: read", path.display()), &e)),
     };
     let spec = parse(&text)?;
     let rootfs = rootfs(&dir, &spec)?;
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// The text of the regular file at `path`, opened with `O_NONBLOCK` so
+/// that a FIFO in its place cannot hang a start (whose stopping signals a
+/// foreground `run` holds). Errors: the open or read error; `InvalidInput`
+/// for anything but a regular file (FIFO, device, directory).
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    let mut text = String::with_capacity(meta.len() as usize + 1);
+    f.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Parses config text into a [`Spec`] (see the module docs).

@@ -274,6 +274,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
     let sync_opts = RunOptions {
         pid_file: args.pid_file.as_deref(),
         container_state: Some(&container_state),
+        hold_signals: !args.detach,
         ..Default::default()
     };
     launched.sync(&sync_opts, timer).map_err(gone)?;

@@ -29,6 +29,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -94,6 +95,15 @@ pub struct RunOptions<'a> {
     /// (`linux.seccomp.listenerPath`). Without it a state with the pid,
     /// status `creating` and empty id and bundle is sent.
     pub container_state: Option<&'a dyn Fn(Pid) -> String>,
+    /// The caller waits for the container process ([`Launched::wait`]:
+    /// a foreground `run` or `exec`). Signals that arrive during the sync
+    /// then stay pending in the signalfd and are forwarded to the
+    /// container process once it runs, as runc's `run` queues them until
+    /// the container has started; sent to sprout-init instead, they would
+    /// kill it before its exec, or be lost on it as pid 1 of a new pid
+    /// namespace. Otherwise (`create`, `run -d`, `exec -d`) they go to
+    /// sprout-init as before: a `create` told to stop fails and cleans up.
+    pub hold_signals: bool,
 }
 
 /// The stub's path: `$SPROUT_INIT`, else `sprout-init` next to this
@@ -118,12 +128,25 @@ const MAX_STUB: usize = 16 << 20;
 pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
     let shown = path.display();
-    let src = File::open(path).map_err(|e| {
-        Error::io(
-            format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"),
-            &e,
-        )
-    })?;
+    // O_NONBLOCK: a FIFO must not hang the start (with the signals that
+    // would stop it held); only a regular file is taken.
+    let src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            Error::io(
+                format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"),
+                &e,
+            )
+        })?;
+    match src.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            crate::bail!("sprout-init \"{shown}\": not a regular file (set {STUB_ENV} to its path)")
+        }
+        Err(e) => return Err(Error::io(format!("sprout-init \"{shown}\": fstat"), &e)),
+    }
     let base = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
     const MFD_EXEC: libc::c_uint = 0x0010;
     let fd = match memfd_create(
@@ -371,13 +394,16 @@ fn forwarded_set() -> SigSet {
 
 /// Blocks the signals a foreground `run` forwards ([`FORWARDED`]) before
 /// anything is made (state directory, cgroup), saving the caller's mask
-/// for the container's process: a SIGTERM or SIGINT that arrives while
-/// the container is being set up then stays pending and is forwarded to
-/// the container once it runs (its signalfd reads it), instead of killing
-/// this process half-way and leaving a state directory and a cgroup for
-/// `delete`. If the start fails, the error is reported and the pending
-/// signal dropped with this process. Best effort: a failure leaves the
-/// later block of [`block_forwarded`].
+/// for the child (sprout-init runs with it; it clears the mask before the
+/// container's exec, so the container process starts with none blocked).
+/// A SIGTERM or SIGINT that arrives while the container is being set up
+/// then stays pending in the signalfd (the sync does not read it, see
+/// [`RunOptions::hold_signals`]) and is forwarded to the container once it
+/// runs, as runc queues them, instead of killing this process half-way and
+/// leaving a state directory and a cgroup for `delete`. If the start
+/// fails, the error is reported and the pending signal dropped with this
+/// process. Best effort: a failure leaves the later block of
+/// [`block_forwarded`].
 pub fn block_forwarded_early() {
     let mask = sys::current_sigmask();
     if forwarded_set().thread_block().is_ok() {
@@ -1048,11 +1074,16 @@ impl Launched {
                     PollFd::new(self.sync.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
                 ];
-                match poll(&mut fds, PollTimeout::NONE) {
+                // Held signals: the signalfd is not watched until `wait`.
+                let n = if opts.hold_signals { 1 } else { 2 };
+                match poll(&mut fds[..n], PollTimeout::NONE) {
                     Err(Errno::EINTR) => continue,
                     r => r.ctx(|| "poll")?,
                 };
-                (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))
+                (
+                    fds[0].any().unwrap_or(false),
+                    n == 2 && fds[1].any().unwrap_or(false),
+                )
             };
             if sig_ready {
                 forward_signals(&self.sigfd, &self.child, self.console.as_ref());

@@ -619,6 +619,7 @@ fn setup(
         } else {
             None
         },
+        hold_signals: mode == Mode::Foreground,
     };
     if let Err(e) = launched.sync(&run_opts, timer) {
         let e = with_oom_cause(e, pending.claim.as_ref(), memory_limit(spec));

@@ -353,19 +353,41 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Mount { index, destination } => write!(f, "mounts[{index}] \"{destination}\""),
-            Origin::DefaultDevice(p) => write!(f, "default device \"{p}\""),
-            Origin::Device { index, path } => write!(f, "linux.devices[{index}] \"{path}\""),
-            Origin::DevSymlink(p) => write!(f, "symlink \"{p}\""),
-            Origin::Sysctl(k) => write!(f, "linux.sysctl \"{k}\""),
+            Origin::Mount { index, destination } => {
+                write!(f, "mounts[{index}] \"{}\"", Shown(destination))
+            }
+            Origin::DefaultDevice(p) => write!(f, "default device \"{}\"", Shown(p)),
+            Origin::Device { index, path } => {
+                write!(f, "linux.devices[{index}] \"{}\"", Shown(path))
+            }
+            Origin::DevSymlink(p) => write!(f, "symlink \"{}\"", Shown(p)),
+            Origin::Sysctl(k) => write!(f, "linux.sysctl \"{}\"", Shown(k)),
             Origin::ReadonlyPath { index, path } => {
-                write!(f, "linux.readonlyPaths[{index}] \"{path}\"")
+                write!(f, "linux.readonlyPaths[{index}] \"{}\"", Shown(path))
             }
             Origin::MaskedPath { index, path } => {
-                write!(f, "linux.maskedPaths[{index}] \"{path}\"")
+                write!(f, "linux.maskedPaths[{index}] \"{}\"", Shown(path))
             }
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
         }
+    }
+}
+
+/// A config string as an error shows it: control characters escaped
+/// (`\n`, `\u{1b}`), so that an error stays one line and puts no terminal
+/// escape sequence on stderr; everything else as is.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1783,6 +1805,17 @@ mod tests {
         let m = mount("/dev", "bind", "/dev", &["rbind"]);
         let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
         assert_eq!(ops.len(), 1);
+    }
+
+    #[test]
+    fn origins_escape_control_characters() {
+        let o = Origin::Sysctl("net.a\nb\u{1b}[31m".into());
+        assert_eq!(o.to_string(), "linux.sysctl \"net.a\\nb\\u{1b}[31m\"");
+        let o = Origin::Mount {
+            index: 2,
+            destination: "/é d".into(),
+        };
+        assert_eq!(o.to_string(), "mounts[2] \"/é d\"");
     }
 
     #[test]

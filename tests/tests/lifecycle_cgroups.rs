@@ -1071,3 +1071,42 @@ fn sigterm_during_the_start_of_run_leaves_nothing() {
         assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     }
 }
+
+/// A SIGTERM that reaches a foreground `run` while the container is being
+/// set up (here during a 0.4 s createRuntime hook) is held and forwarded to
+/// the container process once it runs, not to sprout-init: without a pid
+/// namespace the container's `sh` dies of it (143) or runs its trap (7);
+/// sent to the stub it killed it ("sprout-init ended before it executed
+/// the container process", exit 1). Nothing is left either way.
+#[test]
+fn sigterm_during_setup_reaches_the_container() {
+    require_root!();
+    let rt = Rt::new("term-setup");
+    let id = unique_id("lt-termsetup");
+    let bundle = sh_bundle(&id, "trap 'exit 7' TERM; sleep 5 & wait", |c| {
+        crate::common::drop_namespace(c, "pid");
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "0.4"]}]});
+    });
+    let b = bundle.dir().to_string_lossy().into_owned();
+    let child = rt
+        .cmd(&["run", "--bundle", &b, &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sprout run");
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    let out = child.wait_with_output().expect("wait sprout run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(143) | Some(7)),
+        "`run` ended by {:?}: {stderr}",
+        out.status
+    );
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}

@@ -409,30 +409,77 @@ fn invalid_container_id() {
     assert_clean(&b, &id);
 }
 
-/// `$SPROUT_INIT` naming something that is not a sprout-init and has no
-/// end (/dev/zero): the copy into the stub's memfd stops at its limit with
-/// one line naming the path, instead of filling memory; nothing is left
+/// `$SPROUT_INIT` naming something that is not a sprout-init: a device
+/// without end (/dev/zero) or a FIFO nobody writes to is refused as not a
+/// regular file (the FIFO without hanging the start), a regular file over
+/// 16 MiB by its size; each in one line naming the path, leaving nothing
 /// (no state, no cgroup, no process).
 #[test]
-fn a_stub_path_without_end_is_refused() {
+fn a_stub_path_that_is_not_a_stub_is_refused() {
     require_root!();
-    let id = unique_id("stubzero");
+    let dir = std::env::temp_dir().join(unique_id("stubpaths"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let big = dir.join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    for (path, needle) in [
+        (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
+        (fifo.clone(), "not a regular file"),
+        (big.clone(), "larger than 16 MiB"),
+    ] {
+        let id = unique_id("stubpath");
+        let b = bundle(&id, |_| {});
+        let out = sprout_systests::output_with_timeout(
+            sprout(&["run", "--bundle"])
+                .arg(b.dir())
+                .arg(&id)
+                .env("SPROUT_INIT", &path),
+            std::time::Duration::from_secs(20),
+        );
+        assert_one_line_error(
+            &out,
+            &[&format!("sprout-init \"{}\"", path.display()), needle],
+        );
+        assert!(!b.dir().join("out/ran").exists());
+        assert!(
+            !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
+                .join(&id)
+                .exists(),
+            "cgroup left"
+        );
+        let st = output(&mut sprout(&["state", &id]));
+        assert!(!st.success(), "state of {id} left: {st}");
+        assert_clean(&b, &id);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A config.json that is a FIFO (or anything but a regular file) is refused
+/// in one line without waiting for a writer.
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused() {
+    require_root!();
+    let id = unique_id("cfgfifo");
     let b = bundle(&id, |_| {});
-    let out = output(
-        sprout(&["run", "--bundle"])
-            .arg(b.dir())
-            .arg(&id)
-            .env("SPROUT_INIT", "/dev/zero"),
+    let cfg = b.dir().join("config.json");
+    std::fs::remove_file(&cfg).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&cfg)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = sprout_systests::output_with_timeout(
+        sprout(&["run", "--bundle"]).arg(b.dir()).arg(&id),
+        std::time::Duration::from_secs(20),
     );
-    assert_one_line_error(&out, &["sprout-init \"/dev/zero\"", "larger than 16 MiB"]);
-    assert!(!b.dir().join("out/ran").exists());
-    assert!(
-        !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
-            .join(&id)
-            .exists(),
-        "cgroup left"
-    );
-    let st = output(&mut sprout(&["state", &id]));
-    assert!(!st.success(), "state of {id} left: {st}");
+    assert_one_line_error(&out, &["config.json: not a regular file"]);
     assert_clean(&b, &id);
 }
