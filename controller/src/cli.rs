@@ -252,11 +252,61 @@ impl clap::FromArgMatches for Commands {
     }
 }
 
+/// The one subcommand [`Commands`] adds, when [`narrow_to_invoked`] found
+/// it in the command line; unset, all of them.
+/// Per thread: the parse happens on the main thread (and each unit test
+/// on its own).
+thread_local! {
+    static ONLY: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Before parsing: when `argv` (program name first) names one of the
+/// subcommands after nothing but the global options, builds the command
+/// tree with that subcommand alone. clap copies every global option into
+/// every subcommand it holds when it builds the tree (16 times five
+/// `Arg`s, and as many vectors grown), about half of its work for a
+/// `run`; a valid command line parses the same either way. Anything else
+/// keeps the whole tree, so that help, `--version`, `help SUB`, an unknown
+/// option or subcommand and their messages are clap's usual ones.
+pub fn narrow_to_invoked(argv: &[std::ffi::OsString]) {
+    ONLY.set(invoked(argv));
+}
+
+/// The subcommand `argv` names after nothing but global options (see
+/// [`narrow_to_invoked`]); `None` when anything else comes first (`-h`,
+/// `--version`, an unknown option or name, `--`, a non-UTF-8 argument).
+fn invoked(argv: &[std::ffi::OsString]) -> Option<&'static str> {
+    let mut it = argv.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_str()?;
+        if let Some(long) = a.strip_prefix("--") {
+            match long.split_once('=').map_or(long, |(name, _)| name) {
+                "root" | "log" | "log-format" if !long.contains('=') => {
+                    it.next()?;
+                }
+                "root" | "log" | "log-format" | "debug" | "systemd-cgroup" => {}
+                _ => return None,
+            }
+            continue;
+        }
+        if a.starts_with('-') {
+            return None;
+        }
+        return SUBCOMMANDS
+            .iter()
+            .find(|(name, _, _)| *name == a)
+            .map(|(name, _, _)| *name);
+    }
+    None
+}
+
 impl Subcommand for Commands {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        let only = ONLY.get();
         cmd.subcommands(
             SUBCOMMANDS
                 .iter()
+                .filter(|(name, _, _)| only.is_none_or(|o| o == *name))
                 .map(|&(name, about, args)| clap::Command::new(name).about(about).defer(args)),
         )
     }
@@ -731,6 +781,85 @@ fn rfc3339(secs: i64, millis: u32) -> String {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_invoked_subcommand_is_found_after_global_options_only() {
+        let v = |args: &[&str]| {
+            let argv: Vec<std::ffi::OsString> = std::iter::once("sprout")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect();
+            invoked(&argv)
+        };
+        assert_eq!(v(&["run", "x"]), Some("run"));
+        assert_eq!(
+            v(&["--root", "/r", "--debug", "create", "-b", "b", "x"]),
+            Some("create")
+        );
+        assert_eq!(
+            v(&[
+                "--root=/r",
+                "--log",
+                "l",
+                "--log-format=json",
+                "--systemd-cgroup",
+                "exec",
+                "x",
+                "true"
+            ]),
+            Some("exec")
+        );
+        assert_eq!(v(&["run", "--help"]), Some("run"));
+        for whole in [
+            &[][..],
+            &["--help"],
+            &["-h", "run"],
+            &["--version"],
+            &["-V"],
+            &["help", "run"],
+            &["bogus"],
+            &["--bogus", "run"],
+            &["--root"],
+            &["--", "run"],
+        ] {
+            assert_eq!(v(whole), None, "{whole:?}");
+        }
+    }
+
+    /// A narrowed tree (what `sprout_main` parses with) and the whole one
+    /// give the same result for valid command lines.
+    #[test]
+    fn a_narrowed_tree_parses_alike() {
+        for args in [
+            &["--root", "/r", "run", "-b", "/b", "--pid-file", "p", "x"][..],
+            &[
+                "--debug",
+                "create",
+                "--bundle",
+                "/b",
+                "--console-socket",
+                "/s",
+                "x",
+            ],
+            &["kill", "--all", "x", "KILL"],
+            &["delete", "-f", "x"],
+            &["exec", "-e", "A=1", "--cwd", "/", "x", "sh", "-c", "true"],
+        ] {
+            let argv: Vec<&str> = std::iter::once("sprout")
+                .chain(args.iter().copied())
+                .collect();
+            let whole = format!("{:?}", Cli::try_parse_from(&argv).unwrap());
+            let os: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
+            assert!(invoked(&os).is_some(), "{args:?}");
+            narrow_to_invoked(&os);
+            let narrow = Cli::command();
+            ONLY.set(None);
+            assert_eq!(narrow.get_subcommands().count(), 1, "{args:?}");
+            let m = narrow.try_get_matches_from(&argv).unwrap();
+            let parsed = <Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap();
+            assert_eq!(format!("{parsed:?}"), whole, "{args:?}");
+        }
+    }
 
     #[test]
     fn cli_is_consistent() {

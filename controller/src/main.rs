@@ -88,7 +88,9 @@ fn raw_log_flags() -> Option<(std::path::PathBuf, cli::LogFormat)> {
 /// returns).
 #[cfg_attr(test, allow(dead_code))]
 fn sprout_main() -> ! {
-    let cli = match cli::Cli::try_parse_from(sys::args()) {
+    let argv = sys::args();
+    cli::narrow_to_invoked(&argv);
+    let cli = match cli::Cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
