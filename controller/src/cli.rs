@@ -252,11 +252,10 @@ impl clap::FromArgMatches for Commands {
     }
 }
 
-/// The one subcommand [`Commands`] adds, when [`narrow_to_invoked`] found
-/// it in the command line; unset, all of them.
-/// Per thread: the parse happens on the main thread (and each unit test
-/// on its own).
 thread_local! {
+    /// The one subcommand [`Commands`] adds, when [`narrow_to_invoked`]
+    /// found it in the command line; unset, all of them. Per thread: the
+    /// parse happens on the main thread (and each unit test on its own).
     static ONLY: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 

@@ -308,6 +308,8 @@ fn euid() -> u32 {
 /// before its wait).
 struct Setup {
     state: State,
+    /// What the last save of `state` wrote (see [`State::unchanged`]).
+    saved: Vec<u8>,
     launched: launch::Launched,
     /// `linux.resources.memory.limit` (for [`with_oom_cause`]).
     memory_limit: Option<i64>,
@@ -652,7 +654,7 @@ fn setup(
     } else {
         Status::Created
     };
-    st.save()?;
+    let saved = st.save_bytes()?;
     if mode == Mode::Detached
         && let Some(p) = o.pid_file
     {
@@ -662,6 +664,7 @@ fn setup(
     Ok((
         Setup {
             state: st,
+            saved,
             launched,
             memory_limit: memory_limit(spec),
         },
@@ -704,6 +707,7 @@ pub fn run(
     let (
         Setup {
             state: st,
+            saved,
             launched,
             memory_limit,
         },
@@ -729,7 +733,7 @@ pub fn run(
         now.created == st.created && now.pid == st.pid && now.pid_start_time == st.pid_start_time
     };
     if let Ok(_lock) = State::lock(root, id)
-        && State::load(root, id).is_ok_and(|now| ours(&now))
+        && (State::unchanged(root, id, &saved) || State::load(root, id).is_ok_and(|now| ours(&now)))
     {
         let remove = cgroup_of(&st).and_then(|cg| {
             cg.remove_unless(|| cgroup_taken_over(root, id, &st.cgroup_path))

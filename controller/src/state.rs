@@ -358,6 +358,12 @@ impl State {
     ///
     /// Errors: any open, write or rename failure, naming `state.json`.
     pub fn save(&self) -> Result<()> {
+        self.save_bytes().map(drop)
+    }
+
+    /// [`State::save`], returning the bytes written (for
+    /// [`State::unchanged`]).
+    pub fn save_bytes(&self) -> Result<Vec<u8>> {
         let dir = self.state_dir();
         let tmp = dir.join(TMP_FILE);
         let path = dir.join(STATE_FILE);
@@ -373,7 +379,20 @@ impl State {
                 Err(errno) => Err(errno.into()),
             }
         };
-        write().map_err(|e| Error::io(format!("writing {}", path.display()), &e))
+        write().map_err(|e| Error::io(format!("writing {}", path.display()), &e))?;
+        Ok(text)
+    }
+
+    /// Whether the state file of container `id` holds exactly `saved`
+    /// (the bytes a [`State::save_bytes`] wrote): read under a shared lock
+    /// like [`State::load`], compared without parsing. A foreground `run`
+    /// checks so at its end that the state is still its own (no `delete`
+    /// and new `create` of the ID meanwhile) before it parses anything;
+    /// `false` (anything rewrote it, or it is gone) sends it to the full
+    /// check.
+    pub fn unchanged(root: &Path, id: &str, saved: &[u8]) -> bool {
+        let path = Self::dir(root, id).join(STATE_FILE);
+        read_locked(&path).is_ok_and(|text| text.as_bytes() == saved)
     }
 
     /// Retires the whole state directory (missing is fine): parked in
