@@ -415,12 +415,16 @@ pub fn block_forwarded_early() {
 /// in this thread and opens a signalfd for them; returns the mask before,
 /// which the child restores before its exec. Errors: the mask, signalfd.
 fn block_forwarded() -> Result<(libc::sigset_t, SignalFd)> {
+    let forwarded = forwarded_set();
+    // Blocked already by `block_forwarded_early`: no second sigprocmask.
     let old_mask = match ORIGINAL_MASK.get() {
         Some(m) => *m,
-        None => sys::current_sigmask(),
+        None => {
+            let m = sys::current_sigmask();
+            forwarded.thread_block().ctx(|| "blocking signals")?;
+            m
+        }
     };
-    let forwarded = forwarded_set();
-    forwarded.thread_block().ctx(|| "blocking signals")?;
     let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx(|| "signalfd")?;
     Ok((old_mask, sigfd))
