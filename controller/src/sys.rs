@@ -579,7 +579,7 @@ extern "C" fn __fprintf_chk(
 pub mod heap {
     use std::alloc::{GlobalAlloc, Layout};
     use std::cell::UnsafeCell;
-    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use dlmalloc::Dlmalloc;
 
@@ -608,7 +608,6 @@ pub mod heap {
     // larger size for the first mapping, whose real size is returned.
     unsafe impl dlmalloc::Allocator for Pages {
         fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-            use std::sync::atomic::{AtomicBool, Ordering};
             static FIRST: AtomicBool = AtomicBool::new(true);
             let first = FIRST.swap(false, Ordering::Relaxed);
             let (len, populate) = if first {
@@ -672,14 +671,45 @@ pub mod heap {
             4096
         }
     }
-    /// A futex lock: it never allocates.
-    static LOCK: Mutex<()> = Mutex::new(());
+    /// The allocator's lock: a flag taken with one compare-and-swap and
+    /// released with a plain store. It never allocates. The controller is
+    /// single-threaded but for short-lived helper threads (the console
+    /// relay, state scans), so the lock is almost never contended; a
+    /// waiter spins briefly, then yields its CPU (`sched_yield(2)`).
+    /// `std::sync::Mutex` (an atomic exchange to release, poison checks
+    /// around each call) was about 7% of the controller's profile samples
+    /// in a `run` (BENCHMARKS.md).
+    static LOCK: AtomicBool = AtomicBool::new(false);
+
+    /// Releases [`LOCK`] when dropped (also if `f` unwinds, in tests).
+    struct Held;
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            LOCK.store(false, Ordering::Release);
+        }
+    }
+
+    /// Takes [`LOCK`].
+    fn lock() -> Held {
+        let mut spins = 0u32;
+        while LOCK
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        Held
+    }
 
     /// Runs `f` on the allocator with the lock held.
     fn with<R>(f: impl FnOnce(&mut Dlmalloc<Pages>) -> R) -> R {
-        let _held = LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _held = lock();
         // SAFETY: the lock is held, so this is the only reference.
         f(unsafe { &mut *STATE.0.get() })
     }
