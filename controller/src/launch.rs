@@ -539,13 +539,18 @@ pub struct SpawnOptions<'a> {
 /// 0.7 ms of kernel work here) while this process runs `finish` (the v1
 /// directories and limits, about 0.45 ms), sends the `tasks` files
 /// (`Msg::Cgroup`) and saves the state. The stub writes itself into them
-/// before its first mount (`flags::JOIN_CGROUP`), so the plan's work all
-/// happens inside the cgroup, as before.
+/// (`flags::JOIN_CGROUP`) at the plan's `JoinCgroup` op, before the first
+/// op that needs the cgroup ([`crate::mounts::place_join_cgroup`]): the
+/// mounts before it overlap `finish`, and everything that depends on the
+/// cgroup (cgroup mounts, the cgroup namespace, device nodes, hooks, the
+/// container process) happens inside it, as before.
 ///
-/// Only without a new user namespace (its id maps are written between
-/// the clone and the stub's work) and without namespaces to join (their
-/// order against new ones); otherwise `finish` runs before the clone and
-/// the child joins as with [`SpawnOptions::cgroup`].
+/// With a new user namespace too: the child is cloned into it (and the
+/// new pid namespace), its id maps are written, and the stub then makes
+/// the other namespaces as their owner, as a clone with all of them would.
+/// Only without namespaces to join (their order against new ones);
+/// otherwise `finish` runs before the clone and the child joins as with
+/// [`SpawnOptions::cgroup`].
 pub struct Deferred<'a> {
     /// The cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, if any.
     pub into: Option<OwnedFd>,
@@ -588,7 +593,7 @@ pub fn spawn_with(
     let userns = plan.clone_flags & clone_flags::NEWUSER != 0;
     let mut deferred = spawn_opts.deferred;
     let mut early_join: Option<JoinFds> = None;
-    if let Some(d) = deferred.take_if(|_| userns || !plan.join.is_empty()) {
+    if let Some(d) = deferred.take_if(|_| !plan.join.is_empty()) {
         // No overlap here (see `Deferred`): the cgroup first, joined by the child.
         early_join = Some((d.finish)(Pid::from_raw(0), true)?);
         drop(d.into);
@@ -600,6 +605,9 @@ pub fn spawn_with(
                 | clone_flags::NEWIPC
                 | clone_flags::NEWNET);
         plan.flags |= flags::JOIN_CGROUP;
+        if plan.flags & flags::SETUP_ROOTFS != 0 {
+            crate::mounts::place_join_cgroup(&mut plan.mounts);
+        }
     }
     // A new cgroup namespace is made by the stub itself, first thing after
     // the plan arrives (flags::NEW_CGROUPNS): the child joined the
@@ -990,6 +998,9 @@ impl Early {
             plan.flags |= flags::NEW_CGROUPNS;
         }
         plan.flags |= flags::JOIN_CGROUP;
+        if plan.flags & flags::SETUP_ROOTFS != 0 {
+            crate::mounts::place_join_cgroup(&mut plan.mounts);
+        }
         let bytes = plan.encode()?;
         // (Encoded without: the stub unshared them from its argv. Kept for
         // failure messages.)

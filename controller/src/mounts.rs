@@ -348,6 +348,8 @@ pub enum Origin {
     },
     /// `linux.timeOffsets` (written to `/proc/self/timens_offsets`).
     TimeOffsets,
+    /// The stub joining the container's cgroup ([`place_join_cgroup`]).
+    Cgroup,
 }
 
 impl fmt::Display for Origin {
@@ -369,6 +371,7 @@ impl fmt::Display for Origin {
                 write!(f, "linux.maskedPaths[{index}] \"{}\"", Shown(path))
             }
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
+            Origin::Cgroup => write!(f, "linux.cgroupsPath"),
         }
     }
 }
@@ -442,6 +445,45 @@ impl PartialEq for TreeFd {
     }
 }
 impl Eq for TreeFd {}
+
+/// Puts the [`MountKind::JoinCgroup`] op into a plan whose stub joins its
+/// cgroup by itself (`flags::JOIN_CGROUP`), before the first op that needs
+/// the container's cgroup: a mount or bind at or under `/sys/fs/cgroup` or
+/// from there (the cgroup's own directories, made by the controller
+/// meanwhile, and a new cgroup namespace for `cgroup`/`cgroup2` mounts), a
+/// detached tree, or any op but a plain mount (device nodes: `mknod` is
+/// checked against the devices cgroup, as in runc, whose init is in its
+/// cgroup before it mounts anything). The mounts before it (`/proc`, the
+/// `/dev` tmpfs, devpts, shm, mqueue, sysfs in runc's default order)
+/// overlap the controller's making of the cgroup instead of waiting for
+/// it. Does nothing when the op is there already.
+pub fn place_join_cgroup(ops: &mut Vec<Op>) {
+    if ops.iter().any(|o| o.kind == MountKind::JoinCgroup) {
+        return;
+    }
+    let under_cgroup = |p: Option<&CString>| {
+        p.is_some_and(|p| {
+            let p = p.to_bytes();
+            let p = p.strip_prefix(b"/").unwrap_or(p);
+            p.strip_prefix(b"sys/fs/cgroup")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+        })
+    };
+    let at = ops
+        .iter()
+        .position(|o| {
+            o.kind != MountKind::Mount
+                || o.tree.is_some()
+                || under_cgroup(Some(&o.target))
+                || under_cgroup(o.source.as_ref())
+                || o.fstype
+                    .as_ref()
+                    .is_some_and(|t| matches!(t.to_bytes(), b"cgroup" | b"cgroup2"))
+        })
+        .unwrap_or(ops.len());
+    let join = Op::new(MountKind::JoinCgroup, "", &Origin::Cgroup).expect("no NUL in \"\"");
+    ops.insert(at, join);
+}
 
 /// Gives each op with a detached tree its fd number in the stub
 /// (`first`, `first + 1`, ... in op order) in `major`; returns how many.
@@ -1629,6 +1671,68 @@ mod tests {
             ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
         );
         assert_eq!(ops[4].opts, 0);
+    }
+
+    /// runc's default mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue
+    /// and /sys need no cgroup; the join comes before the cgroup tmpfs.
+    #[test]
+    fn the_cgroup_is_joined_before_the_first_op_that_needs_it() {
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["cpu".into(), "memory".into()],
+            symlinks: vec![],
+        };
+        let plain = [
+            mount("/proc", "proc", "proc", &[]),
+            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
+            mount("/dev/pts", "devpts", "devpts", &["newinstance"]),
+            mount("/dev/shm", "tmpfs", "shm", &["nodev"]),
+            mount("/dev/mqueue", "mqueue", "mqueue", &[]),
+            mount("/sys", "sysfs", "sysfs", &["ro"]),
+        ];
+        let cg = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]);
+        let join_at = |ops: &[Op]| {
+            let at: Vec<usize> = (0..ops.len())
+                .filter(|&i| ops[i].kind == MountKind::JoinCgroup)
+                .collect();
+            assert_eq!(at.len(), 1, "one JoinCgroup op");
+            at[0]
+        };
+        let mounts: Vec<Mount> = plain.iter().cloned().chain([cg.clone()]).collect();
+        let mut ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
+        place_join_cgroup(&mut ops);
+        let at = join_at(&ops);
+        assert_eq!(ops[at + 1].target.to_str().unwrap(), "sys/fs/cgroup");
+        assert!(ops[..at].iter().all(|o| o.kind == MountKind::Mount
+            && matches!(o.origin, Origin::Mount { index, .. } if index < plain.len())));
+        assert_eq!(ops[at].origin.to_string(), "linux.cgroupsPath");
+        // Placed once.
+        place_join_cgroup(&mut ops);
+        assert_eq!(join_at(&ops), at);
+
+        // Without a cgroup mount: before the first device node.
+        let mut ops = before_pivot(&plain, &[], &ctx(&layout, false)).unwrap();
+        place_join_cgroup(&mut ops);
+        let at = join_at(&ops);
+        assert!(at >= plain.len() && ops[at + 1].kind != MountKind::Mount);
+        // A bind from a host cgroup directory, or into /sys/fs/cgroup.
+        for m in [
+            mount("/x", "bind", "/sys/fs/cgroup/memory", &["rbind"]),
+            mount("/sys/fs/cgroup/x", "tmpfs", "tmpfs", &[]),
+        ] {
+            let mut ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
+            place_join_cgroup(&mut ops);
+            assert_eq!(join_at(&ops), 0);
+        }
+        // Not fooled by a lookalike name.
+        let m = mount("/sys/fs/cgroupx", "tmpfs", "tmpfs", &[]);
+        let mut ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
+        place_join_cgroup(&mut ops);
+        assert_eq!(join_at(&ops), 1);
+        // Nothing but plain mounts: last.
+        let mut ops = vec![Op::new(MountKind::Mount, "a", &Origin::TimeOffsets).unwrap()];
+        place_join_cgroup(&mut ops);
+        assert_eq!(join_at(&ops), 1);
     }
 
     #[test]

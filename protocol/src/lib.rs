@@ -175,12 +175,16 @@ pub mod flags {
     /// stub without waiting on it.
     pub const NEW_CGROUPNS: u32 = 1 << 15;
     /// The controller makes the container's cgroup while the stub works:
-    /// right after the namespaces of [`Plan::namespaces`](super::Plan::namespaces)
-    /// are made or joined, the stub waits for [`Msg::Cgroup`](super::Msg::Cgroup),
-    /// which carries the cgroup's v1 `tasks` files (opened by the controller)
-    /// as `SCM_RIGHTS`, and writes `0` (itself) to each. It is then in the
-    /// cgroup before its first mount and before [`NEW_CGROUPNS`]. Without
-    /// this flag the stub was in its cgroup before its exec.
+    /// the stub waits for [`Msg::Cgroup`](super::Msg::Cgroup), which
+    /// carries the cgroup's v1 `tasks` files (opened by the controller) as
+    /// `SCM_RIGHTS`, and writes `0` (itself) to each; then comes
+    /// [`NEW_CGROUPNS`]. It does so right after the namespaces of
+    /// [`Plan::namespaces`](super::Plan::namespaces) are made or joined, or,
+    /// when the plan's mounts hold a
+    /// [`MountKind::JoinCgroup`](super::MountKind::JoinCgroup) op, at that
+    /// op (the mounts before it need no cgroup, so they overlap the
+    /// controller's work). Without this flag the stub was in its cgroup
+    /// before its exec.
     pub const JOIN_CGROUP: u32 = 1 << 16;
     /// All bits this version defines; a decoder rejects others.
     pub const ALL: u32 = (1 << 17) - 1;
@@ -253,6 +257,15 @@ pub enum MountKind {
     /// Write `data` to the file `target` (e.g. `/proc/sys/...` for
     /// `linux.sysctl`).
     WriteFile = 6,
+    /// With [`flags::JOIN_CGROUP`], before `pivot_root`: join the cgroup
+    /// (wait for [`Msg::Cgroup`](super::Msg::Cgroup) and write to its
+    /// `tasks` files), then [`flags::NEW_CGROUPNS`]. The controller puts it
+    /// before the first op that needs the container's cgroup: a `cgroup`
+    /// mount or bind of a cgroup directory (made by then), a device node
+    /// (`mknod` is checked against the devices cgroup), a symlink; else
+    /// last. Its other fields are empty. At most one per plan; without
+    /// JOIN_CGROUP the stub ignores it.
+    JoinCgroup = 7,
 }
 
 impl MountKind {
@@ -264,12 +277,16 @@ impl MountKind {
             4 => Self::Mask,
             5 => Self::ReadonlyPath,
             6 => Self::WriteFile,
+            7 => Self::JoinCgroup,
             _ => return None,
         })
     }
     /// True for kinds performed before `pivot_root`, relative to the rootfs.
     pub fn before_pivot(self) -> bool {
-        matches!(self, Self::Mount | Self::Device | Self::Symlink)
+        matches!(
+            self,
+            Self::Mount | Self::Device | Self::Symlink | Self::JoinCgroup
+        )
     }
 }
 

@@ -56,7 +56,8 @@ fn rich_plan_round_trips() {
     assert_eq!(m6.fstype.unwrap().to_bytes(), &[0xff, 0xfe, b'x', 0x80]);
     assert_eq!(m6.data.unwrap().to_bytes().len(), 64 * 1024);
     assert_eq!(p.args.get(3), Some(c""));
-    assert_eq!(p.mounts.get(7), None);
+    assert_eq!(p.mounts.get(7).unwrap().kind, MountKind::JoinCgroup);
+    assert_eq!(p.mounts.get(8), None);
 }
 
 #[test]
@@ -79,7 +80,10 @@ fn each_mount_kind_alone_round_trips() {
                 m.kind.before_pivot(),
                 matches!(
                     kind,
-                    MountKind::Mount | MountKind::Device | MountKind::Symlink
+                    MountKind::Mount
+                        | MountKind::Device
+                        | MountKind::Symlink
+                        | MountKind::JoinCgroup
                 )
             );
         }
@@ -151,7 +155,7 @@ fn long_lists_round_trip() {
     let p = Plan::decode(&bytes).unwrap();
     assert_eq!(p.additional_gids.len(), 2000);
     assert_eq!(p.env.len(), 2000);
-    assert_eq!(p.mounts.len(), 1007);
+    assert_eq!(p.mounts.len(), 1008);
     assert_eq!(p.env.get(1999).unwrap().to_bytes(), b"VAR_1999=value 1999");
     assert_eq!(p.additional_gids.iter().count(), 2000);
 }

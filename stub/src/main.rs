@@ -21,7 +21,7 @@
 //!
 //! Order of work (controller mode), see `run`:
 //! harden → read plan → setns (+fork) → hostname/loopback → rootfs
-//! (mounts, devices, hooks, pivot_root) → console → masked/read-only paths →
+//! (mounts, the cgroup joined at its op, devices, hooks, pivot_root) → console → masked/read-only paths →
 //! read-only root → Ready/Run → privileges (`user`) → Created/start → exec.
 //! Image mode runs only the part from Ready/Run (skipped: no controller) on.
 //!

@@ -1,7 +1,7 @@
 //! Joining namespaces by fd, and the per-namespace identity (hostname,
 //! domainname, loopback).
 
-use sprout_protocol::{Msg, Plan, Step, UNSET, flags};
+use sprout_protocol::{MountKind, Msg, Plan, Step, UNSET, flags};
 
 use crate::fail::{At, Fail, Res};
 use crate::sync::Sync;
@@ -29,7 +29,7 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         pid_ns |= ns.nstype & abi::CLONE_NEWPID != 0;
         user_ns |= ns.nstype & abi::CLONE_NEWUSER != 0;
     }
-    if plan.has(flags::JOIN_CGROUP) {
+    if plan.has(flags::JOIN_CGROUP) && !joins_at_mount(plan) {
         join_cgroup(sync)?;
     }
     if user_ns {
@@ -65,6 +65,27 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     sys::exit(0)
 }
 
+/// Whether the cgroup is joined at the plan's `MountKind::JoinCgroup` op
+/// ([`join_at_mount`], from `rootfs::prepare`) rather than right after the
+/// namespaces: `flags::JOIN_CGROUP` and `flags::SETUP_ROOTFS` with such an
+/// op among the mounts.
+pub fn joins_at_mount(plan: &Plan<'_>) -> bool {
+    plan.has(flags::JOIN_CGROUP)
+        && plan.has(flags::SETUP_ROOTFS)
+        && plan.mounts.iter().any(|m| m.kind == MountKind::JoinCgroup)
+}
+
+/// The `MountKind::JoinCgroup` op: [`join_cgroup`], then the new cgroup
+/// namespace of `flags::NEW_CGROUPNS` (which [`identity`] left for now),
+/// so that the namespace's root is the container's cgroup.
+pub fn join_at_mount(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+    join_cgroup(sync)?;
+    if plan.has(flags::NEW_CGROUPNS) {
+        sys::unshare(abi::CLONE_NEWCGROUP).at(Step::CgroupNamespace, 0)?;
+    }
+    Ok(())
+}
+
 /// `flags::JOIN_CGROUP`: waits for `Msg::Cgroup` and writes `0` (the
 /// calling thread, which is the whole single-threaded stub) to each v1
 /// `tasks` file it carries, in order, closing each. Moving itself this
@@ -93,12 +114,13 @@ fn join_cgroup(sync: &Sync) -> Res<()> {
 }
 
 /// A new cgroup namespace (the stub is in the container's cgroup by
-/// now: joined before its exec, or by `join_cgroup` above), a new time namespace (after any fork into a joined pid namespace, so
+/// now: joined before its exec, or by `join_cgroup` above; with
+/// [`joins_at_mount`] it comes later, in [`join_at_mount`]), a new time namespace (after any fork into a joined pid namespace, so
 /// that nothing enters it before its offsets are written), then
 /// `sethostname(2)`, `setdomainname(2)`, and `lo` up in a new network
 /// namespace (runc: `setupNetwork` brings up the loopback interface).
 pub fn identity(plan: &Plan<'_>) -> Res<()> {
-    if plan.has(flags::NEW_CGROUPNS) {
+    if plan.has(flags::NEW_CGROUPNS) && !joins_at_mount(plan) {
         sys::unshare(abi::CLONE_NEWCGROUP).at(Step::CgroupNamespace, 0)?;
     }
     if plan.has(flags::NEW_TIMENS) {

@@ -539,7 +539,8 @@ fn parent_mount_private(rootfs: &CStr, buf: &mut [u8; PATH_MAX]) -> Result<(), E
 /// Everything up to and including `pivot_root(2)`: first the propagation
 /// of the whole tree, recursively (`MS_REC` | `rootfsPropagation`, default
 /// `MS_SLAVE`, as runc's `prepareRoot`), then the rootfs bound on itself so
-/// that it is a mount point pivot_root accepts.
+/// that it is a mount point pivot_root accepts, then the ops in plan order
+/// (the cgroup joined at a `JoinCgroup` op, [`crate::ns::join_at_mount`]).
 pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> Res<()> {
     let prop = match plan.rootfs_propagation {
         0 => MS_SLAVE,
@@ -578,6 +579,9 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
             MountKind::Mount => mount_op(&mut w, &op, i),
             MountKind::Device => device_op(&mut w, &op, i),
             MountKind::Symlink => symlink_op(&mut w, &op, i),
+            MountKind::JoinCgroup if plan.has(flags::JOIN_CGROUP) => {
+                crate::ns::join_at_mount(plan, sync)
+            }
             _ => Ok(()),
         };
         match r {

@@ -12,13 +12,14 @@ use sprout_protocol::{
 };
 
 /// Every [`MountKind`], in wire order.
-pub const ALL_KINDS: [MountKind; 6] = [
+pub const ALL_KINDS: [MountKind; 7] = [
     MountKind::Mount,
     MountKind::Device,
     MountKind::Symlink,
     MountKind::Mask,
     MountKind::ReadonlyPath,
     MountKind::WriteFile,
+    MountKind::JoinCgroup,
 ];
 
 /// Encodes `spec` into a fresh vector of exactly `encoded_len()` bytes.
@@ -249,6 +250,7 @@ impl RichData {
                 data: Some(s(11)),
                 ..MountOp::new(MountKind::Mount, s(10))
             },
+            MountOp::new(MountKind::JoinCgroup, c""),
         ];
         for i in 0..n_long {
             let kind = ALL_KINDS[i % ALL_KINDS.len()];
