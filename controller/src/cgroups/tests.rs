@@ -212,6 +212,38 @@ fn sorted_lines(s: &str) -> Vec<String> {
     v
 }
 
+/// `begin`'s two statfs(2) calls name the cgroup2 mount that mountinfo
+/// gives (on this Hybrid host), or nothing where the host is not Hybrid;
+/// and a `begin` made that way completes in `finish` to the same cgroup
+/// as one made from mountinfo.
+#[test]
+fn quick_hybrid_agrees_with_mountinfo() {
+    require_root!();
+    let full = read_layout().unwrap();
+    match full.setup {
+        CgroupSetup::Hybrid => assert_eq!(quick_hybrid(), full.v2),
+        _ => assert_eq!(quick_hybrid(), None),
+    }
+    if full.setup != CgroupSetup::Hybrid {
+        return;
+    }
+    let g = Guard::new();
+    let path = g.path("");
+    let (mut cg, into) = Cgroup::begin(&path, &LinuxResources::default())
+        .unwrap()
+        .expect("a Hybrid host begins");
+    assert!(cg.partial && cg.v1.is_empty() && into.is_some());
+    let fds = cg.finish(&LinuxResources::default()).unwrap();
+    assert!(!cg.partial && !fds.tasks.is_empty());
+    let made = Cgroup::new(&path).unwrap();
+    let dirs = |c: &Cgroup| c.v1.iter().map(|d| d.dir.clone()).collect::<Vec<_>>();
+    assert_eq!((dirs(&cg), &cg.unified), (dirs(&made), &made.unified));
+    assert!(dirs(&cg).iter().all(|d| d.is_dir()));
+    drop((fds, into));
+    unclaimed(cg).remove().unwrap();
+    assert!(g.leftovers().is_empty(), "{:?}", g.leftovers());
+}
+
 #[test]
 fn path_resolution() {
     assert_eq!(Cgroup::path_for(None, "abc"), PathBuf::from("/sprout/abc"));
