@@ -1014,6 +1014,9 @@ fn delete_leaves_a_cgroup_a_create_is_adopting() {
         .iter()
         .filter_map(|d| fs::File::open(d.join("cgroup.procs")).ok())
         .filter(|f| {
+            // (nix's `Flock` guard owns the file; the lock must stay with
+            // `held` until the delete below.)
+            #[allow(deprecated)]
             nix::fcntl::flock(
                 std::os::fd::AsRawFd::as_raw_fd(f),
                 nix::fcntl::FlockArg::LockExclusiveNonblock,
