@@ -552,7 +552,8 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
         );
         cg.remove().unwrap();
         // Adopted: an existing empty directory, first set to something else.
-        let pre = unclaimed(Cgroup::create(&path).unwrap());
+        // (`adopt`: a test thread forking meanwhile may hold the claim a moment.)
+        let pre = unclaimed(adopt(|| Cgroup::create(&path)).unwrap());
         write_file(&v1_file(&path, "devices", "devices.deny"), "c 1:5 w").unwrap();
         let cg = adopt(|| Cgroup::create_with(&path, res)).expect("create_with adopted");
         assert!(!cg.devices_fresh);
