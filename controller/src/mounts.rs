@@ -448,15 +448,18 @@ impl Eq for TreeFd {}
 
 /// Puts the [`MountKind::JoinCgroup`] op into a plan whose stub joins its
 /// cgroup by itself (`flags::JOIN_CGROUP`), before the first op that needs
-/// the container's cgroup: a mount or bind at or under `/sys/fs/cgroup` or
+/// the container's cgroup: any op but a bind mount or a mount of a
+/// filesystem with no device behind it (`proc`, `sysfs`, `tmpfs`,
+/// `devpts`, `mqueue`); among those, one at or under `/sys/fs/cgroup` or
 /// from there (the cgroup's own directories, made by the controller
-/// meanwhile, and a new cgroup namespace for `cgroup`/`cgroup2` mounts), a
-/// detached tree, or any op but a plain mount (device nodes: `mknod` is
-/// checked against the devices cgroup, as in runc, whose init is in its
-/// cgroup before it mounts anything). The mounts before it (`/proc`, the
-/// `/dev` tmpfs, devpts, shm, mqueue, sysfs in runc's default order)
-/// overlap the controller's making of the cgroup instead of waiting for
-/// it. Does nothing when the op is there already.
+/// meanwhile, and a new cgroup namespace for `cgroup`/`cgroup2` mounts);
+/// and a detached tree. So device nodes (`mknod`) and filesystems on a
+/// block device (its open) are checked against the container's devices
+/// cgroup wherever they are in the list, as when the stub joined before
+/// its first mount. The mounts before it (`/proc`, the `/dev` tmpfs,
+/// devpts, shm, mqueue, sysfs in runc's default order) overlap the
+/// controller's making of the cgroup instead of waiting for it. Does
+/// nothing when the op is there already.
 pub fn place_join_cgroup(ops: &mut Vec<Op>) {
     if ops.iter().any(|o| o.kind == MountKind::JoinCgroup) {
         return;
@@ -469,16 +472,23 @@ pub fn place_join_cgroup(ops: &mut Vec<Op>) {
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
         })
     };
+    let deviceless = |o: &Op| {
+        o.flags & ms::BIND != 0
+            || o.fstype.as_ref().is_some_and(|t| {
+                matches!(
+                    t.to_bytes(),
+                    b"proc" | b"sysfs" | b"tmpfs" | b"devpts" | b"mqueue"
+                )
+            })
+    };
     let at = ops
         .iter()
         .position(|o| {
             o.kind != MountKind::Mount
                 || o.tree.is_some()
+                || !deviceless(o)
                 || under_cgroup(Some(&o.target))
                 || under_cgroup(o.source.as_ref())
-                || o.fstype
-                    .as_ref()
-                    .is_some_and(|t| matches!(t.to_bytes(), b"cgroup" | b"cgroup2"))
         })
         .unwrap_or(ops.len());
     let join = Op::new(MountKind::JoinCgroup, "", &Origin::Cgroup).expect("no NUL in \"\"");
@@ -1724,15 +1734,32 @@ mod tests {
             place_join_cgroup(&mut ops);
             assert_eq!(join_at(&ops), 0);
         }
+        // A filesystem on a block device: its open is checked against the
+        // devices cgroup, so the join comes first wherever it is.
+        let m = mount("/mnt", "ext4", "/dev/loop0", &[]);
+        let mounts: Vec<Mount> = plain.iter().cloned().take(1).chain([m]).collect();
+        let mut ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
+        place_join_cgroup(&mut ops);
+        assert_eq!(join_at(&ops), 1);
         // Not fooled by a lookalike name.
         let m = mount("/sys/fs/cgroupx", "tmpfs", "tmpfs", &[]);
         let mut ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
         place_join_cgroup(&mut ops);
         assert_eq!(join_at(&ops), 1);
         // Nothing but plain mounts: last.
-        let mut ops = vec![Op::new(MountKind::Mount, "a", &Origin::TimeOffsets).unwrap()];
+        let tmpfs = Op::new(MountKind::Mount, "a", &Origin::TimeOffsets)
+            .and_then(|o| o.with_fstype("tmpfs"))
+            .unwrap();
+        let mut ops = vec![tmpfs.clone()];
         place_join_cgroup(&mut ops);
         assert_eq!(join_at(&ops), 1);
+        // A mount of unknown type (no fstype, no bind): first.
+        let mut ops = vec![
+            Op::new(MountKind::Mount, "a", &Origin::TimeOffsets).unwrap(),
+            tmpfs,
+        ];
+        place_join_cgroup(&mut ops);
+        assert_eq!(join_at(&ops), 0);
     }
 
     #[test]

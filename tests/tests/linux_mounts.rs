@@ -393,6 +393,95 @@ fn rootfs_propagation() {
 
 /// `linux.devices`: a character device with its mode and owner, a FIFO;
 /// in a user namespace the host's device is bound instead of mknod'ed.
+/// A loop device with an ext4 holding `hello`, detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn ext4(dir: &Path) -> Option<Loop> {
+        let img = dir.join("ext4.img");
+        let ok = |c: &mut Command| output(c).success();
+        if !ok(Command::new("truncate").arg("-s8M").arg(&img))
+            || !ok(Command::new("mkfs.ext4").arg("-q").arg(&img))
+        {
+            return None;
+        }
+        let out = output(Command::new("losetup").args(["-f", "--show"]).arg(&img));
+        if !out.success() {
+            return None;
+        }
+        let dev = Loop(out.stdout_str().trim().to_string());
+        let m = dir.join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        assert!(ok(Command::new("mount").arg(&dev.0).arg(&m)));
+        std::fs::write(m.join("hello"), "from ext4\n").unwrap();
+        assert!(ok(Command::new("umount").arg(&m)));
+        Some(dev)
+    }
+
+    /// `(major, minor)` of the device.
+    fn numbers(&self) -> (u64, u64) {
+        let rdev = std::fs::metadata(&self.0).unwrap().rdev();
+        (libc_major(rdev), libc_minor(rdev))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = output(Command::new("losetup").arg("-d").arg(&self.0));
+    }
+}
+
+fn libc_major(d: u64) -> u64 {
+    ((d >> 32) & 0xffff_f000) | ((d >> 8) & 0xfff)
+}
+
+fn libc_minor(d: u64) -> u64 {
+    ((d >> 12) & 0xffff_ff00) | (d & 0xff)
+}
+
+/// Mounting a filesystem opens its block device, which the container's
+/// devices cgroup checks: refused under runc's default rules (deny all)
+/// wherever the mount is in the list (the stub joins its cgroup before
+/// such a mount, also when it comes before `/sys/fs/cgroup`), allowed with
+/// a rule for the device.
+#[test]
+fn block_device_mount_obeys_the_device_rules() {
+    require_root!();
+    let id = unique_id("blkdev");
+    let scratch = Bundle::empty();
+    let Some(dev) = Loop::ext4(scratch.dir()) else {
+        eprintln!("!!!!! SKIPPED: no loop device or mkfs.ext4 !!!!!");
+        return;
+    };
+    let (major, minor) = dev.numbers();
+    let ext4 = json!({"destination": "/mnt", "type": "ext4", "source": dev.0});
+    for at in [1usize, usize::MAX] {
+        let b = busybox(&id, |c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.insert(at.min(mounts.len()), ext4.clone());
+            sh(c, "cat /mnt/hello");
+        });
+        let out = run(&b, &id);
+        let index = if at == 1 {
+            1
+        } else {
+            b.config()["mounts"].as_array().unwrap().len() - 1
+        };
+        assert_one_line_error(&out, &[&format!("mounts[{index}] \"/mnt\""), "EPERM"]);
+    }
+    let b = busybox(&id, |c| {
+        c["mounts"].as_array_mut().unwrap().insert(1, ext4.clone());
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                json!({"allow": true, "type": "b", "major": major, "minor": minor, "access": "rw"}),
+            );
+        sh(c, "cat /mnt/hello");
+    });
+    assert_eq!(run_ok(&b, &id), "from ext4\n");
+}
+
 #[test]
 fn devices() {
     require_root!();
