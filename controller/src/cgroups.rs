@@ -537,11 +537,6 @@ fn read_layout() -> Result<Layout> {
     Ok(Layout { setup, v1, v2 })
 }
 
-/// `statfs(2)` `f_type` of tmpfs (`<linux/magic.h>`).
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-/// `statfs(2)` `f_type` of cgroup2 (`<linux/magic.h>`).
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// The Hybrid layout's cgroup2 mount, `/sys/fs/cgroup/unified`, from two
 /// `statfs(2)` calls (tmpfs visible at `/sys/fs/cgroup`, cgroup2 at
 /// `unified`): what [`read_layout`] concludes from mountinfo about the
@@ -549,11 +544,8 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// to the stub's clone; the plan reads mountinfo after the clone anyway).
 /// `None`: not such a host, or not known this way (then mountinfo).
 fn quick_hybrid() -> Option<PathBuf> {
-    let fs_type = |p: &str| {
-        nix::sys::statfs::statfs(p)
-            .ok()
-            .map(|s| s.filesystem_type().0 as i64)
-    };
+    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
+    let fs_type = |p: &str| statfs(p).ok().map(|s| s.filesystem_type());
     (fs_type(CGROUP_ROOT) == Some(TMPFS_MAGIC)
         && fs_type("/sys/fs/cgroup/unified") == Some(CGROUP2_SUPER_MAGIC))
     .then(|| Path::new(CGROUP_ROOT).join("unified"))

@@ -604,10 +604,7 @@ pub fn spawn_with(
                 | clone_flags::NEWUTS
                 | clone_flags::NEWIPC
                 | clone_flags::NEWNET);
-        plan.flags |= flags::JOIN_CGROUP;
-        if plan.flags & flags::SETUP_ROOTFS != 0 {
-            crate::mounts::place_join_cgroup(&mut plan.mounts);
-        }
+        plan.join_cgroup_in_stub();
     }
     // A new cgroup namespace is made by the stub itself, first thing after
     // the plan arrives (flags::NEW_CGROUPNS): the child joined the
@@ -997,10 +994,7 @@ impl Early {
         if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
             plan.flags |= flags::NEW_CGROUPNS;
         }
-        plan.flags |= flags::JOIN_CGROUP;
-        if plan.flags & flags::SETUP_ROOTFS != 0 {
-            crate::mounts::place_join_cgroup(&mut plan.mounts);
-        }
+        plan.join_cgroup_in_stub();
         let bytes = plan.encode()?;
         // (Encoded without: the stub unshared them from its argv. Kept for
         // failure messages.)

@@ -436,6 +436,19 @@ impl ProcessPart {
 }
 
 impl Plan {
+    /// The stub joins the cgroup by itself (`flags::JOIN_CGROUP`, the
+    /// `tasks` files sent as `Msg::Cgroup` while it starts), at a
+    /// `JoinCgroup` op among its mounts when it sets up a rootfs
+    /// ([`crate::mounts::place_join_cgroup`]), else right after its
+    /// namespaces. Call before encoding: the failure messages read the ops
+    /// by index.
+    pub fn join_cgroup_in_stub(&mut self) {
+        self.flags |= flags::JOIN_CGROUP;
+        if self.flags & flags::SETUP_ROOTFS != 0 {
+            crate::mounts::place_join_cgroup(&mut self.mounts);
+        }
+    }
+
     /// Computes the plan of `bundle` for a foreground `run`.
     ///
     /// Errors: the first invalid or unsupported field, one line naming it

@@ -567,6 +567,7 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
     // Device and directory modes exactly as planned (runc: umask 0 while
     // creating devices).
     let old_umask = sys::umask(0);
+    let mut joined = false;
     for (i, op) in plan.mounts.iter().enumerate() {
         if w.owned.len > Owned::CAP - 8 {
             // An op keeps at most a few fds: make room (and forget the
@@ -579,7 +580,9 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
             MountKind::Mount => mount_op(&mut w, &op, i),
             MountKind::Device => device_op(&mut w, &op, i),
             MountKind::Symlink => symlink_op(&mut w, &op, i),
-            MountKind::JoinCgroup if plan.has(flags::JOIN_CGROUP) => {
+            // Once: a second op would wait for a second `Msg::Cgroup`.
+            MountKind::JoinCgroup if plan.has(flags::JOIN_CGROUP) && !joined => {
+                joined = true;
                 crate::ns::join_at_mount(plan, sync)
             }
             _ => Ok(()),
