@@ -276,18 +276,18 @@ impl DevState {
 pub(super) fn check_holes(rules: &[DevRule]) -> Result<(), usize> {
     let mut st = DevState::default();
     for (i, r) in rules.iter().enumerate() {
-        if let DevRule::Dev { allow, key, access } = *r {
-            if allow == st.allow_all {
-                let covered = st.exceptions.iter().any(|(w, bits)| {
-                    w != &key
-                        && w.typ == key.typ
-                        && (w.major.is_none() || w.major == key.major)
-                        && (w.minor.is_none() || w.minor == key.minor)
-                        && bits & access != 0
-                });
-                if covered {
-                    return Err(i);
-                }
+        if let DevRule::Dev { allow, key, access } = *r
+            && allow == st.allow_all
+        {
+            let covered = st.exceptions.iter().any(|(w, bits)| {
+                w != &key
+                    && w.typ == key.typ
+                    && (w.major.is_none() || w.major == key.major)
+                    && (w.minor.is_none() || w.minor == key.minor)
+                    && bits & access != 0
+            });
+            if covered {
+                return Err(i);
             }
         }
         st.apply(r);
