@@ -368,13 +368,13 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     let errno = errno_text(Errno::from_raw(
         u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32,
     ));
-    if rec[0] >= sys::stage::CGROUP {
-        if let Some(p) = cgroup_tasks.get((rec[0] - sys::stage::CGROUP) as usize) {
-            return Some(format!(
-                "linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {errno}",
-                p.display()
-            ));
-        }
+    if rec[0] >= sys::stage::CGROUP
+        && let Some(p) = cgroup_tasks.get((rec[0] - sys::stage::CGROUP) as usize)
+    {
+        return Some(format!(
+            "linux.cgroupsPath: joining the container's cgroup: writing 0 to {}: {errno}",
+            p.display()
+        ));
     }
     Some(format!("{}: {errno}", sys::stage::name(rec[0])))
 }
@@ -800,10 +800,10 @@ pub fn spawn_with(
     // forked into a joined pid namespace and its parent half exited (the
     // container process's pid is saved at `Ready`). Either way an error
     // about the exited stub must not hide that.
-    if let Err(e) = on_spawn(child.pid) {
-        if pidfd_alive(&child.pidfd) {
-            return Err(e);
-        }
+    if let Err(e) = on_spawn(child.pid)
+        && pidfd_alive(&child.pidfd)
+    {
+        return Err(e);
     }
     timer.phase("on spawn (save state)");
     Ok(Launched {
@@ -1005,10 +1005,10 @@ impl Early {
         send_cgroup(&self.sync, &fds, &self.child)?;
         let cgroup_tasks = fds.tasks.into_iter().map(|(_, p, _)| p).collect();
         timer.phase("cgroup (while the stub starts)");
-        if let Err(e) = on_spawn(self.child.pid) {
-            if pidfd_alive(&self.child.pidfd) {
-                return Err(e);
-            }
+        if let Err(e) = on_spawn(self.child.pid)
+            && pidfd_alive(&self.child.pidfd)
+        {
+            return Err(e);
         }
         timer.phase("on spawn (save state)");
         let Early {

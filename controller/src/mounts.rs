@@ -1737,7 +1737,7 @@ mod tests {
         // A filesystem on a block device: its open is checked against the
         // devices cgroup, so the join comes first wherever it is.
         let m = mount("/mnt", "ext4", "/dev/loop0", &[]);
-        let mounts: Vec<Mount> = plain.iter().cloned().take(1).chain([m]).collect();
+        let mounts: Vec<Mount> = plain.iter().take(1).cloned().chain([m]).collect();
         let mut ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
         place_join_cgroup(&mut ops);
         assert_eq!(join_at(&ops), 1);

@@ -1120,6 +1120,15 @@ fn warn_linux_extras(spec: &Spec) {
     }
 }
 
+/// `--preserve-fds N`: the stub's own fds sit right above the preserved
+/// ones, so N must leave room below the kernel's fd limit (and never wrap).
+fn check_preserve_fds(n: u32) -> Result<()> {
+    if n > 65536 {
+        crate::bail!("--preserve-fds {n}: too large (at most 65536)");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1376,13 +1385,4 @@ mod tests {
         assert!(!has_content(&json!({"devices": []})));
         assert!(has_content(&json!({"pids": {"limit": 5}})));
     }
-}
-
-/// `--preserve-fds N`: the stub's own fds sit right above the preserved
-/// ones, so N must leave room below the kernel's fd limit (and never wrap).
-fn check_preserve_fds(n: u32) -> Result<()> {
-    if n > 65536 {
-        crate::bail!("--preserve-fds {n}: too large (at most 65536)");
-    }
-    Ok(())
 }

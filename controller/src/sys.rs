@@ -1596,7 +1596,7 @@ mod tests {
         // the API (C or Rust) that may take it back.
         unsafe {
             let p = heap::c_malloc(100);
-            assert!(!p.is_null() && p as usize % 16 == 0);
+            assert!(!p.is_null() && (p as usize).is_multiple_of(16));
             for i in 0..100 {
                 p.add(i).write(i as u8);
             }
@@ -1613,7 +1613,7 @@ mod tests {
             assert!(heap::c_calloc(usize::MAX, 2).is_null());
 
             let a = heap::c_memalign(4096, 50);
-            assert!(!a.is_null() && a as usize % 4096 == 0);
+            assert!(!a.is_null() && (a as usize).is_multiple_of(4096));
             heap::c_free(a);
             assert!(heap::c_memalign(24, 8).is_null());
             let r = heap::c_realloc(std::ptr::null_mut(), 0);
@@ -1628,7 +1628,7 @@ mod tests {
                             let l = Layout::from_size_align(n * 8, if n % 7 == 0 { 64 } else { 8 })
                                 .unwrap();
                             let b = heap::Heap.alloc(l);
-                            assert!(!b.is_null() && b as usize % l.align() == 0);
+                            assert!(!b.is_null() && (b as usize).is_multiple_of(l.align()));
                             b.write_bytes(t, l.size());
                             let c = heap::c_malloc(n);
                             c.write_bytes(t, n);

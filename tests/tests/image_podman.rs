@@ -186,8 +186,7 @@ fn scratch_image_under_podman_run() {
     );
     let rss = status
         .lines()
-        .filter(|l| l.starts_with("VmRSS"))
-        .last()
+        .rfind(|l| l.starts_with("VmRSS"))
         .unwrap_or("?");
     eprintln!("sprout-init as PID 1 under podman: {rss}");
 

@@ -381,7 +381,7 @@ fn list_and_ps() {
     rt.create_ok(&ba, &a);
     rt.create_ok(&bb, &b);
     rt.ok(&["start", &a]);
-    let mut ids = vec![a.clone(), b.clone()];
+    let mut ids = [a.clone(), b.clone()];
     ids.sort();
     assert_eq!(rt.ok(&["list", "-q"]), format!("{}\n{}\n", ids[0], ids[1]));
     let table = rt.ok(&["list"]);

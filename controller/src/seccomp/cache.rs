@@ -93,7 +93,7 @@ pub fn load(key: &[u8]) -> Option<Entry> {
 }
 
 fn load_in(dir: &std::path::Path, key: &[u8]) -> Option<Entry> {
-    if !private(&fs::symlink_metadata(&dir).ok()?) {
+    if !private(&fs::symlink_metadata(dir).ok()?) {
         return None;
     }
     let path = dir.join(format!("{:016x}", fnv1a(key)));
