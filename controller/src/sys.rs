@@ -1228,6 +1228,22 @@ fn reset_ignored_signals() {
     }
 }
 
+/// This process's hard limit of `resource` (`prlimit(2)` reading only;
+/// `RLIM_INFINITY` is `u64::MAX`). Errors: EINVAL for an unknown resource.
+pub fn hard_limit(resource: u32) -> Result<u64, Errno> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a NULL new value only reads; `old` is a live, valid out-pointer.
+    let r = unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut old) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(old.rlim_max)
+    }
+}
+
 /// `prlimit(2)`: sets resource `resource` of process `pid` to
 /// `soft`/`hard` (`u64::MAX` = infinity).
 pub fn prlimit(pid: libc::pid_t, resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {

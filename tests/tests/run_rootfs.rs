@@ -416,6 +416,86 @@ fn user_namespace_with_a_shifted_mapping() {
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
 }
 
+/// Limits in a user namespace. Lowered ones are set by the stub itself,
+/// without the `Ready` round trip (`--debug` shows no "until Ready"
+/// phase), and read back from /proc/self/limits; a hard limit above the
+/// caller's keeps the round trip, since only the controller's `prlimit`
+/// may raise it (CAP_SYS_RESOURCE counts in the initial user namespace).
+#[test]
+fn user_namespace_rlimits() {
+    require_root!();
+    let own = common::own_limit("Max open files").1;
+    let id = unique_id("usernslim");
+    let bundle = busybox(&id, |c| {
+        userns(
+            c,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 64, "hard": 128},
+            {"type": "RLIMIT_CORE", "soft": 0, "hard": 4096},
+        ]);
+        c["process"]["args"] = json!(["cat", "/proc/self/limits"]);
+    });
+    let out = output(
+        sprout_systests::sprout(&["--debug", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let limits = out.stdout_str();
+    let row = |label: &str| -> Vec<String> {
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label}:\n{out}"));
+        line[label.len()..]
+            .split_whitespace()
+            .take(2)
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("Max open files"), ["64", "128"], "{out}");
+    assert_eq!(row("Max core file size"), ["0", "4096"], "{out}");
+    assert!(
+        !out.stderr_str().contains("until Ready"),
+        "lowered limits took the round trip:\n{out}"
+    );
+
+    // Above the caller's hard limit: the controller's prlimit at `Ready`.
+    let Some(hard) = own else {
+        eprintln!("!!!!! SKIPPED the raising half: the open-files hard limit is unlimited here");
+        return;
+    };
+    let id = unique_id("usernsraise");
+    let bundle = busybox(&id, |c| {
+        userns(
+            c,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 64, "hard": hard + 1}]);
+        c["process"]["args"] = json!(["true"]);
+    });
+    let out = output(
+        sprout_systests::sprout(&["--debug", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    if common::have_cap(24) {
+        assert_eq!(out.code(), Some(0), "{out}");
+        assert!(out.stderr_str().contains("until Ready"), "{out}");
+    } else {
+        assert_ne!(out.code(), Some(0), "{out}");
+        assert!(
+            out.stderr_str()
+                .contains("process.rlimits[0] RLIMIT_NOFILE: prlimit"),
+            "{out}"
+        );
+    }
+}
+
 /// The identity mapping of the first 65536 ids, with uid 1000 inside.
 #[test]
 fn user_namespace_identity_mapping() {
