@@ -438,7 +438,8 @@ pub struct PlanSpec<'a> {
     pub hostname: Option<&'a CStr>,
     /// `domainname`.
     pub domainname: Option<&'a CStr>,
-    /// `process.cwd` (absolute, inside the container).
+    /// `process.cwd` (absolute, inside the container); `.` in an image
+    /// plan without `--cwd`: no chdir, the working directory stays.
     pub cwd: &'a CStr,
     /// Supplementary groups for `setgroups(2)`: exactly `additionalGids`.
     pub additional_gids: &'a [u32],

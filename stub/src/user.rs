@@ -21,7 +21,9 @@ use crate::sys::{self, Errno, abi};
 /// chdir again (as the container user, without effective capabilities, so
 /// a cwd the user may not enter fails with EACCES instead of leaving the
 /// process in it) → capset (+CAP_SYS_ADMIN with SECCOMP_EARLY) → ambient →
-/// PATH lookup (in `envp`'s PATH) → seccomp.
+/// PATH lookup (in `envp`'s PATH) → seccomp. A cwd of `.` (an image plan
+/// without `--cwd`) skips both chdirs: the working directory stays as it
+/// is, as with gosu and su-exec.
 ///
 /// Image mode (no controller, `sync` not connected) differs where a
 /// gosu/su-exec-style tool would: inherited fds are left alone (no
@@ -75,8 +77,12 @@ pub fn finalize<'p>(
     if controller {
         sys::cloexec_from(plan.preserve_fds.saturating_add(3)).at(Step::CloseRange, 0)?;
     }
+    // A cwd of "." (image mode without `--cwd`) leaves the working
+    // directory as it is: no chdir at all, as gosu and su-exec, so that a
+    // directory the new user may not search is no error.
+    let stay = plan.cwd.to_bytes() == b".";
     // (As uid 0 the chdir below gives the same result: skip this one.)
-    if plan.uid != 0 {
+    if plan.uid != 0 && !stay {
         match sys::chdir(plan.cwd) {
             Err(Errno::PERM | Errno::ACCESS) => {}
             r => r.at(Step::Chdir, 0)?,
@@ -116,11 +122,13 @@ pub fn finalize<'p>(
     }
     sys::setresgid(plan.gid).at(Step::Setresgid, 0)?;
     sys::setresuid(plan.uid).at(Step::Setresuid, 0)?;
-    // Unlike runc, the cwd must be accessible to the user itself.
-    sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
-    // "/" is the root itself: nothing to check.
-    if plan.cwd.to_bytes() != b"/" {
-        cwd_inside_root(path).at(Step::Chdir, 0)?;
+    if !stay {
+        // Unlike runc, the cwd must be accessible to the user itself.
+        sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
+        // "/" is the root itself: nothing to check.
+        if plan.cwd.to_bytes() != b"/" {
+            cwd_inside_root(path).at(Step::Chdir, 0)?;
+        }
     }
     if caps {
         let c = plan.caps;

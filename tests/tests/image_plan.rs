@@ -134,6 +134,38 @@ fn default_plan_changes_nothing() {
     }
 }
 
+/// Without `--cwd` the working directory is left as it is, as gosu and
+/// su-exec leave it: no chdir, so a directory the dropped user may not
+/// search is no error.
+#[test]
+fn default_cwd_is_left_alone() {
+    setup!("default_cwd_is_left_alone");
+    let image = Image::new();
+    let private = image.rootfs().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    image.plan(&["--user", "demo"]);
+    let argv: Vec<String> = [
+        "--wd=/private",
+        "/sprout-init",
+        "--plan",
+        "/plan",
+        "--exec",
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["sh".into(), "-c".into(), "pwd; id -u".into()])
+    .collect();
+    let out = output(&mut image.command_raw(&argv));
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "/private\n1000\n", "{out}");
+}
+
 /// Runs the stub with `cmd` (which would create /tmp/ran) and checks the
 /// failure: exit `code`, exactly one stderr line starting with `prefix`,
 /// no stdout, and the command did not run.
