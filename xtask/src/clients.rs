@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use crate::util::{Result, is_root, run, status, workspace_root};
+use crate::util::{Context, Result, is_root, run, status, workspace_root};
 use crate::{bail, deps, exit_code_of, rootfs, say};
 
 /// What the harness drives, and the static busybox its test image is made of.
@@ -122,6 +122,12 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     say!("harness: {}", script.display());
     let mut cmd = Command::new("bash");
     cmd.arg(&script).arg(&sprout);
+    // A scratch working directory: conmon leaves files in its own (an
+    // `oom` marker after the memory scenario), which must not land in the
+    // checkout.
+    let work = crate::util::target_dir().join("clients-work");
+    std::fs::create_dir_all(&work).ctx(format!("creating {}", work.display()))?;
+    cmd.current_dir(&work);
     if let Some(r) = &o.only {
         cmd.env("CLIENTS_ONLY", r);
     }
