@@ -3,7 +3,9 @@
 //! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
 //! a hook's child before exec (parent-death signal, `setns(2)`), `openat(2)`/`openat2(2)` adoption,
 //! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
-//! window-size ioctls, the securebits `prctl(2)` of `with_fs_ids`).
+//! window-size ioctls, the securebits `prctl(2)` of `with_fs_ids`), and
+//! the musl build's C-level stand-ins (`open`, `memcpy` and its family,
+//! the heap's `malloc` family).
 //!
 //! Every `unsafe` block says why it is sound (`// SAFETY:`).
 //!

@@ -262,8 +262,9 @@ pub enum MountKind {
     /// `tasks` files), then [`flags::NEW_CGROUPNS`]. The controller puts it
     /// before the first op that needs the container's cgroup: a `cgroup`
     /// mount or bind of a cgroup directory (made by then), a device node
-    /// (`mknod` is checked against the devices cgroup), a symlink; else
-    /// last. Its other fields are empty. At most one per plan; without
+    /// (`mknod` is checked against the devices cgroup) or any other
+    /// non-mount op, a filesystem with a device behind it (its open is
+    /// checked too), a detached tree; else last. Its other fields are empty. At most one per plan; without
     /// JOIN_CGROUP the stub ignores it.
     JoinCgroup = 7,
 }
