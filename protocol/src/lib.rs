@@ -258,7 +258,7 @@ pub enum MountKind {
     /// `linux.sysctl`).
     WriteFile = 6,
     /// With [`flags::JOIN_CGROUP`], before `pivot_root`: join the cgroup
-    /// (wait for [`Msg::Cgroup`](crate::Msg::Cgroup) and write to its
+    /// (wait for [`Msg::Cgroup`] and write to its
     /// `tasks` files), then [`flags::NEW_CGROUPNS`]. The controller puts it
     /// before the first op that needs the container's cgroup: a `cgroup`
     /// mount or bind of a cgroup directory (made by then), a device node
