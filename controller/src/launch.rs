@@ -468,6 +468,50 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
     }
 }
 
+/// Sends `Msg::CgroupTrees` when the plan has
+/// [`mount_opts::CGROUP_TREE`](sprout_protocol::mount_opts::CGROUP_TREE)
+/// ops (after `Msg::Cgroup`, whose directories they clone): the trees
+/// [`crate::mounts::cgroup_tree`] made, one per set bit of the mask. A tree
+/// that could not be made is left to the stub. A stub that is gone already
+/// is left to the sync loop, as in [`send_cgroup`].
+fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, sendmsg};
+    use sprout_protocol::mount_opts::CGROUP_TREE;
+    let mut wanted = plan
+        .mounts
+        .iter()
+        .filter(|op| op.opts & CGROUP_TREE != 0)
+        .peekable();
+    if wanted.peek().is_none() {
+        return Ok(());
+    }
+    let mut mask = 0u32;
+    let mut trees = Vec::new();
+    for op in wanted {
+        if op.major < 32
+            && let Some(t) = crate::mounts::cgroup_tree(op, plan.rootfs_propagation)
+        {
+            mask |= 1 << op.major;
+            trees.push(t);
+        }
+    }
+    let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+    let bytes = Msg::CgroupTrees { mask }.encode();
+    let iov = [std::io::IoSlice::new(&bytes)];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(Errno::EINTR) => continue,
+            Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
+            r => {
+                r.ctx(|| "sync socket: sendmsg of the cgroup's mount trees")?;
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Sends one sync message.
 fn send_msg(sock: &OwnedFd, msg: Msg) -> Result<()> {
     send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL).ctx(|| "sync socket: send")?;
@@ -805,6 +849,7 @@ pub fn spawn_with(
         // The stub unshares its namespaces meanwhile (see `Deferred`).
         let fds = (d.finish)(child.pid, spawned.in_cgroup || join.into.is_none())?;
         send_cgroup(&sync_parent, &fds, &child)?;
+        send_cgroup_trees(&sync_parent, &plan, &child)?;
         cgroup_tasks = fds.tasks.into_iter().map(|(_, p, _)| p).collect();
         timer.phase("cgroup (while the stub starts)");
     }
@@ -1017,6 +1062,7 @@ impl Early {
         timer.phase("encode and send plan");
         let fds = finish(self.child.pid, self.in_cgroup)?;
         send_cgroup(&self.sync, &fds, &self.child)?;
+        send_cgroup_trees(&self.sync, &plan, &self.child)?;
         let cgroup_tasks = fds.tasks.into_iter().map(|(_, p, _)| p).collect();
         timer.phase("cgroup (while the stub starts)");
         if let Err(e) = on_spawn(self.child.pid)

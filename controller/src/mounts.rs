@@ -957,6 +957,117 @@ fn detached_tree(
     Ok(())
 }
 
+/// Marks [`mount_opts::CGROUP_TREE`] on the binds of cgroup directories
+/// that come after the plan's [`MountKind::JoinCgroup`] op (the v1
+/// hierarchies of a `cgroup` mount, [`cgroup_ops`]; at most
+/// [`sprout_protocol::MAX_CGROUP_FDS`]), numbering them in `major`: the
+/// controller clones them once the cgroup is made ([`cgroup_tree`]) and
+/// the stub only attaches them. Exactly the binds the stub would clone
+/// with `open_tree_attr(2)` (non-recursive, onto a fresh entry, with a
+/// remount that `mount_setattr(2)` expresses), and only where the clone
+/// is the same from the host's mount namespace as from the stub's: no new
+/// user namespace (the stub's mounts belong to it) and a `slave` or
+/// `private` rootfsPropagation (the clone of a slave copy of the host's
+/// mount is a slave of the host's peer group, as the host's mount made a
+/// slave; a shared or unbindable copy would differ). Ops before the join
+/// run before the cgroup exists and are left alone.
+pub fn mark_cgroup_trees(ops: &mut [Op], rootfs_propagation: u64, userns: bool) {
+    let prop = rootfs_propagation & !ms::REC;
+    if userns || !(prop == 0 || prop == ms::SLAVE || prop == ms::PRIVATE) {
+        return;
+    }
+    let want = mount_opts::FRESH_PARENT | mount_opts::CREATE_TARGET;
+    let unwanted = mount_opts::MOVE_FD | mount_opts::NO_SYMLINKS;
+    let mut joined = false;
+    let mut k = 0;
+    for op in ops {
+        if op.kind == MountKind::JoinCgroup {
+            joined = true;
+            continue;
+        }
+        let candidate = joined
+            && k < sprout_protocol::MAX_CGROUP_FDS as u32
+            && op.kind == MountKind::Mount
+            && op.opts & (want | unwanted) == want
+            && op.flags & (ms::BIND | ms::REC | ms::REMOUNT | ms::MOVE) == ms::BIND
+            && op.propagation == 0
+            && op.remount_flags != 0
+            && op.tree.is_none()
+            && cgroup_tree_attr(op.remount_flags, 0).is_some()
+            && op
+                .source
+                .as_ref()
+                .is_some_and(|s| s.as_bytes().starts_with(b"/sys/fs/cgroup/"));
+        if candidate {
+            op.opts |= mount_opts::CGROUP_TREE;
+            op.major = k;
+            k += 1;
+        }
+    }
+}
+
+/// The `mount_setattr(2)` of a [`mount_opts::CGROUP_TREE`] clone: the
+/// attributes of the remount flags (`MS_RDONLY` -> `MOUNT_ATTR_RDONLY`
+/// ..., each one absent cleared; an access-time flag replaces the
+/// setting), as sprout-init's `open_tree_attr(2)` sets them, and the
+/// propagation of `rootfs_propagation` (`MS_SLAVE` when 0). `None` for
+/// remount flags it cannot express.
+pub fn cgroup_tree_attr(
+    remount_flags: u64,
+    rootfs_propagation: u64,
+) -> Option<crate::sys::MountAttr> {
+    let map = [
+        (ms::RDONLY, attr::RDONLY),
+        (ms::NOSUID, attr::NOSUID),
+        (ms::NODEV, attr::NODEV),
+        (ms::NOEXEC, attr::NOEXEC),
+        (ms::NODIRATIME, attr::NODIRATIME),
+        (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
+    ];
+    let atime = ms::NOATIME | ms::RELATIME | ms::STRICTATIME;
+    let mut known = ms::REMOUNT | ms::BIND | atime;
+    let mut a = crate::sys::MountAttr::default();
+    for (m, at) in map {
+        known |= m;
+        if remount_flags & m != 0 {
+            a.attr_set |= at;
+        } else {
+            a.attr_clr |= at;
+        }
+    }
+    if remount_flags & !known != 0 {
+        return None;
+    }
+    if remount_flags & atime != 0 {
+        a.attr_clr |= attr::ATIME_MASK;
+        a.attr_set |= if remount_flags & ms::STRICTATIME != 0 {
+            attr::STRICTATIME
+        } else if remount_flags & ms::NOATIME != 0 {
+            attr::NOATIME
+        } else {
+            attr::RELATIME
+        };
+    }
+    a.propagation = match rootfs_propagation & !ms::REC {
+        0 => ms::SLAVE,
+        p => p,
+    };
+    Some(a)
+}
+
+/// Clones the source of a [`mount_opts::CGROUP_TREE`] op (see
+/// [`mark_cgroup_trees`]): `open_tree(2)` with `OPEN_TREE_CLONE`, then
+/// [`cgroup_tree_attr`] with `mount_setattr(2)`. `None` on any error: the
+/// stub then clones the source itself and reports what fails.
+pub fn cgroup_tree(op: &Op, rootfs_propagation: u64) -> Option<std::os::fd::OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let source = Path::new(std::ffi::OsStr::from_bytes(op.source.as_ref()?.as_bytes()));
+    let a = cgroup_tree_attr(op.remount_flags, rootfs_propagation)?;
+    let tree = crate::sys::open_tree_clone(source, false).ok()?;
+    crate::sys::mount_setattr(&tree, false, &a).ok()?;
+    Some(tree)
+}
+
 /// A `cgroup`/`cgroup2` mount.
 ///
 /// On a cgroup2-only host the entry becomes a `cgroup2` mount (shows the
@@ -2052,6 +2163,117 @@ mod tests {
             "linux.maskedPaths[1] \"/sys/firmware\""
         );
         assert!(path_ops(&opts(&["proc"]), &[]).is_err());
+    }
+
+    #[test]
+    fn cgroup_trees_are_marked_after_the_join_only_where_the_clone_is_the_same() {
+        let o = Origin::DefaultDevice("/dev/null");
+        let ro = ms::REMOUNT | ms::BIND | ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RDONLY;
+        let bind = |t: &str, src: &str| {
+            let mut op = Op::new(MountKind::Mount, t, &o)
+                .unwrap()
+                .with_source(src)
+                .unwrap();
+            op.flags = ms::BIND;
+            op.remount_flags = ro;
+            op.opts = mount_opts::CREATE_TARGET | mount_opts::OPTIONAL;
+            op
+        };
+        let mut tmpfs = Op::new(MountKind::Mount, "sys/fs/cgroup", &o)
+            .unwrap()
+            .with_fstype("tmpfs")
+            .unwrap();
+        tmpfs.opts = mount_opts::CREATE_TARGET;
+        let mut rbind = bind("sys/fs/cgroup/r", "/sys/fs/cgroup/pids/c");
+        rbind.flags |= ms::REC;
+        let mut prop = bind("sys/fs/cgroup/p", "/sys/fs/cgroup/pids/c");
+        prop.propagation = ms::SHARED;
+        let mut odd = bind("sys/fs/cgroup/o", "/sys/fs/cgroup/pids/c");
+        odd.remount_flags |= ms::SYNCHRONOUS;
+        let base = vec![
+            bind("early", "/sys/fs/cgroup/cpu/c"), // 0: before the tmpfs: not fresh
+            tmpfs,                                 // 1
+            bind("sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu/c"), // 2: tree 0
+            bind("sys/fs/cgroup/data", "/srv/data"), // 3: not a cgroup
+            rbind,                                 // 4: recursive
+            prop,                                  // 5: own propagation
+            odd,                                   // 6: a flag mount_setattr lacks
+            bind("sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/c"), // 7: tree 1
+        ];
+        let marked = |ops: &[Op]| -> Vec<Option<u32>> {
+            ops.iter()
+                .filter(|o| o.kind != MountKind::JoinCgroup)
+                .map(|o| (o.opts & mount_opts::CGROUP_TREE != 0).then_some(o.major))
+                .collect()
+        };
+        let mut ops = base.clone();
+        mark_fresh_parents(&mut ops, true);
+        place_join_cgroup(&mut ops);
+        // Before the first op from /sys/fs/cgroup (the not-fresh one).
+        assert_eq!(ops[0].kind, MountKind::JoinCgroup);
+        let mut ok = ops.clone();
+        mark_cgroup_trees(&mut ok, 0, false);
+        let want = [None, None, Some(0), None, None, None, None, Some(1)];
+        assert_eq!(marked(&ok), want);
+        for p in [ms::SLAVE | ms::REC, ms::PRIVATE, ms::PRIVATE | ms::REC] {
+            let mut again = ops.clone();
+            mark_cgroup_trees(&mut again, p, false);
+            assert_eq!(marked(&again), want, "{p:#x}");
+        }
+        // A user namespace, a shared or unbindable root: the stub clones.
+        for (p, userns) in [
+            (0, true),
+            (ms::SHARED | ms::REC, false),
+            (ms::UNBINDABLE | ms::REC, false),
+        ] {
+            let mut none = ops.clone();
+            mark_cgroup_trees(&mut none, p, userns);
+            assert_eq!(marked(&none), [None; 8], "{p:#x} {userns}");
+        }
+        // Only after the join: with the op moved past the first bind.
+        let mut late = base.clone();
+        mark_fresh_parents(&mut late, true);
+        let mut join = Op::new(MountKind::JoinCgroup, "", &o).unwrap();
+        join.opts = 0;
+        late.insert(3, join);
+        mark_cgroup_trees(&mut late, 0, false);
+        assert_eq!(
+            marked(&late),
+            [None, None, None, None, None, None, None, Some(0)]
+        );
+        // Without a join op nothing is marked.
+        let mut no_join = base;
+        mark_fresh_parents(&mut no_join, true);
+        mark_cgroup_trees(&mut no_join, 0, false);
+        assert_eq!(marked(&no_join), [None; 8]);
+    }
+
+    #[test]
+    fn cgroup_tree_attributes_mirror_the_stubs_clone() {
+        let a = cgroup_tree_attr(
+            ms::REMOUNT | ms::BIND | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            a.attr_set,
+            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC
+        );
+        assert_eq!(a.attr_clr, attr::NODIRATIME | attr::NOSYMFOLLOW);
+        assert_eq!(a.propagation, ms::SLAVE);
+        let b =
+            cgroup_tree_attr(ms::REMOUNT | ms::BIND | ms::NOATIME, ms::PRIVATE | ms::REC).unwrap();
+        assert_eq!(b.attr_set, attr::NOATIME);
+        assert_eq!(b.attr_clr & attr::ATIME_MASK, attr::ATIME_MASK);
+        assert_eq!(b.attr_clr & attr::RDONLY, attr::RDONLY);
+        assert_eq!(b.propagation, ms::PRIVATE);
+        assert_eq!(
+            cgroup_tree_attr(ms::REMOUNT | ms::BIND | ms::STRICTATIME, 0)
+                .unwrap()
+                .attr_set,
+            attr::STRICTATIME
+        );
+        assert!(cgroup_tree_attr(ms::REMOUNT | ms::BIND | ms::SYNCHRONOUS, 0).is_none());
     }
 
     #[test]

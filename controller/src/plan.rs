@@ -440,12 +440,19 @@ impl Plan {
     /// `tasks` files sent as `Msg::Cgroup` while it starts), at a
     /// `JoinCgroup` op among its mounts when it sets up a rootfs
     /// ([`crate::mounts::place_join_cgroup`]), else right after its
-    /// namespaces. Call before encoding: the failure messages read the ops
-    /// by index.
+    /// namespaces; and the cgroup binds after that op are cloned by the
+    /// controller ([`crate::mounts::mark_cgroup_trees`], sent as
+    /// `Msg::CgroupTrees`). Call before encoding: the failure messages read
+    /// the ops by index.
     pub fn join_cgroup_in_stub(&mut self) {
         self.flags |= flags::JOIN_CGROUP;
         if self.flags & flags::SETUP_ROOTFS != 0 {
             crate::mounts::place_join_cgroup(&mut self.mounts);
+            crate::mounts::mark_cgroup_trees(
+                &mut self.mounts,
+                self.rootfs_propagation,
+                self.clone_flags & clone_flags::NEWUSER != 0,
+            );
         }
     }
 

@@ -36,6 +36,8 @@
 //!                                               unshare(new namespaces)
 //!  make the cgroup (JOIN_CGROUP only)
 //!  Cgroup + SCM_RIGHTS(tasks fds) ──────────▶ write "0" to each; close them
+//!  CgroupTrees + SCM_RIGHTS(trees) ─────────▶ (CGROUP_TREE ops only) attach
+//!                                               each at its op (move_mount)
 //!                                               [fork if a pid ns was joined]
 //!                      ◀─────────────────────── Pid{pid}      (only after fork)
 //!                                               hostname, domainname, loopback
@@ -331,8 +333,19 @@ pub mod mount_opts {
     /// binds `/dev/null` only if that fails with `ENOTDIR`, instead of the
     /// other way round. Only the order depends on it.
     pub const MASK_DIR: u32 = 1 << 8;
+    /// Mount, a non-recursive bind of a cgroup directory (source under
+    /// `/sys/fs/cgroup/`) with [`FRESH_PARENT`] and [`CREATE_TARGET`],
+    /// after the plan's [`JoinCgroup`](super::MountKind::JoinCgroup) op:
+    /// the controller clones the source itself (`open_tree(2)` with
+    /// `OPEN_TREE_CLONE`, the remount's attributes and the rootfs
+    /// propagation set with `mount_setattr(2)`) once the cgroup is made, and
+    /// sends it as tree number [`MountOp::major`](super::MountOp::major) of
+    /// [`Msg::CgroupTrees`](super::Msg::CgroupTrees); the stub creates the
+    /// target and attaches that tree with `move_mount(2)`. A tree that did
+    /// not come (its bit clear) is cloned by the stub as without this bit.
+    pub const CGROUP_TREE: u32 = 1 << 9;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 9) - 1;
+    pub const ALL: u32 = (1 << 10) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! `Console` and `SeccompListener` carry one fd as `SCM_RIGHTS` on the same
-//! record; `Cgroup` carries `count` of them (at most [`MAX_CGROUP_FDS`]).
+//! record; `Cgroup` carries `count` of them (at most [`MAX_CGROUP_FDS`]),
+//! `CgroupTrees` one per set bit of its `mask` (as many at most).
 
 use crate::wire::{DecodeError, Reader};
 
@@ -75,6 +76,16 @@ pub enum Msg {
         /// Bit `i`: a failed write to fd `i` is tolerated.
         optional: u32,
     },
+    /// [C→S] After [`Msg::Cgroup`], when the plan has ops with
+    /// [`crate::mount_opts::CGROUP_TREE`]: the detached mount trees the
+    /// controller cloned for them ride along as `SCM_RIGHTS`, one per set
+    /// bit of `mask` in increasing bit order (bit `k`: tree number `k`,
+    /// an op's `major`). Sent even when `mask` is 0.
+    CgroupTrees {
+        /// Bit `k`: tree number `k` is attached; at most
+        /// [`MAX_CGROUP_FDS`] bits are set.
+        mask: u32,
+    },
 }
 
 impl Msg {
@@ -91,6 +102,7 @@ impl Msg {
             Msg::SeccompDone => (9, 0, 0, 0),
             Msg::Created => (10, 0, 0, 0),
             Msg::Cgroup { count, optional } => (11, count, optional, 0),
+            Msg::CgroupTrees { mask } => (12, mask, 0, 0),
         }
     }
 
@@ -147,6 +159,7 @@ impl Msg {
                 count: a,
                 optional: b,
             },
+            12 if a.count_ones() as usize <= MAX_CGROUP_FDS => Msg::CgroupTrees { mask: a },
             _ => return Err(DecodeError::BadValue),
         };
         // Unused fields must be zero, so that every valid record has one

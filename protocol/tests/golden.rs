@@ -124,11 +124,12 @@ fn flag_and_opt_bits_are_frozen() {
         mount_opts::FRESH_PARENT,
         mount_opts::OWNER_OK,
         mount_opts::MASK_DIR,
+        mount_opts::CGROUP_TREE,
     ];
     for (i, b) in opts.iter().enumerate() {
         assert_eq!(*b, 1 << i, "mount opt bit {i}");
     }
-    assert_eq!(mount_opts::ALL, 0x1ff);
+    assert_eq!(mount_opts::ALL, 0x3ff);
     for (i, k) in ALL_KINDS.iter().enumerate() {
         assert_eq!(*k as u32, i as u32 + 1, "{k:?}");
     }
@@ -172,6 +173,10 @@ fn golden_msgs() -> Vec<(Msg, &'static str)> {
                 optional: 0x100,
             },
             "5350010b 0a000000 00010000 00000000",
+        ),
+        (
+            Msg::CgroupTrees { mask: 0x3ff },
+            "5350010c ff030000 00000000 00000000",
         ),
     ]
 }

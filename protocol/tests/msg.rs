@@ -3,7 +3,7 @@
 mod common;
 
 use common::Rng;
-use sprout_protocol::{DecodeError, MSG_LEN, Msg, Step, VERSION};
+use sprout_protocol::{DecodeError, MAX_CGROUP_FDS, MSG_LEN, Msg, Step, VERSION};
 
 fn all_msgs() -> Vec<Msg> {
     vec![
@@ -45,6 +45,9 @@ fn all_msgs() -> Vec<Msg> {
             count: 24,
             optional: (1 << 24) - 1,
         },
+        Msg::CgroupTrees { mask: 0 },
+        Msg::CgroupTrees { mask: 0b1011 },
+        Msg::CgroupTrees { mask: 1 << 31 },
     ]
 }
 
@@ -54,6 +57,7 @@ fn used_payload(m: &Msg) -> std::ops::Range<usize> {
         Msg::Failed { .. } => 4..16,
         Msg::Pid { .. } => 4..8,
         Msg::Cgroup { .. } => 4..12,
+        Msg::CgroupTrees { .. } => 4..8,
         _ => 4..4,
     }
 }
@@ -150,11 +154,11 @@ fn unknown_tags() {
             // Failed with step 0 is invalid too.
             Err(e) => {
                 assert_eq!(e, DecodeError::BadValue, "tag {tag}");
-                assert!(tag == 0 || tag == 3 || tag > 11, "tag {tag} rejected");
+                assert!(tag == 0 || tag == 3 || tag > 12, "tag {tag} rejected");
             }
         }
     }
-    assert_eq!(known, 10); // tags 1..=11 except Failed (step 0)
+    assert_eq!(known, 11); // tags 1..=12 except Failed (step 0)
 }
 
 #[test]
@@ -259,4 +263,26 @@ fn cgroup_counts_and_optional_bits_are_bounded() {
     assert_eq!(Msg::decode(&raw(u32::MAX, 0)), Err(DecodeError::BadValue));
     assert_eq!(Msg::decode(&raw(3, 1 << 3)), Err(DecodeError::BadValue));
     assert_eq!(Msg::decode(&raw(0, 1)), Err(DecodeError::BadValue));
+}
+
+#[test]
+fn cgroup_trees_are_bounded() {
+    let raw = |mask: u32| {
+        let mut v = Msg::CgroupTrees { mask: 0 }.encode();
+        v[4..8].copy_from_slice(&mask.to_le_bytes());
+        v
+    };
+    let most = (1u32 << MAX_CGROUP_FDS) - 1;
+    assert_eq!(Msg::decode(&raw(most)), Ok(Msg::CgroupTrees { mask: most }));
+    assert_eq!(
+        Msg::decode(&raw(most << 8)),
+        Ok(Msg::CgroupTrees { mask: most << 8 })
+    );
+    // One tree more than MAX_CGROUP_FDS.
+    assert_eq!(Msg::decode(&raw(most << 1 | 1)), Err(DecodeError::BadValue));
+    assert_eq!(Msg::decode(&raw(u32::MAX)), Err(DecodeError::BadValue));
+    // Unused fields must be zero.
+    let mut v = raw(1);
+    v[8] = 1;
+    assert_eq!(Msg::decode(&v), Err(DecodeError::BadValue));
 }

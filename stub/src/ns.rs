@@ -101,7 +101,7 @@ fn join_cgroup(sync: &Sync) -> Res<()> {
     if count as usize != n {
         return Err(Fail::new(Step::Sync, Errno::PROTO, 1));
     }
-    for (i, fd) in fds[..n].iter().enumerate() {
+    for (i, fd) in fds.get(..n).unwrap_or(&[]).iter().enumerate() {
         let r = sys::write(*fd, b"0");
         sys::close(*fd as u32);
         match r {

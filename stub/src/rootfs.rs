@@ -7,7 +7,7 @@ use core::ffi::CStr;
 
 use sprout_protocol::{MountKind, MountOp, Msg, Plan, Step, flags, mount_opts};
 
-use crate::fail::{At, Res};
+use crate::fail::{At, Fail, Res};
 use crate::sync::Sync;
 use crate::sys::abi::*;
 use crate::sys::{self, CWD, Errno, Fd, PATH_MAX, RawFd};
@@ -164,6 +164,61 @@ impl Owned {
 /// rootfs `root`, and the directory that the previous op's target was in
 /// is remembered, so that ops on siblings (`dev/*`, `sys/fs/cgroup/*`)
 /// resolve only their last component.
+/// The detached cgroup trees of [`Msg::CgroupTrees`]
+/// ([`mount_opts::CGROUP_TREE`]), received at the first op that wants
+/// one: slot `k` holds tree number `k`, or -1.
+struct Trees {
+    received: bool,
+    fds: [RawFd; sys::MAX_RECV_FDS],
+}
+
+impl Trees {
+    /// Tree number `k` (taken: the caller owns it), receiving the message
+    /// first if it has not come yet. -1 when the controller sent no such
+    /// tree. Errors: the sync socket; another message, or a count of
+    /// fds that does not match the mask (`Step::Sync`, `EPROTO`).
+    fn take(&mut self, sync: &Sync, k: u32) -> Res<RawFd> {
+        if !self.received {
+            self.received = true;
+            let mut got = [-1; sys::MAX_RECV_FDS];
+            let (msg, n) = sync.recv_fds(&mut got)?;
+            let mut mask = match msg {
+                Msg::CgroupTrees { mask } if mask.count_ones() as usize == n => mask,
+                _ => {
+                    for fd in got.get(..n).unwrap_or(&[]) {
+                        sys::close(*fd as u32);
+                    }
+                    return Err(Fail::new(Step::Sync, Errno::PROTO, 2));
+                }
+            };
+            // The fds in increasing bit order; all fit (n <= MAX bits set,
+            // each below 32 = the slots' length... or dropped with `got`).
+            for &fd in got.get(..n).unwrap_or(&[]) {
+                let bit = mask.trailing_zeros() as usize;
+                mask &= mask.wrapping_sub(1);
+                match self.fds.get_mut(bit) {
+                    Some(slot) => *slot = fd,
+                    None => sys::close(fd as u32),
+                }
+            }
+        }
+        Ok(match self.fds.get_mut(k as usize) {
+            Some(slot) => core::mem::replace(slot, -1),
+            None => -1,
+        })
+    }
+
+    /// Closes the trees no op took.
+    fn close_rest(&mut self) {
+        for slot in &mut self.fds {
+            if *slot >= 0 {
+                sys::close(*slot as u32);
+                *slot = -1;
+            }
+        }
+    }
+}
+
 struct Walk<'a, 'p> {
     root: RawFd,
     path: &'p mut [u8; PATH_MAX],
@@ -368,8 +423,8 @@ fn setattr_entry(dir: RawFd, name: &CStr, remount: u64, propagation: u64) -> Res
 /// bind-remount and propagation change on the new mount: with
 /// `mount_setattr(2)` by name in the target's directory, else on the
 /// target re-resolved (the old fd refers to what is now underneath).
-fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
-    match fresh_bind(w, op) {
+fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32, tree: RawFd) -> Res<()> {
+    match fresh_bind(w, op, tree) {
         Some(Ok(())) => return Ok(()),
         Some(Err((step, e))) => return Err(e).at(step, i),
         None => {}
@@ -430,8 +485,14 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
 /// just created). `None` (the general way) when the op is not such a
 /// bind, the entry existed already, or the kernel lacks open_tree_attr
 /// (before 6.15; the target is made by then, which the general way
-/// accepts).
-fn fresh_bind<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>) -> Option<Result<(), (Step, Errno)>> {
+/// accepts). With a `tree` (not -1: a [`mount_opts::CGROUP_TREE`] op
+/// whose tree the controller sent, cloned with the same attributes, and
+/// owned by `w`) that tree is attached instead of a clone of the source.
+fn fresh_bind<'a>(
+    w: &mut Walk<'a, '_>,
+    op: &MountOp<'a>,
+    tree: RawFd,
+) -> Option<Result<(), (Step, Errno)>> {
     let want = mount_opts::FRESH_PARENT | mount_opts::CREATE_TARGET;
     let other = mount_opts::MOVE_FD | mount_opts::NO_SYMLINKS;
     if op.opts & (want | other) != want
@@ -462,10 +523,13 @@ fn fresh_bind<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>) -> Option<Result<(), (
         Err(Errno::EXIST) => return None,
         Err(e) => return Some(Err((Step::MountTarget, e))),
     }
-    let tree = match sys::open_tree_attr(source, set, clear) {
-        Ok(t) => w.owned.keep(t),
-        Err(Errno::NOSYS) => return None,
-        Err(e) => return Some(Err((Step::Mount, e))),
+    let tree = match tree {
+        -1 => match sys::open_tree_attr(source, set, clear) {
+            Ok(t) => w.owned.keep(t),
+            Err(Errno::NOSYS) => return None,
+            Err(e) => return Some(Err((Step::Mount, e))),
+        },
+        t => t,
     };
     Some(sys::move_mount_to(tree, dir, name).map_err(|e| (Step::Mount, e)))
 }
@@ -568,6 +632,10 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
     // creating devices).
     let old_umask = sys::umask(0);
     let mut joined = false;
+    let mut trees = Trees {
+        received: false,
+        fds: [-1; sys::MAX_RECV_FDS],
+    };
     for (i, op) in plan.mounts.iter().enumerate() {
         if w.owned.len > Owned::CAP - 8 {
             // An op keeps at most a few fds: make room (and forget the
@@ -577,7 +645,18 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
         }
         let i = i as u32;
         let r = match op.kind {
-            MountKind::Mount => mount_op(&mut w, &op, i),
+            MountKind::Mount => {
+                // The controller sends the trees only after the cgroup it
+                // sent for the JoinCgroup op.
+                let mut tree = -1;
+                if op.opts & mount_opts::CGROUP_TREE != 0 && joined {
+                    tree = trees.take(sync, op.major)?;
+                    if tree >= 0 {
+                        tree = w.owned.keep(Fd::own(tree));
+                    }
+                }
+                mount_op(&mut w, &op, i, tree)
+            }
             MountKind::Device => device_op(&mut w, &op, i),
             MountKind::Symlink => symlink_op(&mut w, &op, i),
             // Once: a second op would wait for a second `Msg::Cgroup`.
@@ -593,6 +672,7 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
         }
     }
     sys::umask(old_umask);
+    trees.close_rest();
     if plan.has(flags::HOOKS_BEFORE_PIVOT) {
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;

@@ -90,7 +90,7 @@ impl Sync {
         match buf.get(..len).map(Msg::decode) {
             Some(Ok(msg)) => Ok((msg, n)),
             _ => {
-                for fd in &fds[..n] {
+                for fd in fds.get(..n).unwrap_or(&[]) {
                     sys::close(*fd as u32);
                 }
                 Err(Fail::new(Step::Sync, Errno::PROTO, 0))

@@ -12,14 +12,23 @@ type Edit = Box<dyn Fn(&mut Value)>;
 
 use sprout_systests::{output, require_root, unique_id};
 
-fn host_uptime() -> f64 {
-    std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+/// An uptime as /proc/uptime prints it (seconds with two decimals), in
+/// hundredths of a second: integers, so that equal readings compare equal
+/// (as floats, 34865.58 + 172800.0 came out above 207665.58).
+fn centis(text: &str) -> i64 {
+    let (s, frac) = text.trim().split_once('.').unwrap_or((text.trim(), "0"));
+    let frac = format!("{frac:0<2}");
+    s.parse::<i64>().unwrap() * 100 + frac[..2].parse::<i64>().unwrap()
+}
+
+fn host_uptime() -> i64 {
+    centis(
+        std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap(),
+    )
 }
 
 fn add_ns(c: &mut Value, ns: Value) {
@@ -49,9 +58,9 @@ fn new_time_namespace_with_offsets() {
     let out = run_ok(&b, &id);
     let after = host_uptime();
     let lines: Vec<&str> = out.lines().collect();
-    let up: f64 = lines[0].parse().unwrap();
+    let up = centis(lines[0]);
     assert!(
-        up >= before + 172800.0 && up <= after + 172800.0 + 1.0,
+        up >= before + 172800_00 && up <= after + 172800_00 + 100,
         "uptime {up} vs host {before}..{after}:\n{out}"
     );
     let offsets: Vec<String> = lines[1..3]
@@ -79,8 +88,8 @@ fn new_time_namespace_without_offsets() {
     });
     let before = host_uptime();
     let out = run_ok(&b, &id);
-    let up: f64 = out.lines().next().unwrap().parse().unwrap();
-    assert!(up >= before && up < host_uptime() + 1.0, "{out}");
+    let up = centis(out.lines().next().unwrap());
+    assert!(up >= before && up < host_uptime() + 100, "{out}");
     assert_ne!(
         out.lines().nth(1).unwrap(),
         std::fs::read_link("/proc/self/ns/time")
@@ -126,8 +135,8 @@ fn join_a_time_namespace_by_path() {
     let _ = output(std::process::Command::new("kill").arg(&sleeper));
     let _ = holder.wait();
     assert_eq!(out.code(), Some(0), "{out}");
-    let up: f64 = out.stdout_str().trim().parse().unwrap();
-    assert!(up > host_uptime() + 999_000.0, "{out}");
+    let up = centis(&out.stdout_str());
+    assert!(up > host_uptime() + 999_000_00, "{out}");
 }
 
 #[test]
@@ -290,6 +299,6 @@ fn exec_joins_the_time_namespace() {
     let _ = output(&mut sprout_systests::sprout(&["delete", "-f", &id]));
     common::assert_clean(&b, &id);
     assert!(ex.success(), "{ex}");
-    let up: f64 = ex.stdout_str().trim().parse().unwrap();
-    assert!(up > host_uptime() + 499_000.0, "{ex}");
+    let up = centis(&ex.stdout_str());
+    assert!(up > host_uptime() + 499_000_00, "{ex}");
 }

@@ -54,6 +54,69 @@ fn cgroup_hierarchies_are_read_only_private_binds() {
     );
 }
 
+/// The v1 hierarchies under the container's `/sys/fs/cgroup` are its own
+/// cgroups (the memory limit of the config reads back, the cgroup
+/// namespace shows them as `/`), read-only, nosuid, nodev and noexec,
+/// with the propagation of rootfsPropagation: a slave of the host's mount
+/// (`master:N`) when that one is shared and the propagation is the default
+/// `rslave`, private with `rprivate`. These binds are cloned by the
+/// controller once the cgroup exists (`CGROUP_TREE`), except with `shared`
+/// (and in a user namespace), where the stub clones them: both ways must
+/// read the same. The host side runs in a private mount namespace whose
+/// memory hierarchy is made shared first (`unshare -m`), so that the
+/// slave relation is visible.
+#[test]
+fn cgroup_binds_are_the_containers_own_with_the_rootfs_propagation() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    for (prop, tag) in [
+        (None, "master:"),
+        (Some("rslave"), "master:"),
+        (Some("rprivate"), "-"),
+        (Some("private"), "-"),
+        (Some("rshared"), "shared:"),
+    ] {
+        let id = unique_id("cgtree");
+        let b = busybox(&id, |c| {
+            if let Some(p) = prop {
+                c["linux"]["rootfsPropagation"] = json!(p);
+            }
+            c["linux"]["resources"]["memory"] = json!({"limit": 50331648});
+            sh(
+                c,
+                "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f4,6,7; \
+                 cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+                 touch /sys/fs/cgroup/memory/x 2>/dev/null || echo read-only",
+            );
+        });
+        let out = output(
+            std::process::Command::new("unshare")
+                .args(["-m", "sh", "-c"])
+                .arg("mount --make-shared /sys/fs/cgroup/memory && exec \"$0\" \"$@\"")
+                .arg(sprout_systests::sprout_bin())
+                .args(["run", "--bundle"])
+                .arg(b.dir())
+                .arg(&id)
+                .stdin(std::process::Stdio::null()),
+        );
+        assert_eq!(out.code(), Some(0), "{prop:?}: {out}");
+        let text = out.stdout_str();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{prop:?}: {text}");
+        let fields: Vec<&str> = lines[0].split(' ').collect();
+        assert_eq!(
+            fields[..2],
+            ["/", "ro,nosuid,nodev,noexec,relatime"],
+            "{prop:?}: {text}"
+        );
+        assert!(fields[2].starts_with(tag), "{prop:?}: {text}");
+        assert_eq!(lines[1..], ["50331648", "read-only"], "{prop:?}: {text}");
+    }
+}
+
 #[test]
 fn targets_below_a_fresh_tmpfs_are_created() {
     require_root!();

@@ -61,6 +61,12 @@ pub const CWD: RawFd = AT_FDCWD;
 pub struct Fd(RawFd);
 
 impl Fd {
+    /// Takes ownership of fd number `n`, which this process holds and
+    /// nothing else will close (e.g. received with `SCM_RIGHTS`).
+    pub fn own(n: RawFd) -> Fd {
+        Fd(n)
+    }
+
     /// The fd number, borrowed for as long as `self` lives.
     pub fn raw(&self) -> RawFd {
         self.0
