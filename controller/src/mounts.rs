@@ -1056,13 +1056,18 @@ pub fn cgroup_tree_attr(
 }
 
 /// Clones the source of a [`mount_opts::CGROUP_TREE`] op (see
-/// [`mark_cgroup_trees`]): `open_tree(2)` with `OPEN_TREE_CLONE`, then
-/// [`cgroup_tree_attr`] with `mount_setattr(2)`. `None` on any error: the
+/// [`mark_cgroup_trees`]) with the attributes of [`cgroup_tree_attr`]:
+/// `open_tree_attr(2)`, or before Linux 6.15 `open_tree(2)` with
+/// `OPEN_TREE_CLONE` then `mount_setattr(2)`. `None` on any error: the
 /// stub then clones the source itself and reports what fails.
 pub fn cgroup_tree(op: &Op, rootfs_propagation: u64) -> Option<std::os::fd::OwnedFd> {
     use std::os::unix::ffi::OsStrExt;
     let source = Path::new(std::ffi::OsStr::from_bytes(op.source.as_ref()?.as_bytes()));
     let a = cgroup_tree_attr(op.remount_flags, rootfs_propagation)?;
+    match crate::sys::open_tree_attr(source, &a) {
+        Err(nix::errno::Errno::ENOSYS) => {}
+        r => return r.ok(),
+    }
     let tree = crate::sys::open_tree_clone(source, false).ok()?;
     crate::sys::mount_setattr(&tree, false, &a).ok()?;
     Some(tree)

@@ -60,7 +60,7 @@ fn new_time_namespace_with_offsets() {
     let lines: Vec<&str> = out.lines().collect();
     let up = centis(lines[0]);
     assert!(
-        up >= before + 172800_00 && up <= after + 172800_00 + 100,
+        up >= before + 172_800 * 100 && up <= after + 172_800 * 100 + 100,
         "uptime {up} vs host {before}..{after}:\n{out}"
     );
     let offsets: Vec<String> = lines[1..3]
@@ -136,7 +136,7 @@ fn join_a_time_namespace_by_path() {
     let _ = holder.wait();
     assert_eq!(out.code(), Some(0), "{out}");
     let up = centis(&out.stdout_str());
-    assert!(up > host_uptime() + 999_000_00, "{out}");
+    assert!(up > host_uptime() + 999_000 * 100, "{out}");
 }
 
 #[test]
@@ -300,5 +300,5 @@ fn exec_joins_the_time_namespace() {
     common::assert_clean(&b, &id);
     assert!(ex.success(), "{ex}");
     let up = centis(&ex.stdout_str());
-    assert!(up > host_uptime() + 499_000_00, "{ex}");
+    assert!(up > host_uptime() + 499_000 * 100, "{ex}");
 }
