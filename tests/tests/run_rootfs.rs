@@ -376,6 +376,85 @@ fn userns(c: &mut Value, maps: Value) {
     c["linux"]["gidMappings"] = maps;
 }
 
+/// A `run` with a new user namespace starts its stub before the plan is
+/// computed (issue 6): the child is cloned into the user namespace, its id
+/// maps are written at once, and the plan is computed while the stub makes
+/// its other namespaces. `--debug` shows the phases in that order, and the
+/// container sees its maps, its groups (setgroups allowed) and its ids.
+/// Maps the kernel refuses (two ranges overlapping inside the container)
+/// fall back to the usual order: the plan's own error (a hostname without
+/// a UTS namespace) comes first, as without a user namespace, and then,
+/// alone, the kernel's refusal.
+#[test]
+fn user_namespace_starts_the_stub_before_the_plan() {
+    require_root!();
+    let id = unique_id("usernsearly");
+    let bundle = busybox(&id, |c| {
+        userns(
+            c,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
+        sh(
+            c,
+            "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -u; id -G",
+        );
+    });
+    let out = output(
+        sprout_systests::sprout(&["--debug", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let lines: Vec<String> = out
+        .stdout_str()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "0 100000 65536",
+            "0 100000 65536",
+            "allow",
+            "1000",
+            "1000 2000"
+        ],
+        "{out}"
+    );
+    let err = out.stderr_str();
+    let at = |phase: &str| {
+        err.find(&format!("debug: {phase}:"))
+            .unwrap_or_else(|| panic!("no phase {phase:?}:\n{out}"))
+    };
+    assert!(
+        at("clone (the stub makes its namespaces)") < at("write id maps")
+            && at("write id maps") < at("compute plan (while the stub makes its namespaces)"),
+        "{out}"
+    );
+
+    // Overlapping ranges: the kernel refuses the uid map.
+    let overlap = json!([
+        {"containerID": 0, "hostID": 100000, "size": 1000},
+        {"containerID": 500, "hostID": 300000, "size": 1000}
+    ]);
+    let id = unique_id("usernsbad");
+    let bundle = busybox(&id, |c| {
+        userns(c, overlap.clone());
+        c["hostname"] = json!("early");
+        common::drop_namespace(c, "uts");
+    });
+    let out = run(&bundle, &id);
+    assert_ne!(out.code(), Some(0), "{out}");
+    common::assert_one_line_error(&out, &["hostname \"early\"", "UTS namespace"]);
+    let id = unique_id("usernsbad");
+    let bundle = busybox(&id, |c| userns(c, overlap.clone()));
+    let out = run(&bundle, &id);
+    assert_ne!(out.code(), Some(0), "{out}");
+    common::assert_one_line_error(&out, &["linux.uidMappings", "uid_map"]);
+}
+
 /// A user namespace mapping container 0..65535 to host 100000..165535:
 /// the maps are visible inside, and a file the container's root creates on
 /// a bind mount is owned by host uid 100000.
