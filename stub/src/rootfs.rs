@@ -160,10 +160,6 @@ impl Owned {
     }
 }
 
-/// The state of the pre-pivot ops: targets are resolved inside the
-/// rootfs `root`, and the directory that the previous op's target was in
-/// is remembered, so that ops on siblings (`dev/*`, `sys/fs/cgroup/*`)
-/// resolve only their last component.
 /// The detached cgroup trees of [`Msg::CgroupTrees`]
 /// ([`mount_opts::CGROUP_TREE`]), received at the first op that wants
 /// one: slot `k` holds tree number `k`, or -1.
@@ -191,8 +187,8 @@ impl Trees {
                     return Err(Fail::new(Step::Sync, Errno::PROTO, 2));
                 }
             };
-            // The fds in increasing bit order; all fit (n <= MAX bits set,
-            // each below 32 = the slots' length... or dropped with `got`).
+            // The fds come in increasing bit order; one for a bit past the
+            // slots (the controller numbers fewer trees) is closed.
             for &fd in got.get(..n).unwrap_or(&[]) {
                 let bit = mask.trailing_zeros() as usize;
                 mask &= mask.wrapping_sub(1);
@@ -219,6 +215,10 @@ impl Trees {
     }
 }
 
+/// The state of the pre-pivot ops: targets are resolved inside the
+/// rootfs `root`, and the directory that the previous op's target was in
+/// is remembered, so that ops on siblings (`dev/*`, `sys/fs/cgroup/*`)
+/// resolve only their last component.
 struct Walk<'a, 'p> {
     root: RawFd,
     path: &'p mut [u8; PATH_MAX],
