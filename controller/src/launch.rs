@@ -46,7 +46,7 @@ use crate::cgroups::{Cgroup, JoinFds};
 use crate::console;
 use crate::error::{Context, Error, Result, errno_text};
 use crate::failure;
-use crate::plan::{IdMap, Plan, clone_flags, map_text};
+use crate::plan::{Plan, clone_flags, map_text};
 use crate::rlimit;
 use crate::sys::{self, ChildSetup};
 use crate::timing::Timer;
@@ -294,12 +294,12 @@ fn clone_desc(plan: &Plan) -> String {
 /// the gid map (an unprivileged controller), `deny` is written to
 /// `setgroups` and the map retried; then the plan gets `SKIP_SETGROUPS`.
 /// Returns whether that happened.
-fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<bool> {
+fn write_id_maps(pid: Pid, plan: &Plan) -> Result<bool> {
     let uid_map = format!("/proc/{pid}/uid_map");
-    write_once(&uid_map, &map_text(uids))
+    write_once(&uid_map, &map_text(&plan.uid_map))
         .ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
     let gid_map = format!("/proc/{pid}/gid_map");
-    let text = map_text(gids);
+    let text = map_text(&plan.gid_map);
     match write_once(&gid_map, &text) {
         Ok(()) => Ok(false),
         Err(Errno::EPERM) => {
@@ -825,7 +825,7 @@ pub fn spawn_with(
     // ---- 3. id maps, plan ----
     if let Some((wait_r, wait_w)) = wait_pipe {
         drop(wait_r);
-        if write_id_maps(child.pid, &plan.uid_map, &plan.gid_map)? {
+        if write_id_maps(child.pid, &plan)? {
             if !plan.additional_gids.is_empty() {
                 crate::bail!(
                     "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"
@@ -879,34 +879,24 @@ pub fn spawn_with(
 
 /// The namespaces of a `run` whose stub can start before its plan is
 /// computed ([`spawn_early`]): every `linux.namespaces` entry is new (no
-/// `path`), and a mount namespace is among them; with a user namespace,
-/// its id maps must read as the plan will read them
-/// ([`crate::plan::early_id_maps`], returned too). Returns the
-/// `CLONE_NEW*` flags of the clone and the stub's unshare together (the
-/// time namespace excluded: the stub makes it later), or `None` where the
-/// usual order applies.
-pub fn early_namespaces(spec: &oci_spec::runtime::Spec) -> Option<(u32, Option<IdMaps>)> {
+/// `path`), none is a user namespace, and a mount namespace is among
+/// them. Returns the `CLONE_NEW*` flags of the clone and the stub's
+/// unshare together (the time namespace excluded: the stub makes it
+/// later), or `None` where the usual order applies.
+pub fn early_namespaces(spec: &oci_spec::runtime::Spec) -> Option<u32> {
     let mut flags = 0u32;
     for ns in spec.linux().as_ref()?.namespaces().as_ref()? {
         if ns.path().is_some() {
             return None;
         }
         match crate::plan::ns_kind(ns.typ()).1 {
+            clone_flags::NEWUSER => return None,
             clone_flags::NEWTIME => {}
             f => flags |= f,
         }
     }
-    if flags & clone_flags::NEWNS == 0 {
-        return None;
-    }
-    if flags & clone_flags::NEWUSER == 0 {
-        return Some((flags, None));
-    }
-    Some((flags, Some(crate::plan::early_id_maps(spec)?)))
+    (flags & clone_flags::NEWNS != 0).then_some(flags)
 }
-
-/// The uid and gid maps of a new user namespace.
-pub type IdMaps = (Vec<IdMap>, Vec<IdMap>);
 
 /// A stub started before its plan exists ([`spawn_early`]).
 pub struct Early {
@@ -926,9 +916,6 @@ pub struct Early {
     in_cgroup: bool,
     /// The signal mask before the forwarded signals were blocked.
     old_mask: libc::sigset_t,
-    /// With a new user namespace: the id maps written, and whether the
-    /// kernel wanted `setgroups` denied first ([`write_id_maps`]).
-    id_maps: Option<(IdMaps, bool)>,
 }
 
 /// Starts the stub of a foreground `run` before its plan is computed, so
@@ -938,16 +925,11 @@ pub struct Early {
 /// only, into the cgroup2 directory `into` (`Cgroup::begin`), and runs
 /// `sprout-init --controller PLANFD SYNCFD UNSHARE`: the stub unshares the
 /// other namespaces of `namespaces` ([`early_namespaces`]) first and then
-/// reads its plan. It dies with this process (`PR_SET_PDEATHSIG`). With a
-/// new user namespace (`id_maps`) the child is cloned into it too, and
-/// waits for its id maps, written here right after the clone, before its
-/// exec; the stub then makes the other namespaces as their owner.
+/// reads its plan. It dies with this process (`PR_SET_PDEATHSIG`).
 ///
-/// Errors: the stub's memfd, pipes, sockets, signals, `clone(2)`, the id
-/// maps.
+/// Errors: the stub's memfd, pipes, sockets, signals, `clone(2)`.
 pub fn spawn_early(
     namespaces: u32,
-    id_maps: Option<IdMaps>,
     preserve_fds: u32,
     into: Option<RawFd>,
     timer: &mut Timer,
@@ -988,16 +970,11 @@ pub fn spawn_early(
     let argv = sys::ptr_array(&argv_refs);
     let envp = sys::ptr_array(&[]);
     let (old_mask, sigfd) = block_forwarded()?;
-    // As in `spawn_with`: the child waits for its id maps before the exec.
-    let wait_pipe = match id_maps {
-        Some(_) => Some(pipe2(cloexec).ctx(|| "id-map pipe")?),
-        None => None,
-    };
     let setup = ChildSetup {
         clone_flags: namespaces & !clone_flags::NEWCGROUP & !unshare,
-        wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
-        wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
-        become_root: id_maps.is_some(),
+        wait_fd: -1,
+        wait_peer_fd: -1,
+        become_root: false,
         fd_moves: &moves,
         exec_fd: stub.as_raw_fd(),
         argv: &argv,
@@ -1023,18 +1000,6 @@ pub fn spawn_early(
     };
     drop((plan_r, sync_child, stub, err_w));
     timer.phase("clone (the stub makes its namespaces)");
-    let id_maps = match (id_maps, wait_pipe) {
-        (Some(maps), Some((wait_r, wait_w))) => {
-            drop(wait_r);
-            let deny = write_id_maps(child.pid, &maps.0, &maps.1)?;
-            File::from(wait_w)
-                .write_all(b"1")
-                .map_err(|e| Error::io("id-map pipe: write", &e))?;
-            timer.phase("write id maps");
-            Some((maps, deny))
-        }
-        _ => None,
-    };
     Ok(Early {
         child,
         sync: sync_parent,
@@ -1046,7 +1011,6 @@ pub fn spawn_early(
         preserve_fds,
         in_cgroup: spawned.in_cgroup || into.is_none(),
         old_mask,
-        id_maps,
     })
 }
 
@@ -1056,12 +1020,7 @@ impl Early {
     /// socket (fds it would have had to inherit), the same fd numbers.
     /// Otherwise drop `self` (the stub is killed) and start the usual way.
     pub fn fits(&self, plan: &Plan) -> bool {
-        let maps_fit = match &self.id_maps {
-            Some(((u, g), _)) => plan.uid_map == *u && plan.gid_map == *g,
-            None => plan.clone_flags & clone_flags::NEWUSER == 0,
-        };
         plan.clone_flags == self.namespaces
-            && maps_fit
             && plan.join.is_empty()
             && plan.start_socket.is_none()
             && plan.mounts.iter().all(|o| o.tree.is_none())
@@ -1093,15 +1052,6 @@ impl Early {
     ) -> Result<Launched> {
         if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
             plan.flags |= flags::NEW_CGROUPNS;
-        }
-        if let Some((_, true)) = self.id_maps {
-            // As `spawn_with` after its id maps.
-            if !plan.additional_gids.is_empty() {
-                crate::bail!(
-                    "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"
-                );
-            }
-            plan.flags |= flags::SKIP_SETGROUPS;
         }
         plan.join_cgroup_in_stub();
         let bytes = plan.encode()?;

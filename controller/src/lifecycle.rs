@@ -379,7 +379,7 @@ fn setup(
     if plan.is_some() {
         timer.phase("compute plan");
     }
-    let (namespaces, own_pid_ns) = match (&plan, early_ns.as_ref().map(|e| e.0)) {
+    let (namespaces, own_pid_ns) = match (&plan, early_ns) {
         (Some(plan), _) => (
             plan.clone_flags
                 | plan.join.iter().fold(0, |m, j| m | j.nstype)
@@ -473,23 +473,12 @@ fn setup(
     // Declared after `begun`: on an error the stub is killed before the
     // cgroup2 directory it was born in is removed.
     let mut early = match early_ns {
-        Some((ns, maps)) if begun.borrow().is_some() => {
-            let userns = maps.is_some();
-            match launch::spawn_early(
-                ns,
-                maps,
-                o.preserve_fds,
-                into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-                timer,
-            ) {
-                Ok(e) => Some(e),
-                // Id maps the kernel refuses: start again the usual way,
-                // which reports the plan's errors first, as without a
-                // user namespace.
-                Err(_) if userns => None,
-                Err(e) => return Err(e),
-            }
-        }
+        Some(ns) if begun.borrow().is_some() => Some(launch::spawn_early(
+            ns,
+            o.preserve_fds,
+            into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+            timer,
+        )?),
         _ => None,
     };
     let mut plan = match plan {

@@ -153,17 +153,6 @@ pub fn map_text(maps: &[IdMap]) -> String {
         .collect()
 }
 
-/// The id maps of a new user namespace as [`Plan::compute`] reads them
-/// (`linux.uidMappings`, `linux.gidMappings`), for a stub started before
-/// its plan ([`crate::launch::spawn_early`]). `None` when either is
-/// missing, empty or invalid: the plan reports that, in its own order.
-pub fn early_id_maps(spec: &Spec) -> Option<(Vec<IdMap>, Vec<IdMap>)> {
-    let linux = spec.linux().as_ref()?;
-    let uid_map = id_maps("linux.uidMappings", linux.uid_mappings()).ok()?;
-    let gid_map = id_maps("linux.gidMappings", linux.gid_mappings()).ok()?;
-    (!uid_map.is_empty() && !gid_map.is_empty()).then_some((uid_map, gid_map))
-}
-
 /// A computed plan (see the module docs). Field meanings match
 /// [`PlanSpec`] unless noted. (`Default` is an empty plan, a base for
 /// [`Plan::compute_exec`].)
