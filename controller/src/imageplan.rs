@@ -270,8 +270,10 @@ fn parse_rlimit(i: usize, s: &str) -> Result<oci_spec::runtime::PosixRlimit> {
 impl ImagePlan {
     /// Computes the plan (module docs). Errors name the option and value.
     pub fn compute(a: &ImagePlanArgs, rootfs: &Path) -> Result<ImagePlan> {
-        if !rootfs.is_dir() {
-            crate::bail!("--rootfs \"{}\": not a directory", rootfs.display());
+        match std::fs::metadata(rootfs) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => crate::bail!("--rootfs \"{}\": not a directory", rootfs.display()),
+            Err(e) => return Err(Error::io(format!("--rootfs \"{}\"", rootfs.display()), &e)),
         }
         let mut fl = flags::APPLY_RLIMITS;
         let groups = if a.user.is_some() || !a.group_add.is_empty() {
@@ -785,7 +787,12 @@ mod tests {
         let e = ImagePlan::compute(&a, Path::new("/nonexistent/rootfs")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "--rootfs \"/nonexistent/rootfs\": not a directory"
+            "--rootfs \"/nonexistent/rootfs\": No such file or directory (ENOENT)"
+        );
+        let e = ImagePlan::compute(&a, Path::new("/proc/self/stat")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--rootfs \"/proc/self/stat\": not a directory"
         );
     }
 

@@ -128,22 +128,22 @@ const MAX_STUB: usize = 16 << 20;
 pub fn load_stub(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
     let shown = path.display();
+    // Where the path came from: the hint to give when it is wrong.
+    let hint = match std::env::var_os(STUB_ENV).filter(|p| !p.is_empty()) {
+        Some(_) => format!("from ${STUB_ENV}"),
+        None => format!("next to sprout; set {STUB_ENV} to its path"),
+    };
     // O_NONBLOCK: a FIFO must not hang the start (with the signals that
     // would stop it held); only a regular file is taken.
     let src = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| {
-            Error::io(
-                format!("sprout-init \"{shown}\": open (set {STUB_ENV} to its path)"),
-                &e,
-            )
-        })?;
+        .map_err(|e| Error::io(format!("sprout-init \"{shown}\" ({hint}): open"), &e))?;
     match src.metadata() {
         Ok(m) if m.is_file() => {}
         Ok(_) => {
-            crate::bail!("sprout-init \"{shown}\": not a regular file (set {STUB_ENV} to its path)")
+            crate::bail!("sprout-init \"{shown}\" ({hint}): not a regular file")
         }
         Err(e) => return Err(Error::io(format!("sprout-init \"{shown}\": fstat"), &e)),
     }

@@ -443,8 +443,58 @@ pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -
         crate::bail!("container not running");
     }
     let cg = cgroup_of(&st)?;
-    crate::cgroups::validate(&resources, cg.setup()).map_err(cg_err)?;
-    cg.apply(&resources).map_err(cg_err)
+    crate::cgroups::validate(&resources, cg.setup())
+        .and_then(|()| cg.apply(&resources))
+        .map_err(|e| Error::Container(name_update_source(&e.to_string(), file, flags)))
+}
+
+/// An error of `update` names what the value came from: the flag
+/// (`--memory: ...`) or the `-r` file's field (`-r FILE: memory.limit:
+/// ...`) instead of the config's `linux.resources.*` field that the cgroup
+/// code names.
+fn name_update_source(msg: &str, file: Option<&Path>, f: &UpdateFlags) -> String {
+    const RES: &str = "linux.resources.";
+    let Some(rest) = msg.strip_prefix(RES) else {
+        return msg.to_string();
+    };
+    let flag = [
+        ("memory.limit", "--memory", f.memory.is_some()),
+        ("memory.swap", "--memory-swap", f.memory_swap.is_some()),
+        (
+            "memory.reservation",
+            "--memory-reservation",
+            f.memory_reservation.is_some(),
+        ),
+        ("cpu.shares", "--cpu-shares", f.cpu_shares.is_some()),
+        ("cpu.quota", "--cpu-quota", f.cpu_quota.is_some()),
+        ("cpu.period", "--cpu-period", f.cpu_period.is_some()),
+        (
+            "cpu.realtimePeriod",
+            "--cpu-rt-period",
+            f.cpu_rt_period.is_some(),
+        ),
+        (
+            "cpu.realtimeRuntime",
+            "--cpu-rt-runtime",
+            f.cpu_rt_runtime.is_some(),
+        ),
+        ("cpu.cpus", "--cpuset-cpus", f.cpuset_cpus.is_some()),
+        ("cpu.mems", "--cpuset-mems", f.cpuset_mems.is_some()),
+        ("pids.limit", "--pids-limit", f.pids_limit.is_some()),
+        ("blockIO.weight", "--blkio-weight", f.blkio_weight.is_some()),
+    ]
+    .into_iter()
+    .find(|(field, _, given)| {
+        *given
+            && rest
+                .strip_prefix(field)
+                .is_some_and(|r| r.starts_with([':', ' ']))
+    });
+    match (flag, file) {
+        (Some((field, flag, _)), _) => format!("{flag}{}", &rest[field.len()..]),
+        (None, Some(path)) => format!("-r \"{}\": {rest}", path.display()),
+        (None, None) => rest.to_string(),
+    }
 }
 
 /// Mount options sprout understands (runc's option table; the runtime-spec
@@ -583,6 +633,28 @@ mod tests {
         assert_eq!(parse_bytes("--memory", "1000").unwrap(), 1000);
         assert_eq!(parse_bytes("--memory", "-1").unwrap(), -1);
         assert!(parse_bytes("--memory", "lots").is_err());
+    }
+
+    #[test]
+    fn update_errors_name_the_flag_or_the_file() {
+        let flags = UpdateFlags {
+            memory: Some("1k".into()),
+            ..UpdateFlags::default()
+        };
+        let msg = "linux.resources.memory.limit: write \"1024\" to memory.limit_in_bytes: Device or resource busy (EBUSY)";
+        assert_eq!(
+            name_update_source(msg, None, &flags),
+            "--memory: write \"1024\" to memory.limit_in_bytes: Device or resource busy (EBUSY)"
+        );
+        let none = UpdateFlags::default();
+        assert_eq!(
+            name_update_source(msg, Some(Path::new("r.json")), &none),
+            "-r \"r.json\": memory.limit: write \"1024\" to memory.limit_in_bytes: Device or resource busy (EBUSY)"
+        );
+        assert_eq!(
+            name_update_source("container not running", None, &none),
+            "container not running"
+        );
     }
 
     #[test]

@@ -449,9 +449,10 @@ fn update_changes_the_limits() {
     assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
     // Bad values: one line naming the field; nothing changed.
     for (args, needle) in [
-        (vec!["--cpu-period", "5"], "cpu.period"),
+        (vec!["--cpu-period", "5"], "--cpu-period"),
         (vec!["--memory", "lots"], "--memory"),
-        (vec!["--cpuset-cpus", "0-999"], "cpu.cpus"),
+        (vec!["--cpuset-cpus", "0-999"], "--cpuset-cpus"),
+        (vec!["--memory", "4k"], "--memory"),
     ] {
         let mut a = vec!["update"];
         a.extend(args);

@@ -62,7 +62,14 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        _ => {
+        other => {
+            match other {
+                Some(c @ ("demo" | "test")) => {
+                    eprintln!("xtask: error: unknown argument `{}` for {c}", args[1])
+                }
+                Some(c) => eprintln!("xtask: error: unknown command `{c}`"),
+                None => eprintln!("xtask: error: no command given"),
+            }
             eprint!("{USAGE}");
             return ExitCode::from(2);
         }

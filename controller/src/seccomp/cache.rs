@@ -20,6 +20,9 @@
 //!   the program is checked again against the stub's own last syscalls.
 //! - **Writes** are best-effort and atomic (a temporary file renamed into
 //!   place); any failure just means compiling next time.
+//! - **Size**: at most [`MAX_ENTRIES`] files; each store removes the
+//!   oldest beyond that (by modification time), so a host that sees many
+//!   profiles keeps the latest ones and its tmpfs stays small.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -33,6 +36,9 @@ use oci_spec::runtime::LinuxSeccomp;
 const DEFAULT_DIR: &str = "/run/sprout-cache/seccomp";
 /// Entry format tag (bump when the entry or the compiler's output changes).
 const MAGIC: &[u8; 8] = b"SPSC0001";
+/// The most files the cache directory keeps ([`prune`]): podman's
+/// default profile compiles to about 6 KiB, so some 400 KiB at most.
+pub const MAX_ENTRIES: usize = 64;
 
 /// A cached compilation.
 pub struct Entry {
@@ -178,6 +184,33 @@ fn store_in(dir: &std::path::Path, key: &[u8], e: &Entry) {
         .and_then(|mut f| f.write_all(&b));
     if written.is_err() || fs::rename(&tmp, dir.join(name)).is_err() {
         let _ = fs::remove_file(&tmp);
+        return;
+    }
+    prune(dir);
+}
+
+/// Removes the oldest files of `dir` (by modification time, then name)
+/// beyond [`MAX_ENTRIES`]: entries, and temporary files a killed writer
+/// left. Best-effort. Called after each store, which follows a compile of
+/// 10-20 ms, so the directory read costs nothing that matters.
+fn prune(dir: &std::path::Path) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(i64, i64, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            m.is_file().then(|| (m.mtime(), m.mtime_nsec(), e.path()))
+        })
+        .collect();
+    if files.len() <= MAX_ENTRIES {
+        return;
+    }
+    files.sort();
+    let excess = files.len() - MAX_ENTRIES;
+    for (_, _, p) in files.into_iter().take(excess) {
+        let _ = fs::remove_file(p);
     }
 }
 
@@ -213,6 +246,31 @@ mod tests {
                 assert!(parse(&b[..cut], b"key").is_none(), "cut {cut}");
             }
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_entries_only() {
+        let d = std::env::temp_dir().join(format!("sprout-sc-prune-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let e = Entry {
+            program: vec![0u8; 8],
+            notify: false,
+            skipped: vec![],
+        };
+        // The first entry, made old, then more than the limit of others.
+        store_in(&d, b"first", &e);
+        let first = d.join(format!("{:016x}", fnv1a(b"first")));
+        let old = fs::File::options().write(true).open(&first).unwrap();
+        old.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        for i in 0..MAX_ENTRIES + 5 {
+            store_in(&d, format!("k{i}").as_bytes(), &e);
+        }
+        let n = fs::read_dir(&d).unwrap().count();
+        assert_eq!(n, MAX_ENTRIES);
+        assert!(!first.exists(), "the oldest entry is removed first");
+        let last = format!("k{}", MAX_ENTRIES + 4);
+        assert!(load_in(&d, last.as_bytes()).is_some());
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
