@@ -192,6 +192,7 @@ mod tests {
             data: None,
             origin,
             tree: None,
+            cgroup_bind: false,
         };
         Plan {
             flags: 0,

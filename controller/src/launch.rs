@@ -37,7 +37,7 @@ use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use sprout_protocol::{MSG_LEN, Msg, flags};
@@ -459,6 +459,8 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
     loop {
         match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
             Err(Errno::EINTR) => continue,
+            // As in `send_cgroup_trees`: the sync loop reports the stub's end.
+            Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(()),
             Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
             r => {
                 r.ctx(|| "sync socket: sendmsg of the cgroup's tasks files")?;
@@ -468,12 +470,16 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
     }
 }
 
-/// Sends `Msg::CgroupTrees` when the plan has
+/// When the plan has
 /// [`mount_opts::CGROUP_TREE`](sprout_protocol::mount_opts::CGROUP_TREE)
-/// ops (after `Msg::Cgroup`, whose directories they clone): the trees
-/// [`crate::mounts::cgroup_tree`] made, one per set bit of the mask. A tree
-/// that could not be made is left to the stub. A stub that is gone already
-/// is left to the sync loop, as in [`send_cgroup`].
+/// ops (after `Msg::Cgroup`, whose directories they clone): waits for the
+/// stub's `Msg::CgroupTreeParent` (the tmpfs they go into is made, so the
+/// clones come after it in the container's mount table), then sends
+/// `Msg::CgroupTrees` with the trees [`crate::mounts::cgroup_tree`] made,
+/// one per set bit of the mask. A tree that could not be made is left to
+/// the stub. Any other message (the stub failed: `Failed`) or the end of
+/// the socket is left, unread, to the sync loop, which reports it; so is
+/// a stub that is gone already, as in [`send_cgroup`].
 fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
     use nix::sys::socket::{ControlMessage, sendmsg};
     use sprout_protocol::mount_opts::CGROUP_TREE;
@@ -484,6 +490,19 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
         .peekable();
     if wanted.peek().is_none() {
         return Ok(());
+    }
+    let mut buf = [0u8; sprout_protocol::MSG_LEN + 1];
+    let peeked = loop {
+        match recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
+            Err(Errno::EINTR) => continue,
+            r => break r,
+        }
+    };
+    match peeked.ok().and_then(|n| Msg::decode(&buf[..n]).ok()) {
+        Some(Msg::CgroupTreeParent) => {
+            recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).ctx(|| "sync socket: recv")?;
+        }
+        _ => return Ok(()),
     }
     let mut mask = 0u32;
     let mut trees = Vec::new();
@@ -503,6 +522,9 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
     loop {
         match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
             Err(Errno::EINTR) => continue,
+            // The stub is gone or going (its end closed before its pidfd
+            // says so): the sync loop reports how it ended.
+            Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(()),
             Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
             r => {
                 r.ctx(|| "sync socket: sendmsg of the cgroup's mount trees")?;

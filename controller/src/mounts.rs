@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use sprout_protocol::{MountKind, MountOp, mount_opts};
@@ -431,6 +431,10 @@ pub struct Op {
     /// With [`mount_opts::MOVE_FD`]: the detached mount tree the stub
     /// attaches (its number in the stub is `major`, see [`number_trees`]).
     pub tree: Option<TreeFd>,
+    /// A bind of the container's own cgroup directory that [`cgroup_ops`]
+    /// made for a `cgroup` mount (what [`mark_cgroup_trees`] may hand to
+    /// the controller); a bind the config names never is.
+    pub cgroup_bind: bool,
 }
 
 /// A detached mount tree (`open_tree(OPEN_TREE_CLONE)`), shared by the
@@ -481,13 +485,26 @@ pub fn place_join_cgroup(ops: &mut Vec<Op>) {
                 )
             })
     };
+    // The tmpfs of a v1 `cgroup` mount ([`cgroup_ops`]) needs no cgroup:
+    // made before the join, it is older than the binds the controller
+    // clones for it ([`mark_cgroup_trees`]).
+    let cgroup_tmpfs = |o: &Op| {
+        o.fstype.as_deref() == Some(c"tmpfs")
+            && o.flags & (ms::BIND | ms::REMOUNT) == 0
+            && o.source.as_deref() == Some(c"tmpfs")
+            && o.target
+                .as_bytes()
+                .strip_prefix(b"/")
+                .unwrap_or(o.target.as_bytes())
+                == b"sys/fs/cgroup"
+    };
     let at = ops
         .iter()
         .position(|o| {
             o.kind != MountKind::Mount
                 || o.tree.is_some()
                 || !deviceless(o)
-                || under_cgroup(Some(&o.target))
+                || (under_cgroup(Some(&o.target)) && !cgroup_tmpfs(o))
                 || under_cgroup(o.source.as_ref())
         })
         .unwrap_or(ops.len());
@@ -531,6 +548,7 @@ impl Op {
             data: None,
             origin: origin.clone(),
             tree: None,
+            cgroup_bind: false,
         })
     }
 
@@ -970,22 +988,37 @@ fn detached_tree(
 /// `private` rootfsPropagation (the clone of a slave copy of the host's
 /// mount is a slave of the host's peer group, as the host's mount made a
 /// slave; a shared or unbindable copy would differ). Ops before the join
-/// run before the cgroup exists and are left alone.
+/// run before the cgroup exists and are left alone. Only the binds
+/// [`cgroup_ops`] made ([`Op::cgroup_bind`]; never a bind the config
+/// names, whatever its source says), with a plain absolute source, and
+/// only into one tmpfs (the first `cgroup` mount's), which is marked
+/// [`mount_opts::CGROUP_TREE_PARENT`]: the controller waits for the stub
+/// to have made it before it clones them, so that the container's mount
+/// table lists the tmpfs first.
 pub fn mark_cgroup_trees(ops: &mut [Op], rootfs_propagation: u64, userns: bool) {
+    use std::os::unix::ffi::OsStrExt;
     let prop = rootfs_propagation & !ms::REC;
     if userns || !(prop == 0 || prop == ms::SLAVE || prop == ms::PRIVATE) {
         return;
     }
     let want = mount_opts::FRESH_PARENT | mount_opts::CREATE_TARGET;
     let unwanted = mount_opts::MOVE_FD | mount_opts::NO_SYMLINKS;
+    let parent_of = |t: &CString| {
+        let t = t.as_bytes();
+        t.iter().rposition(|&c| c == b'/').map(|i| t[..i].to_vec())
+    };
     let mut joined = false;
     let mut k = 0;
-    for op in ops {
+    // The binds of one tmpfs only (the first `cgroup` mount's): the stub
+    // reports that one made, and then waits for the trees.
+    let mut parent: Option<Vec<u8>> = None;
+    for op in ops.iter_mut() {
         if op.kind == MountKind::JoinCgroup {
             joined = true;
             continue;
         }
         let candidate = joined
+            && op.cgroup_bind
             && k < sprout_protocol::MAX_CGROUP_FDS as u32
             && op.kind == MountKind::Mount
             && op.opts & (want | unwanted) == want
@@ -994,14 +1027,42 @@ pub fn mark_cgroup_trees(ops: &mut [Op], rootfs_propagation: u64, userns: bool) 
             && op.remount_flags != 0
             && op.tree.is_none()
             && cgroup_tree_attr(op.remount_flags, 0).is_some()
-            && op
-                .source
+            && op.source.as_ref().is_some_and(|s| {
+                Path::new(std::ffi::OsStr::from_bytes(s.as_bytes()))
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            })
+            && parent
                 .as_ref()
-                .is_some_and(|s| s.as_bytes().starts_with(b"/sys/fs/cgroup/"));
+                .is_none_or(|p| parent_of(&op.target).as_ref() == Some(p));
         if candidate {
+            parent = parent_of(&op.target);
             op.opts |= mount_opts::CGROUP_TREE;
             op.major = k;
             k += 1;
+        }
+    }
+    // The tmpfs they go into: the last mount of that directory before the
+    // first of them (a fresh tmpfs: FRESH_PARENT says so).
+    let Some(parent) = parent else {
+        return;
+    };
+    let first = ops
+        .iter()
+        .position(|o| o.opts & mount_opts::CGROUP_TREE != 0)
+        .expect("a marked op");
+    let tmpfs = ops[..first].iter().rposition(|o| {
+        o.kind == MountKind::Mount
+            && o.target.as_bytes() == parent.as_slice()
+            && o.fstype.as_deref() == Some(c"tmpfs")
+            && o.opts & mount_opts::OPTIONAL == 0
+    });
+    match tmpfs {
+        Some(i) => ops[i].opts |= mount_opts::CGROUP_TREE_PARENT,
+        None => {
+            for op in ops.iter_mut() {
+                op.opts &= !mount_opts::CGROUP_TREE;
+            }
         }
     }
 }
@@ -1136,6 +1197,7 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         op.flags = ms::BIND;
         op.remount_flags = bind_remount(base | ro, Path::new(&host), ctx);
         op.opts = mount_opts::CREATE_TARGET | opts;
+        op.cgroup_bind = ctx.cgroup_path.is_some();
         ops.push(op);
     }
     for (name, link) in &ctx.cgroups.symlinks {
@@ -1828,8 +1890,12 @@ mod tests {
         let mut ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
         place_join_cgroup(&mut ops);
         let at = join_at(&ops);
-        assert_eq!(ops[at + 1].target.to_str().unwrap(), "sys/fs/cgroup");
-        assert!(ops[..at].iter().all(|o| o.kind == MountKind::Mount
+        // After the cgroup mount's tmpfs (it needs no cgroup), before its
+        // first bind.
+        assert_eq!(ops[at - 1].target.to_str().unwrap(), "sys/fs/cgroup");
+        assert_eq!(ops[at - 1].fstype.as_deref(), Some(c"tmpfs"));
+        assert_eq!(ops[at + 1].target.to_str().unwrap(), "sys/fs/cgroup/cpu");
+        assert!(ops[..at - 1].iter().all(|o| o.kind == MountKind::Mount
             && matches!(o.origin, Origin::Mount { index, .. } if index < plain.len())));
         assert_eq!(ops[at].origin.to_string(), "linux.cgroupsPath");
         // Placed once.
@@ -2172,56 +2238,70 @@ mod tests {
 
     #[test]
     fn cgroup_trees_are_marked_after_the_join_only_where_the_clone_is_the_same() {
-        let o = Origin::DefaultDevice("/dev/null");
-        let ro = ms::REMOUNT | ms::BIND | ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RDONLY;
-        let bind = |t: &str, src: &str| {
-            let mut op = Op::new(MountKind::Mount, t, &o)
-                .unwrap()
-                .with_source(src)
-                .unwrap();
-            op.flags = ms::BIND;
-            op.remount_flags = ro;
-            op.opts = mount_opts::CREATE_TARGET | mount_opts::OPTIONAL;
-            op
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["cpu".into(), "memory".into()],
+            symlinks: vec![],
         };
-        let mut tmpfs = Op::new(MountKind::Mount, "sys/fs/cgroup", &o)
-            .unwrap()
-            .with_fstype("tmpfs")
-            .unwrap();
-        tmpfs.opts = mount_opts::CREATE_TARGET;
-        let mut rbind = bind("sys/fs/cgroup/r", "/sys/fs/cgroup/pids/c");
-        rbind.flags |= ms::REC;
-        let mut prop = bind("sys/fs/cgroup/p", "/sys/fs/cgroup/pids/c");
-        prop.propagation = ms::SHARED;
-        let mut odd = bind("sys/fs/cgroup/o", "/sys/fs/cgroup/pids/c");
-        odd.remount_flags |= ms::SYNCHRONOUS;
-        let base = vec![
-            bind("early", "/sys/fs/cgroup/cpu/c"), // 0: before the tmpfs: not fresh
-            tmpfs,                                 // 1
-            bind("sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu/c"), // 2: tree 0
-            bind("sys/fs/cgroup/data", "/srv/data"), // 3: not a cgroup
-            rbind,                                 // 4: recursive
-            prop,                                  // 5: own propagation
-            odd,                                   // 6: a flag mount_setattr lacks
-            bind("sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/c"), // 7: tree 1
+        let cg_path = Path::new("/sprout/c");
+        let with_path = Context {
+            cgroup_path: Some(cg_path),
+            ..ctx(&layout, false)
+        };
+        let mounts = [
+            mount("/proc", "proc", "proc", &[]),
+            mount("/sys", "sysfs", "sysfs", &["ro"]),
+            mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]),
+            // A config bind that reads like a cgroup directory.
+            mount(
+                "/sys/fs/cgroup/x",
+                "bind",
+                "/sys/fs/cgroup/../cgroup",
+                &["bind", "ro"],
+            ),
+            // A second cgroup mount: its binds go into another tmpfs.
+            mount("/cg2", "cgroup", "cgroup", &[]),
         ];
-        let marked = |ops: &[Op]| -> Vec<Option<u32>> {
+        let ops = before_pivot(&mounts, &[], &with_path).unwrap();
+        let marked = |ops: &[Op]| -> Vec<(String, u32)> {
             ops.iter()
-                .filter(|o| o.kind != MountKind::JoinCgroup)
-                .map(|o| (o.opts & mount_opts::CGROUP_TREE != 0).then_some(o.major))
+                .filter(|o| o.opts & mount_opts::CGROUP_TREE != 0)
+                .map(|o| (o.target.to_str().unwrap().to_string(), o.major))
                 .collect()
         };
-        let mut ops = base.clone();
-        mark_fresh_parents(&mut ops, true);
-        place_join_cgroup(&mut ops);
-        // Before the first op from /sys/fs/cgroup (the not-fresh one).
-        assert_eq!(ops[0].kind, MountKind::JoinCgroup);
-        let mut ok = ops.clone();
+        let parents = |ops: &[Op]| -> Vec<String> {
+            ops.iter()
+                .filter(|o| o.opts & mount_opts::CGROUP_TREE_PARENT != 0)
+                .map(|o| o.target.to_str().unwrap().to_string())
+                .collect()
+        };
+        let mut joined = ops.clone();
+        place_join_cgroup(&mut joined);
+        let mut ok = joined.clone();
         mark_cgroup_trees(&mut ok, 0, false);
-        let want = [None, None, Some(0), None, None, None, None, Some(1)];
+        // The first cgroup mount's two binds, numbered; its tmpfs is the
+        // parent, and comes before the join.
+        let want = vec![
+            ("sys/fs/cgroup/cpu".to_string(), 0),
+            ("sys/fs/cgroup/memory".to_string(), 1),
+        ];
         assert_eq!(marked(&ok), want);
+        assert_eq!(parents(&ok), ["sys/fs/cgroup"]);
+        let join = ok
+            .iter()
+            .position(|o| o.kind == MountKind::JoinCgroup)
+            .unwrap();
+        let parent = ok
+            .iter()
+            .position(|o| o.opts & mount_opts::CGROUP_TREE_PARENT != 0)
+            .unwrap();
+        assert!(parent < join);
+        assert_eq!(
+            ok[join + 1].source.as_deref(),
+            Some(c"/sys/fs/cgroup/cpu/sprout/c")
+        );
         for p in [ms::SLAVE | ms::REC, ms::PRIVATE, ms::PRIVATE | ms::REC] {
-            let mut again = ops.clone();
+            let mut again = joined.clone();
             mark_cgroup_trees(&mut again, p, false);
             assert_eq!(marked(&again), want, "{p:#x}");
         }
@@ -2231,26 +2311,20 @@ mod tests {
             (ms::SHARED | ms::REC, false),
             (ms::UNBINDABLE | ms::REC, false),
         ] {
-            let mut none = ops.clone();
+            let mut none = joined.clone();
             mark_cgroup_trees(&mut none, p, userns);
-            assert_eq!(marked(&none), [None; 8], "{p:#x} {userns}");
+            assert!(marked(&none).is_empty(), "{p:#x} {userns}");
+            assert!(parents(&none).is_empty(), "{p:#x} {userns}");
         }
-        // Only after the join: with the op moved past the first bind.
-        let mut late = base.clone();
-        mark_fresh_parents(&mut late, true);
-        let mut join = Op::new(MountKind::JoinCgroup, "", &o).unwrap();
-        join.opts = 0;
-        late.insert(3, join);
-        mark_cgroup_trees(&mut late, 0, false);
-        assert_eq!(
-            marked(&late),
-            [None, None, None, None, None, None, None, Some(0)]
-        );
-        // Without a join op nothing is marked.
-        let mut no_join = base;
-        mark_fresh_parents(&mut no_join, true);
+        // Without a join op, or with it after the binds: nothing.
+        let mut no_join = ops.clone();
         mark_cgroup_trees(&mut no_join, 0, false);
-        assert_eq!(marked(&no_join), [None; 8]);
+        assert!(marked(&no_join).is_empty());
+        // Without the cgroup's path (`sprout plan`): nothing.
+        let mut no_path = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
+        place_join_cgroup(&mut no_path);
+        mark_cgroup_trees(&mut no_path, 0, false);
+        assert!(marked(&no_path).is_empty());
     }
 
     #[test]

@@ -36,8 +36,10 @@
 //!                                               unshare(new namespaces)
 //!  make the cgroup (JOIN_CGROUP only)
 //!  Cgroup + SCM_RIGHTS(tasks fds) ──────────▶ write "0" to each; close them
-//!  CgroupTrees + SCM_RIGHTS(trees) ─────────▶ (CGROUP_TREE ops only) attach
-//!                                               each at its op (move_mount)
+//!                      ◀─────────────────────── CgroupTreeParent (CGROUP_TREE
+//!                                               ops only: their tmpfs is made)
+//!  CgroupTrees + SCM_RIGHTS(trees) ─────────▶ attach each at its op
+//!                                               (move_mount)
 //!                                               [fork if a pid ns was joined]
 //!                      ◀─────────────────────── Pid{pid}      (only after fork)
 //!                                               hostname, domainname, loopback
@@ -343,9 +345,19 @@ pub mod mount_opts {
     /// [`Msg::CgroupTrees`](super::Msg::CgroupTrees); the stub creates the
     /// target and attaches that tree with `move_mount(2)`. A tree that did
     /// not come (its bit clear) is cloned by the stub as without this bit.
+    /// The controller clones them only after the stub has made the mount
+    /// they go into ([`CGROUP_TREE_PARENT`]).
     pub const CGROUP_TREE: u32 = 1 << 9;
+    /// Mount: the tmpfs the [`CGROUP_TREE`] binds go into. Once it is
+    /// mounted the stub sends
+    /// [`Msg::CgroupTreeParent`](super::Msg::CgroupTreeParent), and only
+    /// then does the controller clone the binds: a mount made before its
+    /// parent would be listed before it in `/proc/self/mountinfo` (the
+    /// kernel lists mounts in the order they were made), and an unmount in
+    /// the reverse order of that list would find the parent busy.
+    pub const CGROUP_TREE_PARENT: u32 = 1 << 10;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 10) - 1;
+    pub const ALL: u32 = (1 << 11) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

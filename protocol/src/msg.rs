@@ -86,6 +86,11 @@ pub enum Msg {
         /// [`MAX_CGROUP_FDS`] bits are set.
         mask: u32,
     },
+    /// [S→C] The mount that the [`crate::mount_opts::CGROUP_TREE`] binds
+    /// go into is made ([`crate::mount_opts::CGROUP_TREE_PARENT`]): the
+    /// controller clones them now, so that they are younger than it (the
+    /// kernel lists a namespace's mounts in the order they were made).
+    CgroupTreeParent,
 }
 
 impl Msg {
@@ -103,6 +108,7 @@ impl Msg {
             Msg::Created => (10, 0, 0, 0),
             Msg::Cgroup { count, optional } => (11, count, optional, 0),
             Msg::CgroupTrees { mask } => (12, mask, 0, 0),
+            Msg::CgroupTreeParent => (13, 0, 0, 0),
         }
     }
 
@@ -160,6 +166,7 @@ impl Msg {
                 optional: b,
             },
             12 if a.count_ones() as usize <= MAX_CGROUP_FDS => Msg::CgroupTrees { mask: a },
+            13 => Msg::CgroupTreeParent,
             _ => return Err(DecodeError::BadValue),
         };
         // Unused fields must be zero, so that every valid record has one

@@ -125,11 +125,12 @@ fn flag_and_opt_bits_are_frozen() {
         mount_opts::OWNER_OK,
         mount_opts::MASK_DIR,
         mount_opts::CGROUP_TREE,
+        mount_opts::CGROUP_TREE_PARENT,
     ];
     for (i, b) in opts.iter().enumerate() {
         assert_eq!(*b, 1 << i, "mount opt bit {i}");
     }
-    assert_eq!(mount_opts::ALL, 0x3ff);
+    assert_eq!(mount_opts::ALL, 0x7ff);
     for (i, k) in ALL_KINDS.iter().enumerate() {
         assert_eq!(*k as u32, i as u32 + 1, "{k:?}");
     }
@@ -178,6 +179,7 @@ fn golden_msgs() -> Vec<(Msg, &'static str)> {
             Msg::CgroupTrees { mask: 0x3ff },
             "5350010c ff030000 00000000 00000000",
         ),
+        (Msg::CgroupTreeParent, "5350010d 00000000 00000000 00000000"),
     ]
 }
 

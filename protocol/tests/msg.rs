@@ -48,6 +48,7 @@ fn all_msgs() -> Vec<Msg> {
         Msg::CgroupTrees { mask: 0 },
         Msg::CgroupTrees { mask: 0b1011 },
         Msg::CgroupTrees { mask: 1 << 31 },
+        Msg::CgroupTreeParent,
     ]
 }
 
@@ -154,11 +155,11 @@ fn unknown_tags() {
             // Failed with step 0 is invalid too.
             Err(e) => {
                 assert_eq!(e, DecodeError::BadValue, "tag {tag}");
-                assert!(tag == 0 || tag == 3 || tag > 12, "tag {tag} rejected");
+                assert!(tag == 0 || tag == 3 || tag > 13, "tag {tag} rejected");
             }
         }
     }
-    assert_eq!(known, 11); // tags 1..=12 except Failed (step 0)
+    assert_eq!(known, 12); // tags 1..=13 except Failed (step 0)
 }
 
 #[test]

@@ -74,6 +74,7 @@ fn sync_seeds() -> Vec<(String, Vec<u8>)> {
             optional: 1 << 8,
         },
         Msg::CgroupTrees { mask: 0x3ff },
+        Msg::CgroupTreeParent,
     ]
     .iter()
     .map(|m| {

@@ -655,7 +655,14 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
                         tree = w.owned.keep(Fd::own(tree));
                     }
                 }
-                mount_op(&mut w, &op, i, tree)
+                let r = mount_op(&mut w, &op, i, tree);
+                if op.opts & mount_opts::CGROUP_TREE_PARENT != 0 && plan.has(flags::JOIN_CGROUP) {
+                    // The controller clones the binds that go into it now
+                    // (also when it failed: the controller then finds the
+                    // `Failed` that follows).
+                    sync.send(Msg::CgroupTreeParent)?;
+                }
+                r
             }
             MountKind::Device => device_op(&mut w, &op, i),
             MountKind::Symlink => symlink_op(&mut w, &op, i),
