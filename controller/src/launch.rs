@@ -476,8 +476,8 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
 /// stub's `Msg::CgroupTreeParent` (the tmpfs they go into is made, so the
 /// clones come after it in the container's mount table), then sends
 /// `Msg::CgroupTrees` with the trees [`crate::mounts::cgroup_tree`] made,
-/// one per set bit of the mask. A tree that could not be made is left to
-/// the stub. Any other message (the stub failed: `Failed`) or the end of
+/// tree `k` as fd `k`: all of them, or none when one could not be made
+/// (the stub then clones them itself). Any other message (the stub failed: `Failed`) or the end of
 /// the socket is left, unread, to the sync loop, which reports it; so is
 /// a stub that is gone already, as in [`send_cgroup`].
 fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
@@ -504,18 +504,16 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
         }
         _ => return Ok(()),
     }
-    let mut mask = 0u32;
-    let mut trees = Vec::new();
-    for op in wanted {
-        if op.major < 32
-            && let Some(t) = crate::mounts::cgroup_tree(op, plan.rootfs_propagation)
-        {
-            mask |= 1 << op.major;
-            trees.push(t);
-        }
-    }
+    // All or none (tree `k` is fd `k`; the marks number them in op order).
+    let trees: Vec<OwnedFd> = wanted
+        .map(|op| crate::mounts::cgroup_tree(op, plan.rootfs_propagation))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
     let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
-    let bytes = Msg::CgroupTrees { mask }.encode();
+    let bytes = Msg::CgroupTrees {
+        count: raw.len() as u32,
+    }
+    .encode();
     let iov = [std::io::IoSlice::new(&bytes)];
     let cmsg = [ControlMessage::ScmRights(&raw)];
     let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };

@@ -343,8 +343,9 @@ pub mod mount_opts {
     /// propagation set with `mount_setattr(2)`) once the cgroup is made, and
     /// sends it as tree number [`MountOp::major`](super::MountOp::major) of
     /// [`Msg::CgroupTrees`](super::Msg::CgroupTrees); the stub creates the
-    /// target and attaches that tree with `move_mount(2)`. A tree that did
-    /// not come (its bit clear) is cloned by the stub as without this bit.
+    /// target and attaches that tree with `move_mount(2)`. When the trees
+    /// did not come (a count of 0), the stub clones the source itself, as
+    /// without this bit.
     /// The controller clones them only after the stub has made the mount
     /// they go into ([`CGROUP_TREE_PARENT`]).
     pub const CGROUP_TREE: u32 = 1 << 9;

@@ -13,8 +13,8 @@
 //! ```
 //!
 //! `Console` and `SeccompListener` carry one fd as `SCM_RIGHTS` on the same
-//! record; `Cgroup` carries `count` of them (at most [`MAX_CGROUP_FDS`]),
-//! `CgroupTrees` one per set bit of its `mask` (as many at most).
+//! record; `Cgroup` and `CgroupTrees` carry `count` of them (at most
+//! [`MAX_CGROUP_FDS`]).
 
 use crate::wire::{DecodeError, Reader};
 
@@ -78,13 +78,12 @@ pub enum Msg {
     },
     /// [C→S] After [`Msg::Cgroup`], when the plan has ops with
     /// [`crate::mount_opts::CGROUP_TREE`]: the detached mount trees the
-    /// controller cloned for them ride along as `SCM_RIGHTS`, one per set
-    /// bit of `mask` in increasing bit order (bit `k`: tree number `k`,
-    /// an op's `major`). Sent even when `mask` is 0.
+    /// controller cloned for them ride along as `SCM_RIGHTS`, tree number
+    /// `k` (an op's `major`) as fd `k`: all of them, or none when one
+    /// could not be made (`count` 0: the stub clones them itself).
     CgroupTrees {
-        /// Bit `k`: tree number `k` is attached; at most
-        /// [`MAX_CGROUP_FDS`] bits are set.
-        mask: u32,
+        /// Number of fds attached, at most [`MAX_CGROUP_FDS`].
+        count: u32,
     },
     /// [S→C] The mount that the [`crate::mount_opts::CGROUP_TREE`] binds
     /// go into is made ([`crate::mount_opts::CGROUP_TREE_PARENT`]): the
@@ -107,7 +106,7 @@ impl Msg {
             Msg::SeccompDone => (9, 0, 0, 0),
             Msg::Created => (10, 0, 0, 0),
             Msg::Cgroup { count, optional } => (11, count, optional, 0),
-            Msg::CgroupTrees { mask } => (12, mask, 0, 0),
+            Msg::CgroupTrees { count } => (12, count, 0, 0),
             Msg::CgroupTreeParent => (13, 0, 0, 0),
         }
     }
@@ -165,7 +164,7 @@ impl Msg {
                 count: a,
                 optional: b,
             },
-            12 if a.count_ones() as usize <= MAX_CGROUP_FDS => Msg::CgroupTrees { mask: a },
+            12 if a as usize <= MAX_CGROUP_FDS => Msg::CgroupTrees { count: a },
             13 => Msg::CgroupTreeParent,
             _ => return Err(DecodeError::BadValue),
         };

@@ -176,8 +176,8 @@ fn golden_msgs() -> Vec<(Msg, &'static str)> {
             "5350010b 0a000000 00010000 00000000",
         ),
         (
-            Msg::CgroupTrees { mask: 0x3ff },
-            "5350010c ff030000 00000000 00000000",
+            Msg::CgroupTrees { count: 10 },
+            "5350010c 0a000000 00000000 00000000",
         ),
         (Msg::CgroupTreeParent, "5350010d 00000000 00000000 00000000"),
     ]

@@ -45,9 +45,9 @@ fn all_msgs() -> Vec<Msg> {
             count: 24,
             optional: (1 << 24) - 1,
         },
-        Msg::CgroupTrees { mask: 0 },
-        Msg::CgroupTrees { mask: 0b1011 },
-        Msg::CgroupTrees { mask: 1 << 31 },
+        Msg::CgroupTrees { count: 0 },
+        Msg::CgroupTrees { count: 10 },
+        Msg::CgroupTrees { count: 24 },
         Msg::CgroupTreeParent,
     ]
 }
@@ -268,19 +268,17 @@ fn cgroup_counts_and_optional_bits_are_bounded() {
 
 #[test]
 fn cgroup_trees_are_bounded() {
-    let raw = |mask: u32| {
-        let mut v = Msg::CgroupTrees { mask: 0 }.encode();
-        v[4..8].copy_from_slice(&mask.to_le_bytes());
+    let raw = |count: u32| {
+        let mut v = Msg::CgroupTrees { count: 0 }.encode();
+        v[4..8].copy_from_slice(&count.to_le_bytes());
         v
     };
-    let most = (1u32 << MAX_CGROUP_FDS) - 1;
-    assert_eq!(Msg::decode(&raw(most)), Ok(Msg::CgroupTrees { mask: most }));
+    let most = MAX_CGROUP_FDS as u32;
     assert_eq!(
-        Msg::decode(&raw(most << 8)),
-        Ok(Msg::CgroupTrees { mask: most << 8 })
+        Msg::decode(&raw(most)),
+        Ok(Msg::CgroupTrees { count: most })
     );
-    // One tree more than MAX_CGROUP_FDS.
-    assert_eq!(Msg::decode(&raw(most << 1 | 1)), Err(DecodeError::BadValue));
+    assert_eq!(Msg::decode(&raw(most + 1)), Err(DecodeError::BadValue));
     assert_eq!(Msg::decode(&raw(u32::MAX)), Err(DecodeError::BadValue));
     // Unused fields must be zero.
     let mut v = raw(1);

@@ -73,7 +73,7 @@ fn sync_seeds() -> Vec<(String, Vec<u8>)> {
             count: 10,
             optional: 1 << 8,
         },
-        Msg::CgroupTrees { mask: 0x3ff },
+        Msg::CgroupTrees { count: 10 },
         Msg::CgroupTreeParent,
     ]
     .iter()

@@ -162,7 +162,7 @@ impl Owned {
 
 /// The detached cgroup trees of [`Msg::CgroupTrees`]
 /// ([`mount_opts::CGROUP_TREE`]), received at the first op that wants
-/// one: slot `k` holds tree number `k`, or -1.
+/// one: slot `k` holds tree number `k`, or -1 (taken, or not sent).
 struct Trees {
     received: bool,
     fds: [RawFd; sys::MAX_RECV_FDS],
@@ -170,48 +170,22 @@ struct Trees {
 
 impl Trees {
     /// Tree number `k` (taken: the caller owns it), receiving the message
-    /// first if it has not come yet. -1 when the controller sent no such
-    /// tree. Errors: the sync socket; another message, or a count of
-    /// fds that does not match the mask (`Step::Sync`, `EPROTO`).
+    /// first if it has not come yet. -1 when the controller sent no trees
+    /// (all or none come). Errors: the sync socket; another message, or
+    /// another count of fds (`Step::Sync`, `EPROTO`). Trees no op takes
+    /// (only when the stub fails) close at its exit.
     fn take(&mut self, sync: &Sync, k: u32) -> Res<RawFd> {
         if !self.received {
             self.received = true;
-            let mut got = [-1; sys::MAX_RECV_FDS];
-            let (msg, n) = sync.recv_fds(&mut got)?;
-            let mut mask = match msg {
-                Msg::CgroupTrees { mask } if mask.count_ones() as usize == n => mask,
-                _ => {
-                    for fd in got.get(..n).unwrap_or(&[]) {
-                        sys::close(*fd as u32);
-                    }
-                    return Err(Fail::new(Step::Sync, Errno::PROTO, 2));
-                }
-            };
-            // The fds come in increasing bit order; one for a bit past the
-            // slots (the controller numbers fewer trees) is closed.
-            for &fd in got.get(..n).unwrap_or(&[]) {
-                let bit = mask.trailing_zeros() as usize;
-                mask &= mask.wrapping_sub(1);
-                match self.fds.get_mut(bit) {
-                    Some(slot) => *slot = fd,
-                    None => sys::close(fd as u32),
-                }
+            let (msg, n) = sync.recv_fds(&mut self.fds)?;
+            if msg != (Msg::CgroupTrees { count: n as u32 }) {
+                return Err(Fail::new(Step::Sync, Errno::PROTO, 2));
             }
         }
         Ok(match self.fds.get_mut(k as usize) {
             Some(slot) => core::mem::replace(slot, -1),
             None => -1,
         })
-    }
-
-    /// Closes the trees no op took.
-    fn close_rest(&mut self) {
-        for slot in &mut self.fds {
-            if *slot >= 0 {
-                sys::close(*slot as u32);
-                *slot = -1;
-            }
-        }
     }
 }
 
@@ -679,7 +653,6 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
         }
     }
     sys::umask(old_umask);
-    trees.close_rest();
     if plan.has(flags::HOOKS_BEFORE_PIVOT) {
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;

@@ -149,7 +149,10 @@ fn the_cgroup_tmpfs_is_listed_before_its_binds() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "round {round}: {out}");
         assert_eq!(lines[0], "/sys/fs/cgroup", "round {round}: {out}");
-        assert!(lines[1].starts_with("/sys/fs/cgroup/"), "round {round}: {out}");
+        assert!(
+            lines[1].starts_with("/sys/fs/cgroup/"),
+            "round {round}: {out}"
+        );
         assert_eq!(lines[2], "0", "round {round}: {out}");
     }
 }
