@@ -434,7 +434,6 @@ fn block_forwarded() -> Result<(libc::sigset_t, SignalFd)> {
 /// stub that is gone already (it failed) is left to the sync loop, which
 /// reports its own error.
 fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
-    use nix::sys::socket::{ControlMessage, sendmsg};
     let raw: Vec<RawFd> = fds.tasks.iter().map(|(fd, _, _)| fd.as_raw_fd()).collect();
     if raw.len() > sprout_protocol::MAX_CGROUP_FDS {
         crate::bail!(
@@ -448,22 +447,30 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
         .iter()
         .enumerate()
         .fold(0u32, |m, (i, (_, _, opt))| m | (*opt as u32) << i);
-    let bytes = Msg::Cgroup {
+    let msg = Msg::Cgroup {
         count: raw.len() as u32,
         optional,
-    }
-    .encode();
+    };
+    send_with_fds(sock, msg, &raw, child, "the cgroup's tasks files")
+}
+
+/// Sends `msg` with `fds` as `SCM_RIGHTS` on the sync socket. A stub that
+/// is gone or going (its end closed, `EPIPE`/`ECONNRESET`, possibly before
+/// its pidfd says so) is left to the sync loop, which reports how it
+/// ended. Errors: `sendmsg(2)` otherwise, naming `what` was sent.
+fn send_with_fds(sock: &OwnedFd, msg: Msg, fds: &[RawFd], child: &Child, what: &str) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, sendmsg};
+    let bytes = msg.encode();
     let iov = [std::io::IoSlice::new(&bytes)];
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg };
     loop {
         match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
             Err(Errno::EINTR) => continue,
-            // As in `send_cgroup_trees`: the sync loop reports the stub's end.
             Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(()),
             Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
             r => {
-                r.ctx(|| "sync socket: sendmsg of the cgroup's tasks files")?;
+                r.ctx(|| format!("sync socket: sendmsg of {what}"))?;
                 return Ok(());
             }
         }
@@ -481,7 +488,6 @@ fn send_cgroup(sock: &OwnedFd, fds: &JoinFds, child: &Child) -> Result<()> {
 /// the socket is left, unread, to the sync loop, which reports it; so is
 /// a stub that is gone already, as in [`send_cgroup`].
 fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
-    use nix::sys::socket::{ControlMessage, sendmsg};
     use sprout_protocol::mount_opts::CGROUP_TREE;
     let mut wanted = plan
         .mounts
@@ -510,26 +516,10 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
         .collect::<Option<_>>()
         .unwrap_or_default();
     let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
-    let bytes = Msg::CgroupTrees {
+    let msg = Msg::CgroupTrees {
         count: raw.len() as u32,
-    }
-    .encode();
-    let iov = [std::io::IoSlice::new(&bytes)];
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
-    loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(Errno::EINTR) => continue,
-            // The stub is gone or going (its end closed before its pidfd
-            // says so): the sync loop reports how it ended.
-            Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(()),
-            Err(_) if !pidfd_alive(&child.pidfd) => return Ok(()),
-            r => {
-                r.ctx(|| "sync socket: sendmsg of the cgroup's mount trees")?;
-                return Ok(());
-            }
-        }
-    }
+    };
+    send_with_fds(sock, msg, &raw, child, "the cgroup's mount trees")
 }
 
 /// Sends one sync message.

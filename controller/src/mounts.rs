@@ -130,6 +130,18 @@ pub mod attr {
     pub const NOSYMFOLLOW: u64 = 0x20_0000;
 }
 
+/// The `MS_*` flags that have a `MOUNT_ATTR_*` bit of their own
+/// (`mount_setattr(2)`), as pairs; the access-time flags are a setting,
+/// not a bit, and are handled apart.
+const MS_ATTRS: [(u64, u64); 6] = [
+    (ms::RDONLY, attr::RDONLY),
+    (ms::NOSUID, attr::NOSUID),
+    (ms::NODEV, attr::NODEV),
+    (ms::NOEXEC, attr::NOEXEC),
+    (ms::NODIRATIME, attr::NODIRATIME),
+    (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
+];
+
 /// What one mount option does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Opt {
@@ -925,14 +937,7 @@ fn detached_tree(
     // The top mount: the plain flags (a bind remount's job otherwise).
     let f = parsed.flags;
     let mut top = MountAttr::default();
-    for (m, a) in [
-        (ms::RDONLY, attr::RDONLY),
-        (ms::NOSUID, attr::NOSUID),
-        (ms::NODEV, attr::NODEV),
-        (ms::NOEXEC, attr::NOEXEC),
-        (ms::NODIRATIME, attr::NODIRATIME),
-        (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
-    ] {
+    for (m, a) in MS_ATTRS {
         if f & m != 0 {
             top.attr_set |= a;
         }
@@ -1077,18 +1082,10 @@ pub fn cgroup_tree_attr(
     remount_flags: u64,
     rootfs_propagation: u64,
 ) -> Option<crate::sys::MountAttr> {
-    let map = [
-        (ms::RDONLY, attr::RDONLY),
-        (ms::NOSUID, attr::NOSUID),
-        (ms::NODEV, attr::NODEV),
-        (ms::NOEXEC, attr::NOEXEC),
-        (ms::NODIRATIME, attr::NODIRATIME),
-        (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
-    ];
     let atime = ms::NOATIME | ms::RELATIME | ms::STRICTATIME;
     let mut known = ms::REMOUNT | ms::BIND | atime;
     let mut a = crate::sys::MountAttr::default();
-    for (m, at) in map {
+    for (m, at) in MS_ATTRS {
         known |= m;
         if remount_flags & m != 0 {
             a.attr_set |= at;
