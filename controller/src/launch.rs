@@ -505,9 +505,14 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
         }
     };
     match peeked.ok().and_then(|n| Msg::decode(&buf[..n]).ok()) {
-        Some(Msg::CgroupTreeParent) => {
-            recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).ctx(|| "sync socket: recv")?;
-        }
+        Some(Msg::CgroupTreeParent) => match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            // The stub went meanwhile (a reset comes before the records
+            // still queued, this one included; the sync loop skips both).
+            Err(Errno::ECONNRESET) => return Ok(()),
+            r => {
+                r.ctx(|| "sync socket: recv")?;
+            }
+        },
         _ => return Ok(()),
     }
     // All or none (tree `k` is fd `k`; the marks number them in op order).
@@ -1285,6 +1290,9 @@ impl Launched {
                     running = true;
                     timer.phase("setup in the container (until Ready)");
                 }
+                // Read by `send_cgroup_trees` unless the stub went (or the
+                // socket was reset) in between; it asks for nothing now.
+                Msg::CgroupTreeParent if !running => {}
                 other => crate::bail!("sync socket: unexpected {other:?} from sprout-init"),
             }
         }

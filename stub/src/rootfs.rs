@@ -630,10 +630,16 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
                     }
                 }
                 let r = mount_op(&mut w, &op, i, tree);
-                if op.opts & mount_opts::CGROUP_TREE_PARENT != 0 && plan.has(flags::JOIN_CGROUP) {
-                    // The controller clones the binds that go into it now
-                    // (also when it failed: the controller then finds the
-                    // `Failed` that follows).
+                let goes_on = match &r {
+                    Ok(()) => true,
+                    Err(f) => f.errno == ENOENT && op.opts & mount_opts::OPTIONAL != 0,
+                };
+                if goes_on
+                    && op.opts & mount_opts::CGROUP_TREE_PARENT != 0
+                    && plan.has(flags::JOIN_CGROUP)
+                {
+                    // The controller clones the binds that go into it now.
+                    // (Not when this op fails: the `Failed` alone tells it.)
                     sync.send(Msg::CgroupTreeParent)?;
                 }
                 r
