@@ -464,26 +464,40 @@ fn read_layout() -> Result<Layout> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 5 || right.len() < 3 {
+        // Only mounts at or below /sys/fs/cgroup matter: the others are
+        // passed over without allocating (a host has dozens).
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        if !point.starts_with(CGROUP_ROOT) {
             continue;
         }
-        let mount = PathBuf::from(unescape_mount(left[4]));
-        if !mount.starts_with(CGROUP_ROOT) {
+        let mut right = right.split(' ');
+        let (Some(fstype), Some(_source), Some(superopts)) =
+            (right.next(), right.next(), right.next())
+        else {
+            continue;
+        };
+        let point = if point.contains('\\') {
+            std::borrow::Cow::Owned(unescape_mount(point))
+        } else {
+            std::borrow::Cow::Borrowed(point)
+        };
+        let below = point.strip_prefix(CGROUP_ROOT);
+        if !matches!(below, Some(r) if r.is_empty() || r.starts_with('/')) {
             continue;
         }
-        if mount == Path::new(CGROUP_ROOT) {
-            root_fs = Some(right[0].to_string());
-        } else if mount == Path::new(CGROUP_ROOT).join("unified") {
-            unified_fs = Some(right[0].to_string());
+        if below == Some("") {
+            root_fs = Some(fstype.to_string());
+        } else if below == Some("/unified") {
+            unified_fs = Some(fstype.to_string());
         }
-        match right[0] {
+        match fstype {
             "cgroup2" if v2.is_none() => {
-                v2 = Some(mount);
+                v2 = Some(PathBuf::from(&*point));
             }
             "cgroup" => {
-                let mut ctrls: Vec<String> = right[2]
+                let mut ctrls: Vec<&str> = superopts
                     .split(',')
                     .filter(|o| {
                         !matches!(
@@ -499,11 +513,11 @@ fn read_layout() -> Result<Layout> {
                                 | "relatime"
                         ) && !o.starts_with("release_agent=")
                     })
-                    .map(str::to_string)
                     .collect();
-                ctrls.sort();
+                ctrls.sort_unstable();
                 if !ctrls.is_empty() && !v1.iter().any(|(c, _)| *c == ctrls) {
-                    v1.push((ctrls, mount));
+                    let ctrls = ctrls.into_iter().map(str::to_string).collect();
+                    v1.push((ctrls, PathBuf::from(&*point)));
                 }
             }
             _ => {}

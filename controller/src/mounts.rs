@@ -656,16 +656,21 @@ impl CgroupLayout {
     pub fn from_mountinfo(text: &str) -> CgroupLayout {
         let mut layout = CgroupLayout::default();
         for line in text.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            let mut fields = line.split(' ');
+            let Some(mnt) = fields.nth(4) else {
                 continue;
             };
-            let (Some(mnt), Some(fstype)) = (fields.get(4), fields.get(dash + 1)) else {
+            // Only /sys/fs/cgroup and below matter (no allocation for the
+            // other mounts of the host).
+            if !mnt.starts_with("/sys/fs/cgroup") {
+                continue;
+            }
+            let Some(fstype) = fields.skip_while(|f| *f != "-").nth(1) else {
                 continue;
             };
-            let is_cgroup = *fstype == "cgroup" || *fstype == "cgroup2";
-            if *mnt == "/sys/fs/cgroup" {
-                layout.unified = *fstype == "cgroup2";
+            let is_cgroup = fstype == "cgroup" || fstype == "cgroup2";
+            if mnt == "/sys/fs/cgroup" {
+                layout.unified = fstype == "cgroup2";
             } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/")
                 && is_cgroup
                 && !name.contains('/')
