@@ -583,6 +583,11 @@ pub struct Launched {
     sigfd: SignalFd,
     err_r: OwnedFd,
     plan_sent: std::io::Result<()>,
+    /// The plan pipe's write end, kept open until the sync loop ends: what
+    /// the stub left unread in the pipe ([`unread_plan`]) tells a stub that
+    /// never read its plan (not a sprout-init) from one that executed the
+    /// container process. `None` where the plan went out another way.
+    plan_w: Option<OwnedFd>,
     console: Option<OwnedFd>,
     /// The cgroup `tasks` files the child wrote to (for its failure message).
     cgroup_tasks: Vec<PathBuf>,
@@ -703,14 +708,14 @@ pub fn spawn_with(
     // pipe before the clone when the pipe holds it whole (F_GETPIPE_SZ),
     // so the stub reads it at once instead of waiting for this process to
     // be scheduled again after the clone.
-    let mut plan_w = Some(plan_w);
+    let plan_w = Some(plan_w);
     let mut plan_sent: Option<std::io::Result<()>> = None;
     if !userns
         && let Some(w) = &plan_w
         && fcntl(w.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)
             .is_ok_and(|n| n >= 0 && bytes.len() <= n as usize)
     {
-        plan_sent = Some(File::from(plan_w.take().expect("plan pipe")).write_all(&bytes));
+        plan_sent = plan_w.as_ref().map(|w| send_plan(w, &bytes));
     }
     // With a new user namespace the child waits for its id maps before the
     // exec (an unmapped root would lose its capabilities in execve).
@@ -854,9 +859,9 @@ pub fn spawn_with(
             .map_err(|e| Error::io("id-map pipe: write", &e))?;
         timer.phase("write id maps");
     }
-    let plan_sent = match (plan_sent, plan_w) {
+    let plan_sent = match (plan_sent, &plan_w) {
         (Some(sent), _) => sent,
-        (None, Some(w)) => File::from(w).write_all(&bytes),
+        (None, Some(w)) => send_plan(w, &bytes),
         (None, None) => Ok(()),
     };
     timer.phase("send plan");
@@ -887,6 +892,7 @@ pub fn spawn_with(
         sigfd,
         err_r,
         plan_sent,
+        plan_w,
         console: None,
         cgroup_tasks,
     })
@@ -1073,7 +1079,11 @@ impl Early {
         // (Encoded without: the stub unshared them from its argv. Kept for
         // failure messages.)
         plan.unshare = self.unshare;
-        let plan_sent = File::from(self.plan_w.take().expect("plan pipe")).write_all(&bytes);
+        let plan_w = self.plan_w.take();
+        let plan_sent = match &plan_w {
+            Some(w) => send_plan(w, &bytes),
+            None => Ok(()),
+        };
         timer.phase("encode and send plan");
         let fds = finish(self.child.pid, self.in_cgroup)?;
         send_cgroup(&self.sync, &fds, &self.child)?;
@@ -1100,6 +1110,7 @@ impl Early {
             sigfd,
             err_r,
             plan_sent,
+            plan_w,
             console: None,
             cgroup_tasks,
         })
@@ -1307,6 +1318,22 @@ impl Launched {
             let st = self.child.wait_stub();
             crate::bail!("starting the container: {what} ({st})");
         }
+        // EOF is taken for the exec (without a `Ready` round trip), but a
+        // program that never read its plan is no sprout-init (a wrong
+        // $SPROUT_INIT, say): it ended, and what ran was not the container.
+        let unread = self.plan_w.take().and_then(|w| unread_plan(&w));
+        if running && (unread.is_some_and(|n| n > 0) || self.plan_sent.is_err()) {
+            // (Killed first in case it lives on with the socket closed.)
+            let _ = kill(self.child.pid, Signal::SIGKILL);
+            let st = self.child.wait_stub();
+            let how = match &self.plan_sent {
+                Err(e) => format!("sending it failed: {e}"),
+                Ok(()) => format!("{} bytes left unread", unread.unwrap_or(0)),
+            };
+            crate::bail!(
+                "sprout-init ended without reading its plan ({how}; {st}): is it a sprout-init of this build?"
+            );
+        }
         if !running {
             if let Some(what) = child_failure(&self.err_r, &self.cgroup_tasks) {
                 let st = self.child.wait_stub();
@@ -1434,6 +1461,26 @@ fn killed(pidfd: &OwnedFd) -> bool {
         waitid(Id::PIDFd(pidfd.as_fd()), flags),
         Ok(WaitStatus::Signaled(..))
     )
+}
+
+/// Writes the encoded plan into the plan pipe (the stub reads exactly the
+/// length its header gives, so the write end may stay open).
+fn send_plan(w: &OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match nix::unistd::write(w, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The bytes still unread in the pipe of write end `w` (`FIONREAD`);
+/// `None` if the kernel does not say.
+fn unread_plan(w: &OwnedFd) -> Option<i32> {
+    sys::fionread(w).ok()
 }
 
 /// Whether the exited, not yet reaped process `pid` is still the stub,

@@ -1602,6 +1602,17 @@ pub fn set_window_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), Er
     Ok(())
 }
 
+nix::ioctl_read_bad!(fionread_raw, libc::FIONREAD, libc::c_int);
+
+/// The bytes ready to read in a pipe or socket (`FIONREAD`, pipe(7),
+/// ioctl_tty(2)); for a pipe either end may be asked.
+pub fn fionread(fd: &impl AsRawFd) -> Result<i32, Errno> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`.
+    unsafe { fionread_raw(fd.as_raw_fd(), &mut n) }?;
+    Ok(n)
+}
+
 /// A saved signal mask (for [`ChildSetup::sigmask`]) from the current
 /// thread, before blocking more signals.
 pub fn current_sigmask() -> libc::sigset_t {

@@ -462,6 +462,63 @@ fn a_stub_path_that_is_not_a_stub_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `$SPROUT_INIT` naming a program that runs but is no sprout-init
+/// (/bin/true exits 0, /bin/false 1, both without reading the plan): its
+/// exit is never taken for the container's. `run` and `exec` into a
+/// running container each fail in one line saying the plan went unread,
+/// with a nonzero exit, and leave nothing behind.
+#[test]
+fn a_program_that_is_not_a_stub_is_not_taken_for_the_container() {
+    require_root!();
+    for prog in ["/bin/true", "/bin/false"] {
+        let id = unique_id("notstub");
+        let b = bundle(&id, |_| {});
+        let out = sprout_systests::output_with_timeout(
+            sprout(&["run", "--bundle"])
+                .arg(b.dir())
+                .arg(&id)
+                .env("SPROUT_INIT", prog),
+            std::time::Duration::from_secs(20),
+        );
+        assert_one_line_error(&out, &["sprout-init ended without reading its plan"]);
+        assert!(!b.dir().join("out/ran").exists());
+        assert!(
+            !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
+                .join(&id)
+                .exists(),
+            "cgroup left"
+        );
+        let st = output(&mut sprout(&["state", &id]));
+        assert!(!st.success(), "state of {id} left: {st}");
+        assert_clean(&b, &id);
+    }
+
+    // exec: the container runs on; the failed exec ran nothing in it.
+    let id = unique_id("notstubx");
+    let b = bundle(&id, |c| c["process"]["args"] = json!(["sleep", "60"]));
+    output(sprout(&["run", "-d", "--bundle"]).arg(b.dir()).arg(&id)).assert_success();
+    let out = sprout_systests::output_with_timeout(
+        sprout(&["exec", &id, "touch", "/out/ran"]).env("SPROUT_INIT", "/bin/true"),
+        std::time::Duration::from_secs(20),
+    );
+    // (`exec` fails with 255, as runc's does.)
+    assert_eq!(out.code(), Some(255), "{out}");
+    let err = out.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(
+        err.contains("sprout-init ended without reading its plan"),
+        "{out}"
+    );
+    assert!(!b.dir().join("out/ran").exists());
+    let st = output(&mut sprout(&["state", &id]));
+    assert!(st.stdout_str().contains("\"running\""), "{st}");
+    // The real stub still works.
+    output(&mut sprout(&["exec", &id, "touch", "/out/ran"])).assert_success();
+    assert!(b.dir().join("out/ran").exists());
+    output(&mut sprout(&["delete", "-f", &id])).assert_success();
+    assert_clean(&b, &id);
+}
+
 /// A config.json that is a FIFO (or anything but a regular file) is refused
 /// in one line without waiting for a writer.
 #[test]
