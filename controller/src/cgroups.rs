@@ -453,6 +453,11 @@ pub fn mountinfo() -> io::Result<&'static str> {
 fn read_layout() -> Result<Layout> {
     let info = mountinfo()
         .map_err(|e| io_err(Path::new("/"), "read", Path::new("/proc/self/mountinfo"), e))?;
+    layout_from(info)
+}
+
+/// [`read_layout`] of mountinfo text `info`.
+fn layout_from(info: &str) -> Result<Layout> {
     let mut v1: V1Mounts = Vec::new();
     let mut v2 = None;
     // Filesystem types at /sys/fs/cgroup and /sys/fs/cgroup/unified; the

@@ -1115,3 +1115,40 @@ fn mountinfo_unescape() {
     assert_eq!(unescape_mount("/x\\é12"), "/x\\é12");
     assert_eq!(unescape_mount("/x\\04"), "/x\\04");
 }
+
+/// The layout parser reads only mounts at or below /sys/fs/cgroup (not
+/// `/sys/fs/cgroupx`), unescapes mount points (`\040` is a space), takes
+/// the controllers from the super options (named hierarchies as
+/// `name=...`; release_agent and the flags left out) and tells a Hybrid
+/// host by the tmpfs root and the cgroup2 `unified`.
+#[test]
+fn layout_from_mountinfo_text() {
+    let info = "\
+22 1 0:21 / /proc rw,relatime - proc proc rw
+30 25 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:14 - cgroup cgroup rw,cpuacct,cpu
+34 30 0:30 / /sys/fs/cgroup/my\\040pids rw,nosuid shared:15 - cgroup cgroup rw,pids,clone_children
+35 30 0:31 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd,release_agent=/x
+36 1 0:32 / /sys/fs/cgroupx rw - cgroup cgroup rw,memory
+37 30 0:29 / /sys/fs/cgroup/cpu rw shared:14 - cgroup cgroup rw,cpu,cpuacct
+";
+    let l = layout_from(info).unwrap();
+    assert!(l.setup == CgroupSetup::Hybrid);
+    assert_eq!(l.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    let v1: Vec<(Vec<&str>, &str)> =
+        l.v1.iter()
+            .map(|(c, p)| (c.iter().map(String::as_str).collect(), p.to_str().unwrap()))
+            .collect();
+    assert_eq!(
+        v1,
+        vec![
+            (vec!["cpu", "cpuacct"], "/sys/fs/cgroup/cpu,cpuacct"),
+            (vec!["pids"], "/sys/fs/cgroup/my pids"),
+            (vec!["name=systemd"], "/sys/fs/cgroup/systemd"),
+        ]
+    );
+    let unified = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    assert!(layout_from(unified).unwrap().setup == CgroupSetup::Unified);
+    assert!(layout_from("22 1 0:21 / /proc rw - proc proc rw\n").is_err());
+}
