@@ -409,6 +409,31 @@ fn invalid_container_id() {
     assert_clean(&b, &id);
 }
 
+/// `run` of `b` as `id` with `$SPROUT_INIT` set to `stub`: fails in one
+/// line containing `needles`, the container's command never ran, and no
+/// cgroup, state, mount or process is left.
+#[track_caller]
+fn run_with_stub_fails(b: &Bundle, id: &str, stub: &std::path::Path, needles: &[&str]) {
+    let out = sprout_systests::output_with_timeout(
+        sprout(&["run", "--bundle"])
+            .arg(b.dir())
+            .arg(id)
+            .env("SPROUT_INIT", stub),
+        std::time::Duration::from_secs(20),
+    );
+    assert_one_line_error(&out, needles);
+    assert!(!b.dir().join("out/ran").exists());
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
+            .join(id)
+            .exists(),
+        "cgroup left"
+    );
+    let st = output(&mut sprout(&["state", id]));
+    assert!(!st.success(), "state of {id} left: {st}");
+    assert_clean(b, id);
+}
+
 /// `$SPROUT_INIT` naming something that is not a sprout-init: a device
 /// without end (/dev/zero) or a FIFO nobody writes to is refused as not a
 /// regular file (the FIFO without hanging the start), a regular file over
@@ -437,27 +462,8 @@ fn a_stub_path_that_is_not_a_stub_is_refused() {
     ] {
         let id = unique_id("stubpath");
         let b = bundle(&id, |_| {});
-        let out = sprout_systests::output_with_timeout(
-            sprout(&["run", "--bundle"])
-                .arg(b.dir())
-                .arg(&id)
-                .env("SPROUT_INIT", &path),
-            std::time::Duration::from_secs(20),
-        );
-        assert_one_line_error(
-            &out,
-            &[&format!("sprout-init \"{}\"", path.display()), needle],
-        );
-        assert!(!b.dir().join("out/ran").exists());
-        assert!(
-            !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
-                .join(&id)
-                .exists(),
-            "cgroup left"
-        );
-        let st = output(&mut sprout(&["state", &id]));
-        assert!(!st.success(), "state of {id} left: {st}");
-        assert_clean(&b, &id);
+        let shown = format!("sprout-init \"{}\"", path.display());
+        run_with_stub_fails(&b, &id, &path, &[&shown, needle]);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -473,24 +479,12 @@ fn a_program_that_is_not_a_stub_is_not_taken_for_the_container() {
     for prog in ["/bin/true", "/bin/false"] {
         let id = unique_id("notstub");
         let b = bundle(&id, |_| {});
-        let out = sprout_systests::output_with_timeout(
-            sprout(&["run", "--bundle"])
-                .arg(b.dir())
-                .arg(&id)
-                .env("SPROUT_INIT", prog),
-            std::time::Duration::from_secs(20),
+        run_with_stub_fails(
+            &b,
+            &id,
+            prog.as_ref(),
+            &["sprout-init ended without reading its plan"],
         );
-        assert_one_line_error(&out, &["sprout-init ended without reading its plan"]);
-        assert!(!b.dir().join("out/ran").exists());
-        assert!(
-            !std::path::Path::new("/sys/fs/cgroup/memory/sprout")
-                .join(&id)
-                .exists(),
-            "cgroup left"
-        );
-        let st = output(&mut sprout(&["state", &id]));
-        assert!(!st.success(), "state of {id} left: {st}");
-        assert_clean(&b, &id);
     }
 
     // exec: the container runs on; the failed exec ran nothing in it.
