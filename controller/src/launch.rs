@@ -365,9 +365,8 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
     if n != 5 {
         return None;
     }
-    let errno = errno_text(Errno::from_raw(
-        u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32,
-    ));
+    let raw = Errno::from_raw(u32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]) as i32);
+    let errno = errno_text(raw);
     if rec[0] >= sys::stage::CGROUP
         && let Some(p) = cgroup_tasks.get((rec[0] - sys::stage::CGROUP) as usize)
     {
@@ -376,7 +375,15 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
             p.display()
         ));
     }
-    Some(format!("{}: {errno}", sys::stage::name(rec[0])))
+    // ENOENT from the exec of a file that exists: a script (`#!`: the
+    // interpreter would need a path to the close-on-exec memfd) or a
+    // program whose ELF interpreter is missing.
+    let hint = if rec[0] == sys::stage::EXEC && raw == Errno::ENOENT {
+        " (a script or a dynamically linked program? sprout-init must be the static binary itself)"
+    } else {
+        ""
+    };
+    Some(format!("{}: {errno}{hint}", sys::stage::name(rec[0])))
 }
 
 /// The signal mask the caller gave this process, saved by
@@ -527,10 +534,15 @@ fn send_cgroup_trees(sock: &OwnedFd, plan: &Plan, child: &Child) -> Result<()> {
     send_with_fds(sock, msg, &raw, child, "the cgroup's mount trees")
 }
 
-/// Sends one sync message.
+/// Sends one sync message; a stub that is gone (`EPIPE`, `ECONNRESET`) is
+/// left to the sync loop, which reports how it ended.
 fn send_msg(sock: &OwnedFd, msg: Msg) -> Result<()> {
-    send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL).ctx(|| "sync socket: send")?;
-    Ok(())
+    match send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL) {
+        // The stub is gone: the sync loop's EOF comes next and reports how
+        // it ended (a bare EPIPE would not say).
+        Err(Errno::EPIPE | Errno::ECONNRESET) => Ok(()),
+        r => r.map(drop).ctx(|| "sync socket: send"),
+    }
 }
 
 /// Whether every rlimit of `plan` keeps its hard limit at or below this
@@ -583,11 +595,13 @@ pub struct Launched {
     sigfd: SignalFd,
     err_r: OwnedFd,
     plan_sent: std::io::Result<()>,
-    /// The plan pipe's write end, kept open until the sync loop ends: what
-    /// the stub left unread in the pipe ([`unread_plan`]) tells a stub that
-    /// never read its plan (not a sprout-init) from one that executed the
-    /// container process. `None` where the plan went out another way.
-    plan_w: Option<OwnedFd>,
+    /// A read end of the plan pipe, kept until the sync loop ends: what
+    /// is still unread in the pipe then ([`unread_plan`]) tells a program
+    /// that never read its plan (not a sprout-init) from a stub that
+    /// executed the container process. `None` when the plan did not fit
+    /// the pipe whole (its write could then wait for a reader that is
+    /// gone: a failed write tells instead).
+    plan_r: Option<OwnedFd>,
     console: Option<OwnedFd>,
     /// The cgroup `tasks` files the child wrote to (for its failure message).
     cgroup_tasks: Vec<PathBuf>,
@@ -708,14 +722,11 @@ pub fn spawn_with(
     // pipe before the clone when the pipe holds it whole (F_GETPIPE_SZ),
     // so the stub reads it at once instead of waiting for this process to
     // be scheduled again after the clone.
-    let plan_w = Some(plan_w);
+    let pipe_size = pipe_size(&plan_w);
+    let mut plan_w = Some(plan_w);
     let mut plan_sent: Option<std::io::Result<()>> = None;
-    if !userns
-        && let Some(w) = &plan_w
-        && fcntl(w.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)
-            .is_ok_and(|n| n >= 0 && bytes.len() <= n as usize)
-    {
-        plan_sent = plan_w.as_ref().map(|w| send_plan(w, &bytes));
+    if !userns && bytes.len() <= pipe_size {
+        plan_sent = plan_w.take().map(|w| send_plan(w, &bytes));
     }
     // With a new user namespace the child waits for its id maps before the
     // exec (an unmapped root would lose its capabilities in execve).
@@ -839,7 +850,9 @@ pub fn spawn_with(
     let mut cgroup_tasks = cgroup_tasks;
     // The child has its copies now. (The namespace files in `plan.join`
     // stay open: failure messages name their paths.)
-    drop((plan_r, sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
+    drop((sync_child, stub, err_w, ns_fds, start_fd, tree_fds));
+    // Kept to see what the stub left unread (see `Launched::plan_r`).
+    let mut plan_r = Some(plan_r);
     timer.phase("clone");
 
     // ---- 3. id maps, plan ----
@@ -859,7 +872,10 @@ pub fn spawn_with(
             .map_err(|e| Error::io("id-map pipe: write", &e))?;
         timer.phase("write id maps");
     }
-    let plan_sent = match (plan_sent, &plan_w) {
+    if bytes.len() > pipe_size {
+        plan_r = None;
+    }
+    let plan_sent = match (plan_sent, plan_w) {
         (Some(sent), _) => sent,
         (None, Some(w)) => send_plan(w, &bytes),
         (None, None) => Ok(()),
@@ -892,7 +908,7 @@ pub fn spawn_with(
         sigfd,
         err_r,
         plan_sent,
-        plan_w,
+        plan_r,
         console: None,
         cgroup_tasks,
     })
@@ -928,6 +944,8 @@ pub struct Early {
     sigfd: SignalFd,
     err_r: OwnedFd,
     plan_w: Option<OwnedFd>,
+    /// A read end of the plan pipe (see `Launched::plan_r`).
+    plan_r: Option<OwnedFd>,
     /// All the new namespaces ([`early_namespaces`]).
     namespaces: u32,
     /// The part the stub unshares itself.
@@ -1019,7 +1037,7 @@ pub fn spawn_early(
         grandchild: None,
         done: false,
     };
-    drop((plan_r, sync_child, stub, err_w));
+    drop((sync_child, stub, err_w));
     timer.phase("clone (the stub makes its namespaces)");
     Ok(Early {
         child,
@@ -1027,6 +1045,7 @@ pub fn spawn_early(
         sigfd,
         err_r,
         plan_w: Some(plan_w),
+        plan_r: Some(plan_r),
         namespaces,
         unshare,
         preserve_fds,
@@ -1079,9 +1098,14 @@ impl Early {
         // (Encoded without: the stub unshared them from its argv. Kept for
         // failure messages.)
         plan.unshare = self.unshare;
-        let plan_w = self.plan_w.take();
-        let plan_sent = match &plan_w {
-            Some(w) => send_plan(w, &bytes),
+        let mut plan_r = self.plan_r.take();
+        let plan_sent = match self.plan_w.take() {
+            Some(w) => {
+                if bytes.len() > pipe_size(&w) {
+                    plan_r = None;
+                }
+                send_plan(w, &bytes)
+            }
             None => Ok(()),
         };
         timer.phase("encode and send plan");
@@ -1110,7 +1134,7 @@ impl Early {
             sigfd,
             err_r,
             plan_sent,
-            plan_w,
+            plan_r,
             console: None,
             cgroup_tasks,
         })
@@ -1321,7 +1345,7 @@ impl Launched {
         // EOF is taken for the exec (without a `Ready` round trip), but a
         // program that never read its plan is no sprout-init (a wrong
         // $SPROUT_INIT, say): it ended, and what ran was not the container.
-        let unread = self.plan_w.take().and_then(|w| unread_plan(&w));
+        let unread = self.plan_r.take().and_then(|r| unread_plan(&r));
         if running && (unread.is_some_and(|n| n > 0) || self.plan_sent.is_err()) {
             // (Killed first in case it lives on with the socket closed.)
             let _ = kill(self.child.pid, Signal::SIGKILL);
@@ -1463,12 +1487,13 @@ fn killed(pidfd: &OwnedFd) -> bool {
     )
 }
 
-/// Writes the encoded plan into the plan pipe (the stub reads exactly the
-/// length its header gives, so the write end may stay open).
-fn send_plan(w: &OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes the encoded plan into the plan pipe and closes the write end
+/// (the stub reads exactly the length its header gives; a program that
+/// reads on to EOF gets it).
+fn send_plan(w: OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
     let mut rest = bytes;
     while !rest.is_empty() {
-        match nix::unistd::write(w, rest) {
+        match nix::unistd::write(&w, rest) {
             Ok(n) => rest = &rest[n..],
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
@@ -1477,10 +1502,16 @@ fn send_plan(w: &OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The bytes still unread in the pipe of write end `w` (`FIONREAD`);
-/// `None` if the kernel does not say.
-fn unread_plan(w: &OwnedFd) -> Option<i32> {
-    sys::fionread(w).ok()
+/// The capacity of pipe `fd` in bytes (`F_GETPIPE_SZ`, pipe(7)); 0 if the
+/// kernel does not say.
+fn pipe_size(fd: &OwnedFd) -> usize {
+    fcntl(fd.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).map_or(0, |n| n.max(0) as usize)
+}
+
+/// The bytes still unread in the pipe of `r` (`FIONREAD`); `None` if the
+/// kernel does not say.
+fn unread_plan(r: &OwnedFd) -> Option<i32> {
+    sys::fionread(r).ok()
 }
 
 /// Whether the exited, not yet reaped process `pid` is still the stub,

@@ -674,9 +674,16 @@ impl CgroupLayout {
             } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/")
                 && is_cgroup
                 && !name.contains('/')
-                && !layout.hierarchies.iter().any(|h| h == name)
             {
-                layout.hierarchies.push(name.to_string());
+                // mountinfo escapes space, tab, newline and backslash.
+                let name = if name.contains('\\') {
+                    crate::cgroups::unescape_mount(name)
+                } else {
+                    name.to_string()
+                };
+                if !layout.hierarchies.contains(&name) {
+                    layout.hierarchies.push(name);
+                }
             }
         }
         layout
@@ -1787,6 +1794,12 @@ mod tests {
         let l = CgroupLayout::from_mountinfo(HYBRID);
         assert!(!l.unified);
         assert_eq!(l.hierarchies, ["cpu", "memory", "systemd", "unified"]);
+        // Mount points come escaped (`\040` is a space, `\134` a backslash).
+        let odd = CgroupLayout::from_mountinfo(
+            "40 30 0:40 / /sys/fs/cgroup/sp\\040ace rw - cgroup cgroup rw,name=baz\n\
+             41 30 0:29 / /sys/fs/cgroup/back\\134slash rw - cgroup cgroup rw,memory\n",
+        );
+        assert_eq!(odd.hierarchies, ["sp ace", "back\\slash"]);
         let v2 =
             CgroupLayout::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert!(v2.unified);

@@ -437,8 +437,9 @@ fn run_with_stub_fails(b: &Bundle, id: &str, stub: &std::path::Path, needles: &[
 /// `$SPROUT_INIT` naming something that is not a sprout-init: a device
 /// without end (/dev/zero) or a FIFO nobody writes to is refused as not a
 /// regular file (the FIFO without hanging the start), a regular file over
-/// 16 MiB by its size; each in one line naming the path, leaving nothing
-/// (no state, no cgroup, no process).
+/// 16 MiB by its size, a script (which cannot run from the sealed memfd)
+/// with a hint; each in one line, leaving nothing (no state, no cgroup,
+/// no process).
 #[test]
 fn a_stub_path_that_is_not_a_stub_is_refused() {
     require_root!();
@@ -450,6 +451,9 @@ fn a_stub_path_that_is_not_a_stub_is_refused() {
         .status()
         .unwrap();
     assert!(made.success());
+    let script = dir.join("script");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let big = dir.join("big");
     std::fs::File::create(&big)
         .unwrap()
@@ -459,10 +463,15 @@ fn a_stub_path_that_is_not_a_stub_is_refused() {
         (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
         (fifo.clone(), "not a regular file"),
         (big.clone(), "larger than 16 MiB"),
+        (script.clone(), "a script or a dynamically linked program?"),
     ] {
         let id = unique_id("stubpath");
         let b = bundle(&id, |_| {});
-        let shown = format!("sprout-init \"{}\"", path.display());
+        let shown = if path == script {
+            "executing sprout-init".to_string()
+        } else {
+            format!("sprout-init \"{}\"", path.display())
+        };
         run_with_stub_fails(&b, &id, &path, &[&shown, needle]);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -487,6 +496,24 @@ fn a_program_that_is_not_a_stub_is_not_taken_for_the_container() {
         );
     }
 
+    // A program that reads its plan to the end and exits: no hang (the
+    // controller closes the pipe's write end once the plan is in), and its
+    // exit, taken for the container's, leaves nothing behind either.
+    let id = unique_id("notstubr");
+    let b = bundle(&id, |_| {});
+    let out = sprout_systests::output_with_timeout(
+        sprout(&["run", "--bundle"])
+            .arg(b.dir())
+            .arg(&id)
+            .env("SPROUT_INIT", env!("CARGO_BIN_EXE_plan-reader")),
+        std::time::Duration::from_secs(20),
+    );
+    assert!(out.code().is_some(), "run hung: {out}");
+    assert!(!b.dir().join("out/ran").exists());
+    let st = output(&mut sprout(&["state", &id]));
+    assert!(!st.success(), "state of {id} left: {st}");
+    assert_clean(&b, &id);
+
     // exec: the container runs on; the failed exec ran nothing in it.
     let id = unique_id("notstubx");
     let b = bundle(&id, |c| c["process"]["args"] = json!(["sleep", "60"]));
@@ -510,6 +537,33 @@ fn a_program_that_is_not_a_stub_is_not_taken_for_the_container() {
     output(&mut sprout(&["exec", &id, "touch", "/out/ran"])).assert_success();
     assert!(b.dir().join("out/ran").exists());
     output(&mut sprout(&["delete", "-f", &id])).assert_success();
+    assert_clean(&b, &id);
+}
+
+/// The stub killed while the controller runs a prestart hook (the hook
+/// kills it, by the pid in the state on its stdin): one line saying how
+/// sprout-init ended, not the broken pipe of the controller's reply, and
+/// nothing left behind.
+#[test]
+fn a_stub_killed_during_a_hook_is_reported_as_such() {
+    require_root!();
+    let id = unique_id("hookkill");
+    let b = bundle(&id, |c| {
+        c["hooks"] = json!({"prestart": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c",
+                "pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); kill -9 \"$pid\"; sleep 0.2"],
+        }]});
+    });
+    let out = sprout_systests::output_with_timeout(
+        sprout(&["run", "--bundle"]).arg(b.dir()).arg(&id),
+        std::time::Duration::from_secs(20),
+    );
+    assert_one_line_error(&out, &["sprout-init", "killed by SIGKILL"]);
+    assert!(!out.stderr_str().contains("Broken pipe"), "{out}");
+    assert!(!b.dir().join("out/ran").exists());
+    let st = output(&mut sprout(&["state", &id]));
+    assert!(!st.success(), "state of {id} left: {st}");
     assert_clean(&b, &id);
 }
 
