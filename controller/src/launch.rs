@@ -1335,21 +1335,30 @@ impl Launched {
         if let Some(msg) = failed {
             return Err(Error::Container(msg));
         }
-        if running
-            && plan.flags & flags::SYNC == 0
+        // Without `Ready` (always so when not `running`): a failure the
+        // clone's child recorded before its exec of the stub.
+        if (!running || plan.flags & flags::SYNC == 0)
             && let Some(what) = child_failure(&self.err_r, &self.cgroup_tasks)
         {
             let st = self.child.wait_stub();
             crate::bail!("starting the container: {what} ({st})");
         }
-        // EOF is taken for the exec (without a `Ready` round trip), but a
-        // program that never read its plan is no sprout-init (a wrong
-        // $SPROUT_INIT, say): it ended, and what ran was not the container.
+        // A program that never read its plan is no sprout-init (a wrong
+        // $SPROUT_INIT, say): it ended, and whatever ran was not the
+        // container (at EOF, `running` took it for the exec; otherwise
+        // the generic "exited before ready" below would not say why).
         let unread = self.plan_r.take().and_then(|r| unread_plan(&r));
-        if running && (unread.is_some_and(|n| n > 0) || self.plan_sent.is_err()) {
-            // (Killed first in case it lives on with the socket closed.)
+        if unread.is_some_and(|n| n > 0) || (running && self.plan_sent.is_err()) {
+            // It is ending (its sync socket is closed): a moment to see how,
+            // then killed in case it lives on without the socket.
+            let mut fds = [PollFd::new(self.child.pidfd.as_fd(), PollFlags::POLLIN)];
+            let ended = poll(&mut fds, PollTimeout::from(100u16)).is_ok_and(|n| n > 0);
+            let signaled = ended && killed(&self.child.pidfd);
             let _ = kill(self.child.pid, Signal::SIGKILL);
             let st = self.child.wait_stub();
+            if signaled {
+                crate::bail!("sprout-init was killed before it read its plan ({st})");
+            }
             let how = match &self.plan_sent {
                 Err(e) => format!("sending it failed: {e}"),
                 Ok(()) => format!("{} bytes left unread", unread.unwrap_or(0)),
@@ -1359,10 +1368,6 @@ impl Launched {
             );
         }
         if !running {
-            if let Some(what) = child_failure(&self.err_r, &self.cgroup_tasks) {
-                let st = self.child.wait_stub();
-                crate::bail!("starting the container: {what} ({st})");
-            }
             if let Err(e) = &self.plan_sent {
                 let st = self.child.wait_stub();
                 return Err(Error::io(

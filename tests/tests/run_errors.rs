@@ -409,13 +409,20 @@ fn invalid_container_id() {
     assert_clean(&b, &id);
 }
 
-/// `run` of `b` as `id` with `$SPROUT_INIT` set to `stub`: fails in one
-/// line containing `needles`, the container's command never ran, and no
-/// cgroup, state, mount or process is left.
+/// `cmd` (`run`, `run -d`, `create`) of `b` as `id` with `$SPROUT_INIT`
+/// set to `stub`: fails in one line containing `needles`, the container's
+/// command never ran, and no cgroup, state, mount or process is left.
 #[track_caller]
-fn run_with_stub_fails(b: &Bundle, id: &str, stub: &std::path::Path, needles: &[&str]) {
+fn run_with_stub_fails(
+    cmd: &[&str],
+    b: &Bundle,
+    id: &str,
+    stub: &std::path::Path,
+    needles: &[&str],
+) {
     let out = sprout_systests::output_with_timeout(
-        sprout(&["run", "--bundle"])
+        sprout(cmd)
+            .arg("--bundle")
             .arg(b.dir())
             .arg(id)
             .env("SPROUT_INIT", stub),
@@ -472,23 +479,29 @@ fn a_stub_path_that_is_not_a_stub_is_refused() {
         } else {
             format!("sprout-init \"{}\"", path.display())
         };
-        run_with_stub_fails(&b, &id, &path, &[&shown, needle]);
+        run_with_stub_fails(&["run"], &b, &id, &path, &[&shown, needle]);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `$SPROUT_INIT` naming a program that runs but is no sprout-init
 /// (/bin/true exits 0, /bin/false 1, both without reading the plan): its
-/// exit is never taken for the container's. `run` and `exec` into a
-/// running container each fail in one line saying the plan went unread,
-/// with a nonzero exit, and leave nothing behind.
+/// exit is never taken for the container's. `run`, `run -d`, `create` and
+/// `exec` into a running container each fail in one line saying the plan
+/// went unread, with a nonzero exit, and leave nothing behind.
 #[test]
 fn a_program_that_is_not_a_stub_is_not_taken_for_the_container() {
     require_root!();
-    for prog in ["/bin/true", "/bin/false"] {
+    for (prog, cmd) in [
+        ("/bin/true", &["run"][..]),
+        ("/bin/false", &["run"]),
+        ("/bin/true", &["run", "-d"]),
+        ("/bin/false", &["create"]),
+    ] {
         let id = unique_id("notstub");
         let b = bundle(&id, |_| {});
         run_with_stub_fails(
+            cmd,
             &b,
             &id,
             prog.as_ref(),
