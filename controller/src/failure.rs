@@ -193,6 +193,7 @@ mod tests {
             origin,
             tree: None,
             cgroup_bind: false,
+            late: false,
         };
         Plan {
             flags: 0,

@@ -447,6 +447,12 @@ pub struct Op {
     /// made for a `cgroup` mount (what [`mark_cgroup_trees`] may hand to
     /// the controller); a bind the config names never is.
     pub cgroup_bind: bool,
+    /// The read-only remount of a `cgroup` mount's tmpfs (cgroup v1),
+    /// which [`before_pivot`] moves after the config's later mounts below
+    /// it, so that their mount points can still be made in the tmpfs. runc
+    /// and crun leave that tmpfs writable; sprout makes it read-only, as
+    /// the `ro` option asks, once nothing more is mounted in it.
+    pub late: bool,
 }
 
 /// A detached mount tree (`open_tree(OPEN_TREE_CLONE)`), shared by the
@@ -561,6 +567,7 @@ impl Op {
             origin: origin.clone(),
             tree: None,
             cgroup_bind: false,
+            late: false,
         })
     }
 
@@ -1219,6 +1226,7 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
             .with_source("tmpfs")?
             .with_fstype("tmpfs")?;
         op.flags = ms::REMOUNT | ms::RDONLY | base;
+        op.late = true;
         ops.push(op);
     }
     Ok(ops)
@@ -1348,12 +1356,37 @@ fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
     )
 }
 
+/// Whether a mount at rootfs-relative `outer` covers `inner`: the same
+/// path, or one of its ancestors (`"."`, the root, covers everything).
+fn covers(outer: &CString, inner: &CString) -> bool {
+    let (o, i) = (outer.as_bytes(), inner.as_bytes());
+    o == b"." || o == i || (i.starts_with(o) && i.get(o.len()) == Some(&b'/'))
+}
+
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
 pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
+    // Read-only remounts of cgroup tmpfses, held back while later mounts
+    // go below them (`Op::late`).
+    let mut late: Vec<Op> = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
-        ops.extend(mount_ops(i, m, ctx)?);
+        let new = mount_ops(i, m, ctx)?;
+        // A later mount at or above a held-back target covers it: the
+        // remount must reach the tmpfs before that.
+        if let Some(first) = new.first()
+            && late.iter().any(|l| covers(&first.target, &l.target))
+        {
+            ops.append(&mut late);
+        }
+        for op in new {
+            if op.late {
+                late.push(op);
+            } else {
+                ops.push(op);
+            }
+        }
     }
+    ops.append(&mut late);
     let dest_is = |m: &Mount, d: &str| rootfs_relative(&m.destination().to_string_lossy()) == d;
     // runc's needsSetupDev: a bind-mounted /dev is used as it is.
     if mounts.iter().any(|m| dest_is(m, "dev") && is_bind(m)) {
@@ -1957,6 +1990,77 @@ mod tests {
         ];
         place_join_cgroup(&mut ops);
         assert_eq!(join_at(&ops), 0);
+    }
+
+    #[test]
+    fn cgroup_tmpfs_turns_read_only_after_later_mounts_below_it() {
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["cpu".into()],
+            symlinks: vec![],
+        };
+        let cg = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid"]);
+        let below = mount("/sys/fs/cgroup/foo", "tmpfs", "tmpfs", &[]);
+        let elsewhere = mount("/run", "tmpfs", "tmpfs", &[]);
+        let is_ro_remount = |o: &Op| o.flags & ms::REMOUNT != 0 && o.flags & ms::RDONLY != 0;
+        let targets = |ops: &[Op]| -> Vec<String> {
+            ops.iter()
+                .filter(|o| matches!(o.origin, Origin::Mount { .. }))
+                .map(|o| {
+                    let t = o.target.to_str().unwrap().to_string();
+                    if is_ro_remount(o) {
+                        format!("ro {t}")
+                    } else {
+                        t
+                    }
+                })
+                .collect()
+        };
+        // Held back past the mounts below it and the unrelated ones.
+        let ops = before_pivot(
+            &[cg.clone(), below.clone(), elsewhere.clone()],
+            &[],
+            &ctx(&layout, false),
+        )
+        .unwrap();
+        assert_eq!(
+            targets(&ops),
+            [
+                "sys/fs/cgroup",
+                "sys/fs/cgroup/cpu",
+                "sys/fs/cgroup/foo",
+                "run",
+                "ro sys/fs/cgroup"
+            ]
+        );
+        // A later mount that covers the tmpfs (at it or above it) comes
+        // after the remount, which must still reach the tmpfs.
+        for outer in ["/sys/fs/cgroup", "/sys"] {
+            let over = mount(outer, "tmpfs", "tmpfs", &[]);
+            let ops = before_pivot(
+                &[cg.clone(), below.clone(), over, elsewhere.clone()],
+                &[],
+                &ctx(&layout, false),
+            )
+            .unwrap();
+            let rel = outer.trim_start_matches('/');
+            assert_eq!(
+                targets(&ops),
+                [
+                    "sys/fs/cgroup",
+                    "sys/fs/cgroup/cpu",
+                    "sys/fs/cgroup/foo",
+                    "ro sys/fs/cgroup",
+                    rel,
+                    "run"
+                ],
+                "{outer}"
+            );
+        }
+        // Without `ro` there is no remount at all.
+        let rw = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid"]);
+        let ops = before_pivot(&[rw, below], &[], &ctx(&layout, false)).unwrap();
+        assert!(!ops.iter().any(is_ro_remount));
     }
 
     #[test]

@@ -157,6 +157,42 @@ fn the_cgroup_tmpfs_is_listed_before_its_binds() {
     }
 }
 
+/// A mount below a read-only `cgroup` mount (a tmpfs at
+/// `/sys/fs/cgroup/foo`, after it in the list): its mount point is made in
+/// the cgroup tmpfs, which turns read-only only after it (runc and crun
+/// leave that tmpfs writable; sprout used to remount it read-only before
+/// the later mounts and failed with EROFS).
+#[test]
+fn a_mount_below_the_read_only_cgroup_tmpfs() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let id = unique_id("cgbelow");
+    let b = busybox(&id, |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        let cg = m
+            .iter()
+            .find(|m| m["destination"] == "/sys/fs/cgroup")
+            .expect("the default config mounts /sys/fs/cgroup");
+        assert!(cg["options"].as_array().unwrap().contains(&json!("ro")));
+        m.push(json!({"destination": "/sys/fs/cgroup/foo", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        sh(
+            c,
+            "grep -E ' /sys/fs/cgroup(/foo)? ' /proc/self/mountinfo | cut -d' ' -f5,6; \
+             touch /sys/fs/cgroup/foo/x && echo foo-rw; \
+             mkdir /sys/fs/cgroup/y 2>/dev/null || echo cgroup-ro",
+        );
+    });
+    let out = run_ok(&b, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("/sys/fs/cgroup ro,"), "{out}");
+    assert!(lines[1].starts_with("/sys/fs/cgroup/foo rw,"), "{out}");
+    assert_eq!(&lines[2..], ["foo-rw", "cgroup-ro"], "{out}");
+}
+
 #[test]
 fn targets_below_a_fresh_tmpfs_are_created() {
     require_root!();
