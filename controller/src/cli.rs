@@ -373,6 +373,15 @@ pub struct RunArgs {
     /// Detach: create and start, then exit 0.
     #[arg(long, short = 'd')]
     detach: bool,
+    /// Keep the container after its process exits (runc's `run --keep`):
+    /// its state (`stopped`) and cgroup stay, and the poststop hooks wait,
+    /// until `sprout delete`. Ignored with --detach, as in runc.
+    #[arg(long)]
+    keep: bool,
+    /// Accepted for runc compatibility and ignored (runc ignores it too:
+    /// the process that waits for the container is always its parent).
+    #[arg(long, hide = true)]
+    no_subreaper: bool,
     /// Container id.
     id: String,
 }
@@ -703,7 +712,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
                 a.pid_file.as_deref(),
                 cli.debug,
             );
-            let code = lifecycle::run(root, &a.id, &o, a.detach, &mut timer)?;
+            let code = lifecycle::run(root, &a.id, &o, a.detach, a.keep, &mut timer)?;
             timer.total("run");
             Ok(code)
         }

@@ -685,12 +685,16 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -
 }
 
 /// `sprout run`: foreground (exit status of the container process, 128+N
-/// for signal N) or `detach` (`create` + `start`, exit 0).
+/// for signal N) or `detach` (`create` + `start`, exit 0). With `keep`
+/// (runc's `run --keep`) a foreground run leaves the stopped container,
+/// its state and cgroup for `sprout delete`, which then runs the poststop
+/// hooks; without it they go when the process exits.
 pub fn run(
     root: &Path,
     id: &str,
     o: &CreateOptions<'_>,
     detach: bool,
+    keep: bool,
     timer: &mut Timer,
 ) -> Result<i32> {
     if detach {
@@ -723,6 +727,11 @@ pub fn run(
         Ok(cg) => with_oom_cause(e, Some(&cg), memory_limit),
         Err(_) => e,
     });
+    if keep {
+        // runc's `run --keep`: the stopped container stays for `delete`,
+        // which removes the cgroup and runs the poststop hooks.
+        return code;
+    }
     // The end: poststop hooks, cgroup and state removed (unless a
     // `delete` did it meanwhile).
     // The lock checks the state dir is still there; the state in it must

@@ -341,6 +341,44 @@ fn foreground_run_exit_code_and_pid_file() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// runc's `run --keep`: the stopped container stays (state `stopped`,
+/// its cgroup) until `delete`, which also runs the poststop hooks; the
+/// run exits with the container's status all the same. `--no-subreaper`
+/// is accepted (runc ignores it too).
+#[test]
+fn run_keep_leaves_the_stopped_container_for_delete() {
+    require_root!();
+    let rt = Rt::new("keep");
+    let id = unique_id("lt-keep");
+    let marker = std::env::temp_dir().join(format!("{id}.poststop"));
+    let bundle = sh_bundle(&id, "echo out; exit 3", |c| {
+        c["hooks"] = json!({"poststop": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}", marker.display())],
+        }]});
+    });
+    let cg = format!("/sprout/{id}");
+    let out = rt.sprout(&[
+        "run",
+        "--keep",
+        "--no-subreaper",
+        "--bundle",
+        bundle.dir().to_str().unwrap(),
+        &id,
+    ]);
+    assert_eq!(out.code(), Some(3), "{out}");
+    assert_eq!(out.stdout_str(), "out\n", "{out}");
+    assert_eq!(rt.status(&id), "stopped");
+    assert!(!cgroup_dirs(&cg).is_empty(), "the cgroup went with --keep");
+    assert!(!marker.exists(), "poststop ran before delete");
+    rt.ok(&["delete", &id]);
+    let st: Value = serde_json::from_str(&fs::read_to_string(&marker).unwrap()).unwrap();
+    let _ = fs::remove_file(&marker);
+    assert_eq!(st["status"], "stopped", "{st}");
+    assert_eq!(st["id"], id.as_str(), "{st}");
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
 #[test]
 fn run_detached() {
     require_root!();
