@@ -54,7 +54,8 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let text = match read_regular(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::bail!("bundle \"{}\": no {CONFIG_FILE} in it", dir.display())
+            // Named as given, as the missing-directory error above.
+            crate::bail!("bundle \"{shown}\": no {CONFIG_FILE} in it")
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             crate::bail!("{}: not a regular file", path.display())

@@ -78,6 +78,13 @@ fn missing_config_json() {
         msg,
         format!("bundle \"{}\": no config.json in it", b.dir().display())
     );
+    // A relative bundle is named as given, as a missing one is.
+    let name = b.dir().file_name().unwrap().to_str().unwrap().to_string();
+    let out =
+        output(sprout(&["run", "--bundle", &name, &id]).current_dir(b.dir().parent().unwrap()));
+    let msg = assert_one_line_error(&out, &["config.json"]);
+    assert_eq!(msg, format!("bundle \"{name}\": no config.json in it"));
+    assert_clean(&b, &id);
 }
 
 #[test]
