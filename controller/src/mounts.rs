@@ -448,10 +448,11 @@ pub struct Op {
     /// the controller); a bind the config names never is.
     pub cgroup_bind: bool,
     /// The read-only remount of a `cgroup` mount's tmpfs (cgroup v1),
-    /// which [`before_pivot`] moves after the config's later mounts below
-    /// it, so that their mount points can still be made in the tmpfs. runc
-    /// and crun leave that tmpfs writable; sprout makes it read-only, as
-    /// the `ro` option asks, once nothing more is mounted in it.
+    /// which [`before_pivot`] moves after the config's mounts that follow
+    /// it below it by name, so that their mount points can still be made
+    /// in the tmpfs. runc and crun leave that tmpfs writable; sprout makes
+    /// it read-only, as the `ro` option asks, once nothing more is mounted
+    /// in it.
     pub late: bool,
 }
 
@@ -855,7 +856,10 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
         );
     }
 
-    if fstype == "cgroup" || fstype == "cgroup2" {
+    // runc: type `cgroup` follows the host's mode (v1 hierarchies or
+    // cgroup2); an explicit `cgroup2` on a v1 or hybrid host is a plain
+    // cgroup2 mount (the generic path below), as runc's default case.
+    if fstype == "cgroup" || (fstype == "cgroup2" && ctx.cgroups.unified) {
         return cgroup_ops(&origin, &target, &parsed, ctx);
     }
 
@@ -1356,11 +1360,15 @@ fn spec_device(index: usize, d: &LinuxDevice, ctx: &Context) -> Result<Op> {
     )
 }
 
-/// Whether a mount at rootfs-relative `outer` covers `inner`: the same
-/// path, or one of its ancestors (`"."`, the root, covers everything).
-fn covers(outer: &CString, inner: &CString) -> bool {
-    let (o, i) = (outer.as_bytes(), inner.as_bytes());
-    o == b"." || o == i || (i.starts_with(o) && i.get(o.len()) == Some(&b'/'))
+/// Whether rootfs-relative `inner` is strictly below `outer` by name
+/// (`sys/fs/cgroup/x` is below `sys/fs/cgroup`; `sys/fs/cgroupx` and
+/// `sys/fs/cgroup` itself are not; everything but `.` is below `.`).
+fn below(inner: &CString, outer: &CString) -> bool {
+    let (i, o) = (inner.as_bytes(), outer.as_bytes());
+    if o == b"." {
+        return i != b".";
+    }
+    i.len() > o.len() && i.starts_with(o) && i[o.len()] == b'/'
 }
 
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
@@ -1369,19 +1377,32 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     // Read-only remounts of cgroup tmpfses, held back while later mounts
     // go below them (`Op::late`).
     let mut late: Vec<Op> = Vec::new();
+    // Targets mounted since the held-back remounts.
+    let mut since: Vec<CString> = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
         let new = mount_ops(i, m, ctx)?;
-        // A later mount at or above a held-back target covers it: the
-        // remount must reach the tmpfs before that.
+        // Held back only across mounts whose targets lie below it by name
+        // and reach it through nothing mounted since (the tmpfs holds only
+        // the directories and symlinks sprout makes, so their names
+        // resolve inside it). Any other mount may reach the tmpfs through
+        // a symlink of the rootfs or of what was mounted since (a `/cg`
+        // linked to `/sys/fs/cgroup`, a `/s` to `/sys`), or cover it: the
+        // remount comes first, as it did before it was held back.
         if let Some(first) = new.first()
-            && late.iter().any(|l| covers(&first.target, &l.target))
+            && !late.is_empty()
+            && !(late.iter().all(|l| below(&first.target, &l.target))
+                && !since.iter().any(|s| below(&first.target, s)))
         {
             ops.append(&mut late);
+            since.clear();
         }
         for op in new {
             if op.late {
                 late.push(op);
             } else {
+                if !late.is_empty() && !op.cgroup_bind {
+                    since.push(op.target.clone());
+                }
                 ops.push(op);
             }
         }
@@ -2000,11 +2021,14 @@ mod tests {
             symlinks: vec![],
         };
         let cg = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid"]);
-        let below = mount("/sys/fs/cgroup/foo", "tmpfs", "tmpfs", &[]);
-        let elsewhere = mount("/run", "tmpfs", "tmpfs", &[]);
+        let tmpfs = |d: &str| mount(d, "tmpfs", "tmpfs", &[]);
         let is_ro_remount = |o: &Op| o.flags & ms::REMOUNT != 0 && o.flags & ms::RDONLY != 0;
-        let targets = |ops: &[Op]| -> Vec<String> {
-            ops.iter()
+        let order = |later: &[&str]| -> Vec<String> {
+            let mut mounts = vec![cg.clone()];
+            mounts.extend(later.iter().map(|d| tmpfs(d)));
+            before_pivot(&mounts, &[], &ctx(&layout, false))
+                .unwrap()
+                .iter()
                 .filter(|o| matches!(o.origin, Origin::Mount { .. }))
                 .map(|o| {
                     let t = o.target.to_str().unwrap().to_string();
@@ -2016,51 +2040,82 @@ mod tests {
                 })
                 .collect()
         };
-        // Held back past the mounts below it and the unrelated ones.
+        let base = ["sys/fs/cgroup", "sys/fs/cgroup/cpu"];
+        let want = |rest: &[&str]| -> Vec<String> {
+            base.iter().chain(rest).map(|s| s.to_string()).collect()
+        };
+        // Held back past the mounts that follow below it by name.
+        assert_eq!(
+            order(&[
+                "/sys/fs/cgroup/foo",
+                "/sys/fs/cgroup/cpu/x",
+                "/sys/fs/cgroup/bar"
+            ]),
+            want(&[
+                "sys/fs/cgroup/foo",
+                "sys/fs/cgroup/cpu/x",
+                "sys/fs/cgroup/bar",
+                "ro sys/fs/cgroup"
+            ])
+        );
+        // Any other mount may reach the tmpfs (a symlink `/cgl` to it, a
+        // `/s` to `/sys`) or cover it: the remount comes first, as do
+        // later mounts below it then (their mount points fail, as before).
+        for other in ["/run", "/cgl", "/s", "/sys", "/sys/fs/cgroup"] {
+            let rel = rootfs_relative(other);
+            assert_eq!(
+                order(&["/sys/fs/cgroup/foo", other, "/sys/fs/cgroup/bar"]),
+                want(&[
+                    "sys/fs/cgroup/foo",
+                    "ro sys/fs/cgroup",
+                    &rel,
+                    "sys/fs/cgroup/bar"
+                ]),
+                "{other}"
+            );
+        }
+        // Below something mounted since (which may hold symlinks): first.
+        assert_eq!(
+            order(&["/sys/fs/cgroup/foo", "/sys/fs/cgroup/foo/bar"]),
+            want(&[
+                "sys/fs/cgroup/foo",
+                "ro sys/fs/cgroup",
+                "sys/fs/cgroup/foo/bar"
+            ])
+        );
+        // Not below by name, though it starts alike.
+        assert_eq!(
+            order(&["/sys/fs/cgroupx"]),
+            want(&["ro sys/fs/cgroup", "sys/fs/cgroupx"])
+        );
+        // Without `ro` there is no remount at all.
+        let rw = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid"]);
         let ops = before_pivot(
-            &[cg.clone(), below.clone(), elsewhere.clone()],
+            &[rw, tmpfs("/sys/fs/cgroup/foo")],
             &[],
             &ctx(&layout, false),
         )
         .unwrap();
-        assert_eq!(
-            targets(&ops),
-            [
-                "sys/fs/cgroup",
-                "sys/fs/cgroup/cpu",
-                "sys/fs/cgroup/foo",
-                "run",
-                "ro sys/fs/cgroup"
-            ]
-        );
-        // A later mount that covers the tmpfs (at it or above it) comes
-        // after the remount, which must still reach the tmpfs.
-        for outer in ["/sys/fs/cgroup", "/sys"] {
-            let over = mount(outer, "tmpfs", "tmpfs", &[]);
-            let ops = before_pivot(
-                &[cg.clone(), below.clone(), over, elsewhere.clone()],
-                &[],
-                &ctx(&layout, false),
-            )
-            .unwrap();
-            let rel = outer.trim_start_matches('/');
-            assert_eq!(
-                targets(&ops),
-                [
-                    "sys/fs/cgroup",
-                    "sys/fs/cgroup/cpu",
-                    "sys/fs/cgroup/foo",
-                    "ro sys/fs/cgroup",
-                    rel,
-                    "run"
-                ],
-                "{outer}"
-            );
-        }
-        // Without `ro` there is no remount at all.
-        let rw = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid"]);
-        let ops = before_pivot(&[rw, below], &[], &ctx(&layout, false)).unwrap();
         assert!(!ops.iter().any(is_ro_remount));
+    }
+
+    #[test]
+    fn explicit_cgroup2_on_a_v1_host_is_a_cgroup2_mount() {
+        let layout = CgroupLayout {
+            unified: false,
+            hierarchies: vec!["cpu".into(), "unified".into()],
+            symlinks: vec![],
+        };
+        let m = mount("/sys/fs/cgroup/u2", "cgroup2", "cgroup2", &["nosuid"]);
+        let ops = before_pivot(&[m], &[], &ctx(&layout, false)).unwrap();
+        let ops: Vec<&Op> = ops
+            .iter()
+            .filter(|o| matches!(o.origin, Origin::Mount { .. }))
+            .collect();
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].fstype.as_deref(), Some(c"cgroup2"));
+        assert_eq!(ops[0].target.to_str().unwrap(), "sys/fs/cgroup/u2");
+        assert_eq!(ops[0].flags & ms::BIND, 0);
     }
 
     #[test]

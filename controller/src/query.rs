@@ -231,12 +231,13 @@ pub fn events(root: &Path, id: &str, stats: bool, interval: Duration) -> Result<
             None => format!("{head}}}"),
         }
     };
+    // runc refuses both forms for a stopped container.
+    if st.status() == Status::Stopped {
+        crate::bail!("container \"{id}\" is not running");
+    }
     if stats {
         let data = cg.stats().map_err(cg_err)?;
         return print(&event("stats", Some(data)));
-    }
-    if st.status() == Status::Stopped {
-        crate::bail!("container \"{id}\" is not running");
     }
     let pidfd: Option<OwnedFd> = sys::pidfd_open(st.pid).ok().filter(|_| st.process_alive());
     let mut ooms = cg.oom_kill_count().unwrap_or(0);

@@ -668,6 +668,18 @@ fn events_stats_is_one_json_object() {
     assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{d}");
     assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{d}");
     assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{d}");
+    // Stopped: refused, as runc does (the stream form too).
+    rt.ok(&["kill", &id, "KILL"]);
+    assert!(wait_for(10, || rt.status(&id) == "stopped"));
+    for args in [&["events", "--stats", &id][..], &["events", &id][..]] {
+        let out = rt.sprout(args);
+        assert_eq!(out.code(), Some(1), "{out}");
+        assert_eq!(
+            out.stderr_str(),
+            format!("sprout: container \"{id}\" is not running\n"),
+            "{args:?}"
+        );
+    }
     rt.ok(&["delete", "--force", &id]);
     let out = rt.sprout(&["events", "--stats", &id]);
     assert_eq!(out.code(), Some(1), "{out}");

@@ -193,6 +193,66 @@ fn a_mount_below_the_read_only_cgroup_tmpfs() {
     assert_eq!(&lines[2..], ["foo-rw", "cgroup-ro"], "{out}");
 }
 
+/// A later mount that reaches the read-only cgroup tmpfs through a
+/// symlink of the rootfs (`/cgl` -> `/sys/fs/cgroup`) comes after the
+/// read-only remount, as in runc: it covers the tmpfs with its own
+/// options (attack pass: it used to get the remount instead, and the
+/// cgroup tmpfs below stayed writable).
+#[test]
+fn a_mount_through_a_symlink_to_the_cgroup_tmpfs() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let id = unique_id("cgsym");
+    let b = busybox(&id, |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/cgl", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        sh(
+            c,
+            "grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6,10,11",
+        );
+    });
+    std::os::unix::fs::symlink("/sys/fs/cgroup", b.rootfs().join("cgl")).unwrap();
+    let out = run_ok(&b, &id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("ro,") && lines[0].contains("mode=755"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("rw,") && lines[1].contains("size=1024k"),
+        "{out}"
+    );
+}
+
+/// An explicit `cgroup2` mount on this v1/hybrid host is a cgroup2
+/// filesystem (runc's generic mount), not the v1 tmpfs and binds of type
+/// `cgroup`; in the container's cgroup namespace its root is the
+/// container's own cgroup2 directory.
+#[test]
+fn an_explicit_cgroup2_mount_on_a_hybrid_host() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").is_file() {
+        eprintln!("!!!!! SKIPPED: not a hybrid host (no /sys/fs/cgroup/unified)");
+        return;
+    }
+    let id = unique_id("cg2");
+    let b = busybox(&id, |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/sys/fs/cgroup/u2", "type": "cgroup2", "source": "cgroup2", "options": ["nosuid", "nodev", "noexec"]}));
+        sh(
+            c,
+            "grep ' /sys/fs/cgroup/u2 ' /proc/self/mountinfo | cut -d' ' -f4,5,9; \
+             read p < /sys/fs/cgroup/u2/cgroup.procs && echo procs",
+        );
+    });
+    let out = run_ok(&b, &id);
+    assert_eq!(out, "/ /sys/fs/cgroup/u2 cgroup2\nprocs\n", "{out}");
+}
+
 #[test]
 fn targets_below_a_fresh_tmpfs_are_created() {
     require_root!();
