@@ -1390,8 +1390,8 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
         // remount comes first, as it did before it was held back.
         if let Some(first) = new.first()
             && !late.is_empty()
-            && !(late.iter().all(|l| below(&first.target, &l.target))
-                && !since.iter().any(|s| below(&first.target, s)))
+            && (!late.iter().all(|l| below(&first.target, &l.target))
+                || since.iter().any(|s| below(&first.target, s)))
         {
             ops.append(&mut late);
             since.clear();
