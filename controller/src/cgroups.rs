@@ -53,7 +53,7 @@ mod join;
 mod tests;
 mod v1stats;
 
-pub use join::JoinFds;
+pub use join::{JoinFds, JoinFile, join_files_of};
 
 use std::collections::BTreeSet;
 use std::fmt;

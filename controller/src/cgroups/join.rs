@@ -23,12 +23,18 @@
 //! the cgroup2 directory and the stub writes `0` to the v1 `tasks` files,
 //! sent to it over the sync socket, before its first mount
 //! (`flags::JOIN_CGROUP`).
+//!
+//! A third way in is for a process that joins the cgroups *another*
+//! process is in ([`join_files_of`]): the createContainer and
+//! startContainer hooks, which runc starts from the container's init and
+//! so has in the container's cgroups.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
-use super::{Cgroup, CgroupSetup, Result, io_err};
+use super::{Cgroup, CgroupSetup, Layout, Result, clean, discover, io_err, read_small, rel};
 
 /// What a child needs to join a cgroup by itself ([`Cgroup::join_fds`]).
 #[derive(Debug, Default)]
@@ -109,4 +115,94 @@ impl Cgroup {
             Err(e) => Err(io_err(&self.path, "write pid to", &f, e)),
         }
     }
+}
+
+/// One file through which a process joins a cgroup by writing `0` to it
+/// ([`join_files_of`]).
+#[derive(Debug)]
+pub struct JoinFile {
+    /// The file, open write-only and close-on-exec.
+    pub fd: OwnedFd,
+    /// Its path, for messages (`/sys/fs/cgroup/cpu/sprout/ID/tasks`).
+    pub path: PathBuf,
+    /// A failed write is tolerated: a named v1 hierarchy (`name=systemd`)
+    /// or the controller-less cgroup2 of a Hybrid host, which
+    /// [`Cgroup::add_task`] joins best-effort too.
+    pub optional: bool,
+}
+
+/// Opens what a process needs to join every cgroup process `pid` is in:
+/// for each line of `/proc/PID/cgroup` (as our cgroup namespace sees it)
+/// whose hierarchy is mounted under /sys/fs/cgroup, the file to write `0`
+/// to, in that line's order (v1 first, cgroup2 last, as the kernel lists
+/// them): `tasks` in a v1 hierarchy (a single-threaded writer moves as a
+/// whole, without the kernel's global threadgroup lock; see the module
+/// docs), `cgroup.procs` in the cgroup2 one.
+///
+/// This is how the createContainer and startContainer hooks get into the
+/// container's cgroups: runc and crun start them from the container's
+/// init, so they are in its cgroups in every hierarchy. Hierarchies not
+/// mounted under /sys/fs/cgroup are passed over; on a Unified host only
+/// the cgroup2 line counts (as in [`Cgroup`]).
+///
+/// Errors: reading `/proc/PID/cgroup` (`ENOENT`: the process is gone);
+/// opening a file that is not [`JoinFile::optional`], naming it
+/// (`linux.cgroupsPath: cgroup /sprout/ID: open /sys/fs/cgroup/cpu/sprout/ID/tasks: ...`).
+pub fn join_files_of(pid: i32) -> Result<Vec<JoinFile>> {
+    let layout = discover()?;
+    let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
+    let text = read_small(&file).map_err(|e| io_err(Path::new("/"), "read", &file, e))?;
+    let mut out = Vec::new();
+    for (cg, path, optional) in join_paths(&text, &layout) {
+        match File::options()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(f) => out.push(JoinFile {
+                fd: f.into(),
+                path,
+                optional,
+            }),
+            Err(_) if optional => {}
+            Err(e) => return Err(io_err(&cg, "open", &path, e)),
+        }
+    }
+    Ok(out)
+}
+
+/// The files [`join_files_of`] opens for the `/proc/PID/cgroup` text
+/// `text` on a host of `layout`: `(cgroup path, file, optional)`.
+pub(super) fn join_paths(text: &str, layout: &Layout) -> Vec<(PathBuf, PathBuf, bool)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // hierarchy-ID:controller-list:cgroup-path (the path may hold ':').
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let cg = clean(Path::new(path));
+        if ctrls.is_empty() {
+            if let Some(mount) = &layout.v2 {
+                let optional = layout.setup != CgroupSetup::Unified;
+                out.push((
+                    cg.clone(),
+                    mount.join(rel(&cg)).join("cgroup.procs"),
+                    optional,
+                ));
+            }
+            continue;
+        }
+        if layout.setup == CgroupSetup::Unified {
+            continue;
+        }
+        let mut want: Vec<&str> = ctrls.split(',').collect();
+        want.sort_unstable();
+        let Some((have, mount)) = layout.v1.iter().find(|(c, _)| c.iter().eq(want.iter())) else {
+            continue;
+        };
+        let optional = have.iter().all(|c| c.starts_with("name="));
+        out.push((cg.clone(), mount.join(rel(&cg)).join("tasks"), optional));
+    }
+    out
 }

@@ -1152,3 +1152,69 @@ fn layout_from_mountinfo_text() {
     assert!(layout_from(unified).unwrap().setup == CgroupSetup::Unified);
     assert!(layout_from("22 1 0:21 / /proc rw - proc proc rw\n").is_err());
 }
+
+/// A hook joins the cgroups another process is in: each `/proc/PID/cgroup`
+/// line maps to its hierarchy's mount (controllers compared as sets),
+/// `tasks` in v1, `cgroup.procs` in cgroup2; named hierarchies and a
+/// Hybrid host's cgroup2 are optional; unmounted hierarchies are passed
+/// over; paths are cleaned (`..` cannot climb out of a mount).
+#[test]
+fn join_paths_map_proc_cgroup_lines_to_mounts() {
+    let info = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:14 - cgroup cgroup rw,cpuacct,cpu
+35 30 0:31 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd
+";
+    let text = "\
+12:net_cls:/elsewhere
+11:name=systemd:/sprout/c1
+4:cpu,cpuacct:/sprout/c1
+3:cpuacct,cpu:/a:b/../../../x
+0::/sprout/c1
+";
+    let got = join::join_paths(text, &layout_from(info).unwrap());
+    let want = [
+        ("/sprout/c1", "/sys/fs/cgroup/systemd/sprout/c1/tasks", true),
+        (
+            "/sprout/c1",
+            "/sys/fs/cgroup/cpu,cpuacct/sprout/c1/tasks",
+            false,
+        ),
+        ("/x", "/sys/fs/cgroup/cpu,cpuacct/x/tasks", false),
+        (
+            "/sprout/c1",
+            "/sys/fs/cgroup/unified/sprout/c1/cgroup.procs",
+            true,
+        ),
+    ];
+    let got: Vec<(&str, &str, bool)> = got
+        .iter()
+        .map(|(c, f, o)| (c.to_str().unwrap(), f.to_str().unwrap(), *o))
+        .collect();
+    assert_eq!(got, want);
+    // Unified: only the cgroup2 line, and it is required.
+    let unified = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    let got = join::join_paths(text, &layout_from(unified).unwrap());
+    assert_eq!(
+        got,
+        vec![(
+            PathBuf::from("/sprout/c1"),
+            PathBuf::from("/sys/fs/cgroup/sprout/c1/cgroup.procs"),
+            false
+        )]
+    );
+}
+
+/// The join files of this test process are the cgroups it is in.
+#[test]
+fn join_files_of_self_open() {
+    let files = join_files_of(std::process::id() as i32).unwrap();
+    assert!(!files.is_empty());
+    for f in &files {
+        assert!(
+            f.path.ends_with("tasks") || f.path.ends_with("cgroup.procs"),
+            "{f:?}"
+        );
+    }
+}
