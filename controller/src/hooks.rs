@@ -4,8 +4,8 @@
 //! |-----------------|--------------------------------------------------|--------------------------------|--------------|------------|
 //! | prestart        | `Hooks` from the stub (namespaces exist, before pivot_root) | runtime namespaces  | creating     | teardown, error |
 //! | createRuntime   | right after prestart                             | runtime namespaces             | creating     | teardown, error |
-//! | createContainer | right after createRuntime                        | container namespaces (setns)   | creating     | teardown, error |
-//! | startContainer  | `start` (foreground `run`: at `Ready`), before the exec | container namespaces (setns), so the path resolves in the container's root | created | container killed, error |
+//! | createContainer | right after createRuntime                        | the container's namespaces and cgroups (below) | creating | teardown, error |
+//! | startContainer  | `start` (foreground `run`: at `Ready`), before the exec | the container's namespaces and cgroups (below), so the path resolves in the container's root | created | container killed, error |
 //! | poststart       | after `start` released the process              | runtime namespaces             | running      | warning |
 //! | poststop        | `delete` (and the end of a foreground `run`)     | runtime namespaces             | stopped      | warning |
 //!
@@ -18,15 +18,30 @@
 //! hook has `PR_SET_PDEATHSIG(SIGKILL)`: it never outlives the sprout
 //! command that runs it (a killed `create` leaves no hook process).
 //!
-//! Container-namespace hooks (`createContainer`, `startContainer`) join, in
-//! a child before `execve`, each namespace of the container's process that
-//! differs from ours (user namespace first, mount namespace last). Before
-//! pivot_root (createContainer) the container's mount namespace still
-//! shows the host's tree, so the path resolves there, as the spec wants
-//! ("the path MUST resolve in the runtime namespace"); after pivot_root
-//! (startContainer) it resolves in the container's root ("MUST resolve in
-//! the container namespace"). A pid namespace join only applies to the
-//! hook's children (`pid_namespaces(7)`).
+//! Container-namespace hooks (`createContainer`, `startContainer`) run
+//! where runc and crun run them, which start them from the container's
+//! init: in the container's cgroups and in all its namespaces, its pid
+//! namespace included. The spawned child (see `sys::hook_before_exec`)
+//! writes `0` to the `tasks` (v1) or `cgroup.procs` (cgroup2) file of
+//! every cgroup the container's process is in (`cgroups::join_files_of`,
+//! from its `/proc/PID/cgroup`; named v1 hierarchies and a Hybrid host's
+//! cgroup2 best-effort), then joins each namespace of that process that
+//! differs from ours (user namespace first, mount namespace last), then
+//! forks once more: a pid namespace join only applies to children
+//! (`pid_namespaces(7)`), so the hook is that second child, and the
+//! spawned child stays outside as its parent, waits for it and ends as
+//! it ended (exit status, or the same signal). So the hook's
+//! `/proc/self/cgroup` reads `/` in every hierarchy (with a cgroup
+//! namespace), and its `/proc/self` resolves in the container's `/proc`.
+//! Both processes are in the hook's process group (a timeout kills them
+//! together) and have `PR_SET_PDEATHSIG(SIGKILL)`; an exec failure of
+//! the hook is reported as for any other hook.
+//!
+//! Before pivot_root (createContainer) the container's mount namespace
+//! still shows the host's tree, so the path resolves there, as the spec
+//! wants ("the path MUST resolve in the runtime namespace"); after
+//! pivot_root (startContainer) it resolves in the container's root ("MUST
+//! resolve in the container namespace").
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -40,6 +55,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use oci_spec::runtime::{Hook, Hooks, Spec};
 
+use crate::cgroups;
 use crate::error::{Error, Result, warn};
 use crate::sys;
 
@@ -129,7 +145,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
 pub enum Place {
     /// The runtime's own namespaces.
     Runtime,
-    /// The namespaces of this host pid (the container's process).
+    /// The namespaces, pid namespace included, and the cgroups of this
+    /// host pid (the container's process), as runc runs createContainer
+    /// and startContainer hooks (see the module docs).
     Container(i32),
 }
 
@@ -143,6 +161,33 @@ const NS_ORDER: [(&str, libc::c_int); 7] = [
     ("cgroup", libc::CLONE_NEWCGROUP),
     ("mnt", libc::CLONE_NEWNS),
 ];
+
+/// What a hook joins to run in the container of host pid `pid`: the files
+/// through which it joins the cgroups `pid` is in (every hierarchy, see
+/// `cgroups::join_files_of`) and the namespaces of `pid` that differ from
+/// ours ([`container_namespaces`]).
+///
+/// Errors (after `what`): `joining the container's cgroups: ...` (the
+/// process gone, a cgroup file that cannot be opened), or the namespace
+/// errors.
+fn container_join(pid: i32, what: &str) -> Result<Joined> {
+    let namespaces =
+        container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    let cgroups = cgroups::join_files_of(pid)
+        .map_err(|e| Error::invalid(format!("{what}: joining the container's cgroups: {e}")))?;
+    Ok(Joined {
+        cgroups,
+        namespaces,
+    })
+}
+
+/// What [`container_join`] opened; kept until the hook is spawned.
+struct Joined {
+    /// The container's cgroups.
+    cgroups: Vec<cgroups::JoinFile>,
+    /// `(fd, CLONE_NEW*)` in [`NS_ORDER`].
+    namespaces: Vec<(OwnedFd, libc::c_int)>,
+}
 
 /// Opens `/proc/PID/ns/*` for every namespace of `pid` that differs from
 /// ours, in [`NS_ORDER`].
@@ -169,8 +214,12 @@ fn container_namespaces(pid: i32) -> Result<Vec<(OwnedFd, libc::c_int)>> {
 /// Runs the hooks of `kind` in order with `state` (the state JSON) on
 /// stdin; stops at the first failure and returns it.
 ///
-/// Errors: `hooks.KIND[i] "PATH": ...` with the spawn errno, `exit status N`
-/// or `killed by SIG...`, or `timed out after N s`, plus the hook's output.
+/// Errors: `hooks.KIND[i] "PATH": ...` with the spawn errno (`exec: No such
+/// file or directory (ENOENT)`), `exit status N` or `killed by SIG...`, or
+/// `timed out after N s`, plus the hook's output; for [`Place::Container`]
+/// also `the container process N is gone` and `joining the container's
+/// cgroups: ...` (a cgroup file that cannot be opened, or written: `joining
+/// the container's cgroup: writing 0 to FILE: ERRNO`).
 pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
     for (i, h) in of(spec, kind).iter().enumerate() {
         run_one(h, &format!("hooks.{}[{i}]", kind.name()), state, place)?;
@@ -229,21 +278,50 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::from(out2))
         .stderr(Stdio::from(out3));
-    let ns = match place {
-        Place::Runtime => Vec::new(),
-        Place::Container(pid) => {
-            container_namespaces(pid).map_err(|e| Error::invalid(format!("{what}: {e}")))?
-        }
+    // Kept open until the spawn (the child writes to / setns's into them).
+    let join = match place {
+        Place::Runtime => None,
+        Place::Container(pid) => Some(container_join(pid, &what)?),
     };
-    // Dies with us (a killed create leaves no hook); joins the namespaces.
+    // Dies with us (a killed create leaves no hook); joins the container.
     sys::hook_before_exec(
         &mut cmd,
-        ns.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect(),
+        join.as_ref().map(|j| sys::HookJoin {
+            cgroups: j
+                .cgroups
+                .iter()
+                .map(|f| {
+                    let message = format!(
+                        "joining the container's cgroup: writing 0 to {}",
+                        f.path.display()
+                    );
+                    (f.fd.as_raw_fd(), f.optional, message.into_bytes())
+                })
+                .collect(),
+            namespaces: j
+                .namespaces
+                .iter()
+                .map(|(fd, t)| (fd.as_raw_fd(), *t))
+                .collect(),
+        }),
     );
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io(format!("{what}: exec"), &e))?;
-    drop(ns);
+    let spawned = cmd.spawn();
+    drop(join);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            // The child names what it was doing when that was not the exec
+            // (a cgroup it could not join, see sys::HookJoin).
+            let doing = read_output(out);
+            return Err(match e.raw_os_error() {
+                Some(n) if !doing.is_empty() => Error::Sys {
+                    context: format!("{what}: {doing}"),
+                    errno: Errno::from_raw(n),
+                },
+                _ => Error::io(format!("{what}: exec"), &e),
+            });
+        }
+    };
     if let Some(mut stdin) = child.stdin.take() {
         // Small (a few hundred bytes): fits the pipe; a hook that does not
         // read it or exits early (EPIPE) is fine.
@@ -403,6 +481,86 @@ mod tests {
                 "hooks.poststop[0] \"/nonexistent/hook\": exec: No such file or directory"
             ),
             "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A container-namespace hook (here: in our own namespaces and
+    /// cgroups, so no pid namespace is joined) runs below the spawned
+    /// child; status, signal, output, stdin, exec errors and timeouts come
+    /// through it as for a runtime hook, and a timeout kills both.
+    #[test]
+    fn container_place_reports_through_the_intermediate() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: joining cgroups needs root");
+            return;
+        }
+        let here = Place::Container(std::process::id() as i32);
+        let dir = std::env::temp_dir().join(format!("sprout-hooks-ctest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let pids = dir.join("pids");
+        let s = spec_with(serde_json::json!({"createContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!(
+                "cat > {o}; echo \"$FOO\" >> {o}; grep -h PPid /proc/self/status >> {o}",
+                o = out.display()
+            )], "env": ["FOO=bar"]},
+        ], "startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]},
+        ], "prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "kill -TERM $$; sleep 5"]},
+        ], "poststop": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 10", pids.display())], "timeout": 1},
+        ]}));
+        run(&s, Kind::CreateContainer, "{\"id\":\"x\"}", here).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let (head, ppid) = text.rsplit_once("PPid:").unwrap();
+        assert_eq!(head, "{\"id\":\"x\"}bar\n");
+        let ppid: i32 = ppid.trim().parse().unwrap();
+        assert_ne!(
+            ppid,
+            std::process::id() as i32,
+            "a child of the intermediate"
+        );
+        let e = run(&s, Kind::StartContainer, "{}", here)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.startContainer[0] \"/bin/sh\": exit status 3 (output: oops)"
+        );
+        let e = run(&s, Kind::Prestart, "{}", here).unwrap_err().to_string();
+        assert_eq!(e, "hooks.prestart[0] \"/bin/sh\": killed by SIGTERM");
+        let t = Instant::now();
+        let e = run(&s, Kind::Poststop, "{}", here).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "hooks.poststop[0] \"/bin/sh\": timed out after 1 s (killed)"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let hook: i32 = std::fs::read_to_string(&pids)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gone = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(hook) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(gone(hook), "the hook {hook} outlived its timeout");
+        let s = spec_with(serde_json::json!({"createContainer": [{"path": "/nonexistent/hook"}]}));
+        let e = run(&s, Kind::CreateContainer, "{}", here)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.createContainer[0] \"/nonexistent/hook\": exec: No such file or directory (ENOENT)"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

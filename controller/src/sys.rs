@@ -1,11 +1,12 @@
 //! The only module with `unsafe`: the few system calls nix does not wrap
 //! safely (raw `clone(2)` in fork mode and the child's path to
 //! `execveat(2)`, `prlimit(2)`, `pidfd_open(2)`, `pidfd_send_signal(2)`,
-//! a hook's child before exec (parent-death signal, `setns(2)`), `openat(2)`/`openat2(2)` adoption,
-//! fd adoption from `SCM_RIGHTS` and `F_DUPFD_CLOEXEC`, the terminal
-//! window-size ioctls, the securebits `prctl(2)` of `with_fs_ids`), and
-//! the musl build's C-level stand-ins (`open`, `memcpy` and its family,
-//! the heap's `malloc` family).
+//! a hook's child before exec (parent-death signal, cgroup join,
+//! `setns(2)`, the second fork into the container's pid namespace),
+//! `openat(2)`/`openat2(2)` adoption, fd adoption from `SCM_RIGHTS` and
+//! `F_DUPFD_CLOEXEC`, the terminal window-size ioctls, the securebits
+//! `prctl(2)` of `with_fs_ids`), and the musl build's C-level stand-ins
+//! (`open`, `memcpy` and its family, the heap's `malloc` family).
 //!
 //! Every `unsafe` block says why it is sound (`// SAFETY:`).
 //!
@@ -1455,25 +1456,52 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
+/// What a container-namespace hook's child joins before the hook is
+/// exec'd ([`hook_before_exec`]). Every fd must stay open until the
+/// command is spawned (the caller keeps them).
+#[derive(Debug, Default)]
+pub struct HookJoin {
+    /// cgroup files to write `0` to, first (v1 `tasks`, cgroup2
+    /// `cgroup.procs`, see `cgroups::join_files_of`): `(fd, optional,
+    /// message)`. A failed write of one that is not optional fails the
+    /// spawn with its errno, after `message` (what was being done, for the
+    /// error) went to the hook's stderr, which the caller captures.
+    pub cgroups: Vec<(RawFd, bool, Vec<u8>)>,
+    /// `(fd, CLONE_NEW*)` to `setns(2)` into, in order (user namespace
+    /// first, mount namespace last).
+    pub namespaces: Vec<(RawFd, c_int)>,
+}
+
 /// Prepares a hook's child (between fork and exec): it gets
 /// `PR_SET_PDEATHSIG(SIGKILL)` so that it dies with this controller (a
 /// killed `sprout create` leaves no hook behind; if the controller is
-/// already gone the exec is abandoned), becomes the leader of a new
-/// process group (so a timeout can kill the hook's children with it),
-/// then `setns(2)`s into each
-/// `(fd, CLONE_NEW*)` of `namespaces`, in order (user namespace first):
-/// hooks that run in the container's namespaces. The fds must stay open
-/// until `cmd` is spawned (the caller keeps them). Joining a pid namespace
-/// only affects the hook's own children (`pid_namespaces(7)`); a mount
-/// namespace join also moves the root and cwd to that namespace's root.
-pub fn hook_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd, c_int)>) {
+/// already gone the exec is abandoned) and becomes the leader of a new
+/// process group (so a timeout can kill the hook's children with it).
+///
+/// With `join` (createContainer, startContainer: "in the container
+/// namespace"), the hook then runs where runc and crun run it, as a child
+/// of the container's init would be: the child writes `0` to each of
+/// `join.cgroups` (the container's cgroups; before any `setns`, so with
+/// our credentials and cgroup namespace), `setns(2)`s into each of
+/// `join.namespaces`, and forks once more ([`hook_fork`]): a pid
+/// namespace join only applies to children (`pid_namespaces(7)`), and the
+/// hook must be in the container's pid namespace for its `/proc/self` to
+/// resolve in the container's `/proc`. The spawned process then stays as
+/// the hook's parent, outside that namespace: it waits for the hook and
+/// ends the way the hook ended (exit status or signal), so the caller's
+/// wait, pidfd poll and `killpg` of its process group work as for a hook
+/// without `join`; an exec failure of the hook still reaches the caller as
+/// the spawn's error. A mount namespace join also moves the root and cwd
+/// to that namespace's root.
+pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is a plain syscall.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the forked child, which may only call
-    // async-signal-safe functions: prctl, getppid, setpgid and setns(2) on fds the
-    // parent keeps open, iterating a Vec it owns (no allocation), and
-    // io::Error from errno (no allocation for OS errors).
+    // async-signal-safe functions: prctl, getppid, setpgid, write(2) and
+    // setns(2) on fds the parent keeps open, iterating Vecs it owns (no
+    // allocation), io::Error from errno (no allocation for OS errors), and
+    // [`hook_fork`] (itself async-signal-safe).
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(
@@ -1493,13 +1521,128 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, namespaces: Vec<(RawFd,
             if libc::setpgid(0, 0) < 0 {
                 return Err(io::Error::last_os_error());
             }
-            for &(fd, nstype) in &namespaces {
+            let Some(join) = &join else {
+                return Ok(());
+            };
+            for (fd, optional, message) in &join.cgroups {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 && !*optional {
+                    let e = io::Error::last_os_error();
+                    libc::write(2, message.as_ptr().cast(), message.len());
+                    return Err(e);
+                }
+            }
+            for &(fd, nstype) in &join.namespaces {
                 if libc::setns(fd, nstype) < 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
-            Ok(())
+            let pid_ns = join
+                .namespaces
+                .iter()
+                .any(|&(_, t)| t == libc::CLONE_NEWPID);
+            hook_fork(pid_ns)
         });
+    }
+}
+
+/// The second fork of a container-namespace hook ([`hook_before_exec`]),
+/// in the spawned child after its `setns` calls. Returns (`Ok`) only in
+/// the new child, which std then execs as the hook; the spawned child
+/// never returns:
+///
+/// - it closes every fd from 3 up (`close_range(2)`), among them its copy
+///   of std's close-on-exec error pipe, so that the spawn returns once the
+///   hook has exec'd (the hook's copy closes on exec; an exec failure is
+///   written there by the hook's child and read by the caller as before);
+/// - it blocks every signal (a handler of the controller's must not run
+///   here; SIGKILL still ends it), waits for the hook and exits with its
+///   status; a hook killed by a signal is mirrored by raising that signal
+///   with its default action (no core dump: `RLIMIT_CORE` 0 first).
+///
+/// The hook restores the (empty) signal mask, sets its own
+/// `PR_SET_PDEATHSIG(SIGKILL)` (fork clears it) and gives up (`ESRCH`) if
+/// its parent is gone already: its parent is outside its pid namespace
+/// (`getppid` 0) when `pid_ns` is set, the spawned child's pid otherwise.
+/// Both stay in the process group the caller kills on a timeout.
+///
+/// # Safety
+/// Only for a forked child (async-signal-safe calls only; the copy of
+/// std's error pipe must be an fd >= 3, which it is: stdio is 0-2).
+unsafe fn hook_fork(pid_ns: bool) -> io::Result<()> {
+    // SAFETY: raw system calls and libc's async-signal-safe wrappers on
+    // local, initialised values; the clone is fork-like (no CLONE_VM, no
+    // stack), as in `spawn`'s fork mode, and the child goes on with a
+    // copy of this stack.
+    unsafe {
+        let me = libc::getpid();
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigemptyset(&mut old);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        );
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            return Err(e);
+        }
+        if pid == 0 {
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let ppid = libc::getppid();
+            if ppid != if pid_ns { 0 } else { me } {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            return Ok(());
+        }
+        let pid = pid as libc::pid_t;
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) < 0 {
+            // Holding the error pipe would make the spawn wait for the hook.
+            libc::kill(pid, libc::SIGKILL);
+            libc::_exit(127);
+        }
+        let mut status: c_int = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, 0);
+            if r == pid {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        let sig = libc::WTERMSIG(status);
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(me, sig);
+        let mut one: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut one);
+        libc::sigaddset(&mut one, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+        libc::_exit(128 + sig);
     }
 }
 
