@@ -350,3 +350,203 @@ fn poststart_and_poststop_failures_are_warnings() {
     assert_eq!(out.json("poststop2.json")["status"], "stopped");
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+/// Opens the hook's own `/proc/self/cgroup` (fd 3) and pid namespace
+/// (fd 4) in the hook's shell itself: a child it forks would be in the
+/// pid namespace a `setns` chose for children (and so in the container's
+/// `/proc`) even if the hook were not.
+const SELF_OPEN: &str = "exec 3< /proc/self/cgroup 4< /proc/self/ns/pid";
+
+/// createContainer and startContainer run "in the container namespace"
+/// as runc and crun run them (from the container's init): inside the
+/// container's pid namespace (so `/proc/self` resolves in the container's
+/// `/proc` for a startContainer hook) and inside its cgroups, in every
+/// hierarchy. Each hook records its `/proc/self/cgroup` and pid
+/// namespace; so does the container process. With a cgroup namespace all
+/// three see `/` everywhere; without one, the host's paths of the
+/// container's cgroup.
+#[test]
+fn container_hooks_run_in_the_container_pid_namespace_and_cgroups() {
+    require_root!();
+    let rt = Rt::new("hookcg");
+    let out = Out::new();
+    for cgroupns in [true, false] {
+        let id = unique_id(if cgroupns { "lt-hcg" } else { "lt-hcg-nons" });
+        let bundle = sh_bundle(
+            &id,
+            "cat /proc/self/cgroup > /tmp/proc.cgroup; readlink /proc/self/ns/pid > /tmp/proc.pidns; exec sleep 600",
+            |c| {
+                if !cgroupns {
+                    common::drop_namespace(c, "cgroup");
+                }
+            },
+        );
+        let start_hook = container_script(
+            &bundle,
+            "start.sh",
+            &format!(
+                "{SELF_OPEN} && cat <&3 > /tmp/start.cgroup && readlink /proc/self/fd/4 > /tmp/start.pidns"
+            ),
+        );
+        let cc = |ext: &str| out.p(&format!("{id}.create.{ext}"));
+        bundle.config_mut(|c| {
+            c["hooks"] = json!({
+                "createContainer": [host_hook(&cc("json"), &format!(
+                    "{SELF_OPEN} && cat <&3 > {} && readlink /proc/self/fd/4 > {}",
+                    cc("cgroup").display(),
+                    cc("pidns").display(),
+                ))],
+                "startContainer": [{"path": start_hook}],
+            });
+        });
+        rt.create_ok(&bundle, &id);
+        let pid = rt.pid(&id);
+        let pid_ns = ns_of(&pid.to_string(), "pid");
+        assert_ne!(pid_ns, ns_of("self", "pid"), "the container has its own");
+        // The container process's cgroups (the stub's, before `start`), in
+        // every hierarchy: as the host sees them; with a cgroup namespace,
+        // `/` in each (the namespace's root).
+        let host_view = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(host_view.lines().count() > 1, "{host_view}");
+        let mut want = String::new();
+        for line in host_view.lines() {
+            let (hierarchy, path) = line.rsplit_once(':').unwrap();
+            assert_eq!(path, format!("/sprout/{id}"), "{host_view}");
+            want += &format!("{hierarchy}:{}\n", if cgroupns { "/" } else { path });
+        }
+        let check = |hook: &str, cgroup: &Path, pidns: &Path| {
+            let got = fs::read_to_string(cgroup)
+                .unwrap_or_else(|e| panic!("{hook}: {}: {e}", cgroup.display()));
+            assert_eq!(
+                got, want,
+                "{hook} (cgroup namespace: {cgroupns}): the container's cgroups"
+            );
+            assert_eq!(
+                fs::read_to_string(pidns).unwrap().trim(),
+                pid_ns,
+                "{hook}: the container's pid namespace"
+            );
+        };
+        check("createContainer", &cc("cgroup"), &cc("pidns"));
+        rt.ok(&["start", &id]);
+        let in_root = |name: &str| bundle.rootfs().join("tmp").join(name);
+        check(
+            "startContainer",
+            &in_root("start.cgroup"),
+            &in_root("start.pidns"),
+        );
+        // What the container process itself sees.
+        assert_eq!(wait_file(&in_root("proc.cgroup"), 10), want);
+        assert_eq!(
+            fs::read_to_string(in_root("proc.pidns")).unwrap().trim(),
+            pid_ns
+        );
+        rt.ok(&["delete", "--force", &id]);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
+
+/// A container-namespace hook that times out is killed with everything
+/// it started (the hook runs below a parent that stays outside the
+/// container's pid namespace; both are in the killed process group):
+/// `create` fails and leaves nothing, a `start` fails and the container
+/// is stopped; no process is left.
+#[test]
+fn a_container_hook_that_times_out_leaves_no_process() {
+    require_root!();
+    let rt = Rt::new("hookctmo");
+    let out = Out::new();
+    let marker = out.p("still-running");
+    let slow = format!(
+        "cat > /dev/null; sleep 30 & sleep 30; touch {}",
+        marker.display()
+    );
+    // createContainer: `create` fails.
+    let id = unique_id("lt-hctmo");
+    let bundle = sh_bundle(&id, "true", |c| {
+        c["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", slow], "timeout": 1,
+            "env": ["PATH=/usr/bin:/bin"]
+        }]});
+    });
+    let t = Instant::now();
+    let o = rt.create(&bundle, &id, &[]);
+    let msg = common::assert_one_line_error(&o, &["hooks.createContainer[0]"]);
+    assert_eq!(
+        msg,
+        "hooks.createContainer[0] \"/bin/sh\": timed out after 1 s (killed)"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+
+    // startContainer: `start` fails, the container is stopped.
+    let id = unique_id("lt-hstmo");
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran; sleep 600", |_| {});
+    let hook = container_script(&bundle, "slow.sh", "sleep 30 & sleep 30; touch /tmp/late");
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook, "timeout": 1}]}));
+    rt.create_ok(&bundle, &id);
+    let t = Instant::now();
+    let o = rt.sprout(&["start", &id]);
+    let msg = common::assert_one_line_error(&o, &["hooks.startContainer[0]"]);
+    assert_eq!(
+        msg,
+        "hooks.startContainer[0] \"/hookbin/slow.sh\": timed out after 1 s (killed)"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(rt.status(&id), "stopped");
+    assert!(!bundle.rootfs().join("tmp/ran").exists());
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists() && !bundle.rootfs().join("tmp/late").exists());
+}
+
+/// A container-namespace hook's end is reported as a runtime hook's is:
+/// the exec error of a missing path, its exit status with its output, the
+/// signal that killed it.
+#[test]
+fn container_hook_failures_are_reported_exactly() {
+    require_root!();
+    let rt = Rt::new("hookcfail");
+    let cases: [(&str, Value, &str); 3] = [
+        (
+            "createContainer",
+            json!({"path": "/no/such/hook"}),
+            "hooks.createContainer[0] \"/no/such/hook\": exec: No such file or directory (ENOENT)",
+        ),
+        (
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "echo said-so; exit 42"]}),
+            "hooks.createContainer[0] \"/bin/sh\": exit status 42 (output: said-so)",
+        ),
+        (
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -KILL $$; echo not-here"]}),
+            "hooks.createContainer[0] \"/bin/sh\": killed by SIGKILL",
+        ),
+    ];
+    for (i, (kind, hook, want)) in cases.into_iter().enumerate() {
+        let id = unique_id(&format!("lt-hcf{i}"));
+        let bundle = sh_bundle(&id, "true", |c| c["hooks"] = json!({kind: [hook]}));
+        let o = rt.create(&bundle, &id, &[]);
+        let msg = common::assert_one_line_error(&o, &[]);
+        assert_eq!(msg, want);
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+    // startContainer with a path missing in the container's root.
+    let id = unique_id("lt-hcf-start");
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran; sleep 600", |c| {
+        c["hooks"] = json!({"startContainer": [{"path": "/no/such/hook"}]})
+    });
+    rt.create_ok(&bundle, &id);
+    let o = rt.sprout(&["start", &id]);
+    let msg = common::assert_one_line_error(&o, &[]);
+    assert_eq!(
+        msg,
+        "hooks.startContainer[0] \"/no/such/hook\": exec: No such file or directory (ENOENT)"
+    );
+    assert_eq!(rt.status(&id), "stopped");
+    assert!(!bundle.rootfs().join("tmp/ran").exists());
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
