@@ -21,16 +21,17 @@
 //! Container-namespace hooks (`createContainer`, `startContainer`) run
 //! where runc and crun run them, which start them from the container's
 //! init: in the container's cgroups and in all its namespaces, its pid
-//! namespace included. The spawned child (see `sys::hook_before_exec`)
-//! writes `0` to the `tasks` (v1) or `cgroup.procs` (cgroup2) file of
-//! every cgroup the container's process is in (`cgroups::join_files_of`,
-//! from its `/proc/PID/cgroup`; named v1 hierarchies and a Hybrid host's
-//! cgroup2 best-effort), then joins each namespace of that process that
-//! differs from ours (user namespace first, mount namespace last), then
-//! forks once more: a pid namespace join only applies to children
-//! (`pid_namespaces(7)`), so the hook is that second child, and the
-//! spawned child stays outside as its parent, waits for it and ends as
-//! it ended (exit status, or the same signal). So the hook's
+//! namespace included (see `sys::hook_before_exec`). The cgroups are
+//! those the container's process is in (`cgroups::join_files_of`, from
+//! its `/proc/PID/cgroup`; named v1 hierarchies and a Hybrid host's
+//! cgroup2 best-effort): the spawned child writes `0` to each v1 `tasks`
+//! file, joins the namespaces (user first), and forks the hook into the
+//! cgroup2 cgroup (`clone3(CLONE_INTO_CGROUP)`: no `cgroup.procs` write,
+//! whose global lock costs ~13 ms here), which then joins the cgroup and
+//! mount namespaces. The second fork is needed because a pid namespace
+//! join only applies to children (`pid_namespaces(7)`); the spawned
+//! child stays outside as the hook's parent, waits for it and ends as it
+//! ended (exit status, or the same signal). So the hook's
 //! `/proc/self/cgroup` reads `/` in every hierarchy (with a cgroup
 //! namespace), and its `/proc/self` resolves in the container's `/proc`.
 //! Both processes are in the hook's process group (a timeout kills them
@@ -290,12 +291,15 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
             cgroups: j
                 .cgroups
                 .iter()
-                .map(|f| {
-                    let message = format!(
+                .map(|f| sys::HookCgroup {
+                    file: f.fd.as_raw_fd(),
+                    dir: f.dir.as_ref().map_or(-1, |d| d.as_raw_fd()),
+                    optional: f.optional,
+                    message: format!(
                         "joining the container's cgroup: writing 0 to {}",
                         f.path.display()
-                    );
-                    (f.fd.as_raw_fd(), f.optional, message.into_bytes())
+                    )
+                    .into_bytes(),
                 })
                 .collect(),
             namespaces: j

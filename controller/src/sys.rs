@@ -1456,19 +1456,36 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
+/// One cgroup a container-namespace hook joins ([`HookJoin`]); the fds
+/// must stay open until the command is spawned (the caller keeps them).
+#[derive(Debug)]
+pub struct HookCgroup {
+    /// The file to write `0` to: v1 `tasks`, cgroup2 `cgroup.procs`
+    /// (write-only).
+    pub file: RawFd,
+    /// cgroup2: the cgroup's directory, for `clone3(CLONE_INTO_CGROUP)`
+    /// (then `file` is only written where the kernel refuses that); -1 for
+    /// a v1 hierarchy.
+    pub dir: RawFd,
+    /// A failed join is tolerated.
+    pub optional: bool,
+    /// What a failed join was doing, for the error
+    /// (`joining the container's cgroup: writing 0 to FILE`): written to
+    /// the hook's stderr, which the caller captures, before the spawn
+    /// fails with the errno.
+    pub message: Vec<u8>,
+}
+
 /// What a container-namespace hook's child joins before the hook is
-/// exec'd ([`hook_before_exec`]). Every fd must stay open until the
-/// command is spawned (the caller keeps them).
+/// exec'd ([`hook_before_exec`]).
 #[derive(Debug, Default)]
 pub struct HookJoin {
-    /// cgroup files to write `0` to, first (v1 `tasks`, cgroup2
-    /// `cgroup.procs`, see `cgroups::join_files_of`): `(fd, optional,
-    /// message)`. A failed write of one that is not optional fails the
-    /// spawn with its errno, after `message` (what was being done, for the
-    /// error) went to the hook's stderr, which the caller captures.
-    pub cgroups: Vec<(RawFd, bool, Vec<u8>)>,
+    /// The container's cgroups (see `cgroups::join_files_of`); at most one
+    /// with a `dir` (cgroup2).
+    pub cgroups: Vec<HookCgroup>,
     /// `(fd, CLONE_NEW*)` to `setns(2)` into, in order (user namespace
-    /// first, mount namespace last).
+    /// first, mount namespace last); fds the caller keeps open until the
+    /// spawn.
     pub namespaces: Vec<(RawFd, c_int)>,
 }
 
@@ -1479,20 +1496,28 @@ pub struct HookJoin {
 /// process group (so a timeout can kill the hook's children with it).
 ///
 /// With `join` (createContainer, startContainer: "in the container
-/// namespace"), the hook then runs where runc and crun run it, as a child
-/// of the container's init would be: the child writes `0` to each of
-/// `join.cgroups` (the container's cgroups; before any `setns`, so with
-/// our credentials and cgroup namespace), `setns(2)`s into each of
-/// `join.namespaces`, and forks once more ([`hook_fork`]): a pid
-/// namespace join only applies to children (`pid_namespaces(7)`), and the
-/// hook must be in the container's pid namespace for its `/proc/self` to
-/// resolve in the container's `/proc`. The spawned process then stays as
-/// the hook's parent, outside that namespace: it waits for the hook and
-/// ends the way the hook ended (exit status or signal), so the caller's
-/// wait, pidfd poll and `killpg` of its process group work as for a hook
-/// without `join`; an exec failure of the hook still reaches the caller as
-/// the spawn's error. A mount namespace join also moves the root and cwd
-/// to that namespace's root.
+/// namespace"), the hook runs where runc and crun run it, as a child of
+/// the container's init would: in the container's cgroups and in all its
+/// namespaces, its pid namespace included. A pid namespace join only
+/// applies to children (`pid_namespaces(7)`), so the child forks once
+/// more ([`hook_fork`]) and the hook is that grandchild, whose
+/// `/proc/self` then resolves in the container's `/proc`:
+///
+/// 1. the child writes `0` to each v1 cgroup's `tasks` (before any
+///    `setns`: with our credentials);
+/// 2. it joins each namespace but the cgroup and mount ones, in order;
+/// 3. it forks the hook into the cgroup2 cgroup
+///    (`clone3(CLONE_INTO_CGROUP)`, before the cgroup namespace join, so
+///    that a `nsdelegate` hierarchy sees both cgroups; where the kernel
+///    refuses that, it writes `0` to `cgroup.procs` first and forks);
+/// 4. the hook joins the cgroup and mount namespaces (mount last: it
+///    moves the root and cwd to that namespace's root).
+///
+/// The spawned child stays outside as the hook's parent: it waits for the
+/// hook and ends the way the hook ended (exit status or signal), so the
+/// caller's wait, pidfd poll and `killpg` of its process group work as for
+/// a hook without `join`; an exec failure of the hook still reaches the
+/// caller as the spawn's error.
 pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is a plain syscall.
@@ -1524,55 +1549,75 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
             let Some(join) = &join else {
                 return Ok(());
             };
-            for (fd, optional, message) in &join.cgroups {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 && !*optional {
-                    let e = io::Error::last_os_error();
-                    libc::write(2, message.as_ptr().cast(), message.len());
-                    return Err(e);
-                }
+            for c in join.cgroups.iter().filter(|c| c.dir < 0) {
+                hook_cgroup_write(c)?;
             }
-            for &(fd, nstype) in &join.namespaces {
+            let late = |t: c_int| t == libc::CLONE_NEWCGROUP || t == libc::CLONE_NEWNS;
+            for &(fd, nstype) in join.namespaces.iter().filter(|(_, t)| !late(*t)) {
                 if libc::setns(fd, nstype) < 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
-            let pid_ns = join
-                .namespaces
-                .iter()
-                .any(|&(_, t)| t == libc::CLONE_NEWPID);
-            hook_fork(pid_ns)
+            hook_fork(join, late)
         });
     }
 }
 
+/// Writes `0` to `c.file` (a single-threaded caller: the whole process
+/// moves); a failure of a cgroup that is not optional writes `c.message`
+/// to stderr and is returned.
+///
+/// # Safety
+/// Async-signal-safe (for a forked child): `c`'s fds must be open.
+unsafe fn hook_cgroup_write(c: &HookCgroup) -> io::Result<()> {
+    // SAFETY: write(2) of static bytes and of a message the caller owns to
+    // open fds; io::Error from errno does not allocate.
+    unsafe {
+        if libc::write(c.file, b"0".as_ptr().cast(), 1) != 1 && !c.optional {
+            let e = io::Error::last_os_error();
+            libc::write(2, c.message.as_ptr().cast(), c.message.len());
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// The second fork of a container-namespace hook ([`hook_before_exec`]),
-/// in the spawned child after its `setns` calls. Returns (`Ok`) only in
-/// the new child, which std then execs as the hook; the spawned child
-/// never returns:
+/// in the spawned child after its early `setns` calls. Returns (`Ok`)
+/// only in the new child, which std then execs as the hook; the spawned
+/// child never returns:
 ///
 /// - it closes every fd from 3 up (`close_range(2)`), among them its copy
 ///   of std's close-on-exec error pipe, so that the spawn returns once the
 ///   hook has exec'd (the hook's copy closes on exec; an exec failure is
-///   written there by the hook's child and read by the caller as before);
+///   written there by the hook and read by the caller as before);
 /// - it blocks every signal (a handler of the controller's must not run
 ///   here; SIGKILL still ends it), waits for the hook and exits with its
 ///   status; a hook killed by a signal is mirrored by raising that signal
 ///   with its default action (no core dump: `RLIMIT_CORE` 0 first).
 ///
-/// The hook restores the (empty) signal mask, sets its own
-/// `PR_SET_PDEATHSIG(SIGKILL)` (fork clears it) and gives up (`ESRCH`) if
-/// its parent is gone already: its parent is outside its pid namespace
-/// (`getppid` 0) when `pid_ns` is set, the spawned child's pid otherwise.
+/// The hook is born in the cgroup2 cgroup of `join` (a plain fork after a
+/// `cgroup.procs` write where `clone3(CLONE_INTO_CGROUP)` is refused),
+/// restores the signal mask, sets its own
+/// `PR_SET_PDEATHSIG(SIGKILL)` (fork clears it), gives up (`ESRCH`) if its
+/// parent is gone already (its parent is outside its pid namespace,
+/// `getppid` 0, when it joined one; the spawned child's pid otherwise),
+/// then joins the namespaces of `join` that `late` selects, in order.
 /// Both stay in the process group the caller kills on a timeout.
 ///
 /// # Safety
 /// Only for a forked child (async-signal-safe calls only; the copy of
 /// std's error pipe must be an fd >= 3, which it is: stdio is 0-2).
-unsafe fn hook_fork(pid_ns: bool) -> io::Result<()> {
+unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result<()> {
+    let pid_ns = join
+        .namespaces
+        .iter()
+        .any(|&(_, t)| t == libc::CLONE_NEWPID);
+    let into = join.cgroups.iter().find(|c| c.dir >= 0);
     // SAFETY: raw system calls and libc's async-signal-safe wrappers on
-    // local, initialised values; the clone is fork-like (no CLONE_VM, no
-    // stack), as in `spawn`'s fork mode, and the child goes on with a
-    // copy of this stack.
+    // local, initialised values and fds the caller keeps open; the clones
+    // are fork-like (no CLONE_VM, no stack), as in `spawn`'s fork mode, and
+    // the child goes on with a copy of this stack.
     unsafe {
         let me = libc::getpid();
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -1580,21 +1625,48 @@ unsafe fn hook_fork(pid_ns: bool) -> io::Result<()> {
         libc::sigfillset(&mut all);
         libc::sigemptyset(&mut old);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        );
+        let restore = |old: &libc::sigset_t| {
+            libc::sigprocmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
+        };
+        let mut pid: i64 = -1;
+        if let Some(c) = into {
+            let mut args = CloneArgs {
+                flags: CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: c.dir as u64,
+                ..Default::default()
+            };
+            pid = libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            );
+            if pid < 0 {
+                // Refused (an older kernel, a cgroup that takes no
+                // processes, ...): the classic way in, then a plain fork.
+                if let Err(e) = hook_cgroup_write(c) {
+                    restore(&old);
+                    return Err(e);
+                }
+            }
+        }
+        if pid < 0 {
+            pid = libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            );
+        }
         if pid < 0 {
             let e = io::Error::last_os_error();
-            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            restore(&old);
             return Err(e);
         }
         if pid == 0 {
-            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            restore(&old);
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -1605,9 +1677,13 @@ unsafe fn hook_fork(pid_ns: bool) -> io::Result<()> {
             {
                 return Err(io::Error::last_os_error());
             }
-            let ppid = libc::getppid();
-            if ppid != if pid_ns { 0 } else { me } {
+            if libc::getppid() != if pid_ns { 0 } else { me } {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            for &(fd, nstype) in join.namespaces.iter().filter(|(_, t)| late(*t)) {
+                if libc::setns(fd, nstype) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             return Ok(());
         }

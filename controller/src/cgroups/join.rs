@@ -129,6 +129,11 @@ pub struct JoinFile {
     /// or the controller-less cgroup2 of a Hybrid host, which
     /// [`Cgroup::add_task`] joins best-effort too.
     pub optional: bool,
+    /// cgroup2 only: the cgroup's directory (`O_DIRECTORY`, close-on-exec)
+    /// for `clone3(CLONE_INTO_CGROUP)`: a child born in the cgroup needs
+    /// no write to `cgroup.procs`, which takes the kernel's global
+    /// threadgroup lock (a wait for an RCU grace period, 6-15 ms here).
+    pub dir: Option<OwnedFd>,
 }
 
 /// Opens what a process needs to join every cgroup process `pid` is in:
@@ -137,7 +142,8 @@ pub struct JoinFile {
 /// to, in that line's order (v1 first, cgroup2 last, as the kernel lists
 /// them): `tasks` in a v1 hierarchy (a single-threaded writer moves as a
 /// whole, without the kernel's global threadgroup lock; see the module
-/// docs), `cgroup.procs` in the cgroup2 one.
+/// docs), `cgroup.procs` in the cgroup2 one, with the cgroup2 directory
+/// itself ([`JoinFile::dir`]).
 ///
 /// This is how the createContainer and startContainer hooks get into the
 /// container's cgroups: runc and crun start them from the container's
@@ -159,16 +165,39 @@ pub fn join_files_of(pid: i32) -> Result<Vec<JoinFile>> {
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
         {
-            Ok(f) => out.push(JoinFile {
-                fd: f.into(),
-                path,
-                optional,
-            }),
+            Ok(f) => {
+                let dir = match path.ends_with("cgroup.procs") {
+                    true => Some(open_dir(&cg, path.parent().unwrap_or(&path))),
+                    false => None,
+                };
+                let dir = match dir {
+                    Some(Err(_)) if optional => None,
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(d)) => Some(d),
+                    None => None,
+                };
+                out.push(JoinFile {
+                    fd: f.into(),
+                    path,
+                    optional,
+                    dir,
+                });
+            }
             Err(_) if optional => {}
             Err(e) => return Err(io_err(&cg, "open", &path, e)),
         }
     }
     Ok(out)
+}
+
+/// `dir` (of cgroup `cg`) opened `O_DIRECTORY`, close-on-exec.
+fn open_dir(cg: &Path, dir: &Path) -> Result<OwnedFd> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| io_err(cg, "open", dir, e))
 }
 
 /// The files [`join_files_of`] opens for the `/proc/PID/cgroup` text

@@ -1213,7 +1213,8 @@ fn join_files_of_self_open() {
     assert!(!files.is_empty());
     for f in &files {
         assert!(
-            f.path.ends_with("tasks") || f.path.ends_with("cgroup.procs"),
+            f.path.ends_with("tasks") && f.dir.is_none()
+                || f.path.ends_with("cgroup.procs") && f.dir.is_some(),
             "{f:?}"
         );
     }
