@@ -16,7 +16,9 @@
 //! error. `timeout` (seconds, > 0) is enforced with a pidfd poll: a hook
 //! still running then is SIGKILLed with its process group and fails. A
 //! hook has `PR_SET_PDEATHSIG(SIGKILL)`: it never outlives the sprout
-//! command that runs it (a killed `create` leaves no hook process).
+//! command that runs it (a killed `create` leaves no hook process). It
+//! starts with no signal blocked, as runc's hooks and the container
+//! process do (sprout blocks the signals a `run` forwards).
 //!
 //! Container-namespace hooks (`createContainer`, `startContainer`) run
 //! where runc and crun run them, which start them from the container's

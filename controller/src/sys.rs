@@ -1489,11 +1489,13 @@ pub struct HookJoin {
     pub namespaces: Vec<(RawFd, c_int)>,
 }
 
-/// Prepares a hook's child (between fork and exec): it gets
-/// `PR_SET_PDEATHSIG(SIGKILL)` so that it dies with this controller (a
-/// killed `sprout create` leaves no hook behind; if the controller is
-/// already gone the exec is abandoned) and becomes the leader of a new
-/// process group (so a timeout can kill the hook's children with it).
+/// Prepares a hook's child (between fork and exec): it unblocks every
+/// signal (the hook starts with none blocked, as the container process
+/// and runc's hooks do), gets `PR_SET_PDEATHSIG(SIGKILL)` so that it dies
+/// with this controller (a killed `sprout create` leaves no hook behind;
+/// if the controller is already gone the exec is abandoned) and becomes
+/// the leader of a new process group (so a timeout can kill the hook's
+/// children with it).
 ///
 /// With `join` (createContainer, startContainer: "in the container
 /// namespace"), the hook runs where runc and crun run it, as a child of
@@ -1523,12 +1525,20 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
     // SAFETY: getpid is a plain syscall.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the forked child, which may only call
-    // async-signal-safe functions: prctl, getppid, setpgid, write(2) and
-    // setns(2) on fds the parent keeps open, iterating Vecs it owns (no
-    // allocation), io::Error from errno (no allocation for OS errors), and
-    // [`hook_fork`] (itself async-signal-safe).
+    // async-signal-safe functions: sigprocmask on a local set, prctl,
+    // getppid, setpgid, write(2) and setns(2) on fds the parent keeps
+    // open, iterating Vecs it owns (no allocation), io::Error from errno
+    // (no allocation for OS errors), and [`hook_fork`] (itself
+    // async-signal-safe).
     unsafe {
         cmd.pre_exec(move || {
+            // No signal blocked, as the container process starts (std
+            // leaves the mask as it is; a `run` blocks the signals it
+            // forwards): a hook that waits for SIGTERM must get it, as
+            // runc's hooks do.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -1598,7 +1608,7 @@ unsafe fn hook_cgroup_write(c: &HookCgroup) -> io::Result<()> {
 ///
 /// The hook is born in the cgroup2 cgroup of `join` (a plain fork after a
 /// `cgroup.procs` write where `clone3(CLONE_INTO_CGROUP)` is refused),
-/// restores the signal mask, sets its own
+/// restores the (empty) signal mask, sets its own
 /// `PR_SET_PDEATHSIG(SIGKILL)` (fork clears it), gives up (`ESRCH`) if its
 /// parent is gone already (its parent is outside its pid namespace,
 /// `getppid` 0, when it joined one; the spawned child's pid otherwise),

@@ -550,3 +550,44 @@ fn container_hook_failures_are_reported_exactly() {
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+/// Every hook starts with no signal blocked, as runc's do (and as the
+/// container process does), also in a foreground `run`, which blocks the
+/// signals it forwards. `awk` reads its own `/proc/self/status` (a shell
+/// would clear the mask itself).
+#[test]
+fn hooks_start_with_no_signal_blocked() {
+    require_root!();
+    let rt = Rt::new("hooksig");
+    let id = unique_id("lt-hsig");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "true", |_| {});
+    let awk = |path: &str, file: &str| json!({"path": path, "args": ["awk", format!("/SigBlk/ {{ print $2 > \"{file}\" }}"), "/proc/self/status"]});
+    let host = |kind: &str| out.p(kind).display().to_string();
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({
+            "prestart": [awk("/usr/bin/awk", &host("prestart"))],
+            "createContainer": [awk("/usr/bin/awk", &host("createContainer"))],
+            "startContainer": [awk("/bin/awk", "/tmp/startContainer")],
+            "poststart": [awk("/usr/bin/awk", &host("poststart"))],
+            "poststop": [awk("/usr/bin/awk", &host("poststop"))],
+        });
+    });
+    let o = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    for kind in ["prestart", "createContainer", "poststart", "poststop"] {
+        assert_eq!(
+            fs::read_to_string(out.p(kind)).unwrap().trim(),
+            "0000000000000000",
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(bundle.rootfs().join("tmp/startContainer"))
+            .unwrap()
+            .trim(),
+        "0000000000000000",
+        "startContainer"
+    );
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
