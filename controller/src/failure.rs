@@ -51,6 +51,25 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
             libc::ENOEXEC => format!("process.args[0] \"{}\": exec format error", arg0()),
             _ => format!("process.args[0] \"{}\": {name}: {e}", arg0()),
         },
+        // EINVAL from mount(2) is mostly a bad option: name the type and
+        // the filesystem options it got (runc shows the data string).
+        Step::Mount
+            if errno as i32 == libc::EINVAL
+                && let Some(op) = plan.mounts.get(arg as usize)
+                && op.flags & crate::mounts::ms::BIND == 0
+                && let Some(fstype) = &op.fstype =>
+        {
+            let data = op
+                .data
+                .as_deref()
+                .map(|d| format!(" with data \"{}\"", d.to_string_lossy()))
+                .unwrap_or_default();
+            format!(
+                "{}: {name} of type \"{}\"{data}: {e}",
+                op.origin,
+                fstype.to_string_lossy()
+            )
+        }
         Step::MountTarget
         | Step::Mount
         | Step::Device
@@ -271,6 +290,23 @@ mod tests {
         );
         assert_eq!(
             d(Step::Mount, 2, 1),
+            "mounts[2] \"/data\": mount: No such file or directory (ENOENT)"
+        );
+        // EINVAL names the type and data of a filesystem mount.
+        let mut q = plan();
+        q.mounts[1].fstype = Some(c("tmpfs"));
+        q.mounts[1].data = Some(c("size=1m,bogus"));
+        assert_eq!(
+            describe(&q, Step::Mount, 22, 1),
+            "mounts[2] \"/data\": mount of type \"tmpfs\" with data \"size=1m,bogus\": Invalid argument (EINVAL)"
+        );
+        q.mounts[1].data = None;
+        assert_eq!(
+            describe(&q, Step::Mount, 22, 1),
+            "mounts[2] \"/data\": mount of type \"tmpfs\": Invalid argument (EINVAL)"
+        );
+        assert_eq!(
+            describe(&q, Step::Mount, 2, 1),
             "mounts[2] \"/data\": mount: No such file or directory (ENOENT)"
         );
         assert_eq!(

@@ -397,6 +397,27 @@ fn mount_source_does_not_exist() {
     fails(&b, &id, &["mounts[", "/mnt"]);
 }
 
+/// A filesystem option the kernel refuses: the error names the mount,
+/// its type and the data string (the fresh-user pass found only
+/// "mount: Invalid argument"; runc shows the data too).
+#[test]
+fn bad_filesystem_option_is_named() {
+    require_root!();
+    let id = unique_id("badopt");
+    let b = bundle(&id, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "bogusopt"]}));
+    });
+    let msg = fails(&b, &id, &["mounts[", "/mnt"]);
+    let n = b.config()["mounts"].as_array().unwrap().len() - 1;
+    assert_eq!(
+        msg,
+        format!(
+            "mounts[{n}] \"/mnt\": mount of type \"tmpfs\" with data \"bogusopt\": Invalid argument (EINVAL)"
+        )
+    );
+}
+
 #[test]
 fn invalid_container_id() {
     require_root!();

@@ -94,6 +94,15 @@ struct Cfg {
     phase_runs: usize,
 }
 
+/// `n` and `word`, plural unless `n` is 1 (`1 round`, `5 runs`).
+pub fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 impl Cfg {
     fn new(quick: bool) -> Cfg {
         if quick {
@@ -525,10 +534,10 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
             ]),
         ));
         say!(
-            "[{:>3.0} s] timing {title} ({} rounds x {} runs)",
+            "[{:>3.0} s] timing {title} ({} x {})",
             started.elapsed().as_secs_f64(),
-            cfg.batch_rounds,
-            cfg.batch_runs
+            count(cfg.batch_rounds, "round"),
+            count(cfg.batch_runs, "run")
         );
         let mut t = hf.test(
             test,
@@ -2027,8 +2036,12 @@ fn render_head(
     }
     let _ = writeln!(
         o,
-        "   run/csd/exec: {} rounds x {} runs (+{} warm-up); seq/conc: {} rounds x {} run; command order rotated each round",
-        cfg.rounds, cfg.runs, cfg.warmup, cfg.batch_rounds, cfg.batch_runs
+        "   run/csd/exec: {} x {} (+{} warm-up); seq/conc: {} x {}; command order rotated each round",
+        count(cfg.rounds, "round"),
+        count(cfg.runs, "run"),
+        cfg.warmup,
+        count(cfg.batch_rounds, "round"),
+        count(cfg.batch_runs, "run")
     );
 
     let _ = writeln!(o, "\n-- time (ms) --");
@@ -2367,7 +2380,7 @@ fn render(
     if cfg.quick {
         let _ = writeln!(
             o,
-            "  (--quick: 2 rounds of 5 runs; on a busy machine these verdicts can flip, use the full run)"
+            "  (--quick: 2 rounds of 5 runs, seq and conc once, phases from 10 runs; on a busy machine these verdicts can flip, use the full run)"
         );
     }
     let find = |test: &str| tests.iter().find(|t| t.test == test);
