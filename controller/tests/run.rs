@@ -406,7 +406,7 @@ fn errors_name_the_field_and_leave_nothing() {
                     .unwrap()
                     .push(json!({"destination": "/bad", "type": "tmpfs", "source": "tmpfs", "options": ["nonsense=1"]}))
             }),
-            "mounts[7] \"/bad\": mount: Invalid argument (EINVAL)",
+            "mounts[7] \"/bad\": mount of type \"tmpfs\" with data \"nonsense=1\": Invalid argument (EINVAL)",
         ),
     ];
     for (i, (edit, want)) in cases.into_iter().enumerate() {
