@@ -11,7 +11,9 @@
 //!
 //! Each hook is `path` executed with `args` (`args[0]` is `argv[0]`; absent:
 //! the path) and exactly `env`; its stdin is the state JSON (runtime.md
-//! "State"). Its stdout and stderr are captured (into a memfd, so a hook
+//! "State"), from a memfd (nothing is written while the hook runs, so
+//! neither a large state nor a hook that never reads it can hold us past
+//! its `timeout`). Its stdout and stderr are captured (into a memfd, so a hook
 //! that leaves a daemon holding them cannot hang us) and quoted in the
 //! error. `timeout` (seconds, > 0) is enforced with a pidfd poll: a hook
 //! still running then is SIGKILLed with its process group and fails. A
@@ -38,7 +40,13 @@
 //! namespace), and its `/proc/self` resolves in the container's `/proc`.
 //! Both processes are in the hook's process group (a timeout kills them
 //! together) and have `PR_SET_PDEATHSIG(SIGKILL)`; an exec failure of
-//! the hook is reported as for any other hook.
+//! the hook is reported as for any other hook. Killed together, the hook
+//! may outlive its parent for a moment: sprout is then a child subreaper
+//! (`PR_SET_CHILD_SUBREAPER`, set before the first such hook) and reaps
+//! the group itself, since a zombie left to a distant reaper holds the
+//! container's init in its pid namespace's teardown. Their state's `pid`
+//! is the container's process as the container sees it (1 with its own
+//! pid namespace; runtime.md "State").
 //!
 //! Before pivot_root (createContainer) the container's mount namespace
 //! still shows the host's tree, so the path resolves there, as the spec
@@ -184,6 +192,38 @@ fn container_join(pid: i32, what: &str) -> Result<Joined> {
     })
 }
 
+/// `state` (the state JSON) with `pid` as the container sees its process:
+/// runtime-spec "State": "for hooks executed in the container namespace,
+/// it is the pid as seen by the container" (1 with a pid namespace of its
+/// own; the innermost `NSpid` of `/proc/PID/status`). Unchanged when that
+/// cannot be read.
+fn container_state(state: &str, pid: i32) -> String {
+    let inner = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|v| v.split_whitespace().last())
+                .and_then(|v| v.parse::<i64>().ok())
+        });
+    // The state's own serializer writes `"pid":N` once, before the
+    // bundle and annotations (runc's field order, kept as it is).
+    let Some(inner) = inner else {
+        return state.to_string();
+    };
+    let key = "\"pid\":";
+    match state.find(key) {
+        Some(at) => {
+            let digits = at + key.len();
+            let end = state[digits..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(state.len(), |n| digits + n);
+            format!("{}{inner}{}", &state[..digits], &state[end..])
+        }
+        None => state.to_string(),
+    }
+}
+
 /// What [`container_join`] opened; kept until the hook is spawned.
 struct Joined {
     /// The container's cgroups.
@@ -278,9 +318,37 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
     let out3 = out
         .try_clone()
         .map_err(|e| Error::io(format!("{what}: dup"), &e))?;
-    cmd.stdin(Stdio::piped())
+    // The state on stdin comes from a memfd too: nothing to write while
+    // the hook runs, so a hook that never reads it (or a state bigger
+    // than a pipe holds) cannot hold us past its `timeout`; the hook
+    // reads the JSON and then end of file.
+    let state_for_hook = match place {
+        Place::Runtime => std::borrow::Cow::Borrowed(state),
+        Place::Container(pid) => std::borrow::Cow::Owned(container_state(state, pid)),
+    };
+    let input = nix::sys::memfd::memfd_create(
+        c"sprout-hook-state",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| Error::Sys {
+        context: format!("{what}: memfd_create"),
+        errno: e,
+    })?;
+    let mut input = File::from(input);
+    input
+        .write_all(state_for_hook.as_bytes())
+        .and_then(|_| input.rewind())
+        .map_err(|e| Error::io(format!("{what}: state for stdin"), &e))?;
+    cmd.stdin(Stdio::from(input))
         .stdout(Stdio::from(out2))
         .stderr(Stdio::from(out3));
+    if matches!(place, Place::Container(_)) {
+        // A hook killed on a timeout may outlive its parent (the spawned
+        // child, killed with it) for a moment: as a subreaper we get it
+        // back and reap it below, instead of a distant reaper holding the
+        // container's init in its pid namespace's teardown meanwhile.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
     // Kept open until the spawn (the child writes to / setns's into them).
     let join = match place {
         Place::Runtime => None,
@@ -328,11 +396,6 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
             });
         }
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        // Small (a few hundred bytes): fits the pipe; a hook that does not
-        // read it or exits early (EPIPE) is fine.
-        let _ = stdin.write_all(state.as_bytes());
-    }
     let timeout = h.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
     let timed_out = match timeout {
         None => false,
@@ -349,6 +412,16 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
     let status = child
         .wait()
         .map_err(|e| Error::io(format!("{what}: wait"), &e))?;
+    if timed_out && matches!(place, Place::Container(_)) {
+        // The killed hook, handed to us when its parent died with it (we
+        // are a subreaper): reap every child of its process group.
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED;
+        while !matches!(
+            nix::sys::wait::waitid(nix::sys::wait::Id::PGid(group), flags),
+            Err(Errno::ECHILD)
+        ) {}
+    }
     let output = read_output(out);
     let tail = if output.is_empty() {
         String::new()
@@ -443,6 +516,21 @@ mod tests {
             validate(&s).unwrap_err().to_string(),
             "hooks.poststop[0].timeout: must be greater than zero (got 0)"
         );
+    }
+
+    #[test]
+    fn container_state_has_the_pid_the_container_sees() {
+        let me = std::process::id();
+        let st = r#"{"ociVersion":"1.1.0","id":"a","status":"creating","pid":999999,"bundle":"/b","annotations":{"pid":"7"}}"#;
+        // Our own NSpid (no pid namespace of ours here): our pid.
+        assert_eq!(
+            container_state(st, me as i32),
+            st.replace("999999", &me.to_string())
+        );
+        // Unreadable: unchanged.
+        assert_eq!(container_state(st, i32::MAX), st);
+        let no_pid = r#"{"id":"a","status":"stopped"}"#;
+        assert_eq!(container_state(no_pid, me as i32), no_pid);
     }
 
     #[test]

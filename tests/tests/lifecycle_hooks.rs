@@ -9,11 +9,12 @@ mod lifecycle_util;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifecycle_util::*;
 use sprout_systests::serde_json::{self, Value, json};
-use sprout_systests::{Bundle, require_root, unique_id};
+use sprout_systests::{Bundle, output, require_root, unique_id};
 
 /// A host hook: `/bin/sh -c 'cat > OUT; <extra>'` with `env`.
 fn host_hook(out: &Path, extra: &str) -> Value {
@@ -100,9 +101,17 @@ fn every_hook_gets_its_state_at_its_point() {
         let st = out.json(&format!("{kind}.json"));
         assert_eq!(st["status"], "creating", "{kind}: {st}");
         assert_eq!(st["id"], id.as_str(), "{kind}");
+        // runtime-spec "State": the pid as the hook's namespace sees the
+        // container's process: 1 in its own pid namespace for a hook in
+        // the container namespace (runc passes 1 too).
+        let want = if kind == "createContainer" {
+            "1"
+        } else {
+            pid.as_str()
+        };
         assert_eq!(
             st["pid"].to_string(),
-            pid,
+            want,
             "{kind}: the container process: {st}"
         );
         assert_eq!(st["bundle"], bundle.dir().to_str().unwrap(), "{kind}");
@@ -153,7 +162,8 @@ fn every_hook_gets_its_state_at_its_point() {
     )
     .unwrap();
     assert_eq!(st["status"], "created", "{st}");
-    assert_eq!(st["pid"].to_string(), pid);
+    // As the container sees its process (its own pid namespace).
+    assert_eq!(st["pid"], 1, "{st}");
     assert_eq!(
         fs::read_to_string(bundle.rootfs().join("tmp/startContainer.host")).unwrap(),
         "sprout\n",
@@ -499,6 +509,74 @@ fn a_container_hook_that_times_out_leaves_no_process() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
     std::thread::sleep(Duration::from_millis(100));
     assert!(!marker.exists() && !bundle.rootfs().join("tmp/late").exists());
+}
+
+/// A hook's `timeout` holds whatever the hook does with its stdin: the
+/// state comes from a file, so a state bigger than a pipe holds (large
+/// annotations) and a hook that never reads it, or closes it, cannot
+/// keep sprout writing past the timeout (attack pass: such a hook ran
+/// to its end and counted as a success).
+#[test]
+fn a_hook_timeout_holds_with_a_large_state() {
+    require_root!();
+    let rt = Rt::new("hookbig");
+    for (kind, script) in [
+        ("createRuntime", "sleep 10"),
+        ("createContainer", "exec 0</dev/null; sleep 10"),
+    ] {
+        let id = unique_id("lt-hbig");
+        let bundle = sh_bundle(&id, "true", |c| {
+            c["annotations"] = json!({"big": "x".repeat(200_000)});
+            c["hooks"] = json!({kind: [{
+                "path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 1,
+                "env": ["PATH=/usr/bin:/bin"]
+            }]});
+        });
+        let o = rt.create(&bundle, &id, &[]);
+        let msg = common::assert_one_line_error(&o, &[kind]);
+        assert_eq!(
+            msg,
+            format!("hooks.{kind}[0] \"/bin/sh\": timed out after 1 s (killed)")
+        );
+        assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    }
+}
+
+/// Under a parent that is a subreaper and reaps only its own child (an
+/// application as a container's pid 1, a supervisor), a container hook
+/// killed on its timeout is still reaped by sprout: its parent dies with
+/// it, and the zombie, handed up, would hold the container's init in its
+/// pid namespace's teardown until someone reaped it (the attack pass saw
+/// `create` hang for good). Guarded by `timeout 60`.
+#[test]
+fn a_timed_out_container_hook_is_reaped_under_a_lazy_parent() {
+    require_root!();
+    let rt = Rt::new("hooklazy");
+    let id = unique_id("lt-hlazy");
+    let bundle = sh_bundle(&id, "true", |c| {
+        c["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1,
+            "env": ["PATH=/usr/bin:/bin"]
+        }]});
+    });
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(env!("CARGO_BIN_EXE_lazy-reaper"));
+    cmd.arg(sprout_systests::sprout_bin())
+        .arg("--root")
+        .arg(&rt.root);
+    cmd.args(["create", "--bundle"]).arg(bundle.dir()).arg(&id);
+    let o = output(&mut cmd);
+    assert_ne!(
+        o.code(),
+        Some(124),
+        "create hung under the lazy parent: {o}"
+    );
+    let msg = common::assert_one_line_error(&o, &["hooks.createContainer[0]"]);
+    assert_eq!(
+        msg,
+        "hooks.createContainer[0] \"/bin/sh\": timed out after 1 s (killed)"
+    );
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
 /// A container-namespace hook's end is reported as a runtime hook's is:
