@@ -948,6 +948,16 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     let Some(fd) = container_pidfd(&st) else {
         crate::bail!("container not running")
     };
+    // A created container's process is sprout-init waiting for `start`:
+    // as pid 1 of its pid namespace, with no handlers, it ignores every
+    // signal but SIGKILL and SIGSTOP. runc's waiting init dies of any
+    // signal whose default action ends a process (podman's stop then
+    // needs no timeout): so does sprout's, by SIGKILL.
+    let sig = if status == Status::Created && ends_by_default(sig) && is_pid_ns_init(st.pid) {
+        libc::SIGKILL
+    } else {
+        sig
+    };
     match sys::pidfd_send_signal(&fd, sig) {
         Ok(()) => {}
         Err(Errno::ESRCH) => crate::bail!("container not running"),
@@ -962,6 +972,36 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
         let _ = cgroup_of(&st)?.thaw();
     }
     Ok(())
+}
+
+/// Whether `sig`'s default action ends the process (signal(7): Term or
+/// Core), as for every signal but SIGCHLD, SIGURG, SIGWINCH (ignored),
+/// SIGCONT and the stop signals.
+fn ends_by_default(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGCHLD
+            | libc::SIGURG
+            | libc::SIGWINCH
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
+}
+
+/// Whether host pid `pid` is pid 1 of a pid namespace below ours (the
+/// innermost `NSpid` of `/proc/PID/status` is 1).
+fn is_pid_ns_init(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| l.strip_prefix("NSpid:")).map(|v| {
+                v.split_whitespace().count() > 1 && v.split_whitespace().last() == Some("1")
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// `sprout delete [--force] ID`: removes a stopped (or created) container:

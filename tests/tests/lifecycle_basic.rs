@@ -341,6 +341,38 @@ fn foreground_run_exit_code_and_pid_file() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// `kill` of a created container with a signal whose default action ends
+/// a process (TERM here, the default) stops it, as runc's waiting init
+/// dies (sprout-init waits as pid 1 of its pid namespace, which ignores
+/// such signals without a handler, so it gets SIGKILL); one that is
+/// ignored by default (WINCH) leaves it created.
+#[test]
+fn kill_of_a_created_container_stops_it() {
+    require_root!();
+    let rt = Rt::new("killcr");
+    let id = unique_id("lt-killcr");
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran", |_| {});
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["kill", &id, "WINCH"]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["kill", &id]);
+    assert!(
+        wait_for(10, || rt.status(&id) == "stopped"),
+        "still {}",
+        rt.status(&id)
+    );
+    let out = rt.sprout(&["start", &id]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: cannot start a container that has stopped\n"
+    );
+    assert!(!bundle.rootfs().join("tmp/ran").exists());
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
 /// runc's `run --keep`: the stopped container stays (state `stopped`,
 /// its cgroup) until `delete`, which also runs the poststop hooks; the
 /// run exits with the container's status all the same. `--no-subreaper`
