@@ -198,14 +198,7 @@ fn container_join(pid: i32, what: &str) -> Result<Joined> {
 /// own; the innermost `NSpid` of `/proc/PID/status`). Unchanged when that
 /// cannot be read.
 fn container_state(state: &str, pid: i32) -> String {
-    let inner = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .and_then(|v| v.split_whitespace().last())
-                .and_then(|v| v.parse::<i64>().ok())
-        });
+    let inner = crate::state::innermost_pid(pid);
     // The state's own serializer writes `"pid":N` once, before the
     // bundle and annotations (runc's field order, kept as it is).
     let Some(inner) = inner else {

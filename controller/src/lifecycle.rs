@@ -953,7 +953,10 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     // signal but SIGKILL and SIGSTOP. runc's waiting init dies of any
     // signal whose default action ends a process (podman's stop then
     // needs no timeout): so does sprout's, by SIGKILL.
-    let sig = if status == Status::Created && ends_by_default(sig) && is_pid_ns_init(st.pid) {
+    let sig = if status == Status::Created
+        && ends_by_default(sig)
+        && state::innermost_pid(st.pid) == Some(1)
+    {
         libc::SIGKILL
     } else {
         sig
@@ -989,19 +992,6 @@ fn ends_by_default(sig: i32) -> bool {
             | libc::SIGTTIN
             | libc::SIGTTOU
     )
-}
-
-/// Whether host pid `pid` is pid 1 of a pid namespace below ours (the
-/// innermost `NSpid` of `/proc/PID/status` is 1).
-fn is_pid_ns_init(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| l.strip_prefix("NSpid:")).map(|v| {
-                v.split_whitespace().count() > 1 && v.split_whitespace().last() == Some("1")
-            })
-        })
-        .unwrap_or(false)
 }
 
 /// `sprout delete [--force] ID`: removes a stopped (or created) container:

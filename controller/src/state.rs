@@ -892,6 +892,21 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// The innermost pid of host pid `pid`: the last `NSpid` of
+/// `/proc/PID/status` (proc(5)), the pid as its own pid namespace sees it
+/// (1 for that namespace's init; `pid` itself without a pid namespace of
+/// its own). `None` when the process is gone or the line is missing.
+pub fn innermost_pid(pid: i32) -> Option<i64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
 /// The user name of `uid` from the host's /etc/passwd, else the number.
 pub fn owner_name(uid: u32) -> String {
     fs::read_to_string("/etc/passwd")
