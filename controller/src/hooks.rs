@@ -296,15 +296,7 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
         };
     }
     // Output goes to a memfd (no reader thread, no hang on a leftover daemon).
-    let out = nix::sys::memfd::memfd_create(
-        c"sprout-hook-output",
-        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-    )
-    .map_err(|e| Error::Sys {
-        context: format!("{what}: memfd_create"),
-        errno: e,
-    })?;
-    let out = File::from(out);
+    let out = memfd(c"sprout-hook-output", &what)?;
     let out2 = out
         .try_clone()
         .map_err(|e| Error::io(format!("{what}: dup"), &e))?;
@@ -319,15 +311,7 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
         Place::Runtime => std::borrow::Cow::Borrowed(state),
         Place::Container(pid) => std::borrow::Cow::Owned(container_state(state, pid)),
     };
-    let input = nix::sys::memfd::memfd_create(
-        c"sprout-hook-state",
-        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-    )
-    .map_err(|e| Error::Sys {
-        context: format!("{what}: memfd_create"),
-        errno: e,
-    })?;
-    let mut input = File::from(input);
+    let mut input = memfd(c"sprout-hook-state", &what)?;
     input
         .write_all(state_for_hook.as_bytes())
         .and_then(|_| input.rewind())
@@ -442,6 +426,17 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
         crate::bail!("{what}: {how}{tail}");
     }
     Ok(())
+}
+
+/// A close-on-exec memfd named `name` (a hook's stdin or output); errors
+/// name the hook (`what`).
+fn memfd(name: &std::ffi::CStr, what: &str) -> Result<File> {
+    nix::sys::memfd::memfd_create(name, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map(File::from)
+        .map_err(|e| Error::Sys {
+            context: format!("{what}: memfd_create"),
+            errno: e,
+        })
 }
 
 /// Waits up to `timeout` for our child `pid` to exit (its pidfd becomes
