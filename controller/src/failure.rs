@@ -171,7 +171,9 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::ReadPlan | Step::Sync | Step::CloseRange | Step::Fork | Step::Spawn => {
             format!("sprout-init: {name}: {e}")
         }
-        Step::StartWait | Step::Keyring | Step::Dumpable => format!("sprout-init: {name}: {e}"),
+        Step::StartWait | Step::Keyring | Step::Dumpable | Step::Setsid => {
+            format!("sprout-init: {name}: {e}")
+        }
     }
 }
 

@@ -295,4 +295,7 @@ steps! {
     /// New namespaces made by the stub (`Namespace` with fd `UNSET`);
     /// `arg`: the index in [`crate::Plan::namespaces`].
     Unshare = 45, "unshare";
+    /// `setsid(2)`: the container process leads a new session, with no
+    /// controlling terminal unless `process.terminal` gives it the pty.
+    Setsid = 46, "setsid";
 }

@@ -240,6 +240,7 @@ const STEPS: &[&str] = &[
     "CgroupNamespace",
     "JoinCgroup",
     "Unshare",
+    "Setsid",
 ];
 
 #[test]

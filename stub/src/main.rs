@@ -21,7 +21,7 @@
 //!
 //! Order of work (controller mode), see `run`:
 //! harden → read plan → setns (+fork) → hostname/loopback → rootfs
-//! (mounts, the cgroup joined at its op, devices, hooks, pivot_root) → console → masked/read-only paths →
+//! (mounts, the cgroup joined at its op, devices, hooks, pivot_root) → console (else `setsid`) → masked/read-only paths →
 //! read-only root → Ready/Run → privileges (`user`) → Created/start → exec.
 //! Image mode runs only the part from Ready/Run (skipped: no controller) on.
 //!
@@ -229,6 +229,15 @@ fn run(
             }
             if plan.has(flags::TERMINAL) {
                 console::setup(plan, sync)?;
+            } else {
+                // A session of its own, as runc's and crun's container
+                // processes (`run`, `exec`): not in the caller's process
+                // group or session, so no controlling terminal. Otherwise
+                // a container started from a shell could open the shell's
+                // terminal as /dev/tty (and TIOCSTI into it), and got the
+                // terminal's job-control signals itself besides the ones
+                // the controller forwards.
+                sys::setsid().at(Step::Setsid, 0)?;
             }
             if plan.has(flags::SETUP_ROOTFS) {
                 rootfs::finish(plan)?;

@@ -380,3 +380,27 @@ fn container_in_the_host_pid_namespace() {
         nix::sys::signal::Signal::SIGKILL,
     );
 }
+
+/// The exec process leads a session of its own with no controlling
+/// terminal (runc's nsexec `setsid`s every process it starts): `sprout
+/// exec` typed in a terminal does not give the container that terminal.
+#[test]
+fn exec_process_leads_its_own_session_without_the_callers_terminal() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-session"), |_| {});
+    let (out, terminal) = common::output_on_a_terminal(
+        sprout_systests::sprout(&["--root", ROOT, "exec", &c.id, "sh", "-c"])
+            .arg(common::SESSION_SCRIPT),
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout_str(),
+        "leader\ntty_nr 0\ntty: none\n",
+        "{out}\nterminal got: {terminal:?}"
+    );
+    assert_eq!(
+        terminal, "",
+        "the exec process wrote to the caller's terminal"
+    );
+}

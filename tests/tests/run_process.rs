@@ -7,7 +7,7 @@ use common::{
     assert_clean, assert_one_line_error, busybox, demo_user, run, run_ok, sh, sprout_with_fds,
 };
 use sprout_systests::serde_json::json;
-use sprout_systests::{require_root, unique_id};
+use sprout_systests::{require_root, sprout, unique_id};
 
 #[test]
 fn rlimit_nofile_soft_and_hard() {
@@ -395,4 +395,26 @@ fn a_container_named_like_the_stub_keeps_its_exit_status() {
         (Some(5), ""),
         "{out}"
     );
+}
+
+/// The container process leads a session of its own with no controlling
+/// terminal, as runc's (`setsid` in its nsexec): `sprout run` typed in a
+/// terminal does not hand that terminal to the container, which could
+/// otherwise write to it (or push input into the caller's shell with
+/// TIOCSTI) through `/dev/tty`.
+#[test]
+fn container_process_leads_its_own_session_without_the_callers_terminal() {
+    require_root!();
+    let id = unique_id("session");
+    let bundle = busybox(&id, |c| sh(c, common::SESSION_SCRIPT));
+    let (out, terminal) =
+        common::output_on_a_terminal(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+    assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout_str(),
+        "leader\ntty_nr 0\ntty: none\n",
+        "{out}\nterminal got: {terminal:?}"
+    );
+    assert_eq!(terminal, "", "the container wrote to the caller's terminal");
 }
