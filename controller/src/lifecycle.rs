@@ -1000,7 +1000,9 @@ fn ends_by_default(sig: i32) -> bool {
 ///
 /// Errors (runc's words): `container "ID" does not exist` (but `--force`
 /// of a missing container succeeds: podman relies on it), `cannot delete
-/// container ID that is not stopped: running` without `--force`.
+/// container ID that is not stopped: running` without `--force`; a
+/// `state.json` that cannot be read or parsed, even with `--force` (what
+/// it names may still run; runc refuses too).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     check_id(id)?;
     let _lock = match State::lock(root, id) {
@@ -1011,8 +1013,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let st = match State::load(root, id) {
         Ok(st) => st,
         Err(e) => {
-            // A `create` killed before it saved anything: only the directory.
-            if force {
+            // A `create` killed before it saved anything: only the
+            // directory. A state file that is there but unreadable or
+            // corrupt may be a live container's (its process, its cgroup):
+            // an error even with --force, as runc's, rather than dropping
+            // the only record of them and reporting success.
+            let saved = State::dir(root, id).join(crate::state::STATE_FILE);
+            if force && std::fs::symlink_metadata(saved).is_err() {
                 return State::remove_dir(root, id);
             }
             return Err(e);

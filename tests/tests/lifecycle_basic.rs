@@ -862,3 +862,30 @@ fn ending_run_leaves_a_recreated_id_alone() {
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
+
+/// `delete --force` of a container whose state.json is corrupt fails, as
+/// runc's, and leaves the container (process, cgroup, state directory)
+/// alone: dropping the state would forget a live container that no
+/// command could reach again. Once the state is readable, it deletes.
+#[test]
+fn delete_force_keeps_a_container_whose_state_is_corrupt() {
+    require_root!();
+    let rt = Rt::new("delcorrupt");
+    let id = unique_id("lt-delx");
+    let bundle = sh_bundle(&id, "echo ran > /tmp/ran", |_| {});
+    rt.create_ok(&bundle, &id);
+    let pid = rt.pid(&id);
+    let file = rt.dir(&id).join("state.json");
+    let saved = fs::read(&file).unwrap();
+    fs::write(&file, "garbage").unwrap();
+    let out = rt.sprout(&["delete", "--force", &id]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr_str().contains("corrupt state"), "{out}");
+    assert!(alive(pid), "the container's process was left running");
+    assert!(rt.dir(&id).is_dir(), "its state directory was removed");
+    assert_eq!(cg_procs("pids", &format!("/sprout/{id}")), [pid]);
+    fs::write(&file, saved).unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!alive(pid));
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
