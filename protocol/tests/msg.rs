@@ -185,7 +185,12 @@ fn nonzero_unused_fields_are_rejected() {
 
 #[test]
 fn unknown_steps_are_rejected() {
-    for step in [0u32, 46, 100, 0x100, 0x0100_0001, u32::MAX] {
+    // The first number after the last step (steps are appended, so a
+    // fixed number here would become a known step one day).
+    let next = (1u32..)
+        .find(|v| Step::from_u32(*v).is_none())
+        .expect("a free step number");
+    for step in [0u32, next, 100, 0x100, 0x0100_0001, u32::MAX] {
         let mut b = Msg::Failed {
             step: Step::Mount,
             errno: 5,
