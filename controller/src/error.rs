@@ -95,11 +95,24 @@ macro_rules! bail {
     };
 }
 
+/// Writes `line` and a newline to stderr, ignoring a failed write.
+///
+/// Every line the controller prints on stderr goes through here, never
+/// `eprintln!`: that panics when the write fails (a client that closed its
+/// end of the stderr pipe: `EPIPE`, as SIGPIPE is ignored), and a panic
+/// aborts the process (`panic = "abort"`), which would turn an error's exit
+/// code 1 into 134, lose the `--log` line written after it, and stop a
+/// command halfway at a warning, skipping its clean-up.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
 /// Prints a one-line warning on stderr: `sprout: warning: <message>`
 /// (and to the `--log` file, if any, at level `warning`).
 pub fn warn(msg: impl fmt::Display) {
     let msg = msg.to_string();
-    eprintln!("sprout: warning: {msg}");
+    stderr_line(&format!("sprout: warning: {msg}"));
     crate::cli::log_line("warning", &msg);
 }
 

@@ -154,7 +154,7 @@ pub fn main(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> i32 {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("exec failed: {e}");
-            eprintln!("sprout: {msg}");
+            crate::error::stderr_line(&format!("sprout: {msg}"));
             if let Some(log) = &cli.log {
                 log_error(log, cli.log_format, &msg);
             }

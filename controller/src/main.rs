@@ -113,7 +113,7 @@ fn sprout_main() -> ! {
         Ok(code) => code,
         Err(e) => {
             let msg = e.to_string();
-            eprintln!("sprout: {msg}");
+            error::stderr_line(&format!("sprout: {msg}"));
             if let Some(log) = &cli.log {
                 cli::log_error(log, cli.log_format, &msg);
             }

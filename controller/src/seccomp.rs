@@ -284,9 +284,9 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
     if let Some(hit) = key.as_deref().and_then(cache::load) {
         if debug {
             for name in &hit.skipped {
-                eprintln!(
+                crate::error::stderr_line(&format!(
                     "sprout: debug: linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)"
-                );
+                ));
             }
         }
         let listener = listener_of(s, hit.notify)?;
@@ -369,9 +369,9 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         for name in rule.names() {
             let Ok(nr) = ScmpSyscall::from_name(name) else {
                 if debug {
-                    eprintln!(
+                    crate::error::stderr_line(&format!(
                         "sprout: debug: {field}: skipping syscall \"{name}\" unknown to libseccomp"
-                    );
+                    ));
                 }
                 skipped.push(name.clone());
                 continue;

@@ -26,7 +26,7 @@ impl Timer {
         let now = Instant::now();
         if self.enabled {
             let ms = (now - self.last).as_secs_f64() * 1e3;
-            eprintln!("sprout: debug: {phase}: {ms:.3} ms");
+            crate::error::stderr_line(&format!("sprout: debug: {phase}: {ms:.3} ms"));
         }
         self.last = now;
     }
@@ -35,7 +35,7 @@ impl Timer {
     pub fn total(&self, what: &str) {
         if self.enabled {
             let ms = self.start.elapsed().as_secs_f64() * 1e3;
-            eprintln!("sprout: debug: {what}: {ms:.3} ms total");
+            crate::error::stderr_line(&format!("sprout: debug: {what}: {ms:.3} ms total"));
         }
     }
 }

@@ -241,3 +241,60 @@ fn a_umask_above_0777_names_the_field() {
     );
     rt.ok(&["delete", "--force", &id]);
 }
+
+/// `cmd` run with stderr a pipe whose reading end is already closed (a
+/// client that stopped reading): every write to it fails with `EPIPE`.
+fn status_with_stderr_closed(cmd: &mut std::process::Command) -> std::process::ExitStatus {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    cmd.stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .expect("running sprout")
+}
+
+/// A closed stderr neither aborts a command nor changes its exit code:
+/// an error still exits 1 and reaches the `--log` file, and a warning in
+/// the middle of a foreground `run` (a failing poststart hook) does not
+/// stop it before its clean-up. `eprintln!` panicked on the failed write
+/// (and panics abort): exit 134, no log line, state dir and cgroup left.
+#[test]
+fn a_closed_stderr_neither_aborts_nor_loses_the_log() {
+    require_root!();
+    let rt = Rt::new("ci-epipe");
+    let id = unique_id("ci-epipe");
+    let b = marker_bundle(&id);
+    let log = b.dir().join("log.txt");
+    let log_s = log.to_string_lossy().into_owned();
+    let st = status_with_stderr_closed(&mut rt.cmd(&["--log", &log_s, "state", &id]));
+    assert_eq!(st.code(), Some(1), "{st:?}");
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("container \"{id}\" does not exist")),
+        "log: {text:?}"
+    );
+    b.config_mut(|c| {
+        c["hooks"] = json!({"poststart": [{"path": "/bin/false", "args": ["false"]}]});
+    });
+    let st = status_with_stderr_closed(&mut rt.cmd(&[
+        "--log",
+        &log_s,
+        "run",
+        "--bundle",
+        &b.dir().to_string_lossy(),
+        &id,
+    ]));
+    assert_eq!(st.code(), Some(0), "{st:?}");
+    assert!(
+        b.dir().join("out/ran").exists(),
+        "the container did not run"
+    );
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("poststart"), "log: {text:?}");
+    assert!(
+        root_entries(&rt).is_empty(),
+        "left in the root: {:?}",
+        root_entries(&rt)
+    );
+    assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
+}
