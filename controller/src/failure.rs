@@ -82,6 +82,12 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         },
         Step::Setresgid => format!("process.user.gid {}: {name}: {e}", plan.gid),
         Step::Setresuid => format!("process.user.uid {}: {name}: {e}", plan.uid),
+        // The list itself while it is short (a long one would make the
+        // line unreadable), else how many there are.
+        Step::Setgroups if plan.additional_gids.len() > 16 => format!(
+            "process.user.additionalGids ({} groups): {name}: {e}",
+            plan.additional_gids.len()
+        ),
         Step::Setgroups => format!(
             "process.user.additionalGids {:?}: {name}: {e}",
             plan.additional_gids
@@ -346,6 +352,16 @@ mod tests {
         assert_eq!(
             d(Step::Sync, 32, 0),
             "sprout-init: sync: Broken pipe (EPIPE)"
+        );
+    }
+
+    #[test]
+    fn a_long_group_list_is_counted() {
+        let mut p = plan();
+        p.additional_gids = (0..17).collect();
+        assert_eq!(
+            describe(&p, Step::Setgroups, 7, 0),
+            "process.user.additionalGids (17 groups): setgroups: Argument list too long (E2BIG)"
         );
     }
 

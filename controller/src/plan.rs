@@ -25,6 +25,10 @@ use crate::error::{Error, Result, warn};
 use crate::mounts::{self, Op};
 use crate::{caps, env, procattr, rlimit, seccomp, user};
 
+/// `NGROUPS_MAX`: the most supplementary groups `setgroups(2)` accepts
+/// (`process.user.additionalGids` beyond it fail with `E2BIG` in the stub).
+pub const NGROUPS_MAX: usize = 65536;
+
 /// `CLONE_NEW*` flags (`clone(2)`), as `u32` like [`Namespace::nstype`].
 pub mod clone_flags {
     /// `CLONE_NEWNS`.
@@ -370,6 +374,12 @@ impl ProcessPart {
             (uid, gid) = (e.uid, e.gid);
         }
         let additional_gids = u.additional_gids().clone().unwrap_or_default();
+        if additional_gids.len() > NGROUPS_MAX {
+            crate::bail!(
+                "process.user.additionalGids: {} groups, more than the kernel allows ({NGROUPS_MAX}, NGROUPS_MAX)",
+                additional_gids.len()
+            );
+        }
         let umask = match u.umask() {
             None => UNSET,
             Some(m) if m <= 0o777 => m,

@@ -654,3 +654,23 @@ fn a_failing_cgroup_tmpfs_is_named_every_time() {
         assert!(msg.starts_with("mounts["), "round {round}: {msg}");
     }
 }
+
+/// More supplementary groups than `setgroups(2)` takes (`NGROUPS_MAX`,
+/// 65536) are refused before anything is made, in a short line; they used
+/// to reach the stub, whose `E2BIG` message listed every group (a
+/// 450 KB line for 70000).
+#[test]
+fn too_many_additional_gids_are_counted_not_listed() {
+    require_root!();
+    let id = unique_id("ngroups");
+    let gids: Vec<u32> = (0..70_000).collect();
+    let b = bundle(&id, |c| {
+        c["process"]["user"]["additionalGids"] = json!(gids)
+    });
+    let msg = fails(&b, &id, &["process.user.additionalGids"]);
+    assert_eq!(
+        msg,
+        "process.user.additionalGids: 70000 groups, more than the kernel allows (65536, NGROUPS_MAX)"
+    );
+    assert_clean(&b, &id);
+}
