@@ -142,11 +142,15 @@ pub fn ps(root: &Path, id: &str, format: Format, ps_args: &[String]) -> Result<(
         .output()
         .map_err(|e| Error::io(format!("running ps {}", args.join(" ")), &e))?;
     if !out.status.success() {
-        crate::bail!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        // Its first line only: the error stays one line (procps follows
+        // it with its whole usage text).
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("failed");
+        crate::bail!("ps {}: {first}", args.join(" "));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();

@@ -498,6 +498,11 @@ fn list_and_ps() {
         table.lines().skip(1).all(|l| l.trim().ends_with("sleep")),
         "{table}"
     );
+    // Options ps refuses: one line, ps's first (procps follows it with its
+    // whole usage text, which used to be printed too).
+    let out = rt.sprout(&["ps", &a, "-o", "pid,bogus"]);
+    let msg = common::assert_one_line_error(&out, &["ps -o pid,bogus: "]);
+    assert!(msg.contains("bogus"), "{msg}");
 }
 
 #[test]
