@@ -611,9 +611,10 @@ pub struct Launched {
 pub struct SpawnOptions<'a> {
     /// `PR_SET_PDEATHSIG(SIGKILL)` on the stub: it dies with this
     /// controller (a foreground `run`/`exec`). False when the container
-    /// process must outlive the command (`exec -d`, `create`): the kernel
-    /// keeps the setting across the stub's exec into a root container
-    /// process that keeps its uid.
+    /// process must outlive the command (`exec -d`, `create`). The kernel
+    /// clears the setting at a change of uid or gid (a non-root
+    /// `process.user`, a user namespace); the stub sets it again just
+    /// before its exec, so the container process keeps it.
     pub pdeathsig: bool,
     /// The container's cgroup, which the child joins by itself before its
     /// exec (`Cgroup::join_fds`: v1 `tasks` writes of itself and

@@ -22,6 +22,20 @@ impl Sync {
         self.fd.is_some()
     }
 
+    /// True when the controller has closed its end (it died: it keeps
+    /// the socket open until the stub's exec closes ours). False without
+    /// a controller, or while anything else is the case.
+    pub fn peer_gone(&self) -> bool {
+        let Some(sock) = self.fd else { return false };
+        let mut byte = [0u8; 1];
+        loop {
+            match sys::recv_peek(sock, &mut byte) {
+                Err(Errno::INTR) => {}
+                r => return r == Ok(0),
+            }
+        }
+    }
+
     /// Sends `msg`; a no-op without a controller. A vanished controller is
     /// `EPIPE` (MSG_NOSIGNAL), not a fatal SIGPIPE.
     pub fn send(&self, msg: Msg) -> Res<()> {

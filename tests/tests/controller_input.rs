@@ -298,3 +298,66 @@ fn a_closed_stderr_neither_aborts_nor_loses_the_log() {
     );
     assert!(cgroup_dirs(&format!("/sprout/{id}")).is_empty());
 }
+
+/// The host pid of the first child of `parent` whose command line is
+/// `cmdline` (NULs as spaces, trimmed), waiting up to 10 s for it.
+fn child_running(parent: i32, cmdline: &str) -> i32 {
+    let mut found = None;
+    let seen = wait_for(10, || {
+        found = children_of(parent).into_iter().find(|&p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .is_ok_and(|c| c.trim() == cmdline)
+        });
+        found.is_some()
+    });
+    assert!(seen, "no child {cmdline:?} of {parent}");
+    found.unwrap()
+}
+
+/// A SIGKILLed foreground `run` or `exec` takes its process along, also
+/// when that process is not root: the kernel clears the stub's
+/// parent-death signal at the switch to another uid, and the container
+/// process (or the exec'd one) used to keep running without its
+/// controller.
+#[test]
+fn a_killed_foreground_run_or_exec_takes_a_non_root_process_along() {
+    require_root!();
+    let rt = Rt::new("ci-pdeath");
+    let id = unique_id("ci-pdeath");
+    let b = sh_bundle(&id, "exec sleep 607", |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    let mut run = rt.cmd(&["run", "--bundle"]);
+    run.arg(b.dir())
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let pid = child_running(child.id() as i32, "sleep 607");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        wait_for(5, || !alive(pid)),
+        "the container process {pid} outlived its foreground run"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &b, &id, &format!("/sprout/{id}"));
+
+    // exec -u 1000 into a (root) container.
+    let b = sh_bundle(&id, "sleep 608", |_| {});
+    rt.create_ok(&b, &id);
+    rt.ok(&["start", &id]);
+    let mut exec = rt.cmd(&["exec", "-u", "1000:1000", &id, "sleep", "609"]);
+    exec.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = exec.spawn().unwrap();
+    let pid = child_running(child.id() as i32, "sleep 609");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        wait_for(5, || !alive(pid)),
+        "the exec'd process {pid} outlived its exec"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &b, &id, &format!("/sprout/{id}"));
+}

@@ -170,6 +170,8 @@ pub const AF_INET: u32 = 2;
 pub const SOCK_DGRAM: u32 = 2;
 pub const SOCK_CLOEXEC: u32 = O_CLOEXEC;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
+pub const MSG_PEEK: u32 = 0x2;
+pub const MSG_DONTWAIT: u32 = 0x40;
 pub const SOL_SOCKET: i32 = 1;
 pub const SCM_RIGHTS: i32 = 1;
 pub const MSG_CTRUNC: i32 = 0x8;
@@ -188,6 +190,8 @@ pub const TIOCGPTPEER: usize = 0x5441;
 pub const TIOCSPGRP: usize = 0x5410;
 
 // prctl(2).
+pub const PR_SET_PDEATHSIG: usize = 1;
+pub const PR_GET_PDEATHSIG: usize = 2;
 pub const PR_SET_DUMPABLE: usize = 4;
 pub const PR_SET_KEEPCAPS: usize = 8;
 pub const PR_CAPBSET_READ: usize = 23;

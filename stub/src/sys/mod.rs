@@ -588,6 +588,28 @@ pub fn set_dumpable(on: bool) -> Result<()> {
     ))
 }
 
+/// `prctl(PR_GET_PDEATHSIG)`: the parent-death signal, 0 for none.
+pub fn pdeathsig() -> Result<u32> {
+    let mut sig: i32 = 0;
+    // SAFETY: the kernel writes one int through the pointer, to `sig`,
+    // which outlives the call.
+    unsafe {
+        syscall(
+            SYS_PRCTL,
+            [PR_GET_PDEATHSIG, &raw mut sig as usize, 0, 0, 0, 0],
+        )
+    }?;
+    Ok(sig as u32)
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`.
+pub fn set_pdeathsig(sig: u32) -> Result<()> {
+    unit(sc_int(
+        SYS_PRCTL,
+        [PR_SET_PDEATHSIG, sig as usize, 0, 0, 0, 0],
+    ))
+}
+
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
 pub fn set_no_new_privs() -> Result<()> {
     unit(sc_int(SYS_PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]))
@@ -1137,6 +1159,26 @@ pub fn recv(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
         syscall(
             SYS_RECVFROM,
             [sock as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+        )
+    }
+}
+
+/// `recv(fd, buf, MSG_PEEK | MSG_DONTWAIT)`: what is there to read,
+/// left in place, without waiting (`EAGAIN` when nothing; 0 at EOF).
+pub fn recv_peek(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`; no
+    // address is requested.
+    unsafe {
+        syscall(
+            SYS_RECVFROM,
+            [
+                sock as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+                (MSG_PEEK | MSG_DONTWAIT) as usize,
+                0,
+                0,
+            ],
         )
     }
 }
