@@ -614,7 +614,8 @@ pub struct SpawnOptions<'a> {
     /// process must outlive the command (`exec -d`, `create`). The kernel
     /// clears the setting at a change of uid or gid (a non-root
     /// `process.user`, a user namespace); the stub sets it again just
-    /// before its exec, so the container process keeps it.
+    /// before its exec ([`flags::PDEATHSIG`]), so the container process
+    /// keeps it.
     pub pdeathsig: bool,
     /// The container's cgroup, which the child joins by itself before its
     /// exec (`Cgroup::join_fds`: v1 `tasks` writes of itself and
@@ -705,6 +706,9 @@ pub fn spawn_with(
     // as its root (runc's order), and the child need not wait for us.
     if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
         plan.flags |= flags::NEW_CGROUPNS;
+    }
+    if spawn_opts.pdeathsig {
+        plan.flags |= flags::PDEATHSIG;
     }
     let mut bytes = plan.encode()?;
     timer.phase("encode plan");
@@ -1094,6 +1098,8 @@ impl Early {
         if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
             plan.flags |= flags::NEW_CGROUPNS;
         }
+        // Spawned with PR_SET_PDEATHSIG, which the stub must keep.
+        plan.flags |= flags::PDEATHSIG;
         plan.join_cgroup_in_stub();
         let bytes = plan.encode()?;
         // (Encoded without: the stub unshared them from its argv. Kept for

@@ -68,6 +68,8 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::SUBREAPER, "SUBREAPER"),
     (flags::NEW_TIMENS, "NEW_TIMENS"),
     (flags::NEW_CGROUPNS, "NEW_CGROUPNS"),
+    (flags::JOIN_CGROUP, "JOIN_CGROUP"),
+    (flags::PDEATHSIG, "PDEATHSIG"),
 ];
 
 /// The names of plan flag bits.

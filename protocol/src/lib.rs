@@ -190,8 +190,14 @@ pub mod flags {
     /// controller's work). Without this flag the stub was in its cgroup
     /// before its exec.
     pub const JOIN_CGROUP: u32 = 1 << 16;
+    /// The controller's child dies with it (a foreground `run` or `exec`):
+    /// the stub sets `PR_SET_PDEATHSIG(SIGKILL)` again just before its
+    /// exec, after every credential change (which clears it, as does the
+    /// stub's own exec into a new user namespace), and fails instead when
+    /// the controller is already gone (its end of the sync socket closed).
+    pub const PDEATHSIG: u32 = 1 << 17;
     /// All bits this version defines; a decoder rejects others.
-    pub const ALL: u32 = (1 << 17) - 1;
+    pub const ALL: u32 = (1 << 18) - 1;
 }
 
 /// The five capability sets as bit masks (bit N = capability number N,

@@ -109,11 +109,12 @@ fn flag_and_opt_bits_are_frozen() {
         NEW_TIMENS,
         NEW_CGROUPNS,
         JOIN_CGROUP,
+        PDEATHSIG,
     ];
     for (i, b) in bits.iter().enumerate() {
         assert_eq!(*b, 1 << i, "flag bit {i}");
     }
-    assert_eq!(ALL, 0x1ffff);
+    assert_eq!(ALL, 0x3ffff);
     let opts = [
         mount_opts::TARGET_FILE,
         mount_opts::CREATE_TARGET,

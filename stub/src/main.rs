@@ -167,9 +167,6 @@ pub fn main(args: Args) -> ! {
     // First of all (CVE-2016-9962, runc's nsexec): not dumpable, so nothing
     // in the container can ptrace us or open our /proc entries until exec.
     let hardened = sys::set_dumpable(false);
-    // The parent-death signal a foreground `run` or `exec` gave us, read
-    // before any credential change clears it (see `rearm_pdeathsig`).
-    let pdeathsig = sys::pdeathsig().unwrap_or(0);
     let mode = parse_args(&args);
     let sync = Sync::new(match mode {
         Mode::Controller { sync_fd, .. } => Some(sys::fd(sync_fd)),
@@ -206,9 +203,7 @@ pub fn main(args: Args) -> ! {
     let (Some(mut argv), Some(mut envp), Some(path), Some(gids)) = bufs else {
         die(&sync, Fail::new(Step::Execve, sys::Errno::TOOBIG, 0))
     };
-    let Err(f) = run(
-        &mode, &args, &plan, &sync, pdeathsig, &mut argv, &mut envp, gids, path,
-    );
+    let Err(f) = run(&mode, &args, &plan, &sync, &mut argv, &mut envp, gids, path);
     die(&sync, f)
 }
 
@@ -219,7 +214,6 @@ fn run(
     args: &Args,
     plan: &Plan<'static>,
     sync: &Sync,
-    pdeathsig: u32,
     argv: &mut sys::CStrVec,
     envp: &mut sys::CStrVec,
     gids: &mut [u32],
@@ -308,23 +302,25 @@ fn run(
             return pid1::supervise(exe, argv, envp, pgroup, subreaper);
         }
     }
-    rearm_pdeathsig(pdeathsig, sync)?;
+    rearm_pdeathsig(plan, sync)?;
     Err(exec::exec(exe, argv, envp))
 }
 
-/// Sets the parent-death signal `sig` (0: none) again just before the
-/// exec. The kernel clears it on every change of the effective or
-/// filesystem uid or gid and on a capability gain (prctl(2), `commit_creds`):
-/// the switch to a non-root `process.user`, a new user namespace. Without
-/// this, killing a foreground `run` or `exec` of such a container left
-/// its process running. A controller that died before the signal was set
-/// again cannot deliver it: its closed sync socket ends the stub instead.
-fn rearm_pdeathsig(sig: u32, sync: &Sync) -> Res<()> {
-    // Image mode leaves it as the kernel has it (as gosu and su-exec do).
-    if sig == 0 || !sync.is_connected() {
+/// With [`flags::PDEATHSIG`] (a foreground `run` or `exec`), sets
+/// `PR_SET_PDEATHSIG(SIGKILL)` just before the exec. The controller set it
+/// on its child, but the kernel clears it on every change of the effective
+/// or filesystem uid or gid and on a capability gain (prctl(2),
+/// `commit_creds`), and at an exec that gains privileges (the stub's own
+/// exec into a new user namespace, before the id maps): the switch to a
+/// non-root `process.user`, a user namespace. Without this, killing a
+/// foreground `run` or `exec` of such a container left its process
+/// running. A controller that died before the signal was set again cannot
+/// deliver it: its closed sync socket ends the stub instead.
+fn rearm_pdeathsig(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+    if !plan.has(flags::PDEATHSIG) || !sync.is_connected() {
         return Ok(());
     }
-    sys::set_pdeathsig(sig).at(Step::Sync, 0)?;
+    sys::set_pdeathsig_kill().at(Step::Sync, 0)?;
     if sync.peer_gone() {
         return Err(Fail::new(Step::Sync, sys::Errno::PIPE, 0));
     }

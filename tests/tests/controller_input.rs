@@ -315,9 +315,30 @@ fn child_running(parent: i32, cmdline: &str) -> i32 {
     found.unwrap()
 }
 
+/// SIGKILLs a foreground `sprout run` of `b` once its process runs; that
+/// process must die with it.
+fn kill_foreground_run(rt: &Rt, b: &Bundle, id: &str, what: &str) {
+    let mut run = rt.cmd(&["run", "--bundle"]);
+    run.arg(b.dir())
+        .arg(id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let pid = child_running(child.id() as i32, "sleep 607");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        wait_for(5, || !alive(pid)),
+        "the container process {pid} ({what}) outlived its foreground run"
+    );
+    rt.ok(&["delete", "--force", id]);
+    assert_gone(rt, b, id, &format!("/sprout/{id}"));
+}
+
 /// A SIGKILLed foreground `run` or `exec` takes its process along, also
-/// when that process is not root: the kernel clears the stub's
-/// parent-death signal at the switch to another uid, and the container
+/// when that process is not root or in a user namespace: the kernel
+/// clears the stub's parent-death signal at the switch to another uid
+/// (and at the stub's exec into a new user namespace), and the container
 /// process (or the exec'd one) used to keep running without its
 /// controller.
 #[test]
@@ -328,21 +349,18 @@ fn a_killed_foreground_run_or_exec_takes_a_non_root_process_along() {
     let b = sh_bundle(&id, "exec sleep 607", |c| {
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     });
-    let mut run = rt.cmd(&["run", "--bundle"]);
-    run.arg(b.dir())
-        .arg(&id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = run.spawn().unwrap();
-    let pid = child_running(child.id() as i32, "sleep 607");
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        wait_for(5, || !alive(pid)),
-        "the container process {pid} outlived its foreground run"
-    );
-    rt.ok(&["delete", "--force", &id]);
-    assert_gone(&rt, &b, &id, &format!("/sprout/{id}"));
+    kill_foreground_run(&rt, &b, &id, "uid 1000");
+    let b = sh_bundle(&id, "exec sleep 607", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["root"]["readonly"] = json!(true);
+    });
+    kill_foreground_run(&rt, &b, &id, "root in a user namespace");
 
     // exec -u 1000 into a (root) container.
     let b = sh_bundle(&id, "sleep 608", |_| {});

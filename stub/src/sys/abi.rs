@@ -191,7 +191,6 @@ pub const TIOCSPGRP: usize = 0x5410;
 
 // prctl(2).
 pub const PR_SET_PDEATHSIG: usize = 1;
-pub const PR_GET_PDEATHSIG: usize = 2;
 pub const PR_SET_DUMPABLE: usize = 4;
 pub const PR_SET_KEEPCAPS: usize = 8;
 pub const PR_CAPBSET_READ: usize = 23;
@@ -209,6 +208,7 @@ pub const CLONE_NEWPID: u32 = 0x2000_0000;
 pub const CLONE_NEWUSER: u32 = 0x1000_0000;
 pub const CLONE_NEWTIME: u32 = 0x80;
 pub const CLONE_NEWCGROUP: u32 = 0x0200_0000;
+pub const SIGKILL: usize = 9;
 pub const SIGCHLD: usize = 17;
 pub const SIG_SETMASK: usize = 2;
 pub const WNOHANG: usize = 1;

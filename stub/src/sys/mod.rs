@@ -588,26 +588,9 @@ pub fn set_dumpable(on: bool) -> Result<()> {
     ))
 }
 
-/// `prctl(PR_GET_PDEATHSIG)`: the parent-death signal, 0 for none.
-pub fn pdeathsig() -> Result<u32> {
-    let mut sig: i32 = 0;
-    // SAFETY: the kernel writes one int through the pointer, to `sig`,
-    // which outlives the call.
-    unsafe {
-        syscall(
-            SYS_PRCTL,
-            [PR_GET_PDEATHSIG, &raw mut sig as usize, 0, 0, 0, 0],
-        )
-    }?;
-    Ok(sig as u32)
-}
-
-/// `prctl(PR_SET_PDEATHSIG, sig)`.
-pub fn set_pdeathsig(sig: u32) -> Result<()> {
-    unit(sc_int(
-        SYS_PRCTL,
-        [PR_SET_PDEATHSIG, sig as usize, 0, 0, 0, 0],
-    ))
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: killed when the parent dies.
+pub fn set_pdeathsig_kill() -> Result<()> {
+    unit(sc_int(SYS_PRCTL, [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0]))
 }
 
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
