@@ -29,7 +29,7 @@ impl Sync {
         let Some(sock) = self.fd else { return false };
         let mut byte = [0u8; 1];
         loop {
-            match sys::recv_peek(sock, &mut byte) {
+            match sys::recv(sock, &mut byte, sys::abi::MSG_PEEK | sys::abi::MSG_DONTWAIT) {
                 Err(Errno::INTR) => {}
                 r => return r == Ok(0),
             }
@@ -70,7 +70,7 @@ impl Sync {
         // (SEQPACKET truncates to the buffer, stub-build.md pitfall 8).
         let mut buf = [0u8; MSG_LEN + 1];
         let n = loop {
-            match sys::recv(sock, &mut buf) {
+            match sys::recv(sock, &mut buf, 0) {
                 Err(Errno::INTR) => {}
                 r => break r.at(Step::Sync, 0)?,
             }

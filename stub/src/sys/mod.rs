@@ -1134,21 +1134,10 @@ pub fn send(sock: RawFd, bytes: &[u8]) -> Result<usize> {
     }
 }
 
-/// `recv(fd, buf, 0)`.
-pub fn recv(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`; no
-    // address is requested.
-    unsafe {
-        syscall(
-            SYS_RECVFROM,
-            [sock as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
-        )
-    }
-}
-
-/// `recv(fd, buf, MSG_PEEK | MSG_DONTWAIT)`: what is there to read,
-/// left in place, without waiting (`EAGAIN` when nothing; 0 at EOF).
-pub fn recv_peek(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
+/// `recv(fd, buf, flags)`; `flags` 0 waits for a message,
+/// `MSG_PEEK | MSG_DONTWAIT` looks at what is there without taking it or
+/// waiting (`EAGAIN` when nothing; 0 at EOF).
+pub fn recv(sock: RawFd, buf: &mut [u8], flags: u32) -> Result<usize> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`; no
     // address is requested.
     unsafe {
@@ -1158,7 +1147,7 @@ pub fn recv_peek(sock: RawFd, buf: &mut [u8]) -> Result<usize> {
                 sock as usize,
                 buf.as_mut_ptr() as usize,
                 buf.len(),
-                (MSG_PEEK | MSG_DONTWAIT) as usize,
+                flags as usize,
                 0,
                 0,
             ],
