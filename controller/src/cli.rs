@@ -578,6 +578,7 @@ impl LaunchArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             debug,
+            keep: false,
         }
     }
 }
@@ -707,12 +708,15 @@ pub fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Exec(a) => Ok(crate::exec::main(cli, a, &mut timer)),
         Command::Run(a) => {
-            let o = a.launch.create_options(
-                a.console_socket.as_deref(),
-                a.pid_file.as_deref(),
-                cli.debug,
-            );
-            let code = lifecycle::run(root, &a.id, &o, a.detach, a.keep, &mut timer)?;
+            let o = CreateOptions {
+                keep: a.keep,
+                ..a.launch.create_options(
+                    a.console_socket.as_deref(),
+                    a.pid_file.as_deref(),
+                    cli.debug,
+                )
+            };
+            let code = lifecycle::run(root, &a.id, &o, a.detach, &mut timer)?;
             timer.total("run");
             Ok(code)
         }

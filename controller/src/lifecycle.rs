@@ -100,6 +100,10 @@ pub struct CreateOptions<'a> {
     pub no_new_keyring: bool,
     /// `--debug`.
     pub debug: bool,
+    /// `run --keep`: a foreground run that fails once its stub is running
+    /// (a failing startContainer hook, a container process that cannot be
+    /// exec'd) leaves the stopped container for `delete`, as runc's does.
+    pub keep: bool,
 }
 
 /// What kind of launch a create is part of.
@@ -121,6 +125,10 @@ struct Pending {
     /// Cgroup path and the topmost cgroup we created.
     cgroup: Option<(PathBuf, Option<PathBuf>)>,
     armed: bool,
+    /// `run --keep` with the stub started: a failure keeps the stopped
+    /// container (state, cgroup) for `delete`, which runs the poststop
+    /// hooks then; only the stub is killed (by `Launched`'s drop).
+    keep: bool,
     lock: Option<state::Lock>,
     /// After a failed hook: the poststop hooks to run once torn down
     /// (runtime.md: "stop the container, and continue the lifecycle at
@@ -142,7 +150,7 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if !self.armed {
+        if !self.armed || self.keep {
             return;
         }
         // The removal below claims the cgroup itself (a create that got
@@ -444,6 +452,7 @@ fn setup(
         id: id.to_string(),
         cgroup: None,
         armed: true,
+        keep: false,
         lock: Some(lock),
         poststop: None,
         claim: None,
@@ -566,6 +575,9 @@ fn setup(
         ));
     }
     let mut launched = spawned?;
+    // From here on the container exists; `run --keep` keeps it stopped
+    // whatever fails (runc's `run --keep` destroys nothing).
+    pending.keep = o.keep && mode == Mode::Foreground;
     if let Some(cg) = begun.borrow_mut().take() {
         pending.claim = Some(cg);
     }
@@ -631,6 +643,17 @@ fn setup(
                 hook_state(&cell.borrow(), Status::Stopped),
             ));
         }
+        if pending.keep {
+            // Kept for `delete` (`run --keep`): a created container whose
+            // process is gone (the stub dies with `launched`), `stopped`
+            // from now on; `delete` runs its poststop hooks, as after any
+            // kept run, not the skip of a `create` killed midway.
+            let mut st = cell.borrow_mut();
+            st.status_stored = Status::Created;
+            if let Err(se) = st.save() {
+                warn(format!("container \"{id}\": keeping it: {se}"));
+            }
+        }
         return Err(e);
     }
     if let Some((path, conn)) = &console_conn
@@ -685,16 +708,16 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions<'_>, timer: &mut Timer) -
 }
 
 /// `sprout run`: foreground (exit status of the container process, 128+N
-/// for signal N) or `detach` (`create` + `start`, exit 0). With `keep`
-/// (runc's `run --keep`) a foreground run leaves the stopped container,
-/// its state and cgroup for `sprout delete`, which then runs the poststop
-/// hooks; without it they go when the process exits.
+/// for signal N) or `detach` (`create` + `start`, exit 0). With
+/// [`CreateOptions::keep`] (runc's `run --keep`) a foreground run leaves
+/// the stopped container, its state and cgroup for `sprout delete`, which
+/// then runs the poststop hooks, also when it failed once its stub ran;
+/// without it they go when the process exits.
 pub fn run(
     root: &Path,
     id: &str,
     o: &CreateOptions<'_>,
     detach: bool,
-    keep: bool,
     timer: &mut Timer,
 ) -> Result<i32> {
     if detach {
@@ -727,7 +750,7 @@ pub fn run(
         Ok(cg) => with_oom_cause(e, Some(&cg), memory_limit),
         Err(_) => e,
     });
-    if keep {
+    if o.keep {
         // runc's `run --keep`: the stopped container stays for `delete`,
         // which removes the cgroup and runs the poststop hooks.
         return code;

@@ -411,6 +411,53 @@ fn run_keep_leaves_the_stopped_container_for_delete() {
     assert_gone(&rt, &bundle, &id, &cg);
 }
 
+/// runc's `run --keep` destroys nothing when the run fails once the
+/// container exists: a failing startContainer hook, or a process that
+/// cannot be exec'd, leaves the container `stopped` (pid 0) with its
+/// cgroup until `delete`, which runs the poststop hooks then.
+#[test]
+fn run_keep_keeps_the_container_of_a_failed_run() {
+    require_root!();
+    let rt = Rt::new("keepf");
+    for (case, args, hook) in [
+        ("hook", json!(["/bin/true"]), Some("/bin/false")),
+        ("exec", json!(["/nonexistent"]), None),
+    ] {
+        let id = unique_id(&format!("lt-keepf-{case}"));
+        let marker = std::env::temp_dir().join(format!("{id}.poststop"));
+        let bundle = sh_bundle(&id, "true", |c| {
+            c["process"]["args"] = args.clone();
+            let mut hooks = json!({"poststop": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat > {}", marker.display())],
+            }]});
+            if let Some(h) = hook {
+                hooks["startContainer"] = json!([{"path": h}]);
+            }
+            c["hooks"] = hooks;
+        });
+        let cg = format!("/sprout/{id}");
+        let out = rt.sprout(&[
+            "run",
+            "--keep",
+            "--bundle",
+            bundle.dir().to_str().unwrap(),
+            &id,
+        ]);
+        assert!(!out.success(), "{case}: {out}");
+        assert_eq!(rt.status(&id), "stopped", "{case}: {out}");
+        assert!(
+            !cgroup_dirs(&cg).is_empty(),
+            "{case}: the cgroup went with --keep"
+        );
+        assert!(!marker.exists(), "{case}: poststop ran before delete");
+        rt.ok(&["delete", &id]);
+        assert!(marker.exists(), "{case}: delete ran no poststop hook");
+        let _ = fs::remove_file(&marker);
+        assert_gone(&rt, &bundle, &id, &cg);
+    }
+}
+
 #[test]
 fn run_detached() {
     require_root!();
