@@ -637,7 +637,8 @@ fn setup(
     };
     if let Err(e) = launched.sync(&run_opts, timer) {
         let e = with_oom_cause(e, pending.claim.as_ref(), memory_limit(spec));
-        if hook_failed.get() {
+        // (Kept, the container's poststop hooks wait for `delete`.)
+        if hook_failed.get() && !pending.keep {
             pending.poststop = Some((
                 Box::new(spec.clone()),
                 hook_state(&cell.borrow(), Status::Stopped),
