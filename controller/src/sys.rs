@@ -818,38 +818,21 @@ pub mod heap {
 
     static STATE: State = State(UnsafeCell::new(Dlmalloc::new_with_allocator(Pages)));
 
-    /// How much of the heap's first mapping is faulted in at once
-    /// (`MAP_POPULATE`): a `run` uses about 170 KiB of heap, and on this
-    /// kind of VM each first touch of a page is a trap to the kernel of
-    /// about 2.5 µs, where one populating `mmap` zeroes and maps them all
-    /// in a single call. At most this much (less what is used) is resident
-    /// without need.
-    const PREFAULT: usize = 256 << 10;
-
     /// dlmalloc's source of memory: anonymous mappings, as the crate's own
-    /// `System` on Linux, except that the first one is at least
-    /// [`PREFAULT`] bytes and populated.
+    /// `System` on Linux.
     struct Pages;
 
     // SAFETY: every method is the crate's Linux `System` (mmap, mremap,
-    // munmap on exactly the regions it returned), plus MAP_POPULATE and a
-    // larger size for the first mapping, whose real size is returned.
+    // munmap on exactly the regions it returned).
     unsafe impl dlmalloc::Allocator for Pages {
         fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-            static FIRST: AtomicBool = AtomicBool::new(true);
-            let first = FIRST.swap(false, Ordering::Relaxed);
-            let (len, populate) = if first {
-                (size.max(PREFAULT), libc::MAP_POPULATE)
-            } else {
-                (size, 0)
-            };
             // SAFETY: a fresh anonymous private mapping; nothing else is touched.
             let addr = unsafe {
                 libc::mmap(
                     std::ptr::null_mut(),
-                    len,
+                    size,
                     libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_ANONYMOUS | libc::MAP_PRIVATE | populate,
+                    libc::MAP_ANONYMOUS | libc::MAP_PRIVATE,
                     -1,
                     0,
                 )
@@ -857,7 +840,7 @@ pub mod heap {
             if addr == libc::MAP_FAILED {
                 (std::ptr::null_mut(), 0, 0)
             } else {
-                (addr.cast(), len, 0)
+                (addr.cast(), size, 0)
             }
         }
 
@@ -942,6 +925,145 @@ pub mod heap {
         f(unsafe { &mut *STATE.0.get() })
     }
 
+    /// The arena: Rust's allocations are carved in order from one
+    /// mapping of [`arena::SIZE`] bytes ([`arena::ARENA`]), populated at the first one, until
+    /// it is used up; then they come from dlmalloc. A `run` allocates
+    /// about 1,500 blocks, 230 KiB in all (most of them freed within
+    /// microseconds), and exits: dlmalloc's bookkeeping and its lock were
+    /// a quarter of the controller's user time under 32 `run`s at once
+    /// (BENCHMARKS.md). A freed block's memory is taken back only when it
+    /// is the arena's last one (a growing `Vec` grows in place); the rest
+    /// is left, at most [`arena::SIZE`] bytes that are resident anyway.
+    /// Rust's blocks only: C's `free(3)` gets no size, and C's blocks come
+    /// from dlmalloc.
+    pub(super) mod arena {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// The arena's size in bytes, all of it populated (`MAP_POPULATE`)
+        /// in one `mmap(2)`: on this kind of VM each first touch of a page
+        /// is a trap of about 2.5 µs, where one populating call zeroes and
+        /// maps them all.
+        pub const SIZE: usize = 256 << 10;
+
+        /// The process's arena, mapped at its first use.
+        pub static ARENA: Arena = Arena::new(SIZE);
+
+        /// A bump allocator over `size` bytes at `base`.
+        pub struct Arena {
+            /// The address: 0 before the first use (then it is mapped), 1
+            /// when it could not be mapped (every call answers None).
+            base: AtomicUsize,
+            /// The offset of the first free byte.
+            top: AtomicUsize,
+            size: usize,
+        }
+
+        impl Arena {
+            /// An arena of `size` bytes, mapped at its first use.
+            pub const fn new(size: usize) -> Self {
+                Self {
+                    base: AtomicUsize::new(0),
+                    top: AtomicUsize::new(0),
+                    size,
+                }
+            }
+
+            /// An arena over `size` bytes at `base` (a test's buffer, which
+            /// must outlive it).
+            #[cfg(test)]
+            pub fn over(base: *mut u8, size: usize) -> Self {
+                Self {
+                    base: AtomicUsize::new(base as usize),
+                    top: AtomicUsize::new(0),
+                    size,
+                }
+            }
+
+            /// The address, mapped at the first call; None if it could
+            /// not be.
+            fn base(&self) -> Option<usize> {
+                let mut b = self.base.load(Ordering::Acquire);
+                if b == 0 {
+                    let _held = super::lock();
+                    b = self.base.load(Ordering::Acquire);
+                    if b == 0 {
+                        // SAFETY: a fresh anonymous private mapping;
+                        // nothing else is touched.
+                        let p = unsafe {
+                            libc::mmap(
+                                std::ptr::null_mut(),
+                                self.size,
+                                libc::PROT_READ | libc::PROT_WRITE,
+                                libc::MAP_ANONYMOUS | libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                                -1,
+                                0,
+                            )
+                        };
+                        b = if p == libc::MAP_FAILED { 1 } else { p as usize };
+                        self.base.store(b, Ordering::Release);
+                    }
+                }
+                (b != 1).then_some(b)
+            }
+
+            /// The offset of `p`, if it is in this arena.
+            fn offset(&self, p: *mut u8) -> Option<usize> {
+                let b = self.base.load(Ordering::Acquire);
+                let a = p as usize;
+                (b > 1 && a >= b && a - b < self.size).then(|| a - b)
+            }
+
+            /// A block of `size` bytes (at least 1) aligned to `align` (a
+            /// power of two), or None when there is no room left.
+            pub fn alloc(&self, size: usize, align: usize) -> Option<*mut u8> {
+                let b = self.base()?;
+                let mut top = self.top.load(Ordering::Relaxed);
+                loop {
+                    let start = (b + top).checked_next_multiple_of(align)? - b;
+                    let end = start.checked_add(size).filter(|&e| e <= self.size)?;
+                    match self.top.compare_exchange_weak(
+                        top,
+                        end,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some((b + start) as *mut u8),
+                        Err(t) => top = t,
+                    }
+                }
+            }
+
+            /// Frees `p` of `size` bytes if it is this arena's (true): its
+            /// memory is taken back when it is the last block.
+            pub fn free(&self, p: *mut u8, size: usize) -> bool {
+                let Some(off) = self.offset(p) else {
+                    return false;
+                };
+                let _ =
+                    self.top
+                        .compare_exchange(off + size, off, Ordering::AcqRel, Ordering::Relaxed);
+                true
+            }
+
+            /// Resizes `p` (`old` bytes, this arena's) in place to `new`
+            /// bytes when it can: it is the last block and there is room,
+            /// or it shrinks. None if `p` is not this arena's; Some(false)
+            /// if it must move.
+            pub fn resize(&self, p: *mut u8, old: usize, new: usize) -> Option<bool> {
+                let off = self.offset(p)?;
+                let moved_top = off
+                    .checked_add(new)
+                    .filter(|&e| e <= self.size)
+                    .is_some_and(|e| {
+                        self.top
+                            .compare_exchange(off + old, e, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                    });
+                Some(moved_top || new <= old)
+            }
+        }
+    }
+
     /// Rust's side of the heap (`#[global_allocator]` in main.rs).
     pub struct Heap;
 
@@ -949,20 +1071,49 @@ pub mod heap {
     // null, and takes back what it gave with the same layout.
     unsafe impl GlobalAlloc for Heap {
         unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            if let Some(p) = arena::ARENA.alloc(l.size(), l.align()) {
+                return p;
+            }
             // SAFETY: a valid layout, as GlobalAlloc's caller guarantees.
             with(|h| unsafe { h.malloc(l.size(), l.align()) })
         }
         unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            if let Some(p) = arena::ARENA.alloc(l.size(), l.align()) {
+                // SAFETY: p holds l.size() bytes (a freed last block may
+                // have left data in them).
+                unsafe { p.write_bytes(0, l.size()) };
+                return p;
+            }
             // SAFETY: as above.
             with(|h| unsafe { h.calloc(l.size(), l.align()) })
         }
         unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            if arena::ARENA.free(p, l.size()) {
+                return;
+            }
             // SAFETY: p came from this heap with layout l (caller's duty).
             with(|h| unsafe { h.free(p, l.size(), l.align()) })
         }
         unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-            // SAFETY: as above; new_size is valid for l's alignment.
-            with(|h| unsafe { h.realloc(p, l.size(), l.align(), new_size) })
+            match arena::ARENA.resize(p, l.size(), new_size) {
+                Some(true) => p,
+                Some(false) => {
+                    // SAFETY: new_size is valid for l's alignment (caller's
+                    // duty), and not zero.
+                    let nl = unsafe { Layout::from_size_align_unchecked(new_size, l.align()) };
+                    // SAFETY: as alloc above.
+                    let q = unsafe { self.alloc(nl) };
+                    if !q.is_null() {
+                        // SAFETY: both hold at least l.size() bytes (the
+                        // block grows) and are distinct blocks.
+                        unsafe { std::ptr::copy_nonoverlapping(p, q, l.size()) };
+                        arena::ARENA.free(p, l.size());
+                    }
+                    q
+                }
+                // SAFETY: as above; p is dlmalloc's.
+                None => with(|h| unsafe { h.realloc(p, l.size(), l.align(), new_size) }),
+            }
         }
     }
 
@@ -1932,6 +2083,82 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn arena_carves_in_order_and_takes_back_only_its_last_block() {
+        use heap::arena::Arena;
+        let mut buf = vec![0u64; 128]; // 1 KiB, 8-aligned
+        let base = buf.as_mut_ptr().cast::<u8>();
+        let a = Arena::over(base, 1024);
+        let at = |p: *mut u8| p as usize - base as usize;
+
+        let x = a.alloc(10, 8).unwrap();
+        assert_eq!(at(x), 0);
+        let y = a.alloc(5, 16).unwrap();
+        assert_eq!(at(y), 16, "aligned up past x");
+        // x is not the last block: freeing it gives nothing back.
+        assert!(a.free(x, 10));
+        assert_eq!(at(a.alloc(1, 1).unwrap()), 21);
+        // The last block is taken back, and grows or shrinks in place.
+        let z = a.alloc(100, 1).unwrap();
+        assert_eq!(at(z), 22);
+        assert_eq!(a.resize(z, 100, 300), Some(true));
+        assert_eq!(at(a.alloc(1, 1).unwrap()), 322);
+        // Not the last one any more: it may shrink, not grow.
+        assert_eq!(a.resize(z, 300, 200), Some(true));
+        assert_eq!(a.resize(z, 200, 400), Some(false));
+        let w = a.alloc(8, 8).unwrap();
+        assert!(a.free(w, 8));
+        assert_eq!(a.alloc(8, 8), Some(w), "the freed last block comes back");
+        // No room: None, and a block too big to grow in place must move.
+        assert_eq!(a.alloc(1024, 1), None);
+        assert_eq!(a.alloc(8, 1 << 20), None);
+        let v = a.alloc(16, 1).unwrap();
+        assert_eq!(a.resize(v, 16, 2000), Some(false));
+        // Not its blocks.
+        let mut other = 0u8;
+        assert!(!a.free(&mut other, 1));
+        assert_eq!(a.resize(&mut other, 1, 2), None);
+        drop(buf);
+    }
+
+    #[test]
+    fn arena_blocks_taken_by_several_threads_are_disjoint() {
+        use heap::arena::Arena;
+        let mut buf = vec![0u64; 8192]; // 64 KiB
+        let base = buf.as_mut_ptr().cast::<u8>();
+        let a = Arena::over(base, 65536);
+        let blocks = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for t in 0..4usize {
+                let (a, blocks) = (&a, &blocks);
+                s.spawn(move || {
+                    for n in 1..200usize {
+                        let size = (n * 7 + t) % 61 + 1;
+                        let Some(p) = a.alloc(size, 8) else { break };
+                        // SAFETY: p holds size bytes of buf, this thread's.
+                        unsafe { p.write_bytes(t as u8, size) };
+                        if n % 3 == 0 {
+                            a.free(p, size);
+                        } else {
+                            blocks.lock().unwrap().push((p as usize, size, t as u8));
+                        }
+                    }
+                });
+            }
+        });
+        let mut b = blocks.into_inner().unwrap();
+        b.sort();
+        for w in b.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "overlap: {w:?}");
+        }
+        for &(p, size, t) in &b {
+            // SAFETY: each block lies within buf.
+            let got = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+            assert!(got.iter().all(|&x| x == t), "block {p:#x} overwritten");
+        }
+        drop(buf);
     }
 
     use super::*;
