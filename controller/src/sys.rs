@@ -114,8 +114,9 @@ pub mod stage {
 compile_error!("sys::spawn: clone(2) argument order differs on s390");
 
 /// Bytes of the stack the child runs on in vfork mode (it needs a few
-/// hundred: [`child_main`] makes raw system calls only).
-const VFORK_STACK: usize = 64 * 1024;
+/// hundred: [`child_main`] makes raw system calls only). It comes from the
+/// heap's populated arena ([`heap::arena`]), so it is kept small.
+const VFORK_STACK: usize = 16 * 1024;
 
 /// `struct clone_args` of clone3(2) (`CLONE_ARGS_SIZE_VER2`, 88 bytes).
 #[repr(C)]
@@ -926,24 +927,33 @@ pub mod heap {
     }
 
     /// The arena: Rust's allocations are carved in order from one
-    /// mapping of [`arena::SIZE`] bytes ([`arena::ARENA`]), populated at the first one, until
-    /// it is used up; then they come from dlmalloc. A `run` allocates
+    /// mapping of [`arena::SIZE`] bytes ([`arena::ARENA`]), the first
+    /// [`arena::POPULATE`] of them populated at the first one, until it is
+    /// used up; then they come from dlmalloc. A `run` allocates
     /// about 1,500 blocks, 230 KiB in all (most of them freed within
     /// microseconds), and exits: dlmalloc's bookkeeping and its lock were
     /// a quarter of the controller's user time under 32 `run`s at once
     /// (BENCHMARKS.md). A freed block's memory is taken back only when it
     /// is the arena's last one (a growing `Vec` grows in place); the rest
-    /// is left, at most [`arena::SIZE`] bytes that are resident anyway.
+    /// is left (at most [`arena::SIZE`] bytes).
     /// Rust's blocks only: C's `free(3)` gets no size, and C's blocks come
     /// from dlmalloc.
     pub(super) mod arena {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
-        /// The arena's size in bytes, all of it populated (`MAP_POPULATE`)
-        /// in one `mmap(2)`: on this kind of VM each first touch of a page
-        /// is a trap of about 2.5 µs, where one populating call zeroes and
-        /// maps them all.
-        pub const SIZE: usize = 256 << 10;
+        /// The arena's size in bytes (address space; a page is only
+        /// memory once touched).
+        pub const SIZE: usize = 1 << 20;
+
+        /// How much of the process's arena is populated at once
+        /// (`MADV_POPULATE_WRITE`, Linux 5.14): a `run` of the bench's
+        /// bundle carves 156 KiB, `list` or `state` about 40. On this kind
+        /// of VM a page's first touch is a trap of about 2.5 µs, where one
+        /// populating call maps them all at about 2 µs a page; populated
+        /// pages that stay unused are the waste (the populated 256 KiB
+        /// before cost `run` 0.05 ms of CPU under 32 at once). Pages past
+        /// it fault in as used.
+        pub const POPULATE: usize = 160 << 10;
 
         /// The process's arena, mapped at its first use.
         pub static ARENA: Arena = Arena::new(SIZE);
@@ -994,12 +1004,22 @@ pub mod heap {
                                 std::ptr::null_mut(),
                                 self.size,
                                 libc::PROT_READ | libc::PROT_WRITE,
-                                libc::MAP_ANONYMOUS | libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                                libc::MAP_ANONYMOUS | libc::MAP_PRIVATE,
                                 -1,
                                 0,
                             )
                         };
-                        b = if p == libc::MAP_FAILED { 1 } else { p as usize };
+                        b = if p == libc::MAP_FAILED {
+                            1
+                        } else {
+                            // SAFETY: the start of the mapping just made; an
+                            // older kernel's EINVAL only leaves the pages to
+                            // fault in as used.
+                            unsafe {
+                                libc::madvise(p, POPULATE.min(self.size), libc::MADV_POPULATE_WRITE)
+                            };
+                            p as usize
+                        };
                         self.base.store(b, Ordering::Release);
                     }
                 }
@@ -1019,7 +1039,9 @@ pub mod heap {
                 let b = self.base()?;
                 let mut top = self.top.load(Ordering::Relaxed);
                 loop {
-                    let start = (b + top).checked_next_multiple_of(align)? - b;
+                    // align is a power of two: a mask, not a division.
+                    let start = (b + top).checked_add(align - 1)? & !(align - 1);
+                    let start = start - b;
                     let end = start.checked_add(size).filter(|&e| e <= self.size)?;
                     match self.top.compare_exchange_weak(
                         top,
