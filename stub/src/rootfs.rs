@@ -392,7 +392,7 @@ fn setattr_entry(dir: RawFd, name: &CStr, remount: u64, propagation: u64) -> Res
 }
 
 /// A `Mount` op: resolve (or create) the target inside the rootfs, mount
-/// onto its `/proc/self/fd` path (or, with MOVE_FD, attach the detached
+/// onto it (as the working directory, or by its `/proc/self/fd` path; or, with MOVE_FD, attach the detached
 /// tree the controller prepared onto the fd), then the optional
 /// bind-remount and propagation change on the new mount: with
 /// `mount_setattr(2)` by name in the target's directory, else on the
@@ -408,14 +408,16 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32, tree: RawFd) -> 
         sys::move_mount_onto(sys::fd(op.major), target).at(Step::Mount, i)?;
         sys::close(op.major);
     } else {
-        sys::mount(
-            op.source,
-            FdPath::new(target).get(),
-            op.fstype,
-            op.flags,
-            op.data,
-        )
-        .at(Step::Mount, i)?;
+        // Onto the fd itself: as the working directory when it is one
+        // (pivot ends this phase with its own chdir), which spares a walk
+        // of /proc/self/fd/N (a few µs a mount); else (a file, or a
+        // directory not searchable here) by that path.
+        let at = match sys::fchdir(target) {
+            Ok(()) => None,
+            Err(_) => Some(FdPath::new(target)),
+        };
+        let path = at.as_ref().map_or(c".", FdPath::get);
+        sys::mount(op.source, path, op.fstype, op.flags, op.data).at(Step::Mount, i)?;
     }
     if op.remount_flags == 0 && op.propagation == 0 {
         return Ok(());
