@@ -1458,7 +1458,52 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     let root =
         !ctx.userns && nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0;
     mark_fresh_parents(&mut ops, root);
+    mark_at_cwd(&mut ops);
     Ok(ops)
+}
+
+/// Whether `mount(2)` of `op` (a Mount op that calls it: not MOVE_FD)
+/// resolves no relative path against the working directory: a bind or
+/// a move resolves its source there, a new mount of a block-device
+/// filesystem its source, overlayfs the `lowerdir=`/`upperdir=`/`workdir=`
+/// of its data, and a plain remount hands its data to the filesystem.
+fn resolves_no_relative_path(op: &Op) -> bool {
+    let f = op.flags;
+    let pathless = matches!(
+        op.fstype.as_deref().map(|t| t.to_bytes()),
+        Some(b"proc" | b"sysfs" | b"tmpfs" | b"devpts" | b"mqueue" | b"cgroup" | b"cgroup2")
+    );
+    if f & ms::REMOUNT != 0 {
+        return f & ms::BIND != 0 || op.data.is_none() || pathless;
+    }
+    if f & ms::BIND != 0 {
+        return op
+            .source
+            .as_deref()
+            .is_some_and(|s| s.to_bytes().starts_with(b"/"));
+    }
+    if f & (ms::SHARED | ms::PRIVATE | ms::SLAVE | ms::UNBINDABLE) != 0 {
+        return true;
+    }
+    f & ms::MOVE == 0 && pathless
+}
+
+/// Sets [`mount_opts::AT_CWD`] on the Mount ops that may mount onto their
+/// target as the stub's working directory: those that resolve no
+/// relative path ([`resolves_no_relative_path`]) after the last one that
+/// does (which needs the caller's working directory, unmoved, when it
+/// runs: the stub does not move back).
+fn mark_at_cwd(ops: &mut [Op]) {
+    let calls = |op: &Op| op.kind == MountKind::Mount && op.opts & mount_opts::MOVE_FD == 0;
+    let from = ops
+        .iter()
+        .rposition(|op| calls(op) && !resolves_no_relative_path(op))
+        .map_or(0, |i| i + 1);
+    for op in ops.iter_mut().skip(from) {
+        if calls(op) && resolves_no_relative_path(op) {
+            op.opts |= mount_opts::AT_CWD;
+        }
+    }
 }
 
 /// Sets [`mount_opts::FRESH_PARENT`] on the mounts (with CREATE_TARGET)
@@ -1882,6 +1927,55 @@ mod tests {
             .unwrap()
     }
 
+    /// AT_CWD (the stub mounts onto the target as its working directory)
+    /// only on ops that resolve no relative path, and only after the last
+    /// one that does: an overlay's `upperdir=up` resolves against the
+    /// caller's working directory, which nothing may have moved by then.
+    #[test]
+    fn at_cwd_only_after_the_last_op_resolving_a_relative_path() {
+        let layout = CgroupLayout {
+            unified: true,
+            hierarchies: vec![],
+            symlinks: vec![],
+        };
+        let dir = std::env::temp_dir();
+        let src = dir.to_str().unwrap();
+        let mounts = [
+            mount("/proc", "proc", "proc", &[]),
+            mount("/a", "tmpfs", "tmpfs", &["size=1m"]),
+            mount("/b", "bind", src, &["rbind"]),
+            mount(
+                "/o",
+                "overlay",
+                "overlay",
+                &["lowerdir=l,upperdir=up,workdir=w"],
+            ),
+            mount("/c", "tmpfs", "tmpfs", &[]),
+            mount("/d", "bind", src, &["bind", "ro"]),
+            mount("/e", "ext4", "img/dev", &[]),
+            mount("/f", "sysfs", "sysfs", &[]),
+            mount("/g", "overlay", "none", &["remount", "lowerdir=x"]),
+        ];
+        let at = |ops: &[Op]| -> Vec<String> {
+            ops.iter()
+                .filter(|o| o.opts & mount_opts::AT_CWD != 0)
+                .map(|o| o.target.to_str().unwrap().to_string())
+                .collect()
+        };
+        let ops = before_pivot(&mounts[..3], &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(at(&ops), ["proc", "a", "b"]);
+        let ops = before_pivot(&mounts[..6], &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(at(&ops), ["c", "d"]);
+        let ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(at(&ops), Vec::<String>::new());
+        let ops = before_pivot(&mounts[6..8], &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(at(&ops), ["f"]);
+        // A plain remount without data (the v1 cgroup tmpfs made read-only).
+        let ro = mount("/c", "tmpfs", "tmpfs", &["remount", "ro"]);
+        let ops = before_pivot(&[mounts[4].clone(), ro], &[], &ctx(&layout, false)).unwrap();
+        assert_eq!(at(&ops), ["c", "c"]);
+    }
+
     #[test]
     fn cgroup_v1_expansion() {
         let layout = CgroupLayout {
@@ -1927,7 +2021,7 @@ mod tests {
             ops[4].flags,
             ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
         );
-        assert_eq!(ops[4].opts, 0);
+        assert_eq!(ops[4].opts, mount_opts::AT_CWD);
     }
 
     /// runc's default mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue

@@ -363,8 +363,19 @@ pub mod mount_opts {
     /// kernel lists mounts in the order they were made), and an unmount in
     /// the reverse order of that list would find the parent busy.
     pub const CGROUP_TREE_PARENT: u32 = 1 << 10;
+    /// Mount: `mount(2)` resolves no relative path of this op (a bind of
+    /// an absolute source, a propagation change, a new mount of a
+    /// filesystem that takes no path), and no later op needs the stub's
+    /// working directory either: the stub may mount onto the target as
+    /// its working directory (`fchdir`, then `"."`) instead of by its
+    /// `/proc/self/fd` path. Without it the working directory stays the
+    /// caller's, against which mount(2) resolves a relative source or
+    /// overlayfs's `lowerdir=`/`upperdir=`/`workdir=` (with the target as
+    /// the working directory they would resolve inside the rootfs, through
+    /// the image's symlinks).
+    pub const AT_CWD: u32 = 1 << 11;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 11) - 1;
+    pub const ALL: u32 = (1 << 12) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

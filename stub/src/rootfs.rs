@@ -409,12 +409,15 @@ fn mount_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32, tree: RawFd) -> 
         sys::close(op.major);
     } else {
         // Onto the fd itself: as the working directory when it is one
-        // (pivot ends this phase with its own chdir), which spares a walk
-        // of /proc/self/fd/N (a few µs a mount); else (a file, or a
-        // directory not searchable here) by that path.
-        let at = match sys::fchdir(target) {
-            Ok(()) => None,
-            Err(_) => Some(FdPath::new(target)),
+        // and the op allows it (AT_CWD: no relative path to resolve from
+        // the caller's working directory, now or later; pivot ends this
+        // phase with its own chdir), which spares a walk of
+        // /proc/self/fd/N (a few µs a mount); else (a file, a directory
+        // not searchable here, or no AT_CWD) by that path.
+        let at = if op.opts & mount_opts::AT_CWD != 0 && sys::fchdir(target).is_ok() {
+            None
+        } else {
+            Some(FdPath::new(target))
         };
         let path = at.as_ref().map_or(c".", FdPath::get);
         sys::mount(op.source, path, op.fstype, op.flags, op.data).at(Step::Mount, i)?;

@@ -196,6 +196,59 @@ fn relative_destination_warns_and_is_taken_from_root() {
     );
 }
 
+/// A relative path in a mount's data (overlayfs's `upperdir=`), which
+/// mount(2) resolves against the working directory, resolves against the
+/// caller's (here the bundle), never against the mount target inside the
+/// rootfs: there the image's own symlinks (`merged/up -> <host dir>`)
+/// would lead the container's writes to any host directory.
+#[test]
+fn relative_overlay_dirs_do_not_resolve_in_the_target() {
+    require_root!();
+    let id = unique_id("relovl");
+    let b = busybox(&id, |c| {
+        push_mount(
+            c,
+            json!({"destination": "/merged", "type": "overlay", "source": "overlay",
+                   "options": ["lowerdir=low,upperdir=up,workdir=work"]}),
+        );
+        sh(
+            c,
+            "echo from-container > /merged/written && cat /merged/low-file",
+        );
+    });
+    let dir = b.dir().to_path_buf();
+    for d in ["low", "up", "work", "decoy-up", "decoy-work"] {
+        std::fs::create_dir(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("low/low-file"), "lower\n").unwrap();
+    // The image: the target with symlinks of the same names to host paths.
+    let merged = b.rootfs().join("merged");
+    std::fs::create_dir(&merged).unwrap();
+    std::fs::create_dir(merged.join("low")).unwrap();
+    std::os::unix::fs::symlink(dir.join("decoy-up"), merged.join("up")).unwrap();
+    std::os::unix::fs::symlink(dir.join("decoy-work"), merged.join("work")).unwrap();
+    let out = output(
+        sprout_systests::sprout(&["run", "--bundle"])
+            .arg(&dir)
+            .arg(&id)
+            .current_dir(&dir),
+    );
+    common::assert_clean(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "lower\n", "{out}");
+    assert!(
+        std::fs::read_dir(dir.join("decoy-up"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the image's symlink took the overlay's upperdir: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("up/written")).unwrap_or_default(),
+        "from-container\n"
+    );
+}
+
 /// The files of the idmap tests: `file0` owned by 0:0 and `file1234` by
 /// 1234:1234, in a fresh directory.
 fn idmap_source(owner: &Bundle) -> PathBuf {
