@@ -935,15 +935,19 @@ pub mod heap {
     /// a quarter of the controller's user time under 32 `run`s at once
     /// (BENCHMARKS.md). A freed block's memory is taken back only when it
     /// is the arena's last one (a growing `Vec` grows in place); the rest
-    /// is left (at most [`arena::SIZE`] bytes).
+    /// is left (at most [`arena::SIZE`] bytes, 256 KiB).
     /// Rust's blocks only: C's `free(3)` gets no size, and C's blocks come
     /// from dlmalloc.
     pub(super) mod arena {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         /// The arena's size in bytes (address space; a page is only
-        /// memory once touched).
-        pub const SIZE: usize = 1 << 20;
+        /// memory once touched). Freed blocks are not reused (but the
+        /// last), so a long-running command (`events`, a `list` of
+        /// hundreds) fills it and goes on with dlmalloc: this is also what
+        /// such a command may hold beyond dlmalloc's own (with 1 MiB,
+        /// `events` held 3.2 MiB where it held 2.4).
+        pub const SIZE: usize = 256 << 10;
 
         /// How much of the process's arena is populated at once
         /// (`MADV_POPULATE_WRITE`, Linux 5.14): a `run` of the bench's
