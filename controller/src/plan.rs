@@ -1242,15 +1242,15 @@ mod tests {
                 "process.args: must not be empty",
             ),
             (
-                Box::new(|c| c["process"]["args"] = json!(vec!["x"; 4097])),
-                "process.args: 4097 arguments; sprout-init passes at most 4096",
+                Box::new(|c| c["process"]["args"] = json!(vec!["x"; 131073])),
+                "process.args: 131073 arguments; sprout-init passes at most 131072",
             ),
             (
                 Box::new(|c| {
                     c["process"]["env"] =
-                        json!((0..4096).map(|i| format!("V{i}=1")).collect::<Vec<_>>())
+                        json!((0..131072).map(|i| format!("V{i}=1")).collect::<Vec<_>>())
                 }),
-                "process.env: 4097 variables (with HOME, duplicates merged); sprout-init passes at most 4096",
+                "process.env: 131073 variables (with HOME, duplicates merged); sprout-init passes at most 131072",
             ),
             (
                 Box::new(|c| c["process"]["cwd"] = json!("tmp")),

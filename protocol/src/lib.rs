@@ -120,7 +120,7 @@ pub const MAX_PLAN_LEN: usize = 1 << 20;
 /// Most `argv` or `envp` entries sprout-init passes to `execve(2)` (its
 /// static arena holds this many pointers for each); the controller refuses
 /// a longer `process.args` or `process.env` up front, naming the field.
-pub const MAX_ARGS: usize = 4096;
+pub const MAX_ARGS: usize = 1 << 17;
 /// Sentinel for an unset optional `u32` scalar (`umask`, `personality`, fds;
 /// `uid`, `gid` and `cap_last_cap` of image plans: "leave as it is").
 pub const UNSET: u32 = u32::MAX;

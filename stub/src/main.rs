@@ -175,6 +175,14 @@ pub fn main(args: Args) -> ! {
     if let Err(e) = hardened {
         die(&sync, Fail::new(Step::Dumpable, e, 0))
     }
+    // Image mode: every signal waits, queued, from now on, for the
+    // command (`exec::exec` unblocks them) or to be forwarded to it
+    // (`pid1::supervise`): a SIGTERM to a starting PID 1 is not lost.
+    if let Mode::Image { .. } = mode
+        && let Err(e) = sys::block_all_signals()
+    {
+        die(&sync, Fail::new(Step::Spawn, e, 0))
+    }
     if let Mode::Controller { unshare, .. } = mode
         && unshare != 0
         && let Err(e) = sys::unshare(unshare)

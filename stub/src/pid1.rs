@@ -10,16 +10,22 @@
 //!
 //! How, without an allocator or signal handlers:
 //!
-//! - every signal is blocked (`rt_sigprocmask`) *before* the fork, so
-//!   nothing that arrives while the child starts is lost or acted on;
-//!   blocked signals are queued even for a namespace init;
+//! - every signal is blocked (`rt_sigprocmask`) first thing in image
+//!   mode, before the plan is read, so nothing that arrives while the
+//!   stub starts or the child execs is lost or acted on; blocked signals
+//!   are queued even for a namespace init (tini blocks them right after
+//!   parsing its arguments too);
+//! - the child leads a process group of its own, the terminal's
+//!   foreground one when stdin is a terminal;
 //! - the child clears its mask again (`exec::exec`) and execs; the stub
 //!   installs no handlers, so the command gets the dispositions the stub
 //!   was started with (a reset of the stub's own changes, as tini does);
 //! - the parent loops in `rt_sigtimedwait(all)`: `SIGCHLD` reaps with
 //!   `wait4(-1, WNOHANG)` until nothing is left to reap (one SIGCHLD may
 //!   stand for many exits); any other signal is sent on with `kill(2)` to
-//!   the child, or to its process group with `--pgroup` (tini `-g`);
+//!   the child, or to its process group with `--pgroup` (tini `-g`),
+//!   except, as tini, the synchronous ones (SIGILL, SIGTRAP, SIGABRT,
+//!   SIGBUS, SIGFPE, SIGSEGV, SIGSYS) and SIGTTIN/SIGTTOU;
 //! - when the command itself is reaped, the stub exits with its exit code,
 //!   or 128+N if signal N killed it (tini and catatonit do the same; the
 //!   shell convention of sh(1)). The rest of the namespace is then killed by
@@ -41,12 +47,25 @@ use crate::sys::{self, CStrVec, Errno, abi};
 
 const SIGCHLD: u32 = abi::SIGCHLD as u32;
 
+/// Signals the supervisor takes but does not forward (bit N: signal N):
+/// SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS (tini leaves
+/// these synchronous signals out) and SIGTTIN, SIGTTOU (tini ignores them:
+/// forwarded, they stop the command and the container hangs).
+const NOT_FORWARDED: u64 =
+    1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 31 | 1 << 21 | 1 << 22;
+
 /// Forks and execs `exe` (see the module docs); never returns on success.
-/// `pgroup`: the child gets a process group of its own (and the terminal's
-/// foreground, when stdin is one: tini does the same so that the command,
-/// not the init, gets ^C and may read the tty), and signals go to that
-/// group. `subreaper`: `PR_SET_CHILD_SUBREAPER`, for a stub that is not
-/// PID 1 but should still reap orphans (tini `-s`).
+/// The child always gets a process group of its own and the terminal's
+/// foreground, when stdin is one (tini's `isolate_child`): the command,
+/// not the init, gets ^C from the terminal, once, and may read the tty.
+/// (In the init's group, a ^C reached the command twice: from the
+/// terminal, and forwarded by the init, which got one too.) `pgroup`:
+/// signals go to the child's whole group (tini `-g`), else to the child.
+/// `subreaper`: `PR_SET_CHILD_SUBREAPER`, for a stub that is not PID 1 but
+/// should still reap orphans (tini `-s`).
+///
+/// Every signal must be blocked already ([`sys::block_all_signals`]):
+/// they wait, queued, to be forwarded.
 pub fn supervise(
     exe: &CStr,
     argv: &CStrVec,
@@ -57,23 +76,21 @@ pub fn supervise(
     if subreaper {
         sys::set_child_subreaper().at(Step::Spawn, 0)?;
     }
-    sys::block_all_signals().at(Step::Spawn, 0)?;
+    // (Every signal is blocked since the start of image mode, see `main`.)
     let child = sys::fork().at(Step::Spawn, 0)?;
     if child == 0 {
-        if pgroup {
-            // Errors: not a terminal (ENOTTY) is the usual case; ignore.
-            let _ = sys::setpgid(0, 0);
-            let _ = sys::tcsetpgrp(0, sys::getpid());
-        }
+        // Errors: not a terminal (ENOTTY) is the usual case; ignore. (With
+        // every signal blocked, `tcsetpgrp` from the background group is
+        // not stopped by SIGTTOU.)
+        let _ = sys::setpgid(0, 0);
+        let _ = sys::tcsetpgrp(0, sys::getpid());
         // An exec failure exits 127 (not found) or 126 from the child, and
         // the parent passes that status on.
         die(&Sync::new(None), exec::exec(exe, argv, envp))
     }
-    if pgroup {
-        // Also from the parent, so the group exists before any forwarding
-        // (EACCES once the child has exec'd: then it did it itself).
-        let _ = sys::setpgid(child, child);
-    }
+    // Also from the parent, so the group exists before any forwarding
+    // (EACCES once the child has exec'd: then it did it itself).
+    let _ = sys::setpgid(child, child);
     let target = if pgroup {
         -(child as i32)
     } else {
@@ -86,6 +103,10 @@ pub fn supervise(
                     sys::exit(exit_code(status))
                 }
             }
+            // Not forwarded, as tini: the synchronous ones (a fault of
+            // the init's own, not the command's business) and SIGTTIN/
+            // SIGTTOU, which would stop the command for good.
+            Ok(sig) if sig < 64 && (NOT_FORWARDED >> sig) & 1 != 0 => {}
             Ok(sig) => {
                 // A group that is already gone: the child may still be
                 // there (it left the group); errors are not fatal.

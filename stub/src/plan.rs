@@ -39,7 +39,9 @@ fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
         .ok_or(LoadError::Decode(DecodeError::BadLength))?;
     let mut done = 0;
     let mut want = HEADER_LEN;
-    loop {
+    // Twice: the header, then the rest up to its length (which may be the
+    // header's own: the decoder then says what is missing).
+    for header in [true, false] {
         while done < want {
             let rest = buf.get_mut(done..).unwrap_or(&mut []);
             match sys::read(fd, rest) {
@@ -49,10 +51,9 @@ fn read_plan(fd: RawFd, buf: &mut [u8]) -> Result<usize, LoadError> {
                 Err(e) => return Err(LoadError::Io(e)),
             }
         }
-        if want != HEADER_LEN {
-            break;
+        if header {
+            want = plan_len(buf.get(..HEADER_LEN).unwrap_or(&[])).map_err(LoadError::Decode)?;
         }
-        want = plan_len(buf.get(..HEADER_LEN).unwrap_or(&[])).map_err(LoadError::Decode)?;
     }
     if done > want {
         return Err(LoadError::Decode(DecodeError::BadLength));

@@ -304,15 +304,25 @@ fn start_errors_keep_runc_words() {
     assert_eq!(ps.lines().count(), 3, "header, sleep and ps only:\n{ps}");
 }
 
-/// More arguments than sprout-init passes to execve (4096): one line that
-/// names process.args and the limit, before anything runs; 4096 work.
+/// More arguments than sprout-init passes to execve (131072, 2^17): one
+/// line that names process.args and the limit, before anything runs;
+/// 131072 work (and 5000 environment variables, a Kubernetes namespace's
+/// service links: the limit was 4096 before).
 #[test]
 fn too_many_arguments_is_a_clear_error() {
     require_root!();
     require_lifecycle!();
     let c = Container::started(&unique_id("exec-argmax"), |_| {});
+    let vars: Vec<String> = (0..5000).map(|i| format!("SVC_{i}=10.0.0.1")).collect();
+    let mut flags = vec![];
+    for v in &vars {
+        flags.extend(["--env", v.as_str()]);
+    }
+    let out = c.exec(&flags, &["sh", "-c", "env | grep -c ^SVC_"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str().trim(), "5000", "{out}");
     let mut argv = vec!["true"];
-    argv.extend(std::iter::repeat_n("x", 4095));
+    argv.extend(std::iter::repeat_n("x", 131071));
     let out = c.exec(&[], &argv);
     assert_eq!(out.code(), Some(0), "{out}");
     argv.push("x");
@@ -320,7 +330,7 @@ fn too_many_arguments_is_a_clear_error() {
     assert_eq!(out.code(), Some(255), "{out}");
     assert_eq!(
         out.stderr_str(),
-        "sprout: exec failed: process.args: 4097 arguments; sprout-init passes at most 4096\n"
+        "sprout: exec failed: process.args: 131073 arguments; sprout-init passes at most 131072\n"
     );
     assert_eq!(c.state()["status"], "running");
 }

@@ -291,3 +291,117 @@ fn exec_mode_replaces_the_stub() {
     );
     assert_eq!(out.stdout_str(), "PPid:\t2\nName:\tsprout-init\n", "{out}");
 }
+
+/// TTIN and TTOU sent to PID 1 are not forwarded (tini ignores them;
+/// catatonit does not pass them on either): forwarded, they stopped the
+/// command for good, and the container hung. The command still gets the
+/// TERM that follows.
+#[test]
+fn job_control_signals_are_not_forwarded() {
+    let inits = setup!("job_control_signals_are_not_forwarded");
+    let image = Image::new();
+    image.plan(&[]);
+    let script = trapper(&["TERM"]);
+    for init in inits {
+        let mut c = image.spawn(init, &["sh", "-c", &script]);
+        c.expect_line("ready", 20);
+        c.signal_init("TTOU");
+        c.signal_init("TTIN");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        c.signal_init("TERM");
+        c.expect_line("got TERM", 10);
+        let (code, _) = c.wait(10);
+        assert_eq!(code, Some(3), "{init:?}");
+    }
+}
+
+/// On a terminal, the command leads a process group of its own and that
+/// group is the terminal's foreground one (tini's `isolate_child`), with or
+/// without `--pgroup`: a ^C then reaches the command once, from the
+/// terminal. In the init's group it got two, the terminal's and the one
+/// the init (which got one too) forwarded.
+#[test]
+fn on_a_terminal_the_command_has_the_foreground_group() {
+    let inits = setup!("on_a_terminal_the_command_has_the_foreground_group");
+    let image = Image::new();
+    image.plan(&[]);
+    // pid, pgrp and tpgid (fields 1, 5 and 8 of /proc/self/stat) of the
+    // shell that the init starts.
+    let script = "read -r l < /proc/self/stat; set -- $l; echo \"pid $1 pgrp $5 tpgid $8\"";
+    let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+    for init in inits {
+        // catatonit keeps the command in its own group (it is not tini).
+        if init == Init::Catatonit {
+            continue;
+        }
+        let mut argv = init.argv();
+        argv.extend(["sh", "-c", script].iter().map(|s| s.to_string()));
+        runs.push((format!("{init:?}"), argv));
+    }
+    let pgroup: Vec<String> = [
+        "/sprout-init",
+        "--plan",
+        "/plan",
+        "--pgroup",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    runs.push(("sprout --pgroup".into(), pgroup));
+    for (name, argv) in runs {
+        let out = on_a_terminal(&mut image.command_raw(&argv));
+        assert_eq!(out.code(), Some(0), "{name}: {out}");
+        let line = out.stdout_str();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 6, "{name}: {out}");
+        let (pid, pgrp, tpgid) = (f[1], f[3], f[5]);
+        assert_ne!(pid, "1", "{name}: the command is not the init: {out}");
+        assert_eq!(pgrp, pid, "{name}: the command leads its group: {out}");
+        assert_eq!(tpgid, pid, "{name}: its group has the terminal: {out}");
+    }
+}
+
+/// Runs `cmd` with a fresh pty as its controlling terminal and as its
+/// stdin (stdout and stderr captured as `output` does), as a container
+/// started with `-t` has it.
+fn on_a_terminal(cmd: &mut std::process::Command) -> sprout_systests::Output {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain pty syscalls on fds this function owns; the pre_exec
+    // closure calls only async-signal-safe setsid, ioctl and dup2.
+    let (master, slave) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = OwnedFd::from_raw_fd(m);
+        assert_eq!(libc::grantpt(m), 0, "grantpt");
+        assert_eq!(libc::unlockpt(m), 0, "unlockpt");
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(s >= 0, "open {name:?}: {}", std::io::Error::last_os_error());
+        (master, OwnedFd::from_raw_fd(s))
+    };
+    let tty = slave.as_raw_fd();
+    // SAFETY: see above.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0
+                || libc::ioctl(tty, libc::TIOCSCTTY, 0) < 0
+                || libc::dup2(tty, 0) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = sprout_systests::output(cmd);
+    drop((slave, master));
+    out
+}

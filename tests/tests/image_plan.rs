@@ -217,6 +217,12 @@ fn corrupt_plans_are_one_line_errors() {
         (good[..good.len() - 1].to_vec(), "truncated"),
         ([&good[..], b"x"].concat(), "bad length"),
     ];
+    // The header alone, its length saying just that (sprout-init read it
+    // again and again, at 100% CPU, before): with and without more bytes.
+    let mut header = good[..12].to_vec();
+    header[8..12].copy_from_slice(&12u32.to_le_bytes());
+    cases.push((header.clone(), "truncated"));
+    cases.push(([&header[..], b"garbage"].concat(), "bad length"));
     let mut future = good.clone();
     future[4] = 99;
     cases.push((future, "unsupported protocol version 99"));
@@ -390,4 +396,19 @@ fn as_entrypoint_under_sprout_run() {
         "pid=2\nUid:\t1000\t1000\t1000\t1000\nGroups:\t1000 2000 \nCapEff:\t0000000000000001\nCapAmb:\t0000000000000001\nsprout-init\n",
         "{out}"
     );
+}
+
+/// More inherited environment variables than the stub's old limit (4096):
+/// a Kubernetes namespace's service links reach thousands. The command
+/// gets them all, as under tini.
+#[test]
+fn thousands_of_inherited_variables() {
+    setup!("thousands_of_inherited_variables");
+    let image = Image::new();
+    image.plan(&["--env", "A=1"]);
+    let mut cmd = image.command_raw(&stub_argv(&["sh", "-c", "env | grep -c ^SVC_; echo A=$A"]));
+    cmd.envs((0..5000).map(|i| (format!("SVC_{i}"), "10.0.0.1")));
+    let out = output(&mut cmd);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "5000\nA=1\n", "{out}");
 }
