@@ -330,17 +330,50 @@ fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Writes the pid file atomically (temp file + rename), as runc does.
+/// Writes the pid file atomically (temp file + rename), as runc does; the
+/// temporary file is a new one (`O_EXCL`, `O_NOFOLLOW`) under a random
+/// name, removed again when the rename fails.
+///
+/// Errors: `--pid-file "PATH": ...` with the errno of the create, write or
+/// rename.
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.sprout-tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(format!("--pid-file \"{}\"", path.display()), &e))
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let err = |e: &std::io::Error| Error::io(format!("--pid-file \"{}\"", path.display()), e);
+    // A new file of our own (O_EXCL, O_NOFOLLOW): the directory may be
+    // writable by others, who could have put a symlink at a name we pick
+    // (CWE-59), and root would write through it. The name has our pid and
+    // a random part; taken names are skipped.
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        // std's per-process random hash keys (getrandom(2)).
+        let r = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), attempt);
+        let tmp = path.with_file_name(format!(
+            ".{name}.{}.{r:016x}.sprout-tmp",
+            std::process::id()
+        ));
+        match File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+            Err(e) => return Err(err(&e)),
+        }
+    };
+    let written = file
+        .write_all(pid.to_string().as_bytes())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(&e));
+    }
+    Ok(())
 }
 
 /// Whether the process behind a pidfd still runs (a pidfd polls readable
@@ -390,11 +423,15 @@ fn child_failure(err_r: &OwnedFd, cgroup_tasks: &[PathBuf]) -> Option<String> {
 /// [`block_forwarded_early`] for the container's process.
 static ORIGINAL_MASK: std::sync::OnceLock<libc::sigset_t> = std::sync::OnceLock::new();
 
-/// [`FORWARDED`] as a set.
+/// [`FORWARDED`] as a set, less a SIGHUP or SIGINT the caller left
+/// ignored (`nohup`): those stay ignored here and are not passed on, as
+/// `runc run` does not ([`sys::ignored_at_start`]).
 fn forwarded_set() -> SigSet {
     let mut forwarded = SigSet::empty();
     for s in FORWARDED {
-        forwarded.add(*s);
+        if !sys::ignored_at_start(*s as i32) {
+            forwarded.add(*s);
+        }
     }
     forwarded
 }

@@ -974,11 +974,12 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     };
     // A created container's process is sprout-init waiting for `start`:
     // as pid 1 of its pid namespace, with no handlers, it ignores every
-    // signal but SIGKILL and SIGSTOP. runc's waiting init dies of any
-    // signal whose default action ends a process (podman's stop then
-    // needs no timeout): so does sprout's, by SIGKILL.
+    // signal but SIGKILL and SIGSTOP. runc's waiting init (a Go program
+    // without handlers of its own) dies of the signals Go's runtime ends
+    // a program on (podman's stop then needs no timeout), and ignores the
+    // rest: so does sprout's, by SIGKILL for the first.
     let sig = if status == Status::Created
-        && ends_by_default(sig)
+        && ends_runcs_waiting_init(sig)
         && state::innermost_pid(st.pid) == Some(1)
     {
         libc::SIGKILL
@@ -1001,20 +1002,26 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     Ok(())
 }
 
-/// Whether `sig`'s default action ends the process (signal(7): Term or
-/// Core), as for every signal but SIGCHLD, SIGURG, SIGWINCH (ignored),
-/// SIGCONT and the stop signals.
-fn ends_by_default(sig: i32) -> bool {
-    !matches!(
+/// Whether `sig`, sent from outside, ends runc's init while it waits in
+/// `created` (measured with runc 1.1.5; Go's runtime, `sigtable`: the
+/// signals it kills or throws on when they come from `kill(2)`): SIGHUP,
+/// SIGINT, SIGTERM, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGSTKFLT, SIGSYS
+/// (and SIGKILL). Go ignores the others (SIGUSR1, SIGUSR2, SIGPIPE,
+/// SIGALRM, a SIGSEGV that is no fault, the real-time ones, ...), and
+/// signal 0 only checks that the process exists.
+fn ends_runcs_waiting_init(sig: i32) -> bool {
+    matches!(
         sig,
-        libc::SIGCHLD
-            | libc::SIGURG
-            | libc::SIGWINCH
-            | libc::SIGCONT
-            | libc::SIGSTOP
-            | libc::SIGTSTP
-            | libc::SIGTTIN
-            | libc::SIGTTOU
+        libc::SIGKILL
+            | libc::SIGHUP
+            | libc::SIGINT
+            | libc::SIGTERM
+            | libc::SIGQUIT
+            | libc::SIGILL
+            | libc::SIGTRAP
+            | libc::SIGABRT
+            | libc::SIGSTKFLT
+            | libc::SIGSYS
     )
 }
 

@@ -166,7 +166,7 @@ pub fn map_text(maps: &[IdMap]) -> String {
 pub struct Plan {
     /// [`flags`] bits.
     pub flags: u32,
-    /// `process.user.uid` (or the uid of `process.user.username`).
+    /// `process.user.uid`.
     pub uid: u32,
     /// `process.user.gid`.
     pub gid: u32,
@@ -180,7 +180,8 @@ pub struct Plan {
     pub caps: Caps,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
-    /// `process.user.umask` or [`UNSET`].
+    /// `process.user.umask`; for `run`/`create` 0o022 without one (runc's
+    /// default), for `exec` [`UNSET`] (the caller's stays).
     pub umask: u32,
     /// `linux.personality` domain or [`UNSET`].
     pub personality: u32,
@@ -342,7 +343,7 @@ impl ProcessPart {
         let cwd = cs("process.cwd", &cwd)?;
 
         let u = process.user();
-        let (mut uid, mut gid) = (u.uid(), u.gid());
+        let (uid, gid) = (u.uid(), u.gid());
         // (uid_t)-1 means "unchanged" to setresuid(2)/setresgid(2): the
         // process would stay root.
         if uid == u32::MAX {
@@ -354,27 +355,21 @@ impl ProcessPart {
         let env_list = process.env().clone().unwrap_or_default();
         env::validate(&env_list)?;
         let mut env_list = env::dedup(&env_list);
-        let username = u.username().as_deref().filter(|n| !n.is_empty());
-        // The rootfs's passwd is read only when needed (a name, or no HOME).
-        let passwd = if username.is_some() || !env::has_home(&env_list) {
+        // `process.user.username` is Windows-only in the runtime spec
+        // ("config.md", "User", Windows); runc ignores it on Linux, and so
+        // does sprout: a name must never override the uid and gid an
+        // orchestrator chose (`"uid": 1000, "username": "root"` ran as root).
+        if let Some(name) = u.username().as_deref().filter(|n| !n.is_empty()) {
+            warn(format!(
+                "process.user.username \"{name}\" is ignored on Linux (Windows only, as runc); process.user.uid/gid {uid}:{gid} apply"
+            ));
+        }
+        // The rootfs's passwd is read only when needed (no HOME).
+        let passwd = if !env::has_home(&env_list) {
             user::rootfs_passwd(&bundle.rootfs)?
         } else {
             Vec::new()
         };
-        if let Some(name) = username {
-            let Some(e) = passwd.iter().find(|e| e.name == name) else {
-                crate::bail!(
-                    "process.user.username \"{name}\": no such user in the rootfs's /etc/passwd"
-                );
-            };
-            if (uid != 0 && uid != e.uid) || (gid != 0 && gid != e.gid) {
-                warn(format!(
-                    "process.user.username \"{name}\" ({}:{}) overrides process.user.uid/gid {uid}:{gid}",
-                    e.uid, e.gid
-                ));
-            }
-            (uid, gid) = (e.uid, e.gid);
-        }
         let additional_gids = u.additional_gids().clone().unwrap_or_default();
         if additional_gids.len() > NGROUPS_MAX {
             crate::bail!(
@@ -705,7 +700,11 @@ impl Plan {
             cap_last_cap,
             caps,
             preserve_fds: opts.preserve_fds,
-            umask,
+            // Without process.user.umask the container's init sets 0022,
+            // as runc's does (its init: `unix.Umask(0o022)`); not the
+            // caller's, which may be 0 (world-writable files). `exec`
+            // keeps the caller's, as runc's does.
+            umask: if umask == UNSET { 0o022 } else { umask },
             personality,
             seccomp_flags,
             rootfs_propagation,
@@ -826,7 +825,7 @@ impl Plan {
 
     /// Encodes the plan ([`PlanSpec::encode`]).
     ///
-    /// Errors: the plan is larger than the protocol's 1 MiB.
+    /// Errors: the plan is larger than the protocol's 8 MiB.
     pub fn encode(&self) -> Result<Vec<u8>> {
         let ops: Vec<_> = self.mounts.iter().map(Op::wire).collect();
         let args: Vec<&std::ffi::CStr> = self.args.iter().map(|a| a.as_c_str()).collect();
@@ -1309,10 +1308,6 @@ mod tests {
                     c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1, "size": 1}])
                 }),
                 "linux.uidMappings/gidMappings: need a new user namespace (add {\"type\": \"user\"} to linux.namespaces)",
-            ),
-            (
-                Box::new(|c| c["process"]["user"]["username"] = json!("nobody")),
-                "process.user.username \"nobody\": no such user in the rootfs's /etc/passwd",
             ),
             (
                 Box::new(|c| c["linux"]["sysctl"] = json!({"vm.overcommit_memory": "1"})),

@@ -3,7 +3,8 @@
 //!
 //! Used for `HOME` (when `process.env` has none: the passwd entry's home
 //! for `process.user.uid`, else `/`, as runc's `prepareEnv` does) and for
-//! `process.user.username`. Supplementary groups are exactly
+//! image plans' `--user NAME`. (`process.user.username` is Windows-only and
+//! ignored, as runc does.) Supplementary groups are exactly
 //! `process.user.additionalGids`: nothing is added from `/etc/group`
 //! (runc commit 7dc24868 dropped that parsing from its init too).
 //!

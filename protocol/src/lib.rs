@@ -113,10 +113,13 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 12;
 /// `kind` value of a plan in the header.
 pub const KIND_PLAN: u16 = 1;
-/// Largest plan a decoder accepts (bytes, header included). The stub
-/// reads it into the start of its static arena, which has room for one
+/// Largest plan a decoder accepts (bytes, header included): 8 MiB, more
+/// than `execve(2)` takes of arguments and environment together (a quarter
+/// of `RLIMIT_STACK`, never above 6 MiB), so a plan the kernel could run
+/// always fits (1 MiB refused 1.2 MB of environment that runc runs). The stub reads it into the start of its static arena
+/// (`.bss`: only the pages used become memory), which has room for one
 /// more byte (to see a longer plan file) and its other buffers after it.
-pub const MAX_PLAN_LEN: usize = 1 << 20;
+pub const MAX_PLAN_LEN: usize = 8 << 20;
 /// Most `argv` or `envp` entries sprout-init passes to `execve(2)` (its
 /// static arena holds this many pointers for each); the controller refuses
 /// a longer `process.args` or `process.env` up front, naming the field.

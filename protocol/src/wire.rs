@@ -71,7 +71,7 @@ impl core::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Self::BufferTooSmall => "output buffer too small",
-            Self::TooLarge => "plan larger than the protocol's 1 MiB limit",
+            Self::TooLarge => "plan larger than the protocol's 8 MiB limit",
             Self::BadSeccomp => "seccomp program length is not a multiple of 8",
         })
     }

@@ -83,7 +83,10 @@ fn header_constants_are_frozen() {
     assert_eq!(VERSION, 1);
     assert_eq!(sprout_protocol::KIND_PLAN, 1);
     assert_eq!(sprout_protocol::HEADER_LEN, 12);
-    assert_eq!(sprout_protocol::MAX_PLAN_LEN, 1 << 20);
+    // 8 MiB since 2026-12-01 (1 MiB before): only more is accepted; a
+    // stub and its controller ship together, and an older stub refuses a
+    // larger image plan with a one-line `bad length`.
+    assert_eq!(sprout_protocol::MAX_PLAN_LEN, 8 << 20);
     assert_eq!(sprout_protocol::UNSET, u32::MAX);
     assert_eq!(MSG_LEN, 16);
 }

@@ -349,16 +349,49 @@ fn cwd_is_applied() {
     }
 }
 
-/// `process.user.username` resolves through the rootfs's passwd.
+/// `process.user.username` is Windows-only: ignored on Linux, as runc
+/// does, with a warning; uid and gid apply (a name used to override them:
+/// `"uid": 1000, "username": "root"` ran as root).
 #[test]
-fn username_resolves_in_the_rootfs() {
+fn username_is_ignored_on_linux() {
     require_root!();
     let id = unique_id("username");
     let bundle = busybox(&id, |c| {
-        c["process"]["user"] = json!({"uid": 0, "gid": 0, "username": "demo"});
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "username": "root"});
         sh(c, "id -u; id -g; echo $HOME");
     });
-    assert_eq!(run_ok(&bundle, &id), "1000\n1000\n/home/demo\n");
+    let out = bundle.sprout("run", &[&id]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "1000\n1000\n/home/demo\n", "{out}");
+    assert!(
+        out.stderr_str()
+            .contains("process.user.username \"root\" is ignored on Linux"),
+        "{out}"
+    );
+}
+
+/// Without `process.user.umask` the container starts with 0022, as
+/// runc's does, whatever the caller's (here 0: it was inherited, and files
+/// made in the container were world-writable).
+#[test]
+fn umask_defaults_to_0022_not_the_callers() {
+    require_root!();
+    let id = unique_id("umaskdef");
+    let bundle = busybox(&id, |c| {
+        c["process"]["args"] = json!(["sh", "-c", "umask"]);
+    });
+    let mut cmd = sprout_systests::sprout(&["run", "--bundle"]);
+    cmd.arg(bundle.dir()).arg(&id);
+    // SAFETY: umask(2) with a constant, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::libc::umask(0);
+            Ok(())
+        });
+    }
+    let out = sprout_systests::output(&mut cmd);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "0022\n", "{out}");
 }
 
 #[test]
