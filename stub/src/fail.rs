@@ -115,10 +115,10 @@ impl Line {
         self
     }
 
-    /// Writes the line and a newline to stderr.
+    /// Writes the line and a newline to stderr (the newline written on its
+    /// own: a line cut at the capacity still ends with it).
     pub fn emit(&mut self) {
-        self.push(b"\n");
-        sys::write_stderr(&[self.buf.get(..self.len).unwrap_or(&[])]);
+        sys::write_stderr(&[self.buf.get(..self.len).unwrap_or(&[]), b"\n"]);
     }
 }
 

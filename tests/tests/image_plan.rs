@@ -208,6 +208,17 @@ fn corrupt_plans_are_one_line_errors() {
         126,
         "sprout-init: plan /plan: read: errno 2 (ENOENT)",
     );
+    // A long plan path: the line is cut, but stays one line, with its
+    // newline (it lost the newline before).
+    let long = format!("/{}", "p".repeat(200));
+    let mut argv_long = stub_argv(&touch);
+    argv_long[2] = long.clone();
+    refused(
+        &image,
+        image.command_raw(&argv_long),
+        126,
+        &format!("sprout-init: plan {}", &long[..40]),
+    );
     image.plan(&["--user", "demo", "--env", "A=1"]);
     let good = std::fs::read(image.rootfs().join("plan")).unwrap();
     let mut cases: Vec<(Vec<u8>, &str)> = vec![
