@@ -103,12 +103,16 @@ fn action(field: &str, a: LinuxSeccompAction, errno: Option<u32>) -> Result<Scmp
         }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace => {
+        LinuxSeccompAction::ScmpActErrno => {
+            // libseccomp takes errno values below its MAX_ERRNO, 4095.
+            if errno > 4094 {
+                crate::bail!("{field}: errnoRet {errno} is out of range (at most 4094)");
+            }
+            return Ok(ScmpAction::Errno(errno as i32));
+        }
+        LinuxSeccompAction::ScmpActTrace => {
             if errno > u16::MAX as u32 {
                 crate::bail!("{field}: errnoRet {errno} is out of range (at most 65535)");
-            }
-            if a == LinuxSeccompAction::ScmpActErrno {
-                return Ok(ScmpAction::Errno(errno as i32));
             }
             return Ok(ScmpAction::Trace(errno as u16));
         }
@@ -341,8 +345,9 @@ fn listener_of(s: &LinuxSeccomp, notify: bool) -> Result<Option<Listener>> {
 
 /// [`compile`] with libseccomp, without the cache.
 fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
+    // (action's errors are all about the errno: they name that field.)
     let default = action(
-        "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
         s.default_action(),
         s.default_errno_ret(),
     )?;

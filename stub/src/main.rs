@@ -310,12 +310,13 @@ fn run(
             return pid1::supervise(exe, argv, envp, pgroup, subreaper);
         }
     }
-    rearm_pdeathsig(plan, sync)?;
     Err(exec::exec(exe, argv, envp))
 }
 
 /// With [`flags::PDEATHSIG`] (a foreground `run` or `exec`), sets
-/// `PR_SET_PDEATHSIG(SIGKILL)` just before the exec. The controller set it
+/// `PR_SET_PDEATHSIG(SIGKILL)` again after the last change of credentials
+/// and before the seccomp filter (`user::finalize`: a profile may deny
+/// `prctl`, which runc's containers run with). The controller set it
 /// on its child, but the kernel clears it on every change of the effective
 /// or filesystem uid or gid and on a capability gain (prctl(2),
 /// `commit_creds`), and at an exec that gains privileges (the stub's own
@@ -324,7 +325,7 @@ fn run(
 /// foreground `run` or `exec` of such a container left its process
 /// running. A controller that died before the signal was set again cannot
 /// deliver it: its closed sync socket ends the stub instead.
-fn rearm_pdeathsig(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+pub fn rearm_pdeathsig(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
     if !plan.has(flags::PDEATHSIG) || !sync.is_connected() {
         return Ok(());
     }

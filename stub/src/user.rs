@@ -152,6 +152,9 @@ pub fn finalize<'p>(
         // keepcaps stays on: execve clears it (prctl(2) PR_SET_KEEPCAPS).
     }
     let exe = exec::resolve(arg0, envp, controller, path).at(Step::ResolveExec, 0)?;
+    // The credentials are final: the parent-death signal is set again
+    // now, before the filter (which may deny `prctl`).
+    crate::rearm_pdeathsig(plan, sync)?;
     if seccomp && !early {
         exec::load_seccomp(plan, sync)?;
     }

@@ -53,8 +53,10 @@ fn mask(text: &str, field: &str) -> u64 {
 
 const CAP_SYS_ADMIN: u64 = 1 << 21;
 
-/// Profiles that deny setresuid, setresgid, setgroups, capset, chdir and
-/// fchdir — all things the stub does before loading the filter — with
+/// Profiles that deny setresuid, setresgid, setgroups, capset, chdir,
+/// fchdir and prctl — all things the stub does before loading the filter
+/// (a foreground `run` sets its parent-death signal again with prctl: it
+/// did so after the load, and `run` failed with `sync: EPERM`) — with
 /// `noNewPrivileges` true and false, as root and as uid 1000: the
 /// container starts, the calls are denied inside, and with
 /// `noNewPrivileges` false the CAP_SYS_ADMIN the stub kept for the load
@@ -66,7 +68,7 @@ fn profiles_denying_the_stubs_own_steps_still_start() {
         skip!("no static probe helper (cc -static)");
     }
     let deny = allow_but(json!([
-        {"names": ["setresuid", "setresgid", "setgroups", "capset", "chdir", "fchdir"], "action": "SCMP_ACT_ERRNO"}
+        {"names": ["setresuid", "setresgid", "setgroups", "capset", "chdir", "fchdir", "prctl"], "action": "SCMP_ACT_ERRNO"}
     ]));
     for nnp in [true, false] {
         for uid in [0, 1000] {
@@ -349,6 +351,15 @@ fn profile_errors_are_one_line() {
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]}),
             vec!["linux.seccomp.architectures"],
+        ),
+        (
+            // libseccomp's limit (MAX_ERRNO 4095), named up front.
+            allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}])),
+            vec!["linux.seccomp.syscalls[0]: errnoRet 4095 is out of range (at most 4094)"],
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000}),
+            vec!["linux.seccomp.defaultErrnoRet: errnoRet 5000 is out of range (at most 4094)"],
         ),
         (
             allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 3}])),

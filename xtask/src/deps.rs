@@ -9,12 +9,14 @@ use crate::{bail, say};
 /// find it, binutils (readelf, nm, strip) and file for the stub checks;
 /// and what the image-mode system tests compare with or run under: tini
 /// (`tini-static`) and catatonit, podman with runc (crun 1.8 refuses hybrid
-/// cgroup hosts). Those tests skip loudly when these are missing.
+/// cgroup hosts); strace, which holds a process at one system call in the
+/// state-recycling tests. Those tests skip loudly when these are missing.
 pub const PACKAGES: &[&str] = &[
     "libseccomp-dev",
     "pkg-config",
     "binutils",
     "file",
+    "strace",
     "tini",
     "catatonit",
     "podman",

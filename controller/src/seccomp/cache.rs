@@ -64,14 +64,25 @@ fn dir() -> Option<PathBuf> {
 pub fn key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
     let mut k = serde_json::to_vec(s).ok()?;
     let v = ScmpVersion::current().ok()?;
+    // The build that compiles: its commit, and the executable itself
+    // (device, inode, size, mtime of /proc/self/exe), so that a program
+    // compiled by another build of the same version (an older translation,
+    // a bug fixed since) is never taken for this one's.
+    let exe = fs::metadata("/proc/self/exe").ok()?;
     k.extend_from_slice(
         format!(
-            "\0libseccomp {}.{}.{}\0{}\0sprout {}",
+            "\0libseccomp {}.{}.{}\0{}\0sprout {} {}\0exe {}:{}:{}:{}.{}",
             v.major,
             v.minor,
             v.micro,
             std::env::consts::ARCH,
-            env!("CARGO_PKG_VERSION")
+            env!("CARGO_PKG_VERSION"),
+            option_env!("SPROUT_COMMIT").unwrap_or("unknown"),
+            exe.dev(),
+            exe.ino(),
+            exe.size(),
+            exe.mtime(),
+            exe.mtime_nsec()
         )
         .as_bytes(),
     );
@@ -200,8 +211,18 @@ fn prune(dir: &std::path::Path) {
     let mut files: Vec<(i64, i64, PathBuf)> = rd
         .flatten()
         .filter_map(|e| {
+            // Only the cache's own files: entries (16 hex digits) and
+            // temporary ones (`.NAME.PID`); the directory may be one that
+            // `SPROUT_SECCOMP_CACHE` names, holding other files.
+            let name = e.file_name();
+            let name = name.to_str()?;
+            let entry = name.trim_start_matches('.');
+            let hex = entry.split('.').next()?;
+            let ours = hex.len() == 16
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                && (name == hex || name.starts_with('.'));
             let m = e.metadata().ok()?;
-            m.is_file().then(|| (m.mtime(), m.mtime_nsec(), e.path()))
+            (ours && m.is_file()).then(|| (m.mtime(), m.mtime_nsec(), e.path()))
         })
         .collect();
     if files.len() <= MAX_ENTRIES {
@@ -217,6 +238,57 @@ fn prune(dir: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_removes_only_the_caches_own_files() {
+        let d = std::env::temp_dir().join(format!("sprout-prune-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir(&d).unwrap();
+        // Foreign files, older than every entry: never removed.
+        for i in 0..10 {
+            fs::write(d.join(format!("precious{i}")), "x").unwrap();
+        }
+        fs::write(d.join("0123456789abcdeg"), "x").unwrap(); // not hex
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for i in 0..(MAX_ENTRIES + 5) {
+            fs::write(d.join(format!("{:016x}", i as u64 + 1)), "x").unwrap();
+        }
+        fs::write(d.join(format!(".{:016x}.123", 7u64)), "x").unwrap();
+        prune(&d);
+        let names: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        for i in 0..10 {
+            assert!(names.contains(&format!("precious{i}")), "{names:?}");
+        }
+        assert!(names.contains(&"0123456789abcdeg".to_string()), "{names:?}");
+        let ours = names
+            .iter()
+            .filter(|n| {
+                n.len() >= 16 && !n.starts_with("precious") && n.as_str() != "0123456789abcdeg"
+            })
+            .count();
+        assert_eq!(ours, MAX_ENTRIES, "{names:?}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_key_names_this_build_and_executable() {
+        let s: LinuxSeccomp =
+            serde_json::from_str(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+        let k = String::from_utf8_lossy(&key(&s).unwrap()).into_owned();
+        let exe = fs::metadata("/proc/self/exe").unwrap();
+        assert!(
+            k.contains(&format!("\0exe {}:{}:", exe.dev(), exe.ino())),
+            "{k}"
+        );
+        assert!(
+            k.contains(option_env!("SPROUT_COMMIT").unwrap_or("unknown")),
+            "{k}"
+        );
+    }
 
     #[test]
     fn entries_round_trip_and_need_the_exact_key() {
