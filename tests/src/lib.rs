@@ -269,6 +269,53 @@ pub fn output(cmd: &mut Command) -> Output {
     output_with_timeout(cmd, timeout())
 }
 
+/// Runs `cmd` (output captured as [`output`] does) in a new session whose
+/// controlling terminal is a fresh pty, as a command typed in a terminal
+/// would be, with the pty as its stdin too when `tty_stdin` (a container
+/// started with `-t`); returns its output and what reached the terminal
+/// (read from the master after `cmd` ended).
+pub fn output_on_a_terminal(cmd: &mut Command, tty_stdin: bool) -> (Output, String) {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain pty syscalls on fds this function owns; the pre_exec
+    // closure calls only async-signal-safe setsid, ioctl and dup2.
+    let (master, slave) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = OwnedFd::from_raw_fd(m);
+        assert_eq!(libc::grantpt(m), 0, "grantpt");
+        assert_eq!(libc::unlockpt(m), 0, "unlockpt");
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(s >= 0, "open {name:?}: {}", std::io::Error::last_os_error());
+        (master, OwnedFd::from_raw_fd(s))
+    };
+    let tty = slave.as_raw_fd();
+    // SAFETY: see above.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0
+                || libc::ioctl(tty, libc::TIOCSCTTY, 0) < 0
+                || (tty_stdin && libc::dup2(tty, 0) < 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = output(cmd);
+    drop(slave);
+    // Everything written to the terminal is in the master's buffer now;
+    // with no slave open left, a read past it ends (EIO).
+    let mut got = Vec::new();
+    let _ = fs::File::from(master).read_to_end(&mut got);
+    (out, String::from_utf8_lossy(&got).into_owned())
+}
+
 /// Like [`output`] with an explicit timeout.
 ///
 /// Output is collected as it arrives. Once the command has exited, its

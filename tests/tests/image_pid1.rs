@@ -353,7 +353,7 @@ fn on_a_terminal_the_command_has_the_foreground_group() {
     .collect();
     runs.push(("sprout --pgroup".into(), pgroup));
     for (name, argv) in runs {
-        let out = on_a_terminal(&mut image.command_raw(&argv));
+        let (out, _) = sprout_systests::output_on_a_terminal(&mut image.command_raw(&argv), true);
         assert_eq!(out.code(), Some(0), "{name}: {out}");
         let line = out.stdout_str();
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -363,45 +363,4 @@ fn on_a_terminal_the_command_has_the_foreground_group() {
         assert_eq!(pgrp, pid, "{name}: the command leads its group: {out}");
         assert_eq!(tpgid, pid, "{name}: its group has the terminal: {out}");
     }
-}
-
-/// Runs `cmd` with a fresh pty as its controlling terminal and as its
-/// stdin (stdout and stderr captured as `output` does), as a container
-/// started with `-t` has it.
-fn on_a_terminal(cmd: &mut std::process::Command) -> sprout_systests::Output {
-    use nix::libc;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
-    // SAFETY: plain pty syscalls on fds this function owns; the pre_exec
-    // closure calls only async-signal-safe setsid, ioctl and dup2.
-    let (master, slave) = unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
-        let master = OwnedFd::from_raw_fd(m);
-        assert_eq!(libc::grantpt(m), 0, "grantpt");
-        assert_eq!(libc::unlockpt(m), 0, "unlockpt");
-        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
-        let s = libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        assert!(s >= 0, "open {name:?}: {}", std::io::Error::last_os_error());
-        (master, OwnedFd::from_raw_fd(s))
-    };
-    let tty = slave.as_raw_fd();
-    // SAFETY: see above.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0
-                || libc::ioctl(tty, libc::TIOCSCTTY, 0) < 0
-                || libc::dup2(tty, 0) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = sprout_systests::output(cmd);
-    drop((slave, master));
-    out
 }
