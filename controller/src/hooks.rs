@@ -38,6 +38,11 @@
 //! ended (exit status, or the same signal). So the hook's
 //! `/proc/self/cgroup` reads `/` in every hierarchy (with a cgroup
 //! namespace), and its `/proc/self` resolves in the container's `/proc`.
+//! A startContainer hook then takes on the container process's
+//! credentials (`process.user` with its groups, the five capability sets,
+//! `noNewPrivileges`; [`sys::HookCreds`]), as runc's init has applied
+//! them when it runs the hook: its path is the image's file. Unlike
+//! runc's, it does not run under the container's seccomp filter.
 //! Both processes are in the hook's process group (a timeout kills them
 //! together) and have `PR_SET_PDEATHSIG(SIGKILL)`; an exec failure of
 //! the hook is reported as for any other hook. Killed together, the hook
@@ -257,10 +262,56 @@ fn container_namespaces(pid: i32) -> Result<Vec<(OwnedFd, libc::c_int)>> {
 /// cgroups: ...` (a cgroup file that cannot be opened, or written: `joining
 /// the container's cgroup: writing 0 to FILE: ERRNO`).
 pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
-    for (i, h) in of(spec, kind).iter().enumerate() {
-        run_one(h, &format!("hooks.{}[{i}]", kind.name()), state, place)?;
+    let hooks = of(spec, kind);
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    // startContainer hooks take on the container process's identity, as
+    // runc runs them from its init after the container's credentials: a
+    // hook path resolves in the container's rootfs (the image's files),
+    // and must not run there as the runtime (root, every capability).
+    let creds = match (kind, place) {
+        (Kind::StartContainer, Place::Container(_)) => Some(container_creds(spec)?),
+        _ => None,
+    };
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(
+            h,
+            &format!("hooks.{}[{i}]", kind.name()),
+            state,
+            place,
+            creds.as_ref(),
+        )?;
     }
     Ok(())
+}
+
+/// The credentials of `spec`'s container process for a startContainer
+/// hook ([`sys::HookCreds`]): `process.user`, `process.capabilities`,
+/// `process.noNewPrivileges`. Errors: the capability names, as for the
+/// container (see `caps::resolve`).
+fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
+    let Some(p) = spec.process() else {
+        return Ok(sys::HookCreds {
+            last_cap: crate::caps::read_cap_last_cap(),
+            ..Default::default()
+        });
+    };
+    let last_cap = crate::caps::read_cap_last_cap();
+    let c = crate::caps::resolve(p.capabilities().as_ref(), last_cap)?;
+    let u = p.user();
+    Ok(sys::HookCreds {
+        uid: u.uid(),
+        gid: u.gid(),
+        groups: u.additional_gids().clone().unwrap_or_default(),
+        bounding: c.bounding,
+        effective: c.effective,
+        permitted: c.permitted,
+        inheritable: c.inheritable,
+        ambient: c.ambient,
+        last_cap,
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+    })
 }
 
 /// Runs the hooks of `kind` like [`run`] but turns each failure into a
@@ -272,6 +323,7 @@ pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
             &format!("hooks.{}[{i}]", kind.name()),
             state,
             Place::Runtime,
+            None,
         ) {
             warn(e);
         }
@@ -279,7 +331,13 @@ pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
 }
 
 /// One hook (see [`run`]).
-fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
+fn run_one(
+    h: &Hook,
+    field: &str,
+    state: &str,
+    place: Place,
+    creds: Option<&sys::HookCreds>,
+) -> Result<()> {
     let path = h.path();
     let what = format!("{field} \"{}\"", path.display());
     let mut cmd = Command::new(path);
@@ -354,6 +412,7 @@ fn run_one(h: &Hook, field: &str, state: &str, place: Place) -> Result<()> {
                 .iter()
                 .map(|(fd, t)| (fd.as_raw_fd(), *t))
                 .collect(),
+            creds: creds.cloned(),
         }),
     );
     let spawned = cmd.spawn();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use lifecycle_util::*;
 use sprout_systests::serde_json::{self, Value, json};
-use sprout_systests::{Bundle, output, require_root, unique_id};
+use sprout_systests::{Bundle, output, require_root, sprout, unique_id};
 
 /// A host hook: `/bin/sh -c 'cat > OUT; <extra>'` with `env`.
 fn host_hook(out: &Path, extra: &str) -> Value {
@@ -668,4 +668,44 @@ fn hooks_start_with_no_signal_blocked() {
         "startContainer"
     );
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
+/// A startContainer hook runs as the container's process will: its user,
+/// groups, capability sets and no_new_privs (runc runs it from its init
+/// after applying them). Its path resolves in the container's rootfs, the
+/// image's files: as the runtime (root, every capability) it could leave
+/// the container.
+#[test]
+fn start_container_hooks_run_with_the_containers_credentials() {
+    require_root!();
+    let id = unique_id("lt-hookcreds");
+    let bundle = sh_bundle(&id, "cat /dev/shm/hook-status", |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    let hook = container_script(
+        &bundle,
+        "creds.sh",
+        "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status > /dev/shm/hook-status",
+    );
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+    let out = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+    assert_eq!(out.code(), Some(0), "{out}");
+    let s = out.stdout_str();
+    let field = |name: &str| -> String {
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+    };
+    assert_eq!(field("Uid"), "1000 1000 1000 1000", "{out}");
+    assert_eq!(field("Gid"), "1000 1000 1000 1000", "{out}");
+    assert_eq!(field("Groups"), "2000", "{out}");
+    assert_eq!(field("NoNewPrivs"), "1", "{out}");
+    // `sprout spec`'s bounding set: CAP_AUDIT_WRITE, CAP_KILL,
+    // CAP_NET_BIND_SERVICE; as a non-root user after its exec, no
+    // effective or permitted capability (none ambient).
+    assert_eq!(field("CapBnd"), "0000000020000420", "{out}");
+    assert_eq!(field("CapEff"), "0000000000000000", "{out}");
+    assert_eq!(field("CapPrm"), "0000000000000000", "{out}");
 }
