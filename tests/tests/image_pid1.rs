@@ -59,6 +59,23 @@ fn signals_reach_the_child() {
     }
 }
 
+/// `sprout-init --plan /plan --pgroup -- sh -c SCRIPT`.
+fn pgroup_argv(script: &str) -> Vec<String> {
+    [
+        "/sprout-init",
+        "--plan",
+        "/plan",
+        "--pgroup",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// With `--pgroup` the command gets a process group of its own and the
 /// signals go to the whole group (tini -g): a background child of the
 /// shell gets them too.
@@ -74,19 +91,7 @@ fn pgroup_signals_the_whole_group() {
     let script = "sh -c \"trap 'echo bg got USR1; exit 0' USR1; echo bg ready; while :; do sleep 0.05; done\" & \
                   trap 'echo fg got USR1' USR1; trap 'wait; exit 7' TERM; \
                   while :; do sleep 0.05; done";
-    let argv: Vec<String> = [
-        "/sprout-init",
-        "--plan",
-        "/plan",
-        "--pgroup",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let argv = pgroup_argv(script);
     let mut c = image.spawn_raw(&argv);
     c.expect_line("bg ready", 20);
     c.signal_init("USR1");
@@ -338,19 +343,7 @@ fn on_a_terminal_the_command_has_the_foreground_group() {
         argv.extend(["sh", "-c", script].iter().map(|s| s.to_string()));
         runs.push((format!("{init:?}"), argv));
     }
-    let pgroup: Vec<String> = [
-        "/sprout-init",
-        "--plan",
-        "/plan",
-        "--pgroup",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let pgroup = pgroup_argv(script);
     runs.push(("sprout --pgroup".into(), pgroup));
     for (name, argv) in runs {
         let (out, _) = sprout_systests::output_on_a_terminal(&mut image.command_raw(&argv), true);

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use lifecycle_util::*;
 use sprout_systests::serde_json::{self, Value, json};
-use sprout_systests::{output, require_root, sprout, unique_id};
+use sprout_systests::{Bundle, Output, output, require_root, sprout, unique_id};
 
 /// A container script that records the signals it gets (pid 1 only gets
 /// signals it has handlers for) in /tmp/sigs and exits 7 on TERM.
@@ -319,6 +319,18 @@ fn foreground_run_has_state_and_cleans_up() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// `sprout run --bundle BUNDLE --pid-file PID_FILE ID` in `rt`.
+fn run_with_pid_file(rt: &Rt, bundle: &Bundle, pid_file: &Path, id: &str) -> Output {
+    rt.sprout(&[
+        "run",
+        "--bundle",
+        bundle.dir().to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        id,
+    ])
+}
+
 #[test]
 fn foreground_run_exit_code_and_pid_file() {
     require_root!();
@@ -326,14 +338,7 @@ fn foreground_run_exit_code_and_pid_file() {
     let id = unique_id("lt-fgc");
     let bundle = sh_bundle(&id, "echo out; exit 5", |_| {});
     let pf = bundle.dir().join("run.pid");
-    let out = rt.sprout(&[
-        "run",
-        "--bundle",
-        bundle.dir().to_str().unwrap(),
-        "--pid-file",
-        pf.to_str().unwrap(),
-        &id,
-    ]);
+    let out = run_with_pid_file(&rt, &bundle, &pf, &id);
     assert_eq!(out.code(), Some(5), "{out}");
     assert_eq!(out.stdout_str(), "out\n");
     let p = fs::read_to_string(&pf).unwrap();
@@ -358,14 +363,7 @@ fn pid_file_does_not_follow_a_planted_symlink() {
     fs::write(&victim, "root-owned secret\n").unwrap();
     std::os::unix::fs::symlink(&victim, dir.join(".app.pid.sprout-tmp")).unwrap();
     let pf = dir.join("app.pid");
-    let out = rt.sprout(&[
-        "run",
-        "--bundle",
-        bundle.dir().to_str().unwrap(),
-        "--pid-file",
-        pf.to_str().unwrap(),
-        &id,
-    ]);
+    let out = run_with_pid_file(&rt, &bundle, &pf, &id);
     assert_eq!(out.code(), Some(0), "{out}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "root-owned secret\n");
     assert!(fs::read_to_string(&pf).unwrap().parse::<i32>().unwrap() > 0);
@@ -374,14 +372,7 @@ fn pid_file_does_not_follow_a_planted_symlink() {
     let bundle2 = sh_bundle(&id2, "exit 0", |_| {});
     let taken = dir.join("taken");
     fs::create_dir(&taken).unwrap();
-    let out = rt.sprout(&[
-        "run",
-        "--bundle",
-        bundle2.dir().to_str().unwrap(),
-        "--pid-file",
-        taken.to_str().unwrap(),
-        &id2,
-    ]);
+    let out = run_with_pid_file(&rt, &bundle2, &taken, &id2);
     assert_ne!(out.code(), Some(0), "{out}");
     assert!(out.stderr_str().contains("--pid-file"), "{out}");
     let left: Vec<String> = fs::read_dir(&dir)
