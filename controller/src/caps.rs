@@ -2,11 +2,15 @@
 //! `process.capabilities` sets to the masks of [`sprout_protocol::Caps`].
 //!
 //! Names follow the OCI runtime spec (`CAP_` + the kernel's name, e.g.
-//! `CAP_NET_BIND_SERVICE`). Like oci-spec's parser, a missing `CAP_` prefix
-//! and lower case are accepted. A name unknown to sprout is an error naming
-//! the set; a capability sprout knows but the running kernel does not
-//! (number above `/proc/sys/kernel/cap_last_cap`) is dropped with a warning,
-//! as runc does ("ignoring unknown or unavailable capabilities").
+//! `CAP_NET_BIND_SERVICE`). In a config or an `exec` process only that
+//! exact spelling counts, as in runc ([`bit_of_exact`]); an image plan's
+//! `--cap-add` also takes lower case and a missing prefix ([`bit_of`]). A
+//! name unknown to sprout in a config or an
+//! `exec` process is dropped with a warning ([`drop_unknown`]), and so is a
+//! capability sprout knows but the running kernel does not (number above
+//! `/proc/sys/kernel/cap_last_cap`), as runc does ("ignoring unknown or
+//! unavailable capabilities"); an image plan's `--cap-add` refuses an
+//! unknown name ([`mask_of`]).
 
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use sprout_protocol::Caps;
@@ -68,6 +72,15 @@ pub fn bit_of(name: &str) -> Option<u32> {
         bare = rest;
     }
     NAMES.iter().position(|n| &n[4..] == bare).map(|i| i as u32)
+}
+
+/// The bit number of a capability named exactly as the OCI runtime spec
+/// and runc spell it: `CAP_` and the kernel's name in upper case
+/// (`"CAP_KILL"` -> 5). `None` for anything else, `"kill"` or `"KILL"`
+/// included: runc ignores those as unknown, and so must a config or an
+/// `exec --cap` here, or sprout would grant what runc does not.
+pub fn bit_of_exact(name: &str) -> Option<u32> {
+    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
 }
 
 /// The names of the bits set in `mask`, lowest first; bits without a name
@@ -182,15 +195,21 @@ fn ambient_allowed(c: &Caps) -> u64 {
     ok
 }
 
-/// Checks a raw JSON config's capability names before oci-spec parses it,
-/// so that an unknown name gives our message rather than a serde one.
-pub fn precheck(config: &serde_json::Value) -> Result<()> {
+/// Drops the capability names sprout does not know (see [`bit_of_exact`])
+/// from a raw JSON config's `process.capabilities` lists before oci-spec
+/// parses it, and warns once with every dropped name (`process.capabilities: ignoring
+/// unknown capabilities: CAP_BAR, CAP_FOO`), as runc does ("ignoring
+/// unknown or unavailable capabilities"): a config written for a newer
+/// kernel or runtime still runs. Entries that are not strings are left for
+/// the typed parse to refuse. Returns whether anything was dropped.
+pub fn drop_unknown(config: &mut serde_json::Value) -> bool {
     let Some(caps) = config
-        .pointer("/process/capabilities")
-        .and_then(|v| v.as_object())
+        .pointer_mut("/process/capabilities")
+        .and_then(|v| v.as_object_mut())
     else {
-        return Ok(());
+        return false;
     };
+    let mut dropped = Vec::new();
     for set in [
         "bounding",
         "effective",
@@ -198,18 +217,27 @@ pub fn precheck(config: &serde_json::Value) -> Result<()> {
         "inheritable",
         "ambient",
     ] {
-        let Some(list) = caps.get(set).and_then(|v| v.as_array()) else {
+        let Some(list) = caps.get_mut(set).and_then(|v| v.as_array_mut()) else {
             continue;
         };
-        for v in list {
-            if let Some(name) = v.as_str()
-                && bit_of(name).is_none()
-            {
-                crate::bail!("process.capabilities.{set}: unknown capability \"{name}\"");
+        list.retain(|v| match v.as_str() {
+            Some(name) if bit_of_exact(name).is_none() => {
+                dropped.push(name.to_string());
+                false
             }
-        }
+            _ => true,
+        });
     }
-    Ok(())
+    if dropped.is_empty() {
+        return false;
+    }
+    dropped.sort();
+    dropped.dedup();
+    warn(format!(
+        "process.capabilities: ignoring unknown capabilities: {}",
+        dropped.join(", ")
+    ));
+    true
 }
 
 #[cfg(test)]
@@ -333,14 +361,20 @@ mod tests {
     }
 
     #[test]
-    fn precheck_finds_unknown_names() {
-        let v =
-            serde_json::json!({"process": {"capabilities": {"ambient": ["CAP_KILL", "CAP_NOPE"]}}});
+    fn unknown_names_are_dropped() {
+        let mut v = serde_json::json!({"process": {"capabilities": {
+            "ambient": ["CAP_KILL", "CAP_NOPE"], "bounding": ["CAP_NOPE", "kill", "SYS_ADMIN", "CAP_CHOWN", 7]}}});
+        assert!(drop_unknown(&mut v));
         assert_eq!(
-            precheck(&v).unwrap_err().to_string(),
-            "process.capabilities.ambient: unknown capability \"CAP_NOPE\""
+            v,
+            serde_json::json!({"process": {"capabilities": {
+                "ambient": ["CAP_KILL"], "bounding": ["CAP_CHOWN", 7]}}})
         );
-        let ok = serde_json::json!({"process": {"capabilities": {"bounding": ["CAP_KILL"]}}});
-        assert!(precheck(&ok).is_ok());
+        assert_eq!(bit_of_exact("CAP_KILL"), Some(5));
+        assert_eq!(bit_of_exact("cap_kill"), None);
+        assert_eq!(bit_of_exact("KILL"), None);
+        let mut ok = serde_json::json!({"process": {"capabilities": {"bounding": ["CAP_KILL"]}}});
+        assert!(!drop_unknown(&mut ok));
+        assert!(!drop_unknown(&mut serde_json::json!({"process": {}})));
     }
 }

@@ -393,8 +393,9 @@ pub fn exec_process(args: &ExecArgs, state: &State) -> Result<Process> {
     parse_process(&p)
 }
 
-/// Parses a `process` object with the config's checks: capability and
-/// rlimit names get their own messages, type errors name the field.
+/// Parses a `process` object with the config's checks: unknown capability
+/// names are dropped with a warning (as runc), rlimit names get their own
+/// messages, type errors name the field.
 fn parse_process(value: &Value) -> Result<Process> {
     if !value.is_object() {
         crate::bail!("the process must be a JSON object");
@@ -411,10 +412,10 @@ fn parse_process(value: &Value) -> Result<Process> {
     {
         crate::bail!("process.cwd: missing (an absolute path in the container)");
     }
-    let wrapped = json!({ "process": value });
-    caps::precheck(&wrapped)?;
+    let mut wrapped = json!({ "process": value });
+    caps::drop_unknown(&mut wrapped);
     crate::rlimit::precheck(&wrapped)?;
-    let text = value.to_string();
+    let text = wrapped["process"].to_string();
     let mut de = serde_json::Deserializer::from_str(&text);
     let process: Process = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -451,14 +452,17 @@ fn parse_user(spec: &str) -> Result<(u32, Option<u32>)> {
 /// Adds `--cap` names to a `capabilities` object: to bounding, effective
 /// and permitted, and to ambient only when the capability is inheritable
 /// (an ambient capability must be permitted and inheritable; runc 1.2
-/// does the same).
+/// does the same). A name not spelled `CAP_<NAME>` as the kernel's is
+/// ignored with a warning, as runc ignores it.
 fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
     if !caps.is_object() {
         *caps = json!({});
     }
+    let mut unknown = Vec::new();
     for name in names {
-        let Some(bit) = caps::bit_of(name) else {
-            crate::bail!("--cap \"{name}\": unknown capability");
+        let Some(bit) = caps::bit_of_exact(name) else {
+            unknown.push(name.as_str());
+            continue;
         };
         let canonical = caps::names(1u64 << bit)
             .pop()
@@ -485,6 +489,12 @@ fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
                 l.push(json!(canonical));
             }
         }
+    }
+    if !unknown.is_empty() {
+        crate::error::warn(format!(
+            "--cap: ignoring unknown capabilities: {}",
+            unknown.join(", ")
+        ));
     }
     Ok(())
 }
@@ -780,7 +790,9 @@ mod tests {
             "--cap",
             "CAP_CHOWN",
             "--cap",
-            "net_raw",
+            "CAP_NET_RAW",
+            "--cap",
+            "net_admin",
             "--no-new-privs",
             "c1",
             "id",
@@ -807,6 +819,7 @@ mod tests {
             l.sort();
             l
         };
+        // `net_admin` is not runc's spelling: ignored, as runc does.
         assert_eq!(set("bounding"), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
         assert_eq!(set("effective"), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
         assert_eq!(set("permitted"), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
@@ -857,10 +870,6 @@ mod tests {
         assert_eq!(
             e(&["sprout", "exec", "--additional-gids=-1", "c1", "sh"]),
             "--additional-gids \"-1\": not a group id (a number from 0 to 4294967295)"
-        );
-        assert_eq!(
-            e(&["sprout", "exec", "--cap", "CAP_NOPE", "c1", "sh"]),
-            "--cap \"CAP_NOPE\": unknown capability"
         );
     }
 
@@ -913,14 +922,19 @@ mod tests {
         assert!(e.contains(": process.user.uid: invalid type"), "{e}");
         std::fs::write(
             &f,
-            r#"{"args": ["a"], "cwd": "/", "capabilities": {"bounding": ["CAP_X"]}}"#,
+            r#"{"args": ["a"], "cwd": "/", "capabilities": {"bounding": ["CAP_X", "kill", "CAP_KILL"]}}"#,
         )
         .unwrap();
-        let e = exec_process(&a, &st).unwrap_err().to_string();
-        assert!(
-            e.ends_with("process.capabilities.bounding: unknown capability \"CAP_X\""),
-            "{e}"
-        );
+        // Unknown names (and runc's unknown spellings) are dropped, as runc.
+        let p = exec_process(&a, &st).unwrap();
+        let bounding = p
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .as_ref()
+            .unwrap();
+        assert_eq!(bounding.len(), 1, "{bounding:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -222,23 +222,6 @@ fn cwd_not_accessible_for_the_user() {
 }
 
 #[test]
-fn unknown_capability() {
-    require_root!();
-    let id = unique_id("badcap");
-    let b = bundle(&id, |c| {
-        c["process"]["capabilities"]["effective"] = json!(["CAP_KILL", "CAP_MAKE_COFFEE"]);
-    });
-    assert_eq!(
-        fails(
-            &b,
-            &id,
-            &["process.capabilities.effective", "CAP_MAKE_COFFEE"]
-        ),
-        "process.capabilities.effective: unknown capability \"CAP_MAKE_COFFEE\""
-    );
-}
-
-#[test]
 fn unknown_rlimit_type() {
     require_root!();
     let id = unique_id("badrlimit");

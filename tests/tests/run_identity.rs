@@ -134,6 +134,34 @@ fn root_user_has_no_groups_and_default_caps() {
     assert_eq!(status_field(&out, "NoNewPrivs"), "1", "{out}");
 }
 
+/// Capability names runc does not know (an unknown name, or a known one
+/// not spelled `CAP_<NAME>`) are ignored with one warning, as runc 1.1
+/// does ("ignoring unknown or unavailable capabilities"): the container
+/// runs with the rest, and `sys_admin` does not grant CAP_SYS_ADMIN.
+#[test]
+fn unknown_capability_names_are_ignored_with_a_warning() {
+    require_root!();
+    let id = unique_id("unkcap");
+    let bundle = busybox(&id, |c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(["CAP_KILL", "sys_admin", "NET_RAW"]);
+        }
+        c["process"]["capabilities"]["inheritable"] = json!(["CAP_MAKE_COFFEE"]);
+        sh(c, ID_SCRIPT);
+    });
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        "sprout: warning: process.capabilities: ignoring unknown capabilities: \
+         CAP_MAKE_COFFEE, NET_RAW, sys_admin\n",
+        "{out}"
+    );
+    for f in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(mask(&out.stdout_str(), f), CAP_KILL, "{f}: {out}");
+    }
+}
+
 #[test]
 fn uid_1000_with_the_issue_caps() {
     require_root!();
