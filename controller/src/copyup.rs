@@ -179,7 +179,7 @@ fn at<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> Fail + 'a
     move |e| (what, path.to_path_buf(), e)
 }
 
-fn open_dir_path(path: &Path) -> std::result::Result<OwnedFd, Errno> {
+pub(crate) fn open_dir_path(path: &Path) -> std::result::Result<OwnedFd, Errno> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)

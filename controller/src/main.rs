@@ -35,6 +35,7 @@ mod cli;
 mod config;
 mod console;
 mod copyup;
+mod dangling;
 mod env;
 mod error;
 mod exec;

@@ -746,6 +746,9 @@ pub struct Context<'a> {
     /// (`container host size` lines), for `idmap` mounts without mappings
     /// of their own; empty without a user namespace.
     pub id_maps: (&'a str, &'a str),
+    /// The rootfs on the host (canonical), when its symlinks may be read
+    /// to resolve mount targets ahead of time ([`crate::dangling`]).
+    pub rootfs: Option<&'a Path>,
 }
 
 /// Flags of a mounted filesystem that a user namespace cannot clear on a
@@ -1379,8 +1382,44 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     let mut late: Vec<Op> = Vec::new();
     // Targets mounted since the held-back remounts.
     let mut since: Vec<CString> = Vec::new();
+    // The rootfs, opened at the first target that may be a symlink.
+    let mut root: Option<Option<std::os::fd::OwnedFd>> = None;
     for (i, m) in mounts.iter().enumerate() {
-        let new = mount_ops(i, m, ctx)?;
+        let mut new = mount_ops(i, m, ctx)?;
+        if let Some(rootfs) = ctx.rootfs {
+            for op in new.iter_mut().filter(|op| {
+                op.kind == MountKind::Mount
+                    && op.opts & (mount_opts::CREATE_TARGET | mount_opts::NO_SYMLINKS)
+                        == mount_opts::CREATE_TARGET
+                    && !op.cgroup_bind
+            }) {
+                let earlier: Vec<&CString> = ops
+                    .iter()
+                    .chain(late.iter())
+                    .map(|o: &Op| &o.target)
+                    .collect();
+                let covered = |p: &str| {
+                    let p = CString::new(p).unwrap_or_default();
+                    earlier.iter().any(|t| **t == p || below(&p, t))
+                };
+                let target = op.target.to_string_lossy().into_owned();
+                if covered(&target) {
+                    continue;
+                }
+                let fd = root.get_or_insert_with(|| crate::copyup::open_dir_path(rootfs).ok());
+                let Some(fd) = fd.as_ref() else { break };
+                if let Some(t) =
+                    crate::dangling::follow(std::os::fd::AsFd::as_fd(fd), rootfs, &target, covered)
+                {
+                    op.target = CString::new(t).map_err(|_| {
+                        Error::invalid(format!(
+                            "{}: a symlink in the rootfs leads to a path with NUL",
+                            op.origin
+                        ))
+                    })?;
+                }
+            }
+        }
         // Held back only across mounts whose targets lie below it by name
         // and reach it through nothing mounted since (the tmpfs holds only
         // the directories and symlinks sprout makes, so their names
@@ -1914,6 +1953,7 @@ mod tests {
             kcore: true,
             cgroup_path: None,
             id_maps: ("", ""),
+            rootfs: None,
         }
     }
 
@@ -2267,6 +2307,7 @@ mod tests {
             kcore: false,
             cgroup_path: None,
             id_maps: ("", ""),
+            rootfs: None,
         };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);

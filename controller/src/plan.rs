@@ -641,6 +641,7 @@ impl Plan {
             cgroups: &cgroups,
             kcore: std::path::Path::new("/proc/kcore").exists(),
             cgroup_path: opts.cgroup_path.as_deref(),
+            rootfs: Some(&bundle.rootfs),
         };
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops =

@@ -196,6 +196,67 @@ fn relative_destination_warns_and_is_taken_from_root() {
     );
 }
 
+/// A mount destination that the image links to a missing path, as
+/// systemd images link `/etc/resolv.conf` to
+/// `../run/systemd/resolve/stub-resolv.conf`: as runc (SecureJoin, then
+/// MkdirAll or an empty file), what the link names is made inside the
+/// rootfs, or inside a tmpfs mounted there earlier, and mounted on; the
+/// link itself stays. sprout failed with `mount target: ENOENT`.
+#[test]
+fn dangling_symlink_destination_is_made_where_it_leads() {
+    require_root!();
+    let id = unique_id("dangling");
+    let b = busybox(&id, |c| {
+        c["root"]["readonly"] = json!(false);
+        push_mount(
+            c,
+            json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/etc/resolv.conf", "type": "bind", "source": "hostfile", "options": ["bind", "ro"]}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/etc/up", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        sh(
+            c,
+            "cat /etc/resolv.conf; for l in /etc/resolv.conf /data /etc/up; do readlink $l; done; \
+             for p in /run/systemd/resolve/stub-resolv.conf /srv/deep/data /outside; do \
+             grep -c \" $p \" /proc/self/mountinfo; done",
+        );
+    });
+    std::fs::write(b.dir().join("hostfile"), "nameserver 192.0.2.1\n").unwrap();
+    let rootfs = b.rootfs();
+    let _ = std::fs::remove_file(rootfs.join("etc/resolv.conf"));
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        rootfs.join("etc/resolv.conf"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/srv/deep/data", rootfs.join("data")).unwrap();
+    // `..` stops at the rootfs.
+    std::os::unix::fs::symlink("../../../../outside", rootfs.join("etc/up")).unwrap();
+    let out = run(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout_str(),
+        "nameserver 192.0.2.1\n\
+         ../run/systemd/resolve/stub-resolv.conf\n/srv/deep/data\n../../../../outside\n\
+         1\n1\n1\n",
+        "{out}"
+    );
+    // Made in the rootfs where no mount covered it; under /run, in the tmpfs.
+    assert!(rootfs.join("srv/deep/data").is_dir());
+    assert!(rootfs.join("outside").is_dir());
+    assert!(!rootfs.join("run/systemd").exists());
+}
+
 /// A relative path in a mount's data (overlayfs's `upperdir=`), which
 /// mount(2) resolves against the working directory, resolves against the
 /// caller's (here the bundle), never against the mount target inside the
