@@ -370,10 +370,6 @@ fn errors_name_the_field_and_leave_nothing() {
             "process.args: must not be empty",
         ),
         (
-            Box::new(|c| c["process"]["capabilities"]["effective"] = json!(["CAP_FOO"])),
-            "process.capabilities.effective: unknown capability \"CAP_FOO\"",
-        ),
-        (
             Box::new(|c| {
                 c["process"]["rlimits"] = json!([{"type": "RLIMIT_BAR", "soft": 1, "hard": 1}])
             }),

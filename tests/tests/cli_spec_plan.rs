@@ -193,11 +193,11 @@ fn plan_reports_config_errors_like_run() {
     require_root!();
     let id = unique_id("planerr");
     let b = issue_bundle(&id, |c| {
-        c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}])
     });
     let out = b.sprout("plan", &[&id]);
     assert_clean(&b, &id);
-    let msg = assert_one_line_error(&out, &["process.capabilities.bounding", "CAP_NOPE"]);
+    let msg = assert_one_line_error(&out, &["process.rlimits[0].type", "RLIMIT_NOPE"]);
     let out = common::run(&b, &id);
     assert_eq!(assert_one_line_error(&out, &[]), msg);
     assert!(!b.dir().join("out/ran").exists());
