@@ -558,7 +558,7 @@ impl Plan {
         }
         if clone_flags & clone_flags::NEWNS == 0 {
             crate::bail!(
-                "linux.namespaces: a new mount namespace ({{\"type\": \"mount\"}} without a path) is required"
+                "linux.namespaces: a new mount namespace ({{\"type\": \"mount\"}} without a path) is required: sprout sets up the rootfs only in a mount namespace of its own, never in the runtime's or a joined one"
             );
         }
         if join.iter().any(|j| j.nstype == clone_flags::NEWUSER) && clone_flags != 0 {
@@ -1273,7 +1273,7 @@ mod tests {
             ),
             (
                 Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "pid"}])),
-                "linux.namespaces: a new mount namespace ({\"type\": \"mount\"} without a path) is required",
+                "linux.namespaces: a new mount namespace ({\"type\": \"mount\"} without a path) is required: sprout sets up the rootfs only in a mount namespace of its own, never in the runtime's or a joined one",
             ),
             (
                 Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}])),
