@@ -729,6 +729,7 @@ pub fn spawn_with(
         early_join = Some((d.finish)(Pid::from_raw(0), true)?);
         drop(d.into);
     }
+    plan.join_user_then_unshare();
     if deferred.is_some() {
         plan.unshare = plan.clone_flags
             & (clone_flags::NEWNS
@@ -838,7 +839,9 @@ pub fn spawn_with(
     let argv = sys::ptr_array(&argv_refs);
     let envp = sys::ptr_array(&[]);
 
-    if plan.join.iter().any(|j| j.nstype == clone_flags::NEWPID) {
+    if plan.join.iter().any(|j| j.nstype == clone_flags::NEWPID)
+        || plan.unshare & clone_flags::NEWPID != 0
+    {
         // The stub forks after joining a pid namespace and its parent exits:
         // the container process must become our child to be waited for.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;

@@ -561,11 +561,6 @@ impl Plan {
                 "linux.namespaces: a new mount namespace ({{\"type\": \"mount\"}} without a path) is required: sprout sets up the rootfs only in a mount namespace of its own, never in the runtime's or a joined one"
             );
         }
-        if join.iter().any(|j| j.nstype == clone_flags::NEWUSER) && clone_flags != 0 {
-            crate::bail!(
-                "linux.namespaces: joining a user namespace by path together with new namespaces is not supported yet"
-            );
-        }
         if clone_flags & clone_flags::NEWNET != 0 {
             fl |= flags::LOOPBACK;
         }
@@ -824,6 +819,23 @@ impl Plan {
         })
     }
 
+    /// With a user namespace joined by path, the stub makes every new
+    /// namespace itself (`unshare`, the pid namespace included, then a
+    /// fork into it) after joining it, so that they are owned by it, as
+    /// runc's nsexec does: namespaces made by the clone would belong to
+    /// the host's, where the container's root has no capabilities (no
+    /// mounts in its own mount namespace, no /proc of its pid namespace).
+    pub fn join_user_then_unshare(&mut self) {
+        if self.join.iter().any(|j| j.nstype == clone_flags::NEWUSER) {
+            self.unshare = self.clone_flags
+                & (clone_flags::NEWNS
+                    | clone_flags::NEWUTS
+                    | clone_flags::NEWIPC
+                    | clone_flags::NEWNET
+                    | clone_flags::NEWPID);
+        }
+    }
+
     /// Encodes the plan ([`PlanSpec::encode`]).
     ///
     /// Errors: the plan is larger than the protocol's 8 MiB.
@@ -835,13 +847,18 @@ impl Plan {
             nstype: self.unshare,
             fd: sprout_protocol::UNSET,
         });
-        let namespaces: Vec<Namespace> = unshare
-            .into_iter()
-            .chain(self.join.iter().map(|j| Namespace {
-                nstype: j.nstype,
-                fd: j.stub_fd,
-            }))
-            .collect();
+        // A joined user namespace comes first: the new namespaces are then
+        // made in it, owned by it (`join_user_then_unshare`).
+        let joined = |user: bool| {
+            self.join
+                .iter()
+                .filter(move |j| (j.nstype == clone_flags::NEWUSER) == user)
+                .map(|j| Namespace {
+                    nstype: j.nstype,
+                    fd: j.stub_fd,
+                })
+        };
+        let namespaces: Vec<Namespace> = joined(true).chain(unshare).chain(joined(false)).collect();
         let spec = PlanSpec {
             flags: self.flags,
             uid: self.uid,

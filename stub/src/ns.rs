@@ -10,8 +10,9 @@ use crate::sys::{self, Errno, abi};
 /// `setns(2)` into each of `plan.namespaces` in order (an fd is a namespace
 /// file, or a pidfd with several `CLONE_NEW*` bits for `exec`; the controller puts
 /// the user namespace first, as runc's nsexec does), closing each fd after
-/// use. Joining a pid namespace only affects children (pid_namespaces(7)),
-/// so then the stub forks: the parent sends `Pid{child}` — its fork return
+/// use, or `unshare(2)` of an entry without fd. Joining (or unsharing) a
+/// pid namespace only affects children (pid_namespaces(7)), so then the
+/// stub forks: the parent sends `Pid{child}` — its fork return
 /// value is the pid in the controller's pid namespace — and exits 0 (the
 /// controller, a child subreaper, reaps the child); the child carries on.
 pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
@@ -21,7 +22,10 @@ pub fn join(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         if ns.fd == UNSET {
             // New namespaces of our own (the controller cloned us with
             // only the pid namespace): made here while it makes the cgroup.
+            // After a joined user namespace (cloned with none), the pid
+            // namespace too, owned by it: then fork into it, as below.
             sys::unshare(ns.nstype).at(Step::Unshare, i as u32)?;
+            pid_ns |= ns.nstype & abi::CLONE_NEWPID != 0;
             continue;
         }
         sys::setns(sys::fd(ns.fd), ns.nstype).at(Step::Setns, i as u32)?;

@@ -10,7 +10,7 @@ use sprout_systests::serde_json::{Value, json};
 /// A config edit of a table-driven test.
 type Edit = Box<dyn Fn(&mut Value)>;
 
-use sprout_systests::{output, require_root, unique_id};
+use sprout_systests::{output, require_root, sprout, unique_id};
 
 /// An uptime as /proc/uptime prints it (seconds with two decimals), in
 /// hundredths of a second: integers, so that equal readings compare equal
@@ -137,6 +137,109 @@ fn join_a_time_namespace_by_path() {
     assert_eq!(out.code(), Some(0), "{out}");
     let up = centis(&out.stdout_str());
     assert!(up > host_uptime() + 999_000 * 100, "{out}");
+}
+
+/// A process in a new user namespace that maps container ids 0-65535 to
+/// host ids 100000-165535 (written here, as newuidmap would), for
+/// `{"type": "user", "path": "/proc/PID/ns/user"}`.
+struct UsernsHolder(std::process::Child);
+
+impl UsernsHolder {
+    fn start() -> UsernsHolder {
+        let child = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "120"])
+            .spawn()
+            .expect("unshare --user");
+        let h = UsernsHolder(child);
+        let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+        let start = std::time::Instant::now();
+        while std::fs::read_link(h.ns()).ok().is_none_or(|n| n == ours) {
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "unshare made no user namespace"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for f in ["uid_map", "gid_map"] {
+            std::fs::write(format!("/proc/{}/{f}", h.0.id()), "0 100000 65536\n").unwrap();
+        }
+        h
+    }
+
+    fn ns(&self) -> String {
+        format!("/proc/{}/ns/user", self.0.id())
+    }
+}
+
+impl Drop for UsernsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Joining a user namespace by path (as podman's pods and Kubernetes's
+/// user namespaces do) with every other namespace new: those are made in
+/// it and owned by it, as runc's nsexec makes them, so the container's
+/// root mounts its own /proc and /sys; the container process is pid 1 of
+/// its new pid namespace, and `exec`, `state` and `delete` work on it.
+/// sprout refused this config ("not supported yet").
+#[test]
+fn join_a_user_namespace_by_path() {
+    require_root!();
+    let holder = UsernsHolder::start();
+    let id = unique_id("userjoin");
+    let script = "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; echo $$; \
+                  grep ' /proc ' /proc/self/mountinfo | grep -c ' - proc '";
+    let b = busybox(&id, |c| {
+        add_ns(c, json!({"type": "user", "path": holder.ns()}));
+        sh(c, script);
+    });
+    let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let ns = std::fs::read_link(holder.ns()).unwrap();
+    let want = words(&format!("0 0 100000 65536 {} 1 1", ns.to_string_lossy()));
+    let out = run(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(words(&out.stdout_str()), want, "{out}");
+
+    // The lifecycle: create, start, exec, state, delete.
+    b.config_mut(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let out = b.sprout("create", &[&id]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let out = output(&mut sprout(&["start", &id]));
+    assert_eq!(out.code(), Some(0), "{out}");
+    let out = output(&mut sprout(&["exec", &id, "sh", "-c", script]));
+    assert_eq!(out.code(), Some(0), "{out}");
+    let mut exec_want = want.clone();
+    exec_want[5] = "*".into();
+    let mut got = words(&out.stdout_str());
+    if let Some(pid) = got.get_mut(5) {
+        assert_ne!(pid, "1", "{out}");
+        *pid = "*".into();
+    }
+    assert_eq!(got, exec_want, "{out}");
+    let state = output(&mut sprout(&["state", &id]));
+    let pid: sprout_systests::serde_json::Value =
+        sprout_systests::serde_json::from_str(&state.stdout_str()).unwrap();
+    let pid = pid["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(),
+        ns,
+        "{state}"
+    );
+    let out = output(&mut sprout(&["delete", "--force", &id]));
+    assert_eq!(out.code(), Some(0), "{out}");
+    // Killed (a zombie until its reaper, the machine's init, waits).
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z'))
+        })
+    };
+    let start = std::time::Instant::now();
+    while !gone() {
+        assert!(start.elapsed().as_secs() < 10, "pid {pid} still runs");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]
