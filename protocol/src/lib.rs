@@ -221,7 +221,10 @@ pub struct Caps {
 
 /// One namespace to join with `setns(2)` (the fd is inherited by the
 /// stub), or, with `fd` [`UNSET`], new namespaces the stub makes itself
-/// with `unshare(2)`.
+/// with `unshare(2)`, in list order. A joined or unshared pid namespace
+/// makes the stub fork into it afterwards (`Msg::Pid` names the child).
+/// With a user namespace joined by path, that join comes first and the
+/// unshare (the pid namespace included) after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Namespace {
     /// `CLONE_NEW*` constant of the namespace type (e.g. `CLONE_NEWNET`);
