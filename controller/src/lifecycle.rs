@@ -845,6 +845,17 @@ fn start_locked(root: &Path, id: &str) -> Result<()> {
     if n != 1 {
         crate::bail!("container \"{id}\": the container process exited before it was started");
     }
+    // The stub holds the connection until its execve closes it: the
+    // poststart hooks below come after the container process's exec
+    // (runtime.md, "Lifecycle" step 8), as the spec orders. (An exec that
+    // fails ends the stub: EOF as well, and the process is gone.)
+    loop {
+        match conn.read(&mut b) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
     st.status_stored = Status::Running;
     st.save()?;
     hooks::run_warn(

@@ -95,11 +95,15 @@ pub fn load_seccomp(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
 
 /// `create`: send `Created` (a vanished `create` controller is fine), then
 /// block in `accept(2)` on the listening start socket until `sprout start`
-/// connects; answer one byte `1` and close both sockets. A missing start
-/// socket (`start_fd` UNSET or not open) fails with `EBADF`.
-pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
+/// connects; answer one byte `1`, close the listening socket and return
+/// the connection, which the caller keeps open until its `execve` closes
+/// it (`SOCK_CLOEXEC`): the EOF tells `start` that the container process
+/// runs, so that its poststart hooks come after it (runtime.md,
+/// "Lifecycle"). A missing start socket (`start_fd` UNSET or not open)
+/// fails with `EBADF`.
+pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<Option<sys::Fd>> {
     if !plan.has(flags::WAIT_START) {
-        return Ok(());
+        return Ok(None);
     }
     let _ = sync.send(Msg::Created);
     let listener = sys::fd(plan.start_fd);
@@ -110,9 +114,8 @@ pub fn wait_start(plan: &Plan<'_>, sync: &Sync) -> Res<()> {
         }
     };
     let _ = sys::send(conn.raw(), b"1");
-    drop(conn);
     sys::close(plan.start_fd);
-    Ok(())
+    Ok(Some(conn))
 }
 
 /// Clears the signal mask (it survives execve) and execs; returns the

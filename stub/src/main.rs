@@ -296,7 +296,8 @@ fn run(
         }
     }
     let exe = user::finalize(plan, sync, arg0, envp, gids, path)?;
-    exec::wait_start(plan, sync)?;
+    // Held open until the exec (see `wait_start`).
+    let _started = exec::wait_start(plan, sync)?;
     if let Mode::Image {
         subreaper,
         pgroup,

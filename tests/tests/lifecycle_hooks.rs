@@ -186,6 +186,66 @@ fn every_hook_gets_its_state_at_its_point() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// runtime.md, "Lifecycle": poststart hooks run after the user-specified
+/// process is executed. The hook must find the container's pid running
+/// the container's program, not the stub: `start` waits for the stub's
+/// exec (which closes the start connection). strace holds the stub's
+/// `execve` back for a second, so that a `start` that did not wait (as
+/// before: the hook started on the stub's "go" byte) is seen.
+#[test]
+fn poststart_hooks_run_after_the_container_process_is_executed() {
+    require_root!();
+    let rt = Rt::new("poststart-exec");
+    let id = unique_id("lt-psexec");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "exec sleep 600", |_| {});
+    let exe = out.p("exe");
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({"poststart": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "pid=$(tr -d ' \\n' | sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); readlink /proc/$pid/exe > {}",
+                exe.display()
+            )],
+        }]});
+    });
+    rt.create_ok(&bundle, &id);
+    let pid = rt.pid(&id);
+    let mut strace = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=execve"])
+        .args([
+            "-e",
+            "inject=execve:delay_enter=1000000",
+            "-p",
+            &pid.to_string(),
+        ])
+        .spawn()
+        .expect("strace (cargo xtask test installs it)");
+    let traced = || {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+    };
+    let t0 = Instant::now();
+    while !traced() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "strace did not attach"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rt.ok(&["start", &id]);
+    let seen = fs::read_to_string(&exe).unwrap();
+    let _ = strace.kill();
+    let _ = strace.wait();
+    assert!(
+        seen.trim_end().ends_with("/busybox"),
+        "the poststart hook saw {seen:?} as the container process"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn foreground_run_runs_every_hook() {
     require_root!();
