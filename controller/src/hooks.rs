@@ -41,8 +41,9 @@
 //! A startContainer hook then takes on the container process's
 //! credentials (`process.user` with its groups, the five capability sets,
 //! `noNewPrivileges`; [`sys::HookCreds`]), as runc's init has applied
-//! them when it runs the hook: its path is the image's file. Unlike
-//! runc's, it does not run under the container's seccomp filter.
+//! them when it runs the hook: its path is the image's file; and the
+//! container's seccomp filter, loaded last (one with `SCMP_ACT_NOTIFY`
+//! is left out, with a warning).
 //! Both processes are in the hook's process group (a timeout kills them
 //! together) and have `PR_SET_PDEATHSIG(SIGKILL)`; an exec failure of
 //! the hook is reported as for any other hook. Killed together, the hook
@@ -291,9 +292,11 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
 /// `process.noNewPrivileges`. Errors: the capability names, as for the
 /// container (see `caps::resolve`).
 fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
+    let seccomp = hook_seccomp(spec)?;
     let Some(p) = spec.process() else {
         return Ok(sys::HookCreds {
             last_cap: crate::caps::read_cap_last_cap(),
+            seccomp,
             ..Default::default()
         });
     };
@@ -311,7 +314,28 @@ fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
         ambient: c.ambient,
         last_cap,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
+        seccomp,
     })
+}
+
+/// The container's `linux.seccomp` filter for a startContainer hook
+/// (runc runs the hook from its init, under the filter). A filter with
+/// `SCMP_ACT_NOTIFY` is left out, with a warning: its listener belongs to
+/// the container's agent, and a second one nobody reads would hang the
+/// hook at its first notified system call. Errors: as
+/// [`crate::seccomp::compile`] (the compilation comes from its cache).
+fn hook_seccomp(spec: &Spec) -> Result<Option<(Vec<u8>, u32)>> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let c = crate::seccomp::compile(s, false)?;
+    if c.listener.is_some() {
+        warn(
+            "hooks.startContainer: the container's seccomp filter has SCMP_ACT_NOTIFY; the hooks run without it",
+        );
+        return Ok(None);
+    }
+    Ok(Some((c.program, c.flags)))
 }
 
 /// Runs the hooks of `kind` like [`run`] but turns each failure into a

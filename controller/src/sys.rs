@@ -1702,8 +1702,8 @@ pub struct HookJoin {
 
 /// What a startContainer hook takes on of the container's process (as
 /// runc's init has applied it by then): `process.user` and
-/// `process.capabilities` (bit masks, up to `last_cap`), and
-/// `noNewPrivileges`. (Not its seccomp filter.)
+/// `process.capabilities` (bit masks, up to `last_cap`),
+/// `noNewPrivileges` and the `linux.seccomp` filter.
 #[derive(Debug, Clone, Default)]
 pub struct HookCreds {
     /// `process.user.uid`, `gid`, `additionalGids`.
@@ -1720,11 +1720,18 @@ pub struct HookCreds {
     pub last_cap: u32,
     /// `process.noNewPrivileges`.
     pub no_new_privs: bool,
+    /// The container's compiled `linux.seccomp` filter (8-byte
+    /// `struct sock_filter` records) and its `SECCOMP_FILTER_FLAG_*`
+    /// bits, loaded last, as runc's init has loaded it by then.
+    pub seccomp: Option<(Vec<u8>, u32)>,
 }
 
 /// Applies `c` to this (forked, single-threaded) process, in runc's order:
 /// the bounding set, keep capabilities across the uid change, groups, gid,
-/// uid, the other capability sets, ambient, no_new_privs. On failure a
+/// uid, the other capability sets, ambient, no_new_privs, then the seccomp
+/// filter (seccomp(2) `SECCOMP_SET_MODE_FILTER`; without no_new_privs it
+/// needs CAP_SYS_ADMIN, kept effective until the hook's execve as the stub
+/// keeps it, which then derives the sets without it). On failure a
 /// line naming the step goes to stderr (the hook's output, read back by
 /// the caller) and the errno is returned.
 ///
@@ -1780,15 +1787,22 @@ unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
             version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
             pid: 0,
         };
+        // CAP_SYS_ADMIN (`<linux/capability.h>`).
+        let admin = if c.seccomp.is_some() && !c.no_new_privs {
+            1u64 << 21
+        } else {
+            0
+        };
+        let (effective, permitted) = (c.effective | admin, c.permitted | admin);
         let data = [
             Data {
-                effective: c.effective as u32,
-                permitted: c.permitted as u32,
+                effective: effective as u32,
+                permitted: permitted as u32,
                 inheritable: c.inheritable as u32,
             },
             Data {
-                effective: (c.effective >> 32) as u32,
-                permitted: (c.permitted >> 32) as u32,
+                effective: (effective >> 32) as u32,
+                permitted: (permitted >> 32) as u32,
                 inheritable: (c.inheritable >> 32) as u32,
             },
         ];
@@ -1814,6 +1828,23 @@ unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
             return Err(fail(
                 b"setting the container's credentials: PR_SET_NO_NEW_PRIVS",
             ));
+        }
+        if let Some((program, flags)) = &c.seccomp {
+            let prog = libc::sock_fprog {
+                len: (program.len() / 8) as u16,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                *flags,
+                &prog as *const libc::sock_fprog,
+            ) < 0
+            {
+                return Err(fail(
+                    b"setting the container's credentials: seccomp(SECCOMP_SET_MODE_FILTER)",
+                ));
+            }
         }
     }
     Ok(())

@@ -769,3 +769,46 @@ fn start_container_hooks_run_with_the_containers_credentials() {
     assert_eq!(field("CapEff"), "0000000000000000", "{out}");
     assert_eq!(field("CapPrm"), "0000000000000000", "{out}");
 }
+
+/// A startContainer hook runs under the container's seccomp filter, as
+/// runc's do (its init has loaded the filter when it runs them): here a
+/// profile that answers mkdir with EOPNOTSUPP, with and without
+/// `noNewPrivileges` (without it the filter is loaded while
+/// CAP_SYS_ADMIN is still effective). The hook ran unfiltered before.
+#[test]
+fn start_container_hooks_run_under_the_containers_seccomp_filter() {
+    require_root!();
+    for nnp in [true, false] {
+        let id = unique_id("lt-hookseccomp");
+        let bundle = sh_bundle(
+            &id,
+            "cat /dev/shm/hook-mkdir; test -d /tmp/by-hook || echo no-dir",
+            |c| {
+                c["process"]["noNewPrivileges"] = json!(nnp);
+                c["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
+                });
+            },
+        );
+        let hook = container_script(
+            &bundle,
+            "mk.sh",
+            "mkdir /tmp/by-hook 2> /dev/shm/hook-mkdir; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status >> /dev/shm/hook-mkdir",
+        );
+        bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+        let out = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+        assert_eq!(out.code(), Some(0), "nnp {nnp}: {out}");
+        let words: Vec<String> = out
+            .stdout_str()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let want = format!(
+            "mkdir: can't create directory '/tmp/by-hook': Operation not supported \
+             NoNewPrivs: {} Seccomp: 2 no-dir",
+            u8::from(nnp)
+        );
+        assert_eq!(words.join(" "), want, "nnp {nnp}: {out}");
+    }
+}
