@@ -168,12 +168,15 @@ pub enum Place {
     Container(i32),
 }
 
-/// Namespaces in join order: user first (it owns the others), mount last.
-const NS_ORDER: [(&str, libc::c_int); 7] = [
+/// Namespaces in join order: user first (it owns the others), mount last;
+/// the time namespace too (time_namespaces(7): its clock offsets), as the
+/// hook runs in the container's namespaces.
+const NS_ORDER: [(&str, libc::c_int); 8] = [
     ("user", libc::CLONE_NEWUSER),
     ("ipc", libc::CLONE_NEWIPC),
     ("uts", libc::CLONE_NEWUTS),
     ("net", libc::CLONE_NEWNET),
+    ("time", libc::CLONE_NEWTIME),
     ("pid", libc::CLONE_NEWPID),
     ("cgroup", libc::CLONE_NEWCGROUP),
     ("mnt", libc::CLONE_NEWNS),
@@ -236,7 +239,12 @@ struct Joined {
 fn container_namespaces(pid: i32) -> Result<Vec<(OwnedFd, libc::c_int)>> {
     let mut out = Vec::new();
     for (name, flag) in NS_ORDER {
-        let theirs = format!("/proc/{pid}/ns/{name}");
+        // The stub made the time namespace for its exec (unshare(2) of
+        // CLONE_NEWTIME moves only children and the next exec into it).
+        let theirs = match name {
+            "time" => format!("/proc/{pid}/ns/time_for_children"),
+            _ => format!("/proc/{pid}/ns/{name}"),
+        };
         let ours = format!("/proc/self/ns/{name}");
         let (Ok(t), Ok(o)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
             continue; // namespace type not supported by this kernel, or the process is gone (open fails below)

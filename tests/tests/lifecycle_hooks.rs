@@ -812,3 +812,47 @@ fn start_container_hooks_run_under_the_containers_seccomp_filter() {
         assert_eq!(words.join(" "), want, "nnp {nnp}: {out}");
     }
 }
+
+/// A startContainer hook joins the container's time namespace too (it
+/// runs in the container's namespaces): it reads the container's uptime,
+/// two days ahead of the host's here. It read the host's before.
+#[test]
+fn start_container_hooks_join_the_time_namespace() {
+    require_root!();
+    let id = unique_id("lt-hooktime");
+    let bundle = sh_bundle(&id, "cat /dev/shm/hook-uptime", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 172800}});
+    });
+    let hook = container_script(
+        &bundle,
+        "up.sh",
+        "cut -d. -f1 /proc/uptime > /dev/shm/hook-uptime",
+    );
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+    let host = |_: ()| -> u64 {
+        fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = host(());
+    let out = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+    let after = host(());
+    assert_eq!(out.code(), Some(0), "{out}");
+    let up: u64 = out
+        .stdout_str()
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        up >= before + 172_800 && up <= after + 172_800 + 1,
+        "the hook's uptime {up}, the host's {before}..{after}: {out}"
+    );
+}
