@@ -108,7 +108,7 @@ pub fn finalize<'p>(
         }
     }
     if controller {
-        chown_stdio(plan.uid, plan.gid)?;
+        chown_stdio(plan.uid)?;
     }
     if !plan.has(flags::SKIP_SETGROUPS) {
         let n = plan.additional_gids.len();
@@ -178,9 +178,11 @@ fn cwd_inside_root(buf: &mut [u8]) -> Result<(), Errno> {
 /// runc's `fixStdioPermissions`, done while still root: make fds 0-2 owned
 /// by the container user so it can use them (e.g. the pty, a pipe), except
 /// `/dev/null` (char 1:3, shared with the host) and fds already owned.
-/// EPERM/EINVAL/EROFS are ignored (a file we may not chown, an unmapped
-/// id, a read-only fs), as runc does; a closed fd is skipped.
-fn chown_stdio(uid: u32, gid: u32) -> Res<()> {
+/// Only the owner changes (`fchown(fd, uid, -1)`, as runc): a terminal
+/// keeps its `tty` group. EPERM/EINVAL/EROFS are ignored (a file we may
+/// not chown, an unmapped id, a read-only fs), as runc does; a closed fd
+/// is skipped.
+fn chown_stdio(uid: u32) -> Res<()> {
     for fd in 0..3u32 {
         let st = match sys::fstat(sys::fd(fd)) {
             Ok(st) => st,
@@ -188,10 +190,10 @@ fn chown_stdio(uid: u32, gid: u32) -> Res<()> {
             Err(e) => return Err(Fail::new(Step::ChownStdio, e, fd)),
         };
         let null = st.file_type() == abi::S_IFCHR && st.rdev == sys::makedev(1, 3);
-        if null || (st.uid == uid && st.gid == gid) {
+        if null || st.uid == uid {
             continue;
         }
-        match sys::fchown(sys::fd(fd), uid, gid) {
+        match sys::fchown(sys::fd(fd), uid, u32::MAX) {
             Ok(()) | Err(Errno::PERM | Errno::INVAL | Errno::ROFS) => {}
             Err(e) => return Err(Fail::new(Step::ChownStdio, e, fd)),
         }

@@ -134,6 +134,23 @@ fn root_user_has_no_groups_and_default_caps() {
     assert_eq!(status_field(&out, "NoNewPrivs"), "1", "{out}");
 }
 
+/// runc's fixStdioPermissions: the container user gets its stdio as
+/// owner, and only the owner changes (a terminal keeps its `tty` group;
+/// here the pipes keep the caller's group 0). sprout changed the group to
+/// the user's too.
+#[test]
+fn stdio_gets_the_users_owner_and_keeps_its_group() {
+    require_root!();
+    let id = unique_id("stdioown");
+    let bundle = busybox(&id, |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        sh(c, "stat -L -c %u:%g /proc/self/fd/1 /proc/self/fd/2");
+    });
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "1000:0\n1000:0\n", "{out}");
+}
+
 /// Capability names runc does not know (an unknown name, or a known one
 /// not spelled `CAP_<NAME>`) are ignored with one warning, as runc 1.1
 /// does ("ignoring unknown or unavailable capabilities"): the container

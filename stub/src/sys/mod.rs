@@ -328,20 +328,17 @@ pub struct Stat {
     pub mode: u32,
     /// `st_uid`.
     pub uid: u32,
-    /// `st_gid`.
-    pub gid: u32,
     /// `st_rdev`: device number of a device file.
     pub rdev: u64,
 }
 
 impl Stat {
     // x86-64 `struct stat` (144 bytes): st_mode and st_uid share the 4th
-    // 8-byte word, st_gid is the low half of the 5th, st_rdev the 6th.
+    // 8-byte word (st_gid is the low half of the 5th), st_rdev the 6th.
     fn from_raw(w: &[u64; 18]) -> Stat {
         Stat {
             mode: w[3] as u32,
             uid: (w[3] >> 32) as u32,
-            gid: w[4] as u32,
             rdev: w[5],
         }
     }
