@@ -611,7 +611,12 @@ impl Plan {
                     "linux.gidMappings: container gid 0 must be mapped (sprout-init starts as root in the user namespace)"
                 );
             }
-        } else if !uid_map.is_empty() || !gid_map.is_empty() {
+        } else if (!uid_map.is_empty() || !gid_map.is_empty())
+            // With a user namespace joined by path the mappings describe
+            // it (podman passes them for a pod's namespace; runc takes
+            // them): kept for `idmap` mounts, never written.
+            && !join.iter().any(|j| j.nstype == clone_flags::NEWUSER)
+        {
             crate::bail!(
                 "linux.uidMappings/gidMappings: need a new user namespace (add {{\"type\": \"user\"}} to linux.namespaces)"
             );

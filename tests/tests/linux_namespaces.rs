@@ -193,6 +193,9 @@ fn join_a_user_namespace_by_path() {
                   grep ' /proc ' /proc/self/mountinfo | grep -c ' - proc '";
     let b = busybox(&id, |c| {
         add_ns(c, json!({"type": "user", "path": holder.ns()}));
+        // podman passes the pod namespace's mappings along (runc takes them).
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         sh(c, script);
     });
     let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
