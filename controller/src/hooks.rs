@@ -283,6 +283,7 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
         (Kind::StartContainer, Place::Container(_)) => Some(container_creds(spec)?),
         _ => None,
     };
+    let cwd = hook_cwd(spec, kind, state);
     for (i, h) in hooks.iter().enumerate() {
         run_one(
             h,
@@ -290,9 +291,28 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
             state,
             place,
             creds.as_ref(),
+            cwd.as_deref(),
         )?;
     }
     Ok(())
+}
+
+/// The working directory of a hook of `kind`, as runc's hooks get it:
+/// the bundle (runc works there; the state's `bundle`) for the hooks in
+/// the runtime's namespaces, the rootfs (the state's `rootfs`) for
+/// createContainer, `process.cwd` for startContainer. `None` (the
+/// caller's, or the joined mount namespace's root) when unknown; a
+/// directory that cannot be entered is skipped as well.
+fn hook_cwd(spec: &Spec, kind: Kind, state: &str) -> Option<std::path::PathBuf> {
+    let field = |key: &str| -> Option<std::path::PathBuf> {
+        let v: serde_json::Value = serde_json::from_str(state).ok()?;
+        v.get(key)?.as_str().map(std::path::PathBuf::from)
+    };
+    match kind {
+        Kind::CreateContainer => field("rootfs"),
+        Kind::StartContainer => spec.process().as_ref().map(|p| p.cwd().clone()),
+        _ => field("bundle"),
+    }
 }
 
 /// The credentials of `spec`'s container process for a startContainer
@@ -349,13 +369,20 @@ fn hook_seccomp(spec: &Spec) -> Result<Option<(Vec<u8>, u32)>> {
 /// Runs the hooks of `kind` like [`run`] but turns each failure into a
 /// warning and goes on (poststart, poststop: the spec's "log a warning").
 pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
-    for (i, h) in of(spec, kind).iter().enumerate() {
+    let hooks = of(spec, kind);
+    let cwd = if hooks.is_empty() {
+        None
+    } else {
+        hook_cwd(spec, kind, state)
+    };
+    for (i, h) in hooks.iter().enumerate() {
         if let Err(e) = run_one(
             h,
             &format!("hooks.{}[{i}]", kind.name()),
             state,
             Place::Runtime,
             None,
+            cwd.as_deref(),
         ) {
             warn(e);
         }
@@ -369,6 +396,7 @@ fn run_one(
     state: &str,
     place: Place,
     creds: Option<&sys::HookCreds>,
+    cwd: Option<&std::path::Path>,
 ) -> Result<()> {
     let path = h.path();
     let what = format!("{field} \"{}\"", path.display());
@@ -421,6 +449,18 @@ fn run_one(
         Place::Runtime => None,
         Place::Container(pid) => Some(container_join(pid, &what)?),
     };
+    // In the runtime's namespaces std enters it before the exec; in the
+    // container's, the child does after joining its mount namespace
+    // (setns(2) moves the working directory to that namespace's root).
+    if let (Place::Runtime, Some(c)) = (place, cwd)
+        && c.is_dir()
+    {
+        cmd.current_dir(c);
+    }
+    let cwd = cwd.and_then(|c| {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::CString::new(c.as_os_str().as_bytes()).ok()
+    });
     // Dies with us (a killed create leaves no hook); joins the container.
     sys::hook_before_exec(
         &mut cmd,
@@ -445,6 +485,7 @@ fn run_one(
                 .map(|(fd, t)| (fd.as_raw_fd(), *t))
                 .collect(),
             creds: creds.cloned(),
+            cwd: cwd.clone(),
         }),
     );
     let spawned = cmd.spawn();

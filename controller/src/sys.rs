@@ -1698,6 +1698,9 @@ pub struct HookJoin {
     /// namespaces (startContainer: runc runs it from its init after the
     /// container's credentials; createContainer keeps the runtime's).
     pub creds: Option<HookCreds>,
+    /// The working directory to enter after the namespaces, before the
+    /// credentials (best-effort, as runc's: a failed `chdir` is skipped).
+    pub cwd: Option<std::ffi::CString>,
 }
 
 /// What a startContainer hook takes on of the container's process (as
@@ -2055,6 +2058,9 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
                 if libc::setns(fd, nstype) < 0 {
                     return Err(io::Error::last_os_error());
                 }
+            }
+            if let Some(d) = &join.cwd {
+                libc::chdir(d.as_ptr());
             }
             if let Some(c) = &join.creds {
                 apply_hook_creds(c)?;

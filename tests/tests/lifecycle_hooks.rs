@@ -856,3 +856,55 @@ fn start_container_hooks_join_the_time_namespace() {
         "the hook's uptime {up}, the host's {before}..{after}: {out}"
     );
 }
+
+/// Hooks work where runc's do: in the bundle directory (runc works
+/// there) for the hooks in the runtime's namespaces, in the rootfs for
+/// createContainer, in `process.cwd` for startContainer. A hook that
+/// reads `config.json` relative to its working directory works. They ran
+/// in the caller's directory and in `/`.
+#[test]
+fn hooks_run_in_runcs_working_directories() {
+    require_root!();
+    let id = unique_id("lt-hookcwd");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "cat /dev/shm/start-cwd", |c| {
+        c["process"]["cwd"] = json!("/tmp");
+    });
+    let start_hook = container_script(&bundle, "cwd.sh", "pwd > /dev/shm/start-cwd");
+    let pwd = |kind: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("pwd > {}; test -f config.json && echo config >> {0}; true", out.p(kind).display())]})
+    };
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({
+            "prestart": [pwd("prestart")],
+            "createRuntime": [pwd("createRuntime")],
+            "createContainer": [pwd("createContainer")],
+            "startContainer": [{"path": start_hook}],
+            "poststart": [pwd("poststart")],
+            "poststop": [pwd("poststop")],
+        });
+    });
+    let run = output(
+        sprout(&["run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id)
+            .current_dir("/"),
+    );
+    assert_eq!(run.code(), Some(0), "{run}");
+    assert_eq!(run.stdout_str(), "/tmp\n", "startContainer: {run}");
+    let dir = bundle.dir().canonicalize().unwrap();
+    let in_bundle = format!("{}\nconfig\n", dir.display());
+    for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
+        assert_eq!(
+            fs::read_to_string(out.p(kind)).unwrap(),
+            in_bundle,
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(out.p("createContainer")).unwrap(),
+        format!("{}\n", dir.join("rootfs").display()),
+        "createContainer"
+    );
+}
