@@ -362,6 +362,8 @@ pub enum Origin {
     TimeOffsets,
     /// The stub joining the container's cgroup ([`place_join_cgroup`]).
     Cgroup,
+    /// `process.cwd`, made when missing ([`cwd_op`]).
+    Cwd,
 }
 
 impl fmt::Display for Origin {
@@ -384,6 +386,7 @@ impl fmt::Display for Origin {
             }
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
             Origin::Cgroup => write!(f, "linux.cgroupsPath"),
+            Origin::Cwd => write!(f, "process.cwd"),
         }
     }
 }
@@ -1372,6 +1375,18 @@ fn below(inner: &CString, outer: &CString) -> bool {
         return i != b".";
     }
     i.len() > o.len() && i.starts_with(o) && i[o.len()] == b'/'
+}
+
+/// The op that makes the container process's working directory `cwd`
+/// (absolute) when it is missing, as runc's `prepareRootfs` does
+/// (`MkdirAll(cwd, 0755)` inside the new root): a [`MountKind::Mkdir`]
+/// after every mount, so it lands in what is mounted there (a tmpfs on
+/// `/tmp` ...). `None` for `/`. Errors: a path with NUL.
+pub fn cwd_op(cwd: &str) -> Result<Option<Op>> {
+    match below_root(cwd) {
+        Ok(target) => Ok(Some(Op::new(MountKind::Mkdir, &target, &Origin::Cwd)?)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.

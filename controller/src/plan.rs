@@ -646,6 +646,7 @@ impl Plan {
         let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops =
             mounts::before_pivot(spec_mounts, linux.devices().as_deref().unwrap_or(&[]), &ctx)?;
+        ops.extend(mounts::cwd_op(&cwd.to_string_lossy())?);
         let presence = mounts::NsPresence {
             net: has(clone_flags::NEWNET),
             ipc: has(clone_flags::NEWIPC),

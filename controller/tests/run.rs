@@ -354,8 +354,9 @@ fn errors_name_the_field_and_leave_nothing() {
             "process.args[0] \"nosuchcmd\": executable file not found in $PATH",
         ),
         (
-            Box::new(|c| c["process"]["cwd"] = json!("/nonexistent")),
-            "process.cwd \"/nonexistent\": chdir: No such file or directory (ENOENT)",
+            // A missing cwd is made (as runc); a file in its way is not.
+            Box::new(|c| c["process"]["cwd"] = json!("/bin/busybox/dir")),
+            "process.cwd \"/bin/busybox/dir\": chdir: Not a directory (ENOTDIR)",
         ),
         (
             Box::new(|c| c["process"]["cwd"] = json!("tmp")),

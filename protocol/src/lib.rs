@@ -283,6 +283,11 @@ pub enum MountKind {
     /// checked too), a detached tree; else last. Its other fields are empty. At most one per plan; without
     /// JOIN_CGROUP the stub ignores it.
     JoinCgroup = 7,
+    /// Create the directory `target` with any missing parent, inside the
+    /// rootfs (`mkdir -p`, mode 0755; symlinks followed inside it), after
+    /// the mounts: runc's `MkdirAll` of `process.cwd`. A failure is
+    /// reported as [`Step::Chdir`](super::Step::Chdir).
+    Mkdir = 8,
 }
 
 impl MountKind {
@@ -295,6 +300,7 @@ impl MountKind {
             5 => Self::ReadonlyPath,
             6 => Self::WriteFile,
             7 => Self::JoinCgroup,
+            8 => Self::Mkdir,
             _ => return None,
         })
     }
@@ -302,7 +308,7 @@ impl MountKind {
     pub fn before_pivot(self) -> bool {
         matches!(
             self,
-            Self::Mount | Self::Device | Self::Symlink | Self::JoinCgroup
+            Self::Mount | Self::Device | Self::Symlink | Self::JoinCgroup | Self::Mkdir
         )
     }
 }

@@ -81,9 +81,14 @@ pub fn finalize<'p>(
     // directory as it is: no chdir at all, as gosu and su-exec, so that a
     // directory the new user may not search is no error.
     let stay = plan.cwd.to_bytes() == b".";
-    // (As uid 0 the chdir below gives the same result: skip this one.)
+    // runc's order: the chdir as root first, final when it works (the
+    // user may then sit in a directory it could not enter itself); only
+    // a refused one is tried again as the user, below. (As uid 0 the one
+    // below gives the same result: skip this one.)
+    let mut in_cwd = stay;
     if plan.uid != 0 && !stay {
         match sys::chdir(plan.cwd) {
+            Ok(()) => in_cwd = true,
             Err(Errno::PERM | Errno::ACCESS) => {}
             r => r.at(Step::Chdir, 0)?,
         }
@@ -122,13 +127,12 @@ pub fn finalize<'p>(
     }
     sys::setresgid(plan.gid).at(Step::Setresgid, 0)?;
     sys::setresuid(plan.uid).at(Step::Setresuid, 0)?;
-    if !stay {
-        // Unlike runc, the cwd must be accessible to the user itself.
+    if !in_cwd {
         sys::chdir(plan.cwd).at(Step::Chdir, 0)?;
-        // "/" is the root itself: nothing to check.
-        if plan.cwd.to_bytes() != b"/" {
-            cwd_inside_root(path).at(Step::Chdir, 0)?;
-        }
+    }
+    // "/" is the root itself: nothing to check.
+    if !stay && plan.cwd.to_bytes() != b"/" {
+        cwd_inside_root(path).at(Step::Chdir, 0)?;
     }
     if caps {
         let c = plan.caps;

@@ -151,6 +151,48 @@ fn stdio_gets_the_users_owner_and_keeps_its_group() {
     assert_eq!(out.stdout_str(), "1000:0\n1000:0\n", "{out}");
 }
 
+/// `process.cwd` as runc treats it: a missing one is made (`MkdirAll`,
+/// 0755, inside what is mounted there: here the tmpfs on /tmp); one the
+/// user cannot enter is entered as root first (runc's finalizeNamespace:
+/// the chdir as the user comes only after a refused one). sprout failed
+/// both with `chdir: ENOENT` and `EACCES`.
+#[test]
+fn cwd_is_made_when_missing_and_entered_as_root_first() {
+    require_root!();
+    let id = unique_id("cwdmk");
+    let bundle = busybox(&id, |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["process"]["cwd"] = json!("/tmp/made/here");
+        sh(
+            c,
+            "pwd; stat -c %a . ..; grep ' /tmp ' /proc/self/mountinfo | grep -c ' - tmpfs '",
+        );
+    });
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "/tmp/made/here\n755\n755\n1\n", "{out}");
+    assert!(
+        !bundle.rootfs().join("tmp/made").exists(),
+        "made in the rootfs, not the tmpfs"
+    );
+
+    let id = unique_id("cwdroot");
+    let bundle = busybox(&id, |c| {
+        demo_user(c);
+        c["process"]["cwd"] = json!("/data");
+        sh(c, "pwd; id -u; ls . 2>&1 | grep -c 'Permission denied'");
+    });
+    let data = bundle.rootfs().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "/data\n1000\n1\n", "{out}");
+}
+
 /// Capability names runc does not know (an unknown name, or a known one
 /// not spelled `CAP_<NAME>`) are ignored with one warning, as runc 1.1
 /// does ("ignoring unknown or unavailable capabilities"): the container
