@@ -220,7 +220,13 @@ fn lsm_error(field: &str, value: &str, lsm: &str) -> Error {
 /// The attributes of `process` (the container's init process when
 /// `exec` is false): errors name the field.
 pub fn resolve(p: &Process, exec: bool) -> Result<Attrs> {
-    if let Some(v) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+    // "unconfined" (podman's `--security-opt apparmor=unconfined`) asks
+    // for what the process has without a profile written: nothing to do.
+    if let Some(v) = p
+        .apparmor_profile()
+        .as_deref()
+        .filter(|s| !s.is_empty() && *s != "unconfined")
+    {
         return Err(lsm_error("process.apparmorProfile", v, "AppArmor"));
     }
     if let Some(v) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {

@@ -285,8 +285,8 @@ pub enum MountKind {
     JoinCgroup = 7,
     /// Create the directory `target` with any missing parent, inside the
     /// rootfs (`mkdir -p`, mode 0755; symlinks followed inside it), after
-    /// the mounts: runc's `MkdirAll` of `process.cwd`. A failure is
-    /// reported as [`Step::Chdir`](super::Step::Chdir).
+    /// the mounts: runc's `MkdirAll` of `process.cwd`. Best-effort: a
+    /// failure is left for the later `chdir` to report.
     Mkdir = 8,
 }
 

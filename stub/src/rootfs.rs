@@ -651,10 +651,12 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
             }
             MountKind::Device => device_op(&mut w, &op, i),
             MountKind::Symlink => symlink_op(&mut w, &op, i),
-            MountKind::Mkdir => w
-                .dir(op.target.to_bytes(), false, true)
-                .map(|_| ())
-                .at(Step::Chdir, i),
+            // Best-effort: the chdir reports what is wrong (a file in the
+            // way, a magic link such as /proc/self/fd/N).
+            MountKind::Mkdir => {
+                let _ = w.dir(op.target.to_bytes(), false, true);
+                Ok(())
+            }
             // Once: a second op would wait for a second `Msg::Cgroup`.
             MountKind::JoinCgroup if plan.has(flags::JOIN_CGROUP) && !joined => {
                 joined = true;

@@ -284,6 +284,15 @@ fn refused_fields_are_named() {
         "echo ok",
     );
     assert_eq!(out, "ok\n");
+    // AppArmor's "unconfined" (podman's `--security-opt apparmor=unconfined`)
+    // asks for no profile: it runs, as with runc on a host without AppArmor
+    // confinement of the runtime.
+    let out = run_script(
+        "lsmunconfined",
+        |c| c["process"]["apparmorProfile"] = json!("unconfined"),
+        "echo ok",
+    );
+    assert_eq!(out, "ok\n");
 }
 
 /// `process.execCPUAffinity` of an exec'd process (`--process` JSON):
