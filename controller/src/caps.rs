@@ -233,9 +233,11 @@ pub fn drop_unknown(config: &mut serde_json::Value) -> bool {
     }
     dropped.sort();
     dropped.dedup();
+    // Quoted (Rust's escapes): a name cannot start a line of its own.
+    let shown: Vec<String> = dropped.iter().map(|n| format!("{n:?}")).collect();
     warn(format!(
         "process.capabilities: ignoring unknown capabilities: {}",
-        dropped.join(", ")
+        shown.join(", ")
     ));
     true
 }

@@ -34,16 +34,19 @@ const MAX_HOPS: usize = 40;
 /// symlinks of the rootfs, or `None` when its last component is not a
 /// symlink there (or its directory is missing, made by the stub later).
 ///
-/// `root` is the rootfs directory (an `O_PATH` fd), `rootfs` its host path
-/// (canonical), and `covered` says whether a rootfs-relative path is equal
-/// to or below a mount the plan makes earlier: a symlink is read only from
-/// a directory that is not. Each symlink's content is joined to the real
-/// path of its directory (absolute content to the rootfs), with `..`
-/// applied lexically and never above the rootfs, as `SecureJoin` does.
-/// A link to the rootfs itself gives `None` (the mount would cover it).
+/// `root` is the rootfs directory (an `O_PATH` fd), and `covered` says
+/// whether a rootfs-relative path is equal to or below a mount the plan
+/// makes earlier. Only the last component may be a symlink: the
+/// directories on the way are opened without following any
+/// (`RESOLVE_NO_SYMLINKS`), so that the path as spelled is the path looked
+/// up, and none of them may be covered (a symlink is read only from the
+/// rootfs itself). A path through a symlinked directory is left to the
+/// stub. Each symlink's content is joined to its directory (absolute
+/// content to the rootfs), with `..` applied lexically and never above
+/// the rootfs, as `SecureJoin` does. A link to the rootfs itself gives
+/// `None` (the mount would cover it).
 pub fn follow(
     root: BorrowedFd<'_>,
-    rootfs: &Path,
     target: &str,
     covered: impl Fn(&str) -> bool,
 ) -> Option<String> {
@@ -51,10 +54,16 @@ pub fn follow(
     let mut moved = false;
     for _ in 0..MAX_HOPS {
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        // Every directory the lookup passes is a prefix of `parent` as
+        // spelled (no symlink followed on the way): none may be covered by
+        // an earlier mount, whose contents the rootfs does not show.
+        if !parent.is_empty() && covered(parent) {
+            break;
+        }
         let dir: Option<OwnedFd> = if parent.is_empty() {
             None
         } else {
-            let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+            let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS;
             match sys::openat2(
                 &root,
                 Path::new(parent),
@@ -70,21 +79,11 @@ pub fn follow(
         let Ok(content) = nix::fcntl::readlinkat(Some(dir_fd), name) else {
             break;
         };
-        let real_parent = match &dir {
-            None => String::new(),
-            Some(d) => match real_path(d, rootfs) {
-                Some(p) => p,
-                None => break,
-            },
-        };
-        if !real_parent.is_empty() && covered(&real_parent) {
-            break;
-        }
         let content = content.to_string_lossy();
         let next = if content.starts_with('/') {
             rootfs_relative(&content)
         } else {
-            rootfs_relative(&format!("{real_parent}/{content}"))
+            rootfs_relative(&format!("{parent}/{content}"))
         };
         if next == "." {
             return None;
@@ -96,15 +95,6 @@ pub fn follow(
         }
     }
     moved.then_some(path)
-}
-
-/// The rootfs-relative real path of the directory `dir` (`""` for the
-/// rootfs itself), from its `/proc/self/fd` link; `None` if that is not
-/// below `rootfs`.
-fn real_path(dir: &OwnedFd, rootfs: &Path) -> Option<String> {
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
-    let rel = link.strip_prefix(rootfs).ok()?;
-    Some(rel.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -124,7 +114,7 @@ mod tests {
 
     fn run(d: &Path, target: &str, covered: &[&str]) -> Option<String> {
         let root = crate::copyup::open_dir_path(d).unwrap();
-        follow(root.as_fd(), d, target, |p| {
+        follow(root.as_fd(), target, |p| {
             covered
                 .iter()
                 .any(|c| p == *c || p.starts_with(&format!("{c}/")))
@@ -154,8 +144,8 @@ mod tests {
         assert_eq!(run(&d, "abs", &[]).as_deref(), Some("nonexist/deeper"));
         // `..` never above the rootfs.
         assert_eq!(run(&d, "etc/up", &[]).as_deref(), Some("outside"));
-        // The link's real directory, not the path's spelling.
-        assert_eq!(run(&d, "lnk/sub/rel", &[]).as_deref(), Some("real/x"));
+        // A path through a symlinked directory is left to the stub.
+        assert_eq!(run(&d, "lnk/sub/rel", &[]), None);
         // Chains.
         assert_eq!(
             run(&d, "etc/hop1", &[]).as_deref(),
@@ -181,6 +171,13 @@ mod tests {
         assert_eq!(run(&d, "etc/l", &[]).as_deref(), Some("elsewhere"));
         // A link in a directory mounted earlier is not read at all.
         assert_eq!(run(&d, "etc/l", &["etc"]), None);
+        // Nor one reached through a directory mounted earlier
+        // (`b -> /a/sub`, `/a` mounted earlier; the attack pass's case).
+        std::fs::create_dir_all(d.join("a/sub")).unwrap();
+        symlink("/elsewhere", d.join("a/sub/x")).unwrap();
+        symlink("/a/sub", d.join("b")).unwrap();
+        assert_eq!(run(&d, "b/x/y", &["a"]), None);
+        assert_eq!(run(&d, "a/sub/x/y", &["a"]), None);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

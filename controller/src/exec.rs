@@ -491,9 +491,10 @@ fn add_caps(caps: &mut Value, names: &[String]) -> Result<()> {
         }
     }
     if !unknown.is_empty() {
+        let shown: Vec<String> = unknown.iter().map(|n| format!("{n:?}")).collect();
         crate::error::warn(format!(
             "--cap: ignoring unknown capabilities: {}",
-            unknown.join(", ")
+            shown.join(", ")
         ));
     }
     Ok(())

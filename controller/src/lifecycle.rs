@@ -727,8 +727,10 @@ pub fn run(
         // Started under the create's lock: let go in between, a `delete`
         // and a new `create` of the ID could slip in, and this would start
         // that other container.
-        let _lock = pending.disarm();
-        start_locked(root, id)?;
+        let lock = pending.disarm();
+        let started = start_locked(root, id)?;
+        drop(lock);
+        started.finish();
         return Ok(0);
     }
     crate::launch::block_forwarded_early();
@@ -796,12 +798,54 @@ pub fn run(
 /// container is then killed); the start socket.
 pub fn start(root: &Path, id: &str) -> Result<()> {
     check_id(id)?;
-    let _lock = State::lock(root, id)?;
-    start_locked(root, id)
+    let lock = State::lock(root, id)?;
+    let started = start_locked(root, id)?;
+    drop(lock);
+    started.finish();
+    Ok(())
 }
 
-/// [`start`] with the lock of `id` already held by the caller.
-fn start_locked(root: &Path, id: &str) -> Result<()> {
+/// How long a started container's exec may take before its poststart
+/// hooks run anyway ([`Started::finish`]): an exec held up (a seccomp
+/// agent that does not answer, a stalled filesystem) must not hold
+/// `start` forever (runc's returns at once).
+const EXEC_WAIT: Duration = Duration::from_secs(5);
+
+/// A container released by [`start_locked`], saved as running.
+struct Started {
+    st: State,
+    /// The start connection, which the stub holds until its execve
+    /// closes it (CLOEXEC).
+    conn: UnixStream,
+}
+
+impl Started {
+    /// Waits (at most [`EXEC_WAIT`], without the container's lock) for
+    /// the container process's exec, then runs the poststart hooks: they
+    /// come after the exec (runtime.md, "Lifecycle" step 8), as the spec
+    /// orders. An exec that fails ends the stub: end of file as well.
+    fn finish(mut self) {
+        let _ = self.conn.set_read_timeout(Some(EXEC_WAIT));
+        let mut b = [0u8; 1];
+        loop {
+            match self.conn.read(&mut b) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        hooks::run_warn(
+            &self.st.config,
+            Kind::Poststart,
+            &hook_state(&self.st, Status::Running),
+        );
+    }
+}
+
+/// [`start`] with the lock of `id` already held by the caller: runs the
+/// startContainer hooks, releases the stub and saves the state as
+/// running; the caller lets the lock go and calls [`Started::finish`].
+fn start_locked(root: &Path, id: &str) -> Result<Started> {
     let mut st = State::load(root, id)?;
     match st.status() {
         Status::Created => {}
@@ -845,25 +889,9 @@ fn start_locked(root: &Path, id: &str) -> Result<()> {
     if n != 1 {
         crate::bail!("container \"{id}\": the container process exited before it was started");
     }
-    // The stub holds the connection until its execve closes it: the
-    // poststart hooks below come after the container process's exec
-    // (runtime.md, "Lifecycle" step 8), as the spec orders. (An exec that
-    // fails ends the stub: EOF as well, and the process is gone.)
-    loop {
-        match conn.read(&mut b) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-    }
     st.status_stored = Status::Running;
     st.save()?;
-    hooks::run_warn(
-        &st.config,
-        Kind::Poststart,
-        &hook_state(&st, Status::Running),
-    );
-    Ok(())
+    Ok(Started { st, conn })
 }
 
 /// Parses a signal as runc does: a number (0-64; 0 only checks that the

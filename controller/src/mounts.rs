@@ -1424,7 +1424,7 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
                 let fd = root.get_or_insert_with(|| crate::copyup::open_dir_path(rootfs).ok());
                 let Some(fd) = fd.as_ref() else { break };
                 if let Some(t) =
-                    crate::dangling::follow(std::os::fd::AsFd::as_fd(fd), rootfs, &target, covered)
+                    crate::dangling::follow(std::os::fd::AsFd::as_fd(fd), &target, covered)
                 {
                     op.target = CString::new(t).map_err(|_| {
                         Error::invalid(format!(

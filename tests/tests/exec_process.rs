@@ -225,7 +225,7 @@ fn cap_adds_to_bounding_effective_permitted() {
     assert_eq!(out.code(), Some(0), "{out}");
     assert_eq!(
         out.stderr_str(),
-        "sprout: warning: --cap: ignoring unknown capabilities: CAP_NOPE, sys_admin\n"
+        "sprout: warning: --cap: ignoring unknown capabilities: \"CAP_NOPE\", \"sys_admin\"\n"
     );
     assert_eq!(
         mask(&out.stdout_str(), "CapEff"),

@@ -205,7 +205,8 @@ fn unknown_capability_names_are_ignored_with_a_warning() {
         for set in ["bounding", "effective", "permitted"] {
             c["process"]["capabilities"][set] = json!(["CAP_KILL", "sys_admin", "NET_RAW"]);
         }
-        c["process"]["capabilities"]["inheritable"] = json!(["CAP_MAKE_COFFEE"]);
+        // A name with a newline stays on the warning's one line.
+        c["process"]["capabilities"]["inheritable"] = json!(["CAP_MAKE_COFFEE", "x\ny"]);
         sh(c, ID_SCRIPT);
     });
     let out = run(&bundle, &id);
@@ -213,7 +214,7 @@ fn unknown_capability_names_are_ignored_with_a_warning() {
     assert_eq!(
         out.stderr_str(),
         "sprout: warning: process.capabilities: ignoring unknown capabilities: \
-         CAP_MAKE_COFFEE, NET_RAW, sys_admin\n",
+         \"CAP_MAKE_COFFEE\", \"NET_RAW\", \"sys_admin\", \"x\\ny\"\n",
         "{out}"
     );
     for f in ["CapBnd", "CapPrm", "CapEff"] {
