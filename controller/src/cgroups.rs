@@ -380,6 +380,18 @@ fn subdirs_deepest_first(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// rmdir `dir` and every cgroup below it, deepest first, each with
+/// [`rmdir_retry`]; on failure, the directory that could not be removed.
+fn rmdir_tree(dir: &Path, deadline: Instant) -> std::result::Result<(), (PathBuf, io::Error)> {
+    let mut dirs = Vec::new();
+    subdirs_deepest_first(dir, &mut dirs);
+    dirs.push(dir.to_path_buf());
+    for d in dirs {
+        rmdir_retry(&d, deadline).map_err(|e| (d, e))?;
+    }
+    Ok(())
+}
+
 /// rmdir with retries on EBUSY (tasks still exiting) until `deadline`.
 /// ENOENT counts as success.
 fn rmdir_retry(dir: &Path, deadline: Instant) -> io::Result<()> {
@@ -1872,26 +1884,33 @@ impl Cgroup {
             .unwrap_or(0))
     }
 
-    /// Delete the cgroup: thaw, SIGKILL whatever is left (waiting until the
-    /// processes are gone), rmdir sub-cgroups and the leaf in every
-    /// hierarchy (retrying on EBUSY for up to 5 s), then rmdir the parents
-    /// up to [`Cgroup::created_ancestor`] that are now empty. A parent that
+    /// Delete the cgroup: rmdir it in every hierarchy with every sub-cgroup
+    /// below it (deepest first: a container may make its own, as systemd,
+    /// Docker-in-Docker and kind do), after thawing and SIGKILLing the
+    /// processes still in it (waiting until they are gone; rmdir retried
+    /// on EBUSY for up to 5 s), then rmdir the parents up to
+    /// [`Cgroup::created_ancestor`] that are now empty. A parent that
     /// still has other cgroups or processes in it stays. Missing
     /// directories are fine: calling `remove` twice succeeds.
     ///
-    /// The usual case, a container whose processes are gone, is one
-    /// rmdir(2) per hierarchy: only when one fails (EBUSY: processes or
-    /// sub-cgroups left; or any other error) does the thaw, kill and walk
-    /// above run, for every hierarchy.
+    /// The usual case, a container whose processes are gone and that made
+    /// no sub-cgroups, is one rmdir(2) per hierarchy: only the hierarchies
+    /// where that fails (EBUSY: sub-cgroups or processes left; or any
+    /// other error) are looked into.
     pub fn remove(&self) -> Result<()> {
         self.remove_unless(|| false).map(|_| ())
     }
 
-    /// [`Cgroup::remove`], but when the cgroup is still busy (processes or
-    /// sub-cgroups left after the cheap rmdirs) `in_use_elsewhere` is asked
-    /// first: if it says the cgroup now belongs to someone else (another
-    /// container adopted it), nothing is killed and the cgroup stays.
-    /// Returns whether it was removed.
+    /// [`Cgroup::remove`], but when processes are found in the cgroup's
+    /// tree (in any hierarchy, sub-cgroups included) `in_use_elsewhere` is
+    /// asked first, once: if it says they are someone else's (another
+    /// container adopted the cgroup; another runtime's, when the
+    /// container's own processes are known to be gone), nothing is
+    /// killed, the hierarchies holding processes stay as they are and only
+    /// the others are removed. Empty sub-cgroups alone never count as in
+    /// use. Returns whether the whole cgroup was removed. A hierarchy that
+    /// cannot be removed does not stop the others from being tried; the
+    /// first failure is returned.
     pub fn remove_unless(&self, in_use_elsewhere: impl FnOnce() -> bool) -> Result<bool> {
         // A create adopting this cgroup holds its claim: the cgroup is
         // about to be another container's; leave it. Otherwise hold the
@@ -1902,34 +1921,71 @@ impl Cgroup {
             Some(Ok(f)) => Some(f),
             None => None,
         };
-        let mut busy = false;
-        for dir in self.dirs() {
-            match fs::remove_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(_) => {
-                    busy = true;
-                    break;
+        // The cheap pass, in every hierarchy: one rmdir each.
+        let busy: Vec<PathBuf> = self
+            .dirs()
+            .into_iter()
+            .filter(|dir| match fs::remove_dir(dir) {
+                Ok(()) => false,
+                Err(e) => e.kind() != io::ErrorKind::NotFound,
+            })
+            .collect();
+        let deadline = Instant::now() + REMOVE_TIMEOUT;
+        let mut removed = true;
+        if !busy.is_empty() {
+            let populated: Vec<bool> = busy.iter().map(|d| self.tree_populated(d)).collect();
+            let mut remove: Vec<&PathBuf> = busy.iter().collect();
+            let mut killed = Ok(());
+            if populated.iter().any(|p| *p) {
+                if in_use_elsewhere() {
+                    // Not ours to kill: leave the hierarchies that hold
+                    // processes, remove the rest.
+                    remove = busy
+                        .iter()
+                        .zip(&populated)
+                        .filter(|(_, p)| !**p)
+                        .map(|(d, _)| d)
+                        .collect();
+                    removed = false;
+                } else {
+                    // (On failure the hierarchies are still tried: those
+                    // without the survivors go.)
+                    killed = self.kill_remaining(deadline);
                 }
             }
-        }
-        if busy && in_use_elsewhere() {
-            return Ok(false);
-        }
-        let deadline = Instant::now() + REMOVE_TIMEOUT;
-        if busy {
-            self.kill_remaining(deadline)?;
-            for dir in self.dirs() {
-                let mut subs = Vec::new();
-                subdirs_deepest_first(&dir, &mut subs);
-                subs.push(dir.clone());
-                for d in subs {
-                    rmdir_retry(&d, deadline).map_err(|e| io_err(&self.path, "rmdir", &d, e))?;
+            let mut first_err = None;
+            for dir in remove {
+                if let Err(e) = rmdir_tree(dir, deadline) {
+                    first_err.get_or_insert(e);
                 }
+            }
+            killed?;
+            if let Some((d, e)) = first_err {
+                return Err(io_err(&self.path, "rmdir", &d, e));
             }
         }
         self.remove_parents(deadline);
-        Ok(true)
+        Ok(removed)
+    }
+
+    /// Whether any process is in `dir` (one of this cgroup's directories)
+    /// or a cgroup below it: `populated` of `cgroup.events` on cgroup2
+    /// (one read for the whole tree), else `cgroup.procs` read
+    /// recursively. A tree that cannot be read counts as populated (the
+    /// careful answer: nothing is then taken for empty).
+    fn tree_populated(&self, dir: &Path) -> bool {
+        if self.unified.as_ref().is_some_and(|(_, d)| d == dir)
+            && let Ok(events) = read_small(&dir.join("cgroup.events"))
+            && let Some(v) = events.lines().find_map(|l| l.strip_prefix("populated "))
+        {
+            return v.trim() != "0";
+        }
+        let mut pids = Vec::new();
+        match procs_recursive(dir, &mut pids) {
+            Ok(()) => !pids.is_empty(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => !pids.is_empty(),
+            Err(_) => true,
+        }
     }
 
     /// Thaw, then SIGKILL everything in every hierarchy until empty.

@@ -1065,7 +1065,8 @@ fn ends_runcs_waiting_init(sig: i32) -> bool {
 }
 
 /// `sprout delete [--force] ID`: removes a stopped (or created) container:
-/// its processes (SIGKILL, waited for on a pidfd), cgroup and state dir,
+/// its processes (SIGKILL, waited for on a pidfd), cgroup (with the
+/// sub-cgroups the container made, in every hierarchy) and state dir,
 /// then runs the poststop hooks (warnings).
 ///
 /// Errors (runc's words): `container "ID" does not exist` (but `--force`
@@ -1105,9 +1106,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         s => crate::bail!("cannot delete container {id} that is not stopped: {s}"),
     }
     // A container that stopped by itself with its own pid namespace left
-    // nothing in its cgroup: whatever is there is someone else's (another
-    // runtime's container on the same cgroupsPath). runc 1.1 kills the
-    // cgroup's processes only without a private pid namespace; so here.
+    // no process in its cgroup: a process found there (in it or in a
+    // sub-cgroup; `remove_unless` asks only then) is someone else's
+    // (another runtime's container on the same cgroupsPath). runc 1.1
+    // kills the cgroup's processes only without a private pid namespace;
+    // so here. Sub-cgroups the container made (systemd, Docker in Docker)
+    // and left empty are its own, and go with it in every hierarchy.
     let foreign =
         status == Status::Stopped && st.status_stored != Status::Creating && st.own_pid_ns;
     let removed = cgroup_of(&st)?

@@ -999,12 +999,123 @@ fn delete_of_a_stopped_container_spares_foreign_processes() {
     assert!(!rt.dir(&id).exists(), "the state goes");
     assert!(alive(pid), "the other process was killed");
     assert_eq!(cg_procs("pids", &cg), vec![pid]);
+    // Only the hierarchy holding it stays: every other one was tried and
+    // removed (before, those after the first busy one were left).
+    assert_eq!(
+        cgroup_dirs(&cg),
+        vec![std::path::Path::new("/sys/fs/cgroup/pids").join(cg.trim_start_matches('/'))]
+    );
     let _ = other.kill();
     let _ = other.wait();
     for d in cgroup_dirs(&cg).into_iter().rev() {
         let _ = fs::remove_dir(&d);
     }
     assert!(cgroup_dirs(&cg).is_empty());
+}
+
+/// A busybox bundle like [`sh_bundle`] whose `/sys/fs/cgroup` (the
+/// `cgroup` mount of `sprout spec`) is mounted read-write, so that the
+/// container can make sub-cgroups of its own cgroup, as systemd,
+/// Docker-in-Docker and kind do.
+fn rw_cgroup_bundle(id: &str, script: &str) -> sprout_systests::Bundle {
+    sh_bundle(id, script, |c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/sys/fs/cgroup" {
+                m["options"].as_array_mut().unwrap().retain(|o| o != "ro");
+            }
+        }
+    })
+}
+
+/// A container that made sub-cgroups (nested, in every hierarchy: the v1
+/// ones and the cgroup2 mount) and then stopped by itself leaves nothing:
+/// `delete`, `delete --force` and the end of a foreground `run` remove its
+/// cgroup with the sub-cgroups in every hierarchy, without a warning.
+/// Before, `delete` took the sub-cgroups for another runtime's processes
+/// ("still has processes that are not the container's: left in place")
+/// and left the cgroup in the first hierarchy with one and every later
+/// one (podman's `libpod-<id>` in memory, devices, ..., unified).
+#[test]
+fn sub_cgroups_of_a_container_that_stopped_by_itself_go() {
+    require_root!();
+    let rt = Rt::new("cgsub");
+    let script = "n=0; for d in /sys/fs/cgroup/*/; do mkdir -p ${d}sub/inner && n=$((n+1)); done; echo made $n";
+    for how in ["delete", "delete --force", "run"] {
+        let id = unique_id("lt-cgsub");
+        let cg = format!("/sprout/{id}");
+        let bundle = rw_cgroup_bundle(&id, script);
+        if how == "run" {
+            let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);
+            assert_eq!(out.code(), Some(0), "{out}");
+            assert_eq!(out.stderr_str(), "", "{out}");
+            let made = out.stdout_str();
+            assert!(made.starts_with("made ") && made != "made 0\n", "{out}");
+        } else {
+            rt.create_ok(&bundle, &id);
+            rt.ok(&["start", &id]);
+            rt.wait_status(&id, "stopped");
+            let hierarchies = cgroup_dirs(&cg).len();
+            assert!(hierarchies >= 2, "{:?}", cgroup_dirs(&cg));
+            assert_eq!(
+                cgroup_dirs(&format!("{cg}/sub/inner")).len(),
+                hierarchies,
+                "the container made no sub-cgroup in every hierarchy"
+            );
+            let mut args: Vec<&str> = how.split(' ').collect();
+            args.push(&id);
+            let out = rt.sprout(&args);
+            assert!(out.success(), "{how}: {out}");
+            assert_eq!(out.stderr_str(), "", "{how}: {out}");
+        }
+        assert_gone(&rt, &bundle, &id, &cg);
+    }
+}
+
+/// A container whose processes sit in sub-cgroups it made (its shell in
+/// the pids and memory ones, a child one level deeper and in the cgroup2
+/// one), killed as `podman stop` does (`kill KILL`, then `delete` once
+/// stopped), or removed with `delete --force` while it runs: every
+/// process and every cgroup directory goes, without a warning.
+#[test]
+fn processes_in_sub_cgroups_of_a_killed_container_go() {
+    require_root!();
+    let rt = Rt::new("cgsubp");
+    let script = "set -e; c=/sys/fs/cgroup
+        mkdir -p $c/pids/child/deeper $c/memory/child $c/unified/child
+        echo $$ > $c/pids/child/cgroup.procs; echo $$ > $c/memory/child/cgroup.procs
+        sleep 100 & echo $! > $c/pids/child/deeper/cgroup.procs
+        echo $! > $c/unified/child/cgroup.procs
+        touch /ready; wait";
+    for how in ["kill", "delete --force"] {
+        let id = unique_id("lt-cgsubp");
+        let cg = format!("/sprout/{id}");
+        let bundle = rw_cgroup_bundle(&id, script);
+        rt.create_ok(&bundle, &id);
+        rt.ok(&["start", &id]);
+        let ready = bundle.rootfs().join("ready");
+        assert!(
+            wait_for(10, || ready.exists()),
+            "the container did not get ready"
+        );
+        let deeper = cg_procs("pids", &format!("{cg}/child/deeper"));
+        assert_eq!(deeper.len(), 1, "{deeper:?}");
+        assert_eq!(cg_procs("pids", &format!("{cg}/child")).len(), 1);
+        assert!(cg_procs("pids", &cg).is_empty());
+        let mut args = vec!["delete", "--force", id.as_str()];
+        if how == "kill" {
+            rt.ok(&["kill", &id, "KILL"]);
+            rt.wait_status(&id, "stopped");
+            args = vec!["delete", id.as_str()];
+        }
+        let out = rt.sprout(&args);
+        assert!(out.success(), "{how}: {out}");
+        assert_eq!(out.stderr_str(), "", "{how}: {out}");
+        assert!(
+            !alive(deeper[0]),
+            "{how}: the process in the sub-cgroup lives on"
+        );
+        assert_gone(&rt, &bundle, &id, &cg);
+    }
 }
 
 /// `delete` leaves a cgroup alone while a `create` is adopting it (its

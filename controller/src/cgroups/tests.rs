@@ -1055,6 +1055,45 @@ fn nested_and_shared_parents() {
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
+/// Sub-cgroups made below the cgroup (as a container's systemd or docker
+/// does), nested and in every hierarchy, are removed with it, and being
+/// empty they are not taken for processes: `in_use_elsewhere` is not
+/// asked. With someone else's process in one hierarchy's sub-cgroup, that
+/// hierarchy stays and every other one is removed (before, the first busy
+/// hierarchy stopped the removal of all later ones).
+#[test]
+fn remove_takes_sub_cgroups_in_every_hierarchy() {
+    require_root!();
+    let mut g = Guard::new();
+    let make = |g: &Guard| {
+        let cg = unclaimed(Cgroup::create(&g.path("c")).unwrap());
+        for m in all_mounts() {
+            fs::create_dir_all(m.join(rel(&g.path("c/sub/inner")))).unwrap();
+        }
+        cg
+    };
+    let cg = make(&g);
+    assert!(
+        cg.remove_unless(|| panic!("asked with no process in the tree"))
+            .unwrap()
+    );
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+
+    let cg = make(&g);
+    let pid = g.spawn("exec sleep 100");
+    let held = all_mounts().remove(0);
+    let inner = held.join(rel(&g.path("c/sub/inner")));
+    write_file(&inner.join("cgroup.procs"), &pid.to_string()).unwrap();
+    assert!(!cg.remove_unless(|| true).unwrap());
+    assert!(g.children[0].try_wait().unwrap().is_none(), "killed");
+    assert_eq!(g.leftovers(), vec![held.join(rel(&g.top))]);
+    assert!(inner.is_dir());
+    let _ = g.children[0].kill();
+    let _ = g.children[0].wait();
+    cg.remove().unwrap();
+    assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
+}
+
 #[test]
 fn default_parent_stays_and_children_inherit_cpuset() {
     require_root!();
