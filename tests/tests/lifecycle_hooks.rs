@@ -246,6 +246,66 @@ fn poststart_hooks_run_after_the_container_process_is_executed() {
     rt.ok(&["delete", "--force", &id]);
 }
 
+/// While `start` waits for the container process's exec (held back here
+/// by strace for 10 s), the container is already saved as running and
+/// its lock is free: `state` says running, `pause` and `resume` work, and
+/// a `start` killed meanwhile leaves it running (it stayed `created`, and
+/// `kill TERM` of a created container is SIGKILL).
+#[test]
+fn start_waiting_for_the_exec_holds_nothing() {
+    require_root!();
+    let rt = Rt::new("start-held");
+    let id = unique_id("lt-startheld");
+    let bundle = sh_bundle(&id, "exec sleep 600", |_| {});
+    rt.create_ok(&bundle, &id);
+    let pid = rt.pid(&id);
+    let mut strace = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=execve"])
+        .args([
+            "-e",
+            "inject=execve:delay_enter=10000000",
+            "-p",
+            &pid.to_string(),
+        ])
+        .spawn()
+        .expect("strace (cargo xtask test installs it)");
+    let traced = || {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+    };
+    let t0 = Instant::now();
+    while !traced() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "strace did not attach"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut start = rt.cmd(&["start", &id]).spawn().unwrap();
+    let t0 = Instant::now();
+    while rt.status(&id) != "running" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "not running: {}",
+            rt.status(&id)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for cmd in ["pause", "resume"] {
+        let out =
+            sprout_systests::output_with_timeout(&mut rt.cmd(&[cmd, &id]), Duration::from_secs(3));
+        assert_eq!(out.code(), Some(0), "{cmd} while start waits: {out}");
+    }
+    let _ = start.kill();
+    let _ = start.wait();
+    let _ = strace.kill();
+    let _ = strace.wait();
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn foreground_run_runs_every_hook() {
     require_root!();
