@@ -220,7 +220,6 @@ mod tests {
             origin,
             tree: None,
             cgroup_bind: false,
-            late: false,
         };
         Plan {
             flags: 0,

@@ -450,13 +450,6 @@ pub struct Op {
     /// made for a `cgroup` mount (what [`mark_cgroup_trees`] may hand to
     /// the controller); a bind the config names never is.
     pub cgroup_bind: bool,
-    /// The read-only remount of a `cgroup` mount's tmpfs (cgroup v1),
-    /// which [`before_pivot`] moves after the config's mounts that follow
-    /// it below it by name, so that their mount points can still be made
-    /// in the tmpfs. runc and crun leave that tmpfs writable; sprout makes
-    /// it read-only, as the `ro` option asks, once nothing more is mounted
-    /// in it.
-    pub late: bool,
 }
 
 /// A detached mount tree (`open_tree(OPEN_TREE_CLONE)`), shared by the
@@ -571,7 +564,6 @@ impl Op {
             origin: origin.clone(),
             tree: None,
             cgroup_bind: false,
-            late: false,
         })
     }
 
@@ -654,8 +646,12 @@ pub fn below_root(path: &str) -> std::result::Result<String, &'static str> {
 pub struct CgroupLayout {
     /// `/sys/fs/cgroup` itself is cgroup2 (unified mode).
     pub unified: bool,
-    /// Names of the hierarchies mounted directly below `/sys/fs/cgroup`
-    /// (`cpu`, `memory`, ..., `unified`), in mountinfo order.
+    /// Names of the v1 hierarchies mounted directly below `/sys/fs/cgroup`
+    /// (`cpu`, `memory`, ..., `systemd`), in mountinfo order. A hybrid
+    /// host's cgroup2 mount there (`unified`) is not one of them: runc
+    /// (`GetCgroupMounts(false)`) leaves it out of the container's view too,
+    /// and systemd as the container's init, finding it there (read-only),
+    /// takes the layout for a hybrid one and fails to make its own cgroup.
     pub hierarchies: Vec<String>,
     /// Symlinks directly below `/sys/fs/cgroup` (`cpuacct` -> `cpu,cpuacct`).
     pub symlinks: Vec<(String, String)>,
@@ -679,11 +675,10 @@ impl CgroupLayout {
             let Some(fstype) = fields.skip_while(|f| *f != "-").nth(1) else {
                 continue;
             };
-            let is_cgroup = fstype == "cgroup" || fstype == "cgroup2";
             if mnt == "/sys/fs/cgroup" {
                 layout.unified = fstype == "cgroup2";
             } else if let Some(name) = mnt.strip_prefix("/sys/fs/cgroup/")
-                && is_cgroup
+                && fstype == "cgroup"
                 && !name.contains('/')
             {
                 // mountinfo escapes space, tab, newline and backslash.
@@ -1164,16 +1159,18 @@ pub fn cgroup_tree(op: &Op, rootfs_propagation: u64) -> Option<std::os::fd::Owne
 ///
 /// On a cgroup2-only host the entry becomes a `cgroup2` mount (shows the
 /// cgroup namespace's root when there is one). On this project's hybrid v1
-/// hosts it becomes what runc builds for v1: a tmpfs at the target
-/// (`nosuid,noexec,nodev,mode=755`), then for every hierarchy the host
-/// mounts directly under `/sys/fs/cgroup`, a recursive bind of the
-/// container's own cgroup there ([`Context::cgroup_path`]; the hierarchy
-/// root when unknown, as for `sprout plan`) onto `<target>/<name>`
-/// remounted `nosuid,nodev,noexec` (and read-only when the entry is `ro`),
-/// the host's symlinks there (`cpu` -> `cpu,cpuacct`), and finally a
-/// read-only remount of the tmpfs when the entry is `ro`. So
+/// hosts it becomes what runc 1.1 builds for v1: a tmpfs at the target
+/// (`nosuid,noexec,nodev,mode=755`), then for every v1 hierarchy the host
+/// mounts directly under `/sys/fs/cgroup` ([`CgroupLayout::hierarchies`]:
+/// not a hybrid host's cgroup2 `unified`), a bind of the container's own
+/// cgroup there ([`Context::cgroup_path`]; the hierarchy root when
+/// unknown, as for `sprout plan`) onto `<target>/<name>` remounted
+/// `nosuid,nodev,noexec` (and read-only when the entry is `ro`), and the
+/// host's symlinks there (`cpu` -> `cpu,cpuacct`). So
 /// `/sys/fs/cgroup/memory/memory.limit_in_bytes` in the container is its
-/// own limit, as with runc.
+/// own limit, as with runc. The tmpfs itself stays writable, `ro` or not,
+/// as runc 1.1.5 and crun leave it: systemd as the container's init makes
+/// its controller symlinks there (`net_cls` -> `net_cls,net_prio`).
 fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) -> Result<Vec<Op>> {
     let ro = parsed.flags & ms::RDONLY;
     let base = ms::NOSUID | ms::NODEV | ms::NOEXEC;
@@ -1208,7 +1205,7 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
     for name in &ctx.cgroups.hierarchies {
         let host = format!("/sys/fs/cgroup/{name}");
         // The container's own cgroup (runc's getCgroupMounts); OPTIONAL,
-        // since on hybrid hosts a named or unified one may not exist.
+        // since a named one may not exist.
         let (source, opts) = match ctx.cgroup_path {
             Some(p) => (
                 format!("{host}/{}", rootfs_relative(&p.to_string_lossy())),
@@ -1230,14 +1227,6 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         ops.push(
             Op::new(MountKind::Symlink, &format!("{target}/{name}"), origin)?.with_source(link)?,
         );
-    }
-    if ro != 0 {
-        let mut op = Op::new(MountKind::Mount, target, origin)?
-            .with_source("tmpfs")?
-            .with_fstype("tmpfs")?;
-        op.flags = ms::REMOUNT | ms::RDONLY | base;
-        op.late = true;
-        ops.push(op);
     }
     Ok(ops)
 }
@@ -1392,11 +1381,6 @@ pub fn cwd_op(cwd: &str) -> Result<Option<Op>> {
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
 pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
-    // Read-only remounts of cgroup tmpfses, held back while later mounts
-    // go below them (`Op::late`).
-    let mut late: Vec<Op> = Vec::new();
-    // Targets mounted since the held-back remounts.
-    let mut since: Vec<CString> = Vec::new();
     // The rootfs, opened at the first target that may be a symlink.
     let mut root: Option<Option<std::os::fd::OwnedFd>> = None;
     for (i, m) in mounts.iter().enumerate() {
@@ -1408,11 +1392,7 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
                         == mount_opts::CREATE_TARGET
                     && !op.cgroup_bind
             }) {
-                let earlier: Vec<&CString> = ops
-                    .iter()
-                    .chain(late.iter())
-                    .map(|o: &Op| &o.target)
-                    .collect();
+                let earlier: Vec<&CString> = ops.iter().map(|o: &Op| &o.target).collect();
                 let covered = |p: &str| {
                     let p = CString::new(p).unwrap_or_default();
                     earlier.iter().any(|t| **t == p || below(&p, t))
@@ -1435,33 +1415,8 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
                 }
             }
         }
-        // Held back only across mounts whose targets lie below it by name
-        // and reach it through nothing mounted since (the tmpfs holds only
-        // the directories and symlinks sprout makes, so their names
-        // resolve inside it). Any other mount may reach the tmpfs through
-        // a symlink of the rootfs or of what was mounted since (a `/cg`
-        // linked to `/sys/fs/cgroup`, a `/s` to `/sys`), or cover it: the
-        // remount comes first, as it did before it was held back.
-        if let Some(first) = new.first()
-            && !late.is_empty()
-            && (!late.iter().all(|l| below(&first.target, &l.target))
-                || since.iter().any(|s| below(&first.target, s)))
-        {
-            ops.append(&mut late);
-            since.clear();
-        }
-        for op in new {
-            if op.late {
-                late.push(op);
-            } else {
-                if !late.is_empty() && !op.cgroup_bind {
-                    since.push(op.target.clone());
-                }
-                ops.push(op);
-            }
-        }
+        ops.append(&mut new);
     }
-    ops.append(&mut late);
     let dest_is = |m: &Mount, d: &str| rootfs_relative(&m.destination().to_string_lossy()) == d;
     // runc's needsSetupDev: a bind-mounted /dev is used as it is.
     if mounts.iter().any(|m| dest_is(m, "dev") && is_bind(m)) {
@@ -1946,7 +1901,8 @@ mod tests {
     fn cgroup_layout_from_mountinfo() {
         let l = CgroupLayout::from_mountinfo(HYBRID);
         assert!(!l.unified);
-        assert_eq!(l.hierarchies, ["cpu", "memory", "systemd", "unified"]);
+        // Not the hybrid host's cgroup2 `unified` (nor its submount).
+        assert_eq!(l.hierarchies, ["cpu", "memory", "systemd"]);
         // Mount points come escaped (`\040` is a space, `\134` a backslash).
         let odd = CgroupLayout::from_mountinfo(
             "40 30 0:40 / /sys/fs/cgroup/sp\\040ace rw - cgroup cgroup rw,name=baz\n\
@@ -2025,7 +1981,7 @@ mod tests {
         assert_eq!(at(&ops), Vec::<String>::new());
         let ops = before_pivot(&mounts[6..8], &[], &ctx(&layout, false)).unwrap();
         assert_eq!(at(&ops), ["f"]);
-        // A plain remount without data (the v1 cgroup tmpfs made read-only).
+        // A plain remount without data.
         let ro = mount("/c", "tmpfs", "tmpfs", &["remount", "ro"]);
         let ops = before_pivot(&[mounts[4].clone(), ro], &[], &ctx(&layout, false)).unwrap();
         assert_eq!(at(&ops), ["c", "c"]);
@@ -2049,7 +2005,7 @@ mod tests {
             .iter()
             .filter(|o| matches!(o.origin, Origin::Mount { .. }))
             .collect();
-        assert_eq!(ops.len(), 5);
+        assert_eq!(ops.len(), 4, "{ops:#?}");
         assert_eq!(ops[0].fstype.as_deref().unwrap().to_str().unwrap(), "tmpfs");
         assert_eq!(ops[0].target.to_str().unwrap(), "sys/fs/cgroup");
         assert_eq!(
@@ -2072,11 +2028,7 @@ mod tests {
         );
         assert_eq!(ops[3].kind, MountKind::Symlink);
         assert_eq!(ops[3].target.to_str().unwrap(), "sys/fs/cgroup/cpuacct");
-        assert_eq!(
-            ops[4].flags,
-            ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC
-        );
-        assert_eq!(ops[4].opts, mount_opts::AT_CWD);
+        // No read-only remount of the tmpfs (runc 1.1.5 leaves it writable).
     }
 
     /// runc's default mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue
@@ -2162,97 +2114,56 @@ mod tests {
         assert_eq!(join_at(&ops), 0);
     }
 
+    /// The v1 cgroup tmpfs stays writable whether the `cgroup` entry is
+    /// `ro` or not, as runc 1.1.5 leaves it (sprout used to remount it
+    /// read-only with `ro`, and systemd as the container's init could not
+    /// make its controller symlinks there): no remount, and the config's
+    /// later mounts, below it or elsewhere, follow in their order.
     #[test]
-    fn cgroup_tmpfs_turns_read_only_after_later_mounts_below_it() {
+    fn the_cgroup_tmpfs_is_never_remounted() {
         let layout = CgroupLayout {
             unified: false,
             hierarchies: vec!["cpu".into()],
             symlinks: vec![],
         };
-        let cg = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid"]);
         let tmpfs = |d: &str| mount(d, "tmpfs", "tmpfs", &[]);
-        let is_ro_remount = |o: &Op| o.flags & ms::REMOUNT != 0 && o.flags & ms::RDONLY != 0;
-        let order = |later: &[&str]| -> Vec<String> {
-            let mut mounts = vec![cg.clone()];
-            mounts.extend(later.iter().map(|d| tmpfs(d)));
-            before_pivot(&mounts, &[], &ctx(&layout, false))
-                .unwrap()
+        for opt in ["ro", "rw"] {
+            let cg = mount("/sys/fs/cgroup", "cgroup", "cgroup", &[opt, "nosuid"]);
+            let mounts = [
+                cg,
+                tmpfs("/sys/fs/cgroup/foo"),
+                tmpfs("/run"),
+                tmpfs("/sys/fs/cgroup/bar"),
+            ];
+            let ops = before_pivot(&mounts, &[], &ctx(&layout, false)).unwrap();
+            let ops: Vec<&Op> = ops
                 .iter()
                 .filter(|o| matches!(o.origin, Origin::Mount { .. }))
-                .map(|o| {
-                    let t = o.target.to_str().unwrap().to_string();
-                    if is_ro_remount(o) {
-                        format!("ro {t}")
-                    } else {
-                        t
-                    }
-                })
-                .collect()
-        };
-        let base = ["sys/fs/cgroup", "sys/fs/cgroup/cpu"];
-        let want = |rest: &[&str]| -> Vec<String> {
-            base.iter().chain(rest).map(|s| s.to_string()).collect()
-        };
-        // Held back past the mounts that follow below it by name.
-        assert_eq!(
-            order(&[
-                "/sys/fs/cgroup/foo",
-                "/sys/fs/cgroup/cpu/x",
-                "/sys/fs/cgroup/bar"
-            ]),
-            want(&[
-                "sys/fs/cgroup/foo",
-                "sys/fs/cgroup/cpu/x",
-                "sys/fs/cgroup/bar",
-                "ro sys/fs/cgroup"
-            ])
-        );
-        // Any other mount may reach the tmpfs (a symlink `/cgl` to it, a
-        // `/s` to `/sys`) or cover it: the remount comes first, as do
-        // later mounts below it then (their mount points fail, as before).
-        for other in ["/run", "/cgl", "/s", "/sys", "/sys/fs/cgroup"] {
-            let rel = rootfs_relative(other);
+                .collect();
+            let targets: Vec<&str> = ops.iter().map(|o| o.target.to_str().unwrap()).collect();
             assert_eq!(
-                order(&["/sys/fs/cgroup/foo", other, "/sys/fs/cgroup/bar"]),
-                want(&[
+                targets,
+                [
+                    "sys/fs/cgroup",
+                    "sys/fs/cgroup/cpu",
                     "sys/fs/cgroup/foo",
-                    "ro sys/fs/cgroup",
-                    &rel,
+                    "run",
                     "sys/fs/cgroup/bar"
-                ]),
-                "{other}"
+                ],
+                "{opt}"
             );
+            assert!(ops.iter().all(|o| o.flags & ms::REMOUNT == 0), "{opt}");
+            assert_eq!(ops[0].flags & ms::RDONLY, 0, "{opt}");
+            // The hierarchy's bind follows the entry's `ro`/`rw`.
+            assert_eq!(ops[1].remount_flags & ms::RDONLY != 0, opt == "ro", "{opt}");
         }
-        // Below something mounted since (which may hold symlinks): first.
-        assert_eq!(
-            order(&["/sys/fs/cgroup/foo", "/sys/fs/cgroup/foo/bar"]),
-            want(&[
-                "sys/fs/cgroup/foo",
-                "ro sys/fs/cgroup",
-                "sys/fs/cgroup/foo/bar"
-            ])
-        );
-        // Not below by name, though it starts alike.
-        assert_eq!(
-            order(&["/sys/fs/cgroupx"]),
-            want(&["ro sys/fs/cgroup", "sys/fs/cgroupx"])
-        );
-        // Without `ro` there is no remount at all.
-        let rw = mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid"]);
-        let ops = before_pivot(
-            &[rw, tmpfs("/sys/fs/cgroup/foo")],
-            &[],
-            &ctx(&layout, false),
-        )
-        .unwrap();
-        assert!(!ops.iter().any(is_ro_remount));
     }
 
     #[test]
     fn explicit_cgroup2_on_a_v1_host_is_a_cgroup2_mount() {
         let layout = CgroupLayout {
             unified: false,
-            hierarchies: vec!["cpu".into(), "unified".into()],
+            hierarchies: vec!["cpu".into()],
             symlinks: vec![],
         };
         let m = mount("/sys/fs/cgroup/u2", "cgroup2", "cgroup2", &["nosuid"]);

@@ -2,7 +2,8 @@
 //! containers: `lo` brought up with one ioctl, the v1 cgroup hierarchies
 //! (cloned with their attributes by open_tree_attr where the kernel has
 //! it) read-only, nosuid, nodev, noexec and private, like any other
-//! read-only bind, and mount targets created below a fresh tmpfs; and the
+//! read-only bind, in a writable tmpfs without the hybrid host's cgroup2,
+//! as runc has them; mount targets created below a fresh tmpfs; and the
 //! stub's footprint while it waits in `created` (issue 6: at most 64 KiB
 //! resident).
 
@@ -159,9 +160,11 @@ fn the_cgroup_tmpfs_is_listed_before_its_binds() {
 
 /// A mount below a read-only `cgroup` mount (a tmpfs at
 /// `/sys/fs/cgroup/foo`, after it in the list): its mount point is made in
-/// the cgroup tmpfs, which turns read-only only after it (runc and crun
-/// leave that tmpfs writable; sprout used to remount it read-only before
-/// the later mounts and failed with EROFS).
+/// the cgroup tmpfs (sprout used to remount that tmpfs read-only before
+/// the later mounts and failed with EROFS). The tmpfs stays writable, as
+/// runc 1.1.5 and crun leave it (this test asserted the read-only remount
+/// sprout made after the later mounts, until that remount was dropped to
+/// match runc: systemd as the container's init makes symlinks there).
 #[test]
 fn a_mount_below_the_read_only_cgroup_tmpfs() {
     require_root!();
@@ -182,22 +185,23 @@ fn a_mount_below_the_read_only_cgroup_tmpfs() {
             c,
             "grep -E ' /sys/fs/cgroup(/foo)? ' /proc/self/mountinfo | cut -d' ' -f5,6; \
              touch /sys/fs/cgroup/foo/x && echo foo-rw; \
-             mkdir /sys/fs/cgroup/y 2>/dev/null || echo cgroup-ro",
+             mkdir /sys/fs/cgroup/y && echo cgroup-rw",
         );
     });
     let out = run_ok(&b, &id);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("/sys/fs/cgroup ro,"), "{out}");
+    assert!(lines[0].starts_with("/sys/fs/cgroup rw,"), "{out}");
     assert!(lines[1].starts_with("/sys/fs/cgroup/foo rw,"), "{out}");
-    assert_eq!(&lines[2..], ["foo-rw", "cgroup-ro"], "{out}");
+    assert_eq!(&lines[2..], ["foo-rw", "cgroup-rw"], "{out}");
 }
 
-/// A later mount that reaches the read-only cgroup tmpfs through a
-/// symlink of the rootfs (`/cgl` -> `/sys/fs/cgroup`) comes after the
-/// read-only remount, as in runc: it covers the tmpfs with its own
-/// options (attack pass: it used to get the remount instead, and the
-/// cgroup tmpfs below stayed writable).
+/// A later mount that reaches the cgroup tmpfs through a symlink of the
+/// rootfs (`/cgl` -> `/sys/fs/cgroup`) covers it with its own options, as
+/// in runc. (Attack pass: it used to get sprout's held-back read-only
+/// remount of the cgroup tmpfs instead. That remount is gone: runc 1.1.5
+/// leaves the tmpfs writable, `ro` or not, so the first line, the cgroup
+/// tmpfs of the default `ro` entry, now reads `rw`.)
 #[test]
 fn a_mount_through_a_symlink_to_the_cgroup_tmpfs() {
     require_root!();
@@ -219,13 +223,104 @@ fn a_mount_through_a_symlink_to_the_cgroup_tmpfs() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        lines[0].starts_with("ro,") && lines[0].contains("mode=755"),
+        lines[0].starts_with("rw,") && lines[0].contains("mode=755"),
         "{out}"
     );
     assert!(
         lines[1].starts_with("rw,") && lines[1].contains("size=1024k"),
         "{out}"
     );
+}
+
+/// The v1 `cgroup` mount of the default config (`ro`) as systemd, the
+/// container's init under podman's `--systemd`, needs it on a hybrid host:
+/// no cgroup2 mount (sprout used to bind the host's `unified` read-only
+/// there too, where runc binds only the v1 hierarchies; systemd then took
+/// the layout for a hybrid one and failed to make its `init.scope`), and
+/// a writable tmpfs (sprout used to remount it read-only with `ro`, where
+/// runc 1.1.5 leaves it writable; systemd makes its `net_cls`-style
+/// controller symlinks there). The hierarchies themselves stay read-only.
+#[test]
+fn the_v1_cgroup_mount_has_no_cgroup2_and_a_writable_tmpfs() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let id = unique_id("cgsd");
+    let b =
+        busybox(&id, |c| {
+            let m = c["mounts"].as_array().unwrap();
+            assert!(m.iter().any(|m| m["type"] == "cgroup"
+                && m["options"].as_array().unwrap().contains(&json!("ro"))));
+            sh(
+                c,
+                "grep -c ' - cgroup2 ' /proc/self/mountinfo; \
+             test -e /sys/fs/cgroup/unified || echo no-unified; \
+             grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; \
+             ln -s net_cls,net_prio /sys/fs/cgroup/net_cls && echo symlink-made; \
+             touch /sys/fs/cgroup/memory/x 2>/dev/null || echo memory-read-only",
+            );
+        });
+    assert_eq!(
+        run_ok(&b, &id),
+        "0\nno-unified\nrw\nsymlink-made\nmemory-read-only\n"
+    );
+}
+
+/// Whether `prog` is found in PATH.
+fn have(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+}
+
+/// The container's `/sys/fs/cgroup*` mounts (mount point, its options and
+/// the filesystem type: mountinfo fields 5, 6 and the one after `-`; the
+/// optional fields between differ with the propagation) are runc's, side by
+/// side on this host, for `sprout spec`'s default `cgroup` entry (`ro`)
+/// and for one with `rw`: the same targets (no cgroup2 `unified` on a
+/// hybrid host), the same read-only binds and the same writable tmpfs.
+/// Skips loudly without runc.
+#[test]
+fn the_cgroup_mount_matches_runcs() {
+    require_root!();
+    if !have("runc") {
+        eprintln!("!!!!! SKIPPED: no runc in PATH to compare with");
+        return;
+    }
+    for perm in ["ro", "rw"] {
+        let id = unique_id("cgrunc");
+        let b = busybox(&id, |c| {
+            let m = c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|m| m["type"] == "cgroup")
+                .expect("the default config has a cgroup mount");
+            let opts = m["options"].as_array_mut().unwrap();
+            opts.retain(|o| o != "ro" && o != "rw");
+            opts.push(json!(perm));
+            sh(
+                c,
+                "awk '$5 ~ \"^/sys/fs/cgroup\" { i = 7; while ($i != \"-\") i++; print $5, $6, $(i + 1) }' \
+                 /proc/self/mountinfo",
+            );
+        });
+        let ours = run_ok(&b, &id);
+        let root = b.dir().join("runc-root");
+        let theirs = output(
+            std::process::Command::new("runc")
+                .arg("--root")
+                .arg(&root)
+                .args(["run", "--bundle"])
+                .arg(b.dir())
+                .arg(format!("{id}-runc"))
+                .stdin(std::process::Stdio::null()),
+        );
+        assert_eq!(theirs.code(), Some(0), "runc, {perm}: {theirs}");
+        assert!(ours.contains("/sys/fs/cgroup "), "{perm}: {ours}");
+        assert_eq!(ours, theirs.stdout_str(), "{perm}: sprout, then runc");
+    }
 }
 
 /// An explicit `cgroup2` mount on this v1/hybrid host is a cgroup2
