@@ -523,12 +523,22 @@ const AUDIT_ARCH_NATIVE: u32 = 0xC000_003E;
 /// action and why the stub needs it; a program the interpreter does not
 /// understand (not libseccomp's output).
 pub fn check_stub_syscalls(program: &[u8], listener: bool, wait_start: bool) -> Result<()> {
-    for c in stub_calls(listener, wait_start) {
+    // The arguments a call's list leaves 0 (fds, pointers) are not known
+    // ahead; each call is also tried with them as a typical user-space
+    // pointer, so that a rule on such an argument (`execve` with
+    // `arg0 != 0`) is caught too.
+    const SOME_POINTER: u64 = 0x7ffd_0000_1000;
+    let calls = stub_calls(listener, wait_start);
+    let tries = calls.iter().flat_map(|c| {
+        let other = c.args.map(|a| if a == 0 { SOME_POINTER } else { a });
+        [(c, c.args), (c, other)]
+    });
+    for (c, args) in tries {
         let data = bpf::SeccompData {
             nr: c.nr as i32,
             arch: AUDIT_ARCH_NATIVE,
             ip: 0,
-            args: c.args,
+            args,
         };
         let ret = bpf::run(program, &data).map_err(|e| {
             Error::invalid(format!("linux.seccomp: checking the compiled filter: {e}"))
@@ -890,6 +900,15 @@ mod tests {
             msg.contains("sendmsg with SCMP_ACT_NOTIFY, which would deadlock"),
             "{msg}"
         );
+        // A rule on an argument the stub's call has unknown ahead (the
+        // attack pass: NOTIFY on execve with a non-null path held
+        // `create` and `start`).
+        let msg = e(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/a.sock",
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_NOTIFY",
+                          "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]
+        }));
+        assert!(msg.contains("execve with SCMP_ACT_NOTIFY"), "{msg}");
         // A default that denies everything the stub needs.
         let msg = e(serde_json::json!({"defaultAction": "SCMP_ACT_KILL_PROCESS"}));
         assert!(
