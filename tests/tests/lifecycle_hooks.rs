@@ -186,6 +186,34 @@ fn every_hook_gets_its_state_at_its_point() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// strace attached to the stub `pid` (waiting for `start`), holding its
+/// `execve` back for `secs` seconds; returns once it is attached. Kill it
+/// when done.
+fn hold_exec(pid: i32, secs: u32) -> std::process::Child {
+    let strace = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=execve", "-e"])
+        .arg(format!("inject=execve:delay_enter={}", secs * 1_000_000))
+        .arg("-p")
+        .arg(pid.to_string())
+        .spawn()
+        .expect("strace (cargo xtask test installs it)");
+    let traced = || {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+    };
+    let t0 = Instant::now();
+    while !traced() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "strace did not attach"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    strace
+}
+
 /// runtime.md, "Lifecycle": poststart hooks run after the user-specified
 /// process is executed. The hook must find the container's pid running
 /// the container's program, not the stub: `start` waits for the stub's
@@ -211,30 +239,7 @@ fn poststart_hooks_run_after_the_container_process_is_executed() {
     });
     rt.create_ok(&bundle, &id);
     let pid = rt.pid(&id);
-    let mut strace = Command::new("strace")
-        .args(["-qq", "-o", "/dev/null", "-e", "trace=execve"])
-        .args([
-            "-e",
-            "inject=execve:delay_enter=1000000",
-            "-p",
-            &pid.to_string(),
-        ])
-        .spawn()
-        .expect("strace (cargo xtask test installs it)");
-    let traced = || {
-        fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
-    };
-    let t0 = Instant::now();
-    while !traced() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "strace did not attach"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut strace = hold_exec(pid, 1);
     rt.ok(&["start", &id]);
     let seen = fs::read_to_string(&exe).unwrap();
     let _ = strace.kill();
@@ -259,30 +264,7 @@ fn start_waiting_for_the_exec_holds_nothing() {
     let bundle = sh_bundle(&id, "exec sleep 600", |_| {});
     rt.create_ok(&bundle, &id);
     let pid = rt.pid(&id);
-    let mut strace = Command::new("strace")
-        .args(["-qq", "-o", "/dev/null", "-e", "trace=execve"])
-        .args([
-            "-e",
-            "inject=execve:delay_enter=10000000",
-            "-p",
-            &pid.to_string(),
-        ])
-        .spawn()
-        .expect("strace (cargo xtask test installs it)");
-    let traced = || {
-        fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
-    };
-    let t0 = Instant::now();
-    while !traced() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "strace did not attach"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut strace = hold_exec(pid, 10);
     let mut start = rt.cmd(&["start", &id]).spawn().unwrap();
     let t0 = Instant::now();
     while rt.status(&id) != "running" {

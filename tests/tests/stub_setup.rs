@@ -26,11 +26,20 @@ fn loopback_is_up_in_a_new_network_namespace() {
     assert_eq!(run_ok(&b, &id), "0x9\nunknown\n");
 }
 
+/// Whether this host lacks a cgroup v1 memory hierarchy (the tests of the
+/// v1 `cgroup` mount are skipped then, loudly).
+fn no_v1_memory() -> bool {
+    let none = !std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    if none {
+        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    }
+    none
+}
+
 #[test]
 fn cgroup_hierarchies_are_read_only_private_binds() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     let id = unique_id("cgro");
@@ -69,8 +78,7 @@ fn cgroup_hierarchies_are_read_only_private_binds() {
 #[test]
 fn cgroup_binds_are_the_containers_own_with_the_rootfs_propagation() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     for (prop, tag) in [
@@ -127,8 +135,7 @@ fn cgroup_binds_are_the_containers_own_with_the_rootfs_propagation() {
 #[test]
 fn the_cgroup_tmpfs_is_listed_before_its_binds() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     for round in 0..10 {
@@ -168,8 +175,7 @@ fn the_cgroup_tmpfs_is_listed_before_its_binds() {
 #[test]
 fn a_mount_below_the_read_only_cgroup_tmpfs() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     let id = unique_id("cgbelow");
@@ -205,8 +211,7 @@ fn a_mount_below_the_read_only_cgroup_tmpfs() {
 #[test]
 fn a_mount_through_a_symlink_to_the_cgroup_tmpfs() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     let id = unique_id("cgsym");
@@ -243,8 +248,7 @@ fn a_mount_through_a_symlink_to_the_cgroup_tmpfs() {
 #[test]
 fn the_v1_cgroup_mount_has_no_cgroup2_and_a_writable_tmpfs() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        eprintln!("!!!!! SKIPPED: no cgroup v1 memory hierarchy on this host");
+    if no_v1_memory() {
         return;
     }
     let id = unique_id("cgsd");
