@@ -36,6 +36,19 @@ fn no_v1_memory() -> bool {
     none
 }
 
+/// A busybox bundle running `script`, with `sprout spec`'s `cgroup` mount,
+/// which is read-only (as runc's spec: checked here).
+fn ro_cgroup_bundle(id: &str, script: &str) -> sprout_systests::Bundle {
+    busybox(id, |c| {
+        let m = c["mounts"].as_array().unwrap();
+        assert!(
+            m.iter().any(|m| m["type"] == "cgroup"
+                && m["options"].as_array().unwrap().contains(&json!("ro")))
+        );
+        sh(c, script);
+    })
+}
+
 #[test]
 fn cgroup_hierarchies_are_read_only_private_binds() {
     require_root!();
@@ -43,19 +56,12 @@ fn cgroup_hierarchies_are_read_only_private_binds() {
         return;
     }
     let id = unique_id("cgro");
-    let b =
-        busybox(&id, |c| {
-            // runc's spec (the fixture's) has the cgroup mount ro already.
-            let m = c["mounts"].as_array().unwrap();
-            assert!(m.iter().any(|m| m["type"] == "cgroup"
-                && m["options"].as_array().unwrap().contains(&json!("ro"))));
-            sh(
-                c,
-                "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f6,7; \
+    let b = ro_cgroup_bundle(
+        &id,
+        "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f6,7; \
              touch /sys/fs/cgroup/memory/x 2>/dev/null || echo read-only; \
              test -r /sys/fs/cgroup/memory/memory.limit_in_bytes && echo readable",
-            );
-        });
+    );
     // Field 7 is the first optional field or the "-" separator: no
     // "shared:"/"master:" tag, the bind is private.
     assert_eq!(
@@ -252,20 +258,14 @@ fn the_v1_cgroup_mount_has_no_cgroup2_and_a_writable_tmpfs() {
         return;
     }
     let id = unique_id("cgsd");
-    let b =
-        busybox(&id, |c| {
-            let m = c["mounts"].as_array().unwrap();
-            assert!(m.iter().any(|m| m["type"] == "cgroup"
-                && m["options"].as_array().unwrap().contains(&json!("ro"))));
-            sh(
-                c,
-                "grep -c ' - cgroup2 ' /proc/self/mountinfo; \
+    let b = ro_cgroup_bundle(
+        &id,
+        "grep -c ' - cgroup2 ' /proc/self/mountinfo; \
              test -e /sys/fs/cgroup/unified || echo no-unified; \
              grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; \
              ln -s net_cls,net_prio /sys/fs/cgroup/net_cls && echo symlink-made; \
              touch /sys/fs/cgroup/memory/x 2>/dev/null || echo memory-read-only",
-            );
-        });
+    );
     assert_eq!(
         run_ok(&b, &id),
         "0\nno-unified\nrw\nsymlink-made\nmemory-read-only\n"
