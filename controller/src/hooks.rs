@@ -10,7 +10,8 @@
 //! | poststop        | `delete` (and the end of a foreground `run`)     | runtime namespaces             | stopped      | warning |
 //!
 //! Each hook is `path` executed with `args` (`args[0]` is `argv[0]`; absent:
-//! the path) and exactly `env`; its stdin is the state JSON (runtime.md
+//! the path) and exactly `env`, with fds 0-2 only (as runc's: nothing the
+//! caller of sprout left open; `sys::hook_before_exec`); its stdin is the state JSON (runtime.md
 //! "State"), from a memfd (nothing is written while the hook runs, so
 //! neither a large state nor a hook that never reads it can hold us past
 //! its `timeout`). Its stdout and stderr are captured (into a memfd, so a hook

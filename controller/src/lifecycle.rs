@@ -67,7 +67,7 @@ use crate::cli::check_id;
 use crate::config;
 use crate::console;
 use crate::copyup;
-use crate::error::{Error, Result, warn};
+use crate::error::{Context, Error, Result, warn};
 use crate::hooks::{self, Kind, Place};
 use crate::launch::{self, RunOptions, SpawnOptions};
 use crate::plan::{Options, Plan};
@@ -517,6 +517,13 @@ fn setup(
     if pre_pivot_hooks || !copy_up.is_empty() {
         plan.flags |= flags::HOOKS_BEFORE_PIVOT;
     }
+    // createContainer hooks enter the container's time namespace: its
+    // offsets are written before them, here, not by the stub after
+    // pivot_root (`mounts::take_time_offsets`).
+    let time_offsets = match hooks::of(spec, Kind::CreateContainer).is_empty() {
+        true => None,
+        false => crate::mounts::take_time_offsets(&mut plan.mounts),
+    };
     // A foreground run with nothing to do at `Ready` skips that round trip.
     let start_hooks = !hooks::of(spec, Kind::StartContainer).is_empty();
     launch::skip_ready_when_idle(
@@ -595,6 +602,11 @@ fn setup(
         let json = hook_state(&st, Status::Creating);
         failed(hooks::run(spec, Kind::Prestart, &json, Place::Runtime))?;
         failed(hooks::run(spec, Kind::CreateRuntime, &json, Place::Runtime))?;
+        if let Some(text) = &time_offsets {
+            let path = format!("/proc/{pid}/timens_offsets");
+            std::fs::write(&path, text.as_bytes())
+                .ctx(|| format!("linux.timeOffsets: writing {path}"))?;
+        }
         failed(hooks::run(
             spec,
             Kind::CreateContainer,

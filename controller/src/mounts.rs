@@ -11,7 +11,8 @@
 //! 3. the `/dev` symlinks (`fd stdin stdout stderr`, `ptmx` when `/dev/pts`
 //!    is mounted, `core` when `/proc` is);
 //! 4. after `pivot_root` (absolute paths): the time namespace's offsets
-//!    ([`time_offsets_op`]), sysctls, read-only paths, masked paths — runc's
+//!    ([`time_offsets_op`]; with createContainer hooks `create` writes
+//!    them before the hooks instead, [`take_time_offsets`]), sysctls, read-only paths, masked paths — runc's
 //!    order (`standard_init_linux.go`).
 //!
 //! Mount options follow runc's table (`libcontainer/specconv`): flag words
@@ -1657,6 +1658,22 @@ pub fn sysctl_ops(sysctl: &HashMap<String, String>, ns: NsPresence) -> Result<Ve
     Ok(ops)
 }
 
+/// The path of [`time_offsets_op`]'s write.
+const TIMENS_OFFSETS: &std::ffi::CStr = c"/proc/self/timens_offsets";
+
+/// Removes the op of [`time_offsets_op`] from `ops` and returns its text
+/// (`None` without one), for a caller that writes the offsets itself:
+/// createContainer hooks enter the container's time namespace before
+/// pivot_root, and once a process is in it the offsets can no longer be
+/// written (time_namespaces(7): `EACCES`), so `create` writes them to
+/// `/proc/PID/timens_offsets` before those hooks run.
+pub fn take_time_offsets(ops: &mut Vec<Op>) -> Option<CString> {
+    let i = ops
+        .iter()
+        .position(|o| o.kind == MountKind::WriteFile && o.target.as_c_str() == TIMENS_OFFSETS)?;
+    ops.remove(i).data
+}
+
 /// `linux.timeOffsets` as a `WriteFile` of `/proc/self/timens_offsets`
 /// (time_namespaces(7): one `<clock> <secs> <nanosecs>` line per clock,
 /// written after the stub's `unshare(CLONE_NEWTIME)` and before anything
@@ -1695,7 +1712,8 @@ pub fn time_offsets_op(
             "{origin}: needs /proc mounted in the container (a \"proc\" mount at /proc) to write the offsets"
         );
     }
-    Op::new(MountKind::WriteFile, "/proc/self/timens_offsets", &origin)?.with_data(&text)
+    let path = TIMENS_OFFSETS.to_str().expect("ASCII");
+    Op::new(MountKind::WriteFile, path, &origin)?.with_data(&text)
 }
 
 /// `linux.readonlyPaths` then `linux.maskedPaths` (absolute paths, after

@@ -1861,6 +1861,19 @@ unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
 /// the leader of a new process group (so a timeout can kill the hook's
 /// children with it).
 ///
+/// Before anything else it marks every fd from 3 up close-on-exec
+/// (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`): a hook gets stdin,
+/// stdout and stderr only, as runc's, never an fd the caller of sprout
+/// left open (a directory of the host, for a startContainer hook that is
+/// the image's program). And it makes itself non-dumpable
+/// (`PR_SET_DUMPABLE` 0, inherited by the fork below; the hook's exec
+/// resets it): until its exec the child is this controller, and a
+/// startContainer hook has the container's credentials by then, so a
+/// process in the container's pid namespace could otherwise open its
+/// `/proc/PID/exe` (the host's sprout binary: CVE-2019-5736), its fds or
+/// its memory (ptrace(2), "Ptrace access mode checking": a non-dumpable
+/// target needs `CAP_SYS_PTRACE` in the host's user namespace).
+///
 /// With `join` (createContainer, startContainer: "in the container
 /// namespace"), the hook runs where runc and crun run it, as a child of
 /// the container's init would: in the container's cgroups and in all its
@@ -1889,7 +1902,7 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
     // SAFETY: getpid is a plain syscall.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the forked child, which may only call
-    // async-signal-safe functions: sigprocmask on a local set, prctl,
+    // async-signal-safe functions: sigprocmask on a local set, close_range, prctl,
     // getppid, setpgid, write(2) and setns(2) on fds the parent keeps
     // open, iterating Vecs it owns (no allocation), io::Error from errno
     // (no allocation for OS errors), and [`hook_fork`] (itself
@@ -1903,6 +1916,16 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            if libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) < 0
+                || libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,

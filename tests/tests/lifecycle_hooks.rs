@@ -875,18 +875,9 @@ fn start_container_hooks_join_the_time_namespace() {
         "cut -d. -f1 /proc/uptime > /dev/shm/hook-uptime",
     );
     bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
-    let host = |_: ()| -> u64 {
-        fs::read_to_string("/proc/uptime")
-            .unwrap()
-            .split('.')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let before = host(());
+    let before = host_uptime();
     let out = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
-    let after = host(());
+    let after = host_uptime();
     assert_eq!(out.code(), Some(0), "{out}");
     let up: u64 = out
         .stdout_str()
@@ -897,6 +888,53 @@ fn start_container_hooks_join_the_time_namespace() {
         up >= before + 172_800 && up <= after + 172_800 + 1,
         "the hook's uptime {up}, the host's {before}..{after}: {out}"
     );
+}
+
+/// The host's uptime, whole seconds.
+fn host_uptime() -> u64 {
+    let t = fs::read_to_string("/proc/uptime").unwrap();
+    t.split('.').next().unwrap().parse().unwrap()
+}
+
+/// With `linux.timeOffsets`, a createContainer hook (it enters the
+/// container's time namespace before pivot_root) and the container read
+/// the container's uptime, two days ahead of the host's: `create` writes
+/// the offsets before those hooks run. `run` failed before (`EACCES`:
+/// the hook was in the namespace before the stub wrote them).
+#[test]
+fn create_container_hooks_see_the_time_offsets() {
+    require_root!();
+    let id = unique_id("lt-hooktime-cc");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "cut -d. -f1 /proc/uptime", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 172800}});
+    });
+    let seen = out.p("uptime");
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cut -d. -f1 /proc/uptime > {}", seen.display())],
+        }]})
+    });
+    let before = host_uptime();
+    let run = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+    let after = host_uptime();
+    assert_eq!(run.code(), Some(0), "{run}");
+    let hook = fs::read_to_string(&seen).unwrap();
+    for (who, up) in [("the container", run.stdout_str()), ("the hook", hook)] {
+        let up: u64 = up
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{who}: {e}: {up:?}"));
+        assert!(
+            up >= before + 172_800 && up <= after + 172_800 + 1,
+            "{who}'s uptime {up}, the host's {before}..{after}"
+        );
+    }
 }
 
 /// Hooks work where runc's do: in the bundle directory (runc works
@@ -948,5 +986,95 @@ fn hooks_run_in_runcs_working_directories() {
         fs::read_to_string(out.p("createContainer")).unwrap(),
         format!("{}\n", dir.join("rootfs").display()),
         "createContainer"
+    );
+}
+
+/// Hooks get stdin, stdout and stderr only, as runc's: fds the caller of
+/// sprout left open (7: the host's `/`, 9: its `/etc`) reach neither a
+/// host hook (prestart) nor a startContainer hook (the image's program,
+/// which could read the host through them). They reached both before.
+#[test]
+fn hooks_get_no_fd_of_the_caller() {
+    require_root!();
+    let id = unique_id("lt-hookfds");
+    let out = Out::new();
+    let bundle = sh_bundle(&id, "true", |_| {});
+    let start = container_script(&bundle, "fds.sh", "ls /proc/self/fd > /tmp/start.fds");
+    let host = out.p("prestart.fds");
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({
+            "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("ls /proc/self/fd > {}", host.display())]}],
+            "startContainer": [{"path": start}],
+        })
+    });
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("exec 7</ 9</etc; exec \"$0\" \"$@\"")
+        .arg(sprout_systests::sprout_bin())
+        .args(["run", "--bundle"])
+        .arg(bundle.dir())
+        .arg(&id)
+        .stdin(std::process::Stdio::null());
+    let run = output(&mut cmd);
+    assert_eq!(run.code(), Some(0), "{run}");
+    for (hook, listing) in [
+        ("prestart", host),
+        ("startContainer", bundle.rootfs().join("tmp/start.fds")),
+    ] {
+        let fds = fs::read_to_string(&listing)
+            .unwrap_or_else(|e| panic!("{hook}: {}: {e}", listing.display()));
+        let mut fds: Vec<u32> = fds.split_whitespace().map(|f| f.parse().unwrap()).collect();
+        fds.sort();
+        // 0-2, and the one `ls` opens for /proc/self/fd.
+        assert_eq!(fds, [0, 1, 2, 3], "{hook}'s fds");
+    }
+}
+
+/// CVE-2019-5736 for hooks: until its exec, a startContainer hook's
+/// process is a fork of the host's sprout binary with the container's
+/// credentials, in the container's pid namespace. strace holds that
+/// exec back for two seconds while a process of the container (an
+/// `exec`, the container's default capabilities: no CAP_SYS_PTRACE) reads
+/// every `/proc/PID/exe` it sees: the host binary must not be among them
+/// (the hook process is non-dumpable). Before, it was readable (and so
+/// writable once no sprout ran: an attack pass rewrote the host binary).
+#[test]
+fn a_start_container_hook_does_not_show_the_host_binary_to_the_container() {
+    require_root!();
+    let rt = Rt::new("hookexe");
+    let id = unique_id("lt-hookexe");
+    let bundle = sh_bundle(&id, "true", |_| {});
+    let hook = container_script(&bundle, "hook.sh", "true");
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+    rt.create_ok(&bundle, &id);
+    rt.ok(&[
+        "exec",
+        "-d",
+        &id,
+        "sh",
+        "-c",
+        "while :; do for p in /proc/[0-9]*; do readlink $p/exe; done; done > /tmp/seen 2>/dev/null",
+    ]);
+    let seen = bundle.rootfs().join("tmp/seen");
+    wait_file(&seen, 10);
+    let mut start = Command::new("strace");
+    start
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e"])
+        .arg("inject=execve:delay_enter=2000000")
+        .arg(sprout_systests::sprout_bin())
+        .args(["--root", &rt.root_str(), "start", &id]);
+    let out = output(&mut start);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let seen_text = fs::read_to_string(&seen).unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    assert!(
+        seen_text.lines().any(|l| l.ends_with("/busybox")),
+        "the loop saw no process at all: {seen_text:?}"
+    );
+    let host = fs::canonicalize(sprout_systests::sprout_bin()).unwrap();
+    assert!(
+        !seen_text.lines().any(|l| Path::new(l) == host),
+        "the container saw the host binary {} as a process's exe",
+        host.display()
     );
 }
