@@ -93,11 +93,7 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
             plan.additional_gids
         ),
         Step::Umask => format!("process.user.umask {:#o}: {name}: {e}", plan.umask),
-        // With new namespaces of the stub's own, they come first in its list.
-        Step::Setns => match plan
-            .join
-            .get((arg as usize).wrapping_sub((plan.unshare != 0) as usize))
-        {
+        Step::Setns => match plan.wire_namespaces().get(arg as usize).copied().flatten() {
             Some(j) if j.index == crate::exec::JOIN_INDEX => format!(
                 "joining the container's namespaces ({}) through a pidfd of {}: {name}: {e}",
                 crate::exec::namespace_names(j.nstype),

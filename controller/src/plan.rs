@@ -842,6 +842,25 @@ impl Plan {
         }
     }
 
+    /// The plan's namespaces in wire order, which the stub's `Setns` and
+    /// `Unshare` failures count in: a joined user namespace first (the new
+    /// namespaces are then made in it, owned by it:
+    /// [`Plan::join_user_then_unshare`]), then the new ones (`None`, one
+    /// `unshare` of [`Plan::unshare`], when there are any), then the other
+    /// joins.
+    pub fn wire_namespaces(&self) -> Vec<Option<&JoinNs>> {
+        let joined = |user: bool| {
+            self.join
+                .iter()
+                .filter(move |j| (j.nstype == clone_flags::NEWUSER) == user)
+                .map(Some)
+        };
+        joined(true)
+            .chain((self.unshare != 0).then_some(None))
+            .chain(joined(false))
+            .collect()
+    }
+
     /// Encodes the plan ([`PlanSpec::encode`]).
     ///
     /// Errors: the plan is larger than the protocol's 8 MiB.
@@ -849,22 +868,20 @@ impl Plan {
         let ops: Vec<_> = self.mounts.iter().map(Op::wire).collect();
         let args: Vec<&std::ffi::CStr> = self.args.iter().map(|a| a.as_c_str()).collect();
         let env: Vec<&std::ffi::CStr> = self.env.iter().map(|a| a.as_c_str()).collect();
-        let unshare = (self.unshare != 0).then_some(Namespace {
-            nstype: self.unshare,
-            fd: sprout_protocol::UNSET,
-        });
-        // A joined user namespace comes first: the new namespaces are then
-        // made in it, owned by it (`join_user_then_unshare`).
-        let joined = |user: bool| {
-            self.join
-                .iter()
-                .filter(move |j| (j.nstype == clone_flags::NEWUSER) == user)
-                .map(|j| Namespace {
+        let namespaces: Vec<Namespace> = self
+            .wire_namespaces()
+            .into_iter()
+            .map(|j| match j {
+                Some(j) => Namespace {
                     nstype: j.nstype,
                     fd: j.stub_fd,
-                })
-        };
-        let namespaces: Vec<Namespace> = joined(true).chain(unshare).chain(joined(false)).collect();
+                },
+                None => Namespace {
+                    nstype: self.unshare,
+                    fd: sprout_protocol::UNSET,
+                },
+            })
+            .collect();
         let spec = PlanSpec {
             flags: self.flags,
             uid: self.uid,

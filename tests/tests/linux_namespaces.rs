@@ -245,6 +245,33 @@ fn join_a_user_namespace_by_path() {
     }
 }
 
+/// A user namespace path that is not a user namespace (here the holder's
+/// network namespace) fails with the field, its index and the path, as
+/// for the other types. It said `namespace 0: setns: ...` (the joined user
+/// namespace comes first on the wire, before the new namespaces).
+#[test]
+fn a_user_namespace_path_of_another_type_names_the_field() {
+    require_root!();
+    let holder = UsernsHolder::start();
+    let id = unique_id("userjoin-net");
+    let net = format!("/proc/{}/ns/net", holder.0.id());
+    let mut index = 0;
+    let b = busybox(&id, |c| {
+        add_ns(c, json!({"type": "user", "path": net}));
+        index = c["linux"]["namespaces"].as_array().unwrap().len() - 1;
+        sh(c, "true");
+    });
+    let out = run(&b, &id);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr_str().trim_end(),
+        format!(
+            "sprout: linux.namespaces[{index}].path \"{net}\": setns: Invalid argument (EINVAL)"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn time_offset_errors() {
     require_root!();
