@@ -317,9 +317,11 @@ fn hook_cwd(spec: &Spec, kind: Kind, state: &str) -> Option<std::path::PathBuf> 
 }
 
 /// The credentials of `spec`'s container process for a startContainer
-/// hook ([`sys::HookCreds`]): `process.user`, `process.capabilities`,
-/// `process.noNewPrivileges`. Errors: the capability names, as for the
-/// container (see `caps::resolve`).
+/// hook ([`sys::HookCreds`]): `process.user` (its umask: 0o022 without
+/// one, as the container's), `process.capabilities`,
+/// `process.noNewPrivileges`, `process.rlimits`, `process.oomScoreAdj`.
+/// Errors: the capability names and rlimits, as for the container (see
+/// `caps::resolve`, `rlimit::resolve`).
 fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
     let seccomp = hook_seccomp(spec)?;
     let Some(p) = spec.process() else {
@@ -332,6 +334,13 @@ fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
     let last_cap = crate::caps::read_cap_last_cap();
     let c = crate::caps::resolve(p.capabilities().as_ref(), last_cap)?;
     let u = p.user();
+    let rlimits = crate::rlimit::resolve(p.rlimits().as_deref().unwrap_or(&[]))?
+        .iter()
+        .map(|r| (r.resource, r.soft, r.hard))
+        .collect();
+    let oom_score_adj = p
+        .oom_score_adj()
+        .map(|a| std::ffi::CString::new(a.to_string()).expect("digits"));
     Ok(sys::HookCreds {
         uid: u.uid(),
         gid: u.gid(),
@@ -344,6 +353,9 @@ fn container_creds(spec: &Spec) -> Result<sys::HookCreds> {
         last_cap,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp,
+        rlimits,
+        umask: Some(u.umask().unwrap_or(0o022)),
+        oom_score_adj,
     })
 }
 

@@ -1706,7 +1706,8 @@ pub struct HookJoin {
 /// What a startContainer hook takes on of the container's process (as
 /// runc's init has applied it by then): `process.user` and
 /// `process.capabilities` (bit masks, up to `last_cap`),
-/// `noNewPrivileges` and the `linux.seccomp` filter.
+/// `noNewPrivileges`, the `linux.seccomp` filter, `process.rlimits`, the
+/// umask and `process.oomScoreAdj`.
 #[derive(Debug, Clone, Default)]
 pub struct HookCreds {
     /// `process.user.uid`, `gid`, `additionalGids`.
@@ -1723,6 +1724,15 @@ pub struct HookCreds {
     pub last_cap: u32,
     /// `process.noNewPrivileges`.
     pub no_new_privs: bool,
+    /// `process.rlimits` as (`RLIMIT_*` number, soft, hard), set with
+    /// setrlimit(2) before the credentials (the container's are set with
+    /// prlimit(2) by `create`).
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// `process.user.umask` (0o022 without one, as the container's).
+    pub umask: Option<u32>,
+    /// `process.oomScoreAdj`, the decimal text written to
+    /// `/proc/self/oom_score_adj` before any namespace is joined.
+    pub oom_score_adj: Option<std::ffi::CString>,
     /// The container's compiled `linux.seccomp` filter (8-byte
     /// `struct sock_filter` records) and its `SECCOMP_FILTER_FLAG_*`
     /// bits, loaded last, as runc's init has loaded it by then.
@@ -1752,6 +1762,18 @@ unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
     // process is a forked child with one thread, so the per-thread id
     // calls (no libc set*id broadcast) cover all of it.
     unsafe {
+        for &(resource, cur, max) in &c.rlimits {
+            let limit = libc::rlimit {
+                rlim_cur: cur,
+                rlim_max: max,
+            };
+            if libc::syscall(libc::SYS_setrlimit, resource, &limit as *const libc::rlimit) < 0 {
+                return Err(fail(b"setting the container's credentials: setrlimit"));
+            }
+        }
+        if let Some(mask) = c.umask {
+            libc::umask(mask as libc::mode_t);
+        }
         for cap in 0..=c.last_cap.min(63) {
             if c.bounding & (1u64 << cap) == 0
                 && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0
@@ -1946,6 +1968,9 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
             let Some(join) = &join else {
                 return Ok(());
             };
+            if let Some(adj) = join.creds.as_ref().and_then(|c| c.oom_score_adj.as_ref()) {
+                hook_oom_score_adj(adj)?;
+            }
             for c in join.cgroups.iter().filter(|c| c.dir < 0) {
                 hook_cgroup_write(c)?;
             }
@@ -1958,6 +1983,33 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
             hook_fork(join, late)
         });
     }
+}
+
+/// Writes `adj` (decimal text) to `/proc/self/oom_score_adj`; a failure
+/// writes a line to stderr and is returned.
+///
+/// # Safety
+/// Async-signal-safe (for a forked child).
+unsafe fn hook_oom_score_adj(adj: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: open/write/close on a path and bytes `adj` owns.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/oom_score_adj".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        let len = adj.to_bytes().len();
+        if fd < 0 || libc::write(fd, adj.as_ptr().cast(), len) != len as isize {
+            let e = io::Error::last_os_error();
+            let what = b"setting the container's oomScoreAdj: /proc/self/oom_score_adj";
+            libc::write(2, what.as_ptr().cast(), what.len());
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            return Err(e);
+        }
+        libc::close(fd);
+    }
+    Ok(())
 }
 
 /// Writes `0` to `c.file` (a single-threaded caller: the whole process

@@ -812,6 +812,33 @@ fn start_container_hooks_run_with_the_containers_credentials() {
     assert_eq!(field("CapPrm"), "0000000000000000", "{out}");
 }
 
+/// A startContainer hook also takes on the container process's
+/// `process.rlimits`, umask and `process.oomScoreAdj`, as runc's (run from
+/// its init, which has them by then): here NOFILE 777/888, umask 0077,
+/// oomScoreAdj 500, the same in the hook as in the container. The hook
+/// had the caller's before.
+#[test]
+fn start_container_hooks_get_the_containers_rlimits_umask_and_oom_score() {
+    require_root!();
+    let id = unique_id("lt-hookrlim");
+    let probe = "echo $(ulimit -n) $(ulimit -Hn) $(umask) $(cat /proc/self/oom_score_adj)";
+    let bundle = sh_bundle(&id, &format!("cat /dev/shm/hook; {probe}"), |c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 888}]);
+        c["process"]["user"]["umask"] = json!(0o077);
+        c["process"]["oomScoreAdj"] = json!(500);
+    });
+    let hook = container_script(&bundle, "limits.sh", &format!("{probe} > /dev/shm/hook"));
+    bundle.config_mut(|c| c["hooks"] = json!({"startContainer": [{"path": hook}]}));
+    let out = output(sprout(&["run", "--bundle"]).arg(bundle.dir()).arg(&id));
+    assert_eq!(out.code(), Some(0), "{out}");
+    let lines: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        ["777 888 0077 500", "777 888 0077 500"],
+        "hook, then the container: {out}"
+    );
+}
+
 /// A startContainer hook runs under the container's seccomp filter, as
 /// runc's do (its init has loaded the filter when it runs them): here a
 /// profile that answers mkdir with EOPNOTSUPP, with and without
