@@ -44,7 +44,9 @@
 //! `noNewPrivileges`; [`sys::HookCreds`]), as runc's init has applied
 //! them when it runs the hook: its path is the image's file; and the
 //! container's seccomp filter, loaded last (one with `SCMP_ACT_NOTIFY`
-//! is left out, with a warning).
+//! is left out, with a warning); it also gets `process.rlimits`, the
+//! umask and `process.oomScoreAdj`, and is exec'd through the sealed
+//! sprout-init memfd ([`sys::HookTrampoline`], CVE-2019-5736).
 //! Both processes are in the hook's process group (a timeout kills them
 //! together) and have `PR_SET_PDEATHSIG(SIGKILL)`; an exec failure of
 //! the hook is reported as for any other hook. Killed together, the hook
@@ -284,6 +286,11 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
         (Kind::StartContainer, Place::Container(_)) => Some(container_creds(spec)?),
         _ => None,
     };
+    // ... and they are exec'd through the sealed stub ([`sys::HookTrampoline`]).
+    let stub = match creds {
+        Some(_) => Some(crate::launch::load_stub(&crate::launch::stub_path()?)?),
+        None => None,
+    };
     let cwd = hook_cwd(spec, kind, state);
     for (i, h) in hooks.iter().enumerate() {
         run_one(
@@ -291,7 +298,7 @@ pub fn run(spec: &Spec, kind: Kind, state: &str, place: Place) -> Result<()> {
             &format!("hooks.{}[{i}]", kind.name()),
             state,
             place,
-            creds.as_ref(),
+            creds.as_ref().zip(stub.as_ref()),
             cwd.as_deref(),
         )?;
     }
@@ -402,17 +409,41 @@ pub fn run_warn(spec: &Spec, kind: Kind, state: &str) {
     }
 }
 
-/// One hook (see [`run`]).
+/// One hook (see [`run`]); with `creds`, the container's credentials and
+/// the sealed stub to exec it through.
 fn run_one(
     h: &Hook,
     field: &str,
     state: &str,
     place: Place,
-    creds: Option<&sys::HookCreds>,
+    creds: Option<(&sys::HookCreds, &OwnedFd)>,
     cwd: Option<&std::path::Path>,
 ) -> Result<()> {
     let path = h.path();
     let what = format!("{field} \"{}\"", path.display());
+    let trampoline = match creds {
+        Some((_, stub)) => {
+            use std::os::unix::ffi::OsStrExt;
+            let p = path.as_os_str().as_bytes();
+            let args: Vec<&[u8]> = match h.args().as_deref() {
+                Some(a) if !a.is_empty() => a.iter().map(|a| a.as_bytes()).collect(),
+                _ => vec![p],
+            };
+            let env: Vec<String> = (h.env().as_deref().unwrap_or(&[]).iter())
+                .map(|e| match e.contains('=') {
+                    true => e.clone(),
+                    false => format!("{e}="),
+                })
+                .collect();
+            let env: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).collect();
+            Some(
+                sys::HookTrampoline::new(stub.as_raw_fd(), p, &args, &env)
+                    .map_err(|e| Error::io(format!("{what}: args, env"), &e))?,
+            )
+        }
+        None => None,
+    };
+    let creds = creds.map(|(c, _)| c);
     let mut cmd = Command::new(path);
     if let Some(args) = h.args().as_deref()
         && let Some((first, rest)) = args.split_first()
@@ -499,6 +530,7 @@ fn run_one(
                 .collect(),
             creds: creds.cloned(),
             cwd: cwd.clone(),
+            trampoline,
         }),
     );
     let spawned = cmd.spawn();
@@ -732,8 +764,6 @@ mod tests {
                 "cat > {o}; echo \"$FOO\" >> {o}; grep -h PPid /proc/self/status >> {o}",
                 o = out.display()
             )], "env": ["FOO=bar"]},
-        ], "startContainer": [
-            {"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]},
         ], "prestart": [
             {"path": "/bin/sh", "args": ["sh", "-c", "kill -TERM $$; sleep 5"]},
         ], "poststop": [
@@ -749,12 +779,17 @@ mod tests {
             std::process::id() as i32,
             "a child of the intermediate"
         );
-        let e = run(&s, Kind::StartContainer, "{}", here)
+        // (startContainer hooks are exec'd through sprout-init, which a
+        // unit test does not have: the system tests run them.)
+        let failing = spec_with(serde_json::json!({"createContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]},
+        ]}));
+        let e = run(&failing, Kind::CreateContainer, "{}", here)
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
-            "hooks.startContainer[0] \"/bin/sh\": exit status 3 (output: oops)"
+            "hooks.createContainer[0] \"/bin/sh\": exit status 3 (output: oops)"
         );
         let e = run(&s, Kind::Prestart, "{}", here).unwrap_err().to_string();
         assert_eq!(e, "hooks.prestart[0] \"/bin/sh\": killed by SIGTERM");

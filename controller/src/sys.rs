@@ -20,7 +20,7 @@
 //! the `clone` and only read by the child. On any failure the child writes
 //! `[stage, errno (4 bytes LE)]` to an error pipe and `_exit(127)`s.
 
-use std::ffi::{CStr, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -1701,6 +1701,106 @@ pub struct HookJoin {
     /// The working directory to enter after the namespaces, before the
     /// credentials (best-effort, as runc's: a failed `chdir` is skipped).
     pub cwd: Option<std::ffi::CString>,
+    /// How the hook is exec'd when it runs the image's program
+    /// (startContainer): through the sealed sprout-init memfd.
+    pub trampoline: Option<HookTrampoline>,
+}
+
+/// A startContainer hook exec'd through sprout-init (`--hook PATH ARGV0
+/// ARGS...`, the stub's first check): the last thing the hook's process
+/// does is `execveat(2)` of the sealed memfd, which then execs the hook's
+/// path. The process that execs a path of the image is then never the
+/// host's sprout binary: a hook path, or a `#!` line, that names
+/// `/proc/self/exe` runs the sealed stub, and no process of the
+/// container sees the host binary as a `/proc/PID/exe` it could reopen
+/// for writing (CVE-2019-5736; runc's hooks run from its memfd copy).
+#[derive(Debug)]
+pub struct HookTrampoline {
+    /// The sealed sprout-init memfd (the caller keeps it open).
+    stub: RawFd,
+    /// The hook's `path`: checked with `access(2)` (`X_OK`) first, so
+    /// that a missing or unusable path is the spawn's error, as for other
+    /// hooks.
+    path: CString,
+    /// `/proc/self/fd/STUB`: the `execve(2)` fallback when `execveat` is
+    /// refused (a seccomp filter that allows only `execve`).
+    stub_path: CString,
+    /// `sprout-init --hook PATH ARGV0 ARGS...`, and the hook's exact `env`
+    /// (`K=V`), kept alive for the pointers below.
+    _strings: Vec<CString>,
+    /// NULL-terminated pointer arrays into `strings`: argv, then envp
+    /// (addresses as `usize`, so the pre-exec closure may hold them).
+    argv: Vec<usize>,
+    envp: Vec<usize>,
+}
+
+impl HookTrampoline {
+    /// The trampoline for `stub` running `path` with `argv` (the hook's
+    /// `args`, `argv[0]` first) and `env`. Errors: a NUL byte in any.
+    pub fn new(
+        stub: RawFd,
+        path: &[u8],
+        argv: &[&[u8]],
+        env: &[&[u8]],
+    ) -> io::Result<HookTrampoline> {
+        let c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+        let mut strings = vec![c(b"sprout-init")?, c(b"--hook")?, c(path)?];
+        for a in argv {
+            strings.push(c(a)?);
+        }
+        let n_argv = strings.len();
+        for e in env {
+            strings.push(c(e)?);
+        }
+        // A CString's bytes stay where they are when the Vec moves.
+        let ptrs = |r: &[CString]| -> Vec<usize> {
+            r.iter().map(|s| s.as_ptr() as usize).chain([0]).collect()
+        };
+        Ok(HookTrampoline {
+            stub,
+            path: c(path)?,
+            stub_path: c(format!("/proc/self/fd/{stub}").as_bytes())?,
+            argv: ptrs(&strings[..n_argv]),
+            envp: ptrs(&strings[n_argv..]),
+            _strings: strings,
+        })
+    }
+}
+
+/// Execs `t` ([`HookTrampoline`]); returns only on failure.
+///
+/// # Safety
+/// Async-signal-safe (for a forked child): `t` and its strings are alive.
+unsafe fn hook_trampoline(t: &HookTrampoline) -> io::Error {
+    // SAFETY: raw system calls on NUL-terminated strings and NULL-terminated
+    // pointer arrays that `t` owns.
+    unsafe {
+        if libc::syscall(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD,
+            t.path.as_ptr(),
+            libc::X_OK,
+        ) < 0
+        {
+            return io::Error::last_os_error();
+        }
+        let argv = t.argv.as_ptr() as *const *const libc::c_char;
+        let envp = t.envp.as_ptr() as *const *const libc::c_char;
+        libc::syscall(
+            libc::SYS_execveat,
+            t.stub,
+            c"".as_ptr(),
+            argv,
+            envp,
+            libc::AT_EMPTY_PATH,
+        );
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) {
+            return e;
+        }
+        libc::syscall(libc::SYS_execve, t.stub_path.as_ptr(), argv, envp);
+        io::Error::last_os_error()
+    }
 }
 
 /// What a startContainer hook takes on of the container's process (as
@@ -2139,6 +2239,9 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
             }
             if let Some(c) = &join.creds {
                 apply_hook_creds(c)?;
+            }
+            if let Some(t) = &join.trampoline {
+                return Err(hook_trampoline(t));
             }
             return Ok(());
         }

@@ -7,6 +7,7 @@
 //! sprout-init --controller PLANFD SYNCFD [UNSHARE]  (launched by `sprout`)
 //! sprout-init [--plan FILE] [--subreaper] [--pgroup] [--exec] [--] [CMD [ARGS...]]
 //!                                              (image mode, default plan /etc/sprout/plan)
+//! sprout-init --hook PATH ARGV0 [ARGS...]       (a startContainer hook: exec PATH)
 //! ```
 //!
 //! Image mode (the stub copied into a minimal image as its entrypoint,
@@ -164,6 +165,16 @@ fn parse_args(args: &Args) -> Mode {
 
 /// The entry point, called by `sys::rt` with the process arguments.
 pub fn main(args: Args) -> ! {
+    // `--hook PATH ARGV0 [ARGS...]`: a startContainer hook, whose process
+    // the controller prepared (namespaces, credentials, seccomp) and
+    // exec'd as this sealed memfd: exec PATH at once, the only system call
+    // here, so that nothing in the container ever sees the host's sprout as
+    // a process's /proc/PID/exe, not even through a PATH or `#!` line that
+    // names /proc/self/exe (CVE-2019-5736).
+    if args.get(1).map(CStr::to_bytes) == Some(b"--hook") {
+        let e = args.exec_from(2);
+        die(&Sync::new(None), Fail::new(Step::Execve, e, 0))
+    }
     // First of all (CVE-2016-9962, runc's nsexec): not dumpable, so nothing
     // in the container can ptrace us or open our /proc entries until exec.
     let hardened = sys::set_dumpable(false);

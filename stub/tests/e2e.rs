@@ -1125,6 +1125,38 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// `--hook PATH ARGV0 ARGS...` (a startContainer hook exec'd through the
+/// stub) execs PATH with exactly the arguments after it (`ARGV0` as
+/// `argv[0]`) and the environment as given; a path that cannot be exec'd
+/// is the `execve` line and 127 (ENOENT), and a missing `ARGV0` is EINVAL.
+#[test]
+fn hook_mode_execs_the_path_with_the_rest() {
+    let out = Command::new(STUB)
+        .args(["--hook", "/bin/sh", "hook-argv0", "-c", "echo $0 $FOO"])
+        .env_clear()
+        .env("FOO", "bar")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hook-argv0 bar\n");
+    for (args, code, line) in [
+        (
+            &["--hook", "/no/such/hook", "x"][..],
+            127,
+            "sprout-init: execve: errno 2 (ENOENT)\n",
+        ),
+        (
+            &["--hook", "/bin/sh"][..],
+            126,
+            "sprout-init: execve: errno 22 (EINVAL)\n",
+        ),
+    ] {
+        let out = Command::new(STUB).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), line, "{args:?}");
+    }
+}
+
 /// Joining a pid namespace by fd: the stub forks, the parent reports the
 /// child's pid and exits 0, the child (pid 2 in that namespace) runs the command.
 #[test]

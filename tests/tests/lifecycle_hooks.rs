@@ -1016,6 +1016,35 @@ fn hooks_run_in_runcs_working_directories() {
     );
 }
 
+/// CVE-2019-5736 through a hook path: a startContainer hook path that
+/// the image points at `/proc/self/exe` runs the sealed sprout-init
+/// (the hook is exec'd through it), never the host's sprout binary, whose
+/// process the container could then reopen for writing. Here the stub
+/// refuses `--version` with its usage line; before, the host's sprout
+/// ran and printed its version.
+#[test]
+fn a_start_container_hook_path_to_proc_self_exe_runs_the_sealed_stub() {
+    require_root!();
+    let rt = Rt::new("hookselfexe");
+    let id = unique_id("lt-hookselfexe");
+    let bundle = sh_bundle(&id, "true", |_| {});
+    std::os::unix::fs::symlink("/proc/self/exe", bundle.rootfs().join("selfexe")).unwrap();
+    bundle.config_mut(|c| {
+        c["hooks"] =
+            json!({"startContainer": [{"path": "/selfexe", "args": ["hook", "--version"]}]})
+    });
+    rt.create_ok(&bundle, &id);
+    let o = rt.sprout(&["start", &id]);
+    let msg = common::assert_one_line_error(&o, &[]);
+    rt.ok(&["delete", "--force", &id]);
+    assert!(
+        msg.starts_with(
+            "hooks.startContainer[0] \"/selfexe\": exit status 2 (output: sprout-init: usage: sprout-init"
+        ),
+        "{msg}"
+    );
+}
+
 /// Hooks get stdin, stdout and stderr only, as runc's: fds the caller of
 /// sprout left open (7: the host's `/`, 9: its `/etc`) reach neither a
 /// host hook (prestart) nor a startContainer hook (the image's program,
@@ -1060,7 +1089,8 @@ fn hooks_get_no_fd_of_the_caller() {
 /// CVE-2019-5736 for hooks: until its exec, a startContainer hook's
 /// process is a fork of the host's sprout binary with the container's
 /// credentials, in the container's pid namespace. strace holds that
-/// exec back for two seconds while a process of the container (an
+/// exec (of the sealed stub, which then execs the hook) and the hook's
+/// back for two seconds each while a process of the container (an
 /// `exec`, the container's default capabilities: no CAP_SYS_PTRACE) reads
 /// every `/proc/PID/exe` it sees: the host binary must not be among them
 /// (the hook process is non-dumpable). Before, it was readable (and so
@@ -1086,8 +1116,16 @@ fn a_start_container_hook_does_not_show_the_host_binary_to_the_container() {
     wait_file(&seen, 10);
     let mut start = Command::new("strace");
     start
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e"])
-        .arg("inject=execve:delay_enter=2000000")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=execve,execveat",
+            "-e",
+        ])
+        .arg("inject=execve,execveat:delay_enter=2000000")
         .arg(sprout_systests::sprout_bin())
         .args(["--root", &rt.root_str(), "start", &id]);
     let out = output(&mut start);

@@ -7,7 +7,8 @@
 
 use core::ffi::{CStr, c_char};
 
-use super::Args;
+use super::abi::SYS_EXECVE;
+use super::{Args, Errno};
 
 // The kernel enters `_start` with `rsp` pointing at argc, followed by the
 // argv pointers, a NULL, the envp pointers and a NULL (System V x86-64 ABI
@@ -57,6 +58,36 @@ impl Args {
 }
 
 impl Args {
+    /// `execve(2)` of `argv[i]` with the arguments after it (`argv[i+1..]`,
+    /// still NULL-terminated where the kernel laid them out) and the
+    /// inherited environment. Returns only on failure; `EINVAL` when
+    /// `argv[i]` or `argv[i+1]` (the new `argv[0]`) is missing.
+    pub fn exec_from(&self, i: usize) -> Errno {
+        if i + 1 >= self.argc {
+            return Errno::INVAL;
+        }
+        // SAFETY: `i + 1 < argc`: `argv[i]` is a kernel-provided C string,
+        // `argv + i + 1` a NULL-terminated pointer array (argv's own tail),
+        // and envp starts after argv's NULL (see `env`).
+        let r = unsafe {
+            super::syscall(
+                SYS_EXECVE,
+                [
+                    *self.argv.add(i) as usize,
+                    self.argv.add(i + 1) as usize,
+                    self.argv.add(self.argc + 1) as usize,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        };
+        match r {
+            Err(e) => e,
+            Ok(_) => Errno::INVAL,
+        }
+    }
+
     /// The inherited environment (`envp`, after argv's NULL), in order.
     pub fn env(&self) -> impl Iterator<Item = &'static CStr> {
         // SAFETY: the kernel puts envp right after argv's NULL terminator:
