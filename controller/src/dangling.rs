@@ -44,7 +44,8 @@ const MAX_HOPS: usize = 40;
 /// stub. Each symlink's content is joined to its directory (absolute
 /// content to the rootfs), with `..` applied lexically and never above
 /// the rootfs, as `SecureJoin` does. A link to the rootfs itself gives
-/// `None` (the mount would cover it).
+/// `"."`, which the caller refuses (the mount would cover the container's
+/// root; runc refuses it too).
 pub fn follow(
     root: BorrowedFd<'_>,
     target: &str,
@@ -86,7 +87,7 @@ pub fn follow(
             rootfs_relative(&format!("{parent}/{content}"))
         };
         if next == "." {
-            return None;
+            return Some(next);
         }
         path = next;
         moved = true;
@@ -155,7 +156,7 @@ mod tests {
         assert_eq!(run(&d, "etc", &[]), None);
         assert_eq!(run(&d, "etc/missing", &[]), None);
         assert_eq!(run(&d, "nodir/missing", &[]), None);
-        assert_eq!(run(&d, "toroot", &[]), None);
+        assert_eq!(run(&d, "toroot", &[]).as_deref(), Some("."));
         assert_eq!(run(&d, "loop", &[]).as_deref(), Some("loop"));
         std::fs::remove_dir_all(&d).unwrap();
     }

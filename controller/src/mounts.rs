@@ -1407,6 +1407,12 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
                 if let Some(t) =
                     crate::dangling::follow(std::os::fd::AsFd::as_fd(fd), &target, covered)
                 {
+                    if t == "." {
+                        crate::bail!(
+                            "{}: a symlink in the rootfs leads to the container's root /",
+                            op.origin
+                        );
+                    }
                     op.target = CString::new(t).map_err(|_| {
                         Error::invalid(format!(
                             "{}: a symlink in the rootfs leads to a path with NUL",

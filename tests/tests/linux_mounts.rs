@@ -257,6 +257,32 @@ fn dangling_symlink_destination_is_made_where_it_leads() {
     assert!(!rootfs.join("run/systemd").exists());
 }
 
+/// A mount destination that the image links to the rootfs itself
+/// (`/etc/toroot -> /`) is refused with the field, as runc refuses it:
+/// sprout stacked a tmpfs on the container's root.
+#[test]
+fn destination_linked_to_the_root_is_refused() {
+    require_root!();
+    let id = unique_id("toroot");
+    let b = busybox(&id, |c| {
+        push_mount(
+            c,
+            json!({"destination": "/etc/toroot", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        sh(c, "true");
+    });
+    let index = b.config()["mounts"].as_array().unwrap().len() - 1;
+    std::os::unix::fs::symlink("/", b.rootfs().join("etc/toroot")).unwrap();
+    let out = run(&b, &id);
+    let msg = assert_one_line_error(&out, &[]);
+    assert_eq!(
+        msg,
+        format!(
+            "mounts[{index}] \"/etc/toroot\": a symlink in the rootfs leads to the container's root /"
+        )
+    );
+}
+
 /// A relative path in a mount's data (overlayfs's `upperdir=`), which
 /// mount(2) resolves against the working directory, resolves against the
 /// caller's (here the bundle), never against the mount target inside the
