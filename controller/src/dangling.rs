@@ -31,71 +31,83 @@ const MAX_HOPS: usize = 40;
 
 /// The rootfs-relative path (`"run/x"`) that the mount target `target`
 /// (rootfs-relative, as [`rootfs_relative`] makes it) leads to through
-/// symlinks of the rootfs, or `None` when its last component is not a
-/// symlink there (or its directory is missing, made by the stub later).
+/// symlinks of the rootfs, or `None` when no component of it is a symlink
+/// there (the stub then makes and mounts the path as spelled).
 ///
 /// `root` is the rootfs directory (an `O_PATH` fd), and `covered` says
 /// whether a rootfs-relative path is equal to or below a mount the plan
-/// makes earlier. Only the last component may be a symlink: the
-/// directories on the way are opened without following any
-/// (`RESOLVE_NO_SYMLINKS`), so that the path as spelled is the path looked
-/// up, and none of them may be covered (a symlink is read only from the
-/// rootfs itself). A path through a symlinked directory is left to the
-/// stub. Each symlink's content is joined to its directory (absolute
+/// makes earlier. The path is walked one component at a time, as
+/// `SecureJoin` walks it: a component that is a symlink in the rootfs is
+/// replaced by its content, joined to the directory it is in (absolute
 /// content to the rootfs), with `..` applied lexically and never above
-/// the rootfs, as `SecureJoin` does. A link to the rootfs itself gives
-/// `"."`, which the caller refuses (the mount would cover the container's
-/// root; runc refuses it too).
+/// the rootfs; a missing component ends the reading (what follows is made
+/// by the stub). Each directory is opened without following any symlink
+/// (`RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`: the walk itself follows
+/// them), and a prefix equal to or below an earlier mount stops it: the
+/// rest is left, as it stands, to the stub, which resolves it at mount
+/// time, when that mount shows its own contents (the rootfs's are hidden
+/// there). More than [`MAX_HOPS`] links give `None` (the stub's `ELOOP`).
+/// A link to the rootfs itself gives `"."`, which the caller refuses (the
+/// mount would cover the container's root; runc refuses it too).
 pub fn follow(
     root: BorrowedFd<'_>,
     target: &str,
     covered: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    let mut path = target.to_string();
-    let mut moved = false;
-    for _ in 0..MAX_HOPS {
-        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        // Every directory the lookup passes is a prefix of `parent` as
-        // spelled (no symlink followed on the way): none may be covered by
-        // an earlier mount, whose contents the rootfs does not show.
-        if !parent.is_empty() && covered(parent) {
+    // Still to walk, in reverse (the next component last).
+    let mut rest: Vec<String> = target.rsplit('/').map(str::to_string).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = rest.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let dir = done.join("/");
+        done.push(c);
+        if covered(&done.join("/")) {
             break;
         }
-        let dir: Option<OwnedFd> = if parent.is_empty() {
+        let dir_fd: Option<OwnedFd> = if dir.is_empty() {
             None
         } else {
             let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS;
             match sys::openat2(
                 &root,
-                Path::new(parent),
+                Path::new(&dir),
                 OFlag::O_PATH | OFlag::O_DIRECTORY,
                 resolve,
             ) {
                 Ok(fd) => Some(fd),
-                Err(_) => break,
+                Err(_) => break, // missing (or not a directory): made by the stub
             }
         };
-        let dir_fd = dir.as_ref().map_or(root.as_raw_fd(), |d| d.as_raw_fd());
-        // Not a symlink (EINVAL) or missing (ENOENT): resolved.
-        let Ok(content) = nix::fcntl::readlinkat(Some(dir_fd), name) else {
-            break;
+        let at = dir_fd.as_ref().map_or(root.as_raw_fd(), |d| d.as_raw_fd());
+        // Not a symlink (EINVAL) or missing (ENOENT): taken as it is.
+        let Ok(content) = nix::fcntl::readlinkat(Some(at), done.last().map_or("", |c| c.as_str()))
+        else {
+            continue;
         };
+        hops += 1;
+        if hops > MAX_HOPS {
+            return None;
+        }
+        done.pop();
         let content = content.to_string_lossy();
-        let next = if content.starts_with('/') {
-            rootfs_relative(&content)
-        } else {
-            rootfs_relative(&format!("{parent}/{content}"))
-        };
-        if next == "." {
-            return Some(next);
+        if content.starts_with('/') {
+            done.clear();
         }
-        path = next;
-        moved = true;
-        if covered(&path) {
-            break;
-        }
+        rest.extend(content.rsplit('/').map(str::to_string));
     }
-    moved.then_some(path)
+    if hops == 0 {
+        return None;
+    }
+    let walked: Vec<String> = done.into_iter().chain(rest.into_iter().rev()).collect();
+    Some(rootfs_relative(&walked.join("/")))
 }
 
 #[cfg(test)]
@@ -145,8 +157,12 @@ mod tests {
         assert_eq!(run(&d, "abs", &[]).as_deref(), Some("nonexist/deeper"));
         // `..` never above the rootfs.
         assert_eq!(run(&d, "etc/up", &[]).as_deref(), Some("outside"));
-        // A path through a symlinked directory is left to the stub.
-        assert_eq!(run(&d, "lnk/sub/rel", &[]), None);
+        // Symlinked directories on the way, dangling ones too (runc makes
+        // `tmp/x/sub/x` for `dangl -> /tmp/x`).
+        assert_eq!(run(&d, "lnk/sub/rel", &[]).as_deref(), Some("real/x"));
+        symlink("/tmp/x", d.join("dangl")).unwrap();
+        assert_eq!(run(&d, "dangl/sub/x", &[]).as_deref(), Some("tmp/x/sub/x"));
+        assert_eq!(run(&d, "lnk/sub", &[]).as_deref(), Some("real/sub"));
         // Chains.
         assert_eq!(
             run(&d, "etc/hop1", &[]).as_deref(),
@@ -157,7 +173,7 @@ mod tests {
         assert_eq!(run(&d, "etc/missing", &[]), None);
         assert_eq!(run(&d, "nodir/missing", &[]), None);
         assert_eq!(run(&d, "toroot", &[]).as_deref(), Some("."));
-        assert_eq!(run(&d, "loop", &[]).as_deref(), Some("loop"));
+        assert_eq!(run(&d, "loop", &[]), None);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -173,11 +189,12 @@ mod tests {
         // A link in a directory mounted earlier is not read at all.
         assert_eq!(run(&d, "etc/l", &["etc"]), None);
         // Nor one reached through a directory mounted earlier
-        // (`b -> /a/sub`, `/a` mounted earlier; the attack pass's case).
+        // (`b -> /a/sub`, `/a` mounted earlier; the attack pass's case):
+        // the rest goes to the stub as it stands, resolved in that mount.
         std::fs::create_dir_all(d.join("a/sub")).unwrap();
         symlink("/elsewhere", d.join("a/sub/x")).unwrap();
         symlink("/a/sub", d.join("b")).unwrap();
-        assert_eq!(run(&d, "b/x/y", &["a"]), None);
+        assert_eq!(run(&d, "b/x/y", &["a"]).as_deref(), Some("a/sub/x/y"));
         assert_eq!(run(&d, "a/sub/x/y", &["a"]), None);
         std::fs::remove_dir_all(&d).unwrap();
     }

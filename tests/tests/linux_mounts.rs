@@ -201,7 +201,9 @@ fn relative_destination_warns_and_is_taken_from_root() {
 /// `../run/systemd/resolve/stub-resolv.conf`: as runc (SecureJoin, then
 /// MkdirAll or an empty file), what the link names is made inside the
 /// rootfs, or inside a tmpfs mounted there earlier, and mounted on; the
-/// link itself stays. sprout failed with `mount target: ENOENT`.
+/// link itself stays; also through a dangling symlinked directory
+/// (`/lnkdir -> /tmp/x`, a mount at `/lnkdir/sub/x`). sprout failed with
+/// `mount target: ENOENT` (`ELOOP` for the directory).
 #[test]
 fn dangling_symlink_destination_is_made_where_it_leads() {
     require_root!();
@@ -224,10 +226,14 @@ fn dangling_symlink_destination_is_made_where_it_leads() {
             c,
             json!({"destination": "/etc/up", "type": "tmpfs", "source": "tmpfs"}),
         );
+        push_mount(
+            c,
+            json!({"destination": "/lnkdir/sub/x", "type": "tmpfs", "source": "tmpfs"}),
+        );
         sh(
             c,
             "cat /etc/resolv.conf; for l in /etc/resolv.conf /data /etc/up; do readlink $l; done; \
-             for p in /run/systemd/resolve/stub-resolv.conf /srv/deep/data /outside; do \
+             for p in /run/systemd/resolve/stub-resolv.conf /srv/deep/data /outside /tmp/x/sub/x; do \
              grep -c \" $p \" /proc/self/mountinfo; done",
         );
     });
@@ -242,17 +248,20 @@ fn dangling_symlink_destination_is_made_where_it_leads() {
     std::os::unix::fs::symlink("/srv/deep/data", rootfs.join("data")).unwrap();
     // `..` stops at the rootfs.
     std::os::unix::fs::symlink("../../../../outside", rootfs.join("etc/up")).unwrap();
+    // A dangling symlinked directory on the way (ELOOP before).
+    std::os::unix::fs::symlink("/tmp/x", rootfs.join("lnkdir")).unwrap();
     let out = run(&b, &id);
     assert_eq!(out.code(), Some(0), "{out}");
     assert_eq!(
         out.stdout_str(),
         "nameserver 192.0.2.1\n\
          ../run/systemd/resolve/stub-resolv.conf\n/srv/deep/data\n../../../../outside\n\
-         1\n1\n1\n",
+         1\n1\n1\n1\n",
         "{out}"
     );
     // Made in the rootfs where no mount covered it; under /run, in the tmpfs.
     assert!(rootfs.join("srv/deep/data").is_dir());
+    assert!(rootfs.join("tmp/x/sub/x").is_dir());
     assert!(rootfs.join("outside").is_dir());
     assert!(!rootfs.join("run/systemd").exists());
 }
