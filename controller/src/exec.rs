@@ -635,6 +635,13 @@ pub fn namespace_names(mask: u32) -> String {
 /// [`PidNsForChildren::leave`] points it back at our own pid namespace
 /// (allowed: it is the caller's active one), because a thread cannot be
 /// created while the two differ (clone(2): EINVAL).
+///
+/// Entering makes this process non-dumpable first (`PR_SET_DUMPABLE` 0,
+/// for the rest of the command): the child is a copy of the host's sprout
+/// until its exec of the sealed stub, visible in the container's pid
+/// namespace, and a container process with the same uid and capabilities
+/// could otherwise open its `/proc/PID/exe` and later write the host
+/// binary (CVE-2019-5736; ptrace(2), "Ptrace access mode checking").
 pub struct PidNsForChildren {
     own: std::fs::File,
 }
@@ -647,6 +654,10 @@ impl PidNsForChildren {
     pub fn enter(pidfd: &OwnedFd, pid: i32) -> Result<Self> {
         let own = std::fs::File::open("/proc/self/ns/pid")
             .map_err(|e| Error::io("/proc/self/ns/pid: open", &e))?;
+        nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Sys {
+            context: "prctl(PR_SET_DUMPABLE, 0)".into(),
+            errno: e,
+        })?;
         nix::sched::setns(pidfd, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| Error::Sys {
             context: format!("joining the container's pid namespace \"/proc/{pid}/ns/pid\": setns"),
             errno: e,

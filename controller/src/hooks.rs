@@ -429,13 +429,10 @@ fn run_one(
                 Some(a) if !a.is_empty() => a.iter().map(|a| a.as_bytes()).collect(),
                 _ => vec![p],
             };
-            let env: Vec<String> = (h.env().as_deref().unwrap_or(&[]).iter())
-                .map(|e| match e.contains('=') {
-                    true => e.clone(),
-                    false => format!("{e}="),
-                })
+            // As given, as runc passes them (an entry without `=` too).
+            let env: Vec<&[u8]> = (h.env().as_deref().unwrap_or(&[]).iter())
+                .map(|e| e.as_bytes())
                 .collect();
-            let env: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).collect();
             Some(
                 sys::HookTrampoline::new(stub.as_raw_fd(), p, &args, &env)
                     .map_err(|e| Error::io(format!("{what}: args, env"), &e))?,
@@ -443,6 +440,7 @@ fn run_one(
         }
         None => None,
     };
+    let trampolined = trampoline.is_some();
     let creds = creds.map(|(c, _)| c);
     let mut cmd = Command::new(path);
     if let Some(args) = h.args().as_deref()
@@ -588,6 +586,20 @@ fn run_one(
             timeout.unwrap_or_default().as_secs()
         );
     }
+    // The stub's line for a hook it could not exec (`--hook`): reported as
+    // the exec error of any other hook.
+    if trampolined
+        && matches!(status.code(), Some(126 | 127))
+        && let Some(n) = output
+            .strip_prefix("sprout-init: execve: errno ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<i32>().ok())
+    {
+        return Err(Error::Sys {
+            context: format!("{what}: exec"),
+            errno: Errno::from_raw(n),
+        });
+    }
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
         let how = match (status.code(), status.signal()) {
@@ -649,7 +661,18 @@ fn read_output(mut f: File) -> String {
     let _ = f.rewind();
     let _ = f.take(4096).read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Whitespace collapsed, other control characters escaped (`\x1b`): the
+    // output of the image's program must not drive the operator's terminal.
+    let mut line = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| match c.is_control() {
+            true => format!("\\x{:02x}", c as u32),
+            false => c.to_string(),
+        })
+        .collect::<String>();
     if line.len() > 500 {
         let mut cut = 500;
         while !line.is_char_boundary(cut) {
@@ -696,6 +719,24 @@ mod tests {
         assert_eq!(container_state(st, i32::MAX), st);
         let no_pid = r#"{"id":"a","status":"stopped"}"#;
         assert_eq!(container_state(no_pid, me as i32), no_pid);
+    }
+
+    /// A failing hook's output is quoted with its control characters
+    /// escaped: an image's startContainer program printing terminal
+    /// escapes (a title change, a line erase) must not reach the
+    /// operator's terminal raw. They did.
+    #[test]
+    fn hook_output_in_errors_has_control_characters_escaped() {
+        let s = spec_with(serde_json::json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "printf 'a\\033]0;pwned\\007b\\tc'; exit 1"]},
+        ]}));
+        let e = run(&s, Kind::Prestart, "{}", Place::Runtime)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.prestart[0] \"/bin/sh\": exit status 1 (output: a\\x1b]0;pwned\\x07b c)"
+        );
     }
 
     #[test]

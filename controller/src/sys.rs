@@ -1722,8 +1722,8 @@ pub struct HookTrampoline {
     /// that a missing or unusable path is the spawn's error, as for other
     /// hooks.
     path: CString,
-    /// `/proc/self/fd/STUB`: the `execve(2)` fallback when `execveat` is
-    /// refused (a seccomp filter that allows only `execve`).
+    /// `/proc/self/fd/STUB`, exec'd with `execve(2)` (see
+    /// [`hook_trampoline`]).
     stub_path: CString,
     /// `sprout-init --hook PATH ARGV0 ARGS...`, and the hook's exact `env`
     /// (`K=V`), kept alive for the pointers below.
@@ -1767,13 +1767,15 @@ impl HookTrampoline {
     }
 }
 
-/// Execs `t` ([`HookTrampoline`]); returns only on failure.
+/// `access(2)` of the hook's path with `X_OK`, made before the
+/// credentials and the seccomp filter (as the runtime: a missing or
+/// unusable path is the spawn's error, as for the other hooks, and no
+/// system call but the exec is made under the container's filter).
 ///
 /// # Safety
-/// Async-signal-safe (for a forked child): `t` and its strings are alive.
-unsafe fn hook_trampoline(t: &HookTrampoline) -> io::Error {
-    // SAFETY: raw system calls on NUL-terminated strings and NULL-terminated
-    // pointer arrays that `t` owns.
+/// Async-signal-safe (for a forked child).
+unsafe fn hook_path_check(t: &HookTrampoline) -> io::Result<()> {
+    // SAFETY: a raw system call on a NUL-terminated string `t` owns.
     unsafe {
         if libc::syscall(
             libc::SYS_faccessat,
@@ -1782,10 +1784,31 @@ unsafe fn hook_trampoline(t: &HookTrampoline) -> io::Error {
             libc::X_OK,
         ) < 0
         {
-            return io::Error::last_os_error();
+            return Err(io::Error::last_os_error());
         }
+    }
+    Ok(())
+}
+
+/// Execs `t` ([`HookTrampoline`]) with `execve(2)` of
+/// `/proc/self/fd/STUB`, the system call the container's own exec makes
+/// (its seccomp filter must allow it: `seccomp::check_stub_syscalls`),
+/// or, where the container has no `/proc`, `execveat(2)` of the memfd.
+/// Returns only on failure.
+///
+/// # Safety
+/// Async-signal-safe (for a forked child): `t` and its strings are alive.
+unsafe fn hook_trampoline(t: &HookTrampoline) -> io::Error {
+    // SAFETY: raw system calls on NUL-terminated strings and NULL-terminated
+    // pointer arrays that `t` owns.
+    unsafe {
         let argv = t.argv.as_ptr() as *const *const libc::c_char;
         let envp = t.envp.as_ptr() as *const *const libc::c_char;
+        libc::syscall(libc::SYS_execve, t.stub_path.as_ptr(), argv, envp);
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            return e;
+        }
         libc::syscall(
             libc::SYS_execveat,
             t.stub,
@@ -1794,11 +1817,6 @@ unsafe fn hook_trampoline(t: &HookTrampoline) -> io::Error {
             envp,
             libc::AT_EMPTY_PATH,
         );
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) {
-            return e;
-        }
-        libc::syscall(libc::SYS_execve, t.stub_path.as_ptr(), argv, envp);
         io::Error::last_os_error()
     }
 }
@@ -1851,7 +1869,7 @@ pub struct HookCreds {
 /// # Safety
 /// Async-signal-safe (for a forked child): raw system calls on values `c`
 /// owns.
-unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
+unsafe fn apply_hook_creds(c: &HookCreds, parent: libc::pid_t) -> io::Result<()> {
     let fail = |what: &[u8]| -> io::Error {
         let e = io::Error::last_os_error();
         // SAFETY: write(2) of a static message to stderr.
@@ -1948,6 +1966,24 @@ unsafe fn apply_hook_creds(c: &HookCreds) -> io::Result<()> {
                     b"setting the container's credentials: PR_CAP_AMBIENT_RAISE",
                 ));
             }
+        }
+        // A uid change cleared the parent-death signal (prctl(2)): armed
+        // again, with the parent checked again, so that a killed `start`
+        // leaves no hook of another user running (and started twice).
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) < 0
+        {
+            return Err(fail(
+                b"setting the container's credentials: PR_SET_PDEATHSIG",
+            ));
+        }
+        if libc::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
         if c.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
             return Err(fail(
@@ -2226,7 +2262,8 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
             {
                 return Err(io::Error::last_os_error());
             }
-            if libc::getppid() != if pid_ns { 0 } else { me } {
+            let parent = if pid_ns { 0 } else { me };
+            if libc::getppid() != parent {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             for &(fd, nstype) in join.namespaces.iter().filter(|(_, t)| late(*t)) {
@@ -2237,8 +2274,11 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
             if let Some(d) = &join.cwd {
                 libc::chdir(d.as_ptr());
             }
+            if let Some(t) = &join.trampoline {
+                hook_path_check(t)?;
+            }
             if let Some(c) = &join.creds {
-                apply_hook_creds(c)?;
+                apply_hook_creds(c, parent)?;
             }
             if let Some(t) = &join.trampoline {
                 return Err(hook_trampoline(t));

@@ -286,3 +286,116 @@ fn exec_writes_to_visible_exes_do_not_reach_host_binaries() {
         assert!(line.ends_with("/bin/busybox"), "{line}\n{ex}");
     }
 }
+
+/// Capability names by number (capability.h), for the bounding set below.
+const CAP_NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// `sprout exec` clones its process into the container's pid namespace,
+/// where it is a copy of the host's sprout until it execs the sealed
+/// stub. strace holds that `execveat` back for two seconds while the
+/// container (every capability the exec has: all of ours but
+/// CAP_SYS_PTRACE, which setpriv drops from the exec's bounding set) reads
+/// every `/proc/PID/exe` it sees: the host binary must not be among them
+/// (the exec is non-dumpable). It was: an attack pass opened it for
+/// writing.
+#[test]
+fn exec_clone_does_not_show_the_host_binary() {
+    require_root!();
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("CapBnd:")
+                .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        })
+        .unwrap();
+    let caps: Vec<String> = (0..CAP_NAMES.len())
+        .filter(|&b| b != 19 && bounding & (1 << b) != 0)
+        .map(|b| format!("CAP_{}", CAP_NAMES[b]))
+        .collect();
+    let id = unique_id("cve5736xclone");
+    let a = bundle(&id, |c| {
+        c["root"]["readonly"] = json!(false);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(caps);
+        }
+        sh(
+            c,
+            "while :; do for p in /proc/[0-9]*; do readlink $p/exe; done; done > /tmp/seen 2>/dev/null",
+        );
+    });
+    let mut bg = support::Background::run(&a, &id);
+    let pid = bg.pid();
+    let seen = a.rootfs().join("tmp/seen");
+    assert!(
+        support::wait_for(&seen, 20),
+        "the container did not start its loop"
+    );
+    let sprout = sprout_systests::sprout_bin();
+    let ex = sprout_systests::output(
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=execveat"])
+            .args(["-e", "inject=execveat:delay_enter=2000000"])
+            .args(["setpriv", "--bounding-set", "-sys_ptrace", "--"])
+            .arg(&sprout)
+            .args(["exec", &id, "true"]),
+    );
+    let text = std::fs::read_to_string(&seen).unwrap_or_default();
+    support::kill_pid(pid);
+    let _ = bg.wait(20);
+    let _ = sprout_systests::output(&mut sprout_systests::sprout(&["delete", "-f", &id]));
+    assert_clean(&a, &id);
+    assert!(ex.success(), "{ex}");
+    assert!(
+        text.lines().any(|l| l.ends_with("/busybox")),
+        "the loop saw no process: {text:?}"
+    );
+    let host = std::fs::canonicalize(&sprout).unwrap();
+    assert!(
+        !text.lines().any(|l| std::path::Path::new(l) == host),
+        "the container saw the host binary {} as a process's exe",
+        host.display()
+    );
+}

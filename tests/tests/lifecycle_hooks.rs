@@ -729,6 +729,21 @@ fn container_hook_failures_are_reported_exactly() {
     assert!(!bundle.rootfs().join("tmp/ran").exists());
     rt.ok(&["delete", &id]);
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+    // One the stub cannot exec (a directory): the exec error too, not the
+    // stub's exit status and line.
+    let id = unique_id("lt-hcf-startdir");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["hooks"] = json!({"startContainer": [{"path": "/tmp"}]})
+    });
+    rt.create_ok(&bundle, &id);
+    let o = rt.sprout(&["start", &id]);
+    let msg = common::assert_one_line_error(&o, &[]);
+    assert_eq!(
+        msg,
+        "hooks.startContainer[0] \"/tmp\": exec: Permission denied (EACCES)"
+    );
+    rt.ok(&["delete", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
 /// Every hook starts with no signal blocked, as runc's do (and as the
@@ -837,6 +852,57 @@ fn start_container_hooks_get_the_containers_rlimits_umask_and_oom_score() {
         ["777 888 0077 500", "777 888 0077 500"],
         "hook, then the container: {out}"
     );
+}
+
+/// A startContainer hook of a non-root user dies with a killed `start`
+/// (its parent-death signal is armed again after the uid change, which
+/// cleared it): the container's cgroup holds only the waiting container
+/// process again, and the hook cannot run twice at once. It survived.
+/// Its `env` is passed as given, an entry without `=` too (runc).
+#[test]
+fn a_non_root_start_container_hook_dies_with_a_killed_start() {
+    require_root!();
+    let rt = Rt::new("hookpdeath");
+    let id = unique_id("lt-hookpdeath");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    let hook = container_script(
+        &bundle,
+        "slow.sh",
+        "tr '\\0' '\\n' < /proc/$$/environ > /tmp/hook-env; exec sleep 600",
+    );
+    bundle.config_mut(|c| {
+        c["hooks"] = json!({"startContainer": [{"path": hook, "env": ["NOEQ", "A=b"]}]})
+    });
+    rt.create_ok(&bundle, &id);
+    let procs = format!("/sys/fs/cgroup/pids/sprout/{id}/cgroup.procs");
+    let count = || {
+        fs::read_to_string(&procs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(count(), 1, "{procs}");
+    let mut start = rt.cmd(&["start", &id]).spawn().unwrap();
+    let env = bundle.rootfs().join("tmp/hook-env");
+    assert_eq!(wait_file(&env, 10), "NOEQ\nA=b\n");
+    // The hook and its parent, which stays outside the pid namespace.
+    assert_eq!(count(), 3, "the hook runs in the container's cgroup");
+    start.kill().unwrap();
+    let _ = start.wait();
+    let t0 = Instant::now();
+    while count() != 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the hook outlived the killed start: {:?}",
+            fs::read_to_string(&procs)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
 /// A startContainer hook runs under the container's seccomp filter, as
