@@ -2279,6 +2279,32 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
             }
             if let Some(c) = &join.creds {
                 apply_hook_creds(c, parent)?;
+            } else if join
+                .namespaces
+                .iter()
+                .any(|&(_, t)| t == libc::CLONE_NEWUSER)
+            {
+                // A createContainer hook in the container's user namespace
+                // runs as its root, as runc's (from its init): our host
+                // uid 0 is unmapped there (`nobody`, files it makes fail
+                // with EOVERFLOW). No supplementary groups where allowed.
+                libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+                if libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) < 0
+                    || libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) < 0
+                    || libc::getppid() != parent
+                {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
             }
             if let Some(t) = &join.trampoline {
                 return Err(hook_trampoline(t));

@@ -854,6 +854,38 @@ fn start_container_hooks_get_the_containers_rlimits_umask_and_oom_score() {
     );
 }
 
+/// With a user namespace, a createContainer hook runs as the namespace's
+/// root, as runc's (run from its init): `id -u` says 0 and a file it makes
+/// in the container's `/dev` (a tmpfs of the namespace) belongs to it. It
+/// ran as the host's root, unmapped there (65534, and EOVERFLOW for the
+/// file). The hook fails on purpose so that its output is in the error.
+#[test]
+fn create_container_hooks_are_the_user_namespaces_root() {
+    require_root!();
+    let rt = Rt::new("hookuserns");
+    let id = unique_id("lt-hookuserns");
+    let bundle = sh_bundle(&id, "true", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "echo $(id -u) $(id -g); touch dev/x && stat -c %u dev/x; exit 1"],
+        }]});
+    });
+    let o = rt.create(&bundle, &id, &[]);
+    let msg = common::assert_one_line_error(&o, &[]);
+    assert_eq!(
+        msg,
+        "hooks.createContainer[0] \"/bin/sh\": exit status 1 (output: 0 0 0)"
+    );
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
 /// A startContainer hook of a non-root user dies with a killed `start`
 /// (its parent-death signal is armed again after the uid change, which
 /// cleared it): the container's cgroup holds only the waiting container
