@@ -1970,21 +1970,7 @@ unsafe fn apply_hook_creds(c: &HookCreds, parent: libc::pid_t) -> io::Result<()>
         // A uid change cleared the parent-death signal (prctl(2)): armed
         // again, with the parent checked again, so that a killed `start`
         // leaves no hook of another user running (and started twice).
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) < 0
-        {
-            return Err(fail(
-                b"setting the container's credentials: PR_SET_PDEATHSIG",
-            ));
-        }
-        if libc::getppid() != parent {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
-        }
+        arm_pdeathsig(parent)?;
         if c.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
             return Err(fail(
                 b"setting the container's credentials: PR_SET_NO_NEW_PRIVS",
@@ -2006,6 +1992,32 @@ unsafe fn apply_hook_creds(c: &HookCreds, parent: libc::pid_t) -> io::Result<()>
                     b"setting the container's credentials: seccomp(SECCOMP_SET_MODE_FILTER)",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// `PR_SET_PDEATHSIG(SIGKILL)` for a hook's process (fork and a uid
+/// change clear it, prctl(2)), then `ESRCH` if its parent is not `parent`
+/// any more (gone before the signal was armed).
+///
+/// # Safety
+/// Async-signal-safe (for a forked child).
+unsafe fn arm_pdeathsig(parent: libc::pid_t) -> io::Result<()> {
+    // SAFETY: prctl(2) and getppid(2) with plain values.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
     }
     Ok(())
@@ -2084,19 +2096,7 @@ pub fn hook_before_exec(cmd: &mut std::process::Command, join: Option<HookJoin>)
             {
                 return Err(io::Error::last_os_error());
             }
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
+            arm_pdeathsig(parent)?;
             // Its own process group: a timeout kills the hook's children too.
             if libc::setpgid(0, 0) < 0 {
                 return Err(io::Error::last_os_error());
@@ -2252,20 +2252,8 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
         }
         if pid == 0 {
             restore(&old);
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
             let parent = if pid_ns { 0 } else { me };
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
+            arm_pdeathsig(parent)?;
             for &(fd, nstype) in join.namespaces.iter().filter(|(_, t)| late(*t)) {
                 if libc::setns(fd, nstype) < 0 {
                     return Err(io::Error::last_os_error());
@@ -2294,17 +2282,7 @@ unsafe fn hook_fork(join: &HookJoin, late: impl Fn(c_int) -> bool) -> io::Result
                 {
                     return Err(io::Error::last_os_error());
                 }
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) < 0
-                    || libc::getppid() != parent
-                {
-                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                }
+                arm_pdeathsig(parent)?;
             }
             if let Some(t) = &join.trampoline {
                 return Err(hook_trampoline(t));

@@ -351,13 +351,7 @@ fn a_killed_foreground_run_or_exec_takes_a_non_root_process_along() {
     });
     kill_foreground_run(&rt, &b, &id, "uid 1000");
     let b = sh_bundle(&id, "exec sleep 607", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
+        common::add_user_namespace(c);
         c["root"]["readonly"] = json!(true);
     });
     kill_foreground_run(&rt, &b, &id, "root in a user namespace");

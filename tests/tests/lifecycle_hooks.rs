@@ -865,13 +865,7 @@ fn create_container_hooks_are_the_user_namespaces_root() {
     let rt = Rt::new("hookuserns");
     let id = unique_id("lt-hookuserns");
     let bundle = sh_bundle(&id, "true", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
+        common::add_user_namespace(c);
         c["hooks"] = json!({"createContainer": [{
             "path": "/bin/sh",
             "args": ["sh", "-c", "echo $(id -u) $(id -g); touch dev/x && stat -c %u dev/x; exit 1"],

@@ -103,12 +103,7 @@ fn sigkill_with_a_user_namespace() {
     let rt = Rt::new("killu");
     let id = unique_id("lt-killu");
     let bundle = sh_bundle(&id, "sleep 600", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        common::add_user_namespace(c);
     });
     for ms in [0, 2, 5, 10, 25, 60] {
         kill_create_then_delete(&rt, &bundle, &id, Duration::from_millis(ms), || false);

@@ -11,6 +11,18 @@ use sprout_systests::{
     Bundle, Output, assert_nothing_left, busybox_rootfs, output, sprout, sprout_bin,
 };
 
+/// Adds a new user namespace to `c` that maps container ids 0-65535 to
+/// host ids 100000-165535 (`linux.uidMappings` and `gidMappings`).
+pub fn add_user_namespace(c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+}
+
 /// The environment variable every container gets (set by [`busybox`]) so
 /// that a leftover container process can be found by its environment.
 pub const MARKER: &str = "SPROUT_SYSTEST_ID";
