@@ -733,6 +733,38 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
     }
 }
 
+/// One line for a command-line error that clap renders over several
+/// lines (`error: ...`, indented details, a `tip:`, `Usage: ...`, `For more
+/// information ...`): the message and its details joined with spaces, then
+/// `(usage: ...)` when clap gave a usage line. For example
+/// `the following required arguments were not provided: <ID> (usage: sprout
+/// create <ID>)`. The standard of the project: one line that names the
+/// argument; runc prints its usage too, with exit status 1 (see
+/// `sprout_main`).
+pub fn usage_error_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines() {
+        let t = line.trim();
+        if let Some(u) = t.strip_prefix("Usage:") {
+            usage = Some(u.trim());
+            break;
+        }
+        if t.is_empty() || t.starts_with("tip:") {
+            continue;
+        }
+        if t.starts_with("For more information") {
+            break;
+        }
+        parts.push(t.strip_prefix("error:").map_or(t, str::trim_start));
+    }
+    let mut msg = parts.join(" ");
+    if let Some(u) = usage {
+        msg.push_str(&format!(" (usage: {u})"));
+    }
+    msg
+}
+
 /// Appends an error line to the `--log` file (best effort).
 pub fn log_error(path: &Path, format: LogFormat, msg: &str) {
     write_log(path, format, "error", msg);
@@ -791,6 +823,25 @@ fn rfc3339(secs: i64, millis: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let r = "error: the following required arguments were not provided:\n  <ID>\n\nUsage: sprout create <ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(r),
+            "the following required arguments were not provided: <ID> (usage: sprout create <ID>)"
+        );
+        let r = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: sprout create [OPTIONS] <ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(r),
+            "unexpected argument '--bogus' found (usage: sprout create [OPTIONS] <ID>)"
+        );
+        let r = "error: invalid value 'xml' for '--log-format <LOG_FORMAT>'\n  [possible values: text, json]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(r),
+            "invalid value 'xml' for '--log-format <LOG_FORMAT>' [possible values: text, json]"
+        );
+    }
     use super::*;
     use clap::CommandFactory;
 

@@ -95,18 +95,21 @@ fn sprout_main() -> ! {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-                && let Some((log, format)) = raw_log_flags()
-            {
-                let text = e.to_string();
-                let first = text
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ");
-                cli::log_error(&log, format, first);
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit()
             }
-            e.exit()
+            // A usage error: one line, exit status 1 (as runc's).
+            let msg = cli::usage_error_line(&e.to_string());
+            error::stderr_line(&format!("sprout: {msg}"));
+            if let Some((log, format)) = raw_log_flags() {
+                cli::log_error(&log, format, &msg);
+            }
+            std::process::exit(1)
         }
     };
     sys::release_free_heap();
