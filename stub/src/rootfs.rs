@@ -674,7 +674,12 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;
     }
-    let pivoted = pivot(plan, w.root);
+    // The old root, to make it (and only it) a slave after pivot_root:
+    // the container's own mounts keep their propagation (a `shared` bind
+    // stays the host's peer: Kubernetes' Bidirectional mounts).
+    let old_root = sys::open(c"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::PivotRoot, 0)?;
+    let old_root = w.owned.keep(old_root);
+    let pivoted = pivot(plan, w.root, old_root);
     // Every fd of this phase (the rootfs first), in one close_range(2).
     w.owned.close_from(0);
     pivoted.at(Step::PivotRoot, 0)?;
@@ -687,16 +692,19 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
 }
 
 /// runc's `pivotRoot`: `pivot_root(".", ".")` stacks the old root on top of
-/// the new one; make it a slave (no unmount events reach the host) and
-/// detach it. With NO_PIVOT, runc's `msMoveRoot`: move the rootfs over "/"
-/// and chroot into it.
-fn pivot(plan: &Plan<'_>, root: RawFd) -> Result<(), Errno> {
+/// the new one; from the old root (`old_root`, an fd of "/" opened
+/// before: "." after pivot_root is still the new root, whose mounts must
+/// keep their propagation) make it a slave (no unmount events reach the
+/// host) and detach it. With NO_PIVOT, runc's `msMoveRoot`: move the
+/// rootfs over "/" and chroot into it.
+fn pivot(plan: &Plan<'_>, root: RawFd, old_root: RawFd) -> Result<(), Errno> {
     sys::fchdir(root)?;
     if plan.has(flags::NO_PIVOT) {
         sys::mount(Some(c"."), c"/", None, MS_MOVE, None)?;
         sys::chroot(c".")?;
     } else {
         sys::pivot_root(c".", c".")?;
+        sys::fchdir(old_root)?;
         sys::mount(None, c".", None, MS_SLAVE | MS_REC, None)?;
         sys::umount_detach(c".")?;
     }

@@ -540,6 +540,76 @@ fn rootfs_propagation() {
     );
 }
 
+/// A mount's own `shared`/`rshared` option survives the pivot: with
+/// `rootfsPropagation: rshared` (what containerd sets for Kubernetes'
+/// Bidirectional mounts) a bind of a shared host directory stays the host
+/// mount's peer, so a mount made under it in the container appears on the
+/// host (runc's `pivotRoot` makes only the old root a slave). The host side
+/// is a private mount namespace (`unshare -m`) holding a shared bind of
+/// the test's directory, gone with it. Before, the stub made the whole new
+/// root a slave after pivot_root: `/m1` lost its peer and the host saw
+/// nothing; with the default `rslave`, `/m1` showed no `shared:` tag.
+#[test]
+fn a_mounts_shared_propagation_survives_the_pivot() {
+    require_root!();
+    let make = |id: &str, root_prop: Option<&str>, src: &Path| {
+        let src = src.to_str().unwrap().to_string();
+        busybox(id, |c| {
+            if let Some(p) = root_prop {
+                c["linux"]["rootfsPropagation"] = json!(p);
+            }
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SYS_ADMIN"));
+            }
+            push_mount(
+                c,
+                json!({"destination": "/m1", "type": "bind", "source": src, "options": ["rbind", "rshared"]}),
+            );
+            sh(
+                c,
+                "mount -t tmpfs bidir /m1/sub && awk '$5 == \"/m1\"' /proc/self/mountinfo",
+            );
+        })
+    };
+    // The default rootfsPropagation (rslave): `/m1` is shared in the
+    // container (and a slave of nothing here: the source is private).
+    let id = unique_id("mshared");
+    let owner = Bundle::empty();
+    let src = owner.dir().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let b = make(&id, None, &src);
+    let out = run_ok(&b, &id);
+    assert!(out.contains(" shared:"), "/m1 is not shared: {out}");
+    // Bidirectional: the container's tmpfs shows on the host side.
+    let id = unique_id("mbidir");
+    let b = make(&id, Some("rshared"), &src);
+    let d = src.to_str().unwrap();
+    let script = format!(
+        "mount --bind {d} {d} && mount --make-shared {d} && \"$0\" run --bundle \"$1\" \"$2\" && \
+         echo host: && awk '$5 == \"{d}/sub\" {{ print $5, $9, $10 }}' /proc/self/mountinfo"
+    );
+    let out = output(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .arg(sprout_systests::sprout_bin())
+            .arg(b.dir())
+            .arg(&id)
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    let host = out.stdout_str();
+    let host = host.split("host:").nth(1).unwrap_or_default();
+    assert_eq!(
+        host.trim(),
+        format!("{d}/sub tmpfs bidir"),
+        "the container's mount did not reach the host: {out}"
+    );
+    common::assert_clean(&b, &id);
+}
+
 /// `linux.devices`: a character device with its mode and owner, a FIFO;
 /// in a user namespace the host's device is bound instead of mknod'ed.
 /// A loop device with an ext4 holding `hello`, detached on drop.
