@@ -775,7 +775,7 @@ pub fn log_error(path: &Path, format: LogFormat, msg: &str) {
 fn write_log(path: &Path, format: LogFormat, level: &str, msg: &str) {
     let time = rfc3339_now();
     let line = match format {
-        LogFormat::Text => format!("{time} {level} {msg}\n"),
+        LogFormat::Text => format!("{time} {level} {}\n", crate::error::one_line(msg)),
         LogFormat::Json => {
             format!(
                 "{}\n",

@@ -103,9 +103,35 @@ macro_rules! bail {
 /// aborts the process (`panic = "abort"`), which would turn an error's exit
 /// code 1 into 134, lose the `--log` line written after it, and stop a
 /// command halfway at a warning, skipping its clean-up.
+///
+/// Control characters in `line` are escaped ([`one_line`]): a config value
+/// holding a newline (`process.cwd`, `linux.cgroupsPath`) still gives one
+/// line, and a value cannot drive the operator's terminal.
 pub fn stderr_line(line: &str) {
     use std::io::Write;
-    let _ = writeln!(io::stderr().lock(), "{line}");
+    let _ = writeln!(io::stderr().lock(), "{}", one_line(line));
+}
+
+/// `text` with its control characters escaped: `\n`, `\r`, `\t`, others
+/// as `\xNN` (Unicode ones as `\u{NNNN}`); borrowed when there is none.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.into()
 }
 
 /// Prints a one-line warning on stderr: `sprout: warning: <message>`
@@ -119,6 +145,15 @@ pub fn warn(msg: impl fmt::Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_escapes_control_characters() {
+        assert_eq!(one_line("plain \"text\""), "plain \"text\"");
+        assert_eq!(
+            one_line("process.cwd \"/a\nb\": chdir\r\t\x1b[2J\u{85}"),
+            "process.cwd \"/a\\nb\": chdir\\r\\t\\x1b[2J\\x85"
+        );
+    }
 
     #[test]
     fn errno_text_has_description_and_name() {

@@ -204,6 +204,27 @@ fn cwd_cannot_be_made() {
     );
 }
 
+/// A value holding a newline or an escape sequence still gives one line,
+/// with the control characters escaped (they split the error in two).
+#[test]
+fn control_characters_in_values_are_escaped() {
+    require_root!();
+    let id = unique_id("nlcwd");
+    let b = bundle(&id, |c| {
+        c["process"]["cwd"] = json!("/etc/passwd/a\nb\u{1b}[2J")
+    });
+    assert_eq!(
+        fails(&b, &id, &["process.cwd"]),
+        "process.cwd \"/etc/passwd/a\\nb\\x1b[2J\": chdir: Not a directory (ENOTDIR)"
+    );
+    let id = unique_id("nlcg");
+    let b = bundle(&id, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{id}\nx"))
+    });
+    let msg = fails(&b, &id, &["linux.cgroupsPath", "\\nx"]);
+    assert!(!msg.contains('\n'), "{msg}");
+}
+
 #[test]
 fn unknown_rlimit_type() {
     require_root!();
