@@ -557,18 +557,19 @@ fn symlink_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
     }
 }
 
-/// With a shared root propagation the rootfs's parent
+/// With a shared or non-recursive root propagation the rootfs's parent
 /// mount may still be shared, which makes pivot_root fail (EINVAL) and
-/// would leak our mounts to the host: make it private, like runc's
-/// `rootfsParentMountPrivate`. The parent mount is the deepest ancestor of
-/// the rootfs (itself included) that is a mount point: MS_PRIVATE on a
-/// non-mount-point fails with EINVAL, so walk up until it succeeds.
-fn parent_mount_private(rootfs: &CStr, buf: &mut [u8; PATH_MAX]) -> Result<(), Errno> {
+/// would leak our mounts to the host: give it `flag` (`MS_PRIVATE` or
+/// `MS_SLAVE`), like runc's `rootfsParentMountPrivate`. The parent mount
+/// is the deepest ancestor of the rootfs (itself included) that is a mount
+/// point: a propagation change on a non-mount-point fails with EINVAL, so
+/// walk up until it succeeds.
+fn parent_mount_set(rootfs: &CStr, flag: u64, buf: &mut [u8; PATH_MAX]) -> Result<(), Errno> {
     let bytes = rootfs.to_bytes();
     let mut end = bytes.len();
     loop {
         let dir = copy(buf, bytes.get(..end.max(1)).unwrap_or(b"/"))?;
-        match sys::mount(None, dir, None, MS_PRIVATE, None) {
+        match sys::mount(None, dir, None, flag, None) {
             Err(Errno::INVAL) if end > 1 => {}
             r => return r,
         }
@@ -580,18 +581,26 @@ fn parent_mount_private(rootfs: &CStr, buf: &mut [u8; PATH_MAX]) -> Result<(), E
 }
 
 /// Everything up to and including `pivot_root(2)`: first the propagation
-/// of the whole tree, recursively (`MS_REC` | `rootfsPropagation`, default
-/// `MS_SLAVE`, as runc's `prepareRoot`), then the rootfs bound on itself so
+/// of "/" (`rootfsPropagation` as given: `MS_REC` only for the `r` forms;
+/// default `MS_SLAVE | MS_REC`, as runc's `prepareRoot`), then the rootfs
+/// bound on itself so
 /// that it is a mount point pivot_root accepts, then the ops in plan order
 /// (the cgroup joined at a `JoinCgroup` op, [`crate::ns::join_at_mount`]).
 pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> Res<()> {
     let prop = match plan.rootfs_propagation {
-        0 => MS_SLAVE,
+        0 => MS_SLAVE | MS_REC,
         p => p,
-    } | MS_REC;
+    };
     sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
-    if prop & MS_SHARED != 0 {
-        parent_mount_private(plan.rootfs, path).at(Step::RootfsPropagation, 0)?;
+    // Unless the whole tree is now a slave or private, the rootfs's
+    // parent mount may be shared: private for a shared or private root,
+    // else a slave (a bind of it copies that).
+    if prop & MS_SHARED != 0 || prop & MS_REC == 0 {
+        let parent = match prop & (MS_SHARED | MS_PRIVATE) {
+            0 => MS_SLAVE,
+            _ => MS_PRIVATE,
+        };
+        parent_mount_set(plan.rootfs, parent, path).at(Step::RootfsPropagation, 0)?;
     }
     sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None)
         .at(Step::BindRootfs, 0)?;

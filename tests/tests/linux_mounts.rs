@@ -532,6 +532,23 @@ fn rootfs_propagation() {
         };
         assert_eq!(got, want, "rootfsPropagation {prop:?}: {out}");
     }
+    // Only the `r` forms reach the mounts under the root (runc's
+    // `prepareRoot` uses the flag as given): with `shared` the container's
+    // /proc is not shared, with `rshared` it is.
+    for (prop, shared) in [("shared", false), ("rshared", true)] {
+        let id = unique_id("rpropsub");
+        let b = busybox(&id, |c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            sh(c, "awk '$5 == \"/proc\"' /proc/self/mountinfo");
+        });
+        let out = run_ok(&b, &id);
+        let fields = out.split(" - ").next().unwrap_or_default();
+        assert_eq!(
+            fields.contains(" shared:"),
+            shared,
+            "rootfsPropagation {prop}: /proc is {out}"
+        );
+    }
     let id = unique_id("rproperr");
     let b = busybox(&id, |c| c["linux"]["rootfsPropagation"] = json!("sideways"));
     assert_one_line_error(
