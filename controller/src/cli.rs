@@ -26,7 +26,8 @@
 //! `--log FILE` gets every error (and warning) as a line, JSON with
 //! `--log-format json` (`{"level":"error","msg":...,"time":...}`, what
 //! containerd and conmon read). `--systemd-cgroup` is refused: sprout
-//! drives cgroupfs directly. Errors exit 1, as runc.
+//! drives cgroupfs directly. runc's `--criu PATH` and `--rootless
+//! true|false|auto` are accepted and have no effect. Errors exit 1, as runc.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,15 @@ pub struct Cli {
     /// Use systemd to manage cgroups (not supported: an error).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
+    /// Path to criu, as runc's: accepted and unused (sprout has no
+    /// checkpoint/restore; containerd's runc client passes it on every
+    /// call when its options set `CriuPath`).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// runc's "ignore cgroup permission errors": true, false or auto.
+    /// Accepted; sprout runs as root and reports every cgroup error.
+    #[arg(long, global = true, value_name = "BOOL", value_parser = ["true", "false", "auto"])]
+    pub rootless: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Commands,
@@ -280,10 +290,11 @@ fn invoked(argv: &[std::ffi::OsString]) -> Option<&'static str> {
         let a = a.to_str()?;
         if let Some(long) = a.strip_prefix("--") {
             match long.split_once('=').map_or(long, |(name, _)| name) {
-                "root" | "log" | "log-format" if !long.contains('=') => {
+                "root" | "log" | "log-format" | "criu" | "rootless" if !long.contains('=') => {
                     it.next()?;
                 }
-                "root" | "log" | "log-format" | "debug" | "systemd-cgroup" => {}
+                "root" | "log" | "log-format" | "criu" | "rootless" | "debug"
+                | "systemd-cgroup" => {}
                 _ => return None,
             }
             continue;
@@ -871,6 +882,10 @@ mod tests {
                 "true"
             ]),
             Some("exec")
+        );
+        assert_eq!(
+            v(&["--criu", "/usr/sbin/criu", "--rootless=auto", "kill", "x"]),
+            Some("kill")
         );
         assert_eq!(v(&["run", "--help"]), Some("run"));
         for whole in [

@@ -702,6 +702,29 @@ fn global_flags_features_version() {
         out.stderr_str().contains("--systemd-cgroup: not supported"),
         "{out}"
     );
+    // runc's --criu and --rootless are accepted (containerd's runc client
+    // passes --criu on every call when its options name a CriuPath).
+    let rt = Rt::new("glob");
+    let id = unique_id("lt-glob");
+    let out = rt.sprout(&[
+        "--criu",
+        "/usr/sbin/criu",
+        "--rootless",
+        "false",
+        "state",
+        &id,
+    ]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        format!("sprout: container \"{id}\" does not exist\n"),
+        "{out}"
+    );
+    let out = rt.sprout(&["list", "-q", "--criu=/x", "--rootless=auto"]);
+    assert!(out.success(), "{out}");
+    let out = rt.sprout(&["--rootless", "maybe", "list"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr_str().contains("'--rootless <BOOL>'"), "{out}");
     let v = output(&mut sprout(&["--version"]));
     assert!(v.success(), "{v}");
     let text = v.stdout_str();
