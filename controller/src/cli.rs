@@ -139,6 +139,10 @@ pub enum Command {
     /// Run a new process inside a container; exits with its status (255
     /// when it cannot be started).
     Exec(crate::exec::ExecArgs),
+    /// Not supported: sprout has no checkpoint/restore (CRIU); an error.
+    Checkpoint(UnsupportedArgs),
+    /// Not supported: sprout has no checkpoint/restore (CRIU); an error.
+    Restore(UnsupportedArgs),
 }
 
 /// [`Command`] with each subcommand's arguments built only for the one
@@ -226,6 +230,16 @@ const SUBCOMMANDS: &[Deferred] = &[
         "exec",
         "Run a new process inside a container; exits with its status (255 when it cannot be started)",
         args::<crate::exec::ExecArgs>,
+    ),
+    (
+        "checkpoint",
+        "Not supported: sprout has no checkpoint/restore (CRIU); an error",
+        args::<UnsupportedArgs>,
+    ),
+    (
+        "restore",
+        "Not supported: sprout has no checkpoint/restore (CRIU); an error",
+        args::<UnsupportedArgs>,
     ),
 ];
 
@@ -410,6 +424,16 @@ pub struct CreateArgs {
     console_socket: Option<PathBuf>,
     /// Container id.
     id: String,
+}
+
+/// runc's `checkpoint` and `restore`: whatever options they get (runc's
+/// `--image-path`, `--work-path`, `--leave-running`...), the command fails
+/// with one line saying it is not supported (runc without CRIU fails too).
+#[derive(Debug, Args)]
+pub struct UnsupportedArgs {
+    /// runc's options and the container id (ignored).
+    #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 /// A command that takes only a container id.
@@ -686,6 +710,13 @@ pub fn run(cli: &Cli) -> Result<i32> {
             query::events(root, &a.id, a.stats, interval).map(|_| 0)
         }
         Command::Features => query::features().map(|_| 0),
+        Command::Checkpoint(_) | Command::Restore(_) => {
+            let name = match cli.command.0 {
+                Command::Checkpoint(_) => "checkpoint",
+                _ => "restore",
+            };
+            crate::bail!("{name}: not supported (sprout has no checkpoint/restore through CRIU)")
+        }
         Command::Spec(a) => {
             spec::write_default(&a.bundle.bundle)?;
             Ok(0)

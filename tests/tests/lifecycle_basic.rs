@@ -722,6 +722,19 @@ fn global_flags_features_version() {
     );
     let out = rt.sprout(&["list", "-q", "--criu=/x", "--rootless=auto"]);
     assert!(out.success(), "{out}");
+    // checkpoint/restore (ctr task checkpoint, podman container
+    // checkpoint): one line saying so, whatever runc options come along.
+    for cmd in ["checkpoint", "restore"] {
+        let out = rt.sprout(&[cmd, "--image-path", "/tmp/x", "--leave-running", &id]);
+        assert_eq!(out.code(), Some(1), "{out}");
+        assert_eq!(
+            out.stderr_str(),
+            format!(
+                "sprout: {cmd}: not supported (sprout has no checkpoint/restore through CRIU)\n"
+            ),
+            "{out}"
+        );
+    }
     let out = rt.sprout(&["--rootless", "maybe", "list"]);
     assert_eq!(out.code(), Some(1), "{out}");
     assert!(out.stderr_str().contains("'--rootless <BOOL>'"), "{out}");
