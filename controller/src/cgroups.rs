@@ -1354,8 +1354,13 @@ impl Cgroup {
     /// spec, swappiness, kernelTCP, disableOOMKiller), cpu (shares, quota,
     /// period, burst, realtime, idle, cpus, mems), pids, blockIO,
     /// hugepageLimits, network (where net_cls/net_prio are mounted),
+    /// rdma (refused where there is no rdma controller, as runc does),
     /// `unified` (v2 hosts only) and devices. `memory.kernel` is ignored,
-    /// as runc does (the kernel no longer supports it).
+    /// as runc does (the kernel no longer supports it; the caller warns,
+    /// see [`ignored_fields`]). On v1 hosts blockIO is written as runc
+    /// writes it (`direct.rs`): a leaf weight where the kernel has no
+    /// `blkio.leaf_weight`, or a device weight the kernel refuses, is an
+    /// error naming the field.
     ///
     /// Devices (v1): the result is exactly `resources.devices`, nothing
     /// added (runc appends its default allow-list itself: the spec layer
@@ -1394,9 +1399,11 @@ impl Cgroup {
             None => None,
         };
 
-        // What libcgroups gets: devices are ours, kernel memory is dropped.
+        // What libcgroups gets: devices and rdma are ours, kernel memory is
+        // dropped.
         let mut lib = resources.clone();
         lib.set_devices(None);
+        lib.set_rdma(None);
         if let Some(mem) = lib.memory_mut() {
             mem.set_kernel(None);
         }
@@ -1431,6 +1438,9 @@ impl Cgroup {
             None => None,
         };
 
+        if let Some(rdma) = resources.rdma() {
+            self.apply_rdma(rdma)?;
+        }
         self.apply_direct(&direct)?;
         if lib_runs {
             let opt = ControllerOpt {
@@ -2069,6 +2079,23 @@ enum Kind {
 /// appends these after the spec's own rules to behave like runc.
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
     devices::runc_default_rules()
+}
+
+/// Warnings for fields of `r` that are accepted but deliberately not
+/// applied, each one line naming the field: `memory.kernel` (kernel
+/// memory limits are deprecated and no longer enforced by the kernel;
+/// runc 1.1.5 warns "Kernel memory settings are ignored and will be
+/// removed" and goes on, and so does sprout).
+pub fn ignored_fields(r: &LinuxResources) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.memory().as_ref().is_some_and(|m| m.kernel().is_some()) {
+        out.push(
+            "linux.resources.memory.kernel: ignored (kernel memory limits are deprecated \
+             and no longer enforced; runc ignores them too)"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// Check values that can be checked without the kernel. Errors name the

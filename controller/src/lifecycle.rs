@@ -462,6 +462,9 @@ fn setup(
     // Where it can, the cgroup is made while the stub starts
     // (`launch::Deferred`): only its cgroup2 directory now.
     let resources = resources_of(spec);
+    for w in cgroups::ignored_fields(&resources) {
+        warn(w);
+    }
     let (begun, into) = match Cgroup::begin(&cg_path, &resources).map_err(cg_err)? {
         Some((cg, into)) => (Some(cg), into),
         None => {
