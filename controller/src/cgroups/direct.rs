@@ -7,10 +7,11 @@
 //!
 //! The files, values, conditions and order are those of libcgroups 0.7's
 //! v1 controllers (`Pids`, `Cpu`, `CpuSet`, `Memory`), which the manager
-//! would have run, except where libcgroups drops a field that runc 1.1.5
-//! writes (`cpu.burst` alone): there runc's rule is followed. blockIO
-//! and rdma are runc's (`blkio.go`, `rdma.go`): libcgroups ignores
-//! `leafWeight`, `weightDevice` and rdma altogether. hugepageLimits and network stay with libcgroups, and so
+//! would have run, except where runc 1.1.5 differs and libcgroups' rule
+//! lost a setting: `cpu.burst` is written alone too, and the real-time
+//! period before the runtime. blockIO and rdma are runc's (`blkio.go`,
+//! `rdma.go`): libcgroups ignores `leafWeight`, `weightDevice` and rdma
+//! altogether. hugepageLimits and network stay with libcgroups, and so
 //! does every section on cgroup v2 hosts (but rdma). A section whose
 //! hierarchy is missing is left to libcgroups too, which reports the
 //! missing controller as before (blockIO, cpu, memory, pids), or is
@@ -24,7 +25,8 @@ use oci_spec::runtime::{
 };
 
 use super::{
-    Cgroup, CgroupError, CgroupSetup, Result, field_for_file, io_err, read_small, write_file,
+    Cgroup, CgroupError, CgroupSetup, Result, errno_text, field_for_file, io_err, read_small,
+    write_file,
 };
 
 /// The sections taken out of what libcgroups gets, with their directories.
@@ -185,11 +187,16 @@ impl Cgroup {
                         self.put(dir, "cpu.cfs_burst_us", v.to_string())?;
                     }
                 }
-                if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
-                    self.put(dir, "cpu.rt_runtime_us", v.to_string())?;
-                }
+                // The period first, as runc does: the kernel checks the
+                // runtime against the period in place (a runtime above the
+                // default 1 s period is refused before a longer period is
+                // set).
                 if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
                     self.put(dir, "cpu.rt_period_us", v.to_string())?;
+                }
+                if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
+                    self.put(dir, "cpu.rt_runtime_us", v.to_string())
+                        .map_err(|e| self.rt_runtime_err(dir, v, e))?;
                 }
                 if let Some(v) = c.idle() {
                     self.put(dir, "cpu.idle", v.to_string())?;
@@ -275,6 +282,49 @@ impl Cgroup {
             self.put(dir, "memory.kmem.tcp.limit_in_bytes", t.to_string())?;
         }
         Ok(())
+    }
+
+    /// A refused `cpu.rt_runtime_us` write of `runtime` in `dir`, with the
+    /// likely reason when there is one to tell: the parent cgroup's own
+    /// real-time budget (`cpu.rt_runtime_us` per `cpu.rt_period_us`) is
+    /// smaller than the one asked for (the kernel says only EINVAL). The
+    /// shared default parent `/sprout` has a budget of 0.
+    fn rt_runtime_err(&self, dir: &Path, runtime: i64, e: CgroupError) -> CgroupError {
+        let CgroupError::Rejected { source, .. } = &e else {
+            return e;
+        };
+        if source.raw_os_error() != Some(libc::EINVAL) {
+            return e;
+        }
+        let Some(parent) = dir.parent() else {
+            return e;
+        };
+        let num =
+            |d: &Path, f: &str| -> Option<i64> { read_small(&d.join(f)).ok()?.trim().parse().ok() };
+        let (Some(p_runtime), Some(p_period), Some(period)) = (
+            num(parent, "cpu.rt_runtime_us"),
+            num(parent, "cpu.rt_period_us"),
+            num(dir, "cpu.rt_period_us"),
+        ) else {
+            return e;
+        };
+        // runtime/period > parent's runtime/parent's period (-1: unlimited).
+        if p_runtime < 0
+            || (runtime as i128) * (p_period as i128) <= (p_runtime as i128) * (period as i128)
+        {
+            return e;
+        }
+        let parent_cg = self.path.parent().unwrap_or(Path::new("/"));
+        CgroupError::Unsupported {
+            field: "linux.resources.cpu.realtimeRuntime".into(),
+            reason: format!(
+                "{runtime} µs per {period} µs does not fit: the parent cgroup {}'s \
+                 cpu.rt_runtime_us is too small ({p_runtime} µs per {p_period} µs; \
+                 the kernel refused the write with {})",
+                parent_cg.display(),
+                errno_text(source)
+            ),
+        }
     }
 
     /// runc 1.1.5's v1 `BlkioGroup.Set`: the weight (`blkio.weight`, or
