@@ -691,7 +691,10 @@ impl Cgroup {
     ///   hierarchies must succeed.
     /// - An existing cgroup is adopted only if it is empty and not frozen;
     ///   otherwise [`CgroupError::InUse`] / [`CgroupError::Frozen`] (runc
-    ///   1.1 only warns and goes on; runc 1.2 refuses a non-empty one too).
+    ///   1.1 only warns and goes on; runc 1.2 refuses a non-empty one too),
+    ///   after removing the directories this call added to it (where it
+    ///   existed in some hierarchies only); those that existed stay, with
+    ///   their processes.
     /// - The result holds a claim on the cgroup until it is dropped (the
     ///   lifecycle keeps it until the container's first process has joined):
     ///   an exclusive, non-blocking `flock(2)` on `cgroup.procs` in the first
@@ -700,7 +703,10 @@ impl Cgroup {
     ///   therefore never both get it: the second one fails with
     ///   [`CgroupError::Claimed`] while the first holds the claim, or with
     ///   [`CgroupError::InUse`] once the first container's process is in it;
-    ///   and the loser removes nothing (the directories are the winner's).
+    ///   and the loser removes nothing that is in use (the directories are
+    ///   the winner's: `Claimed` removes nothing at all, `InUse` only what
+    ///   one rmdir(2) can, i.e. no directory with a process or sub-cgroup
+    ///   in it).
     ///   A directory removed under us (a concurrent delete) is made again.
     ///
     /// On error nothing that this call created is left behind (except
@@ -716,13 +722,19 @@ impl Cgroup {
         loop {
             match self.create_dirs() {
                 Ok(()) => return Ok(()),
-                Err(
-                    e @ (CgroupError::Claimed { .. }
-                    | CgroupError::InUse { .. }
-                    | CgroupError::Frozen { .. }),
-                ) => {
-                    // Another container's cgroup (now or in a moment):
-                    // what we made in it is its own, nothing is removed.
+                Err(e @ CgroupError::Claimed { .. }) => {
+                    // Another create is setting this cgroup up right now
+                    // and may count on the directories we made (its mkdir
+                    // found them): they are its own, nothing is removed.
+                    self.created_dirs.clear();
+                    self.claim = None;
+                    return Err(e);
+                }
+                Err(e @ (CgroupError::InUse { .. } | CgroupError::Frozen { .. })) => {
+                    // Someone else's busy or frozen cgroup: the directories
+                    // we added to it go again, while we hold the claim (no
+                    // create is setting it up meanwhile).
+                    self.undo_refused();
                     self.created_dirs.clear();
                     self.claim = None;
                     return Err(e);
@@ -1040,6 +1052,20 @@ impl Cgroup {
         self.created_ancestor = topmost.map(|top| self.owned_ancestor(top));
         self.take_claim()?;
         if existed_somewhere {
+            // A create that refused this cgroup (in use, frozen) removed
+            // the directories it had made, which our mkdir found: before
+            // we got the claim, which it held meanwhile. Start over
+            // (`create_or_undo` retries on NotFound).
+            for d in &self.v1 {
+                if !d.dir.is_dir() {
+                    return Err(io_err(
+                        &self.path,
+                        "open",
+                        &d.dir,
+                        io::Error::from_raw_os_error(libc::ENOENT),
+                    ));
+                }
+            }
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").
             let mut pids = BTreeSet::new();
             for dir in self.dirs() {
@@ -1121,8 +1147,16 @@ impl Cgroup {
         }
         // Empty or not is all that counts: one read.
         let mut buf = [0u8; 64];
-        let n =
-            io::Read::read(&mut &f, &mut buf).map_err(|e| io_err(&self.path, "read", &procs, e))?;
+        // ENODEV: the directory was removed after our open (a create that
+        // refused the cgroup took away what it had made, see
+        // `undo_refused`): as NotFound, so that the caller starts over.
+        let n = io::Read::read(&mut &f, &mut buf).map_err(|e| {
+            let e = match e.raw_os_error() {
+                Some(libc::ENODEV) => io::Error::from_raw_os_error(libc::ENOENT),
+                _ => e,
+            };
+            io_err(&self.path, "read", &procs, e)
+        })?;
         // Held until drop: closing the file releases the lock.
         self.claim = Some(f);
         if n > 0 {
@@ -1307,6 +1341,28 @@ impl Cgroup {
                 let _ = rmdir_retry(&s, deadline);
             }
             let _ = rmdir_retry(d, deadline);
+        }
+    }
+
+    /// Remove what `create` made in a cgroup it then refused (in use,
+    /// frozen), deepest first: one rmdir(2) each, no retry and no
+    /// sub-cgroups, so that a directory that is in use after all (a
+    /// process of the cgroup's owner joined it, a sub-cgroup was made in
+    /// it) stays as it is. What existed before is never touched.
+    ///
+    /// Called with the claim held; the claimed directory (and the parents
+    /// of it we made) go last: a create racing on the path waits for that
+    /// claim, or opens it anew, and finds what we removed missing (it
+    /// starts over) rather than a claim on a new directory while we still
+    /// remove its neighbours.
+    fn undo_refused(&self) {
+        let claim = self.claim_dir().map(Path::to_path_buf);
+        let under_claim = |d: &PathBuf| claim.as_ref().is_some_and(|c| c.starts_with(d));
+        for d in self.created_dirs.iter().rev().filter(|d| !under_claim(d)) {
+            let _ = fs::remove_dir(d);
+        }
+        for d in self.created_dirs.iter().rev().filter(|d| under_claim(d)) {
+            let _ = fs::remove_dir(d);
         }
     }
 

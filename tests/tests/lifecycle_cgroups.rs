@@ -1490,3 +1490,91 @@ fn realtime_period_is_written_before_the_runtime() {
         assert_eq!(cg_read("cpu", "/sprout", "cpu.rt_runtime_us"), "0");
     }
 }
+
+/// A cgroup the test made in one hierarchy (and a process it put there),
+/// removed on drop, whatever the test's outcome; so are the directories
+/// of its (unique) name in the other hierarchies, which a runtime that
+/// leaves them behind made.
+struct ForeignCgroup {
+    dir: std::path::PathBuf,
+    path: String,
+    child: Option<std::process::Child>,
+}
+
+impl Drop for ForeignCgroup {
+    fn drop(&mut self) {
+        for d in cgroup_dirs(&self.path) {
+            if d != self.dir {
+                let _ = fs::remove_dir(d);
+            }
+        }
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = fs::write(self.dir.join("freezer.state"), "THAWED");
+        assert!(
+            wait_for(5, || fs::remove_dir(&self.dir).is_ok()
+                || !self.dir.exists()),
+            "removing {}",
+            self.dir.display()
+        );
+    }
+}
+
+/// A `linux.cgroupsPath` that exists in one hierarchy only, with a process
+/// in it (pids) or frozen (freezer), is refused (one line, as before), and
+/// the directories the create made in the other hierarchies go again
+/// (they were left behind, all eight): only the one that was there stays,
+/// with its process untouched.
+#[test]
+fn a_busy_or_frozen_cgroups_path_leaves_only_what_was_there() {
+    require_root!();
+    let rt = Rt::new("cg-busy");
+    for (ctrl, needle) in [
+        ("pids", "is not empty: 1 process(es)"),
+        ("freezer", "is frozen"),
+    ] {
+        let name = unique_id(&format!("lt-busy{ctrl}"));
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&name);
+        fs::create_dir(&dir).unwrap();
+        let path = format!("/{name}");
+        let mut foreign = ForeignCgroup {
+            dir: dir.clone(),
+            path: path.clone(),
+            child: None,
+        };
+        let pid = if ctrl == "pids" {
+            let child = std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .unwrap();
+            let pid = child.id() as i32;
+            foreign.child = Some(child);
+            fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+            Some(pid)
+        } else {
+            fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+            None
+        };
+        let id = unique_id("lt-busy");
+        let bundle = sh_bundle(&id, "sleep 600", |c| {
+            c["linux"]["cgroupsPath"] = json!(path)
+        });
+        let out = rt.create(&bundle, &id, &[]);
+        common::assert_one_line_error(&out, &["linux.cgroupsPath", needle]);
+        assert_eq!(cgroup_dirs(&path), vec![dir.clone()], "only {ctrl}'s stays");
+        match pid {
+            Some(pid) => {
+                assert_eq!(cg_procs(ctrl, &path), vec![pid]);
+                assert!(alive(pid));
+            }
+            None => assert_eq!(cg_read(ctrl, &path, "freezer.state"), "FROZEN"),
+        }
+        assert!(!rt.dir(&id).exists());
+        drop(foreign);
+        assert_gone(&rt, &bundle, &id, &path);
+    }
+}
