@@ -1950,6 +1950,26 @@ impl Cgroup {
             .unwrap_or(0))
     }
 
+    /// Whether an allocation in the cgroup has been refused at its memory
+    /// limit: v1 `memory.failcnt` (or v2 `memory.events` `max`) above 0.
+    /// Errors if there is no memory controller.
+    pub fn memory_limit_hit(&self) -> Result<bool> {
+        let (file, key) = match self.setup {
+            CgroupSetup::Unified => (self.v2_dir().map(|d| d.join("memory.events")), "max "),
+            _ => (self.v1_dir("memory").map(|d| d.join("memory.failcnt")), ""),
+        };
+        let file = file.ok_or_else(|| CgroupError::Unsupported {
+            field: "linux.resources.memory".into(),
+            reason: "no memory controller on this host".into(),
+        })?;
+        let text = read_small(&file).map_err(|e| io_err(&self.path, "read", &file, e))?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0))
+    }
+
     /// Delete the cgroup: rmdir it in every hierarchy with every sub-cgroup
     /// below it (deepest first: a container may make its own, as systemd,
     /// Docker-in-Docker and kind do), after thawing and SIGKILLing the

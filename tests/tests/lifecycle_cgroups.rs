@@ -1578,3 +1578,32 @@ fn a_busy_or_frozen_cgroups_path_leaves_only_what_was_there() {
         assert_gone(&rt, &bundle, &id, &path);
     }
 }
+
+/// The same too small memory limit in a `linux.cgroupsPath` whose parent
+/// is new: the cgroup is then made before the stub's clone and the stub
+/// joins it before its exec, as a vfork child the kernel's OOM killer
+/// passes over, so the exec fails with ENOMEM (no OOM kill). That too is
+/// one line naming the field (it was the bare ENOMEM of the exec), and
+/// nothing is left, not the parent sprout made either.
+#[test]
+fn a_memory_limit_too_small_in_a_new_cgroups_path_is_named() {
+    require_root!();
+    let rt = Rt::new("oom-path");
+    for cmd in ["create", "run"] {
+        let id = unique_id(&format!("lt-oomp{cmd}"));
+        let parent = format!("/{}", unique_id("lt-oompg"));
+        let path = format!("{parent}/ctr");
+        let bundle = sh_bundle(&id, "true", |c| {
+            c["linux"]["cgroupsPath"] = json!(path);
+            c["linux"]["resources"] = json!({"memory": {"limit": 4096}});
+        });
+        let b = bundle.dir().to_string_lossy().into_owned();
+        let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
+        common::assert_one_line_error(
+            &out,
+            &["linux.resources.memory.limit 4096: too small", "OOM"],
+        );
+        assert_gone(&rt, &bundle, &id, &path);
+        assert_eq!(cgroup_dirs(&parent), Vec::<std::path::PathBuf>::new());
+    }
+}
