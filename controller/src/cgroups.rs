@@ -691,7 +691,10 @@ impl Cgroup {
     ///   hierarchies must succeed.
     /// - An existing cgroup is adopted only if it is empty and not frozen;
     ///   otherwise [`CgroupError::InUse`] / [`CgroupError::Frozen`] (runc
-    ///   1.1 only warns and goes on; runc 1.2 refuses a non-empty one too).
+    ///   1.1 only warns and goes on; runc 1.2 refuses a non-empty one too),
+    ///   after removing the directories this call added to it (where it
+    ///   existed in some hierarchies only); those that existed stay, with
+    ///   their processes.
     /// - The result holds a claim on the cgroup until it is dropped (the
     ///   lifecycle keeps it until the container's first process has joined):
     ///   an exclusive, non-blocking `flock(2)` on `cgroup.procs` in the first
@@ -700,7 +703,10 @@ impl Cgroup {
     ///   therefore never both get it: the second one fails with
     ///   [`CgroupError::Claimed`] while the first holds the claim, or with
     ///   [`CgroupError::InUse`] once the first container's process is in it;
-    ///   and the loser removes nothing (the directories are the winner's).
+    ///   and the loser removes nothing that is in use (the directories are
+    ///   the winner's: `Claimed` removes nothing at all, `InUse` only what
+    ///   one rmdir(2) can, i.e. no directory with a process or sub-cgroup
+    ///   in it).
     ///   A directory removed under us (a concurrent delete) is made again.
     ///
     /// On error nothing that this call created is left behind (except
@@ -716,13 +722,19 @@ impl Cgroup {
         loop {
             match self.create_dirs() {
                 Ok(()) => return Ok(()),
-                Err(
-                    e @ (CgroupError::Claimed { .. }
-                    | CgroupError::InUse { .. }
-                    | CgroupError::Frozen { .. }),
-                ) => {
-                    // Another container's cgroup (now or in a moment):
-                    // what we made in it is its own, nothing is removed.
+                Err(e @ CgroupError::Claimed { .. }) => {
+                    // Another create is setting this cgroup up right now
+                    // and may count on the directories we made (its mkdir
+                    // found them): they are its own, nothing is removed.
+                    self.created_dirs.clear();
+                    self.claim = None;
+                    return Err(e);
+                }
+                Err(e @ (CgroupError::InUse { .. } | CgroupError::Frozen { .. })) => {
+                    // Someone else's busy or frozen cgroup: the directories
+                    // we added to it go again, while we hold the claim (no
+                    // create is setting it up meanwhile).
+                    self.undo_refused();
                     self.created_dirs.clear();
                     self.claim = None;
                     return Err(e);
@@ -1040,6 +1052,20 @@ impl Cgroup {
         self.created_ancestor = topmost.map(|top| self.owned_ancestor(top));
         self.take_claim()?;
         if existed_somewhere {
+            // A create that refused this cgroup (in use, frozen) removed
+            // the directories it had made, which our mkdir found: before
+            // we got the claim, which it held meanwhile. Start over
+            // (`create_or_undo` retries on NotFound).
+            for d in &self.v1 {
+                if !d.dir.is_dir() {
+                    return Err(io_err(
+                        &self.path,
+                        "open",
+                        &d.dir,
+                        io::Error::from_raw_os_error(libc::ENOENT),
+                    ));
+                }
+            }
             // Adopt only an empty, thawed cgroup (runc: "container's cgroup is not empty").
             let mut pids = BTreeSet::new();
             for dir in self.dirs() {
@@ -1121,8 +1147,16 @@ impl Cgroup {
         }
         // Empty or not is all that counts: one read.
         let mut buf = [0u8; 64];
-        let n =
-            io::Read::read(&mut &f, &mut buf).map_err(|e| io_err(&self.path, "read", &procs, e))?;
+        // ENODEV: the directory was removed after our open (a create that
+        // refused the cgroup took away what it had made, see
+        // `undo_refused`): as NotFound, so that the caller starts over.
+        let n = io::Read::read(&mut &f, &mut buf).map_err(|e| {
+            let e = match e.raw_os_error() {
+                Some(libc::ENODEV) => io::Error::from_raw_os_error(libc::ENOENT),
+                _ => e,
+            };
+            io_err(&self.path, "read", &procs, e)
+        })?;
         // Held until drop: closing the file releases the lock.
         self.claim = Some(f);
         if n > 0 {
@@ -1310,6 +1344,28 @@ impl Cgroup {
         }
     }
 
+    /// Remove what `create` made in a cgroup it then refused (in use,
+    /// frozen), deepest first: one rmdir(2) each, no retry and no
+    /// sub-cgroups, so that a directory that is in use after all (a
+    /// process of the cgroup's owner joined it, a sub-cgroup was made in
+    /// it) stays as it is. What existed before is never touched.
+    ///
+    /// Called with the claim held; the claimed directory (and the parents
+    /// of it we made) go last: a create racing on the path waits for that
+    /// claim, or opens it anew, and finds what we removed missing (it
+    /// starts over) rather than a claim on a new directory while we still
+    /// remove its neighbours.
+    fn undo_refused(&self) {
+        let claim = self.claim_dir().map(Path::to_path_buf);
+        let under_claim = |d: &PathBuf| claim.as_ref().is_some_and(|c| c.starts_with(d));
+        for d in self.created_dirs.iter().rev().filter(|d| !under_claim(d)) {
+            let _ = fs::remove_dir(d);
+        }
+        for d in self.created_dirs.iter().rev().filter(|d| under_claim(d)) {
+            let _ = fs::remove_dir(d);
+        }
+    }
+
     /// Move process `pid` (and so all its future children) into the cgroup
     /// in every hierarchy, by writing `cgroup.procs`. The unified (Hybrid)
     /// and named hierarchies are joined best-effort; a failure in a
@@ -1354,8 +1410,13 @@ impl Cgroup {
     /// spec, swappiness, kernelTCP, disableOOMKiller), cpu (shares, quota,
     /// period, burst, realtime, idle, cpus, mems), pids, blockIO,
     /// hugepageLimits, network (where net_cls/net_prio are mounted),
+    /// rdma (refused where there is no rdma controller, as runc does),
     /// `unified` (v2 hosts only) and devices. `memory.kernel` is ignored,
-    /// as runc does (the kernel no longer supports it).
+    /// as runc does (the kernel no longer supports it; the caller warns,
+    /// see [`ignored_fields`]). On v1 hosts blockIO is written as runc
+    /// writes it (`direct.rs`): a leaf weight where the kernel has no
+    /// `blkio.leaf_weight`, or a device weight the kernel refuses, is an
+    /// error naming the field.
     ///
     /// Devices (v1): the result is exactly `resources.devices`, nothing
     /// added (runc appends its default allow-list itself: the spec layer
@@ -1394,9 +1455,11 @@ impl Cgroup {
             None => None,
         };
 
-        // What libcgroups gets: devices are ours, kernel memory is dropped.
+        // What libcgroups gets: devices and rdma are ours, kernel memory is
+        // dropped.
         let mut lib = resources.clone();
         lib.set_devices(None);
+        lib.set_rdma(None);
         if let Some(mem) = lib.memory_mut() {
             mem.set_kernel(None);
         }
@@ -1431,6 +1494,9 @@ impl Cgroup {
             None => None,
         };
 
+        if let Some(rdma) = resources.rdma() {
+            self.apply_rdma(rdma)?;
+        }
         self.apply_direct(&direct)?;
         if lib_runs {
             let opt = ControllerOpt {
@@ -1884,6 +1950,26 @@ impl Cgroup {
             .unwrap_or(0))
     }
 
+    /// Whether an allocation in the cgroup has been refused at its memory
+    /// limit: v1 `memory.failcnt` (or v2 `memory.events` `max`) above 0.
+    /// Errors if there is no memory controller.
+    pub fn memory_limit_hit(&self) -> Result<bool> {
+        let (file, key) = match self.setup {
+            CgroupSetup::Unified => (self.v2_dir().map(|d| d.join("memory.events")), "max "),
+            _ => (self.v1_dir("memory").map(|d| d.join("memory.failcnt")), ""),
+        };
+        let file = file.ok_or_else(|| CgroupError::Unsupported {
+            field: "linux.resources.memory".into(),
+            reason: "no memory controller on this host".into(),
+        })?;
+        let text = read_small(&file).map_err(|e| io_err(&self.path, "read", &file, e))?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0))
+    }
+
     /// Delete the cgroup: rmdir it in every hierarchy with every sub-cgroup
     /// below it (deepest first: a container may make its own, as systemd,
     /// Docker-in-Docker and kind do), after thawing and SIGKILLing the
@@ -2069,6 +2155,23 @@ enum Kind {
 /// appends these after the spec's own rules to behave like runc.
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
     devices::runc_default_rules()
+}
+
+/// Warnings for fields of `r` that are accepted but deliberately not
+/// applied, each one line naming the field: `memory.kernel` (kernel
+/// memory limits are deprecated and no longer enforced by the kernel;
+/// runc 1.1.5 warns "Kernel memory settings are ignored and will be
+/// removed" and goes on, and so does sprout).
+pub fn ignored_fields(r: &LinuxResources) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.memory().as_ref().is_some_and(|m| m.kernel().is_some()) {
+        out.push(
+            "linux.resources.memory.kernel: ignored (kernel memory limits are deprecated \
+             and no longer enforced; runc ignores them too)"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// Check values that can be checked without the kernel. Errors name the

@@ -226,14 +226,24 @@ fn cgroup_taken_over(root: &Path, id: &str, cgroup: &Path) -> bool {
 /// the memory limit it most likely is when the kernel's OOM killer acted in
 /// the container's cgroup meanwhile (the stub and the pages of its set-up
 /// are charged there; a limit of a few KiB kills it).
+///
+/// An ENOMEM failure (the stub's exec in its cgroup, see `setup`) with the
+/// cgroup's memory limit hit counts too: the kernel refused the memory
+/// there (out of memory, OOM) without killing anything.
 fn with_oom_cause(e: Error, cg: Option<&Cgroup>, limit: Option<i64>) -> Error {
     let ooms = cg.and_then(|c| c.oom_kill_count().ok()).unwrap_or(0);
-    if ooms == 0 {
+    let why = if ooms > 0 {
+        "the kernel's OOM killer acted in its cgroup"
+    } else if e.to_string().contains("(ENOMEM)")
+        && cg.is_some_and(|c| c.memory_limit_hit().unwrap_or(false))
+    {
+        "its cgroup hit the limit and the kernel refused the memory (OOM)"
+    } else {
         return e;
-    }
+    };
     match limit {
         Some(l) => Error::Container(format!(
-            "linux.resources.memory.limit {l}: too small to set the container up, the kernel's OOM killer acted in its cgroup ({e})"
+            "linux.resources.memory.limit {l}: too small to set the container up, {why} ({e})"
         )),
         None => Error::Container(format!(
             "the container's cgroup ran out of memory while it was set up ({e})"
@@ -462,6 +472,9 @@ fn setup(
     // Where it can, the cgroup is made while the stub starts
     // (`launch::Deferred`): only its cgroup2 directory now.
     let resources = resources_of(spec);
+    for w in cgroups::ignored_fields(&resources) {
+        warn(w);
+    }
     let (begun, into) = match Cgroup::begin(&cg_path, &resources).map_err(cg_err)? {
         Some((cg, into)) => (Some(cg), into),
         None => {
@@ -581,7 +594,15 @@ fn setup(
             cell.borrow().cgroup_created_ancestor.clone(),
         ));
     }
-    let mut launched = spawned?;
+    // A stub that joined the v1 memory cgroup before its exec (the
+    // cgroup made before the clone: a cgroupsPath whose parent is new) is
+    // still a vfork child there, which the kernel's OOM killer passes
+    // over: its exec fails with ENOMEM instead of it being killed later.
+    let mut launched = spawned.map_err(|e| {
+        let begun = begun.borrow();
+        let cg = pending.claim.as_ref().or(begun.as_ref());
+        with_oom_cause(e, cg, memory_limit(spec))
+    })?;
     // From here on the container exists; `run --keep` keeps it stopped
     // whatever fails (runc's `run --keep` destroys nothing).
     pending.keep = o.keep && mode == Mode::Foreground;

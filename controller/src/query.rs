@@ -448,6 +448,9 @@ pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -
         crate::bail!("container not running");
     }
     let cg = cgroup_of(&st)?;
+    for w in crate::cgroups::ignored_fields(&resources) {
+        crate::error::warn(name_update_source(&w, file, flags));
+    }
     crate::cgroups::validate(&resources, cg.setup())
         .and_then(|()| cg.apply(&resources))
         .map_err(|e| Error::Container(name_update_source(&e.to_string(), file, flags)))

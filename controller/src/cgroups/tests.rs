@@ -689,7 +689,7 @@ fn usual_sections_skip_libcgroups() {
             unlimited
         );
     }
-    // blockIO still goes through libcgroups.
+    // blockIO is written here too (as runc's blkio.go).
     let blkio = LinuxResourcesBuilder::default()
         .block_io(
             oci_spec::runtime::LinuxBlockIoBuilder::default()
@@ -711,6 +711,19 @@ fn usual_sections_skip_libcgroups() {
         // Hosts without a weight-capable scheduler refuse it.
         Err(e) => assert!(e.to_string().starts_with("linux.resources.blockIO"), "{e}"),
     }
+    assert!(cg.manager.get().is_none());
+    // network still goes through libcgroups (refused where net_cls is
+    // not mounted, by libcgroups).
+    let net = LinuxResourcesBuilder::default()
+        .network(
+            oci_spec::runtime::LinuxNetworkBuilder::default()
+                .class_id(1u32)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let _ = cg.apply(&net);
     assert!(cg.manager.get().is_some());
     cg.remove().unwrap();
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
