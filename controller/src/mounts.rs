@@ -748,6 +748,11 @@ pub struct Context<'a> {
     /// The rootfs on the host (canonical), when its symlinks may be read
     /// to resolve mount targets ahead of time ([`crate::dangling`]).
     pub rootfs: Option<&'a Path>,
+    /// A shared `linux.rootfsPropagation`: the copied host tree keeps the
+    /// host's peer groups, so the binds of the host's cgroup hierarchies
+    /// are made slaves (else they would be the host's peers: a mount under
+    /// one in the container would appear on the host).
+    pub shared_root: bool,
 }
 
 /// Flags of a mounted filesystem that a user namespace cannot clear on a
@@ -1193,6 +1198,9 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         op.flags = ms::BIND | ms::REC;
         op.remount_flags = bind_remount(base | ro, host, ctx);
         op.opts = mount_opts::CREATE_TARGET;
+        if ctx.shared_root {
+            op.propagation = ms::SLAVE | ms::REC;
+        }
         ops.push(op);
         return Ok(ops);
     }
@@ -1222,6 +1230,9 @@ fn cgroup_ops(origin: &Origin, target: &str, parsed: &Options, ctx: &Context) ->
         op.remount_flags = bind_remount(base | ro, Path::new(&host), ctx);
         op.opts = mount_opts::CREATE_TARGET | opts;
         op.cgroup_bind = ctx.cgroup_path.is_some();
+        if ctx.shared_root {
+            op.propagation = ms::SLAVE;
+        }
         ops.push(op);
     }
     for (name, link) in &ctx.cgroups.symlinks {
@@ -1949,6 +1960,7 @@ mod tests {
             cgroup_path: None,
             id_maps: ("", ""),
             rootfs: None,
+            shared_root: false,
         }
     }
 
@@ -2258,6 +2270,7 @@ mod tests {
             cgroup_path: None,
             id_maps: ("", ""),
             rootfs: None,
+            shared_root: false,
         };
 
         let m = mount("/data", "none", "data", &["rbind", "ro", "nosuid"]);

@@ -633,7 +633,17 @@ impl Plan {
             mounts::CgroupLayout::default()
         };
         let id_map_text = (map_text(&uid_map), map_text(&gid_map));
+        let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
+        if opts.no_pivot && rootfs_propagation & (mounts::ms::SHARED | mounts::ms::PRIVATE) != 0 {
+            crate::bail!(
+                "linux.rootfsPropagation \"{}\": not safe with --no-pivot (a shared root moves the \
+                 container's mounts onto the host's /; a private one pins the host's mounts, as runc \
+                 refuses)",
+                linux.rootfs_propagation().as_deref().unwrap_or_default()
+            );
+        }
         let ctx = mounts::Context {
+            shared_root: rootfs_propagation & mounts::ms::SHARED != 0,
             id_maps: (&id_map_text.0, &id_map_text.1),
             bundle: &bundle.dir,
             userns: new_userns || join.iter().any(|j| j.nstype == clone_flags::NEWUSER),
@@ -643,7 +653,6 @@ impl Plan {
             cgroup_path: opts.cgroup_path.as_deref(),
             rootfs: Some(&bundle.rootfs),
         };
-        let rootfs_propagation = mounts::rootfs_propagation(linux.rootfs_propagation().as_deref())?;
         let mut ops =
             mounts::before_pivot(spec_mounts, linux.devices().as_deref().unwrap_or(&[]), &ctx)?;
         ops.extend(mounts::cwd_op(&cwd.to_string_lossy())?);

@@ -557,19 +557,18 @@ fn symlink_op<'a>(w: &mut Walk<'a, '_>, op: &MountOp<'a>, i: u32) -> Res<()> {
     }
 }
 
-/// With a shared or non-recursive root propagation the rootfs's parent
-/// mount may still be shared, which makes pivot_root fail (EINVAL) and
-/// would leak our mounts to the host: give it `flag` (`MS_PRIVATE` or
-/// `MS_SLAVE`), like runc's `rootfsParentMountPrivate`. The parent mount
-/// is the deepest ancestor of the rootfs (itself included) that is a mount
-/// point: a propagation change on a non-mount-point fails with EINVAL, so
-/// walk up until it succeeds.
-fn parent_mount_set(rootfs: &CStr, flag: u64, buf: &mut [u8; PATH_MAX]) -> Result<(), Errno> {
+/// With a shared root propagation the rootfs's parent mount may still be
+/// shared, which makes pivot_root fail (EINVAL) and would leak our mounts
+/// to the host: make it private, like runc's `rootfsParentMountPrivate`.
+/// The parent mount is the deepest ancestor of the rootfs (itself
+/// included) that is a mount point: MS_PRIVATE on a non-mount-point fails
+/// with EINVAL, so walk up until it succeeds.
+fn parent_mount_private(rootfs: &CStr, buf: &mut [u8; PATH_MAX]) -> Result<(), Errno> {
     let bytes = rootfs.to_bytes();
     let mut end = bytes.len();
     loop {
         let dir = copy(buf, bytes.get(..end.max(1)).unwrap_or(b"/"))?;
-        match sys::mount(None, dir, None, flag, None) {
+        match sys::mount(None, dir, None, MS_PRIVATE, None) {
             Err(Errno::INVAL) if end > 1 => {}
             r => return r,
         }
@@ -581,26 +580,33 @@ fn parent_mount_set(rootfs: &CStr, flag: u64, buf: &mut [u8; PATH_MAX]) -> Resul
 }
 
 /// Everything up to and including `pivot_root(2)`: first the propagation
-/// of "/" (`rootfsPropagation` as given: `MS_REC` only for the `r` forms;
-/// default `MS_SLAVE | MS_REC`, as runc's `prepareRoot`), then the rootfs
-/// bound on itself so
-/// that it is a mount point pivot_root accepts, then the ops in plan order
-/// (the cgroup joined at a `JoinCgroup` op, [`crate::ns::join_at_mount`]).
+/// of the copied host tree, then the rootfs bound on itself so that it is
+/// a mount point pivot_root accepts, then the ops in plan order (the
+/// cgroup joined at a `JoinCgroup` op, [`crate::ns::join_at_mount`]).
+///
+/// The copied tree is cut from the host, recursively, so that nothing the
+/// runtime or the container mounts reaches the host: `MS_SLAVE | MS_REC`
+/// (the default, as runc's `prepareRoot`, and for `slave`, `unbindable`),
+/// `MS_PRIVATE | MS_REC` for `private`. runc applies the non-`r` forms to
+/// "/" alone, which leaves every other copied mount the host's peer (a
+/// tmpfs mounted under the rootfs then appears on the host). Only a shared
+/// `rootfsPropagation` keeps the host's peer groups, as given (so that a
+/// bind of a shared host directory stays its peer: Kubernetes'
+/// Bidirectional mounts); the rootfs's parent mount is then made private
+/// (the rootfs's own submounts stay the host's peers then, as with runc).
+/// After pivot_root a shared or unbindable value is applied to the new
+/// root alone.
 pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> Res<()> {
-    let prop = match plan.rootfs_propagation {
-        0 => MS_SLAVE | MS_REC,
-        p => p,
+    let given = plan.rootfs_propagation;
+    let prop = match given & !MS_REC {
+        MS_SHARED => given,
+        MS_PRIVATE => MS_PRIVATE | MS_REC,
+        _ => MS_SLAVE | MS_REC,
     };
     sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
-    // Unless the whole tree is now a slave or private, the rootfs's
-    // parent mount may be shared: private for a shared or private root,
-    // else a slave (a bind of it copies that).
-    if prop & MS_SHARED != 0 || prop & MS_REC == 0 {
-        let parent = match prop & (MS_SHARED | MS_PRIVATE) {
-            0 => MS_SLAVE,
-            _ => MS_PRIVATE,
-        };
-        parent_mount_set(plan.rootfs, parent, path).at(Step::RootfsPropagation, 0)?;
+    let shared = prop & MS_SHARED != 0;
+    if shared {
+        parent_mount_private(plan.rootfs, path).at(Step::RootfsPropagation, 0)?;
     }
     sys::mount(Some(plan.rootfs), plan.rootfs, None, MS_BIND | MS_REC, None)
         .at(Step::BindRootfs, 0)?;
@@ -683,29 +689,31 @@ pub fn prepare<'a>(plan: &Plan<'a>, sync: &Sync, path: &mut [u8; PATH_MAX]) -> R
         sync.send(Msg::Hooks)?;
         sync.expect(Msg::HooksDone)?;
     }
-    // The old root, to make it (and only it) a slave after pivot_root:
-    // the container's own mounts keep their propagation (a `shared` bind
-    // stays the host's peer: Kubernetes' Bidirectional mounts).
     let old_root = sys::open(c"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at(Step::PivotRoot, 0)?;
     let old_root = w.owned.keep(old_root);
     let pivoted = pivot(plan, w.root, old_root);
     // Every fd of this phase (the rootfs first), in one close_range(2).
     w.owned.close_from(0);
     pivoted.at(Step::PivotRoot, 0)?;
-    // The bind of the rootfs copied its private parent's propagation:
-    // a shared rootfsPropagation is applied to the new root itself.
-    if prop & MS_SHARED != 0 {
-        sys::mount(None, c"/", None, prop, None).at(Step::RootfsPropagation, 0)?;
+    // The bind of the rootfs copied its private parent's (or the tree's)
+    // propagation: a shared or unbindable rootfsPropagation is applied to
+    // the new root itself (alone: the mounts keep their own options).
+    if given & (MS_SHARED | MS_UNBINDABLE) != 0 {
+        sys::mount(None, c"/", None, given & !MS_REC, None).at(Step::RootfsPropagation, 0)?;
     }
     Ok(())
 }
 
 /// runc's `pivotRoot`: `pivot_root(".", ".")` stacks the old root on top of
-/// the new one; from the old root (`old_root`, an fd of "/" opened
-/// before: "." after pivot_root is still the new root, whose mounts must
-/// keep their propagation) make it a slave (no unmount events reach the
-/// host) and detach it. With NO_PIVOT, runc's `msMoveRoot`: move the
-/// rootfs over "/" and chroot into it.
+/// the new one, and detaching it unmounts the host's copied tree: it is
+/// made a slave first (with a `shared` root propagation it is still the
+/// host's peer; no unmount event may reach the host), from `old_root`, an
+/// fd of it opened before ("." after pivot_root is the new root, whose
+/// mounts keep their propagation: a shared bind stays the host's peer).
+/// With
+/// NO_PIVOT, runc's `msMoveRoot`: move the rootfs over "/" and chroot into
+/// it (the controller refuses it with a shared or private propagation, as
+/// runc refuses private: the move onto a shared "/" reaches the host).
 fn pivot(plan: &Plan<'_>, root: RawFd, old_root: RawFd) -> Result<(), Errno> {
     sys::fchdir(root)?;
     if plan.has(flags::NO_PIVOT) {

@@ -532,22 +532,48 @@ fn rootfs_propagation() {
         };
         assert_eq!(got, want, "rootfsPropagation {prop:?}: {out}");
     }
-    // Only the `r` forms reach the mounts under the root (runc's
-    // `prepareRoot` uses the flag as given): with `shared` the container's
-    // /proc is not shared, with `rshared` it is.
-    for (prop, shared) in [("shared", false), ("rshared", true)] {
+    // The value is the root mount's: the container's own mounts keep
+    // theirs (runc's container has them private too), and a bind's own
+    // `rprivate` stays private under `rshared` (it was made shared again).
+    // `unbindable` and `runbindable` run, and the root shows it.
+    for (prop, want) in [
+        ("shared", "private"),
+        ("rshared", "private"),
+        ("unbindable", "unbindable"),
+        ("runbindable", "unbindable"),
+    ] {
         let id = unique_id("rpropsub");
+        let owner = Bundle::empty();
+        let src = owner.dir().to_str().unwrap().to_string();
         let b = busybox(&id, |c| {
             c["linux"]["rootfsPropagation"] = json!(prop);
-            sh(c, "awk '$5 == \"/proc\"' /proc/self/mountinfo");
+            push_mount(
+                c,
+                json!({"destination": "/m2", "type": "bind", "source": src, "options": ["rbind", "rprivate"]}),
+            );
+            sh(
+                c,
+                "awk '$5 == \"/proc\" || $5 == \"/m2\" || $5 == \"/\" { print $5, $7 }' /proc/self/mountinfo",
+            );
         });
         let out = run_ok(&b, &id);
-        let fields = out.split(" - ").next().unwrap_or_default();
-        assert_eq!(
-            fields.contains(" shared:"),
-            shared,
-            "rootfsPropagation {prop}: /proc is {out}"
-        );
+        let tag = |m: &str| {
+            let line = out
+                .lines()
+                .find(|l| l.split(' ').next() == Some(m))
+                .unwrap_or_else(|| panic!("no {m} in {out}"));
+            match line.split(' ').nth(1).unwrap_or("-") {
+                t if t.starts_with("shared:") => "shared",
+                t if t.starts_with("master:") => "slave",
+                "unbindable" => "unbindable",
+                _ => "private",
+            }
+        };
+        assert_eq!(tag("/proc"), "private", "rootfsPropagation {prop}: {out}");
+        assert_eq!(tag("/m2"), "private", "rootfsPropagation {prop}: {out}");
+        if want == "unbindable" {
+            assert_eq!(tag("/"), "unbindable", "rootfsPropagation {prop}: {out}");
+        }
     }
     let id = unique_id("rproperr");
     let b = busybox(&id, |c| c["linux"]["rootfsPropagation"] = json!("sideways"));
@@ -625,6 +651,132 @@ fn a_mounts_shared_propagation_survives_the_pivot() {
         "the container's mount did not reach the host: {out}"
     );
     common::assert_clean(&b, &id);
+}
+
+/// Runs `script` in a new mount namespace whose mounts are all shared
+/// (`unshare -m --propagation shared`: a systemd host's layout, without
+/// touching the real host), with `$SPROUT` set; returns its output.
+fn in_shared_host(script: &str) -> sprout_systests::Output {
+    output(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "shared", "sh", "-c", script])
+            .env("SPROUT", sprout_systests::sprout_bin())
+            .stdin(std::process::Stdio::null()),
+    )
+}
+
+/// With a shared `rootfsPropagation` the copied host tree keeps the host's
+/// peer groups (for Bidirectional binds); the binds of the host's cgroup
+/// hierarchies must not: a container with CAP_SYS_ADMIN that mounts under
+/// its `/sys/fs/cgroup/<h>` put a mount into the host's cgroup tree (and
+/// `delete` then failed on the busy cgroup). They are slaves now.
+#[test]
+fn cgroup_binds_are_not_the_hosts_peers_under_a_shared_root() {
+    require_root!();
+    for prop in ["shared", "rshared"] {
+        let id = unique_id("cgpeer");
+        let b = busybox(&id, |c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            c["root"]["readonly"] = json!(false);
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SYS_ADMIN"));
+            }
+            sh(
+                c,
+                "awk '$5 == \"/sys/fs/cgroup/memory\" { print \"tag\", $7 }' /proc/self/mountinfo; \
+                 mount -o remount,rw,bind /sys/fs/cgroup/memory && mkdir /sys/fs/cgroup/memory/leak && \
+                 mount -t tmpfs cgpeer /sys/fs/cgroup/memory/leak && echo mounted",
+            );
+        });
+        let out = in_shared_host(&format!(
+            "\"$SPROUT\" run --bundle {} {id}; echo rc=$?; grep -c ' cgpeer ' /proc/self/mountinfo",
+            b.dir().display()
+        ));
+        let text = out.stdout_str();
+        assert!(text.contains("mounted\nrc=0\n"), "{prop}: {out}");
+        assert!(
+            text.ends_with("\n0\n"),
+            "{prop}: the tmpfs reached the host: {out}"
+        );
+        let tag = text
+            .lines()
+            .find_map(|l| l.strip_prefix("tag "))
+            .unwrap_or_default();
+        assert!(!tag.starts_with("shared:"), "{prop}: {out}");
+        common::assert_clean(&b, &id);
+    }
+}
+
+/// `private`, `slave` and `unbindable` (the non-`r` forms) cut the whole
+/// copied tree from the host, as the `r` forms do: with runc's reading
+/// ("/" alone) a tmpfs of the config mounted under a host mount inside the
+/// rootfs (a peer of the host's) appeared on the host and stayed after the
+/// container was gone.
+#[test]
+fn non_recursive_root_propagation_leaks_no_mount_to_the_host() {
+    require_root!();
+    for prop in ["private", "slave", "unbindable"] {
+        let id = unique_id("nrprop");
+        let b = busybox(&id, |c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            push_mount(
+                c,
+                json!({"destination": "/data/x", "type": "tmpfs", "source": "nrleak"}),
+            );
+            sh(c, "grep -c ' nrleak ' /proc/self/mountinfo");
+        });
+        let data = b.rootfs().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let out = in_shared_host(&format!(
+            "mount -t tmpfs hostdata {d} && mkdir {d}/x && \"$SPROUT\" run --bundle {b} {id}; \
+             echo rc=$?; grep -c ' nrleak ' /proc/self/mountinfo; umount {d}",
+            d = data.display(),
+            b = b.dir().display()
+        ));
+        assert_eq!(out.stdout_str(), "1\nrc=0\n0\n", "{prop}: {out}");
+        common::assert_clean(&b, &id);
+    }
+}
+
+/// `--no-pivot` with a shared root propagation would move the rootfs onto
+/// the host's "/" (a shared mount: the move propagates there), and with a
+/// private one pin the host's mounts (runc refuses private): one line
+/// naming the field; the default and `slave` run.
+#[test]
+fn no_pivot_refuses_shared_and_private_root_propagation() {
+    require_root!();
+    for prop in ["shared", "rshared", "private", "rprivate"] {
+        let id = unique_id("nopivprop");
+        let b = busybox(&id, |c| c["linux"]["rootfsPropagation"] = json!(prop));
+        let out = output(
+            sprout_systests::sprout(&["run", "--no-pivot", "--bundle"])
+                .arg(b.dir())
+                .arg(&id),
+        );
+        assert_one_line_error(
+            &out,
+            &[&format!(
+                "linux.rootfsPropagation \"{prop}\": not safe with --no-pivot"
+            )],
+        );
+        common::assert_clean(&b, &id);
+    }
+    for prop in ["slave", "rslave"] {
+        let id = unique_id("nopivok");
+        let b = busybox(&id, |c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            sh(c, "echo ran");
+        });
+        let out = output(
+            sprout_systests::sprout(&["run", "--no-pivot", "--bundle"])
+                .arg(b.dir())
+                .arg(&id),
+        );
+        assert_eq!(out.stdout_str(), "ran\n", "{prop}: {out}");
+    }
 }
 
 /// `linux.devices`: a character device with its mode and owner, a FIFO;

@@ -75,7 +75,7 @@ fn cgroup_hierarchies_are_read_only_private_binds() {
 /// namespace shows them as `/`), read-only, nosuid, nodev and noexec,
 /// with the propagation of rootfsPropagation: a slave of the host's mount
 /// (`master:N`) when that one is shared and the propagation is the default
-/// `rslave`, private with `rprivate`. These binds are cloned by the
+/// `rslave` or `rshared`, private with `rprivate`. These binds are cloned by the
 /// controller once the cgroup exists (`CGROUP_TREE`), except with `shared`
 /// (and in a user namespace), where the stub clones them: both ways must
 /// read the same. The host side runs in a private mount namespace whose
@@ -92,7 +92,9 @@ fn cgroup_binds_are_the_containers_own_with_the_rootfs_propagation() {
         (Some("rslave"), "master:"),
         (Some("rprivate"), "-"),
         (Some("private"), "-"),
-        (Some("rshared"), "shared:"),
+        // Under a shared root a slave of the host's, never its peer (see
+        // linux_mounts' cgroup_binds_are_not_the_hosts_peers_under_a_shared_root).
+        (Some("rshared"), "master:"),
     ] {
         let id = unique_id("cgtree");
         let b = busybox(&id, |c| {
