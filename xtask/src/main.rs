@@ -636,12 +636,24 @@ fn fuzz(seconds: u64) -> Result<ExitCode> {
         run(cargo().args(["install", "cargo-fuzz"]))?;
     }
     for t in FUZZ_TARGETS {
-        say!("fuzzing {t} for {seconds} s");
+        say!("fuzzing {t} for {seconds} s (seeds: fuzz/seeds/{t})");
+        // The working corpus (git-ignored) first: libFuzzer writes new
+        // inputs there; the checked-in seeds are read as well.
+        let corpus = format!("corpus/{t}");
+        std::fs::create_dir_all(fuzz_dir.join(&corpus)).ctx("creating the fuzz corpus dir")?;
         let mut cmd = Command::new(&proxy);
         cmd.current_dir(&fuzz_dir)
             .env_remove("RUSTUP_TOOLCHAIN")
             .env_remove("CARGO")
-            .args(["+nightly", "fuzz", "run", t, "--"])
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                t,
+                &corpus,
+                &format!("seeds/{t}"),
+                "--",
+            ])
             .arg(format!("-max_total_time={seconds}"));
         let st = status(&mut cmd)?;
         if !st.success() {

@@ -253,7 +253,7 @@ fn quick_hybrid_agrees_with_mountinfo() {
     assert_eq!((dirs(&cg), &cg.unified), (dirs(&made), &made.unified));
     assert!(dirs(&cg).iter().all(|d| d.is_dir()));
     drop((fds, into));
-    unclaimed(cg).remove().unwrap();
+    remove_settled(&unclaimed(cg));
     assert!(g.leftovers().is_empty(), "{:?}", g.leftovers());
 }
 
@@ -493,7 +493,7 @@ fn device_rules_are_enforced() {
     let out = read(&out_path);
     let _ = fs::remove_file(&out_path);
     assert_eq!(out, "null-ok\nzero-denied");
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty());
 }
 
@@ -563,7 +563,7 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
             sorted_lines(&read(v1_file(&path, "devices", "devices.list"))),
             want
         );
-        cg.remove().unwrap();
+        remove_settled(&cg);
         // Adopted: an existing empty directory, first set to something else.
         // (`adopt`: a test thread forking meanwhile may hold the claim a moment.)
         let pre = unclaimed(adopt(|| Cgroup::create(&path)).unwrap());
@@ -576,7 +576,7 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
         );
         // (A held claim keeps a cgroup from removal: the adopter lets go.)
         drop(cg);
-        pre.remove().unwrap();
+        remove_settled(&pre);
     }
     // The allow-all rules are enforced: /dev/null reads but cannot be written.
     let path = g.path("enforce");
@@ -597,7 +597,7 @@ fn create_with_device_rules_are_exact_fresh_or_adopted() {
     let out = read(&out_path);
     let _ = fs::remove_file(&out_path);
     assert_eq!(out, "read-ok\nwrite-denied");
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
@@ -622,7 +622,7 @@ fn pids_limit_alone_skips_libcgroups() {
     cg.apply(&r(12)).unwrap();
     assert_eq!(read(v1_file(&path, "pids", "pids.max")), "12");
     assert!(cg.manager.get().is_none());
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
@@ -725,7 +725,7 @@ fn usual_sections_skip_libcgroups() {
         .unwrap();
     let _ = cg.apply(&net);
     assert!(cg.manager.get().is_some());
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
@@ -761,7 +761,7 @@ fn empty_cpuset_is_filled_on_join() {
             read(v1_file(&path, "cpuset", "cpuset.cpus")),
             read(cpuset.join("cpuset.cpus"))
         );
-        cg.remove().unwrap();
+        remove_settled(&cg);
     }
     // The parent was not ours: left for the guard, and not modified.
     assert_eq!(read(top.join("cgroup.clone_children")), "0");
@@ -796,7 +796,7 @@ fn v1_stats_match_libcgroups() {
         let theirs = serde_json::to_value(m.stats().unwrap()).unwrap();
         if ours == theirs {
             assert!(ours["cpu"]["usage"]["usage_total"].as_u64().unwrap() > 0);
-            cg.remove().unwrap();
+            remove_settled(&cg);
             return;
         }
         last = format!("ours: {ours}\ntheirs: {theirs}");
@@ -855,7 +855,7 @@ fn kill_all_with(sig: Signal) {
         cg.pids().unwrap().is_empty()
     });
     assert_eq!(read(v1_file(&path, "freezer", "freezer.state")), "THAWED");
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty());
 }
 
@@ -883,7 +883,7 @@ fn kill_all_on_frozen_cgroup_thaws() {
     cg.kill_all(Signal::SIGTERM as i32).unwrap();
     assert!(!cg.is_frozen().unwrap());
     g.children[0].wait().unwrap();
-    cg.remove().unwrap();
+    remove_settled(&cg);
 }
 
 #[test]
@@ -917,7 +917,7 @@ fn stats_shape() {
     assert!(s["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
     assert_eq!(s["pids"]["current"].as_u64(), Some(1));
     assert_eq!(s["pids"]["limit"].as_u64(), Some(10));
-    cg.remove().unwrap();
+    remove_settled(&cg);
 }
 
 #[test]
@@ -948,7 +948,7 @@ fn oom_kill_is_counted() {
     wait_until("oom_kill", Duration::from_secs(5), || {
         cg.oom_kill_count().unwrap() >= 1
     });
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty());
 }
 
@@ -1062,11 +1062,11 @@ fn nested_and_shared_parents() {
             .join("pids")
             .join(rel(&top.join(sub)))
     };
-    a.remove().unwrap();
+    remove_settled(&a);
     // The shared parent stays while b lives.
     assert!(!pids_dir("p/a").exists());
     assert!(pids_dir("p").is_dir());
-    b.remove().unwrap();
+    remove_settled(&b);
     let _ = g.children[0].wait();
     // b did not create p: it stays.
     assert!(!pids_dir("p/b").exists());
@@ -1116,7 +1116,7 @@ fn remove_takes_sub_cgroups_in_every_hierarchy() {
     assert!(inner.is_dir());
     let _ = g.children[0].kill();
     let _ = g.children[0].wait();
-    cg.remove().unwrap();
+    remove_settled(&cg);
     assert!(g.leftovers().is_empty(), "left: {:?}", g.leftovers());
 }
 
@@ -1155,7 +1155,7 @@ fn default_parent_stays_and_children_inherit_cpuset() {
     let parent = Path::new(CGROUP_ROOT).join("cpuset").join("sprout");
     assert_eq!(read(parent.join("cgroup.clone_children")), "1");
     // remove with a live task takes the kill path.
-    opened.remove().unwrap();
+    remove_settled(&opened);
     let _ = child.wait();
     assert!(!cg.exists());
 }
