@@ -210,7 +210,10 @@ fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => crate::bail!("root.path \"{}\": not a directory", given.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::bail!("root.path \"{}\": no such directory", given.display())
+            crate::bail!(
+                "root.path \"{}\": no such file or directory",
+                given.display()
+            )
         }
         Err(e) => return Err(Error::io(format!("root.path \"{}\"", given.display()), &e)),
     }
@@ -336,7 +339,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             load(&base).unwrap_err().to_string(),
-            "root.path \"rootfs\": no such directory"
+            "root.path \"rootfs\": no such file or directory"
         );
         std::fs::create_dir(base.join("rootfs")).unwrap();
         let b = load(&base).unwrap();

@@ -114,6 +114,8 @@ fn type_error_names_the_field() {
     );
 }
 
+/// runc's wording ("no such file or directory"), which podman maps to
+/// exit status 127 as it does for runc.
 #[test]
 fn missing_rootfs() {
     require_root!();
@@ -121,7 +123,7 @@ fn missing_rootfs() {
     let b = bundle(&id, |c| c["root"]["path"] = json!("no-such-rootfs"));
     assert_eq!(
         fails(&b, &id, &["root.path"]),
-        "root.path \"no-such-rootfs\": no such directory"
+        "root.path \"no-such-rootfs\": no such file or directory"
     );
 }
 
