@@ -364,7 +364,7 @@ fn errors_name_the_field_and_leave_nothing() {
         ),
         (
             Box::new(|c| c["root"]["path"] = json!("nope")),
-            "root.path \"nope\": no such directory",
+            "root.path \"nope\": no such file or directory",
         ),
         (
             Box::new(|c| c["process"]["args"] = json!([])),
