@@ -2257,12 +2257,13 @@ pub fn validate(r: &LinuxResources, setup: CgroupSetup) -> Result<()> {
     }
     if let Some(b) = r.block_io()
         && let Some(w) = b.weight()
-        && w != 0
-        && !(10..=1000).contains(&w)
+        && w > 1000
     {
+        // 0 is unset (runc); BFQ's blkio.bfq.weight takes 1-1000 (CFQ's
+        // blkio.weight 10-1000: the kernel refuses 1-9 there itself).
         return Err(CgroupError::invalid(
             "linux.resources.blockIO.weight",
-            format!("{w} is out of range 10-1000"),
+            format!("{w} is out of range 1-1000"),
         ));
     }
     if let Some(u) = r.unified() {

@@ -534,7 +534,7 @@ pub struct UpdateArgs {
     /// Maximum number of processes (-1 = unlimited, 0 = unchanged).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
-    /// Block IO weight (10-1000).
+    /// Block IO weight (1-1000).
     #[arg(long, value_name = "N")]
     blkio_weight: Option<u16>,
     /// Container id.

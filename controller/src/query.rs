@@ -309,7 +309,7 @@ pub struct UpdateFlags {
     pub cpuset_mems: Option<String>,
     /// `--pids-limit` (-1 = unlimited; 0 = unchanged, as runc).
     pub pids_limit: Option<i64>,
-    /// `--blkio-weight` (10-1000).
+    /// `--blkio-weight` (1-1000).
     pub blkio_weight: Option<u16>,
 }
 

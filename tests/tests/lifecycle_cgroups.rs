@@ -471,6 +471,32 @@ fn update_changes_the_limits() {
     rt.ok(&["delete", &id]);
 }
 
+/// `blockIO.weight` 1-9: BFQ's `blkio.bfq.weight` takes 1-1000 and runc
+/// writes it; it was refused with CFQ's 10-1000. Also through `update`;
+/// 1001 stays refused, naming the flag.
+#[test]
+fn blkio_weight_takes_bfqs_range() {
+    require_root!();
+    let rt = Rt::new("bfqw");
+    let id = unique_id("lt-bfqw");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({"blockIO": {"weight": 5}});
+    });
+    rt.create_ok(&bundle, &id);
+    let cg = format!("/sprout/{id}");
+    let weight = || cg_read("blkio", &cg, "blkio.bfq.weight");
+    assert_eq!(weight(), "5");
+    rt.ok(&["update", "--blkio-weight", "1", &id]);
+    assert_eq!(weight(), "1");
+    let out = rt.sprout(&["update", "--blkio-weight", "1001", &id]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr_str() == "sprout: --blkio-weight: 1001 is out of range 1-1000\n",
+        "{out}"
+    );
+    rt.ok(&["delete", "-f", &id]);
+}
+
 #[test]
 fn update_zero_leaves_a_limit_unchanged_as_runc() {
     require_root!();
