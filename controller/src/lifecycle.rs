@@ -229,12 +229,15 @@ fn cgroup_taken_over(root: &Path, id: &str, cgroup: &Path) -> bool {
 ///
 /// An ENOMEM failure (the stub's exec in its cgroup, see `setup`) with the
 /// cgroup's memory limit hit counts too: the kernel refused the memory
-/// there (out of memory, OOM) without killing anything.
+/// there (out of memory, OOM) without killing anything. So does E2BIG:
+/// execve(2) reports a page it could not get for the arguments that way.
 fn with_oom_cause(e: Error, cg: Option<&Cgroup>, limit: Option<i64>) -> Error {
     let ooms = cg.and_then(|c| c.oom_kill_count().ok()).unwrap_or(0);
     let why = if ooms > 0 {
         "the kernel's OOM killer acted in its cgroup"
-    } else if e.to_string().contains("(ENOMEM)")
+    } else if ["(ENOMEM)", "(E2BIG)"]
+        .iter()
+        .any(|errno| e.to_string().contains(errno))
         && cg.is_some_and(|c| c.memory_limit_hit().unwrap_or(false))
     {
         "its cgroup hit the limit and the kernel refused the memory (OOM)"

@@ -1615,19 +1615,24 @@ fn a_busy_or_frozen_cgroups_path_leaves_only_what_was_there() {
 fn a_memory_limit_too_small_in_a_new_cgroups_path_is_named() {
     require_root!();
     let rt = Rt::new("oom-path");
-    for cmd in ["create", "run"] {
+    // 16384: the exec fails with E2BIG there (a page for the arguments it
+    // could not get), not ENOMEM.
+    for (cmd, limit) in [("create", 4096), ("run", 4096), ("create", 16384)] {
         let id = unique_id(&format!("lt-oomp{cmd}"));
         let parent = format!("/{}", unique_id("lt-oompg"));
         let path = format!("{parent}/ctr");
         let bundle = sh_bundle(&id, "true", |c| {
             c["linux"]["cgroupsPath"] = json!(path);
-            c["linux"]["resources"] = json!({"memory": {"limit": 4096}});
+            c["linux"]["resources"] = json!({"memory": {"limit": limit}});
         });
         let b = bundle.dir().to_string_lossy().into_owned();
         let out = rt.sprout(&[cmd, "--bundle", &b, &id]);
         common::assert_one_line_error(
             &out,
-            &["linux.resources.memory.limit 4096: too small", "OOM"],
+            &[
+                &format!("linux.resources.memory.limit {limit}: too small"),
+                "OOM",
+            ],
         );
         assert_gone(&rt, &bundle, &id, &path);
         assert_eq!(cgroup_dirs(&parent), Vec::<std::path::PathBuf>::new());
