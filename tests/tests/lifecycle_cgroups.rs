@@ -1515,6 +1515,20 @@ fn realtime_period_is_written_before_the_runtime() {
         assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
         assert_eq!(cg_read("cpu", "/sprout", "cpu.rt_runtime_us"), "0");
     }
+    // A runtime above the period is that, not the parent's budget.
+    let id = unique_id("lt-rtp");
+    let path = format!("/{}", unique_id("lt-rtpcg"));
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"] =
+            json!({"cpu": {"realtimeRuntime": 2000000, "realtimePeriod": 1000000}});
+    });
+    let out = rt.create(&bundle, &id, &[]);
+    common::assert_one_line_error(
+        &out,
+        &["linux.resources.cpu.realtimeRuntime: 2000000 µs is above the period, 1000000 µs"],
+    );
+    assert_gone(&rt, &bundle, &id, &path);
 }
 
 /// A cgroup the test made in one hierarchy (and a process it put there),

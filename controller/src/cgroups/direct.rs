@@ -308,6 +308,13 @@ impl Cgroup {
         ) else {
             return e;
         };
+        if runtime > period {
+            let field = "linux.resources.cpu.realtimeRuntime";
+            return CgroupError::invalid(
+                field,
+                format!("{runtime} µs is above the period, {period} µs (realtimePeriod)"),
+            );
+        }
         // runtime/period > parent's runtime/parent's period (-1: unlimited).
         if p_runtime < 0
             || (runtime as i128) * (p_period as i128) <= (p_runtime as i128) * (period as i128)
