@@ -700,13 +700,20 @@ impl Cgroup {
     ///   an exclusive, non-blocking `flock(2)` on `cgroup.procs` in the first
     ///   controller hierarchy, taken after the mkdirs and before the
     ///   emptiness check. Two creates racing on one `linux.cgroupsPath`
-    ///   therefore never both get it: the second one fails with
-    ///   [`CgroupError::Claimed`] while the first holds the claim, or with
-    ///   [`CgroupError::InUse`] once the first container's process is in it;
-    ///   and the loser removes nothing that is in use (the directories are
-    ///   the winner's: `Claimed` removes nothing at all, `InUse` only what
-    ///   one rmdir(2) can, i.e. no directory with a process or sub-cgroup
-    ///   in it).
+    ///   therefore never both get it. The second one waits (polling, up
+    ///   to 3 s) while the first holds the claim, then starts over,
+    ///   keeping the list of the directories it made itself across
+    ///   attempts; it fails with [`CgroupError::InUse`] once the first
+    ///   container's process is in the cgroup (or with
+    ///   [`CgroupError::Claimed`] if the claim is still held after the
+    ///   wait, removing nothing then). A refusing create (`InUse`,
+    ///   `Frozen`) removes every directory it made that is still empty, one
+    ///   rmdir(2) each, deepest first, and after letting go of the claim
+    ///   retries for a moment the parents it made that still held a
+    ///   racer's directory (that racer removes its own in turn): nothing in
+    ///   use and nothing that existed is touched, and every directory a
+    ///   racer made goes unless a winner uses it. The usual create (no
+    ///   race) makes the same syscalls as before.
     ///   A directory removed under us (a concurrent delete) is made again.
     ///
     /// On error nothing that this call created is left behind (except
@@ -719,24 +726,43 @@ impl Cgroup {
 
     fn create_or_undo(&mut self) -> Result<()> {
         let mut attempts = 0;
+        let mut claimed_waits = 0;
         loop {
             match self.create_dirs() {
                 Ok(()) => return Ok(()),
                 Err(e @ CgroupError::Claimed { .. }) => {
                     // Another create is setting this cgroup up right now
                     // and may count on the directories we made (its mkdir
-                    // found them): they are its own, nothing is removed.
-                    self.created_dirs.clear();
+                    // found them). Wait until it lets go (its process
+                    // joined, or it failed and cleaned up), then start
+                    // over, keeping the list of what we made: so that we
+                    // remove it ourselves if we refuse or fail in the end.
                     self.claim = None;
+                    if claimed_waits < 20 && self.wait_claim_free() {
+                        claimed_waits += 1;
+                        self.devices_fresh = false;
+                        self.created_ancestor = None;
+                        continue;
+                    }
+                    // Still held after seconds: nothing is removed (the
+                    // holder may count on it).
+                    self.created_dirs.clear();
                     return Err(e);
                 }
                 Err(e @ (CgroupError::InUse { .. } | CgroupError::Frozen { .. })) => {
                     // Someone else's busy or frozen cgroup: the directories
                     // we added to it go again, while we hold the claim (no
                     // create is setting it up meanwhile).
-                    self.undo_refused();
-                    self.created_dirs.clear();
+                    let busy = self.undo_refused();
                     self.claim = None;
+                    // A parent we made that still held a racer's
+                    // directory: that racer (waiting for our claim) takes
+                    // its own away in a moment.
+                    let deadline = Instant::now() + Duration::from_millis(300);
+                    for d in busy {
+                        let _ = rmdir_retry(&d, deadline);
+                    }
+                    self.created_dirs.clear();
                     return Err(e);
                 }
                 Err(CgroupError::Io { source, .. })
@@ -751,8 +777,11 @@ impl Cgroup {
                     self.created_ancestor = None;
                 }
                 Err(e) => {
-                    self.claim = None;
+                    // With the claim (if any) still held: some of these
+                    // may be from an earlier attempt, and a racer waiting
+                    // for the claim must not adopt one we are removing.
                     self.undo_create();
+                    self.claim = None;
                     return Err(e);
                 }
             }
@@ -1350,19 +1379,58 @@ impl Cgroup {
     /// process of the cgroup's owner joined it, a sub-cgroup was made in
     /// it) stays as it is. What existed before is never touched.
     ///
+    /// Returns the directories that still held something (EBUSY,
+    /// ENOTEMPTY), for the caller to retry once the claim is released.
+    ///
     /// Called with the claim held; the claimed directory (and the parents
     /// of it we made) go last: a create racing on the path waits for that
     /// claim, or opens it anew, and finds what we removed missing (it
     /// starts over) rather than a claim on a new directory while we still
     /// remove its neighbours.
-    fn undo_refused(&self) {
+    fn undo_refused(&self) -> Vec<PathBuf> {
         let claim = self.claim_dir().map(Path::to_path_buf);
         let under_claim = |d: &PathBuf| claim.as_ref().is_some_and(|c| c.starts_with(d));
-        for d in self.created_dirs.iter().rev().filter(|d| !under_claim(d)) {
-            let _ = fs::remove_dir(d);
+        // Made over several attempts (see `create_or_undo`): once each,
+        // deepest first.
+        let mut dirs: Vec<&PathBuf> = self.created_dirs.iter().collect();
+        dirs.sort_by(|a, b| (b.components().count(), b).cmp(&(a.components().count(), a)));
+        dirs.dedup();
+        let leaves = self.dirs();
+        let mut busy = Vec::new();
+        let not_claim = dirs.iter().filter(|d| !under_claim(d));
+        for d in not_claim.chain(dirs.iter().filter(|d| under_claim(d))) {
+            // Only parents are retried: a leaf may be a winner's to adopt
+            // (empty) once we let go; a parent stays busy while its leaf is
+            // there.
+            if let Err(e) = fs::remove_dir(d)
+                && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY))
+                && !leaves.contains(*d)
+            {
+                busy.push(d.to_path_buf());
+            }
         }
-        for d in self.created_dirs.iter().rev().filter(|d| under_claim(d)) {
-            let _ = fs::remove_dir(d);
+        busy
+    }
+
+    /// Wait (bounded) until no create holds the claim on this cgroup; true
+    /// when it is free (or gone) now. The claim is not kept.
+    fn wait_claim_free(&self) -> bool {
+        let Some(dir) = self.claim_dir() else {
+            return true;
+        };
+        let Ok(f) = fs::File::open(dir.join("cgroup.procs")) else {
+            return true; // removed meanwhile: start over
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            #[allow(deprecated)]
+            match nix::fcntl::flock(f.as_raw_fd(), FlockArg::LockExclusiveNonblock) {
+                Err(Errno::EWOULDBLOCK) if Instant::now() < deadline => {
+                    sleep(Duration::from_millis(2))
+                }
+                Err(Errno::EWOULDBLOCK) => return false,
+                _ => return true, // closing `f` lets go again
+            }
         }
     }
 

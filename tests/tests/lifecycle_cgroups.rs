@@ -618,6 +618,110 @@ fn racing_creates_on_one_cgroups_path() {
     }
 }
 
+/// Eight creates racing on a busy `linux.cgroupsPath` (a foreign process in
+/// its memory directory, nothing elsewhere), and eight on a fresh path
+/// whose limits every create fails to apply: all are refused, and nothing
+/// but the pre-existing directories remains. A loser that found the claim
+/// taken used to forget the directories it had made (the holder removed
+/// only its own), and a refusing create's single rmdir failed while a
+/// racer's directory was inside, so that some were left in most rounds.
+#[test]
+fn racing_refused_creates_leave_only_what_existed() {
+    require_root!();
+    let rt = Rt::new("a18r");
+    let mut leaks = Vec::new();
+    for round in 0..4 {
+        // Busy: only the memory directories exist, with a process.
+        let top = unique_id("a18r-busy");
+        let mem = format!("/sys/fs/cgroup/memory/{top}/busy");
+        fs::create_dir_all(&mem).unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        fs::write(format!("{mem}/cgroup.procs"), sleeper.id().to_string()).unwrap();
+        let cg = format!("/{top}/busy");
+        let busy = race_creates(&rt, "a18r-b", |c| c["linux"]["cgroupsPath"] = json!(cg));
+        let left: Vec<_> = cgroup_dirs(&format!("/{top}"))
+            .into_iter()
+            .chain(cgroup_dirs(&cg))
+            .filter(|d| !d.starts_with("/sys/fs/cgroup/memory"))
+            .collect();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        remove_cgroup_tree(&format!("/{top}"));
+        // All failing at apply time, on a path nobody made.
+        let fresh = format!("/{}", unique_id("a18r-fail"));
+        let failing = race_creates(&rt, "a18r-f", |c| {
+            c["linux"]["cgroupsPath"] = json!(fresh);
+            c["linux"]["resources"]["blockIO"] =
+                json!({"weightDevice": [{"major": 250, "minor": 99, "weight": 500}]});
+        });
+        let left_fresh = cgroup_dirs(&fresh);
+        remove_cgroup_tree(&fresh);
+        assert_eq!(busy, 0, "round {round}: a create adopted a busy cgroup");
+        assert_eq!(
+            failing, 0,
+            "round {round}: a create with a bad limit succeeded"
+        );
+        if !left.is_empty() || !left_fresh.is_empty() {
+            leaks.push(format!("round {round}: {left:?} {left_fresh:?}"));
+        }
+    }
+    assert!(leaks.is_empty(), "directories left:\n{}", leaks.join("\n"));
+}
+
+/// Eight concurrent `create`s of bundles edited by `edit`; the number that
+/// succeeded (those are deleted again).
+fn race_creates(rt: &Rt, prefix: &str, edit: impl Fn(&mut Value) + Sync) -> usize {
+    let ids: Vec<String> = (0..8).map(|_| unique_id(prefix)).collect();
+    let bundles: Vec<_> = ids
+        .iter()
+        .map(|id| sh_bundle(id, "sleep 600", |c| edit(c)))
+        .collect();
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = ids
+            .iter()
+            .zip(&bundles)
+            .map(|(id, b)| s.spawn(|| rt.create(b, id, &[])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ok = 0;
+    for (id, out) in ids.iter().zip(&outs) {
+        if out.success() {
+            ok += 1;
+            rt.ok(&["delete", "--force", id]);
+        } else {
+            assert!(!rt.dir(id).exists(), "{id}: state left after {out}");
+        }
+    }
+    ok
+}
+
+/// Remove cgroup path `path` and everything below it in every hierarchy.
+fn remove_cgroup_tree(path: &str) {
+    for d in cgroup_dirs(path) {
+        let mut all: Vec<_> = walk_dirs(&d);
+        all.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for s in all {
+            let _ = fs::remove_dir(&s);
+        }
+    }
+}
+
+fn walk_dirs(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![d.to_path_buf()];
+    if let Ok(rd) = fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walk_dirs(&e.path()));
+            }
+        }
+    }
+    out
+}
+
 /// A stopped container's cgroup taken over by a new container on the same
 /// `linux.cgroupsPath` (allowed: it is empty, as in runc): the old one's
 /// `kill --all` and `delete` leave the new one and its cgroup alone
