@@ -2002,29 +2002,26 @@ impl Cgroup {
     /// 4.13+) or v2 `memory.events`. Poll it to report OOM events; a
     /// missing key reads as 0. Errors if there is no memory controller.
     pub fn oom_kill_count(&self) -> Result<u64> {
-        let file = match self.setup {
-            CgroupSetup::Unified => self.v2_dir().map(|d| d.join("memory.events")),
-            _ => self.v1_dir("memory").map(|d| d.join("memory.oom_control")),
-        }
-        .ok_or_else(|| CgroupError::Unsupported {
-            field: "linux.resources.memory".into(),
-            reason: "no memory controller on this host".into(),
-        })?;
-        let text = read_small(&file).map_err(|e| io_err(&self.path, "read", &file, e))?;
-        Ok(text
-            .lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0))
+        self.memory_count(
+            ("memory.events", "oom_kill "),
+            ("memory.oom_control", "oom_kill "),
+        )
     }
 
     /// Whether an allocation in the cgroup has been refused at its memory
     /// limit: v1 `memory.failcnt` (or v2 `memory.events` `max`) above 0.
     /// Errors if there is no memory controller.
     pub fn memory_limit_hit(&self) -> Result<bool> {
+        Ok(self.memory_count(("memory.events", "max "), ("memory.failcnt", ""))? > 0)
+    }
+
+    /// The number after `key` (at the start of a line) in a memory
+    /// controller file: `v2` (file, key) on a Unified host, else `v1`; 0
+    /// when the key is missing. Errors if there is no memory controller.
+    fn memory_count(&self, v2: (&str, &str), v1: (&str, &str)) -> Result<u64> {
         let (file, key) = match self.setup {
-            CgroupSetup::Unified => (self.v2_dir().map(|d| d.join("memory.events")), "max "),
-            _ => (self.v1_dir("memory").map(|d| d.join("memory.failcnt")), ""),
+            CgroupSetup::Unified => (self.v2_dir().map(|d| d.join(v2.0)), v2.1),
+            _ => (self.v1_dir("memory").map(|d| d.join(v1.0)), v1.1),
         };
         let file = file.ok_or_else(|| CgroupError::Unsupported {
             field: "linux.resources.memory".into(),
@@ -2034,8 +2031,8 @@ impl Cgroup {
         Ok(text
             .lines()
             .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > 0))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
     }
 
     /// Delete the cgroup: rmdir it in every hierarchy with every sub-cgroup

@@ -27,7 +27,7 @@
 mod common;
 mod support;
 
-use common::{assert_clean, sh};
+use common::{add_cap, assert_clean, sh};
 use sprout_systests::serde_json::{Value, json};
 use sprout_systests::{Bundle, require_root, unique_id};
 
@@ -59,15 +59,6 @@ if echo evil > /proc/self/fd/3; then echo WROTE held-trunc; fi
 if printf evil | dd of=/proc/self/fd/3 conv=notrunc 2>/dev/null; then echo WROTE held-dd; fi
 echo attack-done"#
     )
-}
-
-fn add_cap(c: &mut Value, cap: &str) {
-    for set in ["bounding", "effective", "permitted"] {
-        c["process"]["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(cap.into());
-    }
 }
 
 /// A full copy of the busybox rootfs (nothing hard-linked to the template:

@@ -1005,12 +1005,7 @@ fn no_device_rules_still_deny_by_default() {
                     }
                     Some(d) => c["linux"]["resources"] = json!({"devices": d}),
                 }
-                for set in ["bounding", "effective", "permitted"] {
-                    c["process"]["capabilities"][set]
-                        .as_array_mut()
-                        .unwrap()
-                        .push(json!("CAP_MKNOD"));
-                }
+                common::add_cap(c, "CAP_MKNOD");
             },
         );
         let out = rt.sprout(&["run", "--bundle", bundle.dir().to_str().unwrap(), &id]);

@@ -601,12 +601,7 @@ fn a_mounts_shared_propagation_survives_the_pivot() {
             if let Some(p) = root_prop {
                 c["linux"]["rootfsPropagation"] = json!(p);
             }
-            for set in ["bounding", "effective", "permitted"] {
-                c["process"]["capabilities"][set]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!("CAP_SYS_ADMIN"));
-            }
+            common::add_cap(c, "CAP_SYS_ADMIN");
             push_mount(
                 c,
                 json!({"destination": "/m1", "type": "bind", "source": src, "options": ["rbind", "rshared"]}),
@@ -678,12 +673,7 @@ fn cgroup_binds_are_not_the_hosts_peers_under_a_shared_root() {
         let b = busybox(&id, |c| {
             c["linux"]["rootfsPropagation"] = json!(prop);
             c["root"]["readonly"] = json!(false);
-            for set in ["bounding", "effective", "permitted"] {
-                c["process"]["capabilities"][set]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!("CAP_SYS_ADMIN"));
-            }
+            common::add_cap(c, "CAP_SYS_ADMIN");
             sh(
                 c,
                 "awk '$5 == \"/sys/fs/cgroup/memory\" { print \"tag\", $7 }' /proc/self/mountinfo; \

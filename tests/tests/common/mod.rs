@@ -88,6 +88,17 @@ pub fn sh(c: &mut Value, script: &str) {
     c["process"]["args"] = json!(["sh", "-c", script]);
 }
 
+/// Adds capability `cap` (`CAP_SYS_ADMIN`) to the bounding, effective and
+/// permitted sets of `process.capabilities`.
+pub fn add_cap(c: &mut Value, cap: &str) {
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(cap.into());
+    }
+}
+
 /// The user of the issue: uid/gid 1000 (`demo`), extra group 2000 only.
 pub fn demo_user(c: &mut Value) {
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
