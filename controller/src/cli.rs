@@ -492,7 +492,8 @@ pub struct PsArgs {
 /// `sprout update` (runc's flags).
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// A linux.resources JSON object ("-" = stdin); the flags apply on top.
+    /// A linux.resources JSON object ("-" = stdin); the other options are
+    /// then ignored (as runc).
     #[arg(long, short = 'r', value_name = "FILE")]
     resources: Option<PathBuf>,
     /// Memory limit in bytes (k, m, g suffixes; -1 = unlimited).
@@ -519,6 +520,12 @@ pub struct UpdateArgs {
     /// CPU CFS period in microseconds.
     #[arg(long, value_name = "USEC")]
     cpu_period: Option<u64>,
+    /// CPU CFS burst in microseconds (cpu.cfs_burst_us; runc 1.2).
+    #[arg(long, value_name = "USEC")]
+    cpu_burst: Option<u64>,
+    /// 1 = SCHED_IDLE for the cgroup, 0 = default (cgroup v2 cpu.idle).
+    #[arg(long, value_name = "0|1", allow_hyphen_values = true)]
+    cpu_idle: Option<i64>,
     /// CPU realtime period in microseconds.
     #[arg(long, value_name = "USEC")]
     cpu_rt_period: Option<u64>,
@@ -537,6 +544,12 @@ pub struct UpdateArgs {
     /// Block IO weight (1-1000).
     #[arg(long, value_name = "N")]
     blkio_weight: Option<u16>,
+    /// Intel RDT/CAT L3 cache schema (refused: sprout has no Intel RDT).
+    #[arg(long, value_name = "SCHEMA")]
+    l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (refused: no Intel RDT).
+    #[arg(long, value_name = "SCHEMA")]
+    mem_bw_schema: Option<String>,
     /// Container id.
     id: String,
 }
@@ -683,6 +696,13 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Pause(a) => lifecycle::pause(root, &a.id).map(|_| 0),
         Command::Resume(a) => lifecycle::resume(root, &a.id).map(|_| 0),
         Command::Update(a) => {
+            // runc refuses these where Intel RDT is not enabled, -r or not.
+            if a.l3_cache_schema.is_some() {
+                crate::bail!("--l3-cache-schema: Intel RDT/CAT is not supported by sprout");
+            }
+            if a.mem_bw_schema.is_some() {
+                crate::bail!("--mem-bw-schema: Intel RDT/MBA is not supported by sprout");
+            }
             if a.kernel_memory.is_some() {
                 crate::error::warn("--kernel-memory: ignored (the kernel no longer supports it)");
             }
@@ -696,6 +716,8 @@ pub fn run(cli: &Cli) -> Result<i32> {
                 cpu_shares: a.cpu_shares,
                 cpu_quota: a.cpu_quota,
                 cpu_period: a.cpu_period,
+                cpu_burst: a.cpu_burst,
+                cpu_idle: a.cpu_idle,
                 cpu_rt_period: a.cpu_rt_period,
                 cpu_rt_runtime: a.cpu_rt_runtime,
                 cpuset_cpus: a.cpuset_cpus.clone(),

@@ -265,9 +265,9 @@ fn memory_limit(spec: &Spec) -> Option<i64> {
         .limit()
 }
 
-/// The state JSON a hook gets.
+/// The state JSON a hook gets ([`crate::state::OciState::for_hook`]).
 fn hook_state(st: &State, status: Status) -> String {
-    serde_json::to_string(&st.oci_state(status)).unwrap_or_default()
+    st.oci_state(status).for_hook()
 }
 
 /// A bound, listening start socket at `<dir>/start.sock`. Bound through

@@ -299,6 +299,10 @@ pub struct UpdateFlags {
     pub cpu_quota: Option<i64>,
     /// `--cpu-period` (microseconds).
     pub cpu_period: Option<u64>,
+    /// `--cpu-burst` (microseconds; `linux.resources.cpu.burst`).
+    pub cpu_burst: Option<u64>,
+    /// `--cpu-idle` (0 or 1; `linux.resources.cpu.idle`).
+    pub cpu_idle: Option<i64>,
     /// `--cpu-rt-period` (microseconds).
     pub cpu_rt_period: Option<u64>,
     /// `--cpu-rt-runtime` (microseconds per realtime period).
@@ -311,6 +315,32 @@ pub struct UpdateFlags {
     pub pids_limit: Option<i64>,
     /// `--blkio-weight` (1-1000).
     pub blkio_weight: Option<u16>,
+}
+
+impl UpdateFlags {
+    /// The flags given, by name (`--memory`, ...), in the order of the
+    /// fields.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--memory", self.memory.is_some()),
+            ("--memory-swap", self.memory_swap.is_some()),
+            ("--memory-reservation", self.memory_reservation.is_some()),
+            ("--cpu-shares", self.cpu_shares.is_some()),
+            ("--cpu-quota", self.cpu_quota.is_some()),
+            ("--cpu-period", self.cpu_period.is_some()),
+            ("--cpu-burst", self.cpu_burst.is_some()),
+            ("--cpu-idle", self.cpu_idle.is_some()),
+            ("--cpu-rt-period", self.cpu_rt_period.is_some()),
+            ("--cpu-rt-runtime", self.cpu_rt_runtime.is_some()),
+            ("--cpuset-cpus", self.cpuset_cpus.is_some()),
+            ("--cpuset-mems", self.cpuset_mems.is_some()),
+            ("--pids-limit", self.pids_limit.is_some()),
+            ("--blkio-weight", self.blkio_weight.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// Bytes from runc's memory syntax: a number with an optional binary
@@ -345,10 +375,25 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
 }
 
 /// The resources `update` applies: `--resources FILE` (`-` = stdin; a
-/// `linux.resources` JSON object) with the flags on top. As in runc, a 0
-/// leaves the value unchanged (pids `limit` included; the other zeros are
-/// skipped when the files are written).
+/// `linux.resources` JSON object), or else the flags. As runc's `update`,
+/// the flags are ignored when a file is given (a warning names them). As
+/// in runc, a 0 leaves the value unchanged (pids `limit` included; the
+/// other zeros are skipped when the files are written).
 pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxResources> {
+    let given = f.given();
+    if let Some(p) = file
+        && !given.is_empty()
+    {
+        crate::error::warn(format!(
+            "{}: ignored: --resources \"{}\" is given (as runc, the other options are then ignored)",
+            given.join(", "),
+            p.display()
+        ));
+    }
+    let f = match file {
+        Some(_) => &UpdateFlags::default(),
+        None => f,
+    };
     let mut v: Value = match file {
         None => json!({}),
         Some(p) => {
@@ -406,6 +451,12 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
     if let Some(x) = f.cpu_period {
         set("cpu", "period", json!(x));
     }
+    if let Some(x) = f.cpu_burst {
+        set("cpu", "burst", json!(x));
+    }
+    if let Some(x) = f.cpu_idle {
+        set("cpu", "idle", json!(x));
+    }
     if let Some(x) = f.cpu_rt_period {
         set("cpu", "realtimePeriod", json!(x));
     }
@@ -442,6 +493,11 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
 pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -> Result<()> {
     check_id(id)?;
     let resources = update_resources(file, flags)?;
+    // Ignored with a file: errors then name the file's fields.
+    let flags = match file {
+        Some(_) => &UpdateFlags::default(),
+        None => flags,
+    };
     let _lock = State::lock(root, id)?;
     let st = State::load(root, id)?;
     if st.status() == Status::Stopped {
@@ -476,6 +532,8 @@ fn name_update_source(msg: &str, file: Option<&Path>, f: &UpdateFlags) -> String
         ("cpu.shares", "--cpu-shares", f.cpu_shares.is_some()),
         ("cpu.quota", "--cpu-quota", f.cpu_quota.is_some()),
         ("cpu.period", "--cpu-period", f.cpu_period.is_some()),
+        ("cpu.burst", "--cpu-burst", f.cpu_burst.is_some()),
+        ("cpu.idle", "--cpu-idle", f.cpu_idle.is_some()),
         (
             "cpu.realtimePeriod",
             "--cpu-rt-period",

@@ -504,7 +504,7 @@ impl State {
         OciState {
             oci_version: self.oci_version.clone(),
             id: self.id.clone(),
-            pid: self.reported_pid(status),
+            pid: Some(self.reported_pid(status)),
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -526,8 +526,10 @@ pub struct OciState {
     pub oci_version: String,
     /// Container id.
     pub id: String,
-    /// Host pid of the container process; 0 when stopped (runc).
-    pub pid: i32,
+    /// Host pid of the container process; 0 when stopped (runc). `None`
+    /// leaves the field out (a hook's state once stopped: [`OciState::for_hook`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
     /// `creating`, `created`, `running`, `paused` or `stopped`.
     pub status: Status,
     /// Absolute bundle path.
@@ -541,6 +543,19 @@ pub struct OciState {
     pub annotations: BTreeMap<String, String>,
     /// User name of the creator.
     pub owner: String,
+}
+
+impl OciState {
+    /// The state as a hook gets it on stdin (JSON): without `pid` once
+    /// there is no process (poststop), which runtime.md makes optional
+    /// when stopped and runc's hooks never get (`specs.State.Pid` is
+    /// `omitempty`); `sprout state` prints `"pid": 0` as `runc state` does.
+    pub fn for_hook(mut self) -> String {
+        if self.pid == Some(0) {
+            self.pid = None;
+        }
+        serde_json::to_string(&self).unwrap_or_default()
+    }
 }
 
 /// The directory under the root where `create` builds state directories
@@ -1010,6 +1025,12 @@ mod tests {
         assert_eq!(
             serde_json::to_value(st.oci_state(Status::Stopped)).unwrap()["pid"],
             0
+        );
+        assert!(!st.oci_state(Status::Stopped).for_hook().contains("\"pid\""));
+        assert!(
+            back.oci_state(Status::Created)
+                .for_hook()
+                .contains("\"pid\":")
         );
         assert_eq!(State::list_ids(&root).unwrap(), vec!["c1".to_string()]);
         {

@@ -422,7 +422,7 @@ fn update_changes_the_limits() {
     }
     // Devices are left alone by an update.
     assert_eq!(cg_read("devices", &cg, "devices.list"), devices);
-    // --resources FILE, then from stdin; flags win over the file.
+    // --resources FILE, then from stdin; the flags are then ignored (runc).
     let file = bundle.dir().join("res.json");
     fs::write(&file, r#"{"pids": {"limit": 30}, "cpu": {"shares": 128}}"#).unwrap();
     rt.ok(&[
@@ -434,7 +434,7 @@ fn update_changes_the_limits() {
         &id,
     ]);
     assert_eq!(cg_read("pids", &cg, "pids.max"), "30");
-    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "300");
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "128");
     // --resources - reads stdin.
     let sh = format!(
         "echo '{{\"pids\": {{\"limit\": 40}}}}' | {} --root {} update -r - {id}",
@@ -564,6 +564,60 @@ fn update_zero_leaves_a_limit_unchanged_as_runc() {
     // -1 is still "unlimited".
     rt.ok(&["update", "--pids-limit", "-1", &id]);
     assert_eq!(cg_read("pids", &cg, "pids.max"), "max");
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
+/// `update -r FILE` with flags applies the file alone, as runc's ("all
+/// other options are ignored"), and says which flags it ignored (sprout
+/// used to apply both); `--cpu-burst` (runc 1.2) is a flag too; Intel RDT
+/// schemas are refused with one line, as runc refuses them where RDT is
+/// off.
+#[test]
+fn update_with_a_file_ignores_the_flags_as_runc() {
+    require_root!();
+    let rt = Rt::new("updr");
+    let id = unique_id("lt-updr");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 50}, "cpu": {"shares": 512}});
+    });
+    rt.create_ok(&bundle, &id);
+    let cg = format!("/sprout/{id}");
+    let file = bundle.dir().join("res.json");
+    fs::write(&file, r#"{"pids": {"limit": 70}}"#).unwrap();
+    let f = file.to_str().unwrap();
+    let out = rt.sprout(&[
+        "update",
+        "-r",
+        f,
+        "--cpu-share",
+        "700",
+        "--pids-limit",
+        "90",
+        &id,
+    ]);
+    assert!(out.success(), "{out}");
+    let err = out.stderr_str();
+    assert!(
+        err.contains("--cpu-shares, --pids-limit: ignored")
+            && err.contains(f)
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "70");
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "512");
+    // Without a file the flags apply.
+    rt.ok(&["update", "--cpu-share", "700", "--pids-limit", "90", &id]);
+    assert_eq!(cg_read("pids", &cg, "pids.max"), "90");
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "700");
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists() {
+        rt.ok(&["update", "--cpu-burst", "2000", &id]);
+        assert_eq!(cg_read("cpu", &cg, "cpu.cfs_burst_us"), "2000");
+    }
+    for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+        let out = rt.sprout(&["update", flag, "L3:0=f", &id]);
+        common::assert_one_line_error(&out, &[flag, "Intel RDT"]);
+    }
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &bundle, &id, &cg);
 }
