@@ -49,6 +49,7 @@
 mod devices;
 mod direct;
 mod join;
+mod restore;
 #[cfg(test)]
 mod tests;
 mod v1stats;
@@ -1495,9 +1496,24 @@ impl Cgroup {
     ///
     /// Errors name the field, e.g.
     /// `linux.resources.cpu.cpus: write "0-99" to cpuset.cpus: Invalid argument`.
-    /// A failed apply may leave earlier sections applied (like runc).
+    /// A failed apply may leave earlier sections applied (see
+    /// [`Cgroup::update`] for the roll-back).
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         self.apply_inner(resources, false)
+    }
+
+    /// [`Cgroup::apply`] for `sprout update`: when a write fails part-way,
+    /// the limit files of the sections in `resources` get back the values
+    /// they had before (runc's `Container.Set` applies the saved
+    /// configuration again). Returns the apply's error and the files that
+    /// could not be written back (empty when the roll-back was whole).
+    pub fn update(
+        &self,
+        resources: &LinuxResources,
+    ) -> std::result::Result<(), (CgroupError, Vec<PathBuf>)> {
+        let snap = self.snapshot(resources);
+        self.apply_inner(resources, false)
+            .map_err(|e| (e, self.restore(&snap)))
     }
 
     /// [`Cgroup::apply`]; `fresh_devices`: the v1 devices directory was

@@ -489,7 +489,8 @@ pub fn update_resources(file: Option<&Path>, f: &UpdateFlags) -> Result<LinuxRes
 ///
 /// Errors: the container does not exist or has stopped (`container not
 /// running`); a value the kernel or the validation refuses (naming the
-/// `linux.resources.*` field).
+/// flag or the `-r` file's field). A value refused part-way sets back the
+/// limits written before it (runc's roll-back; see `Cgroup::update`).
 pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -> Result<()> {
     check_id(id)?;
     let resources = update_resources(file, flags)?;
@@ -507,9 +508,22 @@ pub fn update(root: &Path, id: &str, file: Option<&Path>, flags: &UpdateFlags) -
     for w in crate::cgroups::ignored_fields(&resources) {
         crate::error::warn(name_update_source(&w, file, flags));
     }
-    crate::cgroups::validate(&resources, cg.setup())
-        .and_then(|()| cg.apply(&resources))
-        .map_err(|e| Error::Container(name_update_source(&e.to_string(), file, flags)))
+    let named = |e: &dyn std::fmt::Display| {
+        Error::Container(name_update_source(&e.to_string(), file, flags))
+    };
+    crate::cgroups::validate(&resources, cg.setup()).map_err(|e| named(&e))?;
+    // A refused value rolls the others back (runc); what could not be
+    // written back is named in a warning before the error.
+    cg.update(&resources).map_err(|(e, left)| {
+        if !left.is_empty() {
+            let files: Vec<_> = left.iter().map(|p| p.display().to_string()).collect();
+            crate::error::warn(format!(
+                "update failed and these files could not be set back: {}",
+                files.join(", ")
+            ));
+        }
+        named(&e)
+    })
 }
 
 /// An error of `update` names what the value came from: the flag

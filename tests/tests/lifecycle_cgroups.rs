@@ -622,6 +622,65 @@ fn update_with_a_file_ignores_the_flags_as_runc() {
     assert_gone(&rt, &bundle, &id, &cg);
 }
 
+/// An `update` refused part-way sets back what it had written before the
+/// refusal, as runc's does (`Container.Set` applies the saved config
+/// again): `--cpu-share` is written before `--memory`, whose value the
+/// kernel refuses (below what the container uses), and before the
+/// real-time runtime the period cannot hold. sprout used to leave the new
+/// shares in place.
+#[test]
+fn a_refused_update_rolls_back_what_it_wrote() {
+    require_root!();
+    let rt = Rt::new("updrb");
+    let id = unique_id("lt-updrb");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["resources"] = json!({
+            "cpu": {"shares": 512},
+            "memory": {"limit": 67108864},
+            "pids": {"limit": 50}
+        });
+    });
+    rt.create_ok(&bundle, &id);
+    rt.ok(&["start", &id]);
+    let cg = format!("/sprout/{id}");
+    let read = || {
+        [
+            cg_read("cpu", &cg, "cpu.shares"),
+            cg_read("memory", &cg, "memory.limit_in_bytes"),
+            cg_read("pids", &cg, "pids.max"),
+        ]
+    };
+    let before = read();
+    assert_eq!(before, ["512", "67108864", "50"]);
+    let out = rt.sprout(&[
+        "update",
+        "--cpu-share",
+        "800",
+        "--memory",
+        "4096",
+        "--pids-limit",
+        "90",
+        &id,
+    ]);
+    common::assert_one_line_error(&out, &["--memory", "memory.limit_in_bytes"]);
+    assert_eq!(read(), before, "after a refused --memory");
+    let out = rt.sprout(&[
+        "update",
+        "--cpu-share",
+        "700",
+        "--cpu-rt-runtime",
+        "2000000",
+        &id,
+    ]);
+    common::assert_one_line_error(&out, &["--cpu-rt-runtime"]);
+    assert_eq!(read(), before, "after a refused --cpu-rt-runtime");
+    // What succeeds stays.
+    rt.ok(&["update", "--cpu-share", "700", &id]);
+    assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "700");
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+}
+
 /// Two `create`s racing on one `linux.cgroupsPath` (different ids): one
 /// wins, the other fails with one line naming `linux.cgroupsPath` and
 /// leaves nothing (runc 1.1 lets both in with a warning, runc 1.2 refuses
