@@ -1013,6 +1013,34 @@ fn kill_and_wait(st: &State) -> Result<()> {
     Ok(())
 }
 
+/// A stopped container whose process is a zombie leader with threads
+/// still running or on their way out (it called pthread_exit(3); or its
+/// exit_group(2) is still taking its threads down, as a Go program's
+/// right after it returns): `state` says stopped (as runc's), but its
+/// threads are in the cgroup, which `delete` took for someone else's and
+/// left. They are the container's: SIGKILL to the thread group, and a
+/// wait (at most `KILL_WAIT`) until it is empty. runc retries its rmdir
+/// for a while instead, which covers the second case only.
+fn end_exited_thread_group(st: &State) {
+    if !state::proc_zombie_since(st.pid, st.pid_start_time) {
+        return;
+    }
+    let Ok(fd) = sys::pidfd_open(st.pid) else {
+        return;
+    };
+    // The pidfd is this process's if it is still the same zombie.
+    if !state::proc_zombie_since(st.pid, st.pid_start_time) {
+        return;
+    }
+    let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
+    if !wait_pidfd(&fd, KILL_WAIT) {
+        warn(format!(
+            "container \"{}\": the threads of process {} did not exit after SIGKILL",
+            st.id, st.pid
+        ));
+    }
+}
+
 /// `sprout kill [--all] ID [SIGNAL]` (default SIGTERM).
 ///
 /// Without `--all` the container process gets the signal through a pidfd
@@ -1136,7 +1164,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     match status {
         // A `create` that died: its stub may still be waiting.
         Status::Stopped if st.status_stored == Status::Creating => kill_and_wait(&st)?,
-        Status::Stopped => {}
+        Status::Stopped => end_exited_thread_group(&st),
         Status::Created | Status::Creating => kill_and_wait(&st)?,
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,
         s => crate::bail!("cannot delete container {id} that is not stopped: {s}"),

@@ -879,6 +879,24 @@ fn lock_held(dir: &Path) -> bool {
 /// Start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks after
 /// boot), or `None` if there is no such process or it is a zombie.
 pub fn proc_start_time(pid: i32) -> Option<u64> {
+    match proc_stat(pid)? {
+        ('Z' | 'X', _) => None,
+        (_, t) => Some(t),
+    }
+}
+
+/// Whether `pid` is a zombie thread-group leader that started at
+/// `start_time`: its process exited (`state` says stopped) but it has not
+/// been reaped, or its other threads still run or are exiting (a leader
+/// that called pthread_exit(3), the threads of an exit_group(2) on their
+/// way out). Those threads are still in the container's cgroup.
+pub fn proc_zombie_since(pid: i32, start_time: u64) -> bool {
+    pid > 0 && proc_stat(pid) == Some(('Z', start_time))
+}
+
+/// (state, start time) of `pid` from `/proc/PID/stat` (proc(5): fields 3
+/// and 22); `None` if there is no such process.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
     use std::io::Read;
     // One read into a buffer big enough for the line (procfs reports size
     // 0, so `read_to_string` would grow its buffer over ~6 reads).
@@ -899,12 +917,9 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     let close = line.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
     let mut fields = rest.split_whitespace();
-    let state = fields.next()?; // field 3
-    if state == "Z" || state == "X" {
-        return None;
-    }
+    let state = fields.next()?.chars().next()?; // field 3
     // fields 4..21 (18 of them), then field 22
-    fields.nth(18)?.parse().ok()
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 /// The innermost pid of host pid `pid`: the last `NSpid` of

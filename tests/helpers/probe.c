@@ -7,6 +7,9 @@
  *   probe sc NR [ARG...]      raw syscall NR; an ARG is a number (0x.. ok) or
  *                             s:TEXT (a pointer to TEXT); prints "ret N" or "errno N"
  *   probe caps                prints this process's CapInh/CapPrm/CapEff lines
+ *   probe linger SECS         the main thread exits (pthread_exit) while a second
+ *                             thread sleeps SECS: the leader is a zombie, the
+ *                             thread group lives on
  *
  * Exit status: 0 when the operation succeeded, 1 when it failed, 2 on usage.
  */
@@ -20,10 +23,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
+
+static void *linger(void *secs) {
+    sleep((unsigned)(long)secs);
+    return NULL;
+}
 
 static long arg(const char *s) {
     if (strncmp(s, "s:", 2) == 0) return (long)(s + 2);
@@ -70,6 +79,11 @@ int main(int argc, char **argv) {
             if (strncmp(line, "Cap", 3) == 0) fputs(line, stdout);
         return 0;
     }
-    fprintf(stderr, "usage: probe ptrace PID | swap A B | sc NR [ARG...] | caps\n");
+    if (argc >= 3 && strcmp(argv[1], "linger") == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, linger, (void *)(long)atoi(argv[2])) != 0) return 1;
+        pthread_exit(NULL);
+    }
+    fprintf(stderr, "usage: probe ptrace PID | swap A B | sc NR [ARG...] | caps | linger SECS\n");
     return 2;
 }

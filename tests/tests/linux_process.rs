@@ -339,3 +339,56 @@ fn exec_cpu_affinity() {
     assert!(ex.success(), "{ex}");
     assert_eq!(ex.stdout_str().split_whitespace().last(), Some("1"), "{ex}");
 }
+
+/// A container whose process exited while its other threads run on (the
+/// leader called pthread_exit; a Go program's threads right after its
+/// exit_group are the short-lived case): `state` says stopped, as runc's,
+/// and `delete` ends those threads and removes the cgroup in every
+/// hierarchy. sprout took them for another container's processes and left
+/// the cgroup for good (found by the OCI runtime-tools validation suite).
+#[test]
+fn delete_ends_the_threads_of_an_exited_process() {
+    require_root!();
+    if support::probe().is_none() {
+        skip!("no static probe helper (cc -static)");
+    }
+    let id = unique_id("linger");
+    let b = busybox(&id, |c| {
+        c["process"]["args"] = json!(["/bin/probe", "linger", "60"])
+    });
+    support::install_probe(&b);
+    let st = sprout(&["create", "--bundle"])
+        .arg(b.dir())
+        .arg(&id)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "sprout create: {st}");
+    let start = output(&mut sprout(&["start", &id]));
+    assert!(start.success(), "{start}");
+    let state = || -> Value {
+        let out = output(&mut sprout(&["state", &id]));
+        sprout_systests::serde_json::from_str(&out.stdout_str()).unwrap_or(Value::Null)
+    };
+    let t0 = std::time::Instant::now();
+    while state()["status"] != "stopped" {
+        assert!(t0.elapsed().as_secs() < 20, "never stopped: {}", state());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let procs = format!("/sys/fs/cgroup/pids/sprout/{id}/cgroup.procs");
+    let tasks = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/sprout/{id}/tasks"))
+        .unwrap_or_default();
+    assert!(
+        !tasks.trim().is_empty(),
+        "the test needs a thread left ({procs})"
+    );
+    let del = output(&mut sprout(&["delete", &id]));
+    assert!(del.success(), "{del}");
+    assert!(del.stderr_str().is_empty(), "{del}");
+    for h in ["pids", "memory", "cpu", "freezer", "devices"] {
+        let d = format!("/sys/fs/cgroup/{h}/sprout/{id}");
+        assert!(!std::path::Path::new(&d).exists(), "{d} left");
+    }
+    common::assert_clean(&b, &id);
+}
