@@ -365,6 +365,9 @@ pub enum Origin {
     Cgroup,
     /// `process.cwd`, made when missing ([`cwd_op`]).
     Cwd,
+    /// A procfs or sysfs mount of the host covered for `--no-pivot`
+    /// ([`no_pivot_covers`]).
+    HostMount(String),
 }
 
 impl fmt::Display for Origin {
@@ -388,6 +391,7 @@ impl fmt::Display for Origin {
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
             Origin::Cgroup => write!(f, "linux.cgroupsPath"),
             Origin::Cwd => write!(f, "process.cwd"),
+            Origin::HostMount(p) => write!(f, "--no-pivot: the host's mount \"{}\"", Shown(p)),
         }
     }
 }
@@ -1390,6 +1394,42 @@ pub fn cwd_op(cwd: &str) -> Result<Option<Op>> {
     }
 }
 
+/// For `--no-pivot` (runc's `msMoveRoot`): a read-only tmpfs over every
+/// procfs and sysfs mount of the host (`mountinfo`: the whole filesystem,
+/// root `/`; not one inside `rootfs`), deepest first, run last before the
+/// move of the rootfs ([`mount_opts::HOST_TARGET`]). `MS_MOVE` and
+/// `chroot` leave the host's mounts in the container's mount namespace,
+/// and there a fully visible procfs lets a process with `CAP_SYS_ADMIN`
+/// in a user namespace of its own mount a new procfs, without the masked
+/// and read-only paths (runc 1.1.5's `no_pivot.bats`); a covered one does
+/// not count (the kernel's `mount_too_revealing`). A target gone by then
+/// (under another covered mount) is skipped.
+pub fn no_pivot_covers(mountinfo: &str, rootfs: &Path) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for line in mountinfo.lines().rev() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(root), Some(mnt)) = (fields.get(3), fields.get(4)) else {
+            continue;
+        };
+        let fstype = fields.iter().skip_while(|f| **f != "-").nth(1);
+        if *root != "/" || !matches!(fstype, Some(&"proc" | &"sysfs")) {
+            continue;
+        }
+        let mnt = crate::cgroups::unescape_mount(mnt);
+        if Path::new(&mnt).starts_with(rootfs) {
+            continue;
+        }
+        let origin = Origin::HostMount(mnt.clone());
+        let mut op = Op::new(MountKind::Mount, &mnt, &origin)?;
+        op.opts = mount_opts::HOST_TARGET | mount_opts::AT_CWD | mount_opts::OPTIONAL;
+        op.source = Some(c"tmpfs".into());
+        op.fstype = Some(c"tmpfs".into());
+        op.flags = ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
 pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
@@ -1931,6 +1971,28 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 42 41 0:39 / /sys/fs/cgroup/unified/x rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    #[test]
+    fn no_pivot_covers_every_full_host_proc_and_sysfs_deepest_first() {
+        let info = "\
+22 1 8:1 / / rw - ext4 /dev/sda1 rw
+23 22 0:5 / /proc rw - proc proc rw
+24 22 0:6 / /sys rw - sysfs sysfs rw
+25 23 0:7 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw
+26 22 0:5 /sys /run/procsys rw - proc proc rw
+27 22 0:5 / /srv/b/rootfs/proc rw - proc proc rw
+28 22 0:8 / /run/with\\040space rw - proc proc rw
+";
+        let ops = no_pivot_covers(info, Path::new("/srv/b/rootfs")).unwrap();
+        let targets: Vec<&str> = ops.iter().map(|o| o.target.to_str().unwrap()).collect();
+        assert_eq!(targets, ["/run/with space", "/sys", "/proc"]);
+        for op in &ops {
+            assert_eq!(op.kind, MountKind::Mount);
+            assert_ne!(op.opts & mount_opts::HOST_TARGET, 0);
+            assert_eq!(op.fstype.as_deref(), Some(c"tmpfs"));
+            assert_ne!(op.flags & ms::RDONLY, 0);
+        }
+    }
 
     #[test]
     fn cgroup_layout_from_mountinfo() {

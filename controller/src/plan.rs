@@ -676,6 +676,11 @@ impl Plan {
             linux.readonly_paths().as_deref().unwrap_or(&[]),
             linux.masked_paths().as_deref().unwrap_or(&[]),
         )?);
+        if opts.no_pivot {
+            let info = crate::cgroups::mountinfo()
+                .map_err(|e| Error::io("--no-pivot: reading /proc/self/mountinfo", &e))?;
+            ops.extend(mounts::no_pivot_covers(info, &bundle.rootfs)?);
+        }
         // Detached mount trees land after the sync fd, the namespace fds
         // and the start socket's slot ([`Plan::start_fd`]).
         mounts::number_trees(&mut ops, 4 + opts.preserve_fds + 2 + join.len() as u32);

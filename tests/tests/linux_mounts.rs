@@ -769,6 +769,49 @@ fn no_pivot_refuses_shared_and_private_root_propagation() {
     }
 }
 
+/// `--no-pivot` leaves the host's mounts in the container's mount
+/// namespace (under the moved rootfs): its procfs and sysfs are covered
+/// first, so that a container process with a user namespace of its own
+/// cannot mount a fresh procfs without the masked paths (runc 1.1.5's
+/// `no_pivot.bats`; the kernel allows a new procfs only where one is
+/// fully visible). sprout let the mount through. The container's own
+/// /proc, /sys and masks are as without `--no-pivot`.
+#[test]
+fn no_pivot_leaves_no_visible_host_proc() {
+    require_root!();
+    let id = unique_id("nopivproc");
+    let b = busybox(&id, |c| {
+        for set in ["bounding", "permitted", "effective"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SETFCAP"));
+        }
+        sh(
+            c,
+            "head -c 1 /proc/kcore >/dev/null 2>&1 && echo kcore-read; \
+             ls /sys/kernel >/dev/null && echo sys; \
+             unshare -mrpf sh -c 'mount -t proc none /proc' 2>/dev/null && echo mounted || echo refused",
+        );
+    });
+    let out = output(
+        sprout_systests::sprout(&["run", "--no-pivot", "--bundle"])
+            .arg(b.dir())
+            .arg(&id),
+    );
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout_str(), "sys\nrefused\n", "{out}");
+    common::assert_clean(&b, &id);
+    // The host's /proc and /sys are untouched.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !info
+            .lines()
+            .any(|l| l.contains(" /proc ") && l.contains(" - tmpfs ")),
+        "{info}"
+    );
+}
+
 /// `linux.devices`: a character device with its mode and owner, a FIFO;
 /// in a user namespace the host's device is bound instead of mknod'ed.
 /// A loop device with an ext4 holding `hello`, detached on drop.
