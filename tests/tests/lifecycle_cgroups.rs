@@ -681,6 +681,46 @@ fn a_refused_update_rolls_back_what_it_wrote() {
     assert_gone(&rt, &bundle, &id, &cg);
 }
 
+/// A shorter CFS period with a smaller quota under a parent with a quota
+/// of its own: the period alone is refused (the current quota over it
+/// exceeds the parent's), so it is written again after the quota, as
+/// runc's `CpuGroup.Set` does (runc's update.bats "update cgroup cpu
+/// limits"); sprout failed with `--cpu-period: ... Invalid argument`.
+#[test]
+fn a_shorter_cpu_period_under_a_limited_parent() {
+    require_root!();
+    let rt = Rt::new("cgper");
+    let top = unique_id("lt-cgper");
+    let parent = format!("/sys/fs/cgroup/cpu/{top}");
+    fs::create_dir(&parent).unwrap();
+    fs::write(format!("{parent}/cpu.cfs_period_us"), "100000").unwrap();
+    fs::write(format!("{parent}/cpu.cfs_quota_us"), "50000").unwrap();
+    let id = unique_id("lt-cgper");
+    let cg = format!("/{top}/c");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        c["linux"]["cgroupsPath"] = json!(cg);
+        c["linux"]["resources"] = json!({"cpu": {"quota": 500000, "period": 1000000}});
+    });
+    rt.create_ok(&bundle, &id);
+    let out = rt.sprout(&[
+        "update",
+        "--cpu-period",
+        "10000",
+        "--cpu-quota",
+        "3000",
+        &id,
+    ]);
+    let got = (
+        cg_read("cpu", &cg, "cpu.cfs_period_us"),
+        cg_read("cpu", &cg, "cpu.cfs_quota_us"),
+    );
+    rt.ok(&["delete", "--force", &id]);
+    assert_gone(&rt, &bundle, &id, &cg);
+    remove_cgroup_tree(&format!("/{top}"));
+    assert!(out.success(), "{out}");
+    assert_eq!(got, ("10000".to_string(), "3000".to_string()));
+}
+
 /// Two `create`s racing on one `linux.cgroupsPath` (different ids): one
 /// wins, the other fails with one line naming `linux.cgroupsPath` and
 /// leaves nothing (runc 1.1 lets both in with a warning, runc 1.2 refuses

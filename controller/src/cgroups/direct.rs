@@ -174,11 +174,27 @@ impl Cgroup {
                 if let Some(v) = c.shares().filter(|v| *v != 0) {
                     self.put(dir, "cpu.shares", v.to_string())?;
                 }
+                // The period first; a shorter period the kernel refuses
+                // (EINVAL: the current quota over the new period exceeds
+                // the parent's quota) is written again after the quota,
+                // as runc 1.1's `CpuGroup.Set` does.
+                let quota = c.quota().filter(|v| *v != 0);
+                let mut period_after = None;
                 if let Some(v) = c.period().filter(|v| *v != 0) {
-                    self.put(dir, "cpu.cfs_period_us", v.to_string())?;
+                    match self.put(dir, "cpu.cfs_period_us", v.to_string()) {
+                        Err(CgroupError::Rejected { source, .. })
+                            if quota.is_some() && source.raw_os_error() == Some(libc::EINVAL) =>
+                        {
+                            period_after = Some(v);
+                        }
+                        r => r?,
+                    }
                 }
-                if let Some(v) = c.quota().filter(|v| *v != 0) {
+                if let Some(v) = quota {
                     self.put(dir, "cpu.cfs_quota_us", v.to_string())?;
+                }
+                if let Some(v) = period_after {
+                    self.put(dir, "cpu.cfs_period_us", v.to_string())?;
                 }
                 if let Some(v) = c.burst() {
                     // A kernel without CFS burst (before 5.14) has no file:
