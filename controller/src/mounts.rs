@@ -1520,6 +1520,21 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
             Op::new(MountKind::Symlink, &rootfs_relative(path), &origin)?.with_source(content)?,
         );
     }
+    // runc's `mountPropagate` and `finalizeRootfs`: a read-only /dev (not
+    // a bind) is mounted writable, filled (its submounts, nodes and
+    // links), and remounted read-only last (its devpts target could not
+    // be made on it before).
+    if let Some(dev) = ops.iter_mut().find(|o| {
+        o.kind == MountKind::Mount
+            && o.target.as_bytes() == b"dev"
+            && o.flags & (ms::BIND | ms::REMOUNT) == 0
+            && o.flags & ms::RDONLY != 0
+    }) {
+        dev.flags &= !ms::RDONLY;
+        let mut remount = Op::new(MountKind::Mount, "dev", &dev.origin.clone())?;
+        remount.flags = dev.flags | ms::REMOUNT | ms::RDONLY;
+        ops.push(remount);
+    }
     // The stub creates nodes with the controller's ids (outside a user
     // namespace it runs with them unchanged).
     let root =

@@ -769,6 +769,32 @@ fn no_pivot_refuses_shared_and_private_root_propagation() {
     }
 }
 
+/// A read-only /dev tmpfs (`"ro"` among its options) is filled first and
+/// made read-only last, as runc's `finalizeRootfs` does (runc's
+/// mounts.bats "ro /dev mount"): sprout mounted it read-only at once and
+/// failed on its devpts target (EROFS).
+#[test]
+fn a_read_only_dev_is_filled_first() {
+    require_root!();
+    let id = unique_id("rodev");
+    let b = busybox(&id, |c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+        sh(
+            c,
+            "grep ' /dev ' /proc/self/mountinfo | grep -q ' ro,' && echo dev-ro; \
+             grep -q ' /dev/pts ' /proc/self/mountinfo && echo pts; \
+             echo x > /dev/null && [ -c /dev/zero ] && [ -L /dev/fd ] && echo nodes; \
+             touch /dev/x 2>/dev/null || echo no-write",
+        );
+    });
+    assert_eq!(run_ok(&b, &id), "dev-ro\npts\nnodes\nno-write\n");
+    common::assert_clean(&b, &id);
+}
+
 /// `--no-pivot` leaves the host's mounts in the container's mount
 /// namespace (under the moved rootfs): its procfs and sysfs are covered
 /// first, so that a container process with a user namespace of its own
