@@ -180,14 +180,16 @@ pub fn resolve(caps: Option<&LinuxCapabilities>, cap_last_cap: u32) -> Result<Ca
 
 /// The ambient mask the kernel can take: `PR_CAP_AMBIENT_RAISE` needs the
 /// capability in both permitted and inheritable (capabilities(7)). runc
-/// ignores a failed raise with a warning (e.g. `runc spec` configs list
-/// ambient capabilities without inheritable ones); we decide it here,
-/// ahead of time, and warn with the names dropped.
+/// ignores a failed raise silently (its capability library drops the
+/// error; `runc spec` configs list ambient capabilities without
+/// inheritable ones, so a warning would come with every such run, on the
+/// container's stderr); we decide it here, ahead of time, and name the
+/// dropped ones with `--debug`.
 fn ambient_allowed(c: &Caps) -> u64 {
     let ok = c.ambient & c.permitted & c.inheritable;
     let dropped = c.ambient & !ok;
     if dropped != 0 {
-        warn(format!(
+        crate::error::debug(format!(
             "process.capabilities.ambient: ignoring {} (an ambient capability must also be permitted and inheritable)",
             names(dropped).join(", ")
         ));

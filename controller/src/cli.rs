@@ -652,9 +652,13 @@ fn check_log(path: &Path) -> Result<()> {
 
 /// Appends a `level` line (`error`, `warning`) to the `--log` file, if one
 /// was given (best effort).
-pub fn log_line(level: &str, msg: &str) {
-    if let Some((path, format)) = LOG.get() {
-        write_log(path, *format, level, msg);
+pub fn log_line(level: &str, msg: &str) -> bool {
+    match LOG.get() {
+        Some((path, format)) => {
+            write_log(path, *format, level, msg);
+            true
+        }
+        None => false,
     }
 }
 
@@ -665,6 +669,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         check_log(log)?;
         let _ = LOG.set((log.clone(), cli.log_format));
     }
+    crate::error::set_debug(cli.debug);
     if cli.systemd_cgroup {
         crate::bail!(
             "--systemd-cgroup: not supported (sprout manages cgroups through cgroupfs; leave the flag out: \

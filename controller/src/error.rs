@@ -134,6 +134,28 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// Whether `--debug` was given ([`set_debug`]).
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns [`debug`] lines on (`--debug`).
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// With `--debug`, one line of detail: to the `--log` file at level
+/// `debug` when there is one (in its `--log-format`), else on stderr as
+/// `sprout: debug: <message>` (runc's `--debug` goes where its log goes).
+/// Nothing without `--debug`.
+pub fn debug(msg: impl fmt::Display) {
+    if !DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let msg = msg.to_string();
+    if !crate::cli::log_line("debug", &msg) {
+        stderr_line(&format!("sprout: debug: {msg}"));
+    }
+}
+
 /// Prints a one-line warning on stderr: `sprout: warning: <message>`
 /// (and to the `--log` file, if any, at level `warning`).
 pub fn warn(msg: impl fmt::Display) {

@@ -1,5 +1,6 @@
-//! `--debug` per-phase timings: `sprout: debug: <phase>: <ms> ms` on
-//! stderr, one line per phase, as the phase ends.
+//! `--debug` per-phase timings: `<phase>: <ms> ms`, one line per phase as
+//! the phase ends, through [`crate::error::debug`] (stderr as `sprout:
+//! debug: ...`, or the `--log` file).
 
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ impl Timer {
         let now = Instant::now();
         if self.enabled {
             let ms = (now - self.last).as_secs_f64() * 1e3;
-            crate::error::stderr_line(&format!("sprout: debug: {phase}: {ms:.3} ms"));
+            crate::error::debug(format_args!("{phase}: {ms:.3} ms"));
         }
         self.last = now;
     }
@@ -35,7 +36,7 @@ impl Timer {
     pub fn total(&self, what: &str) {
         if self.enabled {
             let ms = self.start.elapsed().as_secs_f64() * 1e3;
-            crate::error::stderr_line(&format!("sprout: debug: {what}: {ms:.3} ms total"));
+            crate::error::debug(format_args!("{what}: {ms:.3} ms total"));
         }
     }
 }

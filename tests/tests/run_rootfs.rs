@@ -657,3 +657,60 @@ fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
         );
     }
 }
+
+/// `--debug` lines go where the log goes, as runc's: with `--log FILE
+/// --log-format json`, as `{"level":"debug",...}` lines in FILE and none
+/// on stderr (sprout printed them on stderr and left the log without
+/// them); without `--log`, on stderr. The ambient capabilities `runc spec`
+/// lists without inheritable ones are dropped silently, as runc's are
+/// (a warning came with every run of such a config, on the container's
+/// stderr), and named among the debug lines.
+#[test]
+fn debug_lines_follow_the_log_and_ambient_is_quiet() {
+    require_root!();
+    let id = unique_id("dbglog");
+    let bundle = busybox(&id, |c| {
+        c["process"]["capabilities"]["ambient"] = json!(["CAP_KILL", "CAP_AUDIT_WRITE"]);
+        c["process"]["capabilities"]["inheritable"] = json!([]);
+        c["process"]["args"] = json!(["true"]);
+    });
+    let out = output(
+        sprout_systests::sprout(&["run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stderr_str(), "", "no warning for runc's ambient set");
+    let log = bundle.dir().join("log.json");
+    let id = unique_id("dbglog");
+    let out = output(
+        sprout_systests::sprout(&["--debug", "--log"])
+            .arg(&log)
+            .args(["--log-format", "json", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert!(out.success(), "{out}");
+    assert!(!out.stderr_str().contains("debug"), "{out}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| sprout_systests::serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["level"] == "debug"), "{text}");
+    assert!(
+        lines.iter().any(|l| l["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("ambient") && m.contains("CAP_KILL"))),
+        "{text}"
+    );
+    let id = unique_id("dbglog");
+    let out = output(
+        sprout_systests::sprout(&["--debug", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    assert!(out.success(), "{out}");
+    assert!(out.stderr_str().contains("sprout: debug: "), "{out}");
+}
