@@ -547,6 +547,38 @@ fn notify_agent_answers_syscalls() {
     }
 }
 
+/// SCMP_ACT_NOTIFY on syscalls the stub itself makes after the listener
+/// is with the agent (`close`, `execve`: runc's seccomp-notify.bats
+/// profile "execve,openat,open,read,close"): the agent answers them and
+/// the container runs. sprout refused such a profile ("would deadlock");
+/// only the hand-over's own `sendmsg`/`recvfrom` cannot be notified.
+#[test]
+fn notify_on_close_and_execve_is_answered_by_the_agent() {
+    require_root!();
+    let id = unique_id("seccomp-notify-close");
+    let owner = Bundle::empty();
+    let sock = owner.dir().join("agent.sock");
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["execve", "openat", "open", "read", "close"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let b = seccomp_bundle(&id, profile, true, "cat /etc/passwd >/dev/null && echo ran");
+    let agent = spawn_agent(sock.clone());
+    let out = run(&b, &id);
+    let report = agent.join().unwrap();
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout_str(), "ran\n", "{out}");
+    let report = report.unwrap_or_else(|e| panic!("agent: {e}\n{out}"));
+    for name in ["close", "execve", "openat"] {
+        assert!(
+            report.handled.iter().any(|n| n == name),
+            "{name}: {:?}",
+            report.handled
+        );
+    }
+}
+
 /// A listener socket nobody listens on: a one-line error naming
 /// `linux.seccomp.listenerPath`, and nothing left behind.
 #[test]
