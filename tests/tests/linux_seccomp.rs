@@ -722,60 +722,67 @@ fn notify_with_create_and_start() {
     if support::probe().is_none() {
         skip!("no static probe helper (cc -static)");
     }
-    let id = unique_id("seccomp-notify-create");
-    let owner = Bundle::empty();
-    let sock = owner.dir().join("agent.sock");
-    let profile = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "syscalls": [{"names": ["mkdir", "mkdirat", "rmdir"], "action": "SCMP_ACT_NOTIFY"}]
-    });
-    let b = seccomp_bundle(
-        &id,
-        profile,
-        true,
-        &format!(
-            "(probe sc {SYS_MKDIR} s:/tmp/faked 0755; probe sc {SYS_RMDIR} s:/tmp) > /out 2>&1"
-        ),
-    );
-    let agent = spawn_agent(sock);
-    let st = sprout(&["create", "--bundle"])
-        .arg(b.dir())
-        .arg(&id)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "create: {st}");
-    let start = output(&mut sprout(&["start", &id]));
-    assert!(start.success(), "{start}");
-    let report = agent.join().unwrap();
-    let t0 = Instant::now();
-    while !output(&mut sprout(&["state", &id]))
-        .stdout_str()
-        .contains("\"stopped\"")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the container never stopped"
+    // Also with the stub's own close and execve notified (after the
+    // hand-over: `start` waits for the container's execve, which the
+    // agent answers).
+    for extra in [&[][..], &["execve", "close"][..]] {
+        let id = unique_id("seccomp-notify-create");
+        let owner = Bundle::empty();
+        let sock = owner.dir().join("agent.sock");
+        let mut names = vec!["mkdir", "mkdirat", "rmdir"];
+        names.extend(extra);
+        let profile = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+        });
+        let b = seccomp_bundle(
+            &id,
+            profile,
+            true,
+            &format!(
+                "(probe sc {SYS_MKDIR} s:/tmp/faked 0755; probe sc {SYS_RMDIR} s:/tmp) > /out 2>&1"
+            ),
         );
-        std::thread::sleep(Duration::from_millis(10));
+        let agent = spawn_agent(sock);
+        let st = sprout(&["create", "--bundle"])
+            .arg(b.dir())
+            .arg(&id)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "create: {st}");
+        let start = output(&mut sprout(&["start", &id]));
+        assert!(start.success(), "{start}");
+        let report = agent.join().unwrap();
+        let t0 = Instant::now();
+        while !output(&mut sprout(&["state", &id]))
+            .stdout_str()
+            .contains("\"stopped\"")
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the container never stopped"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let del = output(&mut sprout(&["delete", &id]));
+        assert_clean(&b, &id);
+        assert!(del.success(), "{del}");
+        let report = report.unwrap_or_else(|e| panic!("agent: {e}"));
+        assert_eq!(
+            report.state["state"]["status"], "creating",
+            "{}",
+            report.state
+        );
+        assert_eq!(report.state["state"]["id"], id.as_str());
+        assert_eq!(
+            std::fs::read_to_string(b.rootfs().join("out")).unwrap(),
+            "ret 0\nerrno 30\n"
+        );
+        assert!(!b.rootfs().join("tmp/faked").exists());
     }
-    let del = output(&mut sprout(&["delete", &id]));
-    assert_clean(&b, &id);
-    assert!(del.success(), "{del}");
-    let report = report.unwrap_or_else(|e| panic!("agent: {e}"));
-    assert_eq!(
-        report.state["state"]["status"], "creating",
-        "{}",
-        report.state
-    );
-    assert_eq!(report.state["state"]["id"], id.as_str());
-    assert_eq!(
-        std::fs::read_to_string(b.rootfs().join("out")).unwrap(),
-        "ret 0\nerrno 30\n"
-    );
-    assert!(!b.rootfs().join("tmp/faked").exists());
 }
 
 /// The compiled-program cache (controller/src/seccomp/cache.rs): the first
