@@ -856,7 +856,12 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
             op.opts |= mount_opts::TARGET_FILE;
         }
         let maps = idmap_of(&origin, m, &parsed, ctx)?;
-        if parsed.rec_set != 0 || parsed.rec_clear != 0 || maps.is_some() {
+        // In a user namespace every bind is cloned here, by the
+        // controller, as runc 1.1 opens the sources before its init joins
+        // the namespace: the container's root, an unprivileged host uid,
+        // may not reach the source (a directory under a `0700` one:
+        // EACCES from the stub; runc's userns.bats).
+        if parsed.rec_set != 0 || parsed.rec_clear != 0 || maps.is_some() || ctx.userns {
             detached_tree(&mut op, &origin, &src, &parsed, maps)?;
         }
         return Ok(vec![op]);

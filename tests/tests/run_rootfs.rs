@@ -376,6 +376,34 @@ fn userns(c: &mut Value, maps: Value) {
     c["linux"]["gidMappings"] = maps;
 }
 
+/// In a user namespace, a bind whose source the container's root (an
+/// unprivileged host uid) cannot reach, under a `0700` directory of host
+/// root, still mounts: the controller clones it before the namespace, as
+/// runc 1.1 opens the sources first (runc's userns.bats "userns with
+/// simple mount"). sprout failed with EACCES.
+#[test]
+fn user_namespace_bind_of_a_source_only_root_can_reach() {
+    require_root!();
+    let id = unique_id("usernsbind");
+    let bundle = busybox(&id, |_| {});
+    let private = bundle.dir().join("private");
+    let src = private.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "hello\n").unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::create_dir(bundle.rootfs().join("mnt1")).unwrap();
+    bundle.config_mut(|c| {
+        userns(c, json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        push_mount(c, json!({"destination": "/mnt1", "type": "bind", "source": src, "options": ["bind", "ro"]}));
+        sh(c, "cat /mnt1/f; touch /mnt1/g 2>/dev/null || echo ro");
+    });
+    assert_eq!(run_ok(&bundle, &id), "hello\nro\n");
+}
+
 /// A user namespace mapping container 0..65535 to host 100000..165535:
 /// the maps are visible inside, and a file the container's root creates on
 /// a bind mount is owned by host uid 100000.
