@@ -14,6 +14,12 @@
 //! syscall names this libseccomp does not know (newer than it): a debug
 //! note, not an error.
 //!
+//! Unless the default action lets calls through, the program starts with
+//! runc's -ENOSYS stub ([`enosys`]): a syscall numbered above the highest
+//! one the rules name (per architecture) fails with `ENOSYS`, not the
+//! default action, so that libcs fall back from syscalls newer than the
+//! profile (`clone3`, `faccessat2`, ...).
+//!
 //! `flags` map to `SECCOMP_FILTER_FLAG_*`; one the running kernel does not
 //! know is dropped with a warning (probed with `seccomp(2)` and a NULL
 //! program: `EFAULT` = known, `EINVAL` = unknown). `SCMP_ACT_NOTIFY` adds
@@ -53,6 +59,7 @@ use oci_spec::runtime::{
 use crate::error::{Error, Result, warn};
 
 mod cache;
+mod enosys;
 
 /// The kernel's limit on a BPF program (`BPF_MAXINSNS`).
 pub const MAX_INSTRUCTIONS: usize = 4096;
@@ -354,6 +361,7 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         s.default_errno_ret(),
     )?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("linux.seccomp", e))?;
+    let mut arches = Vec::new();
     for (i, arch) in s.architectures().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.architectures[{i}]");
         let name = serde_json::to_value(arch)
@@ -363,6 +371,7 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         let a = ScmpArch::from_str(&name)
             .map_err(|_| Error::invalid(format!("{field} \"{name}\": unknown architecture")))?;
         ctx.add_arch(a).map_err(|e| lib_err(&field, e))?;
+        arches.push(a);
     }
     let mut notify = default == ScmpAction::Notify;
     let mut skipped = Vec::new();
@@ -392,7 +401,7 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
     }
     let listener = listener_of(s, notify)?;
     let flags = filter_flags_of(s, notify);
-    let program = export(&ctx)?;
+    let program = enosys::patch(s, default, &arches, export(&ctx)?);
     let n = program.len() / 8;
     if n > MAX_INSTRUCTIONS {
         crate::bail!(
@@ -866,6 +875,36 @@ mod tests {
             args: [0; 6],
         };
         assert_eq!(bpf::run(&c.program, &arm).unwrap(), bpf::RET_KILL_THREAD);
+    }
+
+    #[test]
+    fn syscalls_above_the_profile_get_enosys() {
+        let s = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["rt_sigprocmask", "execve", "exit_group", "close"],
+                          "action": "SCMP_ACT_ALLOW"}]
+        }));
+        let c = compile(&s, false).unwrap();
+        let nr = |nr: i32| bpf::SeccompData {
+            nr,
+            arch: AUDIT_ARCH_NATIVE,
+            ip: 0,
+            args: [0; 6],
+        };
+        let answer = |n| bpf::run(&c.program, &nr(n)).unwrap();
+        // exit_group (231) is the highest named: above it ENOSYS, below
+        // it the default (EPERM) or the rule.
+        assert_eq!(answer(231), bpf::RET_ALLOW);
+        assert_eq!(answer(232), enosys::RET_ENOSYS);
+        assert_eq!(answer(435), enosys::RET_ENOSYS);
+        assert_eq!(answer(39), bpf::RET_ERRNO | 1);
+        // An ALLOW default: no stub, libseccomp's program unchanged.
+        let mut v = serde_json::to_value(&s).unwrap();
+        v["defaultAction"] = "SCMP_ACT_ALLOW".into();
+        v["syscalls"][0]["action"] = "SCMP_ACT_LOG".into();
+        let c = compile(&parse(v), false).unwrap();
+        assert_eq!(bpf::run(&c.program, &nr(1000)).unwrap(), bpf::RET_ALLOW);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! argument conditions (EQ, GT, MASKED_EQ, one argument twice = OR),
 //! flags, unknown names, the size limit, the load order for
 //! `noNewPrivileges` true and false (profiles denying what the stub itself
-//! does before the load), and podman's default profile run unchanged.
+//! does before the load), podman's default profile run unchanged, and
+//! runc's -ENOSYS answer to syscalls newer than the profile.
 //!
 //! Syscalls are made with the static `probe` helper (`probe sc NR ARGS`,
 //! tests/helpers/probe.c), which prints `ret N` or `errno N`.
@@ -830,4 +831,48 @@ fn cached_programs_are_enforced_the_same() {
     run_with(Path::new("off"));
     assert!(!Path::new("off").exists());
     assert!(!b.rootfs().join("tmp/x").exists());
+}
+
+/// runc's -ENOSYS stub (runc 1.1's seccomp.bats "-ENOSYS handling"): with
+/// an `SCMP_ACT_ERRNO` default (EPERM) and rules allowing the syscalls
+/// numbered up to rseq (334) but add_key, one numbered above all of them
+/// (clone3, 435, and 1000) gets ENOSYS, so that a libc falls back, while
+/// add_key, below, gets the default EPERM. The same with x32 numbers
+/// (bit 30 set; the rules name x32 calls up to 547), compared with x32's
+/// own highest.
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    require_root!();
+    if support::probe().is_none() {
+        skip!("no static probe helper (cc -static)");
+    }
+    const SYS_CLONE3: u32 = 435;
+    const X32: u32 = 0x4000_0000;
+    let names: Vec<String> = (0..=334)
+        .filter_map(|n| libseccomp::ScmpSyscall::from(n).get_name().ok())
+        .filter(|n| n != "add_key")
+        .collect();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let id = unique_id("seccomp-enosys");
+    let calls = [SYS_CLONE3, 1000, SYS_ADD_KEY, X32 | 1000, X32 | SYS_ADD_KEY];
+    let script: Vec<String> = calls.iter().map(|nr| format!("probe sc {nr}")).collect();
+    let b = seccomp_bundle(
+        &id,
+        profile,
+        true,
+        &format!("{}; exit 0", script.join("; ")),
+    );
+    let out = run(&b, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["errno 38", "errno 38", "errno 1", "errno 38", "errno 1"],
+        "{out}"
+    );
 }

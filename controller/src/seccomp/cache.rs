@@ -11,7 +11,9 @@
 //!   not accessible to group or others (so only whoever could already
 //!   change sprout's state can change an entry).
 //! - **Key**: the exact bytes of the profile as serialized JSON, the
-//!   libseccomp version, the architecture and sprout's version. The entry
+//!   libseccomp version, the architecture, sprout's version and build,
+//!   and the entry format tag ([`MAGIC`], bumped when the compiler's
+//!   output changes). The entry
 //!   stores the whole key and is used only on an exact match (the file
 //!   name is a 64-bit FNV-1a hash of it, an index only).
 //! - **Entry**: the program, whether a rule notifies, and the syscall
@@ -34,8 +36,9 @@ use oci_spec::runtime::LinuxSeccomp;
 
 /// Default cache directory.
 const DEFAULT_DIR: &str = "/run/sprout-cache/seccomp";
-/// Entry format tag (bump when the entry or the compiler's output changes).
-const MAGIC: &[u8; 8] = b"SPSC0001";
+/// Entry format tag (bump when the entry or the compiler's output changes;
+/// 0002: programs start with the -ENOSYS stub).
+const MAGIC: &[u8; 8] = b"SPSC0002";
 /// The most files the cache directory keeps ([`prune`]): podman's
 /// default profile compiles to about 6 KiB, so some 400 KiB at most.
 pub const MAX_ENTRIES: usize = 64;
@@ -69,6 +72,10 @@ pub fn key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
     // compiled by another build of the same version (an older translation,
     // a bug fixed since) is never taken for this one's.
     let exe = fs::metadata("/proc/self/exe").ok()?;
+    // And the format tag: a build whose compiler output changed never
+    // looks up an older build's entry, even from the same executable path.
+    k.push(0);
+    k.extend_from_slice(MAGIC);
     k.extend_from_slice(
         format!(
             "\0libseccomp {}.{}.{}\0{}\0sprout {} {}\0exe {}:{}:{}:{}.{}",
@@ -288,6 +295,7 @@ mod tests {
             k.contains(option_env!("SPROUT_COMMIT").unwrap_or("unknown")),
             "{k}"
         );
+        assert!(k.contains("\0SPSC0002"), "{k}");
     }
 
     #[test]
