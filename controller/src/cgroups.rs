@@ -50,11 +50,13 @@ mod devices;
 mod direct;
 mod join;
 mod restore;
+mod sub;
 #[cfg(test)]
 mod tests;
 mod v1stats;
 
 pub use join::{JoinFds, JoinFile, join_files_of};
+pub use sub::SubCgroups;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -121,7 +123,8 @@ pub fn setup() -> Result<CgroupSetup, CgroupError> {
 }
 
 /// Errors of this module. Every message is one line and starts with the
-/// OCI field it concerns (`linux.resources.<...>` or `linux.cgroupsPath`).
+/// OCI field it concerns (`linux.resources.<...>` or `linux.cgroupsPath`),
+/// or with the command-line flag (`--cgroup "VALUE"` of `exec`).
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     /// The configuration is invalid; found before anything was written.

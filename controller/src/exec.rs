@@ -5,7 +5,7 @@
 //! sprout exec [--process FILE] [-t] [--console-socket PATH] [--cwd DIR]
 //!             [-e K=V]... [-u UID[:GID]] [-g GID]... [-c CAP]...
 //!             [--no-new-privs] [--preserve-fds N] [-d] [--pid-file PATH]
-//!             [--ignore-paused] ID [CMD [ARG...]]
+//!             [--ignore-paused] [--cgroup [CTRL[,CTRL]:]PATH]... ID [CMD [ARG...]]
 //! ```
 //!
 //! 1. Under the container's lock: load its state; it must be `created` or
@@ -26,7 +26,8 @@
 //!    (identity, `HOME` from the rootfs's passwd, capabilities, rlimits,
 //!    env, seccomp) without rootfs setup.
 //! 5. Launch ([`launch::spawn_with`]): the stub is put into the container's
-//!    cgroup right after the clone, before it reads its plan; it is born
+//!    cgroup (or the sub-cgroups `--cgroup` names, which must exist:
+//!    [`SubCgroups`]) right after the clone, before it reads its plan; it is born
 //!    in the container's pid namespace and joins the others. rlimits are applied with prlimit on that process at `Ready`;
 //!    `--pid-file` (atomic, relative to the caller's cwd, no newline) gets
 //!    its pid.
@@ -49,7 +50,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::Process;
 use serde_json::{Value, json};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, SubCgroups};
 use crate::cli::{Cli, check_id, log_error};
 use crate::config::Bundle;
 use crate::error::{Error, Result};
@@ -135,6 +136,11 @@ pub struct ExecArgs {
     /// Allow exec in a paused container.
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's
+    /// cgroup: PATH in every hierarchy (then the only --cgroup), or
+    /// CTRL[,CTRL]:PATH in those controllers' hierarchies (repeatable).
+    #[arg(long, value_name = "[CTRL[,CTRL]:]PATH")]
+    pub cgroup: Vec<String>,
     /// Container id.
     pub id: String,
     /// The command and its arguments (unless --process is given).
@@ -173,6 +179,7 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
             crate::bail!("{flag} \"{v}\": LSM labels are not supported by sprout");
         }
     }
+    let sub_cgroups = SubCgroups::parse(&args.cgroup).map_err(Error::invalid)?;
     // Held until the process runs in the container's cgroup, so that a
     // concurrent `delete` cannot empty and remove the cgroup in between.
     let mut lock = Some(State::lock(&cli.root, &args.id)?);
@@ -191,6 +198,11 @@ fn exec(cli: &Cli, args: &ExecArgs, timer: &mut Timer) -> Result<i32> {
         Status::Stopped => crate::bail!("cannot exec in a stopped container"),
         Status::Creating => crate::bail!("cannot exec in a container that is still being created"),
     }
+    // `--cgroup`: the sub-cgroups, checked before anything is started.
+    let cgroup = match cgroup {
+        Ok(c) => Ok(c.into_sub(&sub_cgroups).map_err(Error::invalid)?),
+        Err(e) => Err(e),
+    };
     timer.phase("load state");
 
     let process = exec_process(args, &state)?;

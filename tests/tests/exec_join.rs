@@ -1,6 +1,7 @@
 //! What an exec process joins and what it does not get: the container's
 //! namespaces (pid namespace included, two pid levels seen from the host)
-//! and cgroup, `-d --pid-file`, signal forwarding, `--preserve-fds`, and
+//! and cgroup (or the sub-cgroups `--cgroup` names), `-d --pid-file`,
+//! signal forwarding, `--preserve-fds`, and
 //! CVE-2024-21626 (no host fd reaches the process, `--cwd
 //! /proc/self/fd/N` never resolves to a host directory).
 
@@ -403,4 +404,204 @@ fn exec_process_leads_its_own_session_without_the_callers_terminal() {
         terminal, "",
         "the exec process wrote to the caller's terminal"
     );
+}
+
+/// The container's cgroup directories on this host, `/sprout/<ID>` in
+/// each hierarchy mounted under /sys/fs/cgroup (the cgroup2 root itself
+/// on a cgroup2-only host).
+fn container_cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut mounts = vec![root.to_path_buf()];
+    mounts.extend(fs::read_dir(root).unwrap().flatten().map(|e| e.path()));
+    mounts
+        .into_iter()
+        .map(|m| m.join("sprout").join(id))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// True on a cgroup2-only host.
+fn cgroup2_only() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Sub-cgroup directories a test made from the host; removed on drop
+/// (deepest first, errors ignored) if `delete` left any.
+struct SubCgroupDirs(Vec<std::path::PathBuf>);
+
+impl SubCgroupDirs {
+    /// Makes `sub` in each of `dirs`.
+    #[track_caller]
+    fn make(&mut self, dirs: &[std::path::PathBuf], sub: &str) {
+        for d in dirs {
+            let s = d.join(sub);
+            fs::create_dir(&s).unwrap_or_else(|e| panic!("mkdir {}: {e}", s.display()));
+            self.0.push(s);
+        }
+    }
+}
+
+impl Drop for SubCgroupDirs {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// `exec --cgroup SUB` (runc 1.1): the process is in the sub-cgroup
+/// `SUB` of the container's cgroup in every hierarchy (the cgroup2 one of
+/// a hybrid host too); `--cgroup memory,pids:SUB2` moves those two
+/// hierarchies only. Seen inside (the container has a cgroup namespace
+/// rooted at its cgroup: `N:memory:/sub2`) and from the host
+/// (`/sprout/ID/sub`). `delete` removes the container's cgroup with the
+/// sub-cgroups.
+#[test]
+fn cgroup_flag_joins_sub_cgroups() {
+    require_root!();
+    require_lifecycle!();
+    let mut subs = SubCgroupDirs(Vec::new());
+    let c = Container::started(&unique_id("exec-subcg"), |_| {});
+    let dirs = container_cgroup_dirs(&c.id);
+    assert!(!dirs.is_empty(), "no /sprout/{} cgroup found", c.id);
+    subs.make(&dirs, "sub");
+
+    let init = c.exec_ok(&[], &["cat", "/proc/1/cgroup"]);
+    let got = c.exec_ok(&["--cgroup", "sub"], &["cat", "/proc/self/cgroup"]);
+    assert_eq!(got.lines().count(), init.lines().count(), "{got}");
+    assert!(got.lines().all(|l| l.ends_with(":/sub")), "{got}");
+    // `/` is the container's cgroup itself.
+    assert_eq!(
+        c.exec_ok(&["--cgroup", "/"], &["cat", "/proc/self/cgroup"]),
+        init
+    );
+
+    // From the host: below /sprout/ID in every hierarchy.
+    let pid_file = c.bundle.dir().join("subcg.pid");
+    let (code, out) = c.exec_detached(
+        c.bundle.dir(),
+        &["--cgroup", "sub", "--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "60"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let host = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("/sprout/{}/sub", c.id);
+    assert!(host.lines().all(|l| l.ends_with(&want)), "{host}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+
+    if cgroup2_only() {
+        // One hierarchy: no controller may be named (runc: v2 takes only a plain path).
+        let out = c.exec(&["--cgroup", "memory:sub"], &["true"]);
+        assert_eq!(out.code(), Some(255), "{out}");
+        assert!(
+            out.stderr_str().contains("unknown controller memory"),
+            "{out}"
+        );
+    } else {
+        // Made in the memory and pids hierarchies only.
+        let two: Vec<_> = ["memory", "pids"]
+            .iter()
+            .map(|h| {
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(h)
+                    .join("sprout")
+                    .join(&c.id)
+            })
+            .collect();
+        subs.make(&two, "sub2");
+        let got = c.exec_ok(
+            &["--cgroup", "memory,pids:sub2"],
+            &["cat", "/proc/self/cgroup"],
+        );
+        for (line, init_line) in got.lines().zip(init.lines()) {
+            let ctrls = line.split(':').nth(1).unwrap();
+            if ctrls == "memory" || ctrls == "pids" {
+                assert!(line.ends_with(":/sub2"), "{got}");
+            } else {
+                assert_eq!(line, init_line, "{got}");
+            }
+        }
+        assert_eq!(got.lines().count(), init.lines().count(), "{got}");
+    }
+
+    // delete takes the sub-cgroups with the container's cgroup.
+    let out = exec_util::sprout_root(&["delete", "--force", &c.id]);
+    assert!(out.success(), "{out}");
+    let left = container_cgroup_dirs(&c.id);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `exec --cgroup` refuses, with one line naming the value and runc's
+/// words, and starts nothing: a path out of the container's cgroup
+/// (`..`), a missing sub-cgroup (in all hierarchies or in one
+/// controller's), an unknown controller, a malformed value, a plain path
+/// among others.
+#[test]
+fn cgroup_flag_errors() {
+    require_root!();
+    require_lifecycle!();
+    let c = Container::started(&unique_id("exec-subcg-err"), |_| {});
+    let mut cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--cgroup", ".."],
+            vec!["--cgroup \"..\"", " .. is not a sub cgroup path"],
+        ),
+        (
+            vec!["--cgroup", "a/../../x"],
+            vec!["--cgroup \"a/../../x\"", "is not a sub cgroup path"],
+        ),
+        (
+            vec!["--cgroup", "nonexistent"],
+            vec![
+                "--cgroup \"nonexistent\"",
+                " adding pid ",
+                "/nonexistent/cgroup.procs: no such file ",
+            ],
+        ),
+        (
+            vec!["--cgroup", "a:b:c"],
+            vec!["--cgroup \"a:b:c\"", "invalid --cgroup argument"],
+        ),
+        (
+            vec!["--cgroup", "memory:x", "--cgroup", "sub"],
+            vec!["--cgroup \"sub\"", "missing <controller>: prefix"],
+        ),
+    ];
+    if !cgroup2_only() {
+        cases.push((
+            vec!["--cgroup", "cpu:nonexistent"],
+            vec![
+                "--cgroup \"cpu:nonexistent\"",
+                " adding pid ",
+                "/cpu/sprout/",
+                "/nonexistent/cgroup.procs: no such file ",
+            ],
+        ));
+        cases.push((
+            vec!["--cgroup", "whaaat:/"],
+            vec!["--cgroup \"whaaat:/\"", "unknown controller whaaat"],
+        ));
+    }
+    for (flags, words) in &cases {
+        let out = c.exec(flags, &["touch", "/dev/shm/ran"]);
+        assert_eq!(out.code(), Some(255), "{flags:?}: {out}");
+        let err = out.stderr_str();
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {out}");
+        assert!(
+            err.starts_with("sprout: exec failed: --cgroup "),
+            "{flags:?}: {out}"
+        );
+        for w in words {
+            assert!(err.contains(w), "{flags:?}: no {w:?} in {out}");
+        }
+    }
+    // Nothing ran (the same command without a bad --cgroup does).
+    let probe = "test -e /dev/shm/ran && echo ran || echo none";
+    assert_eq!(c.exec_ok(&[], &["sh", "-c", probe]), "none\n");
+    c.exec_ok(&["--cgroup", "/"], &["touch", "/dev/shm/ran"]);
+    assert_eq!(c.exec_ok(&[], &["sh", "-c", probe]), "ran\n");
 }
