@@ -297,8 +297,8 @@ pub fn compile(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
     if let Some(hit) = key.as_deref().and_then(cache::load) {
         if debug {
             for name in &hit.skipped {
-                crate::error::stderr_line(&format!(
-                    "sprout: debug: linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)"
+                crate::error::debug(format_args!(
+                    "linux.seccomp: skipping syscall \"{name}\" unknown to libseccomp (cached)"
                 ));
             }
         }
@@ -385,8 +385,8 @@ fn compile_uncached(s: &LinuxSeccomp, debug: bool) -> Result<Compiled> {
         for name in rule.names() {
             let Ok(nr) = ScmpSyscall::from_name(name) else {
                 if debug {
-                    crate::error::stderr_line(&format!(
-                        "sprout: debug: {field}: skipping syscall \"{name}\" unknown to libseccomp"
+                    crate::error::debug(format_args!(
+                        "{field}: skipping syscall \"{name}\" unknown to libseccomp"
                     ));
                 }
                 skipped.push(name.clone());
