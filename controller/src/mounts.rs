@@ -1399,6 +1399,31 @@ pub fn cwd_op(cwd: &str) -> Result<Option<Op>> {
     }
 }
 
+/// With `process.terminal` and a read-only `/dev` (remounted read-only
+/// last by [`before_pivot`]): `/dev/console` made (an empty file, mode
+/// 0666) before the remount, for the stub's console bind after
+/// `pivot_root` (runc sets the console up before its `finalizeRootfs`
+/// remount; the stub's `mknod` of an existing file is `EEXIST`, which it
+/// takes, where a read-only `/dev` gave `EROFS`). Nothing otherwise.
+pub fn console_before_read_only_dev(ops: &mut Vec<Op>) -> Result<()> {
+    let Some(at) = ops.iter().position(|o| {
+        o.kind == MountKind::Mount
+            && o.target.as_bytes() == b"dev"
+            && o.flags & (ms::REMOUNT | ms::RDONLY) == ms::REMOUNT | ms::RDONLY
+    }) else {
+        return Ok(());
+    };
+    let mut op = Op::new(
+        MountKind::Device,
+        "dev/console",
+        &Origin::DevSymlink("/dev/console"),
+    )?;
+    op.mode = libc::S_IFREG | 0o666;
+    op.opts = mount_opts::CREATE_TARGET;
+    ops.insert(at, op);
+    Ok(())
+}
+
 /// For `--no-pivot` (runc's `msMoveRoot`): a read-only tmpfs over every
 /// procfs and sysfs mount of the host (`mountinfo`: the whole filesystem,
 /// root `/`; not one inside `rootfs`), deepest first, run last before the
@@ -1537,7 +1562,9 @@ pub fn before_pivot(mounts: &[Mount], devices: &[LinuxDevice], ctx: &Context) ->
     }) {
         dev.flags &= !ms::RDONLY;
         let mut remount = Op::new(MountKind::Mount, "dev", &dev.origin.clone())?;
-        remount.flags = dev.flags | ms::REMOUNT | ms::RDONLY;
+        // MS_BIND: the mount's flags only (runc's `remountReadonly`; also
+        // allowed in a user namespace).
+        remount.flags = dev.flags | ms::REMOUNT | ms::BIND | ms::RDONLY;
         ops.push(remount);
     }
     // The stub creates nodes with the controller's ids (outside a user

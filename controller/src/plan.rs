@@ -655,6 +655,9 @@ impl Plan {
         };
         let mut ops =
             mounts::before_pivot(spec_mounts, linux.devices().as_deref().unwrap_or(&[]), &ctx)?;
+        if fl & flags::TERMINAL != 0 {
+            mounts::console_before_read_only_dev(&mut ops)?;
+        }
         ops.extend(mounts::cwd_op(&cwd.to_string_lossy())?);
         let presence = mounts::NsPresence {
             net: has(clone_flags::NEWNET),

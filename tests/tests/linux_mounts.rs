@@ -793,6 +793,29 @@ fn a_read_only_dev_is_filled_first() {
     });
     assert_eq!(run_ok(&b, &id), "dev-ro\npts\nnodes\nno-write\n");
     common::assert_clean(&b, &id);
+    // With a terminal: /dev/console is made before the remount (the
+    // console's bind then failed with EROFS).
+    let id = unique_id("rodevtty");
+    b.config_mut(|c| {
+        c["process"]["terminal"] = json!(true);
+        sh(
+            c,
+            "[ -c /dev/console ] && echo console; touch /dev/x 2>/dev/null || echo no-write",
+        );
+    });
+    let (out, tty) = common::output_on_a_terminal(
+        sprout_systests::sprout(&["run", "--bundle"])
+            .arg(b.dir())
+            .arg(&id),
+    );
+    assert!(out.success(), "{out}\n{tty}");
+    // The pty's output is relayed to the controller's stdout.
+    let text = format!("{}{tty}", out.stdout_str());
+    assert!(
+        text.contains("console") && text.contains("no-write"),
+        "{out}\n{tty}"
+    );
+    common::assert_clean(&b, &id);
 }
 
 /// `--no-pivot` leaves the host's mounts in the container's mount
