@@ -342,7 +342,12 @@ fn read_small(file: &Path) -> io::Result<String> {
         }
     }
     buf.truncate(n);
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    // A host mount point may hold any bytes (mountinfo escapes only
+    // space, tab, newline and backslash): such a line reads lossily, as
+    // nothing sprout looks for is in it, rather than failing every
+    // command on this host.
+    Ok(String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// `kill(2)` of one pid with a raw signal number 0-64: nix's `Signal`

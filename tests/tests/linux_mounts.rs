@@ -818,6 +818,36 @@ fn a_read_only_dev_is_filled_first() {
     common::assert_clean(&b, &id);
 }
 
+/// A host mount point whose name is not UTF-8 (mountinfo shows the raw
+/// bytes) does not stop containers: every `run` and `delete` failed with
+/// "linux.cgroupsPath: cgroup /: read /proc/self/mountinfo: I/O error"
+/// (found by a run of runc's suite while another test had such a mount).
+#[test]
+fn a_host_mount_with_a_non_utf8_name_is_no_obstacle() {
+    require_root!();
+    let id = unique_id("nonutf8");
+    let b = busybox(&id, |c| sh(c, "echo ran"));
+    let dir = b.dir().join("m");
+    std::fs::create_dir(&dir).unwrap();
+    // In a private mount namespace, so that the host never sees it.
+    let script = format!(
+        "mkdir \"$1/$(printf 'd\\377')\" && mount -t tmpfs t \"$1/$(printf 'd\\377')\" && \
+         grep -c \"$(printf '\\377')\" /proc/self/mountinfo >/dev/null && \
+         \"$2\" run --bundle \"$3\" \"$4\""
+    );
+    let out = output(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+            .arg(&dir)
+            .arg(sprout_systests::sprout_bin())
+            .arg(b.dir())
+            .arg(&id),
+    );
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout_str(), "ran\n", "{out}");
+    common::assert_clean(&b, &id);
+}
+
 /// `--no-pivot` leaves the host's mounts in the container's mount
 /// namespace (under the moved rootfs): its procfs and sysfs are covered
 /// first, so that a container process with a user namespace of its own
