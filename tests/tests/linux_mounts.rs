@@ -830,14 +830,12 @@ fn a_host_mount_with_a_non_utf8_name_is_no_obstacle() {
     let dir = b.dir().join("m");
     std::fs::create_dir(&dir).unwrap();
     // In a private mount namespace, so that the host never sees it.
-    let script = format!(
-        "mkdir \"$1/$(printf 'd\\377')\" && mount -t tmpfs t \"$1/$(printf 'd\\377')\" && \
+    let script = "mkdir \"$1/$(printf 'd\\377')\" && mount -t tmpfs t \"$1/$(printf 'd\\377')\" && \
          grep -c \"$(printf '\\377')\" /proc/self/mountinfo >/dev/null && \
-         \"$2\" run --bundle \"$3\" \"$4\""
-    );
+         \"$2\" run --bundle \"$3\" \"$4\"";
     let out = output(
         Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
             .arg(&dir)
             .arg(sprout_systests::sprout_bin())
             .arg(b.dir())
