@@ -61,8 +61,11 @@ fn version_text() -> &'static str {
 
 /// sprout: an OCI container runtime.
 #[derive(Debug, Parser)]
-#[command(name = "sprout", version = version_text(), about)]
+#[command(name = "sprout", version = version_text(), about, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (`-v` as runc's; `-V` too).
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    version: (),
     /// State directory for containers.
     #[arg(long, global = true, value_name = "DIR", default_value = crate::state::DEFAULT_ROOT)]
     pub root: PathBuf,

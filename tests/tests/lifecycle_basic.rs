@@ -741,6 +741,12 @@ fn global_flags_features_version() {
     let v = output(&mut sprout(&["--version"]));
     assert!(v.success(), "{v}");
     let text = v.stdout_str();
+    // runc's short flag is -v (clap's default was -V: kept too).
+    for short in ["-v", "-V"] {
+        let o = output(&mut sprout(&[short]));
+        assert!(o.success(), "{short}: {o}");
+        assert_eq!(o.stdout_str(), text, "{short}");
+    }
     assert!(text.starts_with("sprout version "), "{text}");
     assert!(
         text.contains("\nspec: 1.") && text.contains("\ncommit: "),
