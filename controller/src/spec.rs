@@ -1,7 +1,10 @@
 //! `sprout spec`: writes a default `config.json`, the same as `runc spec`
 //! (runc `libcontainer/specconv.Example`) except for the hostname
-//! (`sprout`) and `ociVersion`, which is the runtime-spec version sprout
-//! implements (`--version`'s `spec:`), as runc writes its own.
+//! (`sprout`), `ociVersion`, which is the runtime-spec version sprout
+//! implements (`--version`'s `spec:`), as runc writes its own, and the
+//! cgroup namespace: listed on every host, where runc 1.1 adds it on
+//! cgroup v2-only hosts alone (a bundle made here runs alike under both;
+//! `/proc/self/cgroup` then shows `/` inside on a v1 or hybrid host).
 //!
 //! Like runc's, `linux.resources.devices` starts with a rule denying
 //! every device; sprout appends runc's default allow-list at create.
