@@ -856,12 +856,15 @@ fn mount_ops(index: usize, m: &Mount, ctx: &Context) -> Result<Vec<Op>> {
             op.opts |= mount_opts::TARGET_FILE;
         }
         let maps = idmap_of(&origin, m, &parsed, ctx)?;
-        // In a user namespace every bind is cloned here, by the
-        // controller, as runc 1.1 opens the sources before its init joins
-        // the namespace: the container's root, an unprivileged host uid,
-        // may not reach the source (a directory under a `0700` one:
-        // EACCES from the stub; runc's userns.bats).
-        if parsed.rec_set != 0 || parsed.rec_clear != 0 || maps.is_some() || ctx.userns {
+        // In a user namespace a bind is cloned here, by the controller,
+        // where that loses nothing ([`clone_keeps_locks`]), as runc 1.1
+        // opens the sources before its init joins the namespace: the
+        // container's root, an unprivileged host uid, may not reach the
+        // source (a directory under a `0700` one: EACCES from the stub;
+        // runc's userns.bats).
+        let userns_clone = ctx.userns
+            && crate::cgroups::mountinfo().is_ok_and(|info| clone_keeps_locks(&src, info));
+        if parsed.rec_set != 0 || parsed.rec_clear != 0 || maps.is_some() || userns_clone {
             detached_tree(&mut op, &origin, &src, &parsed, maps)?;
         }
         return Ok(vec![op]);
@@ -1422,6 +1425,47 @@ pub fn console_before_read_only_dev(ops: &mut Vec<Op>) -> Result<()> {
     op.opts = mount_opts::CREATE_TARGET;
     ops.insert(at, op);
     Ok(())
+}
+
+/// Whether a bind of `src` cloned by the controller (in the host's mount
+/// namespace) gives a user-namespaced container the same mount as the
+/// stub's own bind inside it would: the stub's copy of the host's mounts
+/// is locked (the kernel locks the read-only, nosuid, nodev, noexec and
+/// atime flags, and mounts over hidden contents, of mounts copied into a
+/// less privileged user namespace), a clone made on the host is not, and
+/// the container's root could remount it read-write. So only when the
+/// mount holding `src` (per `mountinfo`, the last mounted at the longest
+/// mount point above it) has none of `ro`, `nosuid`, `nodev`, `noexec`,
+/// and nothing is mounted below `src` (a non-recursive clone would show
+/// what such a mount hides). Paths as `mountinfo` spells them; an
+/// unreadable source is not cloned.
+fn clone_keeps_locks(src: &Path, mountinfo: &str) -> bool {
+    let Ok(src) = std::fs::canonicalize(src) else {
+        return false;
+    };
+    let mut holder: Option<(usize, &str)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(mnt), Some(opts)) = (fields.get(4), fields.get(5)) else {
+            continue;
+        };
+        let mnt = crate::cgroups::unescape_mount(mnt);
+        let mnt = Path::new(&mnt);
+        if mnt != src && mnt.starts_with(&src) {
+            return false; // something mounted below the source
+        }
+        if src.starts_with(mnt) {
+            let depth = mnt.components().count();
+            if holder.is_none_or(|(d, _)| depth >= d) {
+                holder = Some((depth, opts));
+            }
+        }
+    }
+    holder.is_some_and(|(_, opts)| {
+        !opts
+            .split(',')
+            .any(|o| matches!(o, "ro" | "nosuid" | "nodev" | "noexec"))
+    })
 }
 
 /// For `--no-pivot` (runc's `msMoveRoot`): a read-only tmpfs over every
@@ -2018,6 +2062,34 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 42 41 0:39 / /sys/fs/cgroup/unified/x rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    #[test]
+    fn userns_binds_are_cloned_only_where_no_lock_is_lost() {
+        let dir = std::env::temp_dir().join(format!("sprout-clk-{}", std::process::id()));
+        let sub = dir.join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        let d = dir.to_str().unwrap();
+        let info = |extra: &str| {
+            format!(
+                "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
+                 23 22 0:5 / /proc rw,nosuid,nodev,noexec - proc proc rw\n{extra}"
+            )
+        };
+        assert!(clone_keeps_locks(&sub, &info("")));
+        // Read-only (or nosuid ...) where the source lives: not cloned.
+        let ro = info(&format!("30 22 0:9 / {d} ro,relatime - tmpfs t rw\n"));
+        assert!(!clone_keeps_locks(&sub, &ro));
+        let nosuid = info(&format!("30 22 0:9 / {d}/a rw,nosuid - tmpfs t rw\n"));
+        assert!(!clone_keeps_locks(&sub, &nosuid));
+        // A later rw mount on the same point is the one that counts.
+        let over = format!("{ro}31 30 0:10 / {d} rw - tmpfs t rw\n");
+        assert!(clone_keeps_locks(&sub, &over));
+        // Something mounted below the source: not cloned.
+        let below = info(&format!("30 22 0:9 / {d}/a/b/c rw - tmpfs t rw\n"));
+        assert!(!clone_keeps_locks(&dir.join("a"), &below));
+        assert!(!clone_keeps_locks(&dir.join("missing"), &info("")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn no_pivot_covers_every_full_host_proc_and_sysfs_deepest_first() {

@@ -404,6 +404,59 @@ fn user_namespace_bind_of_a_source_only_root_can_reach() {
     assert_eq!(run_ok(&bundle, &id), "hello\nro\n");
 }
 
+/// In a user namespace, a bind of a host mount that the host made
+/// read-only stays read-only for the container's root, even with
+/// CAP_SYS_ADMIN there: the stub binds it from its locked copy (the
+/// kernel locks such flags in a less privileged namespace); a clone made
+/// by the controller on the host would not be locked (the attack pass on
+/// the change above remounted it read-write and wrote through it).
+#[test]
+fn user_namespace_bind_keeps_the_hosts_read_only() {
+    require_root!();
+    let id = unique_id("usernsrolock");
+    let bundle = busybox(&id, |_| {});
+    // Outside the bundle (no mount may be left under it).
+    let host = common::host_tmp_path(&id);
+    let src = host.join("src");
+    let ro = host.join("ro");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(src.join("f"), "orig\n").unwrap();
+    std::fs::set_permissions(
+        src.join("f"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let sh_ok = |cmd: &str| {
+        let o = output(Command::new("sh").arg("-c").arg(cmd));
+        assert!(o.success(), "{cmd}: {o}");
+    };
+    sh_ok(&format!(
+        "mount --bind {s} {r} && mount -o remount,bind,ro {r}",
+        s = src.display(),
+        r = ro.display()
+    ));
+    std::fs::create_dir(bundle.rootfs().join("m")).unwrap();
+    bundle.config_mut(|c| {
+        userns(c, json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        for set in ["bounding", "permitted", "effective"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
+        }
+        push_mount(c, json!({"destination": "/m", "type": "bind", "source": ro, "options": ["bind"]}));
+        sh(c, "mount -o remount,bind,rw /m 2>/dev/null && echo remounted; echo x 2>/dev/null > /m/f && echo wrote; echo done");
+    });
+    let out = run(&bundle, &id);
+    let _ = output(Command::new("umount").arg(&ro));
+    let f = std::fs::read_to_string(src.join("f")).unwrap();
+    let _ = std::fs::remove_dir_all(&host);
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout_str(), "done\n", "{out}");
+    assert_eq!(f, "orig\n");
+}
+
 /// A user namespace mapping container 0..65535 to host 100000..165535:
 /// the maps are visible inside, and a file the container's root creates on
 /// a bind mount is owned by host uid 100000.
