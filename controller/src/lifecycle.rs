@@ -568,6 +568,8 @@ fn setup(
         }
         Ok(fds)
     };
+    // Covered by us at the Hooks pause (`on_hooks`).
+    let host_covers = std::mem::take(&mut plan.host_covers);
     let spawned = match early {
         Some(early) => early.complete(plan, &on_spawn, &mut finish, timer),
         None => {
@@ -636,7 +638,14 @@ fn setup(
             Kind::CreateContainer,
             &json,
             Place::Container(pid.as_raw()),
-        ))
+        ))?;
+        // After the hooks, which may read them (runc covers them in
+        // msMoveRoot, after its createContainer hooks).
+        if !host_covers.is_empty() {
+            crate::sys::mount_tmpfs_covers(pid.as_raw(), &host_covers)
+                .map_err(|e| Error::io("--no-pivot: covering the host's /proc and /sys", &e))?;
+        }
+        Ok(())
     };
     let on_ready = |pid: Pid| -> Result<()> {
         let mut st = cell.borrow_mut();

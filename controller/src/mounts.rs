@@ -365,9 +365,6 @@ pub enum Origin {
     Cgroup,
     /// `process.cwd`, made when missing ([`cwd_op`]).
     Cwd,
-    /// A procfs or sysfs mount of the host covered for `--no-pivot`
-    /// ([`no_pivot_covers`]).
-    HostMount(String),
 }
 
 impl fmt::Display for Origin {
@@ -391,7 +388,6 @@ impl fmt::Display for Origin {
             Origin::TimeOffsets => write!(f, "linux.timeOffsets"),
             Origin::Cgroup => write!(f, "linux.cgroupsPath"),
             Origin::Cwd => write!(f, "process.cwd"),
-            Origin::HostMount(p) => write!(f, "--no-pivot: the host's mount \"{}\"", Shown(p)),
         }
     }
 }
@@ -1468,18 +1464,19 @@ fn clone_keeps_locks(src: &Path, mountinfo: &str) -> bool {
     })
 }
 
-/// For `--no-pivot` (runc's `msMoveRoot`): a read-only tmpfs over every
-/// procfs and sysfs mount of the host (`mountinfo`: the whole filesystem,
-/// root `/`; not one inside `rootfs`), deepest first, run last before the
-/// move of the rootfs ([`mount_opts::HOST_TARGET`]). `MS_MOVE` and
-/// `chroot` leave the host's mounts in the container's mount namespace,
-/// and there a fully visible procfs lets a process with `CAP_SYS_ADMIN`
-/// in a user namespace of its own mount a new procfs, without the masked
-/// and read-only paths (runc 1.1.5's `no_pivot.bats`); a covered one does
-/// not count (the kernel's `mount_too_revealing`). A target gone by then
-/// (under another covered mount) is skipped.
-pub fn no_pivot_covers(mountinfo: &str, rootfs: &Path) -> Result<Vec<Op>> {
-    let mut ops = Vec::new();
+/// For `--no-pivot` (runc's `msMoveRoot`): every procfs and sysfs mount
+/// point of the host (`mountinfo`: the whole filesystem, root `/`; not one
+/// inside `rootfs`), deepest first, which the controller covers with a
+/// read-only tmpfs in the container's mount namespace after the
+/// createContainer hooks, before the stub moves the rootfs onto `/`
+/// ([`crate::sys::mount_tmpfs_covers`]). `MS_MOVE` and `chroot` leave the
+/// host's mounts in that namespace, and there a fully visible procfs lets
+/// a process with `CAP_SYS_ADMIN` in a user namespace of its own mount a
+/// new procfs without the masked and read-only paths (runc 1.1.5's
+/// `no_pivot.bats`); a covered one does not count (the kernel's
+/// `mount_too_revealing`).
+pub fn no_pivot_covers(mountinfo: &str, rootfs: &Path) -> Vec<CString> {
+    let mut covers = Vec::new();
     for line in mountinfo.lines().rev() {
         let fields: Vec<&str> = line.split(' ').collect();
         let (Some(root), Some(mnt)) = (fields.get(3), fields.get(4)) else {
@@ -1493,15 +1490,11 @@ pub fn no_pivot_covers(mountinfo: &str, rootfs: &Path) -> Result<Vec<Op>> {
         if Path::new(&mnt).starts_with(rootfs) {
             continue;
         }
-        let origin = Origin::HostMount(mnt.clone());
-        let mut op = Op::new(MountKind::Mount, &mnt, &origin)?;
-        op.opts = mount_opts::HOST_TARGET | mount_opts::AT_CWD | mount_opts::OPTIONAL;
-        op.source = Some(c"tmpfs".into());
-        op.fstype = Some(c"tmpfs".into());
-        op.flags = ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC;
-        ops.push(op);
+        if let Ok(c) = CString::new(mnt) {
+            covers.push(c);
+        }
     }
-    Ok(ops)
+    covers
 }
 
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
@@ -2102,15 +2095,9 @@ mod tests {
 27 22 0:5 / /srv/b/rootfs/proc rw - proc proc rw
 28 22 0:8 / /run/with\\040space rw - proc proc rw
 ";
-        let ops = no_pivot_covers(info, Path::new("/srv/b/rootfs")).unwrap();
-        let targets: Vec<&str> = ops.iter().map(|o| o.target.to_str().unwrap()).collect();
-        assert_eq!(targets, ["/run/with space", "/sys", "/proc"]);
-        for op in &ops {
-            assert_eq!(op.kind, MountKind::Mount);
-            assert_ne!(op.opts & mount_opts::HOST_TARGET, 0);
-            assert_eq!(op.fstype.as_deref(), Some(c"tmpfs"));
-            assert_ne!(op.flags & ms::RDONLY, 0);
-        }
+        let covers = no_pivot_covers(info, Path::new("/srv/b/rootfs"));
+        let paths: Vec<&str> = covers.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(paths, ["/run/with space", "/sys", "/proc"]);
     }
 
     #[test]

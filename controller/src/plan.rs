@@ -242,6 +242,12 @@ pub struct Plan {
     /// `process.scheduler`, `ioPriority`, `execCPUAffinity`: applied by the
     /// controller at `Ready` ([`procattr::Attrs::apply`]).
     pub proc_attrs: procattr::Attrs,
+    /// `--no-pivot`: the host's procfs and sysfs mount points the
+    /// controller covers in the container's mount namespace at the
+    /// `Hooks` pause, after the createContainer hooks
+    /// ([`mounts::no_pivot_covers`], [`crate::sys::mount_tmpfs_covers`]);
+    /// empty otherwise. Not sent to the stub.
+    pub host_covers: Vec<std::ffi::CString>,
 }
 
 /// Warns that a present config part is skipped.
@@ -679,10 +685,16 @@ impl Plan {
             linux.readonly_paths().as_deref().unwrap_or(&[]),
             linux.masked_paths().as_deref().unwrap_or(&[]),
         )?);
-        if opts.no_pivot {
+        let host_covers = if opts.no_pivot {
             let info = crate::cgroups::mountinfo()
                 .map_err(|e| Error::io("--no-pivot: reading /proc/self/mountinfo", &e))?;
-            ops.extend(mounts::no_pivot_covers(info, &bundle.rootfs)?);
+            mounts::no_pivot_covers(info, &bundle.rootfs)
+        } else {
+            Vec::new()
+        };
+        if !host_covers.is_empty() {
+            // The stub pauses before its move for the controller's covers.
+            fl |= flags::HOOKS_BEFORE_PIVOT;
         }
         // Detached mount trees land after the sync fd, the namespace fds
         // and the start socket's slot ([`Plan::start_fd`]).
@@ -749,6 +761,7 @@ impl Plan {
             start_socket: None,
             seccomp_listener,
             proc_attrs,
+            host_covers,
         })
     }
 
@@ -835,6 +848,7 @@ impl Plan {
             seccomp,
             seccomp_listener,
             proc_attrs: procattr::resolve(process, true)?,
+            host_covers: Vec::new(),
             oom_score_adj: process.oom_score_adj(),
             plan_fd: 3 + opts.preserve_fds,
             sync_fd: 4 + opts.preserve_fds,

@@ -481,6 +481,60 @@ pub fn openat(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `--no-pivot` (runc's `msMoveRoot`): mounts a read-only tmpfs (nosuid,
+/// nodev, noexec) over each of `paths` (absolute, as that namespace sees
+/// them; a missing one is skipped) in the mount namespace of process
+/// `pid` (the stub, waiting at its `Hooks` pause). A short-lived child
+/// does it: `setns(2)` into a mount namespace needs a single-threaded
+/// caller. Errors: `/proc/PID/ns/mnt`, the child, or the first refused
+/// mount (its errno).
+pub fn mount_tmpfs_covers(pid: i32, paths: &[CString]) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let ns = File::open(format!("/proc/{pid}/ns/mnt"))?;
+    let fd = ns.as_raw_fd();
+    let paths = paths.to_vec();
+    let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // Never exec'd: the child leaves with _exit(0) from pre_exec.
+    let mut cmd = std::process::Command::new("/");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the forked child before its exec and
+    // makes only async-signal-safe system calls (setns, mount, _exit) on
+    // memory prepared before the fork (`paths`, the literals); `fd` is
+    // open in the child until its exec (`ns` lives until `status`
+    // returns). An error is reported through std's exec-error pipe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for p in &paths {
+                let r = libc::mount(
+                    c"tmpfs".as_ptr(),
+                    p.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    flags,
+                    std::ptr::null(),
+                );
+                if r != 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::ENOENT) {
+                        return Err(e);
+                    }
+                }
+            }
+            libc::_exit(0)
+        });
+    }
+    let status = cmd.status()?;
+    drop(ns);
+    match status.code() {
+        Some(0) => Ok(()),
+        _ => Err(io::Error::other(format!("covering child: {status}"))),
+    }
+}
+
 /// Runs `f` with this thread's filesystem ids set to `uid`/`gid`
 /// (`setfsuid(2)`/`setfsgid(2)`), keeping its capabilities: files it
 /// creates get those owners, which must be mapped in the user namespace

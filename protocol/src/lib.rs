@@ -386,17 +386,8 @@ pub mod mount_opts {
     /// the working directory they would resolve inside the rootfs, through
     /// the image's symlinks).
     pub const AT_CWD: u32 = 1 << 11;
-    /// Mount, with [`NO_PIVOT`](super::flags::NO_PIVOT): `target` is an
-    /// absolute path of the stub's mount namespace outside the rootfs (a
-    /// procfs or sysfs mount of the host the controller found in
-    /// mountinfo), mounted onto as the working directory (`chdir`, then
-    /// `"."`). runc's `msMoveRoot` covers them: with `MS_MOVE` and
-    /// `chroot` they stay in the container's mount namespace, where a
-    /// fully visible procfs lets the container mount a new one that has
-    /// none of the masked or read-only paths.
-    pub const HOST_TARGET: u32 = 1 << 12;
     /// All bits this version defines.
-    pub const ALL: u32 = (1 << 13) - 1;
+    pub const ALL: u32 = (1 << 12) - 1;
 }
 
 /// One filesystem step of the plan (see [`MountKind`]). Unused string

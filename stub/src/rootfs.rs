@@ -277,8 +277,7 @@ impl<'a> Walk<'a, '_> {
         let nosym = op.opts & mount_opts::NO_SYMLINKS != 0;
         let create = op.opts & mount_opts::CREATE_TARGET != 0;
         let file = op.opts & mount_opts::TARGET_FILE != 0;
-        let host = op.opts & mount_opts::HOST_TARGET != 0;
-        if let Some((parent, name)) = split(op.target).filter(|_| !host) {
+        if let Some((parent, name)) = split(op.target) {
             let dir = self.dir(parent, nosym, create)?;
             if parent.is_empty() {
                 // A mount on a top-level entry may cover the directory of
@@ -303,9 +302,7 @@ impl<'a> Walk<'a, '_> {
             }
         }
         let resolve = IN_ROOT | if nosym { RESOLVE_NO_SYMLINKS } else { 0 };
-        // HOST_TARGET: an absolute path of the mount namespace, as is.
-        let (dir, resolve) = if host { (CWD, 0) } else { (self.root, resolve) };
-        let fd = open_at(dir, op.target, 0, resolve)?;
+        let fd = open_at(self.root, op.target, 0, resolve)?;
         // The mount may land anywhere the symlink pointed: forget the
         // directory of the previous op.
         self.parent = None;

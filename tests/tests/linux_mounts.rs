@@ -871,6 +871,14 @@ fn no_pivot_leaves_no_visible_host_proc() {
              unshare -mrpf sh -c 'mount -t proc none /proc' 2>/dev/null && echo mounted || echo refused",
         );
     });
+    // A createContainer hook (in the container's mount namespace, before
+    // the move) still sees the host's /proc and /sys, as with runc: they
+    // are covered after it.
+    let seen = b.dir().join("hook-saw");
+    b.config_mut(|c| {
+        c["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("[ -r /proc/self/mountinfo ] && [ -d /sys/kernel ] && echo yes > {}", seen.display())]}]});
+    });
     let out = output(
         sprout_systests::sprout(&["run", "--no-pivot", "--bundle"])
             .arg(b.dir())
@@ -878,6 +886,7 @@ fn no_pivot_leaves_no_visible_host_proc() {
     );
     assert!(out.success(), "{out}");
     assert_eq!(out.stdout_str(), "sys\nrefused\n", "{out}");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap_or_default(), "yes\n");
     common::assert_clean(&b, &id);
     // The host's /proc and /sys are untouched.
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
