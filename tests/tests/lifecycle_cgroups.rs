@@ -614,6 +614,15 @@ fn update_with_a_file_ignores_the_flags_as_runc() {
         rt.ok(&["update", "--cpu-burst", "2000", &id]);
         assert_eq!(cg_read("cpu", &cg, "cpu.cfs_burst_us"), "2000");
     }
+    // SCHED_IDLE and back with new shares in one update (an idle group
+    // refuses shares: idle 0 is written first).
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.idle").exists() {
+        rt.ok(&["update", "--cpu-idle", "1", &id]);
+        assert_eq!(cg_read("cpu", &cg, "cpu.idle"), "1");
+        rt.ok(&["update", "--cpu-share", "444", "--cpu-idle", "0", &id]);
+        assert_eq!(cg_read("cpu", &cg, "cpu.idle"), "0");
+        assert_eq!(cg_read("cpu", &cg, "cpu.shares"), "444");
+    }
     for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
         let out = rt.sprout(&["update", flag, "L3:0=f", &id]);
         common::assert_one_line_error(&out, &[flag, "Intel RDT"]);

@@ -171,6 +171,11 @@ impl Cgroup {
                 }
             }
             if let Some(dir) = cpu_dir {
+                // Leaving SCHED_IDLE first: an idle group takes no shares
+                // (EINVAL), so `idle 0` with new shares must come before them.
+                if let Some(0) = c.idle() {
+                    self.put(dir, "cpu.idle", "0".into())?;
+                }
                 if let Some(v) = c.shares().filter(|v| *v != 0) {
                     self.put(dir, "cpu.shares", v.to_string())?;
                 }
@@ -214,7 +219,7 @@ impl Cgroup {
                     self.put(dir, "cpu.rt_runtime_us", v.to_string())
                         .map_err(|e| self.rt_runtime_err(dir, v, e))?;
                 }
-                if let Some(v) = c.idle() {
+                if let Some(v) = c.idle().filter(|v| *v != 0) {
                     self.put(dir, "cpu.idle", v.to_string())?;
                 }
             }
