@@ -188,14 +188,7 @@ fn created_stub_is_not_dumpable_for_an_exec_process() {
     }
     let id = unique_id("cve9962e");
     let created = bundle(&id, |c| c["process"]["args"] = json!(["true"]));
-    let st = sprout(&["create", "--bundle"])
-        .arg(created.dir())
-        .arg(&id)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "sprout create: {st}");
+    support::create_ok(&created, &id);
     let ex = output(&mut sprout(&[
         "exec",
         &id,

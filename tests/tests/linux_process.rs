@@ -357,14 +357,7 @@ fn delete_ends_the_threads_of_an_exited_process() {
         c["process"]["args"] = json!(["/bin/probe", "linger", "60"])
     });
     support::install_probe(&b);
-    let st = sprout(&["create", "--bundle"])
-        .arg(b.dir())
-        .arg(&id)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "sprout create: {st}");
+    support::create_ok(&b, &id);
     let start = output(&mut sprout(&["start", &id]));
     assert!(start.success(), "{start}");
     let state = || -> Value {

@@ -746,14 +746,7 @@ fn notify_with_create_and_start() {
             ),
         );
         let agent = spawn_agent(sock);
-        let st = sprout(&["create", "--bundle"])
-            .arg(b.dir())
-            .arg(&id)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "create: {st}");
+        support::create_ok(&b, &id);
         let start = output(&mut sprout(&["start", &id]));
         assert!(start.success(), "{start}");
         let report = agent.join().unwrap();

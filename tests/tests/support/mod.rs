@@ -73,6 +73,21 @@ pub fn install_probe(bundle: &Bundle) -> bool {
     true
 }
 
+/// `sprout create --bundle B ID`, asserted to succeed; its stdout and
+/// stderr go to /dev/null (the waiting stub keeps them: not pipes a test
+/// could wait on).
+#[track_caller]
+pub fn create_ok(bundle: &Bundle, id: &str) {
+    let st = sprout(&["create", "--bundle"])
+        .arg(bundle.dir())
+        .arg(id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "sprout create: {st}");
+}
+
 /// Whether `sprout <sub>` is a command of this build (`sprout <sub>
 /// --help` succeeds): `create`/`start`/`exec` arrive with other work.
 pub fn has_command(sub: &str) -> bool {
