@@ -1440,20 +1440,15 @@ fn clone_keeps_locks(src: &Path, mountinfo: &str) -> bool {
         return false;
     };
     let mut holder: Option<(usize, &str)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(mnt), Some(opts)) = (fields.get(4), fields.get(5)) else {
-            continue;
-        };
-        let mnt = crate::cgroups::unescape_mount(mnt);
-        let mnt = Path::new(&mnt);
+    for m in mountinfo.lines().filter_map(MountLine::parse) {
+        let mnt = Path::new(&m.mount_point);
         if mnt != src && mnt.starts_with(&src) {
             return false; // something mounted below the source
         }
         if src.starts_with(mnt) {
             let depth = mnt.components().count();
             if holder.is_none_or(|(d, _)| depth >= d) {
-                holder = Some((depth, opts));
+                holder = Some((depth, m.options));
             }
         }
     }
@@ -1462,6 +1457,33 @@ fn clone_keeps_locks(src: &Path, mountinfo: &str) -> bool {
             .split(',')
             .any(|o| matches!(o, "ro" | "nosuid" | "nodev" | "noexec"))
     })
+}
+
+/// The fields of one `/proc/self/mountinfo` line that [`clone_keeps_locks`]
+/// and [`no_pivot_covers`] read (proc(5): 4 root, 5 mount point,
+/// 6 per-mount options, the type after the `-` separator).
+struct MountLine<'a> {
+    /// Field 4: the root of the mount within its filesystem.
+    root: &'a str,
+    /// Field 5, its octal escapes (`\040` ...) decoded.
+    mount_point: String,
+    /// Field 6: the per-mount options (`rw,nosuid,...`).
+    options: &'a str,
+    /// The filesystem type (`proc`, `ext4` ...).
+    fstype: &'a str,
+}
+
+impl<'a> MountLine<'a> {
+    /// `None` for a line without those fields.
+    fn parse(line: &'a str) -> Option<MountLine<'a>> {
+        let fields: Vec<&str> = line.split(' ').collect();
+        Some(MountLine {
+            root: fields.get(3)?,
+            mount_point: crate::cgroups::unescape_mount(fields.get(4)?),
+            options: fields.get(5)?,
+            fstype: fields.iter().skip_while(|f| **f != "-").nth(1)?,
+        })
+    }
 }
 
 /// For `--no-pivot` (runc's `msMoveRoot`): every procfs and sysfs mount
@@ -1476,25 +1498,14 @@ fn clone_keeps_locks(src: &Path, mountinfo: &str) -> bool {
 /// `no_pivot.bats`); a covered one does not count (the kernel's
 /// `mount_too_revealing`).
 pub fn no_pivot_covers(mountinfo: &str, rootfs: &Path) -> Vec<CString> {
-    let mut covers = Vec::new();
-    for line in mountinfo.lines().rev() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(root), Some(mnt)) = (fields.get(3), fields.get(4)) else {
-            continue;
-        };
-        let fstype = fields.iter().skip_while(|f| **f != "-").nth(1);
-        if *root != "/" || !matches!(fstype, Some(&"proc" | &"sysfs")) {
-            continue;
-        }
-        let mnt = crate::cgroups::unescape_mount(mnt);
-        if Path::new(&mnt).starts_with(rootfs) {
-            continue;
-        }
-        if let Ok(c) = CString::new(mnt) {
-            covers.push(c);
-        }
-    }
-    covers
+    mountinfo
+        .lines()
+        .rev()
+        .filter_map(MountLine::parse)
+        .filter(|m| m.root == "/" && matches!(m.fstype, "proc" | "sysfs"))
+        .filter(|m| !Path::new(&m.mount_point).starts_with(rootfs))
+        .filter_map(|m| CString::new(m.mount_point).ok())
+        .collect()
 }
 
 /// Everything before `pivot_root`: mounts, devices, `/dev` symlinks.
