@@ -295,21 +295,39 @@ fn clone_desc(plan: &Plan) -> String {
 /// `setgroups` and the map retried; then the plan gets `SKIP_SETGROUPS`.
 /// Returns whether that happened.
 fn write_id_maps(pid: Pid, plan: &Plan) -> Result<bool> {
+    write_id_map_texts(pid, &map_text(&plan.uid_map), &map_text(&plan.gid_map))
+}
+
+/// [`write_id_maps`] with the texts of `/proc/PID/uid_map` and `gid_map`.
+///
+/// Errors: `linux.uidMappings: writing /proc/PID/uid_map: ...` (or the
+/// gid map, or `setgroups`), with the kernel's errno.
+fn write_id_map_texts(pid: Pid, uids: &str, gids: &str) -> Result<bool> {
     let uid_map = format!("/proc/{pid}/uid_map");
-    write_once(&uid_map, &map_text(&plan.uid_map))
-        .ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
+    write_once(&uid_map, uids).ctx(|| format!("linux.uidMappings: writing {uid_map}"))?;
     let gid_map = format!("/proc/{pid}/gid_map");
-    let text = map_text(&plan.gid_map);
-    match write_once(&gid_map, &text) {
+    match write_once(&gid_map, gids) {
         Ok(()) => Ok(false),
         Err(Errno::EPERM) => {
             let sg = format!("/proc/{pid}/setgroups");
             write_once(&sg, "deny").ctx(|| format!("linux.gidMappings: writing {sg}"))?;
-            write_once(&gid_map, &text).ctx(|| format!("linux.gidMappings: writing {gid_map}"))?;
+            write_once(&gid_map, gids).ctx(|| format!("linux.gidMappings: writing {gid_map}"))?;
             Ok(true)
         }
         Err(e) => Err(e).ctx(|| format!("linux.gidMappings: writing {gid_map}")),
     }
+}
+
+/// After [`write_id_maps`] said `setgroups` is denied: the plan skips
+/// `setgroups(2)`, and refuses `additionalGids`, which then cannot be set.
+fn deny_setgroups(plan: &mut Plan) -> Result<()> {
+    if !plan.additional_gids.is_empty() {
+        crate::bail!(
+            "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"
+        );
+    }
+    plan.flags |= flags::SKIP_SETGROUPS;
+    Ok(())
 }
 
 /// One `write(2)` of the whole text (id maps must be written at once).
@@ -904,12 +922,7 @@ pub fn spawn_with(
     if let Some((wait_r, wait_w)) = wait_pipe {
         drop(wait_r);
         if write_id_maps(child.pid, &plan)? {
-            if !plan.additional_gids.is_empty() {
-                crate::bail!(
-                    "process.user.additionalGids: setgroups is denied in the user namespace (the gid map needs it)"
-                );
-            }
-            plan.flags |= flags::SKIP_SETGROUPS;
+            deny_setgroups(&mut plan)?;
             bytes = plan.encode()?;
         }
         File::from(wait_w)
@@ -961,10 +974,13 @@ pub fn spawn_with(
 
 /// The namespaces of a `run` whose stub can start before its plan is
 /// computed ([`spawn_early`]): every `linux.namespaces` entry is new (no
-/// `path`), none is a user namespace, and a mount namespace is among
-/// them. Returns the `CLONE_NEW*` flags of the clone and the stub's
-/// unshare together (the time namespace excluded: the stub makes it
-/// later), or `None` where the usual order applies.
+/// `path`) and a mount namespace is among them. With a user namespace
+/// also: both id maps valid and mapping container id 0
+/// ([`early_id_maps`]), and no bind mount (in a user namespace the
+/// controller may clone one into a detached tree the stub must inherit,
+/// which an early stub cannot). Returns the `CLONE_NEW*` flags of the
+/// clone and the stub's unshare together (the time namespace excluded:
+/// the stub makes it later), or `None` where the usual order applies.
 pub fn early_namespaces(spec: &oci_spec::runtime::Spec) -> Option<u32> {
     let mut flags = 0u32;
     for ns in spec.linux().as_ref()?.namespaces().as_ref()? {
@@ -972,12 +988,29 @@ pub fn early_namespaces(spec: &oci_spec::runtime::Spec) -> Option<u32> {
             return None;
         }
         match crate::plan::ns_kind(ns.typ()).1 {
-            clone_flags::NEWUSER => return None,
             clone_flags::NEWTIME => {}
             f => flags |= f,
         }
     }
+    if flags & clone_flags::NEWUSER != 0
+        && (early_id_maps(spec).is_none()
+            || spec.mounts().iter().flatten().any(crate::mounts::is_bind))
+    {
+        return None;
+    }
     (flags & clone_flags::NEWNS != 0).then_some(flags)
+}
+
+/// The `uid_map` and `gid_map` texts an early stub in a new user
+/// namespace gets ([`spawn_early`]), from `linux.uidMappings` and
+/// `linux.gidMappings`; `None` unless both are valid, non-empty and map
+/// container id 0 (otherwise [`Plan::compute`] names the field first).
+pub fn early_id_maps(spec: &oci_spec::runtime::Spec) -> Option<(String, String)> {
+    let linux = spec.linux().as_ref()?;
+    let uids = crate::plan::id_maps("linux.uidMappings", linux.uid_mappings()).ok()?;
+    let gids = crate::plan::id_maps("linux.gidMappings", linux.gid_mappings()).ok()?;
+    let root = |m: &[crate::plan::IdMap]| m.iter().any(|m| m.contains(0));
+    (root(&uids) && root(&gids)).then(|| (map_text(&uids), map_text(&gids)))
 }
 
 /// A stub started before its plan exists ([`spawn_early`]).
@@ -1000,6 +1033,10 @@ pub struct Early {
     in_cgroup: bool,
     /// The signal mask before the forwarded signals were blocked.
     old_mask: libc::sigset_t,
+    /// With a new user namespace: what writing its id maps gave
+    /// ([`write_id_maps`]: whether `setgroups` is denied), reported by
+    /// [`Early::complete`], after the plan's own errors.
+    id_maps: Option<Result<bool>>,
 }
 
 /// Starts the stub of a foreground `run` before its plan is computed, so
@@ -1011,9 +1048,18 @@ pub struct Early {
 /// other namespaces of `namespaces` ([`early_namespaces`]) first and then
 /// reads its plan. It dies with this process (`PR_SET_PDEATHSIG`).
 ///
+/// With a new user namespace in `namespaces`, `id_maps` holds its
+/// `uid_map` and `gid_map` texts ([`early_id_maps`]): the child is cloned
+/// into it too (and the pid namespace), waits for the maps, which are
+/// written right after the clone, becomes its root and then runs the
+/// stub, which makes the other namespaces as their owner, as the usual
+/// order does ([`Deferred`]). A failed map write is reported by
+/// [`Early::complete`].
+///
 /// Errors: the stub's memfd, pipes, sockets, signals, `clone(2)`.
 pub fn spawn_early(
     namespaces: u32,
+    id_maps: Option<(String, String)>,
     preserve_fds: u32,
     into: Option<RawFd>,
     timer: &mut Timer,
@@ -1031,6 +1077,17 @@ pub fn spawn_early(
     )
     .ctx(|| "sync socketpair")?;
     let (err_r, err_w) = pipe2(cloexec).ctx(|| "error pipe")?;
+    // With a new user namespace the child waits for its id maps before the
+    // exec (an unmapped root would lose its capabilities in execve).
+    if (namespaces & clone_flags::NEWUSER != 0) != id_maps.is_some() {
+        crate::bail!(
+            "linux.uidMappings/gidMappings: the early start needs the id maps of a new user namespace, and only then"
+        );
+    }
+    let wait_pipe = match id_maps {
+        Some(_) => Some(pipe2(cloexec).ctx(|| "id-map pipe")?),
+        None => None,
+    };
     // The numbers the plan gives them (`Plan::plan_fd`, `Plan::sync_fd`).
     let (plan_fd, sync_fd) = (3 + preserve_fds as RawFd, 4 + preserve_fds as RawFd);
     let floor = (sync_fd + 2).max(10);
@@ -1056,9 +1113,9 @@ pub fn spawn_early(
     let (old_mask, sigfd) = block_forwarded()?;
     let setup = ChildSetup {
         clone_flags: namespaces & !clone_flags::NEWCGROUP & !unshare,
-        wait_fd: -1,
-        wait_peer_fd: -1,
-        become_root: false,
+        wait_fd: wait_pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
+        wait_peer_fd: wait_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        become_root: id_maps.is_some(),
         fd_moves: &moves,
         exec_fd: stub.as_raw_fd(),
         argv: &argv,
@@ -1072,7 +1129,8 @@ pub fn spawn_early(
     timer.phase("copy sprout-init into a sealed memfd, prepare fds");
     let spawned = sys::spawn(&setup).ctx(|| {
         format!(
-            "linux.namespaces: clone (new pid namespace, {})",
+            "linux.namespaces: clone (new {}pid namespace, {})",
+            if wait_pipe.is_some() { "user and " } else { "" },
             crate::exec::namespace_names(unshare)
         )
     })?;
@@ -1083,6 +1141,21 @@ pub fn spawn_early(
         done: false,
     };
     drop((sync_child, stub, err_w));
+    // The maps now: the child waits for them before it becomes the stub.
+    // (A failure closes the pipe unwritten: the child ends at its wait.)
+    let id_maps = match (wait_pipe, id_maps) {
+        (Some((wait_r, wait_w)), Some((uids, gids))) => {
+            drop(wait_r);
+            let written = write_id_map_texts(child.pid, &uids, &gids).and_then(|denied| {
+                File::from(wait_w)
+                    .write_all(b"1")
+                    .map_err(|e| Error::io("id-map pipe: write", &e))?;
+                Ok(denied)
+            });
+            Some(written)
+        }
+        _ => None,
+    };
     timer.phase("clone (the stub makes its namespaces)");
     Ok(Early {
         child,
@@ -1096,6 +1169,7 @@ pub fn spawn_early(
         preserve_fds,
         in_cgroup: spawned.in_cgroup || into.is_none(),
         old_mask,
+        id_maps,
     })
 }
 
@@ -1135,6 +1209,11 @@ impl Early {
         finish: &mut dyn FnMut(Pid, bool) -> Result<JoinFds>,
         timer: &mut Timer,
     ) -> Result<Launched> {
+        if let Some(written) = self.id_maps.take()
+            && written?
+        {
+            deny_setgroups(&mut plan)?;
+        }
         if plan.clone_flags & clone_flags::NEWCGROUP != 0 {
             plan.flags |= flags::NEW_CGROUPNS;
         }

@@ -500,6 +500,7 @@ fn setup(
     let mut early = match early_ns {
         Some(ns) if begun.borrow().is_some() => Some(launch::spawn_early(
             ns,
+            launch::early_id_maps(spec),
             o.preserve_fds,
             into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
             timer,

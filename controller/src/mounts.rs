@@ -795,7 +795,7 @@ fn bind_remount(flags: u64, source: &Path, ctx: &Context) -> u64 {
 
 /// Whether a spec mount is a bind mount (`bind`/`rbind` option, or type
 /// `bind` as runc accepts).
-fn is_bind(m: &Mount) -> bool {
+pub(crate) fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
             .iter()

@@ -146,7 +146,8 @@ pub struct IdMap {
 }
 
 impl IdMap {
-    fn contains(&self, id: u32) -> bool {
+    /// Whether container id `id` is in this range.
+    pub(crate) fn contains(&self, id: u32) -> bool {
         id >= self.container && (id - self.container) < self.size
     }
 }
@@ -273,7 +274,9 @@ fn ids_mapped(field: &str, id: u32, maps: &[IdMap], map_field: &str) -> Result<(
     Ok(())
 }
 
-fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result<Vec<IdMap>> {
+/// The ranges of `linux.uidMappings`/`gidMappings` (`field` names it in
+/// errors), each checked for a size above 0 and no overflow.
+pub(crate) fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result<Vec<IdMap>> {
     let mut out = Vec::new();
     for (i, m) in maps.iter().flatten().enumerate() {
         let map = IdMap {

@@ -604,6 +604,131 @@ fn user_namespace_identity_mapping() {
     assert_ne!(lines[2], host.to_str().unwrap(), "{out}");
 }
 
+/// A foreground `run` with a new user namespace starts its stub before
+/// the plan is computed, as without one (`--debug` names the phase): the
+/// child is cloned into the user and pid namespaces, gets its id maps
+/// at once, and the stub makes the mount, uts, ipc and network
+/// namespaces as their owner while the controller computes the plan. So
+/// the container's root may set its hostname and mount a tmpfs (both need
+/// CAP_SYS_ADMIN in the namespace's owner), and `lo` is up.
+#[test]
+fn user_namespace_run_starts_the_stub_before_the_plan() {
+    require_root!();
+    let id = unique_id("usernsearly");
+    let bundle = busybox(&id, |c| {
+        userns(
+            c,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+        c["process"]["capabilities"]["effective"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+        c["process"]["capabilities"]["permitted"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+        sh(
+            c,
+            "cat /proc/self/uid_map /proc/self/gid_map; id; hostname renamed && hostname; \
+             mount -t tmpfs t /tmp && echo mounted; cat /sys/class/net/lo/operstate 2>/dev/null \
+             || ip link show lo | grep -c UP",
+        );
+    });
+    let out = output(
+        sprout_systests::sprout(&["--debug", "run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let lines: Vec<String> = out
+        .stdout_str()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "0 100000 65536",
+            "0 100000 65536",
+            "uid=0(root) gid=0(root)",
+            "renamed",
+            "mounted"
+        ],
+        "{out}"
+    );
+    assert!(
+        matches!(
+            lines.get(5).map(String::as_str),
+            Some("unknown" | "up" | "1")
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr_str()
+            .contains("compute plan (while the stub makes its namespaces)"),
+        "the plan was computed before the clone:\n{out}"
+    );
+}
+
+/// Id maps the kernel refuses (two uid ranges overlapping inside the
+/// container: EINVAL) fail the `run` with one line naming
+/// linux.uidMappings, and leave nothing behind; with the early start
+/// the maps are written before the plan exists, so the error is held
+/// until the plan's own checks have passed.
+#[test]
+fn user_namespace_overlapping_uid_maps_are_refused() {
+    require_root!();
+    let id = unique_id("usernsoverlap");
+    let bundle = busybox(&id, |c| {
+        userns(
+            c,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        );
+        c["linux"]["uidMappings"] = json!([
+            {"containerID": 0, "hostID": 100000, "size": 65536},
+            {"containerID": 10, "hostID": 300000, "size": 10}
+        ]);
+        c["process"]["args"] = json!(["true"]);
+    });
+    let out = output(
+        sprout_systests::sprout(&["run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert_ne!(out.code(), Some(0), "{out}");
+    let err = out.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(
+        err.contains("linux.uidMappings: writing /proc/") && err.contains("uid_map"),
+        "{out}"
+    );
+    assert!(
+        err.contains("EINVAL") || err.contains("Invalid argument"),
+        "{out}"
+    );
+
+    // The plan's own error comes first (process.user.uid not mapped).
+    bundle.config_mut(|c| c["process"]["user"]["uid"] = json!(70000));
+    let out = output(
+        sprout_systests::sprout(&["run", "--bundle"])
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    common::assert_clean(&bundle, &id);
+    assert!(
+        out.stderr_str()
+            .contains("process.user.uid 70000 is not mapped in linux.uidMappings"),
+        "{out}"
+    );
+}
+
 /// The stub is a static executable: no interpreter, no dynamic section.
 #[test]
 fn stub_is_static() {
