@@ -881,6 +881,33 @@ fn create_container_hooks_are_the_user_namespaces_root() {
     assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
 }
 
+/// The same with a foreground `run`, whose stub starts before the plan
+/// exists (the id maps are written right after the clone): the
+/// createContainer hook runs as the namespace's root too, and a failing
+/// hook leaves nothing behind.
+#[test]
+fn create_container_hooks_of_a_run_are_the_user_namespaces_root() {
+    require_root!();
+    let rt = Rt::new("hookusernsrun");
+    let id = unique_id("lt-hookusernsrun");
+    let bundle = sh_bundle(&id, "true", |c| {
+        common::add_user_namespace(c);
+        c["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "echo $(id -u) $(id -g); touch dev/x && stat -c %u dev/x; exit 1"],
+        }]});
+    });
+    let mut cmd = rt.cmd(&["run", "--bundle"]);
+    cmd.arg(bundle.dir()).arg(&id);
+    let o = sprout_systests::output(&mut cmd);
+    let msg = common::assert_one_line_error(&o, &[]);
+    assert_eq!(
+        msg,
+        "hooks.createContainer[0] \"/bin/sh\": exit status 1 (output: 0 0 0)"
+    );
+    assert_gone(&rt, &bundle, &id, &format!("/sprout/{id}"));
+}
+
 /// A startContainer hook of a non-root user dies with a killed `start`
 /// (its parent-death signal is armed again after the uid change, which
 /// cleared it): the container's cgroup holds only the waiting container

@@ -20,9 +20,21 @@ fn kill_create_then_delete(
     bundle: &Bundle,
     id: &str,
     delay: Duration,
+    ready: impl FnMut() -> bool,
+) {
+    kill_then_delete("create", rt, bundle, id, delay, ready)
+}
+
+/// [`kill_create_then_delete`] for `sprout VERB` (`create` or `run`).
+fn kill_then_delete(
+    verb: &str,
+    rt: &Rt,
+    bundle: &Bundle,
+    id: &str,
+    delay: Duration,
     mut ready: impl FnMut() -> bool,
 ) {
-    let mut c = rt.cmd(&["create", "--bundle"]);
+    let mut c = rt.cmd(&[verb, "--bundle"]);
     c.arg(bundle.dir())
         .arg(id)
         .stdin(Stdio::null())
@@ -107,5 +119,25 @@ fn sigkill_with_a_user_namespace() {
     });
     for ms in [0, 2, 5, 10, 25, 60] {
         kill_create_then_delete(&rt, &bundle, &id, Duration::from_millis(ms), || false);
+    }
+}
+
+/// A foreground `run` with a user namespace starts its stub before the
+/// plan exists and writes the id maps right after the clone: killed at
+/// any moment (before the maps, while the stub unshares, during the
+/// plan, after the exec), it leaves nothing that `delete --force` cannot
+/// remove, and no process.
+#[test]
+fn sigkill_of_a_foreground_run_with_a_user_namespace() {
+    require_root!();
+    let rt = Rt::new("killru");
+    let id = unique_id("lt-killru");
+    let bundle = sh_bundle(&id, "sleep 600", |c| {
+        common::add_user_namespace(c);
+    });
+    for ms in [0, 1, 2, 3, 4, 6, 10, 25] {
+        kill_then_delete("run", &rt, &bundle, &id, Duration::from_millis(ms), || {
+            false
+        });
     }
 }
