@@ -1127,11 +1127,11 @@ pub fn spawn_early(
         into_cgroup: into.unwrap_or(-1),
     };
     timer.phase("copy sprout-init into a sealed memfd, prepare fds");
+    // (The stub makes the other namespaces itself and names its own failures.)
     let spawned = sys::spawn(&setup).ctx(|| {
         format!(
-            "linux.namespaces: clone (new {}pid namespace, {})",
-            if wait_pipe.is_some() { "user and " } else { "" },
-            crate::exec::namespace_names(unshare)
+            "linux.namespaces: clone (new {})",
+            crate::exec::namespace_names(setup.clone_flags)
         )
     })?;
     let child = Child {

@@ -500,7 +500,9 @@ fn setup(
     let mut early = match early_ns {
         Some(ns) if begun.borrow().is_some() => Some(launch::spawn_early(
             ns,
-            launch::early_id_maps(spec),
+            // Only for a new user namespace: maps without one are refused
+            // by the plan, naming the field.
+            launch::early_id_maps(spec).filter(|_| ns & crate::plan::clone_flags::NEWUSER != 0),
             o.preserve_fds,
             into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
             timer,

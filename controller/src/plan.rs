@@ -274,10 +274,22 @@ fn ids_mapped(field: &str, id: u32, maps: &[IdMap], map_field: &str) -> Result<(
     Ok(())
 }
 
+/// The most lines `/proc/PID/uid_map` and `gid_map` take
+/// (`UID_GID_MAP_MAX_EXTENTS`, user_namespaces(7): 340 since Linux 4.15).
+const MAX_ID_MAP_LINES: usize = 340;
+
 /// The ranges of `linux.uidMappings`/`gidMappings` (`field` names it in
-/// errors), each checked for a size above 0 and no overflow.
+/// errors), checked as the kernel checks a map write (user_namespaces(7),
+/// kernel/user_namespace.c `map_write`), so that a map it would refuse
+/// with a bare EINVAL is refused here naming the entry: a size above 0,
+/// ranges whose end stays below 2^32 - 1 (the kernel refuses a range
+/// that reaches 4294967295, the invalid id), at most 340 entries, no two
+/// overlapping in the container's ids or in the host's, and the whole
+/// text under 4096 bytes.
+///
+/// Errors: one line naming `field[i]` and what is wrong with it.
 pub(crate) fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result<Vec<IdMap>> {
-    let mut out = Vec::new();
+    let mut out: Vec<IdMap> = Vec::new();
     for (i, m) in maps.iter().flatten().enumerate() {
         let map = IdMap {
             container: m.container_id(),
@@ -285,8 +297,8 @@ pub(crate) fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result
             size: m.size(),
         };
         if map.size == 0
-            || map.container.checked_add(map.size - 1).is_none()
-            || map.host.checked_add(map.size - 1).is_none()
+            || map.container.checked_add(map.size).is_none()
+            || map.host.checked_add(map.size).is_none()
         {
             crate::bail!(
                 "{field}[{i}]: invalid range (containerID {}, hostID {}, size {})",
@@ -295,7 +307,46 @@ pub(crate) fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result
                 map.size
             );
         }
+        if i == MAX_ID_MAP_LINES {
+            crate::bail!(
+                "{field}: {} entries, the kernel takes at most {MAX_ID_MAP_LINES}",
+                maps.iter().flatten().count()
+            );
+        }
+        for (j, o) in out.iter().enumerate() {
+            // [a, a + map.size) against [b, b + size); no sum overflows (checked above).
+            let both = |a: u32, b: u32, size: u32| a < b + size && b < a + map.size;
+            if both(map.container, o.container, o.size) {
+                crate::bail!(
+                    "{field}[{i}]: container ids {}-{} overlap {field}[{j}] ({}-{})",
+                    map.container,
+                    map.container + (map.size - 1),
+                    o.container,
+                    o.container + (o.size - 1)
+                );
+            }
+            if both(map.host, o.host, o.size) {
+                crate::bail!(
+                    "{field}[{i}]: host ids {}-{} overlap {field}[{j}] ({}-{})",
+                    map.host,
+                    map.host + (map.size - 1),
+                    o.host,
+                    o.host + (o.size - 1)
+                );
+            }
+        }
         out.push(map);
+    }
+    let text = map_text(&out).len();
+    if text >= 4096 {
+        crate::bail!(
+            "{field}: {text} bytes as /proc/PID/{} text, the kernel takes at most 4095",
+            if field.contains("gid") {
+                "gid_map"
+            } else {
+                "uid_map"
+            }
+        );
     }
     Ok(out)
 }
@@ -1226,6 +1277,57 @@ fn check_preserve_fds(n: u32) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config;
+
+    /// `id_maps` of `[[container, host, size], ...]`: Ok, or the error line.
+    fn maps(entries: &[[u32; 3]]) -> std::result::Result<usize, String> {
+        let v: Vec<LinuxIdMapping> = entries
+            .iter()
+            .map(|[c, h, n]| {
+                serde_json::from_value(
+                    serde_json::json!({"containerID": c, "hostID": h, "size": n}),
+                )
+                .unwrap()
+            })
+            .collect();
+        id_maps("linux.uidMappings", &Some(v))
+            .map(|m| m.len())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn id_maps_are_checked_as_the_kernel_checks_a_map_write() {
+        assert_eq!(maps(&[[0, 100000, 65536], [65536, 0, 1]]), Ok(2));
+        // The last id may be 4294967294, not 4294967295 (the invalid id).
+        assert_eq!(maps(&[[0, 4294967294, 1]]), Ok(1));
+        for bad in [[0, 4294967295, 1], [1, 0, 4294967295], [0, 100, 0]] {
+            let e = maps(&[bad]).unwrap_err();
+            assert!(e.starts_with("linux.uidMappings[0]: invalid range"), "{e}");
+        }
+        assert_eq!(
+            maps(&[[0, 100000, 65536], [10, 300000, 10]]).unwrap_err(),
+            "linux.uidMappings[1]: container ids 10-19 overlap linux.uidMappings[0] (0-65535)"
+        );
+        assert_eq!(
+            maps(&[[0, 100000, 10], [10, 100005, 10]]).unwrap_err(),
+            "linux.uidMappings[1]: host ids 100005-100014 overlap linux.uidMappings[0] (100000-100009)"
+        );
+        // Adjacent ranges do not overlap.
+        assert_eq!(maps(&[[0, 100000, 10], [10, 100010, 10]]), Ok(2));
+        let many: Vec<[u32; 3]> = (0..341).map(|i| [i, 1000 + i, 1]).collect();
+        assert_eq!(
+            maps(&many).unwrap_err(),
+            "linux.uidMappings: 341 entries, the kernel takes at most 340"
+        );
+        assert_eq!(maps(&many[..340]), Ok(340));
+        let long: Vec<[u32; 3]> = (0..300)
+            .map(|i| [1_000_000 + i, 1_000_000_000 + i, 1])
+            .collect();
+        let e = maps(&long).unwrap_err();
+        assert!(
+            e.contains("bytes as /proc/PID/uid_map text, the kernel takes at most 4095"),
+            "{e}"
+        );
+    }
 
     /// A bundle in a temp dir with a tiny rootfs and the given config.
     struct TestBundle(PathBuf);

@@ -333,6 +333,26 @@ fn gid_not_mapped_in_the_user_namespace() {
     fails(&b, &id, &["process.user.gid", "1000", "linux.gidMappings"]);
 }
 
+/// Id maps without a new user namespace are refused by a foreground
+/// `run` naming the fields, as by `create`; and a config error found by
+/// the plan (here a relative `process.cwd`) is still the one reported.
+/// The early start of `run` reported an internal message instead.
+#[test]
+fn id_maps_without_a_user_namespace() {
+    require_root!();
+    let id = unique_id("mapsnouser");
+    let b = bundle(&id, |c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    assert_eq!(
+        fails(&b, &id, &["linux.uidMappings/gidMappings"]),
+        "linux.uidMappings/gidMappings: need a new user namespace (add {\"type\": \"user\"} to linux.namespaces)"
+    );
+    b.config_mut(|c| c["process"]["cwd"] = json!("rel"));
+    fails(&b, &id, &["process.cwd", "rel", "absolute"]);
+}
+
 #[test]
 fn namespace_path_does_not_exist() {
     require_root!();

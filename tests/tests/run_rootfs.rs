@@ -676,13 +676,14 @@ fn user_namespace_run_starts_the_stub_before_the_plan() {
     );
 }
 
-/// Id maps the kernel refuses (two uid ranges overlapping inside the
-/// container: EINVAL) fail the `run` with one line naming
-/// linux.uidMappings, and leave nothing behind; with the early start
-/// the maps are written before the plan exists, so the error is held
-/// until the plan's own checks have passed.
+/// Id maps the kernel would refuse with a bare EINVAL (two ranges
+/// overlapping in the container's ids, or in the host's) fail the `run`
+/// with one line naming both entries, before anything is started (the
+/// early start writes the maps before the plan exists: these are checked
+/// first), and leave nothing behind. They gave `linux.uidMappings:
+/// writing /proc/PID/uid_map: Invalid argument (EINVAL)`.
 #[test]
-fn user_namespace_overlapping_uid_maps_are_refused() {
+fn user_namespace_overlapping_id_maps_are_refused() {
     require_root!();
     let id = unique_id("usernsoverlap");
     let bundle = busybox(&id, |c| {
@@ -696,36 +697,26 @@ fn user_namespace_overlapping_uid_maps_are_refused() {
         ]);
         c["process"]["args"] = json!(["true"]);
     });
-    let out = output(
-        sprout_systests::sprout(&["run", "--bundle"])
-            .arg(bundle.dir())
-            .arg(&id),
-    );
-    common::assert_clean(&bundle, &id);
-    assert_ne!(out.code(), Some(0), "{out}");
-    let err = out.stderr_str();
-    assert_eq!(err.lines().count(), 1, "{out}");
-    assert!(
-        err.contains("linux.uidMappings: writing /proc/") && err.contains("uid_map"),
-        "{out}"
-    );
-    assert!(
-        err.contains("EINVAL") || err.contains("Invalid argument"),
-        "{out}"
-    );
-
-    // The plan's own error comes first (process.user.uid not mapped).
-    bundle.config_mut(|c| c["process"]["user"]["uid"] = json!(70000));
-    let out = output(
-        sprout_systests::sprout(&["run", "--bundle"])
-            .arg(bundle.dir())
-            .arg(&id),
-    );
-    common::assert_clean(&bundle, &id);
-    assert!(
-        out.stderr_str()
-            .contains("process.user.uid 70000 is not mapped in linux.uidMappings"),
-        "{out}"
+    let fails = |want: &str| {
+        let out = output(
+            sprout_systests::sprout(&["run", "--bundle"])
+                .arg(bundle.dir())
+                .arg(&id),
+        );
+        common::assert_clean(&bundle, &id);
+        assert_eq!(out.code(), Some(1), "{out}");
+        assert_eq!(out.stderr_str(), format!("sprout: {want}\n"), "{out}");
+    };
+    fails("linux.uidMappings[1]: container ids 10-19 overlap linux.uidMappings[0] (0-65535)");
+    bundle.config_mut(|c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([
+            {"containerID": 0, "hostID": 100000, "size": 65536},
+            {"containerID": 70000, "hostID": 165535, "size": 10}
+        ]);
+    });
+    fails(
+        "linux.gidMappings[1]: host ids 165535-165544 overlap linux.gidMappings[0] (100000-165535)",
     );
 }
 
