@@ -1080,9 +1080,7 @@ pub fn spawn_early(
     // With a new user namespace the child waits for its id maps before the
     // exec (an unmapped root would lose its capabilities in execve).
     if (namespaces & clone_flags::NEWUSER != 0) != id_maps.is_some() {
-        crate::bail!(
-            "linux.uidMappings/gidMappings: the early start needs the id maps of a new user namespace, and only then"
-        );
+        crate::bail!("internal error: spawn_early takes id maps exactly with a new user namespace");
     }
     let wait_pipe = match id_maps {
         Some(_) => Some(pipe2(cloexec).ctx(|| "id-map pipe")?),
