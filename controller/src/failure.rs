@@ -143,8 +143,12 @@ pub fn describe(plan: &Plan, step: Step, errno: u32, arg: u32) -> String {
         Step::Seccomp => format!("linux.seccomp: {name}: {e}"),
         Step::Rlimit => match plan.rlimits.get(arg as usize) {
             Some(r) => format!(
-                "process.rlimits[{arg}] {}: {name}: {e}",
-                rlimit::name_of(r.resource)
+                "process.rlimits[{arg}] {}: {name}{}: {e}",
+                rlimit::name_of(r.resource),
+                match errno {
+                    1 => rlimit::raise_hint(r.resource, r.hard),
+                    _ => String::new(),
+                }
             ),
             None => format!("rlimit {arg}: {name}: {e}"),
         },

@@ -1425,11 +1425,18 @@ impl Launched {
                 Msg::Ready if !running => {
                     let target = self.child.container();
                     for (i, r) in plan.rlimits.iter().enumerate() {
-                        sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard).ctx(|| {
-                            format!(
-                                "process.rlimits[{i}] {}: prlimit",
-                                rlimit::name_of(r.resource)
-                            )
+                        sys::prlimit(target.as_raw(), r.resource, r.soft, r.hard).map_err(|e| {
+                            Error::Sys {
+                                context: format!(
+                                    "process.rlimits[{i}] {}: prlimit{}",
+                                    rlimit::name_of(r.resource),
+                                    match e {
+                                        Errno::EPERM => rlimit::raise_hint(r.resource, r.hard),
+                                        _ => String::new(),
+                                    }
+                                ),
+                                errno: e,
+                            }
                         })?;
                     }
                     if let Some(adj) = plan.oom_score_adj {

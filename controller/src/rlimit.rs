@@ -95,6 +95,26 @@ pub fn precheck(config: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Why `EPERM` for a limit: when its hard limit is above the one this
+/// process has (the stub and the container start from it), the words
+/// " (hard limit H is above sprout's own N; raising it needs
+/// CAP_SYS_RESOURCE)", else nothing (setrlimit(2), prlimit(2)). `hard`
+/// and `N` as the kernel counts them (`RLIM_INFINITY` = "unlimited").
+pub fn raise_hint(resource: u32, hard: u64) -> String {
+    let text = |v: u64| match v {
+        u64::MAX => "unlimited".to_string(),
+        v => v.to_string(),
+    };
+    match crate::sys::hard_limit(resource) {
+        Ok(own) if hard > own => format!(
+            " (hard limit {} is above sprout's own {}; raising it needs CAP_SYS_RESOURCE)",
+            text(hard),
+            text(own)
+        ),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

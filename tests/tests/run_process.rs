@@ -122,10 +122,15 @@ fn raising_a_hard_limit_fails_clearly() {
         c["root"]["readonly"] = json!(false);
     });
     let out = run(&bundle, &id);
+    // The words say why (it named only the entry and EPERM).
     let msg = assert_one_line_error(
         &out,
         &[
             &format!("process.rlimits[1] {name}"),
+            &format!(
+                "(hard limit {} is above sprout's own {hard}; raising it needs CAP_SYS_RESOURCE)",
+                hard + 1
+            ),
             "Operation not permitted (EPERM)",
         ],
     );

@@ -570,8 +570,10 @@ fn user_namespace_rlimits() {
     } else {
         assert_ne!(out.code(), Some(0), "{out}");
         assert!(
-            out.stderr_str()
-                .contains("process.rlimits[0] RLIMIT_NOFILE: prlimit"),
+            out.stderr_str().contains(&format!(
+                "process.rlimits[0] RLIMIT_NOFILE: prlimit (hard limit {} is above sprout's own {hard}; raising it needs CAP_SYS_RESOURCE)",
+                hard + 1
+            )),
             "{out}"
         );
     }
