@@ -348,6 +348,18 @@ fn errors_name_the_field_and_leave_nothing() {
         return;
     };
     type Edit = Box<dyn Fn(&mut Value)>;
+    // This process's open-files hard limit, which the error names.
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let own = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|r| r.split_whitespace().nth(1).map(str::to_string))
+        .unwrap();
+    let nofile_raise = format!(
+        "process.rlimits[0] RLIMIT_NOFILE: setrlimit (hard limit {} is above sprout's own {own}; \
+         raising it needs CAP_SYS_RESOURCE): Operation not permitted (EPERM)",
+        1u64 << 40
+    );
     let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["process"]["args"] = json!(["nosuchcmd"])),
@@ -384,7 +396,7 @@ fn errors_name_the_field_and_leave_nothing() {
                 c["process"]["rlimits"] =
                     json!([{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1u64 << 40}])
             }),
-            "process.rlimits[0] RLIMIT_NOFILE: setrlimit: Operation not permitted (EPERM)",
+            &nofile_raise,
         ),
         (
             Box::new(|c| c["process"]["env"] = json!(["A=1", "NOEQUALS"])),
