@@ -314,25 +314,19 @@ pub(crate) fn id_maps(field: &str, maps: &Option<Vec<LinuxIdMapping>>) -> Result
             );
         }
         for (j, o) in out.iter().enumerate() {
-            // [a, a + map.size) against [b, b + size); no sum overflows (checked above).
-            let both = |a: u32, b: u32, size: u32| a < b + size && b < a + map.size;
-            if both(map.container, o.container, o.size) {
-                crate::bail!(
-                    "{field}[{i}]: container ids {}-{} overlap {field}[{j}] ({}-{})",
-                    map.container,
-                    map.container + (map.size - 1),
-                    o.container,
-                    o.container + (o.size - 1)
-                );
-            }
-            if both(map.host, o.host, o.size) {
-                crate::bail!(
-                    "{field}[{i}]: host ids {}-{} overlap {field}[{j}] ({}-{})",
-                    map.host,
-                    map.host + (map.size - 1),
-                    o.host,
-                    o.host + (o.size - 1)
-                );
+            for (side, a, b) in [
+                ("container", map.container, o.container),
+                ("host", map.host, o.host),
+            ] {
+                // [a, a + map.size) against [b, b + o.size); no sum
+                // overflows (checked above).
+                if a < b + o.size && b < a + map.size {
+                    crate::bail!(
+                        "{field}[{i}]: {side} ids {a}-{} overlap {field}[{j}] ({b}-{})",
+                        a + (map.size - 1),
+                        b + (o.size - 1)
+                    );
+                }
             }
         }
         out.push(map);

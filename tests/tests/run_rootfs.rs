@@ -622,18 +622,12 @@ fn user_namespace_run_starts_the_stub_before_the_plan() {
             c,
             json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
         );
-        c["process"]["capabilities"]["bounding"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_ADMIN"));
-        c["process"]["capabilities"]["effective"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_ADMIN"));
-        c["process"]["capabilities"]["permitted"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_ADMIN"));
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
+        }
         sh(
             c,
             "cat /proc/self/uid_map /proc/self/gid_map; id; hostname renamed && hostname; \
