@@ -344,6 +344,39 @@ fn stdin_is_passed_through() {
     );
 }
 
+/// With `process.terminal` and a stdin that is not a terminal (a pipe),
+/// what stdin holds reaches the container through its pty, and its end
+/// arrives as the terminal's end-of-file character (^D), so that a
+/// program reading to the end finishes.
+#[test]
+fn terminal_input_from_a_pipe_reaches_the_container() {
+    require_root!();
+    let id = unique_id("ttyin");
+    let bundle = busybox(&id, |c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "stty -echo; read a; read b; echo \"got $a $b\"; cat; echo end"
+        ])
+    });
+    let out = sprout_systests::output(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("(sleep 0.3; printf 'one\\ntwo\\nthree\\n') | \"$0\" run --bundle \"$1\" \"$2\"")
+            .arg(sprout_systests::sprout_bin())
+            .arg(bundle.dir())
+            .arg(&id),
+    );
+    assert_clean(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout_str().replace('\r', ""),
+        "got one two\nthree\nend\n",
+        "{out}"
+    );
+}
+
 /// Signals the caller ignores do not stay ignored in the container (an
 /// ignored disposition survives execve): with SIGTERM, SIGUSR1 and SIGCHLD
 /// ignored by the shell that starts `sprout run`, the container's
