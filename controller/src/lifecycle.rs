@@ -502,7 +502,9 @@ fn setup(
             ns,
             // Only for a new user namespace: maps without one are refused
             // by the plan, naming the field.
-            launch::early_id_maps(spec).filter(|_| ns & crate::plan::clone_flags::NEWUSER != 0),
+            (ns & crate::plan::clone_flags::NEWUSER != 0)
+                .then(|| launch::early_id_maps(spec))
+                .flatten(),
             o.preserve_fds,
             into.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
             timer,

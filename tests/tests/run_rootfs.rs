@@ -618,10 +618,7 @@ fn user_namespace_run_starts_the_stub_before_the_plan() {
     require_root!();
     let id = unique_id("usernsearly");
     let bundle = busybox(&id, |c| {
-        userns(
-            c,
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-        );
+        common::add_user_namespace(c);
         for set in ["bounding", "effective", "permitted"] {
             c["process"]["capabilities"][set]
                 .as_array_mut()
@@ -683,10 +680,7 @@ fn user_namespace_overlapping_id_maps_are_refused() {
     require_root!();
     let id = unique_id("usernsoverlap");
     let bundle = busybox(&id, |c| {
-        userns(
-            c,
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-        );
+        common::add_user_namespace(c);
         c["linux"]["uidMappings"] = json!([
             {"containerID": 0, "hostID": 100000, "size": 65536},
             {"containerID": 10, "hostID": 300000, "size": 10}
