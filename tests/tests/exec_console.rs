@@ -20,7 +20,7 @@ fn tty_detach_console_socket() {
     let sock = rx.path_str();
     let pid_file = c.bundle.dir().join("tty.pid");
     let script = "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; \
-                  ls -l /proc/$$/fd | grep -c pts; echo done";
+                  ls -l /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2 | grep -c pts; echo done";
     let out = c.exec(
         &[
             "--tty",
